@@ -1,0 +1,72 @@
+//! The error type of every fallible ringroute operation.
+
+use thiserror::Error;
+
+/// Everything that can go wrong when building or changing a ring.
+///
+/// Every variant names the node and, where there is one, the limit it ran into, so the message can be
+/// shown to an operator as it is. No operation of ringroute panics on bad input: it returns one of
+/// these, and a transaction that returns one publishes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A node name must be non-empty.
+    #[error("node name must not be empty")]
+    EmptyName,
+    /// A node with this name is already in the ring.
+    #[error("node {name:?} is already in the ring")]
+    DuplicateNode {
+        /// The name that was added twice.
+        name: String,
+    },
+    /// No node with this name is in the ring.
+    #[error("node {name:?} is not in the ring")]
+    UnknownNode {
+        /// The name that was looked up.
+        name: String,
+    },
+    /// `weight × virtual_nodes` does not fit the point index (a `u32`, as in fastring).
+    #[error(
+        "node {name:?}: weight {weight} x {virtual_nodes} virtual nodes overflows the per-node point limit {limit}"
+    )]
+    WeightOverflow {
+        /// The node whose weight is too large.
+        name: String,
+        /// Its weight.
+        weight: u32,
+        /// Virtual nodes per unit of weight.
+        virtual_nodes: u32,
+        /// The largest number of points one node may have.
+        limit: u64,
+    },
+    /// The whole ring would hold more points than [`crate::MAX_POINTS`].
+    #[error("ring would hold {points} points, over the limit of {limit}")]
+    TooManyPoints {
+        /// Points the membership would need.
+        points: u64,
+        /// The limit, [`crate::MAX_POINTS`].
+        limit: u64,
+    },
+    /// The ring would hold more nodes than [`crate::MAX_NODES`].
+    #[error("ring would hold {nodes} nodes, over the limit of {limit}")]
+    TooManyNodes {
+        /// Nodes the membership would hold.
+        nodes: u64,
+        /// The limit, [`crate::MAX_NODES`].
+        limit: u64,
+    },
+    /// Virtual nodes per unit of weight must be at least 1.
+    #[error("virtual_nodes must be at least 1 (got {0})")]
+    InvalidVirtualNodes(u32),
+    /// A placement profile name that ringroute does not know.
+    #[error("unknown placement profile {name:?}; valid profiles: {valid}")]
+    UnknownProfile {
+        /// The name asked for.
+        name: String,
+        /// The valid names, comma-separated.
+        valid: String,
+    },
+}
+
+/// `Result` with ringroute's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,155 @@
+//! Nodes: the members of a ring, with their weight and metadata.
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
+/// The opaque user payload a node can carry (a client handle, a Python object, ...).
+///
+/// ringroute never looks inside it; [`Node::payload_as`] downcasts it back.
+pub type Payload = Arc<dyn Any + Send + Sync>;
+
+/// The dense index of a node inside one [`Snapshot`](crate::Snapshot).
+///
+/// Ids run from 0 to `len - 1` in insertion order and are local to the snapshot they came from: after a
+/// node is removed, the nodes added after it move down by one. Names are the identity that lasts across
+/// snapshots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeId(pub(crate) u32);
+
+impl NodeId {
+    /// Wraps a raw index. Only meaningful for the snapshot whose ids it came from.
+    #[inline]
+    pub const fn new(index: u32) -> Self {
+        Self(index)
+    }
+
+    /// The raw index into the snapshot's node table.
+    #[inline]
+    pub const fn index(self) -> usize {
+        self.0 as usize
+    }
+
+    /// The raw `u32`.
+    #[inline]
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+}
+
+/// A member of the ring: a unique non-empty name, a weight, optional hostname and port, and an optional
+/// opaque payload.
+///
+/// Build one with [`Node::new`] and the `with_*` methods; the ring validates it when it is added.
+///
+/// ```
+/// use ringroute::Node;
+/// let n = Node::new("cache-1").with_weight(2).with_hostname("10.0.0.1").with_port(11211);
+/// assert_eq!(n.name(), "cache-1");
+/// assert_eq!(n.weight(), 2);
+/// assert_eq!(n.port(), Some(11211));
+/// ```
+#[derive(Clone)]
+pub struct Node {
+    pub(crate) name: Arc<str>,
+    pub(crate) weight: u32,
+    pub(crate) hostname: Option<Arc<str>>,
+    pub(crate) port: Option<u16>,
+    pub(crate) payload: Option<Payload>,
+}
+
+impl Node {
+    /// A node of weight 1 with no metadata.
+    pub fn new(name: impl Into<Arc<str>>) -> Self {
+        Self {
+            name: name.into(),
+            weight: 1,
+            hostname: None,
+            port: None,
+            payload: None,
+        }
+    }
+
+    /// Sets the weight. Weight 0 registers the node but gives it no points (drained).
+    #[must_use]
+    pub fn with_weight(mut self, weight: u32) -> Self {
+        self.weight = weight;
+        self
+    }
+
+    /// Sets the hostname metadata.
+    #[must_use]
+    pub fn with_hostname(mut self, hostname: impl Into<Arc<str>>) -> Self {
+        self.hostname = Some(hostname.into());
+        self
+    }
+
+    /// Sets the port metadata.
+    #[must_use]
+    pub fn with_port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+
+    /// Attaches an opaque payload.
+    #[must_use]
+    pub fn with_payload(mut self, payload: Payload) -> Self {
+        self.payload = Some(payload);
+        self
+    }
+
+    /// The node's name, its identity across snapshots.
+    #[inline]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The node's weight (0 = drained: registered, owns no points).
+    #[inline]
+    pub fn weight(&self) -> u32 {
+        self.weight
+    }
+
+    /// The hostname, if one was set.
+    #[inline]
+    pub fn hostname(&self) -> Option<&str> {
+        self.hostname.as_deref()
+    }
+
+    /// The port, if one was set.
+    #[inline]
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+
+    /// The payload, if one was set.
+    #[inline]
+    pub fn payload(&self) -> Option<&Payload> {
+        self.payload.as_ref()
+    }
+
+    /// The payload downcast to `T`, or `None` if there is none or it is of another type.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use ringroute::Node;
+    /// let n = Node::new("a").with_payload(Arc::new(42u32));
+    /// assert_eq!(n.payload_as::<u32>(), Some(&42));
+    /// assert_eq!(n.payload_as::<String>(), None);
+    /// ```
+    pub fn payload_as<T: Any>(&self) -> Option<&T> {
+        self.payload.as_deref()?.downcast_ref::<T>()
+    }
+}
+
+impl fmt::Debug for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Node")
+            .field("name", &self.name)
+            .field("weight", &self.weight)
+            .field("hostname", &self.hostname)
+            .field("port", &self.port)
+            .field("payload", &self.payload.as_ref().map(|_| ".."))
+            .finish()
+    }
+}

@@ -1,0 +1,27 @@
+//! The `native` profile: fastring's placement, bit for bit.
+//!
+//! Point `i` of node `name` is `xxh3_64(name ‖ b"#" ‖ (i as u32).to_le_bytes())`; a key is at
+//! `xxh3_64(key)`; owner = first point `>=` the key, wrapping. Pinned by `tests/golden_fastring.rs`.
+
+use crate::hash::xxh3_64;
+
+/// fastring's default `virtual_nodes`.
+pub(super) const DEFAULT_VIRTUAL_NODES: u32 = 128;
+
+#[inline(always)]
+pub(super) fn key_hash(key: &[u8]) -> u64 {
+    xxh3_64(key)
+}
+
+pub(super) fn node_points(name: &str, count: u32, out: &mut Vec<u64>) {
+    out.reserve(count as usize);
+    let mut buf = Vec::with_capacity(name.len() + 5);
+    buf.extend_from_slice(name.as_bytes());
+    buf.push(b'#');
+    let base = buf.len();
+    buf.extend_from_slice(&[0; 4]);
+    for i in 0..count {
+        buf[base..].copy_from_slice(&i.to_le_bytes());
+        out.push(xxh3_64(&buf));
+    }
+}

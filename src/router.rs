@@ -1,0 +1,319 @@
+//! The concurrent handle: readers take the current snapshot without locking, writers publish the next
+//! one in a transaction.
+//!
+//! # Publication
+//!
+//! The current snapshot is an `Arc<Snapshot>` boxed behind a crossbeam-epoch [`Atomic`] pointer. A
+//! writer builds the next snapshot beside the live one, swaps the pointer, bumps the router's version
+//! counter, and hands the old box to the epoch collector, which drops it once no pinned reader can
+//! still see it.
+//!
+//! Why crossbeam-epoch rather than arc-swap: pinning is thread-local (no write to a shared cache line,
+//! so readers on different cores never contend), and crossbeam-epoch runs on loom's atomics under
+//! `--cfg crossbeam_loom`, so `loom_tests/` model-checks this very code together with the reclamation
+//! scheme under it. The `Arc` inside the box lets a reader keep a snapshot beyond its guard.
+//!
+//! The writer also keeps its own reference to each retired snapshot and drops it (at a later
+//! publication, on [`Router::reclaim`], or when the router is dropped) once it is the last holder. So
+//! the heavy free of a large snapshot happens on a writer, not on a reader that happens to run the
+//! epoch collector.
+//!
+//! # Reading
+//!
+//! Three ways, from cheapest per batch to cheapest per key:
+//! - [`Router::pin`]: a guard that derefs to the current [`Snapshot`]; hold it for a batch of lookups.
+//! - [`Router::load`]: an `Arc<Snapshot>` to keep as long as you like.
+//! - [`Router::reader`]: a per-thread handle that caches the snapshot and checks one atomic version
+//!   counter per call, refreshing only after a publication.
+
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+
+use crate::builder::Builder;
+use crate::error::Result;
+use crate::node::Node;
+use crate::placement::Placement;
+use crate::snapshot::Snapshot;
+use crate::sync::{self, Arc, Atomic, AtomicU64, Guard, Mutex, MutexGuard, Ordering, Owned};
+
+struct WriterState {
+    /// Retired snapshots the writer still holds a reference to (see the module docs).
+    retired: Vec<Arc<Snapshot>>,
+}
+
+impl WriterState {
+    fn reclaim(&mut self) {
+        self.retired.retain(|s| Arc::strong_count(s) > 1);
+    }
+}
+
+struct Shared {
+    current: Atomic<Arc<Snapshot>>,
+    version: AtomicU64,
+    writer: Mutex<WriterState>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let current = std::mem::replace(&mut self.current, Atomic::null());
+        // SAFETY: `&mut self` means no other handle to this router exists; every `Pinned` borrows a
+        // `Router` and so would keep `Shared` alive, so no reader can be dereferencing this pointer.
+        // The pointer is never null (set in `Router::from_snapshot`, swapped only for non-null ones).
+        drop(unsafe { current.into_owned() });
+    }
+}
+
+/// The concurrent, cheaply clonable handle to a ring that changes over time.
+///
+/// ```
+/// use ringroute::{Node, Placement, Router};
+/// let router = Router::new(Placement::native());
+/// router.add_node(Node::new("a"))?;
+/// let mut tx = router.transaction();
+/// tx.add_node(Node::new("b"))?;
+/// tx.add_node(Node::new("c").with_weight(2))?;
+/// tx.commit()?; // one publication for both changes
+///
+/// let snap = router.pin(); // hold the current snapshot for a batch of lookups
+/// assert_eq!(snap.len(), 3);
+/// assert_eq!(snap.version(), 2);
+/// let owner = snap.route("user:42").unwrap();
+/// # let _ = owner;
+/// # Ok::<(), ringroute::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Router {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Router")
+            .field("version", &self.version())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Router {
+    /// A router over an empty ring.
+    pub fn new(placement: Placement) -> Self {
+        Self::from_snapshot(Snapshot::empty(placement))
+    }
+
+    /// A router whose current snapshot is `snapshot`.
+    pub fn from_snapshot(snapshot: Snapshot) -> Self {
+        let version = snapshot.version;
+        Self {
+            shared: Arc::new(Shared {
+                current: Atomic::new(Arc::new(snapshot)),
+                version: AtomicU64::new(version),
+                writer: Mutex::new(WriterState {
+                    retired: Vec::new(),
+                }),
+            }),
+        }
+    }
+
+    /// The version of the current snapshot.
+    #[inline]
+    pub fn version(&self) -> u64 {
+        self.shared.version.load(Ordering::Acquire)
+    }
+
+    /// Pins the current snapshot: the guard derefs to it and keeps it alive until dropped. Cost: one
+    /// thread-local epoch pin and two loads. Hold it across a batch of lookups, not for ever (a long
+    /// pin delays the freeing of retired snapshots, never a writer).
+    #[inline]
+    pub fn pin(&self) -> Pinned<'_> {
+        let guard = sync::pin();
+        let shared = self.shared.current.load(Ordering::Acquire, &guard);
+        // SAFETY: the pointer is never null (see `Shared::drop`), and it was loaded under `guard`, so
+        // the box it points to is not destroyed before `guard` is dropped; the `Arc` in the box keeps
+        // the snapshot alive at least as long.
+        let snap: *const Snapshot = &**unsafe { shared.deref() };
+        Pinned {
+            snap,
+            _guard: guard,
+            _router: PhantomData,
+        }
+    }
+
+    /// The current snapshot as an `Arc`, to keep for as long as you like.
+    pub fn load(&self) -> Arc<Snapshot> {
+        let guard = sync::pin();
+        let shared = self.shared.current.load(Ordering::Acquire, &guard);
+        // SAFETY: as in `pin`: non-null, and protected by `guard` while we clone the `Arc`.
+        Arc::clone(unsafe { shared.deref() })
+    }
+
+    /// A per-thread handle that caches the current snapshot (see [`Reader`]).
+    pub fn reader(&self) -> Reader {
+        Reader {
+            snap: self.load(),
+            router: self.clone(),
+        }
+    }
+
+    /// Starts a transaction: waits for other writers (never for readers), then lets you make any
+    /// number of changes that [`Transaction::commit`] publishes as one snapshot. Dropping it without
+    /// committing publishes nothing.
+    pub fn transaction(&self) -> Transaction<'_> {
+        let lock = self
+            .shared
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let builder = self.load().edit();
+        Transaction {
+            router: self,
+            lock,
+            builder,
+        }
+    }
+
+    /// Runs `f` on a transaction and commits it if `f` returns `Ok`; publishes nothing if `f` or the
+    /// build fails.
+    pub fn update<F>(&self, f: F) -> Result<Arc<Snapshot>>
+    where
+        F: FnOnce(&mut Builder) -> Result<()>,
+    {
+        let mut tx = self.transaction();
+        f(&mut tx)?;
+        tx.commit()
+    }
+
+    /// Adds one node and publishes. See [`Builder::add_node`].
+    pub fn add_node(&self, node: Node) -> Result<Arc<Snapshot>> {
+        self.update(|b| b.add_node(node))
+    }
+
+    /// Removes one node and publishes. See [`Builder::remove_node`].
+    pub fn remove_node(&self, name: &str) -> Result<Arc<Snapshot>> {
+        self.update(|b| b.remove_node(name).map(drop))
+    }
+
+    /// Changes one node's weight and publishes. See [`Builder::set_weight`].
+    pub fn set_weight(&self, name: &str, weight: u32) -> Result<Arc<Snapshot>> {
+        self.update(|b| b.set_weight(name, weight))
+    }
+
+    /// Drops the writer's references to retired snapshots that no reader holds any more, and nudges
+    /// the epoch collector. Publication does this too; call it after a burst of changes to give the
+    /// memory back without waiting for the next one.
+    pub fn reclaim(&self) {
+        sync::pin().flush();
+        self.shared
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .reclaim();
+    }
+
+    fn publish(&self, state: &mut WriterState, snapshot: Snapshot) -> Arc<Snapshot> {
+        let version = snapshot.version;
+        let new = Arc::new(snapshot);
+        let guard = sync::pin();
+        let old = self
+            .shared
+            .current
+            .swap(Owned::new(Arc::clone(&new)), Ordering::AcqRel, &guard);
+        self.shared.version.store(version, Ordering::Release);
+        // SAFETY: `old` is non-null (see `Shared::drop`) and protected by `guard`.
+        let old_snapshot = Arc::clone(unsafe { old.deref() });
+        // SAFETY: `old` was just unlinked, so no reader that pins from now on can reach it; readers
+        // that loaded it before are pinned, and the collector destroys the box only after they unpin.
+        unsafe { guard.defer_destroy(old) };
+        state.reclaim();
+        state.retired.push(old_snapshot);
+        new
+    }
+}
+
+/// A pinned view of the router's current snapshot. Derefs to [`Snapshot`].
+///
+/// Not `Send`: an epoch pin belongs to its thread.
+pub struct Pinned<'r> {
+    snap: *const Snapshot,
+    _guard: Guard,
+    _router: PhantomData<&'r Router>,
+}
+
+impl Deref for Pinned<'_> {
+    type Target = Snapshot;
+
+    #[inline]
+    fn deref(&self) -> &Snapshot {
+        // SAFETY: `snap` was loaded under `_guard`, which lives as long as `self` (see `Router::pin`).
+        unsafe { &*self.snap }
+    }
+}
+
+/// A per-thread reader that keeps the current snapshot and refreshes it only when the router has
+/// published a newer one: one atomic load of a rarely written counter per call, no pin, no
+/// reference-count traffic.
+///
+/// ```
+/// use ringroute::{Node, Placement, Router};
+/// let router = Router::new(Placement::native());
+/// router.add_node(Node::new("a"))?;
+/// let mut reader = router.reader();
+/// for key in ["k1", "k2", "k3"] {
+///     assert_eq!(reader.snapshot().route(key).unwrap().name(), "a");
+/// }
+/// # Ok::<(), ringroute::Error>(())
+/// ```
+pub struct Reader {
+    router: Router,
+    snap: Arc<Snapshot>,
+}
+
+impl Reader {
+    /// The current snapshot, refreshed if the router has published since the last call.
+    #[inline]
+    pub fn snapshot(&mut self) -> &Snapshot {
+        if self.router.version() != self.snap.version {
+            self.snap = self.router.load();
+        }
+        &self.snap
+    }
+
+    /// The router this reader follows.
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+}
+
+/// Changes that publish as one snapshot, all or nothing. Derefs to the [`Builder`] that holds them.
+///
+/// Holds the router's writer lock: other writers wait, readers never do.
+pub struct Transaction<'r> {
+    router: &'r Router,
+    lock: MutexGuard<'r, WriterState>,
+    builder: Builder,
+}
+
+impl Transaction<'_> {
+    /// Builds and publishes the new snapshot and returns it. If nothing changed, publishes nothing and
+    /// returns the current snapshot. On error, publishes nothing.
+    pub fn commit(mut self) -> Result<Arc<Snapshot>> {
+        if !self.builder.is_changed() {
+            return Ok(self.router.load());
+        }
+        let snapshot = self.builder.build()?;
+        Ok(self.router.publish(&mut self.lock, snapshot))
+    }
+}
+
+impl Deref for Transaction<'_> {
+    type Target = Builder;
+
+    fn deref(&self) -> &Builder {
+        &self.builder
+    }
+}
+
+impl DerefMut for Transaction<'_> {
+    fn deref_mut(&mut self) -> &mut Builder {
+        &mut self.builder
+    }
+}
