@@ -68,5 +68,5 @@ pub enum Error {
     },
 }
 
-/// `Result` with ringroute's [`Error`].
+/// `Result` with ringroute's [`Error`](enum@Error).
 pub type Result<T, E = Error> = std::result::Result<T, E>;

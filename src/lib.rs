@@ -81,3 +81,8 @@ pub use node::{Node, NodeId, Payload};
 pub use placement::{Placement, Profile};
 pub use router::{Pinned, Reader, Router, Transaction};
 pub use snapshot::Snapshot;
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

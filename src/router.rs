@@ -223,6 +223,9 @@ impl Router {
         // SAFETY: `old` was just unlinked, so no reader that pins from now on can reach it; readers
         // that loaded it before are pinned, and the collector destroys the box only after they unpin.
         unsafe { guard.defer_destroy(old) };
+        // Hand the retired box to the global collector now, so it does not wait in this thread's
+        // local bag for the writer's next pin.
+        guard.flush();
         state.reclaim();
         state.retired.push(old_snapshot);
         new

@@ -126,6 +126,23 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Random arrays with many duplicates (values drawn from a small range) and random probes,
+        /// including every value present and the extremes.
+        #[test]
+        fn matches_reference_with_duplicates(
+            mut points in proptest::collection::vec(0u64..64, 1..300),
+            probes in proptest::collection::vec(0u64..70, 0..50),
+        ) {
+            points.sort_unstable();
+            let owners: Vec<u32> = (0..points.len() as u32).collect();
+            let e = Eytzinger::build(&points, &owners);
+            for x in probes.into_iter().chain(points.iter().copied()).chain([0, u64::MAX]) {
+                proptest::prop_assert_eq!(e.owner_at_or_after(x), Some(owners[lower_bound_wrap(&points, x)]));
+            }
+        }
+    }
+
     #[test]
     fn empty_index_has_no_owner() {
         let e = Eytzinger::build(&[], &[]);

@@ -3,7 +3,7 @@
 //! Every layout answers one question: given a search position `x`, which point is the first one `>= x`
 //! in sorted order, wrapping to the first point when none is? [`lower_bound_wrap`] is the plain
 //! sorted-array reference that every layout must agree with (property tests check it). Layouts sit
-//! behind the [`SearchIndex`] trait so that the snapshot can pick one per ring size.
+//! behind the `SearchIndex` trait so that the snapshot can pick one per ring size.
 
 mod eytzinger;
 mod prefetch;

@@ -1,0 +1,103 @@
+//! Criterion benches of the core engine: single lookups with the snapshot held, membership changes,
+//! and building a ring.
+//!
+//! `cargo bench --bench ring` (add `-- --quick` for a fast pass).
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use ringroute::{Node, Placement, Router, Snapshot};
+
+const SIZES: [usize; 3] = [100, 1000, 10_000];
+const KEYS: usize = 4096;
+
+fn nodes(n: usize) -> Vec<Node> {
+    (0..n)
+        .map(|i| Node::new(format!("10.0.{}.{}:11211", i / 256, i % 256)))
+        .collect()
+}
+
+/// ~10-byte string keys in random order (a fixed xorshift sequence, so every run routes the same keys).
+fn keys() -> Vec<String> {
+    let mut s = 0x9E37_79B9_7F4A_7C15u64;
+    (0..KEYS)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            format!("user:{:05}", s % 100_000)
+        })
+        .collect()
+}
+
+fn lookup(c: &mut Criterion) {
+    let keys = keys();
+    let mut g = c.benchmark_group("lookup_single");
+    g.throughput(Throughput::Elements(KEYS as u64));
+    for n in SIZES {
+        let router = Router::from_snapshot(Snapshot::new(Placement::native(), nodes(n)).unwrap());
+        g.bench_function(format!("str_key/{n}_nodes"), |b| {
+            let snap = router.pin();
+            b.iter(|| {
+                for k in &keys {
+                    black_box(snap.route_id(black_box(k.as_bytes())));
+                }
+            })
+        });
+        let hashes: Vec<u64> = keys.iter().map(|k| router.pin().key_hash(k)).collect();
+        g.bench_function(format!("u64_hash/{n}_nodes"), |b| {
+            let snap = router.pin();
+            b.iter(|| {
+                for &h in &hashes {
+                    black_box(snap.route_hash(black_box(h)));
+                }
+            })
+        });
+        g.bench_function(format!("reader_str_key/{n}_nodes"), |b| {
+            let mut reader = router.reader();
+            b.iter(|| {
+                for k in &keys {
+                    black_box(reader.snapshot().route_id(black_box(k.as_bytes())));
+                }
+            })
+        });
+    }
+    g.finish();
+}
+
+fn membership(c: &mut Criterion) {
+    let mut g = c.benchmark_group("membership");
+    g.measurement_time(Duration::from_secs(3));
+    for n in [100, 1000] {
+        let base = Snapshot::new(Placement::native(), nodes(n)).unwrap();
+        g.bench_function(format!("add_one_and_publish/{n}_nodes"), |b| {
+            b.iter_batched(
+                || Router::from_snapshot(base.edit().build().unwrap()),
+                |router| {
+                    router.add_node(Node::new("new-node")).unwrap();
+                    router
+                },
+                BatchSize::LargeInput,
+            )
+        });
+        g.bench_function(format!("remove_one_and_publish/{n}_nodes"), |b| {
+            b.iter_batched(
+                || Router::from_snapshot(base.edit().build().unwrap()),
+                |router| {
+                    router.remove_node("10.0.0.7:11211").unwrap();
+                    router
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    g.bench_function("build/1000_nodes", |b| {
+        let ns = nodes(1000);
+        b.iter(|| Snapshot::new(Placement::native(), ns.iter().cloned()).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, lookup, membership);
+criterion_main!(benches);
