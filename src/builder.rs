@@ -371,8 +371,13 @@ fn merge_ring(
     old_to_new: &[u32],
 ) -> Ring {
     let fresh = fresh_points(placement, nodes, m, Some(repoint));
-    // Old points that stay (collapsed-away ones included), with their owners renumbered. Renumbering
-    // keeps the relative order of ids, so the kept sequence stays sorted by (position, low, id).
+    finish(placement.profile(), merged_points(old, fresh, repoint, old_to_new))
+}
+
+/// The old points that stay (collapsed-away ones included, owners renumbered) merged with `fresh`.
+/// Renumbering keeps the relative order of ids, so the kept sequence stays sorted by
+/// (position, low, id).
+fn merged_points(old: &Ring, fresh: Vec<Pt>, repoint: &[bool], old_to_new: &[u32]) -> Vec<Pt> {
     let keep = |&(p, l, o): &Pt| {
         let id = old_to_new[o as usize];
         (id != NO_ID && !repoint[id as usize]).then_some((p, l, id))
@@ -394,7 +399,7 @@ fn merge_ring(
     if !fresh.is_empty() {
         kept = merge_sorted(kept.into_iter(), fresh, capacity);
     }
-    finish(placement.profile(), kept)
+    kept
 }
 
 /// Turns sorted points into a ring: applies the profile's rule for equal positions and keeps the low
@@ -457,4 +462,42 @@ pub(crate) fn fingerprint(placement: &Placement, nodes: &[Arc<Node>]) -> u64 {
     out.extend_from_slice(&(nodes.len() as u64).to_le_bytes());
     out.extend_from_slice(&sum.to_le_bytes());
     xxh3_64(&out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Real collisions between different nodes' points (equal 32-bit CRCs, equal 128-bit md5s) are too
+    /// rare for random tests, so the equal-position rules are checked on synthetic points here.
+    #[test]
+    fn equal_positions_follow_the_profile_rule_and_come_back_when_the_winner_leaves() {
+        let pts = vec![(5, 0, 0), (5, 0, 1), (5, 0, 2), (7, 0, 1)];
+        let first = finish(Profile::Nginx, pts.clone());
+        assert_eq!((first.points.as_slice(), first.owners.as_slice()), (&[5, 7][..], &[0, 1][..]));
+        assert_eq!(first.shadowed, vec![(5, 0, 1), (5, 0, 2)]);
+        let last = finish(Profile::UhashringKetama, pts.clone());
+        assert_eq!(last.owners, vec![2, 1]);
+        let all = finish(Profile::Continuum, pts.clone());
+        assert_eq!(all.owners, vec![0, 1, 2, 1]);
+        assert!(all.shadowed.is_empty());
+
+        // Node 0 leaves (ids 1, 2 become 0, 1): node 1's shadowed point at 5 comes back.
+        let old_to_new = [NO_ID, 0, 1];
+        let merged = merged_points(&first, Vec::new(), &[false, false], &old_to_new);
+        let ring = finish(Profile::Nginx, merged);
+        assert_eq!((ring.points.as_slice(), ring.owners.as_slice()), (&[5, 7][..], &[0, 0][..]));
+        assert_eq!(ring.shadowed, vec![(5, 0, 1)]);
+
+        // Wide: equal top bits but different low bits are distinct points; equal in all 128 bits
+        // collapse to the node added last.
+        let wide = finish(Profile::Uhashring, vec![(5, 1, 0), (5, 2, 0), (5, 2, 1)]);
+        assert_eq!(wide.points, vec![5, 5]);
+        assert_eq!(wide.lows.as_deref(), Some(&[1, 2][..]));
+        assert_eq!(wide.owners, vec![0, 1]);
+        let merged = merged_points(&wide, Vec::new(), &[false], &[0, NO_ID]);
+        let ring = finish(Profile::Uhashring, merged);
+        assert_eq!(ring.owners, vec![0, 0]);
+        assert_eq!(ring.lows.as_deref(), Some(&[1, 2][..]));
+    }
 }
