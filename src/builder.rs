@@ -18,7 +18,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::hash::xxh3_64;
 use crate::node::{Node, Payload};
-use crate::placement::{Dup, Membership, Placement, Profile};
+use crate::placement::{EqualPoints, Membership, Placement, Profile};
 use crate::snapshot::{Ring, Snapshot};
 
 /// The most nodes one ring may hold (drained ones included): 2^20.
@@ -158,7 +158,9 @@ impl Builder {
 
     fn entry_mut(&mut self, name: &str) -> Result<&mut Entry> {
         match self.index.get(name) {
-            Some(&i) => Ok(self.entries[i].as_mut().expect("index points at a live entry")),
+            Some(&i) => Ok(self.entries[i]
+                .as_mut()
+                .expect("index points at a live entry")),
             None => Err(Error::UnknownNode {
                 name: name.to_owned(),
             }),
@@ -199,7 +201,9 @@ impl Builder {
         let i = self.index.remove(name).ok_or_else(|| Error::UnknownNode {
             name: name.to_owned(),
         })?;
-        let e = self.entries[i].take().expect("index points at a live entry");
+        let e = self.entries[i]
+            .take()
+            .expect("index points at a live entry");
         // Even a drained node's removal renumbers the nodes after it, so the owner array changes.
         self.points_changed = true;
         self.changed = true;
@@ -371,7 +375,10 @@ fn merge_ring(
     old_to_new: &[u32],
 ) -> Ring {
     let fresh = fresh_points(placement, nodes, m, Some(repoint));
-    finish(placement.profile(), merged_points(old, fresh, repoint, old_to_new))
+    finish(
+        placement.profile(),
+        merged_points(old, fresh, repoint, old_to_new),
+    )
 }
 
 /// The old points that stay (collapsed-away ones included, owners renumbered) merged with `fresh`.
@@ -394,7 +401,11 @@ fn merged_points(old: &Ring, fresh: Vec<Pt>, repoint: &[bool], old_to_new: &[u32
     let mut kept: Vec<Pt> = if old.shadowed.is_empty() {
         kept.collect()
     } else {
-        merge_sorted(kept, old.shadowed.iter().filter_map(keep).collect(), capacity)
+        merge_sorted(
+            kept,
+            old.shadowed.iter().filter_map(keep).collect(),
+            capacity,
+        )
     };
     if !fresh.is_empty() {
         kept = merge_sorted(kept.into_iter(), fresh, capacity);
@@ -410,7 +421,7 @@ fn finish(profile: Profile, sorted: Vec<Pt>) -> Ring {
     let mut owners = Vec::with_capacity(sorted.len());
     let mut lows = Vec::with_capacity(if profile.is_wide() { sorted.len() } else { 0 });
     let mut shadowed = Vec::new();
-    let dup = profile.dup();
+    let dup = profile.equal_points();
     let mut i = 0;
     while i < sorted.len() {
         let (p, l, _) = sorted[i];
@@ -420,12 +431,12 @@ fn finish(profile: Profile, sorted: Vec<Pt>) -> Ring {
         }
         let run = &sorted[i..j];
         let kept: &[Pt] = match dup {
-            Dup::KeepAll => run,
-            Dup::KeepFirst => {
+            EqualPoints::All => run,
+            EqualPoints::First => {
                 shadowed.extend_from_slice(&run[1..]);
                 &run[..1]
             }
-            Dup::KeepLast => {
+            EqualPoints::Last => {
                 shadowed.extend_from_slice(&run[..run.len() - 1]);
                 &run[run.len() - 1..]
             }
@@ -474,7 +485,10 @@ mod tests {
     fn equal_positions_follow_the_profile_rule_and_come_back_when_the_winner_leaves() {
         let pts = vec![(5, 0, 0), (5, 0, 1), (5, 0, 2), (7, 0, 1)];
         let first = finish(Profile::Nginx, pts.clone());
-        assert_eq!((first.points.as_slice(), first.owners.as_slice()), (&[5, 7][..], &[0, 1][..]));
+        assert_eq!(
+            (first.points.as_slice(), first.owners.as_slice()),
+            (&[5, 7][..], &[0, 1][..])
+        );
         assert_eq!(first.shadowed, vec![(5, 0, 1), (5, 0, 2)]);
         let last = finish(Profile::UhashringKetama, pts.clone());
         assert_eq!(last.owners, vec![2, 1]);
@@ -486,7 +500,10 @@ mod tests {
         let old_to_new = [NO_ID, 0, 1];
         let merged = merged_points(&first, Vec::new(), &[false, false], &old_to_new);
         let ring = finish(Profile::Nginx, merged);
-        assert_eq!((ring.points.as_slice(), ring.owners.as_slice()), (&[5, 7][..], &[0, 0][..]));
+        assert_eq!(
+            (ring.points.as_slice(), ring.owners.as_slice()),
+            (&[5, 7][..], &[0, 0][..])
+        );
         assert_eq!(ring.shadowed, vec![(5, 0, 1)]);
 
         // Wide: equal top bits but different low bits are distinct points; equal in all 128 bits

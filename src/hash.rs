@@ -132,9 +132,15 @@ pub(crate) fn py_floor_true_div(a: u128, b: u128) -> u64 {
     // With e = floor(log2(q + 1)), s = 2^(e-53) if q + 1 is a power of two, else 2^(e-52).
     let next = q + 1;
     let e = 127 - next.leading_zeros(); // floor(log2(next)), at most 52
-    let half_s_exp = if next.is_power_of_two() { 54 - e } else { 53 - e }; // s/2 = 2^-half_s_exp
-    // 1 - r/b <= 2^-t  <=>  (b - r) * 2^t <= b
-    let up = (b - r).checked_shl(half_s_exp).is_some_and(|x| x >> half_s_exp == b - r && x <= b);
+    let half_s_exp = if next.is_power_of_two() {
+        54 - e
+    } else {
+        53 - e
+    }; // s/2 = 2^-half_s_exp
+       // 1 - r/b <= 2^-t  <=>  (b - r) * 2^t <= b
+    let up = (b - r)
+        .checked_shl(half_s_exp)
+        .is_some_and(|x| x >> half_s_exp == b - r && x <= b);
     (if up { next } else { q }) as u64
 }
 

@@ -24,7 +24,10 @@ fn rows(file: &str) -> Vec<Row> {
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
-    assert!(header.len() == 4 || header.len() == 5, "{file}: header {header:?}");
+    assert!(
+        header.len() == 4 || header.len() == 5,
+        "{file}: header {header:?}"
+    );
     lines
         .map(|line| {
             let f: Vec<&str> = line.split('\t').collect();
@@ -58,7 +61,9 @@ fn nodeset(name: &str) -> Vec<(String, u32)> {
 fn ring(profile: Profile, nodes: &[(String, u32)]) -> Snapshot {
     Snapshot::new(
         Placement::new(profile, None).unwrap(),
-        nodes.iter().map(|(n, w)| Node::new(n.as_str()).with_weight(*w)),
+        nodes
+            .iter()
+            .map(|(n, w)| Node::new(n.as_str()).with_weight(*w)),
     )
     .unwrap()
 }
@@ -71,10 +76,18 @@ fn check(file: &str, ring: &Snapshot) -> usize {
     let mut on_point = 0;
     for r in &rows {
         let what = String::from_utf8_lossy(&r.key);
-        assert_eq!(ring.key_hash_wide(&r.key), r.hash, "{file}: hash of {what:?}");
+        assert_eq!(
+            ring.key_hash_wide(&r.key),
+            r.hash,
+            "{file}: hash of {what:?}"
+        );
         let owner = ring.route(&r.key).unwrap();
         assert_eq!(owner.name(), r.node, "{file}: owner of {what:?}");
-        assert_eq!(ring.route_wide(r.hash), ring.id_of(&r.node), "{file}: {what:?}");
+        assert_eq!(
+            ring.route_wide(r.hash),
+            ring.id_of(&r.node),
+            "{file}: {what:?}"
+        );
         if ring.placement().profile().is_wide() {
             assert_eq!(ring.key_hash(&r.key), (r.hash >> 64) as u64);
             let hi = (r.hash >> 64) as u64;
@@ -89,7 +102,10 @@ fn check(file: &str, ring: &Snapshot) -> usize {
         }
         if let Some(want) = &r.replicas {
             ring.replicas_wide_into(r.hash, 3, &mut reps);
-            let names: Vec<&str> = reps.iter().map(|&id| ring.node(id).unwrap().name()).collect();
+            let names: Vec<&str> = reps
+                .iter()
+                .map(|&id| ring.node(id).unwrap().name())
+                .collect();
             assert_eq!(&names, want, "{file}: replicas of {what:?}");
             let by_key: Vec<&str> = ring
                 .replicas(&r.key, 3)
@@ -100,7 +116,10 @@ fn check(file: &str, ring: &Snapshot) -> usize {
         }
     }
     if ring.placement().profile().is_wide() {
-        assert!(on_point > 0, "{file}: no row exercised the 128-bit tie-break");
+        assert!(
+            on_point > 0,
+            "{file}: no row exercised the 128-bit tie-break"
+        );
     }
     rows.len()
 }
@@ -114,7 +133,9 @@ fn check_all(profile: Profile, scheme: &str) {
         // merges, or full rebuilds for membership-dependent profiles) instead of in one pass.
         let router = Router::new(Placement::new(profile, None).unwrap());
         for (n, w) in &nodes {
-            router.add_node(Node::new(n.as_str()).with_weight(*w)).unwrap();
+            router
+                .add_node(Node::new(n.as_str()).with_weight(*w))
+                .unwrap();
         }
         check(&file, &router.load());
     }
@@ -168,5 +189,8 @@ fn hand_picked_keys_land_exactly_on_points() {
                 .any(|(&p, &l)| p == hi && l == lo)
         })
         .count();
-    assert!(exact > 0, "uhashring: no key lands exactly on a 128-bit point");
+    assert!(
+        exact > 0,
+        "uhashring: no key lands exactly on a 128-bit point"
+    );
 }

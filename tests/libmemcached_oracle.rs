@@ -44,11 +44,26 @@ fn is_root() -> bool {
 
 fn start_server(port: u16) -> Option<Server> {
     let mut cmd = Command::new("memcached");
-    cmd.args(["-l", "127.0.0.1", "-p", &port.to_string(), "-U", "0", "-m", "16", "-t", "1"]);
+    cmd.args([
+        "-l",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-U",
+        "0",
+        "-m",
+        "16",
+        "-t",
+        "1",
+    ]);
     if is_root() {
         cmd.args(["-u", "root"]);
     }
-    let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().ok()?;
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
     let server = Server { port, child };
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
@@ -69,7 +84,9 @@ impl Conn {
     fn new(port: u16) -> Self {
         let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        Self { r: BufReader::new(s) }
+        Self {
+            r: BufReader::new(s),
+        }
     }
 
     fn line(&mut self) -> String {
@@ -102,15 +119,25 @@ impl Conn {
                 }
                 // VALUE <key> <flags> <bytes>\r\n<data>\r\n
                 let head = &l[..l.len() - 2];
-                assert!(head.starts_with(b"VALUE "), "{:?}", String::from_utf8_lossy(&l));
+                assert!(
+                    head.starts_with(b"VALUE "),
+                    "{:?}",
+                    String::from_utf8_lossy(&l)
+                );
                 let rest = &head[6..];
                 let mut fields = rest.rsplitn(3, |&b| b == b' ');
-                let bytes: usize = std::str::from_utf8(fields.next().unwrap()).unwrap().parse().unwrap();
+                let bytes: usize = std::str::from_utf8(fields.next().unwrap())
+                    .unwrap()
+                    .parse()
+                    .unwrap();
                 let _flags = fields.next().unwrap();
                 let key = fields.next().unwrap();
                 let mut data = vec![0; bytes + 2];
                 self.r.read_exact(&mut data).unwrap();
-                let i = chunk.iter().position(|k| k == key).expect("a key we asked for");
+                let i = chunk
+                    .iter()
+                    .position(|k| k == key)
+                    .expect("a key we asked for");
                 held[chunk_no * 100 + i] = true;
             }
         }
@@ -136,7 +163,10 @@ fn keys() -> Vec<Vec<u8>> {
 }
 
 fn tools_present() -> bool {
-    let memcached = Command::new("memcached").arg("-h").output().is_ok_and(|o| o.status.success());
+    let memcached = Command::new("memcached")
+        .arg("-h")
+        .output()
+        .is_ok_and(|o| o.status.success());
     let pylibmc = Command::new("python3")
         .args(["-c", "import pylibmc"])
         .output()
@@ -154,7 +184,10 @@ fn run(profile: Profile, behaviors: &str, servers: &[(&Server, u32)], keys: &[Ve
         .iter()
         .map(|(s, w)| format!("127.0.0.1:{}:{w}", s.port))
         .collect();
-    let script = format!("{}/tests/oracle/pylibmc_write.py", env!("CARGO_MANIFEST_DIR"));
+    let script = format!(
+        "{}/tests/oracle/pylibmc_write.py",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let mut py = Command::new("python3")
         .arg(&script)
         .arg(behaviors)
@@ -171,9 +204,15 @@ fn run(profile: Profile, behaviors: &str, servers: &[(&Server, u32)], keys: &[Ve
     }
     let out = py.wait_with_output().unwrap();
     assert!(out.status.success(), "pylibmc writer failed");
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), keys.len().to_string());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        keys.len().to_string()
+    );
 
-    let held: Vec<Vec<bool>> = servers.iter().map(|(s, _)| Conn::new(s.port).held(keys)).collect();
+    let held: Vec<Vec<bool>> = servers
+        .iter()
+        .map(|(s, _)| Conn::new(s.port).held(keys))
+        .collect();
     let snap = Snapshot::new(
         Placement::new(profile, None).unwrap(),
         servers
@@ -184,7 +223,12 @@ fn run(profile: Profile, behaviors: &str, servers: &[(&Server, u32)], keys: &[Ve
     let mut wrong = Vec::new();
     for (i, k) in keys.iter().enumerate() {
         let at: Vec<usize> = (0..servers.len()).filter(|&s| held[s][i]).collect();
-        assert_eq!(at.len(), 1, "key {:?} found on servers {at:?}", String::from_utf8_lossy(k));
+        assert_eq!(
+            at.len(),
+            1,
+            "key {:?} found on servers {at:?}",
+            String::from_utf8_lossy(k)
+        );
         let want = format!("127.0.0.1:{}", servers[at[0]].0.port);
         let got = snap.route(k).unwrap().name().to_owned();
         if got != want {
@@ -204,7 +248,9 @@ fn run(profile: Profile, behaviors: &str, servers: &[(&Server, u32)], keys: &[Ve
 #[test]
 fn libmemcached_profiles_predict_where_pylibmc_writes() {
     if std::env::var_os("RINGROUTE_SKIP_MEMCACHED_ORACLE").is_some() {
-        eprintln!("SKIPPED explicitly (RINGROUTE_SKIP_MEMCACHED_ORACLE): libmemcached oracle not run");
+        eprintln!(
+            "SKIPPED explicitly (RINGROUTE_SKIP_MEMCACHED_ORACLE): libmemcached oracle not run"
+        );
         return;
     }
     assert!(

@@ -17,9 +17,12 @@ fn placement() -> Placement {
 
 fn addr() -> impl Strategy<Value = SocketAddr> {
     prop_oneof![
-        (any::<u32>(), any::<u16>()).prop_map(|(ip, p)| SocketAddr::new(IpAddr::V4(Ipv4Addr::from(ip)), p)),
-        (any::<u128>(), any::<u16>()).prop_map(|(ip, p)| SocketAddr::new(IpAddr::V6(Ipv6Addr::from(ip)), p)),
-        (0u8..4, 1u16..4).prop_map(|(d, p)| SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, d)), p)),
+        (any::<u32>(), any::<u16>())
+            .prop_map(|(ip, p)| SocketAddr::new(IpAddr::V4(Ipv4Addr::from(ip)), p)),
+        (any::<u128>(), any::<u16>())
+            .prop_map(|(ip, p)| SocketAddr::new(IpAddr::V6(Ipv6Addr::from(ip)), p)),
+        (0u8..4, 1u16..4)
+            .prop_map(|(d, p)| SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, d)), p)),
     ]
 }
 
@@ -69,10 +72,15 @@ fn matches_real_nginx_access_log() {
     let upstreams: Vec<String> = (1..=9).map(|i| format!("10.0.0.{i}:443")).collect();
     let snap = Snapshot::new(
         placement(),
-        upstreams.iter().map(|u| Node::new(u.as_str()).with_weight(100)),
+        upstreams
+            .iter()
+            .map(|u| Node::new(u.as_str()).with_weight(100)),
     )
     .unwrap();
-    let path = format!("{}/tests/data/nginx.sample-upstream.csv", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/data/nginx.sample-upstream.csv",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let text = std::fs::read_to_string(path).unwrap();
     let mut n = 0;
     for line in text.lines() {

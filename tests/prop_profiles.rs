@@ -23,7 +23,11 @@ fn word(d: &[u8; 16], i: usize) -> u32 {
 fn oaat(b: &[u8]) -> u32 {
     let mut v: u32 = 0;
     for &c in b {
-        let c = if c >= 0x80 { u32::from(c) | 0xFFFF_FF00 } else { u32::from(c) };
+        let c = if c >= 0x80 {
+            u32::from(c) | 0xFFFF_FF00
+        } else {
+            u32::from(c)
+        };
         v = v.wrapping_add(c);
         v = v.wrapping_add(v << 10);
         v ^= v >> 6;
@@ -129,7 +133,10 @@ fn reference(profile: Profile, nodes: &[(String, u32)]) -> Reference {
                     break;
                 }
                 let (groups, per) = if profile == Profile::HashRing {
-                    (((40 * n_all * u64::from(*w)) as f64 / total as f64).floor() as u64, 3)
+                    (
+                        ((40 * n_all * u64::from(*w)) as f64 / total as f64).floor() as u64,
+                        3,
+                    )
                 } else {
                     ((40 * n_all * u64::from(*w)) / total, 4)
                 };
@@ -238,7 +245,11 @@ fn check(profile: Profile, snap: &Snapshot, nodes: &[(String, u32)], keys: &[Vec
             .map(|&id| snap.node(id).unwrap().name())
             .collect();
         assert_eq!(reps, r.walk3(k), "{profile}: replicas of {k:?}");
-        assert_eq!(snap.key_hash_wide(k), (r.hash)(k), "{profile}: hash of {k:?}");
+        assert_eq!(
+            snap.key_hash_wide(k),
+            (r.hash)(k),
+            "{profile}: hash of {k:?}"
+        );
     }
 }
 
@@ -253,12 +264,16 @@ fn name_strategy() -> impl Strategy<Value = String> {
 }
 
 fn membership() -> impl Strategy<Value = Vec<(String, u32)>> {
-    prop::collection::vec((name_strategy(), prop_oneof![4 => 1u32..4, 1 => Just(0u32)]), 0..12).prop_map(
-        |v| {
-            let mut seen = std::collections::HashSet::new();
-            v.into_iter().filter(|(n, _)| seen.insert(n.clone())).collect()
-        },
+    prop::collection::vec(
+        (name_strategy(), prop_oneof![4 => 1u32..4, 1 => Just(0u32)]),
+        0..12,
     )
+    .prop_map(|v| {
+        let mut seen = std::collections::HashSet::new();
+        v.into_iter()
+            .filter(|(n, _)| seen.insert(n.clone()))
+            .collect()
+    })
 }
 
 fn keys() -> impl Strategy<Value = Vec<Vec<u8>>> {
@@ -354,7 +369,9 @@ fn continuum_literal_positions_go_to_the_first_server() {
     let names: Vec<(String, u32)> = (0..6).map(|i| (format!("s{i}:1"), 1)).collect();
     let snap = Snapshot::new(
         Placement::new(Profile::Continuum, None).unwrap(),
-        names.iter().map(|(n, w)| Node::new(n.as_str()).with_weight(*w)),
+        names
+            .iter()
+            .map(|(n, w)| Node::new(n.as_str()).with_weight(*w)),
     )
     .unwrap();
     assert_eq!(&snap.points()[..12], &[0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1]);

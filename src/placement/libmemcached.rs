@@ -106,7 +106,13 @@ pub(super) fn node_points_weighted(
     }
 }
 
-pub(super) fn node_points_oaat(name: &str, w: u32, m: &Membership, vn: u32, out: &mut Vec<(u64, u64)>) {
+pub(super) fn node_points_oaat(
+    name: &str,
+    w: u32,
+    m: &Membership,
+    vn: u32,
+    out: &mut Vec<(u64, u64)>,
+) {
     if m.any_heavy {
         return node_points_weighted(name, w, m, DEFAULT_VIRTUAL_NODES_WEIGHTED, out);
     }

@@ -122,13 +122,13 @@ pub(crate) enum Tie {
 
 /// What happens to points of equal position (equal in all their bits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Dup {
+pub(crate) enum EqualPoints {
     /// All are kept, ordered by node insertion (a stable sort).
-    KeepAll,
+    All,
     /// Only the point of the node added first is kept (nginx's dedup after its sort).
-    KeepFirst,
+    First,
     /// Only the point of the node added last is kept (a dict keyed by position).
-    KeepLast,
+    Last,
 }
 
 /// What a membership-dependent profile needs to know about the whole membership.
@@ -233,22 +233,25 @@ impl Profile {
 
     pub(crate) const fn tie(self) -> Tie {
         match self {
-            Profile::Native | Profile::Nginx | Profile::Libmemcached | Profile::LibmemcachedKetama => {
-                Tie::AtOrAfter
-            }
-            Profile::Uhashring | Profile::UhashringKetama | Profile::HashRing | Profile::Continuum => {
-                Tie::After
-            }
+            Profile::Native
+            | Profile::Nginx
+            | Profile::Libmemcached
+            | Profile::LibmemcachedKetama => Tie::AtOrAfter,
+            Profile::Uhashring
+            | Profile::UhashringKetama
+            | Profile::HashRing
+            | Profile::Continuum => Tie::After,
         }
     }
 
-    pub(crate) const fn dup(self) -> Dup {
+    pub(crate) const fn equal_points(self) -> EqualPoints {
         match self {
-            Profile::Native | Profile::Continuum | Profile::Libmemcached | Profile::LibmemcachedKetama => {
-                Dup::KeepAll
-            }
-            Profile::Nginx => Dup::KeepFirst,
-            Profile::Uhashring | Profile::UhashringKetama | Profile::HashRing => Dup::KeepLast,
+            Profile::Native
+            | Profile::Continuum
+            | Profile::Libmemcached
+            | Profile::LibmemcachedKetama => EqualPoints::All,
+            Profile::Nginx => EqualPoints::First,
+            Profile::Uhashring | Profile::UhashringKetama | Profile::HashRing => EqualPoints::Last,
         }
     }
 

@@ -138,7 +138,11 @@ mod tests {
             assert_eq!(e.owner_at_or_after(u64::MAX), Some(0));
             for x in 0..(n as u64 * 10 + 5) {
                 let r = lower_bound_wrap(&points, x);
-                assert_eq!(e.point_at_or_after(x), Some((points[r], owners[r])), "n={n} x={x}");
+                assert_eq!(
+                    e.point_at_or_after(x),
+                    Some((points[r], owners[r])),
+                    "n={n} x={x}"
+                );
             }
         }
     }
