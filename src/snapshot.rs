@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 use crate::builder::{fingerprint, Builder};
 use crate::error::Result;
+use crate::hash::xxh3_64;
 use crate::node::{Node, NodeId};
-use crate::placement::Placement;
+use crate::placement::{Placement, Profile};
 use crate::search::{lower_bound_wrap, Index};
 
 /// The point arrays of a ring, shared between snapshots whose points are the same.
@@ -264,10 +265,12 @@ impl Snapshot {
     /// exact answer.
     #[inline]
     pub fn route_hash(&self, hash: u64) -> Option<NodeId> {
-        if self.placement.profile().is_wide() {
-            self.route_wide(u128::from(hash) << 64)
-        } else {
-            self.route_narrow(hash)
+        match self.placement.profile() {
+            // The native profile first, on exactly the path it had before other profiles existed:
+            // one predictable branch on the profile, then the search from `hash` itself.
+            Profile::Native => self.ring.index.owner_at_or_after(hash).map(NodeId),
+            p if p.is_wide() => self.route_wide(u128::from(hash) << 64),
+            _ => self.route_narrow(hash),
         }
     }
 
@@ -304,10 +307,11 @@ impl Snapshot {
     #[inline]
     pub fn route_id(&self, key: impl AsRef<[u8]>) -> Option<NodeId> {
         let key = key.as_ref();
-        if self.placement.profile().is_wide() {
-            self.route_wide(self.placement.key_hash_wide(key))
-        } else {
-            self.route_narrow(self.placement.key_hash(key))
+        match self.placement.profile() {
+            // See `route_hash`: native = xxh3, then the `>=` search, nothing else.
+            Profile::Native => self.ring.index.owner_at_or_after(xxh3_64(key)).map(NodeId),
+            p if p.is_wide() => self.route_wide(self.placement.key_hash_wide(key)),
+            _ => self.route_narrow(self.placement.key_hash(key)),
         }
     }
 
