@@ -198,7 +198,8 @@ impl Snapshot {
         self.ring.points.len()
     }
 
-    /// The sorted point positions.
+    /// The sorted point positions (for a wide profile, their top 64 bits; see
+    /// [`point_lows`](Self::point_lows)). Equal positions appear as the profile's rule leaves them.
     #[inline]
     pub fn points(&self) -> &[u64] {
         &self.ring.points
