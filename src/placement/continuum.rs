@@ -19,7 +19,7 @@
 //! Points depend on the whole membership: any change regenerates every point.
 //! Pinned by `tests/golden_profiles.rs` against `tests/data/continuum.*.tsv`.
 
-use super::{push_md5_words, split_host_port, Membership};
+use super::{decimal, push_md5_words, split_host_port, Membership};
 use crate::hash::py_floor_true_div;
 
 /// continuum's default `totaldots`.
@@ -44,9 +44,9 @@ pub(super) fn node_points(name: &str, w: u32, m: &Membership, vn: u32, out: &mut
         buf.clear();
         buf.push_str(host);
         buf.push('-');
-        buf.push_str(super::uhashring::itoa(u32::from(port)).as_str());
+        buf.push_str(decimal(u64::from(port)).as_str());
         buf.push('-');
-        buf.push_str(super::uhashring::itoa(x as u32).as_str());
+        buf.push_str(decimal(x).as_str());
         push_md5_words(buf.as_bytes(), 4, out);
     }
     for x in 0..rest {

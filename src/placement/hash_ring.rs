@@ -13,8 +13,7 @@
 //! `_generate_circle` does. Quirk: disagrees with `uhashring-ketama` on about 20 % of keys although both
 //! say "ketama". Pinned by `tests/golden_profiles.rs` against `tests/data/hash_ring.*.tsv`.
 
-use super::uhashring::itoa;
-use super::{push_md5_words, Membership};
+use super::{decimal, push_md5_words, Membership};
 use crate::hash::py_floor_true_div;
 
 /// hash_ring's factor 40.
@@ -34,7 +33,7 @@ pub(super) fn node_points(name: &str, w: u32, m: &Membership, vn: u32, out: &mut
         buf.clear();
         buf.push_str(name);
         buf.push('-');
-        buf.push_str(itoa(g as u32).as_str());
+        buf.push_str(decimal(g).as_str());
         push_md5_words(buf.as_bytes(), 3, out);
     }
 }

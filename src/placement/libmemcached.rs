@@ -23,8 +23,7 @@
 //! out of the point text. Nodes of weight 0 are left out entirely (not counted in `L`); that case was
 //! not compared with libmemcached. Host names longer than 1024 bytes (`NI_MAXHOST - 1`) are rejected.
 
-use super::uhashring::itoa;
-use super::{split_host_port, Membership};
+use super::{decimal, split_host_port, Membership, Profile};
 use crate::error::{Error, Result};
 use crate::hash::{md5, md5_word_le, one_at_a_time};
 
@@ -42,12 +41,12 @@ pub(super) fn key_hash_oaat(key: &[u8]) -> u64 {
     u64::from(one_at_a_time(key))
 }
 
-pub(super) fn check_name(name: &str) -> Result<()> {
+pub(super) fn check_name(profile: Profile, name: &str) -> Result<()> {
     let (host, _) = split_host_port(name).unwrap_or((name, DEFAULT_PORT));
     if host.len() > MAX_HOST {
         return Err(Error::InvalidNodeName {
             name: name.to_owned(),
-            profile: "libmemcached",
+            profile: profile.name(),
             reason: "libmemcached keeps host names of at most 1024 bytes",
         });
     }
@@ -55,15 +54,15 @@ pub(super) fn check_name(name: &str) -> Result<()> {
 }
 
 /// The text of point group `g`: `"host-g"`, or `"host:port-g"` for a port other than 11211.
-fn point_text(buf: &mut String, host: &str, port: u16, g: u32) {
+fn point_text(buf: &mut String, host: &str, port: u16, g: u64) {
     buf.clear();
     buf.push_str(host);
     if port != DEFAULT_PORT {
         buf.push(':');
-        buf.push_str(itoa(u32::from(port)).as_str());
+        buf.push_str(decimal(u64::from(port)).as_str());
     }
     buf.push('-');
-    buf.push_str(itoa(g).as_str());
+    buf.push_str(decimal(g).as_str());
 }
 
 /// Points of a server in the weighted layout (`update_continuum` with weighted ketama).
@@ -98,7 +97,7 @@ pub(super) fn node_points_weighted(
     let (host, port) = split_host_port(name).unwrap_or((name, DEFAULT_PORT));
     let mut buf = String::with_capacity(host.len() + 20);
     for g in 0..count_weighted(w, m, vn) / 4 {
-        point_text(&mut buf, host, port, g as u32);
+        point_text(&mut buf, host, port, g);
         let d = md5(buf.as_bytes());
         for x in 0..4 {
             out.push((u64::from(md5_word_le(&d, x)), 0));
@@ -119,7 +118,7 @@ pub(super) fn node_points_oaat(
     let (host, port) = split_host_port(name).unwrap_or((name, DEFAULT_PORT));
     let mut buf = String::with_capacity(host.len() + 20);
     for g in 0..vn {
-        point_text(&mut buf, host, port, g);
+        point_text(&mut buf, host, port, u64::from(g));
         out.push((u64::from(one_at_a_time(buf.as_bytes())), 0));
     }
 }

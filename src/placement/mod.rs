@@ -404,7 +404,7 @@ impl Placement {
     /// `u32` point index.
     pub(crate) fn check_node(&self, name: &str, weight: u32) -> Result<()> {
         if self.profile == Profile::Libmemcached || self.profile == Profile::LibmemcachedKetama {
-            libmemcached::check_name(name)?;
+            libmemcached::check_name(self.profile, name)?;
         }
         if self.profile.membership_dependent() {
             return Ok(());
@@ -485,5 +485,34 @@ pub(crate) fn push_md5_words(text: &[u8], words: usize, out: &mut Vec<(u64, u64)
     let d = crate::hash::md5(text);
     for i in 0..words {
         out.push((u64::from(crate::hash::md5_word_le(&d, i)), 0));
+    }
+}
+
+/// Decimal text of `i` without allocating through `format!` (as Python's `str(int)`).
+pub(crate) fn decimal(i: u64) -> Decimal {
+    let mut b = [0u8; 20];
+    let mut n = i;
+    let mut at = b.len();
+    loop {
+        at -= 1;
+        b[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    Decimal { b, at }
+}
+
+/// The digits written by [`decimal`].
+pub(crate) struct Decimal {
+    b: [u8; 20],
+    at: usize,
+}
+
+impl Decimal {
+    pub(crate) fn as_str(&self) -> &str {
+        // Only ASCII digits were written.
+        std::str::from_utf8(&self.b[self.at..]).unwrap_or_default()
     }
 }

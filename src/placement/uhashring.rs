@@ -11,6 +11,7 @@
 //! keys that land exactly on a point (they go to the next point, as `bisect_right` says).
 //! Pinned by `tests/golden_profiles.rs` against `tests/data/uhashring_md5.*.tsv`.
 
+use super::decimal;
 use crate::hash::md5_u128_be;
 
 /// uhashring's default `vnodes`.
@@ -27,37 +28,8 @@ pub(super) fn node_points(name: &str, count: u32, out: &mut Vec<(u64, u64)>) {
         buf.clear();
         buf.push_str(name);
         buf.push('-');
-        buf.push_str(itoa(i).as_str());
+        buf.push_str(decimal(u64::from(i)).as_str());
         let h = md5_u128_be(buf.as_bytes());
         out.push(((h >> 64) as u64, h as u64));
-    }
-}
-
-/// Decimal text of `i` without allocating through `format!` (as Python's `str(int)`).
-pub(super) fn itoa(i: u32) -> Itoa {
-    let mut b = [0u8; 10];
-    let mut n = i;
-    let mut at = b.len();
-    loop {
-        at -= 1;
-        b[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    Itoa { b, at }
-}
-
-/// The digits written by [`itoa`].
-pub(super) struct Itoa {
-    b: [u8; 10],
-    at: usize,
-}
-
-impl Itoa {
-    pub(super) fn as_str(&self) -> &str {
-        // Only ASCII digits were written.
-        std::str::from_utf8(&self.b[self.at..]).unwrap_or_default()
     }
 }

@@ -13,8 +13,7 @@
 //! of keys (4 points per digest and integer division here; 3 points and float division there).
 //! Pinned by `tests/golden_profiles.rs` against `tests/data/uhashring_ketama.*.tsv`.
 
-use super::uhashring::itoa;
-use super::{push_md5_words, Membership};
+use super::{decimal, push_md5_words, Membership};
 
 /// uhashring's default `vnodes` in ketama mode.
 pub(super) const DEFAULT_VIRTUAL_NODES: u32 = 40;
@@ -33,7 +32,7 @@ pub(super) fn node_points(name: &str, w: u32, m: &Membership, vn: u32, out: &mut
         buf.clear();
         buf.push_str(name);
         buf.push('-');
-        buf.push_str(itoa(g as u32).as_str());
+        buf.push_str(decimal(g).as_str());
         push_md5_words(buf.as_bytes(), 4, out);
     }
 }
