@@ -64,11 +64,17 @@ fn start_server(port: u16) -> Option<Server> {
         .stderr(Stdio::null())
         .spawn()
         .ok()?;
-    let server = Server { port, child };
+    let mut server = Server { port, child };
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some(server);
+            // Make sure the listener is ours: a memcached that could not bind (someone else took the
+            // port meanwhile) exits at once, and we must never flush someone else's server.
+            std::thread::sleep(Duration::from_millis(200));
+            return matches!(server.child.try_wait(), Ok(None)).then_some(server);
+        }
+        if !matches!(server.child.try_wait(), Ok(None)) {
+            return None;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
