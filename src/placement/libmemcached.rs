@@ -20,8 +20,10 @@
 //! Both: owner = first point `>=` the key (libmemcached's lower-bound search), wrapping; equal points
 //! keep server order (glibc's `qsort` is a stable merge sort for such sizes). A node name
 //! `host:port` is split at the last colon; a name without a port means 11211, which libmemcached leaves
-//! out of the point text. Nodes of weight 0 are left out entirely (not counted in `L`); that case was
-//! not compared with libmemcached. Host names longer than 1024 bytes (`NI_MAXHOST - 1`) are rejected.
+//! out of the point text. A ringroute node of weight 0 (drained) is left out entirely (not counted in
+//! `L`), so the ring equals libmemcached's for the pool without that server. Note that libmemcached
+//! itself cannot drain a server this way: given weight 0 (pylibmc `"host:port:0"`) it uses weight 1
+//! (measured), so give such a node weight 1 in ringroute to match a pool that lists it with weight 0. Host names longer than 1024 bytes (`NI_MAXHOST - 1`) are rejected.
 
 use super::{decimal, split_host_port, Membership, Profile};
 use crate::error::{Error, Result};
