@@ -5,6 +5,12 @@
 //! a snapshot is incremental and costs O(points): the points of unchanged nodes are kept in their
 //! sorted order (never re-hashed), the points of removed or re-weighted nodes are dropped, and only the
 //! new points are hashed, sorted and merged in. A change of metadata alone shares the old point arrays.
+//! Under a profile whose points depend on the whole membership ([`Profile::membership_dependent`]),
+//! any change of nodes or weights regenerates every point instead, as the original library does.
+//!
+//! Equal positions follow the profile's rule (all kept in insertion order, or only the first or last
+//! node's kept). Points collapsed away are remembered in the ring's (almost always empty) `shadowed`
+//! list, so that an incremental build after the winner leaves gives exactly what a fresh build would.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,7 +18,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::hash::xxh3_64;
 use crate::node::{Node, Payload};
-use crate::placement::Placement;
+use crate::placement::{EqualPoints, Membership, Placement, Profile};
 use crate::snapshot::{Ring, Snapshot};
 
 /// The most nodes one ring may hold (drained ones included): 2^20.
@@ -163,7 +169,8 @@ impl Builder {
 
     /// Adds a node at the end of the insertion order.
     ///
-    /// Errors: [`Error::EmptyName`], [`Error::DuplicateNode`], [`Error::WeightOverflow`].
+    /// Errors: [`Error::EmptyName`], [`Error::DuplicateNode`], [`Error::WeightOverflow`],
+    /// [`Error::InvalidNodeName`].
     pub fn add_node(&mut self, node: Node) -> Result<()> {
         if node.name.is_empty() {
             return Err(Error::EmptyName);
@@ -173,8 +180,9 @@ impl Builder {
                 name: node.name.to_string(),
             });
         }
-        self.placement.points_for(&node.name, node.weight)?;
-        if node.weight > 0 {
+        self.placement.check_node(&node.name, node.weight)?;
+        // Under a membership-dependent profile even a drained node changes `N`, hence every point.
+        if node.weight > 0 || self.placement.profile().membership_dependent() {
             self.points_changed = true;
         }
         self.changed = true;
@@ -206,7 +214,7 @@ impl Builder {
     ///
     /// Errors: [`Error::UnknownNode`], [`Error::WeightOverflow`].
     pub fn set_weight(&mut self, name: &str, weight: u32) -> Result<()> {
-        self.placement.points_for(name, weight)?;
+        self.placement.check_node(name, weight)?;
         let e = self.entry_mut(name)?;
         if e.node.weight == weight {
             return Ok(());
@@ -256,17 +264,20 @@ impl Builder {
         let mut nodes: Vec<Arc<Node>> = Vec::with_capacity(live);
         let mut repoint: Vec<bool> = Vec::with_capacity(live);
         let mut old_to_new = vec![NO_ID; self.base.as_ref().map_or(0, |b| b.len)];
-        let mut total_points: u64 = 0;
         let slots = self.entries.len();
         for e in self.entries.into_iter().flatten() {
             let id = nodes.len() as u32;
             if let Some(old) = e.old_id {
                 old_to_new[old as usize] = id;
             }
-            total_points += u64::from(e.node.weight) * u64::from(self.placement.virtual_nodes());
             repoint.push(e.repoint);
             nodes.push(e.node);
         }
+        let membership = Membership::of(nodes.iter().map(|n| &**n));
+        let total_points: u64 = nodes
+            .iter()
+            .map(|n| self.placement.point_count(n, &membership))
+            .sum();
         if total_points > MAX_POINTS {
             return Err(Error::TooManyPoints {
                 points: total_points,
@@ -284,17 +295,18 @@ impl Builder {
                 .collect()
         };
         let version = self.base.as_ref().map_or(0, |b| b.version + 1);
+        let whole = self.placement.profile().membership_dependent();
         let ring = match &self.base {
             Some(base) if !self.points_changed => Arc::clone(&base.ring),
-            Some(base) => Arc::new(merge_ring(
+            Some(base) if !whole => Arc::new(merge_ring(
                 &self.placement,
                 &base.ring,
                 &nodes,
+                &membership,
                 &repoint,
                 &old_to_new,
-                total_points as usize,
             )),
-            None => Arc::new(full_ring(&self.placement, &nodes, total_points as usize)),
+            _ => Arc::new(full_ring(&self.placement, &nodes, &membership)),
         };
         Ok(Snapshot::assemble(
             version,
@@ -306,71 +318,140 @@ impl Builder {
     }
 }
 
-/// The points of the nodes flagged in `which` (all if `None`), as (position, id), sorted.
+/// A point while a ring is built: (position, low bits, owner id). Sorting these orders equal positions
+/// by node id, i.e. by insertion order, as a stable sort of the original's insertion-ordered points does.
+type Pt = (u64, u64, u32);
+
+/// The points of the nodes flagged in `which` (all if `None`), sorted.
 fn fresh_points(
     placement: &Placement,
     nodes: &[Arc<Node>],
+    m: &Membership,
     which: Option<&[bool]>,
-) -> Vec<(u64, u32)> {
-    let mut fresh: Vec<(u64, u32)> = Vec::new();
-    let mut scratch: Vec<u64> = Vec::new();
+) -> Vec<Pt> {
+    let mut fresh: Vec<Pt> = Vec::new();
+    let mut scratch: Vec<(u64, u64)> = Vec::new();
     for (id, node) in nodes.iter().enumerate() {
         if which.is_some_and(|w| !w[id]) || node.weight == 0 {
             continue;
         }
         scratch.clear();
-        placement.node_points(node, &mut scratch);
-        fresh.extend(scratch.iter().map(|&p| (p, id as u32)));
+        placement.node_points(node, m, &mut scratch);
+        fresh.extend(scratch.iter().map(|&(p, l)| (p, l, id as u32)));
     }
-    // Equal positions are ordered by node id, i.e. by insertion order, as fastring's stable sort does.
     fresh.sort_unstable();
     fresh
 }
 
-fn full_ring(placement: &Placement, nodes: &[Arc<Node>], total: usize) -> Ring {
-    let fresh = fresh_points(placement, nodes, None);
-    debug_assert_eq!(fresh.len(), total);
-    let (points, owners) = fresh.into_iter().unzip();
-    Ring::new(points, owners)
+fn full_ring(placement: &Placement, nodes: &[Arc<Node>], m: &Membership) -> Ring {
+    finish(placement.profile(), fresh_points(placement, nodes, m, None))
+}
+
+/// Merges two sorted sequences into one sorted vector.
+fn merge_sorted(a: impl Iterator<Item = Pt>, b: Vec<Pt>, capacity: usize) -> Vec<Pt> {
+    let mut out = Vec::with_capacity(capacity);
+    let mut b = b.into_iter().peekable();
+    for x in a {
+        while let Some(&y) = b.peek() {
+            if y < x {
+                out.push(y);
+                b.next();
+            } else {
+                break;
+            }
+        }
+        out.push(x);
+    }
+    out.extend(b);
+    out
 }
 
 fn merge_ring(
     placement: &Placement,
     old: &Ring,
     nodes: &[Arc<Node>],
+    m: &Membership,
     repoint: &[bool],
     old_to_new: &[u32],
-    total: usize,
 ) -> Ring {
-    let fresh = fresh_points(placement, nodes, Some(repoint));
-    let mut points = Vec::with_capacity(total);
-    let mut owners = Vec::with_capacity(total);
-    // Old points that stay, with their owners renumbered. Renumbering keeps the relative order of
-    // ids, so the kept sequence stays sorted by (position, id).
-    let kept = old.points.iter().zip(&old.owners).filter_map(|(&p, &o)| {
+    let fresh = fresh_points(placement, nodes, m, Some(repoint));
+    finish(
+        placement.profile(),
+        merged_points(old, fresh, repoint, old_to_new),
+    )
+}
+
+/// The old points that stay (collapsed-away ones included, owners renumbered) merged with `fresh`.
+/// Renumbering keeps the relative order of ids, so the kept sequence stays sorted by
+/// (position, low, id).
+fn merged_points(old: &Ring, fresh: Vec<Pt>, repoint: &[bool], old_to_new: &[u32]) -> Vec<Pt> {
+    let keep = |&(p, l, o): &Pt| {
         let id = old_to_new[o as usize];
-        (id != NO_ID && !repoint[id as usize]).then_some((p, id))
-    });
-    let mut fresh = fresh.into_iter().peekable();
-    for k in kept {
-        while let Some(&f) = fresh.peek() {
-            if f < k {
-                points.push(f.0);
-                owners.push(f.1);
-                fresh.next();
-            } else {
-                break;
+        (id != NO_ID && !repoint[id as usize]).then_some((p, l, id))
+    };
+    let lows = old.lows.as_deref();
+    let kept = old
+        .points
+        .iter()
+        .zip(&old.owners)
+        .enumerate()
+        .map(|(r, (&p, &o))| (p, lows.map_or(0, |l| l[r]), o))
+        .filter_map(|pt| keep(&pt));
+    let capacity = old.points.len() + old.shadowed.len() + fresh.len();
+    let mut kept: Vec<Pt> = if old.shadowed.is_empty() {
+        kept.collect()
+    } else {
+        merge_sorted(
+            kept,
+            old.shadowed.iter().filter_map(keep).collect(),
+            capacity,
+        )
+    };
+    if !fresh.is_empty() {
+        kept = merge_sorted(kept.into_iter(), fresh, capacity);
+    }
+    kept
+}
+
+/// Turns sorted points into a ring: applies the profile's rule for equal positions and keeps the low
+/// bits of wide profiles in the ring's side array.
+fn finish(profile: Profile, sorted: Vec<Pt>) -> Ring {
+    debug_assert!(sorted.windows(2).all(|w| w[0] <= w[1]));
+    let mut points = Vec::with_capacity(sorted.len());
+    let mut owners = Vec::with_capacity(sorted.len());
+    let mut lows = Vec::with_capacity(if profile.is_wide() { sorted.len() } else { 0 });
+    let mut shadowed = Vec::new();
+    let dup = profile.equal_points();
+    let mut i = 0;
+    while i < sorted.len() {
+        let (p, l, _) = sorted[i];
+        let mut j = i + 1;
+        while j < sorted.len() && sorted[j].0 == p && sorted[j].1 == l {
+            j += 1;
+        }
+        let run = &sorted[i..j];
+        let kept: &[Pt] = match dup {
+            EqualPoints::All => run,
+            EqualPoints::First => {
+                shadowed.extend_from_slice(&run[1..]);
+                &run[..1]
+            }
+            EqualPoints::Last => {
+                shadowed.extend_from_slice(&run[..run.len() - 1]);
+                &run[run.len() - 1..]
+            }
+        };
+        for &(p, l, o) in kept {
+            points.push(p);
+            owners.push(o);
+            if profile.is_wide() {
+                lows.push(l);
             }
         }
-        points.push(k.0);
-        owners.push(k.1);
+        i = j;
     }
-    for f in fresh {
-        points.push(f.0);
-        owners.push(f.1);
-    }
-    debug_assert_eq!(points.len(), total);
-    Ring::new(points, owners)
+    let lows = profile.is_wide().then_some(lows);
+    Ring::new(points, owners, lows, shadowed)
 }
 
 /// The membership fingerprint: stable across processes and releases, independent of the order in
@@ -392,4 +473,48 @@ pub(crate) fn fingerprint(placement: &Placement, nodes: &[Arc<Node>]) -> u64 {
     out.extend_from_slice(&(nodes.len() as u64).to_le_bytes());
     out.extend_from_slice(&sum.to_le_bytes());
     xxh3_64(&out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Real collisions between different nodes' points (equal 32-bit CRCs, equal 128-bit md5s) are too
+    /// rare for random tests, so the equal-position rules are checked on synthetic points here.
+    #[test]
+    fn equal_positions_follow_the_profile_rule_and_come_back_when_the_winner_leaves() {
+        let pts = vec![(5, 0, 0), (5, 0, 1), (5, 0, 2), (7, 0, 1)];
+        let first = finish(Profile::Nginx, pts.clone());
+        assert_eq!(
+            (first.points.as_slice(), first.owners.as_slice()),
+            (&[5, 7][..], &[0, 1][..])
+        );
+        assert_eq!(first.shadowed, vec![(5, 0, 1), (5, 0, 2)]);
+        let last = finish(Profile::UhashringKetama, pts.clone());
+        assert_eq!(last.owners, vec![2, 1]);
+        let all = finish(Profile::Continuum, pts.clone());
+        assert_eq!(all.owners, vec![0, 1, 2, 1]);
+        assert!(all.shadowed.is_empty());
+
+        // Node 0 leaves (ids 1, 2 become 0, 1): node 1's shadowed point at 5 comes back.
+        let old_to_new = [NO_ID, 0, 1];
+        let merged = merged_points(&first, Vec::new(), &[false, false], &old_to_new);
+        let ring = finish(Profile::Nginx, merged);
+        assert_eq!(
+            (ring.points.as_slice(), ring.owners.as_slice()),
+            (&[5, 7][..], &[0, 0][..])
+        );
+        assert_eq!(ring.shadowed, vec![(5, 0, 1)]);
+
+        // Wide: equal top bits but different low bits are distinct points; equal in all 128 bits
+        // collapse to the node added last.
+        let wide = finish(Profile::Uhashring, vec![(5, 1, 0), (5, 2, 0), (5, 2, 1)]);
+        assert_eq!(wide.points, vec![5, 5]);
+        assert_eq!(wide.lows.as_deref(), Some(&[1, 2][..]));
+        assert_eq!(wide.owners, vec![0, 1]);
+        let merged = merged_points(&wide, Vec::new(), &[false], &[0, NO_ID]);
+        let ring = finish(Profile::Uhashring, merged);
+        assert_eq!(ring.owners, vec![0, 0]);
+        assert_eq!(ring.lows.as_deref(), Some(&[1, 2][..]));
+    }
 }

@@ -55,6 +55,16 @@ pub enum Error {
         /// The limit, [`crate::MAX_NODES`].
         limit: u64,
     },
+    /// A node name that the placement profile cannot hash as its original would.
+    #[error("node {name:?} cannot join a {profile} ring: {reason}")]
+    InvalidNodeName {
+        /// The name.
+        name: String,
+        /// The profile that rejects it.
+        profile: &'static str,
+        /// Why.
+        reason: &'static str,
+    },
     /// Virtual nodes per unit of weight must be at least 1.
     #[error("virtual_nodes must be at least 1 (got {0})")]
     InvalidVirtualNodes(u32),

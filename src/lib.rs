@@ -50,14 +50,49 @@
 //!   owner array, searched by a branchless descent with software prefetch; it returns exactly what a
 //!   sorted-array lower bound with wrap-around ([`search::lower_bound_wrap`]) returns.
 //! - **Placement** is a published contract ([`Placement`], [`Profile`]): hash functions are fixed and
-//!   documented, never seeded at random, and golden tests pin the key → node mapping. The `native`
-//!   profile reproduces fastring's mapping bit for bit.
+//!   documented ([`hash`]), never seeded at random, and golden tests pin the key → node mapping. The
+//!   `native` profile reproduces fastring's mapping bit for bit.
 //!
+//! ## Compatibility profiles
+//!
+//! A service that already routes with another library can move to ringroute without reshuffling its
+//! caches: each profile gives exactly the owners (and replica walks) of its original, for the same
+//! membership built in the same order, through the same snapshots, search and router.
+//!
+//! | profile | reproduces | verified by |
+//! |---|---|---|
+//! | `native` (`fastring`) | fastring 0.2.1 | `tests/golden_fastring.rs` (vectors) |
+//! | `uhashring` | uhashring 2.x default (md5, 128-bit positions) | `tests/golden_profiles.rs` (vectors) |
+//! | `uhashring-ketama` | uhashring 2.x `hash_fn="ketama"` | `tests/golden_profiles.rs` (vectors) |
+//! | `hash_ring` | amix's hash_ring 1.3.1 | `tests/golden_profiles.rs` (vectors) |
+//! | `continuum` | python-continuum 0.1.1, quirks included | `tests/golden_profiles.rs` (vectors) |
+//! | `nginx` | nginx `hash $key consistent` / pingora-ketama | `tests/oracle_pingora.rs` (pingora-ketama, an nginx log) |
+//! | `libmemcached` | libmemcached ketama, pylibmc `ketama_weighted` | `tests/libmemcached_oracle.rs` (real memcached) |
+//! | `libmemcached-ketama` | libmemcached ketama, pylibmc `ketama` | `tests/libmemcached_oracle.rs` (real memcached) |
+//!
+//! Every profile is also checked against an independent reference implementation of its rule on
+//! random memberships and keys (`tests/prop_profiles.rs`). How each profile reads `virtual_nodes`
+//! differs (points per weight, md5 groups per average node, or points of the whole ring): see its
+//! [`Profile`] variant.
+//!
+//! - **Tie rule**: the search is always "first point `>=` x"; a profile whose original says "first
+//!   point `>` h" searches from `h + 1` (wrapping, which also gives the wrap-around for free).
+//! - **Wide positions**: uhashring's 128-bit md5 positions are stored as their top 64 bits, with the low
+//!   64 bits in a cold side array that is read only when a key's top 64 bits equal a point's, so every
+//!   answer is exact ([`Snapshot::key_hash_wide`], [`Snapshot::route_wide`]).
+//! - **Membership-dependent points** ([`Profile::membership_dependent`]: the ketama family, continuum,
+//!   libmemcached): a node's points depend on the number of nodes and the total weight, so every change
+//!   regenerates all points, as the originals do, and moves some keys between nodes that did not
+//!   change.
+//! - **Equal points** follow the original: kept in insertion order (fastring, continuum, libmemcached),
+//!   collapsed to the node added last (uhashring's dict, the ketama rings) or first (nginx).
+//! - Not done yet: batch lookups with multi-lane (SIMD) md5; the md5 profiles hash one key at a time.
+
 //! ## Trade-offs
 //!
 //! - Every update copies the point arrays: O(points) per transaction. Group changes in one transaction
 //!   to pay once. Lookups never pay for updates.
-//! - Equal point positions (a 64-bit hash collision) are ordered by node insertion, as fastring does, so
+//! - Equal point positions (a hash collision) are resolved by node insertion order (see the profile), so
 //!   two processes that add the same nodes in a different order could disagree on such a point. The
 //!   chance is about `points² / 2^65`: negligible, and [`Snapshot::fingerprint`] ignores order.
 //! - Retired snapshots live until no reader can see them; a reader that pins for a very long time

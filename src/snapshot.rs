@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 use crate::builder::{fingerprint, Builder};
 use crate::error::Result;
+use crate::hash::xxh3_64;
 use crate::node::{Node, NodeId};
-use crate::placement::Placement;
+use crate::placement::{Placement, Profile};
 use crate::search::{lower_bound_wrap, Index};
 
 /// The point arrays of a ring, shared between snapshots whose points are the same.
@@ -23,10 +24,21 @@ pub(crate) struct Ring {
     pub(crate) index: Index,
     /// How many distinct nodes own at least one point.
     pub(crate) owning_nodes: usize,
+    /// Wide profiles only: the low 64 bits of each point (same order as `points`). Cold: read only
+    /// when a key's top 64 bits equal a point's, and by replica walks.
+    pub(crate) lows: Option<Box<[u64]>>,
+    /// Points that lost to an equal point under the profile's rule, as (position, low, owner), sorted.
+    /// Almost always empty; kept so that the next incremental build can bring them back.
+    pub(crate) shadowed: Vec<(u64, u64, u32)>,
 }
 
 impl Ring {
-    pub(crate) fn new(points: Vec<u64>, owners: Vec<u32>) -> Self {
+    pub(crate) fn new(
+        points: Vec<u64>,
+        owners: Vec<u32>,
+        lows: Option<Vec<u64>>,
+        shadowed: Vec<(u64, u64, u32)>,
+    ) -> Self {
         let index = Index::build(&points, &owners);
         let mut seen = vec![false; owners.iter().map(|&o| o as usize + 1).max().unwrap_or(0)];
         let mut owning_nodes = 0;
@@ -40,6 +52,30 @@ impl Ring {
             owners,
             index,
             owning_nodes,
+            lows: lows.map(Vec::into_boxed_slice),
+            shadowed,
+        }
+    }
+
+    /// The rank of the first point whose full position `(points[r], lows[r])` is `> x` (`>=` when
+    /// `at_or_after`), wrapping to 0. Wide rings only; `points` must not be empty.
+    fn rank_wide(&self, x: u128, at_or_after: bool) -> usize {
+        let lows = self.lows.as_deref().unwrap_or(&[]);
+        let (hi, lo) = ((x >> 64) as u64, x as u64);
+        // Ranks of points with top bits below `hi`, then of those equal to `hi` with low bits below
+        // (or at) `lo`.
+        let mut r = self.points.partition_point(|&p| p < hi);
+        while r < self.points.len() && self.points[r] == hi {
+            let l = lows.get(r).copied().unwrap_or(0);
+            if if at_or_after { l >= lo } else { l > lo } {
+                break;
+            }
+            r += 1;
+        }
+        if r == self.points.len() {
+            0
+        } else {
+            r
         }
     }
 }
@@ -162,10 +198,18 @@ impl Snapshot {
         self.ring.points.len()
     }
 
-    /// The sorted point positions.
+    /// The sorted point positions (for a wide profile, their top 64 bits; see
+    /// [`point_lows`](Self::point_lows)). Equal positions appear as the profile's rule leaves them.
     #[inline]
     pub fn points(&self) -> &[u64] {
         &self.ring.points
+    }
+
+    /// The low 64 bits of each point of [`points`](Self::points) for a wide profile
+    /// ([`crate::Profile::is_wide`]), whose positions are 128 bits; `None` for every other profile.
+    #[inline]
+    pub fn point_lows(&self) -> Option<&[u64]> {
+        self.ring.lows.as_deref()
     }
 
     /// The owner of each point of [`points`](Self::points), as raw node ids.
@@ -203,26 +247,73 @@ impl Snapshot {
         self.by_name.contains_key(name)
     }
 
-    /// The position of `key` under this ring's placement.
+    /// The position of `key` under this ring's placement (the top 64 bits of it for a wide profile).
     #[inline]
     pub fn key_hash(&self, key: impl AsRef<[u8]>) -> u64 {
         self.placement.key_hash(key.as_ref())
     }
 
+    /// The exact position of `key` as the original library computes it: 128 bits for a wide profile
+    /// (uhashring's md5 integer), [`key_hash`](Self::key_hash) widened for every other.
+    #[inline]
+    pub fn key_hash_wide(&self, key: impl AsRef<[u8]>) -> u128 {
+        self.placement.key_hash_wide(key.as_ref())
+    }
+
     /// The owner of a key position (a value of [`key_hash`](Self::key_hash)); `None` if no node owns
-    /// any point.
+    /// any point. For a wide profile `hash` is taken as the top 64 bits of a position whose low bits
+    /// are 0; use [`route_wide`](Self::route_wide) with [`key_hash_wide`](Self::key_hash_wide) for the
+    /// exact answer.
     #[inline]
     pub fn route_hash(&self, hash: u64) -> Option<NodeId> {
+        match self.placement.profile() {
+            // The native profile first, on exactly the path it had before other profiles existed:
+            // one predictable branch on the profile, then the search from `hash` itself.
+            Profile::Native => self.ring.index.owner_at_or_after(hash).map(NodeId),
+            p if p.is_wide() => self.route_wide(u128::from(hash) << 64),
+            _ => self.route_narrow(hash),
+        }
+    }
+
+    #[inline(always)]
+    fn route_narrow(&self, hash: u64) -> Option<NodeId> {
         self.ring
             .index
             .owner_at_or_after(self.placement.search_from(hash))
             .map(NodeId)
     }
 
+    /// The owner of an exact key position (a value of [`key_hash_wide`](Self::key_hash_wide)). For a
+    /// wide profile the search index finds the first point whose top 64 bits are `>=` the key's; only
+    /// when those bits are equal (a key on or next to a point) does it consult the low bits. For other
+    /// profiles it is [`route_hash`](Self::route_hash) of the value (which then fits 64 bits; larger
+    /// values are clamped).
+    pub fn route_wide(&self, pos: u128) -> Option<NodeId> {
+        if !self.placement.profile().is_wide() {
+            return self.route_narrow(u64::try_from(pos).unwrap_or(u64::MAX));
+        }
+        let hi = (pos >> 64) as u64;
+        let (p, owner) = self.ring.index.point_at_or_after(hi)?;
+        if p != hi {
+            // The first point with top bits >= hi has top bits > hi (or every point is below and this
+            // is the wrap-around): it is the first point > pos.
+            return Some(NodeId(owner));
+        }
+        let at_or_after = self.placement.profile().tie() == crate::placement::Tie::AtOrAfter;
+        let r = self.ring.rank_wide(pos, at_or_after);
+        Some(NodeId(self.ring.owners[r]))
+    }
+
     /// The id of the node that owns `key`; `None` if no node owns any point.
     #[inline]
     pub fn route_id(&self, key: impl AsRef<[u8]>) -> Option<NodeId> {
-        self.route_hash(self.key_hash(key))
+        let key = key.as_ref();
+        match self.placement.profile() {
+            // See `route_hash`: native = xxh3, then the `>=` search, nothing else.
+            Profile::Native => self.ring.index.owner_at_or_after(xxh3_64(key)).map(NodeId),
+            p if p.is_wide() => self.route_wide(self.placement.key_hash_wide(key)),
+            _ => self.route_narrow(self.placement.key_hash(key)),
+        }
     }
 
     /// The node that owns `key`; `None` if no node owns any point.
@@ -231,34 +322,66 @@ impl Snapshot {
         self.route_id(key).map(|id| &*self.nodes[id.index()])
     }
 
-    /// The rank of the point that owns position `hash` (the start of the clockwise walk).
-    fn start_rank(&self, hash: u64) -> Option<usize> {
+    /// The rank of the point that owns exact position `pos` (the start of the clockwise walk).
+    fn start_rank(&self, pos: u128) -> Option<usize> {
         let pts = &self.ring.points;
-        (!pts.is_empty()).then(|| lower_bound_wrap(pts, self.placement.search_from(hash)))
+        if pts.is_empty() {
+            return None;
+        }
+        if self.placement.profile().is_wide() {
+            let at_or_after = self.placement.profile().tie() == crate::placement::Tie::AtOrAfter;
+            Some(self.ring.rank_wide(pos, at_or_after))
+        } else {
+            let hash = u64::try_from(pos).unwrap_or(u64::MAX);
+            Some(lower_bound_wrap(pts, self.placement.search_from(hash)))
+        }
     }
 
     /// The owners of every point, one full turn clockwise from the point that owns `hash` (so the first
     /// item is [`route_hash`](Self::route_hash)'s answer). Not deduplicated.
     pub fn walk_hash(&self, hash: u64) -> impl Iterator<Item = NodeId> + '_ {
+        self.walk_wide(self.widen(hash))
+    }
+
+    /// [`walk_hash`](Self::walk_hash) from an exact position (a value of
+    /// [`key_hash_wide`](Self::key_hash_wide)).
+    pub fn walk_wide(&self, pos: u128) -> impl Iterator<Item = NodeId> + '_ {
         let owners = &self.ring.owners;
-        let start = self.start_rank(hash).unwrap_or(0);
+        let start = self.start_rank(pos).unwrap_or(0);
         owners[start..]
             .iter()
             .chain(&owners[..start])
             .map(|&o| NodeId(o))
     }
 
+    /// The exact position a 64-bit `hash` stands for (see [`route_hash`](Self::route_hash)).
+    #[inline]
+    fn widen(&self, hash: u64) -> u128 {
+        if self.placement.profile().is_wide() {
+            u128::from(hash) << 64
+        } else {
+            u128::from(hash)
+        }
+    }
+
     /// Up to `n` distinct nodes for `key`: the primary owner first, then the next distinct owners
     /// walking clockwise. Fewer than `n` only when fewer nodes own points.
     pub fn replicas(&self, key: impl AsRef<[u8]>, n: usize) -> Vec<NodeId> {
         let mut out = Vec::with_capacity(n.min(self.ring.owning_nodes));
-        self.replicas_hash_into(self.key_hash(key), n, &mut out);
+        self.replicas_wide_into(self.key_hash_wide(key), n, &mut out);
         out
     }
 
-    /// [`replicas`](Self::replicas) for a key position, written into `out` (cleared first), so a loop
-    /// can reuse one buffer.
+    /// [`replicas`](Self::replicas) for a key position (see [`route_hash`](Self::route_hash) for what
+    /// it means under a wide profile), written into `out` (cleared first), so a loop can reuse one
+    /// buffer.
     pub fn replicas_hash_into(&self, hash: u64, n: usize, out: &mut Vec<NodeId>) {
+        self.replicas_wide_into(self.widen(hash), n, out)
+    }
+
+    /// [`replicas`](Self::replicas) for an exact position (a value of
+    /// [`key_hash_wide`](Self::key_hash_wide)), written into `out` (cleared first).
+    pub fn replicas_wide_into(&self, pos: u128, n: usize, out: &mut Vec<NodeId>) {
         out.clear();
         let want = n.min(self.ring.owning_nodes);
         if want == 0 {
@@ -270,7 +393,7 @@ impl Snapshot {
         } else {
             Vec::new()
         };
-        for id in self.walk_hash(hash) {
+        for id in self.walk_wide(pos) {
             let fresh = if seen.is_empty() {
                 !out.contains(&id)
             } else {

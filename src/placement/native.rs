@@ -1,7 +1,8 @@
 //! The `native` profile: fastring's placement, bit for bit.
 //!
 //! Point `i` of node `name` is `xxh3_64(name ‖ b"#" ‖ (i as u32).to_le_bytes())`; a key is at
-//! `xxh3_64(key)`; owner = first point `>=` the key, wrapping. Pinned by `tests/golden_fastring.rs`.
+//! `xxh3_64(key)`; owner = first point `>=` the key, wrapping. `virtual_nodes` = points per unit of
+//! weight (fastring's `HashRing(virtual_nodes)`, default 128). Pinned by `tests/golden_fastring.rs`.
 
 use crate::hash::xxh3_64;
 
@@ -13,8 +14,7 @@ pub(super) fn key_hash(key: &[u8]) -> u64 {
     xxh3_64(key)
 }
 
-pub(super) fn node_points(name: &str, count: u32, out: &mut Vec<u64>) {
-    out.reserve(count as usize);
+pub(super) fn node_points(name: &str, count: u32, out: &mut Vec<(u64, u64)>) {
     let mut buf = Vec::with_capacity(name.len() + 5);
     buf.extend_from_slice(name.as_bytes());
     buf.push(b'#');
@@ -22,6 +22,6 @@ pub(super) fn node_points(name: &str, count: u32, out: &mut Vec<u64>) {
     buf.extend_from_slice(&[0; 4]);
     for i in 0..count {
         buf[base..].copy_from_slice(&i.to_le_bytes());
-        out.push(xxh3_64(&buf));
+        out.push((xxh3_64(&buf), 0));
     }
 }

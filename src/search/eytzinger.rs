@@ -91,6 +91,20 @@ impl SearchIndex for Eytzinger {
 
     #[inline]
     fn owner_at_or_after(&self, x: u64) -> Option<u32> {
+        self.slot_at_or_after(x).map(|slot| self.owners[slot])
+    }
+
+    #[inline]
+    fn point_at_or_after(&self, x: u64) -> Option<(u64, u32)> {
+        self.slot_at_or_after(x)
+            .map(|slot| (self.keys()[slot], self.owners[slot]))
+    }
+}
+
+impl Eytzinger {
+    /// The slot of the first point `>= x`, wrapping; `None` if empty.
+    #[inline(always)]
+    fn slot_at_or_after(&self, x: u64) -> Option<usize> {
         if self.n == 0 {
             return None;
         }
@@ -102,8 +116,7 @@ impl SearchIndex for Eytzinger {
             k = 2 * k + usize::from(keys[k] < x);
         }
         k >>= k.trailing_ones() + 1;
-        let slot = if k == 0 { self.first } else { k };
-        Some(self.owners[slot])
+        Some(if k == 0 { self.first } else { k })
     }
 }
 
@@ -123,6 +136,14 @@ mod tests {
                 assert_eq!(e.owner_at_or_after(x), Some(want), "n={n} x={x}");
             }
             assert_eq!(e.owner_at_or_after(u64::MAX), Some(0));
+            for x in 0..(n as u64 * 10 + 5) {
+                let r = lower_bound_wrap(&points, x);
+                assert_eq!(
+                    e.point_at_or_after(x),
+                    Some((points[r], owners[r])),
+                    "n={n} x={x}"
+                );
+            }
         }
     }
 

@@ -38,6 +38,10 @@ pub(crate) trait SearchIndex: Send + Sync + Sized {
 
     /// The owner of the first point `>= x`, wrapping; `None` only if the index is empty.
     fn owner_at_or_after(&self, x: u64) -> Option<u32>;
+
+    /// The position and owner of the first point `>= x`, wrapping; `None` only if the index is empty.
+    /// (Wide profiles compare the position with the key to see whether a tie-break is needed.)
+    fn point_at_or_after(&self, x: u64) -> Option<(u64, u32)>;
 }
 
 /// The layout a snapshot searches with. One variant today; faster layouts join here, chosen by size.
@@ -56,6 +60,13 @@ impl Index {
     pub(crate) fn owner_at_or_after(&self, x: u64) -> Option<u32> {
         match self {
             Index::Eytzinger(e) => e.owner_at_or_after(x),
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn point_at_or_after(&self, x: u64) -> Option<(u64, u32)> {
+        match self {
+            Index::Eytzinger(e) => e.point_at_or_after(x),
         }
     }
 }
