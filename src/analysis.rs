@@ -364,7 +364,10 @@ mod tests {
         let z = ring(&[("a", 1), ("b", 2), ("c2", 1)], 32);
         let (old_c, new_c) = (distribution(&x).nodes[2].arc, distribution(&z).nodes[2].arc);
         let moved = moved_arc(&x, &z).unwrap();
-        assert!(moved >= old_c.max(new_c) && moved <= old_c + new_c, "{moved}");
+        assert!(
+            moved >= old_c.max(new_c) && moved <= old_c + new_c,
+            "{moved}"
+        );
         assert!(moved > old_c);
     }
 
