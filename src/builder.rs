@@ -152,7 +152,9 @@ impl Builder {
 
     fn entry_mut(&mut self, name: &str) -> Result<&mut Entry> {
         match self.index.get(name) {
-            Some(&i) => Ok(self.entries[i].as_mut().expect("index points at a live entry")),
+            Some(&i) => Ok(self.entries[i]
+                .as_mut()
+                .expect("index points at a live entry")),
             None => Err(Error::UnknownNode {
                 name: name.to_owned(),
             }),
@@ -191,7 +193,9 @@ impl Builder {
         let i = self.index.remove(name).ok_or_else(|| Error::UnknownNode {
             name: name.to_owned(),
         })?;
-        let e = self.entries[i].take().expect("index points at a live entry");
+        let e = self.entries[i]
+            .take()
+            .expect("index points at a live entry");
         // Even a drained node's removal renumbers the nodes after it, so the owner array changes.
         self.points_changed = true;
         self.changed = true;
@@ -303,7 +307,11 @@ impl Builder {
 }
 
 /// The points of the nodes flagged in `which` (all if `None`), as (position, id), sorted.
-fn fresh_points(placement: &Placement, nodes: &[Arc<Node>], which: Option<&[bool]>) -> Vec<(u64, u32)> {
+fn fresh_points(
+    placement: &Placement,
+    nodes: &[Arc<Node>],
+    which: Option<&[bool]>,
+) -> Vec<(u64, u32)> {
     let mut fresh: Vec<(u64, u32)> = Vec::new();
     let mut scratch: Vec<u64> = Vec::new();
     for (id, node) in nodes.iter().enumerate() {
@@ -339,14 +347,10 @@ fn merge_ring(
     let mut owners = Vec::with_capacity(total);
     // Old points that stay, with their owners renumbered. Renumbering keeps the relative order of
     // ids, so the kept sequence stays sorted by (position, id).
-    let kept = old
-        .points
-        .iter()
-        .zip(&old.owners)
-        .filter_map(|(&p, &o)| {
-            let id = old_to_new[o as usize];
-            (id != NO_ID && !repoint[id as usize]).then_some((p, id))
-        });
+    let kept = old.points.iter().zip(&old.owners).filter_map(|(&p, &o)| {
+        let id = old_to_new[o as usize];
+        (id != NO_ID && !repoint[id as usize]).then_some((p, id))
+    });
     let mut fresh = fresh.into_iter().peekable();
     for k in kept {
         while let Some(&f) = fresh.peek() {

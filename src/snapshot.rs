@@ -104,7 +104,10 @@ impl Snapshot {
         by_name: HashMap<Arc<str>, usize>,
         ring: Arc<Ring>,
     ) -> Self {
-        debug_assert!(nodes.iter().enumerate().all(|(i, n)| by_name.get(&n.name) == Some(&i)));
+        debug_assert!(nodes
+            .iter()
+            .enumerate()
+            .all(|(i, n)| by_name.get(&n.name) == Some(&i)));
         Self {
             version,
             fingerprint: fingerprint(&placement, &nodes),

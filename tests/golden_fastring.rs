@@ -54,7 +54,10 @@ fn check(file: &str, ring: &Snapshot) {
         assert_eq!(owner.name(), r.node, "{file}: owner of {:?}", r.key);
         assert_eq!(ring.route_hash(r.hash), ring.id_of(&r.node));
         ring.replicas_hash_into(r.hash, 3, &mut reps);
-        let names: Vec<&str> = reps.iter().map(|&id| ring.node(id).unwrap().name()).collect();
+        let names: Vec<&str> = reps
+            .iter()
+            .map(|&id| ring.node(id).unwrap().name())
+            .collect();
         assert_eq!(names, r.replicas, "{file}: replicas of {:?}", r.key);
     }
 }
@@ -63,7 +66,11 @@ fn check(file: &str, ring: &Snapshot) {
 fn fastring_ip3() {
     check(
         "fastring.ip3.tsv",
-        &ring(&[("10.0.0.1:11211", 1), ("10.0.0.2:11211", 1), ("10.0.0.3:11211", 1)]),
+        &ring(&[
+            ("10.0.0.1:11211", 1),
+            ("10.0.0.2:11211", 1),
+            ("10.0.0.3:11211", 1),
+        ]),
     );
 }
 
@@ -78,7 +85,11 @@ fn fastring_n10() {
 fn fastring_w5() {
     let weights = [1, 2, 1, 3, 1];
     let names: Vec<String> = (0..5).map(|i| format!("node-{i}")).collect();
-    let nodes: Vec<(&str, u32)> = names.iter().zip(weights).map(|(n, w)| (n.as_str(), w)).collect();
+    let nodes: Vec<(&str, u32)> = names
+        .iter()
+        .zip(weights)
+        .map(|(n, w)| (n.as_str(), w))
+        .collect();
     check("fastring.w5.tsv", &ring(&nodes));
 }
 
