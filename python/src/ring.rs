@@ -1,10 +1,10 @@
 //! `ringroute.HashRing`: fastring's `HashRing` API (and more) over a core [`Router`].
 
-use pyo3::buffer::PyUntypedBuffer;
+use pyo3::buffer::{Element, PyUntypedBuffer};
 use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyDict, PyIterator, PyList, PyString, PyTuple, PyType};
+use pyo3::types::{PyBytes, PyDict, PyIterator, PyList, PyMemoryView, PyString, PyTuple, PyType};
 use ringroute::{Builder, NodeId, Placement, Router, Snapshot};
 
 use crate::transaction::Transaction;
@@ -46,15 +46,31 @@ impl<'py> Batch<'py> {
             )));
         }
         if let Ok(buf) = PyUntypedBuffer::get(keys) {
-            let format = buf.format().to_string_lossy().into_owned();
-            let typed = buf.into_typed::<u64>().map_err(|_| {
-                PyTypeError::new_err(format!(
-                    "a buffer of keys must hold unsigned 64-bit key hashes (array('Q'), numpy uint64), \
-                     not items of format {format:?}"
-                ))
-            })?;
-            let hashes = typed.to_vec(py)?;
-            drop(typed);
+            if buf.item_size() != 8 || !<u64 as Element>::is_compatible_format(buf.format()) {
+                return Err(PyTypeError::new_err(format!(
+                    "a buffer of keys must hold unsigned 64-bit key hashes (array('Q'), numpy \
+                     uint64), not items of format {:?}",
+                    buf.format().to_string_lossy()
+                )));
+            }
+            if buf.item_count() == 0 {
+                return Ok(Batch::Hashes(Vec::new()));
+            }
+            let hashes = match buf.into_typed::<u64>() {
+                Ok(typed) => typed.to_vec(py)?,
+                // Misaligned memory (e.g. a view at an odd offset): copy it out as bytes.
+                Err(_) => {
+                    let raw = py
+                        .get_type::<PyMemoryView>()
+                        .call1((keys,))?
+                        .call_method0("tobytes")?;
+                    raw.cast::<PyBytes>()?
+                        .as_bytes()
+                        .chunks_exact(8)
+                        .map(|c| u64::from_ne_bytes(c.try_into().unwrap_or([0; 8])))
+                        .collect()
+                }
+            };
             return Ok(Batch::Hashes(hashes));
         }
         let t = py.get_type::<PyTuple>().call1((keys,)).map_err(|e| {
