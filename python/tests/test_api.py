@@ -413,3 +413,23 @@ def test_every_public_item_has_a_docstring() -> None:
 def test_module_constants() -> None:
     assert ringroute.PICKLE_VERSION == 1
     assert isinstance(ringroute.__version__, str)
+
+
+def test_stubs_ship_and_match_the_runtime_api() -> None:
+    """The installed package carries py.typed and _ringroute.pyi, and the stub declares exactly the
+    public names each class has at run time."""
+    import ast
+    from pathlib import Path
+
+    pkg = Path(ringroute.__file__).parent
+    assert (pkg / "py.typed").is_file()
+    tree = ast.parse((pkg / "_ringroute.pyi").read_text(encoding="utf-8"))
+    classes = {c.name: c for c in tree.body if isinstance(c, ast.ClassDef)}
+    for cls in (ringroute.HashRing, ringroute.Transaction):
+        stub = {
+            f.name
+            for f in classes[cls.__name__].body
+            if isinstance(f, ast.FunctionDef) and not f.name.startswith("_")
+        }
+        runtime = {n for n in dir(cls) if not n.startswith("_")}
+        assert stub == runtime, (cls.__name__, stub ^ runtime)
