@@ -129,3 +129,39 @@ def test_batch_sees_one_membership() -> None:
     stop.set()
     w.join(timeout=120)
     assert not errors, errors[0]
+
+
+def test_batches_release_the_gil() -> None:
+    """While a long batch hashes and searches, another Python thread runs. With a long switch
+    interval, a thread can only get the GIL during the call if the call releases it."""
+    import sys
+
+    ring = HashRing(nodes=[f"n-{i}" for i in range(100)])
+    hashes = array("Q", range(0, 1 << 64, 1 << 43))  # 2M positions spread over the ring
+    keys = [f"key-{i}" for i in range(300_000)]
+    count = [0]
+    stop = threading.Event()
+    started = threading.Event()
+
+    def spin() -> None:
+        started.set()
+        while not stop.is_set():
+            count[0] += 1
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(0.5)
+    t = threading.Thread(target=spin)
+    try:
+        t.start()
+        started.wait()
+        deltas = []
+        for batch in (hashes, keys):
+            before = count[0]
+            out = ring.get_node_batch(batch)
+            deltas.append(count[0] - before)
+            assert len(out) == len(batch)
+    finally:
+        stop.set()
+        t.join()
+        sys.setswitchinterval(old)
+    assert all(d > 0 for d in deltas), deltas
