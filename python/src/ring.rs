@@ -383,6 +383,7 @@ impl HashRing {
     /// uhashring's ``range``: a list of the nodes for ``key`` walking clockwise from its owner, at
     /// most ``size`` of them. With ``unique`` (the default) each node appears once and ``size``
     /// defaults to all nodes; without it, one entry per point, ``size`` defaulting to one full turn.
+    /// Returns node names (not uhashring's conf dicts), and ``size=0`` gives an empty list.
     #[pyo3(signature = (key, size=None, unique=true))]
     fn range<'py>(
         &self,
