@@ -100,6 +100,7 @@
 
 #![warn(missing_docs)]
 
+mod analysis;
 mod builder;
 mod error;
 pub mod hash;
@@ -110,6 +111,7 @@ pub mod search;
 mod snapshot;
 mod sync;
 
+pub use analysis::{distribution, key_space, moved_arc, moved_fraction, Distribution, NodeShare};
 pub use builder::{Builder, MAX_NODES, MAX_POINTS};
 pub use error::{Error, Result};
 pub use node::{Node, NodeId, Payload};

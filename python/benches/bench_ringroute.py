@@ -1,0 +1,158 @@
+"""Compare ringroute.HashRing with uhashring (PyPI) and fastring (when importable) in one run.
+
+    python python/benches/bench_ringroute.py [--nodes 100] [--budget 0.25]
+
+Cases (per operation, median of repeated timings; lower is better):
+  get_node single call      one call, the same key each time
+  list-comprehension loop   [ring.get_node(k) for k in keys], per key
+  batch, per key            ring.get_node_batch(keys) on 1000 str keys, per key (fastring has one)
+  hashed-u64 batch          ring.get_node_batch(array('Q', hashes)), per key (ringroute only)
+  add+remove at 1000 nodes  add_node(new) then remove_node(new) on a ring of 1000 nodes
+  build 1000 nodes          HashRing(nodes=1000 names) (fastring: add_node in a loop)
+
+fastring's wheels need CPython >= 3.13; on older interpreters it is reported as not importable.
+Only a few seconds of wall time; numbers are for comparison within one run, not absolute claims.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+import timeit
+from array import array
+from collections.abc import Callable
+
+import ringroute
+
+try:
+    import uhashring
+except ImportError:  # pragma: no cover - reported in the table
+    uhashring = None
+try:
+    import fastring
+except ImportError:  # pragma: no cover - expected on CPython < 3.13
+    fastring = None
+
+NOT_APPLICABLE = None
+
+
+def measure(stmt: str | Callable[[], object], per: int, budget: float, env: dict | None = None) -> float:
+    """Median seconds per operation of `stmt` (code run by timeit in `env`, or a callable), which
+    performs `per` operations. A statement avoids the cost of a lambda call around tiny operations."""
+    timer = timeit.Timer(stmt, globals=env or {})
+    number = 1
+    while True:  # calibrate: one repetition takes at least ~budget/10
+        dt = timer.timeit(number)
+        if dt >= budget / 10 or number >= 1 << 22:
+            break
+        number *= 2
+    samples = [dt / number / per]
+    end = time.perf_counter() + budget
+    while len(samples) < 5 or (time.perf_counter() < end and len(samples) < 25):
+        samples.append(timer.timeit(number) / number / per)
+    return statistics.median(samples)
+
+
+def make_ringroute(names: list[str]):
+    return ringroute.HashRing(nodes=names)
+
+
+def make_uhashring(names: list[str]):
+    return uhashring.HashRing(nodes=names)
+
+
+def make_fastring(names: list[str]):
+    r = fastring.HashRing()
+    for n in names:
+        r.add_node(n)
+    return r
+
+
+def cases(lib: str, make, nodes: int, budget: float) -> dict[str, float | None]:
+    names = [f"node-{i}" for i in range(nodes)]
+    ring = make(names)
+    keys = [f"user:{i}" for i in range(1000)]
+    get = ring.get_node
+    out: dict[str, float | None] = {}
+    env = {"get": get, "keys": keys}
+    out["get_node single call"] = measure("get('user:42')", 1, budget, env)
+    out["list-comprehension loop"] = measure("[get(k) for k in keys]", len(keys), budget, env)
+    batch = getattr(ring, "get_node_batch", None)
+    out["batch, per key"] = measure(lambda: batch(keys), len(keys), budget) if batch else None
+    if lib == "ringroute":
+        hashes = array("Q", [ring.key_hash(k) for k in keys])
+        out["hashed-u64 batch, per key"] = measure(lambda: batch(hashes), len(keys), budget)
+    else:
+        out["hashed-u64 batch, per key"] = None
+    big_names = [f"node-{i}" for i in range(1000)]
+    big = make(big_names)
+
+    def add_remove() -> None:
+        big.add_node("extra-node")
+        big.remove_node("extra-node")
+
+    out["add+remove at 1000 nodes"] = measure(add_remove, 1, budget)
+    out["build 1000 nodes"] = measure(lambda: make(big_names), 1, budget)
+    return out
+
+
+def fmt(seconds: float | None) -> str:
+    if seconds is None:
+        return "n/a"
+    for unit, scale in (("ns", 1e9), ("µs", 1e6), ("ms", 1e3)):
+        if seconds * scale < 1000:
+            return f"{seconds * scale:.1f} {unit}"
+    return f"{seconds:.2f} s"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--nodes", type=int, default=100, help="ring size for the lookup cases")
+    ap.add_argument("--budget", type=float, default=0.25, help="seconds per case and library")
+    args = ap.parse_args()
+
+    print(f"CPython {sys.version.split()[0]}, {args.nodes} nodes for lookups, medians per operation")
+    libs = [("ringroute", make_ringroute)]
+    notes = []
+    if uhashring is not None:
+        libs.append(("uhashring", make_uhashring))
+    else:
+        notes.append("uhashring: not installed (pip install uhashring)")
+    if fastring is not None:
+        libs.append(("fastring", make_fastring))
+    else:
+        notes.append(
+            f"fastring: not importable on CPython {sys.version_info.major}.{sys.version_info.minor} "
+            "(its wheels need CPython >= 3.13)"
+        )
+    results = {lib: cases(lib, make, args.nodes, args.budget) for lib, make in libs}
+    rows = list(results["ringroute"])
+    head = f"{'case':<28}" + "".join(f"{lib:>14}" for lib, _ in libs)
+    peers = [lib for lib, _ in libs if lib != "ringroute"]
+    head += "".join(f"{lib + ' / rr':>18}" for lib in peers)
+    print(head)
+    print("-" * len(head))
+    for row in rows:
+        line = f"{row:<28}" + "".join(f"{fmt(results[lib][row]):>14}" for lib, _ in libs)
+        base = results["ringroute"][row]
+        for lib in peers:
+            other = results[lib][row]
+            if other and base:
+                ratio = f"{other / base:.1f}x"
+            elif base and row.startswith(("batch", "hashed")):
+                # No batch call: compare with what its users do instead, a loop of get_node.
+                ratio = f"{results[lib]['list-comprehension loop'] / base:.1f}x (loop)"
+            else:
+                ratio = "n/a"
+            line += f"{ratio:>18}"
+        print(line)
+    print("(ratio = peer time / ringroute time: how many times faster ringroute is;")
+    print(" '(loop)': the peer has no batch call, so its list-comprehension loop is compared)")
+    for n in notes:
+        print("note:", n)
+
+
+if __name__ == "__main__":
+    main()

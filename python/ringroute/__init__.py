@@ -1,0 +1,22 @@
+"""ringroute: consistent-hash routing on a lock-free Rust core.
+
+``ringroute.HashRing`` offers fastring's ``HashRing`` API (with ``placement="native"`` every answer
+equals fastring 0.2.1's) plus transactions, batch lookups by key or by hash, exact distribution and
+moved-fraction analysis, and pickling. Lookups never block and never see a half-applied change,
+from any number of threads.
+
+>>> from ringroute import HashRing
+>>> ring = HashRing(nodes={"cache-a": 1, "cache-b": 1, "cache-c": 2})
+>>> ring.get_node("user:42") in ring
+True
+"""
+
+from ringroute._ringroute import (
+    PICKLE_VERSION,
+    PROFILES,
+    HashRing,
+    Transaction,
+    __version__,
+)
+
+__all__ = ["HashRing", "Transaction", "PROFILES", "PICKLE_VERSION", "__version__"]

@@ -1,0 +1,133 @@
+"""Type stubs of the native module ``ringroute._ringroute`` (see the docstrings at run time)."""
+
+import sys
+from array import array
+from collections.abc import Iterable, Iterator, Mapping
+from types import TracebackType
+from typing import Any, Literal, TypedDict, overload
+
+if sys.version_info >= (3, 12):
+    from collections.abc import Buffer
+else:
+    from typing_extensions import Buffer
+
+__version__: str
+PICKLE_VERSION: int
+PROFILES: list[str]
+
+Key = str | bytes
+
+class NodeInfo(TypedDict):
+    weight: int
+    vnodes: int
+    hostname: str | None
+    port: int | None
+    instance: Any
+
+class NodeConf(TypedDict, total=False):
+    weight: int
+    hostname: str | None
+    port: int | None
+    instance: Any
+
+class NodeShare(TypedDict):
+    weight: int
+    points: int
+    share: float
+    point_share: float
+    expected: float
+
+class Distribution(TypedDict):
+    nodes: dict[str, NodeShare]
+    points: int
+    max: float
+    mean: float
+    imbalance: float
+    weighted_imbalance: float
+
+class HashRing:
+    """A consistent hash ring over the lock-free Rust router (fastring's API and more)."""
+
+    def __init__(
+        self,
+        virtual_nodes: int | None = None,
+        *,
+        nodes: Iterable[str] | Mapping[str, int | NodeConf | None] | None = None,
+        placement: str = "native",
+    ) -> None: ...
+    def add_node(
+        self,
+        name: str,
+        weight: int = 1,
+        hostname: str | None = None,
+        port: int | None = None,
+        instance: Any = None,
+    ) -> None: ...
+    def remove_node(self, name: str) -> None: ...
+    def set_node_weight(self, name: str, weight: int) -> None: ...
+    def transaction(self) -> Transaction: ...
+    def get_node(self, key: Key) -> str | None: ...
+    def get_node_batch(self, keys: Iterable[Key] | Buffer) -> list[str | None]: ...
+    @overload
+    def get_node_index_batch(
+        self, keys: Iterable[Key] | Buffer, *, with_names: Literal[False] = False
+    ) -> array[int]: ...
+    @overload
+    def get_node_index_batch(
+        self, keys: Iterable[Key] | Buffer, *, with_names: Literal[True]
+    ) -> tuple[array[int], tuple[str, ...]]: ...
+    def get_replicas(self, key: Key, count: int) -> list[str]: ...
+    def iterate_nodes(self, key: Key, distinct: bool = True) -> Iterator[str]: ...
+    def range(self, key: Key, size: int | None = None, unique: bool = True) -> list[str]: ...
+    def key_hash(self, key: Key) -> int: ...
+    def get_node_hostname(self, name: str) -> str | None: ...
+    def get_node_port(self, name: str) -> int | None: ...
+    def get_node_weight(self, name: str) -> int | None: ...
+    def get_node_instance(self, name: str) -> Any: ...
+    @property
+    def nodes(self) -> dict[str, NodeInfo]: ...
+    @property
+    def node_names(self) -> tuple[str, ...]: ...
+    @property
+    def placement(self) -> str: ...
+    @property
+    def virtual_nodes(self) -> int: ...
+    @property
+    def point_count(self) -> int: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def fingerprint(self) -> int: ...
+    def distribution(self) -> Distribution: ...
+    def moved_fraction(self, other: HashRing) -> float: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, name: object) -> bool: ...
+    def __iter__(self) -> Iterator[str]: ...
+    def __getitem__(self, key: Key) -> str: ...
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]: ...
+    @classmethod
+    def _from_state(cls, state: tuple[Any, ...]) -> HashRing: ...
+
+class Transaction:
+    """Changes to a HashRing published together, once (a context manager)."""
+
+    def add_node(
+        self,
+        name: str,
+        weight: int = 1,
+        hostname: str | None = None,
+        port: int | None = None,
+        instance: Any = None,
+    ) -> None: ...
+    def remove_node(self, name: str) -> None: ...
+    def set_node_weight(self, name: str, weight: int) -> None: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+    def __contains__(self, name: str) -> bool: ...
+    def __enter__(self) -> Transaction: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool: ...

@@ -1,0 +1,274 @@
+//! `ringroute._ringroute`: the native module of the Python package `ringroute`.
+//!
+//! Only translation between Python and the Rust core lives here: argument conversion, error mapping,
+//! and the Python objects each node carries. Routing, placement, validation and publication are the
+//! core's ([`ringroute::Router`], [`ringroute::Snapshot`], [`ringroute::Builder`]).
+//!
+//! # How Python data rides on the core
+//!
+//! Every node added from Python carries a [`PyNode`] payload: its name as a ready Python `str` (so a
+//! lookup answers with one reference-count increment, no allocation) and the user's `instance` object.
+//!
+//! # Locks and the GIL
+//!
+//! Writers never hold the core's writer lock while attached to the interpreter: every change is
+//! converted to Rust values first, then applied in one core transaction inside `Python::detach`. So a
+//! thread waiting for the writer lock never holds the GIL, and a writer holding the lock never waits
+//! for it. Batch lookups are also detached while they hash and search.
+
+use std::sync::Arc;
+
+use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyInt, PyString};
+use ringroute::{Error, Node, Router};
+
+mod ring;
+mod transaction;
+
+pub use ring::HashRing;
+pub use transaction::Transaction;
+
+/// The version of the pickle state written by `HashRing.__reduce__`.
+pub const PICKLE_VERSION: u32 = 1;
+
+/// What a node added from Python carries as its core payload.
+pub struct PyNode {
+    /// The node's name as a Python string, returned by lookups.
+    pub name: Py<PyString>,
+    /// The user's `instance` object, if one was given.
+    pub instance: Option<Py<PyAny>>,
+}
+
+/// The Python name of `node`: the cached string of its [`PyNode`] payload (every node added through
+/// this module has one), or a new string otherwise.
+#[inline]
+pub fn py_name<'py>(py: Python<'py>, node: &Node) -> Bound<'py, PyString> {
+    match node.payload_as::<PyNode>() {
+        Some(p) => p.name.bind(py).clone(),
+        None => PyString::new(py, node.name()),
+    }
+}
+
+/// The `instance` object of `node`, if any.
+pub fn py_instance<'py>(py: Python<'py>, node: &Node) -> Option<Bound<'py, PyAny>> {
+    node.payload_as::<PyNode>()
+        .and_then(|p| p.instance.as_ref())
+        .map(|i| i.bind(py).clone())
+}
+
+/// Maps a core error to the Python exception the API documents: an unknown node is a `KeyError`,
+/// everything else (bad name, weight, limits, profile) a `ValueError`.
+pub fn to_py_err(e: Error) -> PyErr {
+    match e {
+        Error::UnknownNode { .. } => PyKeyError::new_err(e.to_string()),
+        _ => PyValueError::new_err(e.to_string()),
+    }
+}
+
+/// The name of `obj`'s type, for error messages.
+pub fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".to_owned())
+}
+
+/// The bytes of a key: the UTF-8 encoding of a `str` (never normalised), or a `bytes` object's
+/// contents. Anything else is a `TypeError`.
+#[inline]
+pub fn key_bytes<'a>(key: &'a Bound<'_, PyAny>) -> PyResult<&'a [u8]> {
+    if let Ok(s) = key.cast::<PyString>() {
+        return Ok(s.to_str()?.as_bytes());
+    }
+    if let Ok(b) = key.cast::<PyBytes>() {
+        return Ok(b.as_bytes());
+    }
+    Err(PyTypeError::new_err(format!(
+        "key must be str or bytes, not {}",
+        type_name(key)
+    )))
+}
+
+/// An integer argument in `0..=max`: a `TypeError` if it is not an `int`, a `ValueError` if it is out
+/// of range.
+pub fn to_uint(v: &Bound<'_, PyAny>, what: &str, max: u64) -> PyResult<u64> {
+    if !v.is_instance_of::<PyInt>() {
+        return Err(PyTypeError::new_err(format!(
+            "{what} must be an int, not {}",
+            type_name(v)
+        )));
+    }
+    match v.extract::<i128>() {
+        Ok(i) if (0..=i128::from(max)).contains(&i) => Ok(i as u64),
+        _ => Err(PyValueError::new_err(format!(
+            "{what} must be between 0 and {max}, got {v}"
+        ))),
+    }
+}
+
+/// A weight: an `int` in `0..=u32::MAX`.
+pub fn to_weight(v: &Bound<'_, PyAny>) -> PyResult<u32> {
+    Ok(to_uint(v, "weight", u64::from(u32::MAX))? as u32)
+}
+
+/// One node as described from Python, before it becomes a core [`Node`].
+pub struct NodeSpec {
+    /// The node's name.
+    pub name: String,
+    /// Its weight.
+    pub weight: u32,
+    /// Optional hostname metadata.
+    pub hostname: Option<String>,
+    /// Optional port metadata.
+    pub port: Option<u16>,
+    /// Optional Python object attached to the node.
+    pub instance: Option<Py<PyAny>>,
+}
+
+impl NodeSpec {
+    /// Converts the arguments of `add_node` (also used by `nodes=` conf dicts and transactions).
+    pub fn from_args(
+        name: &Bound<'_, PyAny>,
+        weight: Option<&Bound<'_, PyAny>>,
+        hostname: Option<&Bound<'_, PyAny>>,
+        port: Option<&Bound<'_, PyAny>>,
+        instance: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let name = name
+            .cast::<PyString>()
+            .map_err(|_| {
+                PyTypeError::new_err(format!("node name must be str, not {}", type_name(name)))
+            })?
+            .to_str()?
+            .to_owned();
+        let weight = match weight {
+            Some(w) if !w.is_none() => to_weight(w)?,
+            _ => 1,
+        };
+        let hostname = match hostname {
+            Some(h) if !h.is_none() => Some(
+                h.cast::<PyString>()
+                    .map_err(|_| {
+                        PyTypeError::new_err(format!(
+                            "hostname must be str or None, not {}",
+                            type_name(h)
+                        ))
+                    })?
+                    .to_str()?
+                    .to_owned(),
+            ),
+            _ => None,
+        };
+        let port = match port {
+            Some(p) if !p.is_none() => Some(to_uint(p, "port", u64::from(u16::MAX))? as u16),
+            _ => None,
+        };
+        let instance = instance
+            .filter(|i| !i.is_none())
+            .map(|i| i.clone().unbind());
+        Ok(Self {
+            name,
+            weight,
+            hostname,
+            port,
+            instance,
+        })
+    }
+
+    /// Converts a uhashring-style conf dict `{weight, hostname, port, instance}` (every key optional).
+    /// Unknown keys are a `ValueError`, so that a typo does not pass silently.
+    pub fn from_conf(name: &Bound<'_, PyAny>, conf: &Bound<'_, PyDict>) -> PyResult<Self> {
+        for k in conf.keys() {
+            let ok = k
+                .cast::<PyString>()
+                .ok()
+                .and_then(|s| s.to_str().ok())
+                .is_some_and(|s| matches!(s, "weight" | "hostname" | "port" | "instance"));
+            if !ok {
+                let hint = if k.to_string() == "vnodes" {
+                    " (virtual nodes are per ring: HashRing(virtual_nodes=...))"
+                } else {
+                    ""
+                };
+                return Err(PyValueError::new_err(format!(
+                    "node {name}: unknown node setting {}{hint}; valid: weight, hostname, port, instance",
+                    k.repr()?
+                )));
+            }
+        }
+        Self::from_args(
+            name,
+            conf.get_item("weight")?.as_ref(),
+            conf.get_item("hostname")?.as_ref(),
+            conf.get_item("port")?.as_ref(),
+            conf.get_item("instance")?.as_ref(),
+        )
+    }
+
+    /// The core node, with its [`PyNode`] payload.
+    pub fn into_node(self, py: Python<'_>) -> Node {
+        let payload = PyNode {
+            name: PyString::new(py, &self.name).unbind(),
+            instance: self.instance,
+        };
+        let mut node = Node::new(self.name)
+            .with_weight(self.weight)
+            .with_payload(Arc::new(payload));
+        if let Some(h) = self.hostname {
+            node = node.with_hostname(h);
+        }
+        if let Some(p) = self.port {
+            node = node.with_port(p);
+        }
+        node
+    }
+}
+
+/// A change to apply in a core transaction, converted from Python beforehand.
+pub enum Op {
+    /// Add the node unless a node of that name is present (fastring's no-op rule).
+    Add(Node),
+    /// Remove the named node if present.
+    Remove(String),
+    /// Set the named node's weight (`KeyError` if absent).
+    SetWeight(String, u32),
+}
+
+/// Applies `ops` in one core transaction and publishes once; on any error, publishes nothing.
+/// Runs without the GIL (see the module docs).
+pub fn apply(py: Python<'_>, router: &Router, ops: Vec<Op>) -> PyResult<()> {
+    py.detach(|| {
+        let mut tx = router.transaction();
+        for op in ops {
+            match op {
+                Op::Add(node) => {
+                    if !tx.contains(node.name()) {
+                        tx.add_node(node)?;
+                    }
+                }
+                Op::Remove(name) => {
+                    if tx.contains(&name) {
+                        tx.remove_node(&name)?;
+                    }
+                }
+                Op::SetWeight(name, weight) => tx.set_weight(&name, weight)?,
+            }
+        }
+        tx.commit().map(drop)
+    })
+    .map_err(to_py_err)
+}
+
+/// The native module. Declares free-threaded support: every class is frozen over thread-safe Rust
+/// state.
+#[pymodule(gil_used = false)]
+fn _ringroute(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<HashRing>()?;
+    m.add_class::<Transaction>()?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("PICKLE_VERSION", PICKLE_VERSION)?;
+    let names: Vec<&str> = ringroute::Profile::ALL.iter().map(|p| p.name()).collect();
+    m.add("PROFILES", names)?;
+    Ok(())
+}

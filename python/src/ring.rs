@@ -1,0 +1,690 @@
+//! `ringroute.HashRing`: fastring's `HashRing` API (and more) over a core [`Router`].
+
+use pyo3::buffer::{Element, PyUntypedBuffer};
+use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyIterator, PyList, PyMemoryView, PyString, PyTuple, PyType};
+use ringroute::{Builder, NodeId, Placement, Router, Snapshot};
+
+use crate::transaction::Transaction;
+use crate::{
+    apply, key_bytes, py_instance, py_name, to_py_err, to_uint, to_weight, type_name, NodeSpec, Op,
+    PICKLE_VERSION,
+};
+
+/// Batches at least this long are routed with the GIL released; shorter ones are not worth the
+/// release and re-acquisition.
+const DETACH_MIN: usize = 64;
+
+/// "No owner" in a vector of raw node ids.
+const NONE: u32 = u32::MAX;
+
+/// The tag at the head of every pickle state, so a foreign tuple is recognised as such.
+const PICKLE_TAG: &str = "ringroute.HashRing";
+
+/// The keys of a batch: Python objects kept alive in a tuple, or key hashes from a buffer.
+enum Batch<'py> {
+    Keys(Bound<'py, PyTuple>),
+    Hashes(Vec<u64>),
+}
+
+impl<'py> Batch<'py> {
+    /// Accepts a list or tuple (fast path), a buffer of unsigned 64-bit hashes, or any iterable.
+    fn new(keys: &Bound<'py, PyAny>) -> PyResult<Self> {
+        let py = keys.py();
+        if let Ok(list) = keys.cast::<PyList>() {
+            return Ok(Batch::Keys(list.to_tuple()));
+        }
+        if let Ok(t) = keys.cast::<PyTuple>() {
+            return Ok(Batch::Keys(t.clone()));
+        }
+        if keys.is_instance_of::<PyString>() || keys.is_instance_of::<PyBytes>() {
+            return Err(PyTypeError::new_err(format!(
+                "expected an iterable of keys, not a single {} key (wrap it in a list)",
+                type_name(keys)
+            )));
+        }
+        if let Ok(buf) = PyUntypedBuffer::get(keys) {
+            if buf.item_size() != 8 || !<u64 as Element>::is_compatible_format(buf.format()) {
+                return Err(PyTypeError::new_err(format!(
+                    "a buffer of keys must hold unsigned 64-bit key hashes (array('Q'), numpy \
+                     uint64), not items of format {:?}",
+                    buf.format().to_string_lossy()
+                )));
+            }
+            if buf.item_count() == 0 {
+                return Ok(Batch::Hashes(Vec::new()));
+            }
+            let hashes = match buf.into_typed::<u64>() {
+                Ok(typed) => typed.to_vec(py)?,
+                // Misaligned memory (e.g. a view at an odd offset): copy it out as bytes.
+                Err(_) => {
+                    let raw = py
+                        .get_type::<PyMemoryView>()
+                        .call1((keys,))?
+                        .call_method0("tobytes")?;
+                    raw.cast::<PyBytes>()?
+                        .as_bytes()
+                        .chunks_exact(8)
+                        .map(|c| u64::from_ne_bytes(c.try_into().unwrap_or([0; 8])))
+                        .collect()
+                }
+            };
+            return Ok(Batch::Hashes(hashes));
+        }
+        let t = py.get_type::<PyTuple>().call1((keys,)).map_err(|e| {
+            if e.is_instance_of::<PyTypeError>(py) {
+                PyTypeError::new_err(format!(
+                    "keys must be an iterable of str or bytes, or a buffer of uint64 hashes, not {}",
+                    type_name(keys)
+                ))
+            } else {
+                e
+            }
+        })?;
+        Ok(Batch::Keys(t.cast_into::<PyTuple>()?))
+    }
+
+    /// The owner id of every key (or [`NONE`]), routed against `snap` with the GIL released for long
+    /// batches.
+    fn route(&self, py: Python<'_>, snap: &Snapshot) -> PyResult<Vec<u32>> {
+        match self {
+            Batch::Keys(t) => {
+                let keys: Vec<&[u8]> = t
+                    .as_slice()
+                    .iter()
+                    .map(key_bytes)
+                    .collect::<PyResult<_>>()?;
+                let run = || -> Vec<u32> {
+                    keys.iter()
+                        .map(|k| snap.route_id(k).map_or(NONE, NodeId::get))
+                        .collect()
+                };
+                Ok(if keys.len() >= DETACH_MIN {
+                    py.detach(run)
+                } else {
+                    run()
+                })
+            }
+            Batch::Hashes(h) => {
+                let run = || -> Vec<u32> {
+                    h.iter()
+                        .map(|&x| snap.route_hash(x).map_or(NONE, NodeId::get))
+                        .collect()
+                };
+                Ok(if h.len() >= DETACH_MIN {
+                    py.detach(run)
+                } else {
+                    run()
+                })
+            }
+        }
+    }
+}
+
+/// The names of `snap`'s nodes in id order, as a tuple (the index space of `get_node_index_batch`).
+fn names_tuple<'py>(py: Python<'py>, snap: &Snapshot) -> PyResult<Bound<'py, PyTuple>> {
+    PyTuple::new(py, snap.nodes().map(|n| py_name(py, n)))
+}
+
+/// The name of node `id` of `snap`.
+#[inline]
+fn name_of<'py>(py: Python<'py>, snap: &Snapshot, id: NodeId) -> Bound<'py, PyString> {
+    // Ids come from `snap` itself, so the node exists; fall back to the id's text rather than panic.
+    match snap.node(id) {
+        Some(n) => py_name(py, n),
+        None => PyString::new(py, &id.get().to_string()),
+    }
+}
+
+/// A consistent hash ring: keys (`str` or `bytes`) map to node names, deterministically, and a change
+/// of membership moves only the keys it must.
+///
+/// ``HashRing(virtual_nodes=None, *, nodes=None, placement="native")``
+///
+/// - ``virtual_nodes``: points per unit of weight (default: the profile's own, 128 for ``"native"``).
+/// - ``nodes``: initial nodes, added in one publication: a list of names, or a dict of name to
+///   weight, or of name to ``{"weight", "hostname", "port", "instance"}`` (uhashring's conf format).
+/// - ``placement``: the placement profile, a name from ``ringroute.PROFILES`` (``"native"``, alias
+///   ``"fastring"``, gives fastring 0.2.1's exact answers). An unknown name is a ``ValueError`` that
+///   lists the valid ones.
+///
+/// Lock-free and thread-safe: lookups from any number of threads never block and always see one
+/// whole membership, never a half-applied change. Supports ``len(ring)``, ``name in ring``,
+/// ``for name in ring``, ``ring[key]`` (``KeyError`` on an empty ring) and pickling.
+#[pyclass(frozen, module = "ringroute._ringroute", name = "HashRing")]
+pub struct HashRing {
+    pub(crate) router: Router,
+}
+
+impl HashRing {
+    fn owner<'py>(&self, key: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyString>>> {
+        let py = key.py();
+        let bytes = key_bytes(key)?;
+        let snap = self.router.pin();
+        Ok(snap.route(bytes).map(|n| py_name(py, n)))
+    }
+}
+
+/// Converts the `nodes=` argument into node specs, in order.
+fn parse_nodes(nodes: &Bound<'_, PyAny>) -> PyResult<Vec<NodeSpec>> {
+    let mut out = Vec::new();
+    if let Ok(d) = nodes.cast::<PyDict>() {
+        for (name, v) in d.iter() {
+            let spec = if v.is_none() {
+                NodeSpec::from_args(&name, None, None, None, None)?
+            } else if let Ok(conf) = v.cast::<PyDict>() {
+                NodeSpec::from_conf(&name, conf)?
+            } else {
+                NodeSpec::from_args(&name, Some(&v), None, None, None)?
+            };
+            out.push(spec);
+        }
+        return Ok(out);
+    }
+    if nodes.is_instance_of::<PyString>() || nodes.is_instance_of::<PyBytes>() {
+        return Err(PyTypeError::new_err(
+            "nodes must be a list of names or a dict, not a single str or bytes",
+        ));
+    }
+    for item in nodes.try_iter()? {
+        let item = item?;
+        out.push(NodeSpec::from_args(&item, None, None, None, None)?);
+    }
+    Ok(out)
+}
+
+/// A `ValueError` for a damaged or foreign pickle state.
+fn bad_state(why: impl std::fmt::Display) -> PyErr {
+    PyValueError::new_err(format!("invalid ringroute.HashRing pickle state: {why}"))
+}
+
+#[pymethods]
+impl HashRing {
+    #[new]
+    #[pyo3(signature = (virtual_nodes=None, *, nodes=None, placement="native"))]
+    fn py_new(
+        py: Python<'_>,
+        virtual_nodes: Option<&Bound<'_, PyAny>>,
+        nodes: Option<&Bound<'_, PyAny>>,
+        placement: &str,
+    ) -> PyResult<Self> {
+        let vn = match virtual_nodes {
+            Some(v) if !v.is_none() => {
+                Some(to_uint(v, "virtual_nodes", u64::from(u32::MAX))? as u32)
+            }
+            _ => None,
+        };
+        let placement = Placement::from_name(placement, vn).map_err(to_py_err)?;
+        let ring = HashRing {
+            router: Router::new(placement),
+        };
+        if let Some(nodes) = nodes.filter(|n| !n.is_none()) {
+            let ops = parse_nodes(nodes)?
+                .into_iter()
+                .map(|s| Op::Add(s.into_node(py)))
+                .collect();
+            apply(py, &ring.router, ops)?;
+        }
+        Ok(ring)
+    }
+
+    /// Add a node to the ring.
+    ///
+    /// Adding a node that is already present is a no-op. Increase ``weight`` (an int in
+    /// ``0..2**32``; 0 registers the node without giving it keys) to give a node a proportionally
+    /// larger share of the keyspace. ``hostname``, ``port`` and ``instance`` are optional metadata,
+    /// returned by ``get_node_hostname`` / ``get_node_port`` / ``get_node_instance``.
+    ///
+    /// Raises ``TypeError`` for a non-str name, ``ValueError`` for an empty name or a weight or port
+    /// out of range.
+    #[pyo3(
+        signature = (name, weight=None, hostname=None, port=None, instance=None),
+        text_signature = "(self, name, weight=1, hostname=None, port=None, instance=None)"
+    )]
+    fn add_node(
+        &self,
+        py: Python<'_>,
+        name: &Bound<'_, PyAny>,
+        weight: Option<&Bound<'_, PyAny>>,
+        hostname: Option<&Bound<'_, PyAny>>,
+        port: Option<&Bound<'_, PyAny>>,
+        instance: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let spec = NodeSpec::from_args(name, weight, hostname, port, instance)?;
+        apply(py, &self.router, vec![Op::Add(spec.into_node(py))])
+    }
+
+    /// Remove a node from the ring. No-op if the node is not present.
+    fn remove_node(&self, py: Python<'_>, name: &str) -> PyResult<()> {
+        apply(py, &self.router, vec![Op::Remove(name.to_owned())])
+    }
+
+    /// Set the weight of a node (an int in ``0..2**32``), keeping its metadata and place.
+    ///
+    /// Raises ``KeyError`` if the node is not in the ring, ``ValueError`` if the weight is out of
+    /// range.
+    fn set_node_weight(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        weight: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let w = to_weight(weight)?;
+        apply(py, &self.router, vec![Op::SetWeight(name.to_owned(), w)])
+    }
+
+    /// Start a transaction: changes made on it are published together, once, when the ``with``
+    /// block ends without an exception, and not at all if it raises::
+    ///
+    ///     with ring.transaction() as tx:
+    ///         tx.add_node("c", weight=2)
+    ///         tx.remove_node("a")
+    fn transaction(&self) -> Transaction {
+        Transaction::new(self.router.clone())
+    }
+
+    /// Return the node responsible for ``key`` (``str`` or ``bytes``), or ``None`` if the ring is
+    /// empty.
+    fn get_node<'py>(&self, key: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyString>>> {
+        self.owner(key)
+    }
+
+    fn __getitem__<'py>(&self, key: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyString>> {
+        self.owner(key)?
+            .ok_or_else(|| PyKeyError::new_err("the ring has no nodes"))
+    }
+
+    /// Batch variant of ``get_node``: a list aligned with ``keys``, each entry the owning node's
+    /// name or ``None`` if the ring is empty. Releases the GIL while hashing and searching, and
+    /// answers every key from one membership.
+    ///
+    /// ``keys`` may be any iterable of ``str``/``bytes``, or a buffer of unsigned 64-bit key hashes
+    /// (``array('Q')``, a numpy ``uint64`` array), each routed as the position ``key_hash`` returns.
+    fn get_node_batch<'py>(&self, keys: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+        let py = keys.py();
+        let batch = Batch::new(keys)?;
+        let snap = self.router.pin();
+        let ids = batch.route(py, &snap)?;
+        PyList::new(
+            py,
+            ids.iter()
+                .map(|&i| (i != NONE).then(|| name_of(py, &snap, NodeId::new(i)))),
+        )
+    }
+
+    /// Like ``get_node_batch``, but returns an ``array('I')`` of indices into ``ring.node_names``.
+    ///
+    /// A writer may publish between two calls: with ``with_names=True`` the result is
+    /// ``(indices, names)``, both from the same membership. Raises ``KeyError`` if the ring has no
+    /// nodes that own keys.
+    #[pyo3(signature = (keys, *, with_names=false))]
+    fn get_node_index_batch<'py>(
+        &self,
+        keys: &Bound<'py, PyAny>,
+        with_names: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        static ARRAY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+        let py = keys.py();
+        let batch = Batch::new(keys)?;
+        let snap = self.router.pin();
+        let ids = batch.route(py, &snap)?;
+        if ids.contains(&NONE) {
+            return Err(PyKeyError::new_err("the ring has no nodes"));
+        }
+        let bytes = PyBytes::new_with(py, ids.len() * 4, |buf| {
+            for (chunk, id) in buf.chunks_exact_mut(4).zip(&ids) {
+                chunk.copy_from_slice(&id.to_ne_bytes());
+            }
+            Ok(())
+        })?;
+        let array = ARRAY.import(py, "array", "array")?.call1(("I", bytes))?;
+        if array.len()? != ids.len() {
+            return Err(PyValueError::new_err(
+                "array('I') items are not 4 bytes on this platform",
+            ));
+        }
+        if with_names {
+            Ok(PyTuple::new(py, [array, names_tuple(py, &snap)?.into_any()])?.into_any())
+        } else {
+            Ok(array)
+        }
+    }
+
+    /// Return up to ``count`` distinct nodes responsible for ``key``: the primary owner first (same
+    /// as ``get_node``), then the next distinct nodes walking clockwise around the ring.
+    fn get_replicas<'py>(
+        &self,
+        key: &Bound<'py, PyAny>,
+        count: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let py = key.py();
+        let count = to_uint(count, "count", u32::MAX.into())? as usize;
+        let bytes = key_bytes(key)?;
+        let snap = self.router.pin();
+        let ids = snap.replicas(bytes, count);
+        PyList::new(py, ids.into_iter().map(|id| name_of(py, &snap, id)))
+    }
+
+    /// An iterator over the nodes for ``key``, walking clockwise from its owner once around the ring.
+    /// With ``distinct`` (the default) each node appears once; without it, one entry per point
+    /// (virtual node). Empty on an empty ring.
+    #[pyo3(signature = (key, distinct=true))]
+    fn iterate_nodes<'py>(
+        &self,
+        key: &Bound<'py, PyAny>,
+        distinct: bool,
+    ) -> PyResult<Bound<'py, PyIterator>> {
+        let names = self.walk(key, None, distinct)?;
+        names.try_iter()
+    }
+
+    /// uhashring's ``range``: a list of the nodes for ``key`` walking clockwise from its owner, at
+    /// most ``size`` of them. With ``unique`` (the default) each node appears once and ``size``
+    /// defaults to all nodes; without it, one entry per point, ``size`` defaulting to one full turn.
+    /// Returns node names (not uhashring's conf dicts), and ``size=0`` gives an empty list.
+    #[pyo3(signature = (key, size=None, unique=true))]
+    fn range<'py>(
+        &self,
+        key: &Bound<'py, PyAny>,
+        size: Option<&Bound<'py, PyAny>>,
+        unique: bool,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let size = match size {
+            Some(s) if !s.is_none() => Some(to_uint(s, "size", u64::MAX)? as usize),
+            _ => None,
+        };
+        self.walk(key, size, unique)
+    }
+
+    /// The position of ``key`` on the ring (an int in ``0..2**64``): the value ``get_node_batch``
+    /// accepts in a buffer of hashes.
+    fn key_hash(&self, key: &Bound<'_, PyAny>) -> PyResult<u64> {
+        let bytes = key_bytes(key)?;
+        Ok(self.router.pin().key_hash(bytes))
+    }
+
+    /// Return the hostname of the named node, or ``None`` if not set or unknown.
+    fn get_node_hostname(&self, name: &str) -> Option<String> {
+        let snap = self.router.pin();
+        snap.node_by_name(name)
+            .and_then(|n| n.hostname().map(str::to_owned))
+    }
+
+    /// Return the port of the named node, or ``None`` if not set or unknown.
+    fn get_node_port(&self, name: &str) -> Option<u16> {
+        self.router.pin().node_by_name(name).and_then(|n| n.port())
+    }
+
+    /// Return the weight of the named node, or ``None`` if it is not registered.
+    fn get_node_weight(&self, name: &str) -> Option<u32> {
+        self.router.pin().node_by_name(name).map(|n| n.weight())
+    }
+
+    /// Return the instance object attached to the named node (any Python object given as
+    /// ``add_node(instance=...)``), or ``None``.
+    fn get_node_instance<'py>(&self, py: Python<'py>, name: &str) -> Option<Bound<'py, PyAny>> {
+        let snap = self.router.pin();
+        snap.node_by_name(name).and_then(|n| py_instance(py, n))
+    }
+
+    /// Mapping of node name to its metadata: a dict per node with ``weight``, ``vnodes`` (its number
+    /// of points: weight × virtual_nodes), ``hostname``, ``port`` and ``instance`` (the last three
+    /// ``None`` if not set). A new dict, in insertion order.
+    #[getter]
+    fn nodes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let snap = self.router.pin();
+        let vn = u64::from(snap.placement().virtual_nodes());
+        let out = PyDict::new(py);
+        for n in snap.nodes() {
+            let d = PyDict::new(py);
+            d.set_item("weight", n.weight())?;
+            d.set_item("vnodes", u64::from(n.weight()) * vn)?;
+            d.set_item("hostname", n.hostname())?;
+            d.set_item("port", n.port())?;
+            d.set_item("instance", py_instance(py, n))?;
+            out.set_item(py_name(py, n), d)?;
+        }
+        Ok(out)
+    }
+
+    /// The node names in insertion order, as a tuple: the index space of ``get_node_index_batch``.
+    #[getter]
+    fn node_names<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        names_tuple(py, &self.router.pin())
+    }
+
+    /// The canonical name of the placement profile.
+    #[getter]
+    fn placement(&self) -> &'static str {
+        self.router.pin().placement().profile().name()
+    }
+
+    /// Virtual nodes (points) per unit of weight.
+    #[getter]
+    fn virtual_nodes(&self) -> u32 {
+        self.router.pin().placement().virtual_nodes()
+    }
+
+    /// Number of points on the ring.
+    #[getter]
+    fn point_count(&self) -> usize {
+        self.router.pin().point_count()
+    }
+
+    /// The membership version: 0 for a new ring, one more at each publication.
+    #[getter]
+    fn version(&self) -> u64 {
+        self.router.version()
+    }
+
+    /// A stable 64-bit hash of the placement and of every node's name and weight, independent of the
+    /// order of insertion: equal on two rings (in any process) that route every key alike.
+    #[getter]
+    fn fingerprint(&self) -> u64 {
+        self.router.pin().fingerprint()
+    }
+
+    /// Each node's exact share of the hash space (computed from the arcs between points, not by
+    /// sampling keys) and of the points::
+    ///
+    ///     {"nodes": {name: {"weight", "points", "share", "point_share", "expected"}},
+    ///      "points": total points, "max": largest share, "mean": 1 / nodes owning keys,
+    ///      "imbalance": max / mean, "weighted_imbalance": max of share / expected}
+    ///
+    /// ``expected`` is the node's weight over the total weight.
+    fn distribution<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let snap = self.router.pin();
+        let d = ringroute::distribution(&snap);
+        let nodes = PyDict::new(py);
+        for s in &d.nodes {
+            let e = PyDict::new(py);
+            e.set_item("weight", s.weight)?;
+            e.set_item("points", s.points)?;
+            e.set_item("share", s.share)?;
+            e.set_item("point_share", s.point_share)?;
+            e.set_item("expected", s.expected)?;
+            nodes.set_item(name_of(py, &snap, s.id), e)?;
+        }
+        let out = PyDict::new(py);
+        out.set_item("nodes", nodes)?;
+        out.set_item("points", d.points)?;
+        out.set_item("max", d.max_share())?;
+        out.set_item("mean", d.mean_share())?;
+        out.set_item("imbalance", d.imbalance())?;
+        out.set_item("weighted_imbalance", d.weighted_imbalance())?;
+        Ok(out)
+    }
+
+    /// The exact share of the hash space (``0.0`` to ``1.0``) whose owner differs between this ring
+    /// and ``other``: what changing one membership into the other moves. Owners are compared by
+    /// name. Raises ``ValueError`` if the two rings use different placement profiles.
+    fn moved_fraction(&self, other: &Bound<'_, HashRing>) -> PyResult<f64> {
+        let a = self.router.pin();
+        let b = other.get().router.pin();
+        ringroute::moved_fraction(&a, &b).ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "cannot compare rings of placements {:?} and {:?}",
+                a.placement().profile().name(),
+                b.placement().profile().name()
+            ))
+        })
+    }
+
+    fn __len__(&self) -> usize {
+        self.router.pin().len()
+    }
+
+    fn __contains__(&self, name: &Bound<'_, PyAny>) -> PyResult<bool> {
+        match name.cast::<PyString>() {
+            Ok(s) => Ok(self.router.pin().contains(s.to_str()?)),
+            Err(_) => Ok(false),
+        }
+    }
+
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyIterator>> {
+        names_tuple(py, &self.router.pin())?.try_iter()
+    }
+
+    fn __repr__(&self) -> String {
+        let snap = self.router.pin();
+        format!(
+            "<ringroute.HashRing placement='{}' virtual_nodes={} nodes={} points={} version={}>",
+            snap.placement().profile().name(),
+            snap.placement().virtual_nodes(),
+            snap.len(),
+            snap.point_count(),
+            snap.version()
+        )
+    }
+
+    /// Pickle support: ``(HashRing._from_state, (state,))``. The state is
+    /// ``("ringroute.HashRing", format version, placement, virtual_nodes,
+    /// ((name, weight, hostname, port, instance), ...))``.
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+        let py = slf.py();
+        let snap = slf.get().router.pin();
+        let nodes = PyTuple::new(
+            py,
+            snap.nodes()
+                .map(|n| {
+                    PyTuple::new(
+                        py,
+                        [
+                            py_name(py, n).into_any(),
+                            n.weight().into_pyobject(py)?.into_any(),
+                            n.hostname().into_pyobject(py)?.into_any(),
+                            n.port().into_pyobject(py)?.into_any(),
+                            py_instance(py, n).into_pyobject(py)?.into_any(),
+                        ],
+                    )
+                })
+                .collect::<PyResult<Vec<_>>>()?,
+        )?;
+        let state = (
+            PICKLE_TAG,
+            PICKLE_VERSION,
+            snap.placement().profile().name(),
+            snap.placement().virtual_nodes(),
+            nodes,
+        );
+        let ctor = slf.get_type().getattr("_from_state")?;
+        PyTuple::new(py, [ctor, (state,).into_pyobject(py)?.into_any()])
+    }
+
+    /// Rebuild a ring from the state written by ``__reduce__``. A damaged or foreign state is a
+    /// ``ValueError``.
+    #[classmethod]
+    fn _from_state(_cls: &Bound<'_, PyType>, state: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let py = state.py();
+        let t = state
+            .cast::<PyTuple>()
+            .map_err(|_| bad_state(format!("expected a tuple, got {}", type_name(state))))?;
+        if t.len() != 5 {
+            return Err(bad_state(format!("expected 5 fields, got {}", t.len())));
+        }
+        let tag = t.get_item(0)?;
+        if tag.cast::<PyString>().ok().and_then(|s| s.to_str().ok()) != Some(PICKLE_TAG) {
+            return Err(bad_state(format!("unknown tag {}", tag.repr()?)));
+        }
+        let version = t.get_item(1)?;
+        match version.extract::<u32>() {
+            Ok(PICKLE_VERSION) => {}
+            _ => {
+                return Err(bad_state(format!(
+                    "unsupported format version {} (this ringroute reads version {PICKLE_VERSION})",
+                    version.repr()?
+                )))
+            }
+        }
+        let profile: String = t
+            .get_item(2)?
+            .extract()
+            .map_err(|_| bad_state("placement is not a str"))?;
+        let vn: u32 = t
+            .get_item(3)?
+            .extract()
+            .map_err(|_| bad_state("virtual_nodes is not an int in 1..2**32"))?;
+        let placement = Placement::from_name(&profile, Some(vn)).map_err(bad_state)?;
+        let mut builder = Builder::new(placement);
+        let nodes = t.get_item(4)?;
+        let nodes = nodes
+            .cast::<PyTuple>()
+            .map_err(|_| bad_state("nodes is not a tuple"))?;
+        for (i, n) in nodes.iter().enumerate() {
+            let f = n
+                .cast::<PyTuple>()
+                .ok()
+                .filter(|f| f.len() == 5)
+                .ok_or_else(|| bad_state(format!("node {i} is not a 5-tuple")))?;
+            let spec = NodeSpec::from_args(
+                &f.get_item(0)?,
+                Some(&f.get_item(1)?),
+                Some(&f.get_item(2)?),
+                Some(&f.get_item(3)?),
+                Some(&f.get_item(4)?),
+            )
+            .map_err(|e| bad_state(format!("node {i}: {e}")))?;
+            builder
+                .add_node(spec.into_node(py))
+                .map_err(|e| bad_state(format!("node {i}: {e}")))?;
+        }
+        let snap = py.detach(|| builder.build()).map_err(bad_state)?;
+        Ok(HashRing {
+            router: Router::from_snapshot(snap),
+        })
+    }
+}
+
+impl HashRing {
+    /// The nodes clockwise from `key`'s owner: distinct ones (at most `size`, default all), or one per
+    /// point (at most `size`, default one full turn).
+    fn walk<'py>(
+        &self,
+        key: &Bound<'py, PyAny>,
+        size: Option<usize>,
+        distinct: bool,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let py = key.py();
+        let bytes = key_bytes(key)?;
+        let snap = self.router.pin();
+        let hash = snap.key_hash(bytes);
+        if snap.point_count() == 0 {
+            return Ok(PyList::empty(py));
+        }
+        if distinct {
+            let mut ids = Vec::new();
+            snap.replicas_hash_into(hash, size.unwrap_or(usize::MAX), &mut ids);
+            PyList::new(py, ids.into_iter().map(|id| name_of(py, &snap, id)))
+        } else {
+            let take = size.unwrap_or(usize::MAX).min(snap.point_count());
+            let names: Vec<_> = snap
+                .walk_hash(hash)
+                .take(take)
+                .map(|id| name_of(py, &snap, id))
+                .collect();
+            PyList::new(py, names)
+        }
+    }
+}

@@ -1,0 +1,55 @@
+"""Shared helpers: the golden vectors of the original libraries and small ring builders."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+# The fastring vectors live with the Rust golden tests (tests/data at the repository root); a copy of
+# the shared vectors may be pointed to with RINGROUTE_VECTORS.
+ROOT = Path(__file__).resolve().parents[2]
+VECTOR_DIRS = [
+    Path(p) for p in [os.environ.get("RINGROUTE_VECTORS", ""), ROOT / "tests" / "data"] if p
+]
+
+# The node sets of the vectors (see shared/vectors/README.md): name, weight, in insertion order.
+NODESETS = {
+    "ip3": [("10.0.0.1:11211", 1), ("10.0.0.2:11211", 1), ("10.0.0.3:11211", 1)],
+    "n10": [(f"node-{i}", 1) for i in range(10)],
+    "w5": [(f"node-{i}", w) for i, w in enumerate([1, 2, 1, 3, 1])],
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    key: bytes
+    hash: int
+    node: str
+    walk3: list[str]
+
+
+def vector_path(name: str) -> Path:
+    for d in VECTOR_DIRS:
+        if (d / name).is_file():
+            return d / name
+    raise FileNotFoundError(f"vector file {name} not found in {VECTOR_DIRS}")
+
+
+def load_rows(name: str) -> list[Row]:
+    rows = []
+    with open(vector_path(name), encoding="utf-8") as f:
+        header = f.readline().rstrip("\n").split("\t")
+        assert header[:4] == ["key_hex", "key", "hash", "node"], header
+        for line in f:
+            cols = line.rstrip("\n").split("\t")
+            assert len(cols) == 5, cols
+            rows.append(Row(bytes.fromhex(cols[0]), int(cols[2]), cols[3], cols[4].split(",")))
+    return rows
+
+
+@pytest.fixture(params=sorted(NODESETS))
+def nodeset(request: pytest.FixtureRequest) -> str:
+    return request.param

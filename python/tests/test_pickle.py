@@ -1,0 +1,116 @@
+"""Pickle round trips and the rejection of damaged or foreign states."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+
+import pytest
+
+import ringroute
+from ringroute import HashRing
+
+
+class Client:
+    """A picklable instance object."""
+
+    def __init__(self, addr: str) -> None:
+        self.addr = addr
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Client) and other.addr == self.addr
+
+
+def sample() -> HashRing:
+    r = HashRing(64)
+    r.add_node("a", hostname="10.0.0.1", port=11211, instance=Client("a:1"))
+    r.add_node("b", weight=3)
+    r.add_node("drained", weight=0)
+    r.add_node("ü-node", instance={"x": [1, 2]})
+    return r
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_round_trip(protocol: int) -> None:
+    r = sample()
+    back = pickle.loads(pickle.dumps(r, protocol=protocol))
+    assert isinstance(back, HashRing)
+    assert back.node_names == r.node_names
+    assert back.nodes == r.nodes
+    assert back.get_node_instance("a") == Client("a:1")
+    assert (back.placement, back.virtual_nodes, back.fingerprint) == (
+        r.placement,
+        r.virtual_nodes,
+        r.fingerprint,
+    )
+    keys = [f"key-{i}" for i in range(2000)]
+    assert back.get_node_batch(keys) == r.get_node_batch(keys)
+    assert back.moved_fraction(r) == 0.0
+    # The copy is independent.
+    back.remove_node("b")
+    assert "b" in r
+
+
+def test_empty_round_trip() -> None:
+    back = pickle.loads(pickle.dumps(HashRing(5)))
+    assert len(back) == 0 and back.virtual_nodes == 5
+
+
+def test_copy_and_deepcopy() -> None:
+    r = sample()
+    shallow = copy.copy(r)
+    assert shallow.get_node_instance("a") is r.get_node_instance("a")
+    deep = copy.deepcopy(r)
+    assert deep.get_node_instance("a") == r.get_node_instance("a")
+    assert deep.get_node_instance("a") is not r.get_node_instance("a")
+
+
+def test_state_carries_tag_and_version() -> None:
+    ctor, (state,) = sample().__reduce__()
+    assert ctor == HashRing._from_state
+    assert state[:4] == ("ringroute.HashRing", ringroute.PICKLE_VERSION, "native", 64)
+    assert state[4][1] == ("b", 3, None, None, None)
+
+
+def good_state() -> tuple:
+    return sample().__reduce__()[1][0]
+
+
+def replace(t: tuple, i: int, v: object) -> tuple:
+    return t[:i] + (v,) + t[i + 1 :]
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        None,
+        "ringroute.HashRing",
+        (),
+        ("ringroute.HashRing", 1, "native", 64),
+        replace(good_state(), 0, "fastring.HashRing"),
+        replace(good_state(), 1, 2),
+        replace(good_state(), 1, 0),
+        replace(good_state(), 1, "1"),
+        replace(good_state(), 2, "nope"),
+        replace(good_state(), 2, 7),
+        replace(good_state(), 3, 0),
+        replace(good_state(), 3, -1),
+        replace(good_state(), 4, [("a", 1, None, None, None)]),
+        replace(good_state(), 4, (("a", 1, None, None),)),
+        replace(good_state(), 4, (("a", -1, None, None, None),)),
+        replace(good_state(), 4, (("a", 1, None, 1 << 20, None),)),
+        replace(good_state(), 4, ((1, 1, None, None, None),)),
+        replace(good_state(), 4, (("", 1, None, None, None),)),
+        replace(good_state(), 4, (("a", 1, None, None, None), ("a", 2, None, None, None))),
+        good_state() + (None,),
+    ],
+)
+def test_damaged_or_foreign_state_is_value_error(state: object) -> None:
+    with pytest.raises(ValueError):
+        HashRing._from_state(state)  # type: ignore[arg-type]
+
+
+def test_truncated_pickle_bytes_fail() -> None:
+    data = pickle.dumps(sample())
+    with pytest.raises(Exception):
+        pickle.loads(data[: len(data) // 2])
