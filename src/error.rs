@@ -68,6 +68,20 @@ pub enum Error {
     /// Virtual nodes per unit of weight must be at least 1.
     #[error("virtual_nodes must be at least 1 (got {0})")]
     InvalidVirtualNodes(u32),
+    /// A batch lookup's output slice is not as long as its input.
+    #[error("batch of {keys} keys needs an output slice of {keys}, got {out}")]
+    BatchLength {
+        /// Number of keys.
+        keys: usize,
+        /// Length of the output slice.
+        out: usize,
+    },
+    /// A batch kernel was asked for that this CPU cannot run.
+    #[error("search kernel {kernel:?} is not available on this CPU")]
+    KernelUnavailable {
+        /// The kernel's name.
+        kernel: &'static str,
+    },
     /// A placement profile name that ringroute does not know.
     #[error("unknown placement profile {name:?}; valid profiles: {valid}")]
     UnknownProfile {

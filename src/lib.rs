@@ -117,7 +117,8 @@ pub use error::{Error, Result};
 pub use node::{Node, NodeId, Payload};
 pub use placement::{Placement, Profile};
 pub use router::{Pinned, Reader, Router, Transaction};
-pub use snapshot::Snapshot;
+pub use search::{Kernel, Layout};
+pub use snapshot::{Snapshot, NO_OWNER};
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -9,11 +9,17 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::builder::{fingerprint, Builder};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::hash::xxh3_64;
 use crate::node::{Node, NodeId};
 use crate::placement::{Placement, Profile};
-use crate::search::{lower_bound_wrap, Index};
+use crate::search::{lower_bound_wrap, Index, Kernel, Layout};
+
+/// The owner id that the batch lookups write for every key when no node owns a point.
+pub const NO_OWNER: u32 = u32::MAX;
+
+/// Keys hashed ahead of the search in one go by the batch lookups (a stack buffer).
+const BATCH_CHUNK: usize = 256;
 
 /// The point arrays of a ring, shared between snapshots whose points are the same.
 pub(crate) struct Ring {
@@ -269,7 +275,11 @@ impl Snapshot {
         match self.placement.profile() {
             // The native profile first, on exactly the path it had before other profiles existed:
             // one predictable branch on the profile, then the search from `hash` itself.
-            Profile::Native => self.ring.index.owner_at_or_after(hash).map(NodeId),
+            Profile::Native => self
+                .ring
+                .index
+                .owner_at_or_after(&self.ring.points, hash)
+                .map(NodeId),
             p if p.is_wide() => self.route_wide(u128::from(hash) << 64),
             _ => self.route_narrow(hash),
         }
@@ -279,7 +289,7 @@ impl Snapshot {
     fn route_narrow(&self, hash: u64) -> Option<NodeId> {
         self.ring
             .index
-            .owner_at_or_after(self.placement.search_from(hash))
+            .owner_at_or_after(&self.ring.points, self.placement.search_from(hash))
             .map(NodeId)
     }
 
@@ -293,7 +303,7 @@ impl Snapshot {
             return self.route_narrow(u64::try_from(pos).unwrap_or(u64::MAX));
         }
         let hi = (pos >> 64) as u64;
-        let (p, owner) = self.ring.index.point_at_or_after(hi)?;
+        let (p, owner) = self.ring.index.point_at_or_after(&self.ring.points, hi)?;
         if p != hi {
             // The first point with top bits >= hi has top bits > hi (or every point is below and this
             // is the wrap-around): it is the first point > pos.
@@ -310,7 +320,11 @@ impl Snapshot {
         let key = key.as_ref();
         match self.placement.profile() {
             // See `route_hash`: native = xxh3, then the `>=` search, nothing else.
-            Profile::Native => self.ring.index.owner_at_or_after(xxh3_64(key)).map(NodeId),
+            Profile::Native => self
+                .ring
+                .index
+                .owner_at_or_after(&self.ring.points, xxh3_64(key))
+                .map(NodeId),
             p if p.is_wide() => self.route_wide(self.placement.key_hash_wide(key)),
             _ => self.route_narrow(self.placement.key_hash(key)),
         }
@@ -320,6 +334,174 @@ impl Snapshot {
     #[inline]
     pub fn route(&self, key: impl AsRef<[u8]>) -> Option<&Node> {
         self.route_id(key).map(|id| &*self.nodes[id.index()])
+    }
+
+    /// Routes many key positions at once: `out[i]` = the owner id of `hashes[i]` (as
+    /// [`route_hash`](Self::route_hash) gives it), or [`NO_OWNER`] for every key if no node owns a
+    /// point. Uses the fastest [`Kernel`] this CPU has; allocates nothing.
+    ///
+    /// Errors: [`Error::BatchLength`] if `out` is not as long as `hashes`.
+    ///
+    /// ```
+    /// use ringroute::{Node, Placement, Snapshot};
+    /// let ring = Snapshot::new(Placement::native(), [Node::new("a"), Node::new("b")])?;
+    /// let hashes: Vec<u64> = ["k1", "k2", "k3"].iter().map(|k| ring.key_hash(k)).collect();
+    /// let mut out = [0u32; 3];
+    /// ring.route_hash_batch(&hashes, &mut out)?;
+    /// assert_eq!(out[1], ring.route_hash(hashes[1]).unwrap().get());
+    /// # Ok::<(), ringroute::Error>(())
+    /// ```
+    #[inline]
+    pub fn route_hash_batch(&self, hashes: &[u64], out: &mut [u32]) -> Result<()> {
+        self.route_hash_batch_with(Kernel::detect(), hashes, out)
+    }
+
+    /// [`route_hash_batch`](Self::route_hash_batch) with a chosen kernel (every kernel gives the same
+    /// answers). Errors: [`Error::BatchLength`], [`Error::KernelUnavailable`].
+    pub fn route_hash_batch_with(
+        &self,
+        kernel: Kernel,
+        hashes: &[u64],
+        out: &mut [u32],
+    ) -> Result<()> {
+        if !self.batch_ready(kernel, hashes.len(), out)? {
+            return Ok(());
+        }
+        match self.placement.profile() {
+            Profile::Native => {
+                self.ring
+                    .index
+                    .owners_batch(&self.ring.points, hashes, out, kernel);
+            }
+            p if p.is_wide() => {
+                for (o, &h) in out.iter_mut().zip(hashes) {
+                    *o = self.route_hash(h).map_or(NO_OWNER, NodeId::get);
+                }
+            }
+            _ => {
+                let mut buf = [0u64; BATCH_CHUNK];
+                for (hs, out) in hashes.chunks(BATCH_CHUNK).zip(out.chunks_mut(BATCH_CHUNK)) {
+                    for (b, &h) in buf.iter_mut().zip(hs) {
+                        *b = self.placement.search_from(h);
+                    }
+                    self.ring
+                        .index
+                        .owners_batch(&self.ring.points, &buf[..hs.len()], out, kernel);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Routes many keys at once: hashes them and searches them in groups, `out[i]` = the owner id of
+    /// `keys[i]` (as [`route_id`](Self::route_id) gives it), or [`NO_OWNER`] for every key if no node
+    /// owns a point. Uses the fastest [`Kernel`] this CPU has; allocates nothing.
+    ///
+    /// Errors: [`Error::BatchLength`] if `out` is not as long as `keys`.
+    ///
+    /// ```
+    /// use ringroute::{Node, Placement, Snapshot};
+    /// let ring = Snapshot::new(Placement::native(), [Node::new("a"), Node::new("b")])?;
+    /// let keys = ["user:1", "user:2", "user:3"];
+    /// let mut out = [0u32; 3];
+    /// ring.route_batch(&keys, &mut out)?;
+    /// for (k, &o) in keys.iter().zip(&out) {
+    ///     assert_eq!(Some(o), ring.route_id(k).map(|id| id.get()));
+    /// }
+    /// # Ok::<(), ringroute::Error>(())
+    /// ```
+    #[inline]
+    pub fn route_batch<K: AsRef<[u8]>>(&self, keys: &[K], out: &mut [u32]) -> Result<()> {
+        self.route_batch_with(Kernel::detect(), keys, out)
+    }
+
+    /// [`route_batch`](Self::route_batch) with a chosen kernel (every kernel gives the same answers).
+    /// Errors: [`Error::BatchLength`], [`Error::KernelUnavailable`].
+    pub fn route_batch_with<K: AsRef<[u8]>>(
+        &self,
+        kernel: Kernel,
+        keys: &[K],
+        out: &mut [u32],
+    ) -> Result<()> {
+        if !self.batch_ready(kernel, keys.len(), out)? {
+            return Ok(());
+        }
+        if self.placement.profile().is_wide() {
+            for (o, k) in out.iter_mut().zip(keys) {
+                *o = self.route_id(k).map_or(NO_OWNER, NodeId::get);
+            }
+            return Ok(());
+        }
+        let mut buf = [0u64; BATCH_CHUNK];
+        for (ks, out) in keys.chunks(BATCH_CHUNK).zip(out.chunks_mut(BATCH_CHUNK)) {
+            match self.placement.profile() {
+                Profile::Native => {
+                    for (b, k) in buf.iter_mut().zip(ks) {
+                        *b = xxh3_64(k.as_ref());
+                    }
+                }
+                _ => {
+                    for (b, k) in buf.iter_mut().zip(ks) {
+                        *b = self
+                            .placement
+                            .search_from(self.placement.key_hash(k.as_ref()));
+                    }
+                }
+            }
+            self.ring
+                .index
+                .owners_batch(&self.ring.points, &buf[..ks.len()], out, kernel);
+        }
+        Ok(())
+    }
+
+    /// Validates a batch call; `Ok(false)` (with `out` filled with [`NO_OWNER`]) if the ring has no
+    /// points, so there is nothing to search.
+    fn batch_ready(&self, kernel: Kernel, keys: usize, out: &mut [u32]) -> Result<bool> {
+        if out.len() != keys {
+            return Err(Error::BatchLength {
+                keys,
+                out: out.len(),
+            });
+        }
+        if !kernel.is_available() {
+            return Err(Error::KernelUnavailable {
+                kernel: kernel.name(),
+            });
+        }
+        if self.ring.points.is_empty() {
+            out.fill(NO_OWNER);
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// The search layout this snapshot searches with.
+    pub fn layout(&self) -> Layout {
+        self.ring.index.layout()
+    }
+
+    /// A copy of this snapshot searching with `layout` (same points, owners and answers), or `None`
+    /// if the ring does not fit the layout (radix: more than 65,536 nodes). For benchmarks and tests;
+    /// snapshots pick the fastest layout by themselves.
+    pub fn with_layout(&self, layout: Layout) -> Option<Snapshot> {
+        let ring = &*self.ring;
+        let index = Index::build_as(layout, &ring.points, &ring.owners)?;
+        Some(Snapshot {
+            version: self.version,
+            fingerprint: self.fingerprint,
+            placement: self.placement,
+            nodes: self.nodes.clone(),
+            by_name: self.by_name.clone(),
+            ring: Arc::new(Ring {
+                points: ring.points.clone(),
+                owners: ring.owners.clone(),
+                index,
+                owning_nodes: ring.owning_nodes,
+                lows: ring.lows.clone(),
+                shadowed: ring.shadowed.clone(),
+            }),
+        })
     }
 
     /// The rank of the point that owns exact position `pos` (the start of the clockwise walk).

@@ -7,8 +7,12 @@
 
 mod eytzinger;
 mod prefetch;
+mod radix;
+mod simd;
 
 pub(crate) use eytzinger::Eytzinger;
+pub(crate) use radix::Radix;
+pub use simd::Kernel;
 
 /// The reference search: the rank of the first point `>= x` in `points` (sorted ascending), wrapping
 /// to 0 when every point is below `x`. `points` must not be empty.
@@ -31,42 +35,91 @@ pub fn lower_bound_wrap(points: &[u64], x: u64) -> usize {
     }
 }
 
-/// The interface every search layout implements.
+/// The interface every search layout implements. `points` is the ring's sorted position array, which a
+/// layout may consult on a cold path (the radix layout keeps only 48 bits of each position hot).
 pub(crate) trait SearchIndex: Send + Sync + Sized {
-    /// Builds the index over `points` (sorted ascending) and their `owners` (same length).
-    fn build(points: &[u64], owners: &[u32]) -> Self;
-
     /// The owner of the first point `>= x`, wrapping; `None` only if the index is empty.
-    fn owner_at_or_after(&self, x: u64) -> Option<u32>;
+    fn owner_at_or_after(&self, points: &[u64], x: u64) -> Option<u32>;
 
     /// The position and owner of the first point `>= x`, wrapping; `None` only if the index is empty.
     /// (Wide profiles compare the position with the key to see whether a tie-break is needed.)
-    fn point_at_or_after(&self, x: u64) -> Option<(u64, u32)>;
+    fn point_at_or_after(&self, points: &[u64], x: u64) -> Option<(u64, u32)>;
+
+    /// [`owner_at_or_after`](Self::owner_at_or_after) of every `xs[i]` into `out[i]`, searched with
+    /// `kernel` (which the caller has checked is available). The index is not empty and
+    /// `out.len() == xs.len()`.
+    fn owners_batch(&self, points: &[u64], xs: &[u64], out: &mut [u32], kernel: Kernel);
 }
 
-/// The layout a snapshot searches with. One variant today; faster layouts join here, chosen by size.
+/// A search layout (see the module docs of each). Snapshots pick one by size; [`crate::Snapshot::with_layout`]
+/// forces one, for benchmarks and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Layout {
+    /// Radix-indexed array of packed (48-bit position, 16-bit owner) points, bucket counted with
+    /// vector compares: rings of at most 65,536 nodes.
+    Radix,
+    /// Cache-line-aligned Eytzinger array with a parallel owner array: any ring.
+    Eytzinger,
+}
+
+/// The layout a snapshot searches with, chosen when the snapshot is built.
+///
+/// The radix layout measured fastest at every ring size here (see README's tables and
+/// `benches/search.rs`), so every ring whose node ids fit its 16-bit owner field uses it; larger
+/// memberships use the Eytzinger layout.
 #[derive(Debug, Clone)]
 pub(crate) enum Index {
-    /// Cache-line-aligned Eytzinger (BFS) order with a parallel owner array.
+    /// Radix-indexed packed points (rings of at most 65,536 nodes).
+    Radix(Radix),
+    /// Cache-line-aligned Eytzinger (BFS) order with a parallel owner array (any ring).
     Eytzinger(Eytzinger),
 }
 
 impl Index {
     pub(crate) fn build(points: &[u64], owners: &[u32]) -> Self {
-        Index::Eytzinger(Eytzinger::build(points, owners))
+        match Radix::build(points, owners) {
+            Some(r) => Index::Radix(r),
+            None => Index::Eytzinger(Eytzinger::build(points, owners)),
+        }
     }
 
-    #[inline(always)]
-    pub(crate) fn owner_at_or_after(&self, x: u64) -> Option<u32> {
+    /// The index in a chosen layout; `None` if the ring does not fit it.
+    pub(crate) fn build_as(layout: Layout, points: &[u64], owners: &[u32]) -> Option<Self> {
+        match layout {
+            Layout::Radix => Radix::build(points, owners).map(Index::Radix),
+            Layout::Eytzinger => Some(Index::Eytzinger(Eytzinger::build(points, owners))),
+        }
+    }
+
+    /// Which layout this is.
+    pub(crate) fn layout(&self) -> Layout {
         match self {
-            Index::Eytzinger(e) => e.owner_at_or_after(x),
+            Index::Radix(_) => Layout::Radix,
+            Index::Eytzinger(_) => Layout::Eytzinger,
         }
     }
 
     #[inline(always)]
-    pub(crate) fn point_at_or_after(&self, x: u64) -> Option<(u64, u32)> {
+    pub(crate) fn owner_at_or_after(&self, points: &[u64], x: u64) -> Option<u32> {
         match self {
-            Index::Eytzinger(e) => e.point_at_or_after(x),
+            Index::Radix(r) => r.owner_at_or_after(points, x),
+            Index::Eytzinger(e) => e.owner_at_or_after(points, x),
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn point_at_or_after(&self, points: &[u64], x: u64) -> Option<(u64, u32)> {
+        match self {
+            Index::Radix(r) => r.point_at_or_after(points, x),
+            Index::Eytzinger(e) => e.point_at_or_after(points, x),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn owners_batch(&self, points: &[u64], xs: &[u64], out: &mut [u32], kernel: Kernel) {
+        match self {
+            Index::Radix(r) => r.owners_batch(points, xs, out, kernel),
+            Index::Eytzinger(e) => e.owners_batch(points, xs, out, kernel),
         }
     }
 }
