@@ -375,10 +375,83 @@ fn merge_ring(
     old_to_new: &[u32],
 ) -> Ring {
     let fresh = fresh_points(placement, nodes, m, Some(repoint));
+    if let Some(ring) = merge_narrow(placement.profile(), old, &fresh, repoint, old_to_new) {
+        return ring;
+    }
     finish(
         placement.profile(),
         merged_points(old, fresh, repoint, old_to_new),
     )
+}
+
+/// The common case of [`merge_ring`], in one pass: a narrow profile (no low bits) and an old ring
+/// with no shadowed points. The kept old points and the fresh ones are merged straight into the new
+/// point and owner arrays. Gives up (`None`, and the general path runs) if it meets two equal
+/// positions under a profile that keeps only one of them.
+fn merge_narrow(
+    profile: Profile,
+    old: &Ring,
+    fresh: &[Pt],
+    repoint: &[bool],
+    old_to_new: &[u32],
+) -> Option<Ring> {
+    if profile.is_wide() || !old.shadowed.is_empty() {
+        return None;
+    }
+    let keep_equal = profile.equal_points() == EqualPoints::All;
+    let cap = old.points.len() + fresh.len();
+    let mut points: Vec<u64> = Vec::with_capacity(cap);
+    let mut owners: Vec<u32> = Vec::with_capacity(cap);
+    // remap[o]: the new id of old owner o, or NO_ID if its old points go.
+    let remap: Vec<u32> = old_to_new
+        .iter()
+        .map(|&id| {
+            if id == NO_ID || repoint[id as usize] {
+                NO_ID
+            } else {
+                id
+            }
+        })
+        .collect();
+    let unchanged = remap.iter().enumerate().all(|(o, &id)| id == o as u32);
+    if unchanged {
+        // Only additions: copy the old arrays in runs between the fresh points (memcpy speed).
+        let mut from = 0;
+        for &(p, _, id) in fresh {
+            // Old owners are all below the fresh ids here, so an equal old point goes first.
+            let to = from + old.points[from..].partition_point(|&q| q <= p);
+            points.extend_from_slice(&old.points[from..to]);
+            owners.extend_from_slice(&old.owners[from..to]);
+            points.push(p);
+            owners.push(id);
+            from = to;
+        }
+        points.extend_from_slice(&old.points[from..]);
+        owners.extend_from_slice(&old.owners[from..]);
+    } else {
+        let mut f = 0;
+        for (&p, &o) in old.points.iter().zip(&old.owners) {
+            let id = remap[o as usize];
+            if id == NO_ID {
+                continue;
+            }
+            while f < fresh.len() && (fresh[f].0, fresh[f].2) < (p, id) {
+                points.push(fresh[f].0);
+                owners.push(fresh[f].2);
+                f += 1;
+            }
+            points.push(p);
+            owners.push(id);
+        }
+        for &(p, _, id) in &fresh[f..] {
+            points.push(p);
+            owners.push(id);
+        }
+    }
+    if !keep_equal && points.windows(2).any(|w| w[0] == w[1]) {
+        return None;
+    }
+    Some(Ring::new(points, owners, None, Vec::new()))
 }
 
 /// The old points that stay (collapsed-away ones included, owners renumbered) merged with `fresh`.

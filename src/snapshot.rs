@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::builder::{fingerprint, Builder};
 use crate::error::{Error, Result};
@@ -28,8 +28,9 @@ pub(crate) struct Ring {
     /// `owners[r]` is the node id of `points[r]`.
     pub(crate) owners: Vec<u32>,
     pub(crate) index: Index,
-    /// How many distinct nodes own at least one point.
-    pub(crate) owning_nodes: usize,
+    /// How many distinct nodes own at least one point: computed on first use (by replica walks), not
+    /// on the publication path.
+    pub(crate) owning_nodes: OnceLock<usize>,
     /// Wide profiles only: the low 64 bits of each point (same order as `points`). Cold: read only
     /// when a key's top 64 bits equal a point's, and by replica walks.
     pub(crate) lows: Option<Box<[u64]>>,
@@ -39,6 +40,27 @@ pub(crate) struct Ring {
 }
 
 impl Ring {
+    /// How many distinct nodes own at least one point.
+    pub(crate) fn owning_nodes(&self) -> usize {
+        *self.owning_nodes.get_or_init(|| {
+            let mut seen = vec![
+                false;
+                self.owners
+                    .iter()
+                    .map(|&o| o as usize + 1)
+                    .max()
+                    .unwrap_or(0)
+            ];
+            let mut count = 0;
+            for &o in &self.owners {
+                if !std::mem::replace(&mut seen[o as usize], true) {
+                    count += 1;
+                }
+            }
+            count
+        })
+    }
+
     pub(crate) fn new(
         points: Vec<u64>,
         owners: Vec<u32>,
@@ -46,18 +68,11 @@ impl Ring {
         shadowed: Vec<(u64, u64, u32)>,
     ) -> Self {
         let index = Index::build(&points, &owners);
-        let mut seen = vec![false; owners.iter().map(|&o| o as usize + 1).max().unwrap_or(0)];
-        let mut owning_nodes = 0;
-        for &o in &owners {
-            if !std::mem::replace(&mut seen[o as usize], true) {
-                owning_nodes += 1;
-            }
-        }
         Self {
             points,
             owners,
             index,
-            owning_nodes,
+            owning_nodes: OnceLock::new(),
             lows: lows.map(Vec::into_boxed_slice),
             shadowed,
         }
@@ -497,7 +512,7 @@ impl Snapshot {
                 points: ring.points.clone(),
                 owners: ring.owners.clone(),
                 index,
-                owning_nodes: ring.owning_nodes,
+                owning_nodes: ring.owning_nodes.clone(),
                 lows: ring.lows.clone(),
                 shadowed: ring.shadowed.clone(),
             }),
@@ -549,7 +564,7 @@ impl Snapshot {
     /// Up to `n` distinct nodes for `key`: the primary owner first, then the next distinct owners
     /// walking clockwise. Fewer than `n` only when fewer nodes own points.
     pub fn replicas(&self, key: impl AsRef<[u8]>, n: usize) -> Vec<NodeId> {
-        let mut out = Vec::with_capacity(n.min(self.ring.owning_nodes));
+        let mut out = Vec::with_capacity(n.min(self.ring.owning_nodes()));
         self.replicas_wide_into(self.key_hash_wide(key), n, &mut out);
         out
     }
@@ -565,7 +580,7 @@ impl Snapshot {
     /// [`key_hash_wide`](Self::key_hash_wide)), written into `out` (cleared first).
     pub fn replicas_wide_into(&self, pos: u128, n: usize, out: &mut Vec<NodeId>) {
         out.clear();
-        let want = n.min(self.ring.owning_nodes);
+        let want = n.min(self.ring.owning_nodes());
         if want == 0 {
             return;
         }

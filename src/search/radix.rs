@@ -28,8 +28,8 @@ struct Line([u64; 8]);
 /// Filler after the last point: never counted as below a key (nothing is above `u64::MAX`).
 pub(crate) const PAD: u64 = u64::MAX;
 
-/// The most owners the packed layout can hold.
-pub(crate) const MAX_OWNERS: usize = 1 << 16;
+/// The bucket table is sized for about this many points per bucket (measured: `benches/search.rs`).
+const POINTS_PER_BUCKET: usize = 2;
 
 /// How many keys a batch carries through each stage together, so that their memory loads overlap.
 const GROUP: usize = 16;
@@ -62,34 +62,33 @@ fn quantize(x: u64) -> u64 {
 impl Radix {
     /// Builds the layout; `None` if an owner id does not fit 16 bits.
     pub(crate) fn build(points: &[u64], owners: &[u32]) -> Option<Self> {
-        if owners.iter().any(|&o| o as usize >= MAX_OWNERS) {
-            return None;
-        }
         let n = points.len();
-        // About four points per bucket, at least 2 buckets (a shift of 64 is not a shift).
-        let bits = (n / 4)
+        // About POINTS_PER_BUCKET points per bucket, at least 2 buckets (a shift of 64 is no shift).
+        let bits = (n / POINTS_PER_BUCKET)
             .max(2)
             .next_power_of_two()
             .trailing_zeros()
             .clamp(1, 32);
         let shift = 64 - bits;
+        if owners.iter().fold(0, |acc, &o| acc | o) >> 16 != 0 {
+            return None;
+        }
         let mut lines = vec![Line([PAD; 8]); (n + 8).div_ceil(8) + 1];
-        {
-            let packed: &mut [u64] = bytemuck::cast_slice_mut(&mut lines);
-            for (slot, (&p, &o)) in packed.iter_mut().zip(points.iter().zip(owners)) {
-                *slot = quantize(p) | u64::from(o);
-            }
+        let packed: &mut [u64] = bytemuck::cast_slice_mut(&mut lines);
+        for ((slot, &p), &o) in packed[..n].iter_mut().zip(points).zip(owners) {
+            *slot = quantize(p) | u64::from(o);
         }
+        // table[b] = first rank whose bucket is >= b: one sequential pass over the points.
         let buckets = 1usize << bits;
-        let mut table = Vec::with_capacity(buckets + 1);
-        let mut r = 0usize;
-        for i in 0..buckets {
-            while r < n && ((points[r] >> shift) as usize) < i {
-                r += 1;
+        let mut table = vec![n as u32; buckets + 1];
+        let mut next = 0usize;
+        for (r, &p) in points.iter().enumerate() {
+            let b = (p >> shift) as usize;
+            while next <= b {
+                table[next] = r as u32;
+                next += 1;
             }
-            table.push(r as u32);
         }
-        table.push(n as u32);
         Some(Self {
             lines,
             table,
