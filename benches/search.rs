@@ -139,5 +139,32 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// The md5 profiles at 100 nodes: one key at a time against the multi-lane md5 batch.
+fn md5_profiles(c: &mut Criterion) {
+    let keys = keys();
+    let mut g = c.benchmark_group("md5_profiles");
+    g.throughput(Throughput::Elements(KEYS as u64));
+    g.warm_up_time(Duration::from_millis(500));
+    g.measurement_time(Duration::from_secs(2));
+    g.sample_size(20);
+    let mut out = vec![0u32; KEYS];
+    for profile in ["uhashring", "uhashring-ketama", "hash_ring"] {
+        let placement = Placement::from_name(profile, None).unwrap();
+        let snap =
+            Snapshot::new(placement, (0..100).map(|i| Node::new(addr(i).to_string()))).unwrap();
+        g.bench_function(format!("{profile}-single/100"), |b| {
+            b.iter(|| {
+                for k in &keys {
+                    black_box(snap.route_id(black_box(k.as_bytes())));
+                }
+            })
+        });
+        g.bench_function(format!("{profile}-batch/100"), |b| {
+            b.iter(|| snap.route_batch(black_box(&keys), &mut out).unwrap())
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, md5_profiles);
 criterion_main!(benches);

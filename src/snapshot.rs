@@ -12,7 +12,7 @@ use crate::builder::{fingerprint, Builder};
 use crate::error::{Error, Result};
 use crate::hash::xxh3_64;
 use crate::node::{Node, NodeId};
-use crate::placement::{Placement, Profile};
+use crate::placement::{KeyHasher, Placement, Profile};
 use crate::search::{lower_bound_wrap, Index, Kernel, Layout};
 
 /// The owner id that the batch lookups write for every key when no node owns a point.
@@ -441,11 +441,12 @@ impl Snapshot {
         if !self.batch_ready(kernel, keys.len(), out)? {
             return Ok(());
         }
-        if self.placement.profile().is_wide() {
-            for (o, k) in out.iter_mut().zip(keys) {
-                *o = self.route_id(k).map_or(NO_OWNER, NodeId::get);
+        match self.placement.profile().key_hasher() {
+            KeyHasher::Md5Wide | KeyHasher::Md5Word0 => {
+                self.route_md5_batch(kernel, keys, out);
+                return Ok(());
             }
-            return Ok(());
+            KeyHasher::Other => {}
         }
         let mut buf = [0u64; BATCH_CHUNK];
         for (ks, out) in keys.chunks(BATCH_CHUNK).zip(out.chunks_mut(BATCH_CHUNK)) {
@@ -468,6 +469,32 @@ impl Snapshot {
                 .owners_batch(&self.ring.points, &buf[..ks.len()], out, kernel);
         }
         Ok(())
+    }
+
+    /// The batch lookup of the md5 profiles: keys hashed many lanes at a time ([`crate::md5x`]), then
+    /// searched in groups (narrow profiles) or routed exactly one by one (the wide profile, whose
+    /// 128-bit positions need the tie-break of [`route_wide`](Self::route_wide)).
+    fn route_md5_batch<K: AsRef<[u8]>>(&self, kernel: Kernel, keys: &[K], out: &mut [u32]) {
+        let mut words = [[0u32; 4]; BATCH_CHUNK];
+        let mut buf = [0u64; BATCH_CHUNK];
+        let wide = self.placement.profile().key_hasher() == KeyHasher::Md5Wide;
+        for (ks, out) in keys.chunks(BATCH_CHUNK).zip(out.chunks_mut(BATCH_CHUNK)) {
+            let words = &mut words[..ks.len()];
+            crate::md5x::md5_words(kernel, ks, words);
+            if wide {
+                for (o, w) in out.iter_mut().zip(words.iter()) {
+                    let pos = crate::md5x::words_to_u128_be(*w);
+                    *o = self.route_wide(pos).map_or(NO_OWNER, NodeId::get);
+                }
+            } else {
+                for (b, w) in buf.iter_mut().zip(words.iter()) {
+                    *b = self.placement.search_from(u64::from(w[0]));
+                }
+                self.ring
+                    .index
+                    .owners_batch(&self.ring.points, &buf[..ks.len()], out, kernel);
+            }
+        }
     }
 
     /// Validates a batch call; `Ok(false)` (with `out` filled with [`NO_OWNER`]) if the ring has no

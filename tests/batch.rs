@@ -23,7 +23,7 @@ proptest! {
     fn batches_equal_single_lookups(
         names in prop::collection::hash_set("[a-z]{1,8}", 1..20).prop_map(|s| s.into_iter().collect::<Vec<_>>()),
         weights in prop::collection::vec(0u32..4, 20),
-        keys in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..24), 1..300),
+        keys in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..70), 1..300),
         vn in prop::option::of(1u32..50),
     ) {
         for &profile in Profile::ALL {

@@ -120,6 +120,17 @@ pub(crate) enum Tie {
     After,
 }
 
+/// The key hash of a profile, for the batch lookups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyHasher {
+    /// md5 of the key, digest word 0 (bytes 0-3, little-endian): the ketama family.
+    Md5Word0,
+    /// md5 of the key as a 128-bit big-endian integer: uhashring.
+    Md5Wide,
+    /// Anything else: [`Placement::key_hash`] one key at a time.
+    Other,
+}
+
 /// What happens to points of equal position (equal in all their bits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum EqualPoints {
@@ -241,6 +252,19 @@ impl Profile {
             | Profile::UhashringKetama
             | Profile::HashRing
             | Profile::Continuum => Tie::After,
+        }
+    }
+
+    /// How keys are hashed, as far as the batch lookups need to know (they hash md5 keys many lanes
+    /// at a time). Must agree with [`Placement::key_hash`]; the batch property tests check that it does.
+    pub(crate) const fn key_hasher(self) -> KeyHasher {
+        match self {
+            Profile::Uhashring => KeyHasher::Md5Wide,
+            Profile::UhashringKetama
+            | Profile::HashRing
+            | Profile::Continuum
+            | Profile::Libmemcached => KeyHasher::Md5Word0,
+            Profile::Native | Profile::Nginx | Profile::LibmemcachedKetama => KeyHasher::Other,
         }
     }
 
