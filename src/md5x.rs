@@ -12,9 +12,6 @@ use crate::search::Kernel;
 /// The longest key that fits one MD5 block (64 bytes less the 0x80 byte and the 8-byte length).
 pub(crate) const MAX_KEY: usize = 55;
 
-/// Lanes per call: the widest path (AVX-512F, 16 × 32 bits).
-pub(crate) const LANES: usize = 16;
-
 const S: [u32; 64] = [
     7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 5, 9, 14, 20, 5, 9, 14, 20, 5, 9,
     14, 20, 5, 9, 14, 20, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 6, 10, 15,
@@ -206,7 +203,7 @@ pub(crate) fn md5_words<K: AsRef<[u8]>>(kernel: Kernel, keys: &[K], out: &mut [[
                     // SAFETY: the caller checked `Kernel::Avx2.is_available()`: the CPU has AVX2.
                     unsafe { compress_avx2(m) }
                 }),
-                _ => lanes::<8, K>(group, out, |m| compress::<8>(m)),
+                _ => lanes::<8, K>(group, out, compress::<8>),
             }
         }
         i = end;
