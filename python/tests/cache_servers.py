@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -106,6 +107,15 @@ class CacheServer:
         except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL is not ignorable
             pass
         self.proc = None
+
+    def pause(self) -> None:
+        """SIGSTOP: the server keeps its connections but answers nothing (clients time out)."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
 
     def restart(self) -> None:
         """Start again on the same port (empty: nothing is persisted)."""

@@ -293,3 +293,64 @@ def test_import_ringroute_without_the_client_libraries() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_threads_share_a_ring_through_a_kill(redis_farm) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    ring, servers = make_ring(redis_farm, 3, replicas=2, cooldown=0.2)
+    errors: list[BaseException] = []
+    halfway = threading.Barrier(5)
+
+    def worker(t: int) -> None:
+        try:
+            for i in range(400):
+                if i == 200:
+                    halfway.wait(timeout=30)
+                    halfway.wait(timeout=30)  # the main thread kills a server in between
+                key = f"t{t}:{i}"
+                assert ring.set(key, key)
+                assert ring.get(key) == key.encode()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+            halfway.abort()
+
+    with ring:
+        threads = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
+        for th in threads:
+            th.start()
+        halfway.wait(timeout=30)
+        servers[0].stop()
+        halfway.wait(timeout=30)
+        for th in threads:
+            th.join(timeout=60)
+        assert not errors, errors
+        assert all(ring.get(f"t{t}:{i}") == f"t{t}:{i}".encode() for t in range(4) for i in range(400))
+        assert ring.metrics()["nodes"][servers[0].name]["up"] is False
+
+
+def test_a_server_that_stops_answering_times_out_and_comes_back(redis_farm) -> None:  # type: ignore[no-untyped-def]
+    ring, servers = make_ring(redis_farm, 3, replicas=2, cooldown=0.3, socket_timeout=0.3)
+    with ring:
+        keys = [f"k{i}" for i in range(300)]
+        for k in keys:
+            ring.set(k, k)
+        frozen = servers[2]
+        frozen.pause()  # alive but silent: a timeout, not a refused connection
+        try:
+            t0 = time.monotonic()
+            assert all(ring.get(k) == k.encode() for k in keys)
+            # One timeout marks it down; the rest skip it instead of waiting again.
+            assert time.monotonic() - t0 < 5
+            assert ring.metrics(sizes=False)["nodes"][frozen.name]["up"] is False
+            for k in keys[:100]:
+                assert ring.set(k, "new-" + k)
+        finally:
+            frozen.resume()
+        time.sleep(0.35)
+        assert all(ring.get(k) == ("new-" + k if i < 100 else k).encode() for i, k in enumerate(keys))
+        assert ring.metrics()["nodes"][frozen.name]["up"] is True
+        # Repaired: its copies of the keys rewritten during the freeze are current.
+        for k in keys[:100]:
+            if frozen.name in ring.replicas_for(k):
+                assert ring.client(frozen.name).get(k) == ("new-" + k).encode()

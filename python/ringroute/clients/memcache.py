@@ -12,8 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from pymemcache.client.hash import HashClient
-from pymemcache.exceptions import MemcacheIllegalInputError, MemcacheUnexpectedCloseError
+# pymemcache ships no type information.
+from pymemcache.client.hash import HashClient  # type: ignore[import-untyped,unused-ignore]
+from pymemcache.exceptions import (  # type: ignore[import-untyped,unused-ignore]
+    MemcacheIllegalInputError,
+    MemcacheUnexpectedCloseError,
+)
 
 from ringroute import HashRing
 from ringroute.clients._servers import Server, ServerSpec, parse_server, parse_servers
@@ -71,7 +75,7 @@ def _check_key(key: object) -> None:
         )
 
 
-class MemcacheRing(HashClient):
+class MemcacheRing(HashClient):  # type: ignore[misc,unused-ignore]
     """A memcached client over many servers, each key routed by a ringroute ``HashRing``.
 
     ``MemcacheRing(servers, *, placement="native", virtual_nodes=None, **client_kwargs)``
@@ -205,7 +209,7 @@ class MemcacheRing(HashClient):
         keys = list(keys)
         for key in keys:
             _check_key(key)
-        return super().delete_many(keys, *args, **kwargs)
+        return bool(super().delete_many(keys, *args, **kwargs))
 
     delete_multi = delete_many
 
