@@ -89,7 +89,7 @@ class MemcacheRing(HashClient):  # type: ignore[misc,unused-ignore]
       ``libmemcached``; keep the default to stay compatible with other clients).
     - ``client_kwargs``: pymemcache ``HashClient`` arguments (``connect_timeout``, ``timeout``,
       ``retry_attempts``, ``retry_timeout``, ``dead_timeout``, ``use_pooling``, ``serde``,
-      ``key_prefix``, ...). Two defaults differ from ``HashClient``: ``default_noreply=False``
+      ``key_prefix``, ...). One default differs from ``HashClient``: ``default_noreply=False``
       (storage commands wait for the server's answer, so a refused value raises instead of
       vanishing) — pass ``default_noreply=True`` for pymemcache's fire-and-forget writes.
 

@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from datetime import timedelta
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Union
@@ -391,7 +392,11 @@ class RedisRing:
         return None
 
     def set(
-        self, key: KeyT, value: ValueT, ex: int | float | None = None, px: int | None = None
+        self,
+        key: KeyT,
+        value: ValueT,
+        ex: int | timedelta | None = None,
+        px: int | timedelta | None = None,
     ) -> bool:
         """Write ``key`` to its replicas (a down replica is replaced by the next live server of the
         ring, and remembered for repair), with a TTL of ``ex`` seconds or ``px`` ms on every copy.
