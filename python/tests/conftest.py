@@ -53,3 +53,30 @@ def load_rows(name: str) -> list[Row]:
 @pytest.fixture(params=sorted(NODESETS))
 def nodeset(request: pytest.FixtureRequest) -> str:
     return request.param
+
+
+# --- real cache servers (tests of ringroute.clients) ---------------------------------------------
+
+
+@pytest.fixture
+def memcached_farm():  # type: ignore[no-untyped-def]
+    """Starts memcached instances on free 127.0.0.1 ports; stops them all at the end."""
+    from cache_servers import ServerFarm
+
+    farm = ServerFarm("memcached")
+    try:
+        yield farm
+    finally:
+        farm.stop_all()
+
+
+@pytest.fixture
+def redis_farm():  # type: ignore[no-untyped-def]
+    """Starts redis-server instances (no persistence) on free 127.0.0.1 ports; stops them all."""
+    from cache_servers import ServerFarm
+
+    farm = ServerFarm("redis")
+    try:
+        yield farm
+    finally:
+        farm.stop_all()
