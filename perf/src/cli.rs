@@ -147,6 +147,7 @@ pub fn command() -> Command {
                 .value_name("R")
                 .help("Membership changes per second published by a writer thread while readers run (ringroute only)")
                 .default_value("0")
+                .allow_negative_numbers(true)
                 .value_parser(rate),
         )
         .arg(
@@ -155,6 +156,7 @@ pub fn command() -> Command {
                 .value_name("S")
                 .help("Seconds per cell: 80% throughput, 20% sampled latency (plus a warm-up of up to 0.1 s)")
                 .default_value("1.2")
+                .allow_negative_numbers(true)
                 .value_parser(positive_seconds),
         )
         .arg(

@@ -136,7 +136,7 @@ impl Record {
         for t in &r.threads {
             hist.add(&t.hist).expect("same bounds");
         }
-        let latency = (hist.len() > 0).then(|| Latency {
+        let latency = (!hist.is_empty()).then(|| Latency {
             p50: clock.ns(hist.value_at_quantile(0.5)),
             p99: clock.ns(hist.value_at_quantile(0.99)),
             p999: clock.ns(hist.value_at_quantile(0.999)),

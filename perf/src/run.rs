@@ -4,7 +4,8 @@
 //!
 //! - **Throughput phase** (the first 80 % of `--duration`): nothing is timed inside the loop; each
 //!   thread counts the keys it routed between the moments it saw the phase start and end (checked once
-//!   per group of about 1024 keys) and divides by its own `Instant` span.
+//!   per group of about 1024 keys, at least one group per phase) and divides by its own `Instant`
+//!   span. The main thread starts timing a phase once every reader has entered it.
 //!   Each thread also reads its own CPU time (`CLOCK_THREAD_CPUTIME_ID`) at both ends, so a run on a
 //!   shared machine shows how much of the phase the thread was actually on a core.
 //! - **Latency phase** (the last 20 %): the same loop, but every [`SAMPLE_EVERY`]th lookup (single
@@ -14,7 +15,7 @@
 //!   times per second on a fixed schedule, and records how long each publishing call took.
 
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -99,13 +100,41 @@ impl CellPlan {
     }
 }
 
-/// The phase the main thread has set; readers poll it.
-struct Phase(AtomicU8);
+/// The phase the main thread has set; readers poll it, and say when they have entered the measured
+/// phases, so that every reader routes at least one group of keys in each (however slow it is) and
+/// the main thread times a phase only once every reader is in it.
+struct Phase {
+    now: AtomicU8,
+    entered: [AtomicUsize; 4],
+}
 
 impl Phase {
+    fn new() -> Self {
+        Self {
+            now: AtomicU8::new(WARMUP),
+            entered: Default::default(),
+        }
+    }
+
     #[inline(always)]
     fn get(&self) -> u8 {
-        self.0.load(Ordering::Relaxed)
+        self.now.load(Ordering::Relaxed)
+    }
+
+    /// A reader enters phase `p`.
+    fn enter(&self, p: u8) {
+        self.entered[usize::from(p)].fetch_add(1, Ordering::Release);
+    }
+
+    /// The main thread: sets phase `p` and waits until `readers` readers have entered it (or one
+    /// of them has finished, i.e. panicked).
+    fn advance<T>(&self, p: u8, readers: &[std::thread::ScopedJoinHandle<'_, T>]) {
+        self.now.store(p, Ordering::Relaxed);
+        while self.entered[usize::from(p)].load(Ordering::Acquire) < readers.len()
+            && !readers.iter().any(|h| h.is_finished())
+        {
+            std::thread::sleep(Duration::from_micros(200));
+        }
     }
 }
 
@@ -131,7 +160,7 @@ fn drive<B>(
 where
     B: Fn(&Phase) -> ThreadResult + Sync,
 {
-    let phase = Phase(AtomicU8::new(WARMUP));
+    let phase = Phase::new();
     std::thread::scope(|s| {
         let readers: Vec<_> = (0..plan.threads)
             .map(|i| {
@@ -150,11 +179,11 @@ where
             s.spawn(move || churn_writer(c, phase))
         });
         std::thread::sleep(plan.warmup);
-        phase.0.store(MEASURE, Ordering::Relaxed);
+        phase.advance(MEASURE, &readers);
         std::thread::sleep(plan.measure);
-        phase.0.store(LATENCY, Ordering::Relaxed);
+        phase.advance(LATENCY, &readers);
         std::thread::sleep(plan.latency);
-        phase.0.store(STOP, Ordering::Relaxed);
+        phase.now.store(STOP, Ordering::Relaxed);
         CellResult {
             threads: readers
                 .into_iter()
@@ -263,23 +292,30 @@ where
                 black_box(look(k));
             }
         }
+        phase.enter(MEASURE);
         let (t0, c0) = (Instant::now(), thread_cpu_ns());
         let mut lookups = 0u64;
-        while phase.get() == MEASURE {
+        loop {
             let g = groups.next();
             for &k in g {
                 black_box(look(k));
             }
             lookups += g.len() as u64;
+            if phase.get() != MEASURE {
+                break;
+            }
         }
         let (elapsed_ns, cpu_ns) = (
             t0.elapsed().as_nanos() as u64,
             thread_cpu_ns().saturating_sub(c0),
         );
         let mut hist = timer::new_histogram();
-        while phase.get() == LATENCY {
-            for (i, &k) in groups.next().iter().enumerate() {
-                if i % SAMPLE_EVERY == SAMPLE_EVERY - 1 {
+        phase.enter(LATENCY);
+        let mut i = 0usize;
+        loop {
+            for &k in groups.next() {
+                i += 1;
+                if i.is_multiple_of(SAMPLE_EVERY) {
                     let k = black_box(k);
                     let a = timer::start();
                     let r = look(k);
@@ -290,6 +326,9 @@ where
                 } else {
                     black_box(look(k));
                 }
+            }
+            if phase.get() != LATENCY {
+                break;
             }
         }
         ThreadResult {
@@ -328,26 +367,34 @@ pub fn run_batch(
                 route(ks, &mut out);
             }
         }
+        phase.enter(MEASURE);
         let (t0, c0) = (Instant::now(), thread_cpu_ns());
         let mut lookups = 0u64;
-        while phase.get() == MEASURE {
+        loop {
             let g = groups.next();
             for ks in g.chunks(batch) {
                 route(ks, &mut out);
             }
             lookups += g.len() as u64;
+            if phase.get() != MEASURE {
+                break;
+            }
         }
         let (elapsed_ns, cpu_ns) = (
             t0.elapsed().as_nanos() as u64,
             thread_cpu_ns().saturating_sub(c0),
         );
         let mut hist = timer::new_histogram();
-        while phase.get() == LATENCY {
+        phase.enter(LATENCY);
+        loop {
             for ks in groups.next().chunks(batch) {
                 let a = timer::start();
                 route(ks, &mut out);
                 let b = timer::stop();
                 hist.saturating_record(b.saturating_sub(a).max(1));
+            }
+            if phase.get() != LATENCY {
+                break;
             }
         }
         ThreadResult {
