@@ -31,7 +31,7 @@ static ALLOC: mem::CountingAlloc = mem::CountingAlloc;
 /// The seed of the key stream (every run routes the same keys).
 const SEED: u64 = 0x5EED_2026;
 
-/// Remove + re-add pairs timed with no readers running, per ring size.
+/// Remove + re-add pairs timed with no readers running, per ring size (fewer if they take over 1 s).
 const IDLE_PUBLISH_PAIRS: usize = 8;
 
 /// Progress lines on stderr.
@@ -138,7 +138,7 @@ fn main() {
             }
         }
         progress.say(&format!("timing idle publishes, {n} nodes"));
-        let idle = run::publish_idle(&router, &victim, IDLE_PUBLISH_PAIRS);
+        let idle = run::publish_idle(&router, &victim, IDLE_PUBLISH_PAIRS, Duration::from_secs(1));
         for r in &mut ring_records {
             r.publish_idle_us = Some((
                 idle.value_at_quantile(0.5) as f64 / 1e3,

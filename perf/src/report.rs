@@ -388,6 +388,12 @@ pub fn print_table(records: &[Record], builds: &[Build], cfg: &Config, clock: &C
          each bracketed by lfence/rdtsc..rdtscp/lfence, empty bracket ({:.1} ns) included, not subtracted.",
         cfg.batch_size, clock.overhead_ns
     );
+    if churn {
+        println!(
+            "churn/s*: membership changes per second the writer thread achieved / requested (one publish at a time: a publish slower \
+             than 1/rate caps it); pub p50/p99: duration of each remove_node / add_node call (build + publish) while the readers ran."
+        );
+    }
     if peers {
         let names: Vec<&str> =
             records
@@ -430,7 +436,7 @@ pub fn print_table(records: &[Record], builds: &[Build], cfg: &Config, clock: &C
         );
     }
     println!(
-        "publish idle: remove_node / add_node of one node (build + publish), no readers, {} calls; heap MiB: heap bytes the built ring holds (counted by the harness's allocator).",
+        "publish idle: remove_node / add_node of one node (build + publish), no readers, up to {} calls (at most ~1 s); heap MiB: heap bytes the built ring holds (counted by the harness's allocator).",
         2 * crate::IDLE_PUBLISH_PAIRS
     );
     println!(

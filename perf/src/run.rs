@@ -406,11 +406,20 @@ pub fn run_batch(
     })
 }
 
-/// Publishes `pairs` remove + re-add changes of `victim` with no readers running and returns the
-/// duration of each call (ns).
-pub fn publish_idle(router: &Router, victim: &str, pairs: usize) -> Histogram<u64> {
+/// Publishes up to `pairs` remove + re-add changes of `victim` with no readers running (stopping
+/// early once `budget` is spent, after at least one pair) and returns the duration of each call (ns).
+pub fn publish_idle(
+    router: &Router,
+    victim: &str,
+    pairs: usize,
+    budget: Duration,
+) -> Histogram<u64> {
     let mut hist = timer::new_histogram();
-    for _ in 0..pairs {
+    let begin = Instant::now();
+    for i in 0..pairs {
+        if i > 0 && begin.elapsed() > budget {
+            break;
+        }
         let t = Instant::now();
         router.remove_node(victim).expect("removing a present node");
         hist.saturating_record(t.elapsed().as_nanos() as u64);
