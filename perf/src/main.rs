@@ -1,0 +1,286 @@
+//! `ringroute-perf`: the throughput harness of ringroute.
+//!
+//! For every ring size and reader-thread count it routes a pre-generated stream of ~10-byte string
+//! keys (random order) through ringroute (single lookups through a cached `Reader`, and batches
+//! through `route_batch`) and, with `--peers`, through pingora-ketama, hashring and conhash built
+//! from the same nodes and points per node. It reports lookups/s per thread and in total, ns per key,
+//! single-lookup latency percentiles, publish latency (idle, and under `--churn`), build time and
+//! memory. `ringroute-perf --help` lists the flags; the module docs of [`run`] and [`timer`] say
+//! exactly what is measured.
+
+mod cli;
+mod keys;
+mod mem;
+mod peers;
+mod report;
+mod run;
+mod timer;
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use ringroute::{Kernel, Node, NodeId, Placement, Router, Snapshot, NO_OWNER};
+
+use crate::cli::{Config, Mode};
+use crate::report::{Build, Record};
+use crate::run::{CellPlan, Churn};
+
+#[global_allocator]
+static ALLOC: mem::CountingAlloc = mem::CountingAlloc;
+
+/// The seed of the key stream (every run routes the same keys).
+const SEED: u64 = 0x5EED_2026;
+
+/// Remove + re-add pairs timed with no readers running, per ring size (fewer if they take over 1 s).
+const IDLE_PUBLISH_PAIRS: usize = 8;
+
+/// Progress lines on stderr.
+struct Progress {
+    total: usize,
+    done: usize,
+    enabled: bool,
+    tty: bool,
+}
+
+impl Progress {
+    fn new(cfg: &Config, plan: CellPlan) -> Self {
+        let per_nodes =
+            cfg.threads.len() * (cfg.modes.len() + if cfg.peers { peers::PEERS.len() } else { 0 });
+        let total = per_nodes * cfg.nodes.len();
+        Self {
+            total,
+            done: 0,
+            enabled: plan.total().as_secs_f64() * total as f64 > 3.0,
+            tty: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn say(&self, what: &str) {
+        if !self.enabled {
+            return;
+        }
+        let mut e = std::io::stderr().lock();
+        if self.tty {
+            let _ = write!(e, "\r\x1b[2K[{:>3}/{}] {what}", self.done, self.total);
+        } else {
+            let _ = writeln!(e, "[{:>3}/{}] {what}", self.done, self.total);
+        }
+        let _ = e.flush();
+    }
+
+    fn cell(&mut self, what: &str) {
+        self.done += 1;
+        self.say(what);
+    }
+
+    fn finish(&self) {
+        if self.enabled && self.tty {
+            eprintln!();
+        }
+    }
+}
+
+fn main() {
+    let cfg = cli::parse();
+    let clock = timer::Clock::calibrate(Duration::from_millis(20));
+    let keyset = keys::KeySet::generate(cfg.keys, cfg.key_count, SEED);
+    let keys = keyset.slices();
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    if let Some(&t) = cfg.threads.iter().max() {
+        if t > cores.len().max(1) {
+            eprintln!(
+                "warning: {t} reader threads on {} cores: threads share cores",
+                cores.len()
+            );
+        }
+    }
+    let plan = CellPlan::new(1, cfg.duration);
+    let mut progress = Progress::new(&cfg, plan);
+    let placement = Placement::from_name("native", Some(cfg.points_per_node))
+        .expect("native is a profile and points per node > 0");
+
+    let mut records: Vec<Record> = Vec::new();
+    let mut builds: Vec<Build> = Vec::new();
+    for &n in &cfg.nodes {
+        // --- ringroute ---
+        progress.say(&format!("building ringroute, {n} nodes"));
+        let (router, build) = measure_build("ringroute", n, || {
+            Snapshot::new(placement, (0..n).map(|i| Node::new(peers::name(i))))
+                .map(Router::from_snapshot)
+                .unwrap_or_else(|e| fail(&format!("building a ring of {n} nodes: {e}")))
+        });
+        let layout = format!("{:?}", router.pin().layout()).to_lowercase();
+        let victim = peers::name(n - 1);
+        let churn = (cfg.churn > 0.0).then_some(Churn {
+            router: &router,
+            victim: &victim,
+            per_sec: cfg.churn,
+        });
+        let mut ring_records = Vec::new();
+        for &mode in &cfg.modes {
+            for &t in &cfg.threads {
+                progress.cell(&format!(
+                    "ringroute {} nodes={n} threads={t} ({:.1} s)",
+                    mode.name(),
+                    plan.total().as_secs_f64()
+                ));
+                let p = CellPlan::new(t, cfg.duration);
+                let result = match mode {
+                    Mode::Single => run::run_single(p, &cores, churn, &keys, || {
+                        let mut reader = router.reader();
+                        move |k: &[u8]| reader.snapshot().route_id(k).map_or(NO_OWNER, NodeId::get)
+                    }),
+                    Mode::Batch => run::run_batch(p, &cores, churn, &keys, &router, cfg.batch_size),
+                };
+                let mut r = Record::new("ringroute", mode, n, &cfg, &clock, result);
+                r.layout = Some(layout.clone());
+                ring_records.push(r);
+            }
+        }
+        progress.say(&format!("timing idle publishes, {n} nodes"));
+        let idle = run::publish_idle(&router, &victim, IDLE_PUBLISH_PAIRS, Duration::from_secs(1));
+        for r in &mut ring_records {
+            r.publish_idle_us = Some((
+                idle.value_at_quantile(0.5) as f64 / 1e3,
+                idle.value_at_quantile(0.99) as f64 / 1e3,
+            ));
+        }
+        records.extend(ring_records);
+        builds.push(build);
+        drop(router);
+
+        // --- peers (single mode only: they have no batch) ---
+        if cfg.peers {
+            let ppn = cfg.points_per_node;
+            progress.say(&format!("building pingora-ketama, {n} nodes"));
+            let (ring, b) = measure_build("pingora-ketama", n, || peers::pingora(n, ppn));
+            builds.push(b);
+            peer_cells(
+                &cfg,
+                &cores,
+                &keys,
+                &clock,
+                &mut progress,
+                &mut records,
+                "pingora-ketama",
+                n,
+                || {
+                    let ring = &ring;
+                    move |k: &[u8]| ring.node(k)
+                },
+            );
+            drop(ring);
+            progress.say(&format!("building hashring, {n} nodes"));
+            let (ring, b) = measure_build("hashring", n, || peers::hashring(n, ppn));
+            builds.push(b);
+            peer_cells(
+                &cfg,
+                &cores,
+                &keys,
+                &clock,
+                &mut progress,
+                &mut records,
+                "hashring",
+                n,
+                || {
+                    let ring = &ring;
+                    move |k: &[u8]| ring.get(&k)
+                },
+            );
+            drop(ring);
+            progress.say(&format!("building conhash, {n} nodes"));
+            let (ring, b) = measure_build("conhash", n, || peers::conhash(n, ppn));
+            builds.push(b);
+            peer_cells(
+                &cfg,
+                &cores,
+                &keys,
+                &clock,
+                &mut progress,
+                &mut records,
+                "conhash",
+                n,
+                || {
+                    let ring = &ring;
+                    move |k: &[u8]| ring.get(k)
+                },
+            );
+            drop(ring);
+        }
+    }
+    progress.finish();
+    report::attach_ratios(&mut records);
+    let peak = mem::peak_rss_kib();
+    if cfg.json {
+        report::print_json(&records, &builds, &cfg, &clock, peak, keyset.mean_len());
+    } else {
+        let env = report::Env {
+            cpu: cpu_model(),
+            cores: cores.len(),
+            kernel: Kernel::detect().name(),
+            key_len: keyset.mean_len(),
+            distinct: keyset.distinct(),
+            peak_rss_kib: peak,
+        };
+        report::print_table(&records, &builds, &cfg, &clock, &env);
+    }
+}
+
+/// Runs the single-lookup cells of one peer.
+#[allow(clippy::too_many_arguments)]
+fn peer_cells<M, L, R>(
+    cfg: &Config,
+    cores: &[core_affinity::CoreId],
+    keys: &[&[u8]],
+    clock: &timer::Clock,
+    progress: &mut Progress,
+    records: &mut Vec<Record>,
+    name: &'static str,
+    n: usize,
+    make: M,
+) where
+    M: Fn() -> L + Sync,
+    L: FnMut(&[u8]) -> R,
+{
+    for &t in &cfg.threads {
+        progress.cell(&format!(
+            "{name} single nodes={n} threads={t} ({:.1} s)",
+            CellPlan::new(t, cfg.duration).total().as_secs_f64()
+        ));
+        let result = run::run_single(CellPlan::new(t, cfg.duration), cores, None, keys, &make);
+        records.push(Record::new(name, Mode::Single, n, cfg, clock, result));
+    }
+}
+
+/// Builds a ring, timing it and counting the heap bytes it holds.
+fn measure_build<T>(imp: &'static str, nodes: usize, build: impl FnOnce() -> T) -> (T, Build) {
+    let t = Instant::now();
+    let (ring, heap_bytes) = mem::count_heap(build);
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    (
+        ring,
+        Build {
+            imp,
+            nodes,
+            build_ms: ms,
+            heap_bytes,
+        },
+    )
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
+}
+
+fn fail(msg: &str) -> ! {
+    eprintln!("error: {msg}");
+    std::process::exit(1)
+}
