@@ -428,6 +428,20 @@ fn merge_narrow(
         }
         points.extend_from_slice(&old.points[from..]);
         owners.extend_from_slice(&old.owners[from..]);
+    } else if fresh.is_empty() {
+        // Only removals: a branch-free compaction (every point is written, the write position
+        // advances only past the kept ones), then cut to length.
+        points.resize(old.points.len(), 0);
+        owners.resize(old.points.len(), 0);
+        let mut w = 0;
+        for (&p, &o) in old.points.iter().zip(&old.owners) {
+            let id = remap[o as usize];
+            points[w] = p;
+            owners[w] = id;
+            w += usize::from(id != NO_ID);
+        }
+        points.truncate(w);
+        owners.truncate(w);
     } else {
         let mut f = 0;
         for (&p, &o) in old.points.iter().zip(&old.owners) {

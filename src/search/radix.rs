@@ -86,14 +86,16 @@ impl Radix {
         let buckets = 1usize << bits;
         // Two extra entries: positions past the last bucket (keys above every point, which the
         // search clamps to bucket `buckets`) get the empty bucket [n, n).
-        let mut table = vec![n as u32; buckets + 2];
-        let mut next = 0usize;
-        for (r, &p) in points.iter().enumerate() {
-            let b = (p >> shift) as usize;
-            while next <= b {
-                table[next] = r as u32;
-                next += 1;
-            }
+        // Branch-free: count the points of each bucket, then prefix-sum the counts (a loop that
+        // decides per point whether a new bucket starts mispredicts about half the time).
+        let mut table = vec![0u32; buckets + 2];
+        for &p in points {
+            table[(p >> shift) as usize + 1] += 1;
+        }
+        let mut sum = 0u32;
+        for t in table.iter_mut() {
+            sum += *t;
+            *t = sum;
         }
         Some(Self {
             lines,
