@@ -5,7 +5,7 @@ use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyIterator, PyList, PyMemoryView, PyString, PyTuple, PyType};
-use ringroute::{Builder, NodeId, Placement, Router, Snapshot};
+use ringroute::{Builder, NodeId, Placement, Profile, Router, Snapshot};
 
 use crate::transaction::Transaction;
 use crate::{
@@ -121,6 +121,47 @@ impl<'py> Batch<'py> {
             }
         }
     }
+}
+
+/// The names of `snap`'s nodes in id order (the cached strings: no new string is made).
+fn names_vec(py: Python<'_>, snap: &Snapshot) -> Vec<Py<PyString>> {
+    snap.nodes().map(|n| py_name(py, n).unbind()).collect()
+}
+
+/// The exact position of point `rank` of `snap` (128 bits under a wide profile).
+fn point_position(snap: &Snapshot, rank: usize) -> u128 {
+    let hi = snap.points()[rank];
+    match snap.point_lows() {
+        Some(lows) => (u128::from(hi) << 64) | u128::from(lows[rank]),
+        None => u128::from(hi),
+    }
+}
+
+/// The rank of the point that owns exact position `pos` (the first point after it, or at or after it,
+/// by the profile's tie rule; wrapping to 0), or `None` on a ring without points. Mirrors the core's
+/// rule (`Profile` docs: "first point `>`" for the uhashring, ketama, hash_ring and continuum
+/// profiles, "first point `>=`" for the others); the Python tests check that the owner at this rank
+/// is the lookup's answer for every golden-vector key, keys that land exactly on a point included.
+fn owner_rank(snap: &Snapshot, pos: u128) -> Option<usize> {
+    let n = snap.point_count();
+    if n == 0 {
+        return None;
+    }
+    let after = matches!(
+        snap.placement().profile(),
+        Profile::Uhashring | Profile::UhashringKetama | Profile::HashRing | Profile::Continuum
+    );
+    let (mut lo, mut hi) = (0usize, n);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let p = point_position(snap, mid);
+        if p < pos || (after && p == pos) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    Some(if lo == n { 0 } else { lo })
 }
 
 /// The names of `snap`'s nodes in id order, as a tuple (the index space of `get_node_index_batch`).
@@ -405,6 +446,60 @@ impl HashRing {
         Ok(self.router.pin().key_hash(bytes))
     }
 
+    /// The exact position of ``key`` as the original library computes it: for the ``"uhashring"``
+    /// profile the 128-bit md5 integer (uhashring's ``hashi``), for every other profile the same
+    /// value as ``key_hash``.
+    fn key_position(&self, key: &Bound<'_, PyAny>) -> PyResult<u128> {
+        let bytes = key_bytes(key)?;
+        Ok(self.router.pin().key_hash_wide(bytes))
+    }
+
+    /// Every point of the ring in ascending order, as ``(position, node name)`` tuples; positions are
+    /// exact (128-bit ints under the ``"uhashring"`` profile). Points of equal position appear as the
+    /// profile keeps them (once for the uhashring, ketama and hash_ring profiles).
+    fn get_points<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let snap = self.router.pin();
+        let names = names_vec(py, &snap);
+        let owners = snap.point_owners();
+        let items = (0..snap.point_count())
+            .map(|r| {
+                let name = names
+                    .get(owners[r] as usize)
+                    .map(|n| n.clone_ref(py))
+                    .unwrap_or_else(|| PyString::new(py, "?").unbind());
+                PyTuple::new(
+                    py,
+                    [
+                        point_position(&snap, r).into_pyobject(py)?.into_any(),
+                        name.into_bound(py).into_any(),
+                    ],
+                )
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, items)
+    }
+
+    /// Where ``key`` lands: ``(rank, position, node name)``, where ``rank`` is the index in
+    /// ``get_points()`` of the point that owns the key (the start of its clockwise walk) and
+    /// ``position`` that point's exact position; ``None`` if the ring has no points.
+    fn locate<'py>(&self, key: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let py = key.py();
+        let bytes = key_bytes(key)?;
+        let snap = self.router.pin();
+        let Some(rank) = owner_rank(&snap, snap.key_hash_wide(bytes)) else {
+            return Ok(None);
+        };
+        let owner = NodeId::new(snap.point_owners()[rank]);
+        Ok(Some(PyTuple::new(
+            py,
+            [
+                rank.into_pyobject(py)?.into_any(),
+                point_position(&snap, rank).into_pyobject(py)?.into_any(),
+                name_of(py, &snap, owner).into_any(),
+            ],
+        )?))
+    }
+
     /// Return the hostname of the named node, or ``None`` if not set or unknown.
     fn get_node_hostname(&self, name: &str) -> Option<String> {
         let snap = self.router.pin();
@@ -669,18 +764,20 @@ impl HashRing {
         let py = key.py();
         let bytes = key_bytes(key)?;
         let snap = self.router.pin();
-        let hash = snap.key_hash(bytes);
+        // The exact position (128 bits under a wide profile), so a key on or next to a point walks
+        // from the same point the lookup answers with.
+        let pos = snap.key_hash_wide(bytes);
         if snap.point_count() == 0 {
             return Ok(PyList::empty(py));
         }
         if distinct {
             let mut ids = Vec::new();
-            snap.replicas_hash_into(hash, size.unwrap_or(usize::MAX), &mut ids);
+            snap.replicas_wide_into(pos, size.unwrap_or(usize::MAX), &mut ids);
             PyList::new(py, ids.into_iter().map(|id| name_of(py, &snap, id)))
         } else {
             let take = size.unwrap_or(usize::MAX).min(snap.point_count());
             let names: Vec<_> = snap
-                .walk_hash(hash)
+                .walk_wide(pos)
                 .take(take)
                 .map(|id| name_of(py, &snap, id))
                 .collect();
