@@ -26,7 +26,8 @@ Quirks of the original, reproduced exactly (do not use this scheme for large clu
 Errors as the original: ``resolve`` on an empty continuum is ``IndexError('empty continuum')``; adding
 a server whose ``(hostname, port)`` is present is ``TypeError('server already added')``; removing an
 absent server is ``ValueError('list.remove(x): x not in list')``; all capacities 0 is
-``ZeroDivisionError``.
+``ZeroDivisionError`` (the change that caused it is undone, where the original keeps the server
+listed).
 
 Keys: a ``str`` key is hashed as its UTF-8 bytes, a ``bytes`` key as itself (the original was written
 for Python 2's byte strings). Differences: ``hostname`` must be a ``str`` without ``[``/``]`` around it,

@@ -38,6 +38,8 @@ Differences from uhashring (each one raises rather than answering differently, e
   (both entries mapping to the node added last); ringroute keeps it once. Owners are the same, but
   past such a position ``get_node_pos`` is smaller by one and ``get_points`` / ``range(unique=False)``
   list it once. About one ring in 3000 of 10 nodes has such a position.
+- Reproduced quirk: in md5 mode, removing a node that has no points (weight or vnodes 0) removes it
+  and then raises ``KeyError(nodename)``, as uhashring does.
 - ``distribution`` counts each node's points on the ring; uhashring counts the points it generated,
   which differs only in the ketama case above.
 """
@@ -218,7 +220,11 @@ class HashRing:
             raise KeyError(
                 "node '{}' not found, available nodes: {}".format(nodename, self._nodes.keys())
             )
+        pointless = self._nodes[nodename]["vnodes"] * self._nodes[nodename]["weight"] <= 0
         self._apply({}, remove=nodename)
+        if pointless and not self._ketama:
+            # uhashring's md5 mode removes the node, then fails on its empty point count.
+            raise KeyError(nodename)
 
     __delitem__ = remove_node
 
