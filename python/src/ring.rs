@@ -179,6 +179,27 @@ fn name_of<'py>(py: Python<'py>, snap: &Snapshot, id: NodeId) -> Bound<'py, PySt
     }
 }
 
+/// The owners' names of a batch (`None` for [`NONE`]), as a list. Each node's cached name is looked
+/// up once per call, in a table indexed by id, rather than once per key.
+fn names_list<'py>(py: Python<'py>, snap: &Snapshot, ids: &[u32]) -> PyResult<Bound<'py, PyList>> {
+    let mut table: Vec<Option<Bound<'py, PyString>>> = vec![None; snap.len()];
+    PyList::new(
+        py,
+        ids.iter().map(|&i| {
+            if i == NONE {
+                return None;
+            }
+            match table.get_mut(i as usize) {
+                Some(slot) => Some(
+                    slot.get_or_insert_with(|| name_of(py, snap, NodeId::new(i)))
+                        .clone(),
+                ),
+                None => Some(name_of(py, snap, NodeId::new(i))),
+            }
+        }),
+    )
+}
+
 /// A consistent hash ring: keys (`str` or `bytes`) map to node names, deterministically, and a change
 /// of membership moves only the keys it must.
 ///
@@ -348,11 +369,7 @@ impl HashRing {
         let batch = Batch::new(keys)?;
         let snap = self.router.pin();
         let ids = batch.route(py, &snap)?;
-        PyList::new(
-            py,
-            ids.iter()
-                .map(|&i| (i != NONE).then(|| name_of(py, &snap, NodeId::new(i)))),
-        )
+        names_list(py, &snap, &ids)
     }
 
     /// Like ``get_node_batch``, but returns an ``array('I')`` of indices into ``ring.node_names``.
