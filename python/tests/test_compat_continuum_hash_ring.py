@@ -271,3 +271,18 @@ def test_hash_ring_random_memberships_match_the_reference(names, ws, keys) -> No
         assert ring.get_node(k) == ref_ring[ref_keys[p]]
         assert ring.get_node_pos(k) == len(set(ref_keys[:p]))
         assert list(ring.iterate_nodes(k)) == walk(k)
+
+
+def test_pickle_round_trips() -> None:
+    import pickle
+
+    c = Continuum(333)
+    c.add_server("a", 1, 2)
+    c.add_server("b", 2)
+    c2 = pickle.loads(pickle.dumps(c))
+    assert c2.servers == c.servers and len(c2) == 2
+    assert [repr(c2.resolve(f"k{i}")) for i in range(100)] == [repr(c.resolve(f"k{i}")) for i in range(100)]
+    assert c2.resolve("k") in c2.servers
+    r = HashRing(["a", "b", "c"], {"b": 3})
+    r2 = pickle.loads(pickle.dumps(r))
+    assert [r2.get_node(f"k{i}") for i in range(100)] == [r.get_node(f"k{i}") for i in range(100)]

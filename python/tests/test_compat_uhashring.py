@@ -260,3 +260,13 @@ def test_documented_refusals() -> None:
     with pytest.raises(ValueError, match="negative"):
         ring.add_node("c", {"weight": -1})
     assert ring.get_points() == before and "c" not in ring  # nothing changed
+
+
+def test_pickle_round_trip() -> None:
+    import pickle
+
+    for kw in ({}, {"hash_fn": "ketama"}):
+        b = compat.HashRing({"a": {"instance": [1, 2]}, "b": 2}, **kw)
+        b2 = pickle.loads(pickle.dumps(b))
+        assert b2.conf == b.conf and b2.get_points() == b.get_points()
+        assert b2["k"] == b["k"]
