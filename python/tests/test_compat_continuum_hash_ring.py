@@ -286,3 +286,18 @@ def test_pickle_round_trips() -> None:
     r = HashRing(["a", "b", "c"], {"b": 3})
     r2 = pickle.loads(pickle.dumps(r))
     assert [r2.get_node(f"k{i}") for i in range(100)] == [r.get_node(f"k{i}") for i in range(100)]
+
+
+def test_hash_ring_shared_position() -> None:
+    """shard-2106-0..9: two points share a 32-bit position; owners and walks still match the
+    reference, get_node_pos counts the position once."""
+    names = [f"shard-2106-{i}" for i in range(10)]
+    ring = HashRing(names)
+    ref_ring, ref_keys, gen_key, pos, walk = hash_ring_reference(names, {})
+    assert len(ref_keys) == len(set(ref_keys)) + 1 == len(ring._sorted_keys) + 1
+    for i in range(3000):
+        k = f"key-{i}"
+        p = pos(k)
+        assert ring.get_node(k) == ref_ring[ref_keys[p]]
+        assert ring.get_node_pos(k) == len(set(ref_keys[:p]))
+        assert list(ring.iterate_nodes(k)) == walk(k)

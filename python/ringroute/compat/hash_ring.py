@@ -21,7 +21,7 @@ Differences: node names must be distinct non-empty ``str`` and weights ``int`` (
 objects with a ``str``; other names raise ``TypeError``, repeated or empty names ``ValueError``);
 ``MemcacheRing`` (a python-memcache wrapper) is not provided. A 32-bit position shared by two points
 appears twice in the original's sorted key list and once in ringroute's, so past such a position
-``get_node_pos`` is smaller by one (owners are the same; about one ring in 4000 of 10 nodes has one).
+``get_node_pos`` is smaller by one (owners are the same; about one ring in 6000 of 10 nodes has one).
 """
 
 from __future__ import annotations
