@@ -239,7 +239,8 @@ class HashRing:
 
     def get_node(self, key: Any) -> str | None:
         """The name of the node owning ``key``, or ``None`` if the ring is empty."""
-        return self._core.get_node(_key_text(key))
+        # _key_text inlined: this is the hot call.
+        return self._core.get_node(key if type(key) is str else str(key))
 
     def get(self, key: Any) -> dict[str, Any] | None:
         """The conf dict of the node owning ``key``, or ``None`` if the ring is empty."""
