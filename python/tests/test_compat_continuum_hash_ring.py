@@ -246,6 +246,11 @@ def test_empty_ring_and_errors() -> None:
         HashRing(["a", "a"])
     with pytest.raises(TypeError):
         HashRing(["a"], {"a": 1.5})
+    with pytest.raises(ValueError):
+        HashRing(["a"], {"a": -1})
+    with pytest.raises(ZeroDivisionError):
+        HashRing(["a", "b"], {"a": 0, "b": 0})  # the original divides by the total weight
+    assert HashRing(["a", "b"], {"a": 0}).get_node("k") == "b"
 
 
 @settings(max_examples=60, deadline=None)

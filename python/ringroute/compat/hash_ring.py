@@ -17,7 +17,9 @@ Reproduced quirks: ``iterate_nodes`` ignores ``distinct`` (the original's filter
 and, on an empty ring, yields one ``(None, None)``; ``get_node`` / ``get_node_pos`` give ``None`` on an
 empty ring.
 
-Differences: node names must be distinct non-empty ``str`` and weights ``int`` (the original took any
+A total weight of 0 raises ``ZeroDivisionError``, as the original.
+
+Differences: node names must be distinct non-empty ``str`` and weights ``int`` >= 0 (the original took any
 objects with a ``str``; other names raise ``TypeError``, repeated or empty names ``ValueError``);
 ``MemcacheRing`` (a python-memcache wrapper) is not provided. A 32-bit position shared by two points
 appears twice in the original's sorted key list and once in ringroute's, so past such a position
@@ -63,7 +65,12 @@ class HashRing:
                 weight = weights.get(node, 1)
                 if not isinstance(weight, int):
                     raise TypeError(f"weight of {node!r} must be an int, not {type(weight).__name__}")
+                if weight < 0:
+                    raise ValueError(f"weight of {node!r} must be >= 0, got {weight}")
                 tx.add_node(node, weight)
+            if names and not any(weights.get(n, 1) for n in names):
+                # The original divides by the total weight.
+                raise ZeroDivisionError("division by zero")
         self._ring = ring
 
     def get_node(self, string_key: str | bytes) -> str | None:
