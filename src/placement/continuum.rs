@@ -3,11 +3,12 @@
 //!
 //! `virtual_nodes` is `totaldots`, the size of the **whole** ring (default 1000). Server `s` of
 //! capacity (weight) `w`, with total capacity `W`, gets `dots = int(totaldots * (w / float(W)))`
-//! (Python's doubles in that order, reproduced exactly: the quotient is rounded before the product),
-//! split as `(d, m) = divmod(dots, 4)`: for `x` in `0..d` the 4 little-endian `u32` words of
-//! `md5("%s-%d-%d" % (host, port, x))`, then `m` entries at the literal positions `0, 1, …, m-1` —
-//! a quirk of the original (it appends the loop counter instead of a hash), kept. The entries are stably sorted by position; a key is at the first little-endian word of its
-//! md5; owner = first entry `>` the key, wrapping to the first entry; equal positions go to the server
+//! (Python's doubles in that order, reproduced exactly: the quotient is rounded before the
+//! product), split as `(d, m) = divmod(dots, 4)`: for `x` in `0..d` the 4 little-endian `u32` words
+//! of `md5("%s-%d-%d" % (host, port, x))`, then `m` entries at the literal positions `0, 1, …, m-1`
+//! — a quirk of the original (it appends the loop counter instead of a hash), kept. The entries are
+//! stably sorted by position; a key is at the first little-endian word of its md5; owner = first
+//! entry `>` the key, wrapping to the first entry; equal positions go to the server
 //! added first.
 //!
 //! Node names: `host:port` (port a decimal `u16`) is split at the last colon; any other name is
