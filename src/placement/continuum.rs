@@ -32,10 +32,10 @@ pub(super) fn dots(w: u32, m: &Membership, vn: u32) -> u64 {
     if m.total_weight == 0 {
         return 0;
     }
-    // Exactly continuum's `int(self.totaldots * (server.capacity / float(capacity)))`: the quotient
-    // is rounded to a double first, then multiplied (a second rounding), then truncated. That is not
-    // always `floor(totaldots·w / W)`: with totaldots = 22 and 15 of 22 capacity units, Python gets
-    // 14 (`22 * (15 / 22.0)` is 14.999999999999998), the exact quotient 15. IEEE doubles, as CPython.
+    // Exactly continuum's `int(self.totaldots * (server.capacity / float(capacity)))`: the
+    // quotient is rounded to a double first, then multiplied (a second rounding), then truncated.
+    // That is not always `floor(totaldots·w / W)`: with totaldots = 22 and 15 of 22 capacity units,
+    // Python gets 14 (`22 * (15 / 22.0)` is 14.999999999999998), not 15. IEEE doubles, as CPython.
     let share = f64::from(w) / m.total_weight as f64;
     (f64::from(vn) * share) as u64
 }
