@@ -156,7 +156,8 @@ fn reference(profile: Profile, nodes: &[(String, u32)]) -> Reference {
                     break;
                 }
                 let (host, port) = host_port(name).unwrap_or((name, 11211));
-                let dots = (1000.0 * f64::from(*w) / total as f64) as u64;
+                // continuum.py: int(self.totaldots * (server.capacity / capacity)), capacity a float.
+                let dots = (1000.0 * (f64::from(*w) / total as f64)) as u64;
                 let (d, m) = (dots / 4, dots % 4);
                 for x in 0..d {
                     let dg = md5(format!("{host}-{port}-{x}").as_bytes());

@@ -10,6 +10,10 @@ Cases (per operation, median of repeated timings; lower is better):
   add+remove at 1000 nodes  add_node(new) then remove_node(new) on a ring of 1000 nodes
   build 1000 nodes          HashRing(nodes=1000 names) (fastring: add_node in a loop)
 
+A second table compares the drop-in ``ringroute.compat.uhashring.HashRing`` (and ``ringroute.HashRing``
+with ``placement="uhashring"``, the same md5 placement without the conf-dict layer) with uhashring on
+uhashring's own placement: same answers, so the same work.
+
 fastring's wheels need CPython >= 3.13; on older interpreters it is reported as not importable.
 Only a few seconds of wall time; numbers are for comparison within one run, not absolute claims.
 """
@@ -98,6 +102,52 @@ def cases(lib: str, make, nodes: int, budget: float) -> dict[str, float | None]:
     return out
 
 
+def dropin_cases(make, nodes: int, budget: float) -> dict[str, float]:
+    """The uhashring-placement cases of the drop-in table."""
+    names = [f"node-{i}" for i in range(nodes)]
+    ring = make(names)
+    keys = [f"user:{i}" for i in range(1000)]
+    env = {"get": ring.get_node, "keys": keys}
+    out = {
+        "get_node single call": measure("get('user:42')", 1, budget, env),
+        "list-comprehension loop": measure("[get(k) for k in keys]", len(keys), budget, env),
+    }
+    big_names = [f"node-{i}" for i in range(1000)]
+    big = make(big_names)
+
+    def add_remove() -> None:
+        big.add_node("extra-node")
+        big.remove_node("extra-node")
+
+    out["add+remove at 1000 nodes"] = measure(add_remove, 1, budget)
+    out["build 1000 nodes"] = measure(lambda: make(big_names), 1, budget)
+    return out
+
+
+def dropin_table(nodes: int, budget: float) -> None:
+    """ringroute's uhashring drop-in and profile vs uhashring itself (md5 placement, vnodes=160)."""
+    from ringroute.compat import uhashring as compat
+
+    libs = {
+        "compat": lambda names: compat.HashRing(nodes=names),
+        "profile": lambda names: ringroute.HashRing(nodes=names, placement="uhashring"),
+        "uhashring": make_uhashring,
+    }
+    res = {lib: dropin_cases(make, nodes, budget) for lib, make in libs.items()}
+    print()
+    print("uhashring placement (md5, vnodes=160): compat = ringroute.compat.uhashring.HashRing,")
+    print('profile = ringroute.HashRing(placement="uhashring")')
+    head = f"{'case':<28}" + "".join(f"{lib:>14}" for lib in libs)
+    head += f"{'uhashring / compat':>20}{'uhashring / profile':>21}"
+    print(head)
+    print("-" * len(head))
+    for row in res["compat"]:
+        line = f"{row:<28}" + "".join(f"{fmt(res[lib][row]):>14}" for lib in libs)
+        peer = res["uhashring"][row]
+        line += f"{peer / res['compat'][row]:>19.1f}x{peer / res['profile'][row]:>20.1f}x"
+        print(line)
+
+
 def fmt(seconds: float | None) -> str:
     if seconds is None:
         return "n/a"
@@ -152,6 +202,8 @@ def main() -> None:
     print(" '(loop)': the peer has no batch call, so its list-comprehension loop is compared)")
     for n in notes:
         print("note:", n)
+    if uhashring is not None:
+        dropin_table(args.nodes, args.budget)
 
 
 if __name__ == "__main__":

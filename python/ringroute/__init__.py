@@ -5,6 +5,10 @@ equals fastring 0.2.1's) plus transactions, batch lookups by key or by hash, exa
 moved-fraction analysis, and pickling. Lookups never block and never see a half-applied change,
 from any number of threads.
 
+``ringroute.compat`` holds drop-ins with other libraries' exact answers: ``compat.uhashring.HashRing``
+(uhashring 2.x), ``compat.hash_ring.HashRing`` (hash_ring 1.3.1), ``compat.continuum.Continuum``
+(python-continuum 0.1.1).
+
 >>> from ringroute import HashRing
 >>> ring = HashRing(nodes={"cache-a": 1, "cache-b": 1, "cache-c": 2})
 >>> ring.get_node("user:42") in ring

@@ -5,7 +5,7 @@ use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyIterator, PyList, PyMemoryView, PyString, PyTuple, PyType};
-use ringroute::{Builder, NodeId, Placement, Router, Snapshot};
+use ringroute::{Builder, NodeId, Placement, Profile, Router, Snapshot};
 
 use crate::transaction::Transaction;
 use crate::{
@@ -123,6 +123,47 @@ impl<'py> Batch<'py> {
     }
 }
 
+/// The names of `snap`'s nodes in id order (the cached strings: no new string is made).
+fn names_vec(py: Python<'_>, snap: &Snapshot) -> Vec<Py<PyString>> {
+    snap.nodes().map(|n| py_name(py, n).unbind()).collect()
+}
+
+/// The exact position of point `rank` of `snap` (128 bits under a wide profile).
+fn point_position(snap: &Snapshot, rank: usize) -> u128 {
+    let hi = snap.points()[rank];
+    match snap.point_lows() {
+        Some(lows) => (u128::from(hi) << 64) | u128::from(lows[rank]),
+        None => u128::from(hi),
+    }
+}
+
+/// The rank of the point that owns exact position `pos` (the first point after it, or at or after it,
+/// by the profile's tie rule; wrapping to 0), or `None` on a ring without points. Mirrors the core's
+/// rule (`Profile` docs: "first point `>`" for the uhashring, ketama, hash_ring and continuum
+/// profiles, "first point `>=`" for the others); the Python tests check that the owner at this rank
+/// is the lookup's answer for every golden-vector key, keys that land exactly on a point included.
+fn owner_rank(snap: &Snapshot, pos: u128) -> Option<usize> {
+    let n = snap.point_count();
+    if n == 0 {
+        return None;
+    }
+    let after = matches!(
+        snap.placement().profile(),
+        Profile::Uhashring | Profile::UhashringKetama | Profile::HashRing | Profile::Continuum
+    );
+    let (mut lo, mut hi) = (0usize, n);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let p = point_position(snap, mid);
+        if p < pos || (after && p == pos) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    Some(if lo == n { 0 } else { lo })
+}
+
 /// The names of `snap`'s nodes in id order, as a tuple (the index space of `get_node_index_batch`).
 fn names_tuple<'py>(py: Python<'py>, snap: &Snapshot) -> PyResult<Bound<'py, PyTuple>> {
     PyTuple::new(py, snap.nodes().map(|n| py_name(py, n)))
@@ -136,6 +177,27 @@ fn name_of<'py>(py: Python<'py>, snap: &Snapshot, id: NodeId) -> Bound<'py, PySt
         Some(n) => py_name(py, n),
         None => PyString::new(py, &id.get().to_string()),
     }
+}
+
+/// The owners' names of a batch (`None` for [`NONE`]), as a list. Each node's cached name is looked
+/// up once per call, in a table indexed by id, rather than once per key.
+fn names_list<'py>(py: Python<'py>, snap: &Snapshot, ids: &[u32]) -> PyResult<Bound<'py, PyList>> {
+    let mut table: Vec<Option<Bound<'py, PyString>>> = vec![None; snap.len()];
+    PyList::new(
+        py,
+        ids.iter().map(|&i| {
+            if i == NONE {
+                return None;
+            }
+            match table.get_mut(i as usize) {
+                Some(slot) => Some(
+                    slot.get_or_insert_with(|| name_of(py, snap, NodeId::new(i)))
+                        .clone(),
+                ),
+                None => Some(name_of(py, snap, NodeId::new(i))),
+            }
+        }),
+    )
 }
 
 /// A consistent hash ring: keys (`str` or `bytes`) map to node names, deterministically, and a change
@@ -307,11 +369,7 @@ impl HashRing {
         let batch = Batch::new(keys)?;
         let snap = self.router.pin();
         let ids = batch.route(py, &snap)?;
-        PyList::new(
-            py,
-            ids.iter()
-                .map(|&i| (i != NONE).then(|| name_of(py, &snap, NodeId::new(i)))),
-        )
+        names_list(py, &snap, &ids)
     }
 
     /// Like ``get_node_batch``, but returns an ``array('I')`` of indices into ``ring.node_names``.
@@ -403,6 +461,60 @@ impl HashRing {
     fn key_hash(&self, key: &Bound<'_, PyAny>) -> PyResult<u64> {
         let bytes = key_bytes(key)?;
         Ok(self.router.pin().key_hash(bytes))
+    }
+
+    /// The exact position of ``key`` as the original library computes it: for the ``"uhashring"``
+    /// profile the 128-bit md5 integer (uhashring's ``hashi``), for every other profile the same
+    /// value as ``key_hash``.
+    fn key_position(&self, key: &Bound<'_, PyAny>) -> PyResult<u128> {
+        let bytes = key_bytes(key)?;
+        Ok(self.router.pin().key_hash_wide(bytes))
+    }
+
+    /// Every point of the ring in ascending order, as ``(position, node name)`` tuples; positions are
+    /// exact (128-bit ints under the ``"uhashring"`` profile). Points of equal position appear as the
+    /// profile keeps them (once for the uhashring, ketama and hash_ring profiles).
+    fn get_points<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let snap = self.router.pin();
+        let names = names_vec(py, &snap);
+        let owners = snap.point_owners();
+        let items = (0..snap.point_count())
+            .map(|r| {
+                let name = names
+                    .get(owners[r] as usize)
+                    .map(|n| n.clone_ref(py))
+                    .unwrap_or_else(|| PyString::new(py, "?").unbind());
+                PyTuple::new(
+                    py,
+                    [
+                        point_position(&snap, r).into_pyobject(py)?.into_any(),
+                        name.into_bound(py).into_any(),
+                    ],
+                )
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, items)
+    }
+
+    /// Where ``key`` lands: ``(rank, position, node name)``, where ``rank`` is the index in
+    /// ``get_points()`` of the point that owns the key (the start of its clockwise walk) and
+    /// ``position`` that point's exact position; ``None`` if the ring has no points.
+    fn locate<'py>(&self, key: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let py = key.py();
+        let bytes = key_bytes(key)?;
+        let snap = self.router.pin();
+        let Some(rank) = owner_rank(&snap, snap.key_hash_wide(bytes)) else {
+            return Ok(None);
+        };
+        let owner = NodeId::new(snap.point_owners()[rank]);
+        Ok(Some(PyTuple::new(
+            py,
+            [
+                rank.into_pyobject(py)?.into_any(),
+                point_position(&snap, rank).into_pyobject(py)?.into_any(),
+                name_of(py, &snap, owner).into_any(),
+            ],
+        )?))
     }
 
     /// Return the hostname of the named node, or ``None`` if not set or unknown.
@@ -669,18 +781,20 @@ impl HashRing {
         let py = key.py();
         let bytes = key_bytes(key)?;
         let snap = self.router.pin();
-        let hash = snap.key_hash(bytes);
+        // The exact position (128 bits under a wide profile), so a key on or next to a point walks
+        // from the same point the lookup answers with.
+        let pos = snap.key_hash_wide(bytes);
         if snap.point_count() == 0 {
             return Ok(PyList::empty(py));
         }
         if distinct {
             let mut ids = Vec::new();
-            snap.replicas_hash_into(hash, size.unwrap_or(usize::MAX), &mut ids);
+            snap.replicas_wide_into(pos, size.unwrap_or(usize::MAX), &mut ids);
             PyList::new(py, ids.into_iter().map(|id| name_of(py, &snap, id)))
         } else {
             let take = size.unwrap_or(usize::MAX).min(snap.point_count());
             let names: Vec<_> = snap
-                .walk_hash(hash)
+                .walk_wide(pos)
                 .take(take)
                 .map(|id| name_of(py, &snap, id))
                 .collect();

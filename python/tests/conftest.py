@@ -28,7 +28,7 @@ class Row:
     key: bytes
     hash: int
     node: str
-    walk3: list[str]
+    walk3: list[str] | None  # None for files without a walk column (continuum)
 
 
 def vector_path(name: str) -> Path:
@@ -45,8 +45,9 @@ def load_rows(name: str) -> list[Row]:
         assert header[:4] == ["key_hex", "key", "hash", "node"], header
         for line in f:
             cols = line.rstrip("\n").split("\t")
-            assert len(cols) == 5, cols
-            rows.append(Row(bytes.fromhex(cols[0]), int(cols[2]), cols[3], cols[4].split(",")))
+            assert len(cols) == len(header) and len(cols) in (4, 5), cols
+            walk3 = cols[4].split(",") if len(cols) == 5 else None
+            rows.append(Row(bytes.fromhex(cols[0]), int(cols[2]), cols[3], walk3))
     return rows
 
 

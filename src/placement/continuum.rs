@@ -2,12 +2,13 @@
 //! `add_server(host, port, capacity)`, `resolve(key)`).
 //!
 //! `virtual_nodes` is `totaldots`, the size of the **whole** ring (default 1000). Server `s` of
-//! capacity (weight) `w`, with total capacity `W`, gets `dots = int(totaldots·w / W)` (Python float
-//! division, reproduced exactly), split as `(d, m) = divmod(dots, 4)`: for `x` in `0..d` the 4
-//! little-endian `u32` words of `md5("%s-%d-%d" % (host, port, x))`, then `m` entries at the literal
-//! positions `0, 1, …, m-1` — a quirk of the original (it appends the loop counter instead of a hash),
-//! kept. The entries are stably sorted by position; a key is at the first little-endian word of its
-//! md5; owner = first entry `>` the key, wrapping to the first entry; equal positions go to the server
+//! capacity (weight) `w`, with total capacity `W`, gets `dots = int(totaldots * (w / float(W)))`
+//! (Python's doubles in that order, reproduced exactly: the quotient is rounded before the
+//! product), split as `(d, m) = divmod(dots, 4)`: for `x` in `0..d` the 4 little-endian `u32` words
+//! of `md5("%s-%d-%d" % (host, port, x))`, then `m` entries at the literal positions `0, 1, …, m-1`
+//! — a quirk of the original (it appends the loop counter instead of a hash), kept. The entries are
+//! stably sorted by position; a key is at the first little-endian word of its md5; owner = first
+//! entry `>` the key, wrapping to the first entry; equal positions go to the server
 //! added first.
 //!
 //! Node names: `host:port` (port a decimal `u16`) is split at the last colon; any other name is
@@ -20,7 +21,6 @@
 //! Pinned by `tests/golden_profiles.rs` against `tests/data/continuum.*.tsv`.
 
 use super::{decimal, push_md5_words, split_host_port, Membership};
-use crate::hash::py_floor_true_div;
 
 /// continuum's default `totaldots`.
 pub(super) const DEFAULT_VIRTUAL_NODES: u32 = 1000;
@@ -32,7 +32,12 @@ pub(super) fn dots(w: u32, m: &Membership, vn: u32) -> u64 {
     if m.total_weight == 0 {
         return 0;
     }
-    py_floor_true_div(u128::from(vn) * u128::from(w), u128::from(m.total_weight))
+    // Exactly continuum's `int(self.totaldots * (server.capacity / float(capacity)))`: the
+    // quotient is rounded to a double first, then multiplied (a second rounding), then truncated.
+    // That is not always `floor(totaldots·w / W)`: with totaldots = 22 and 15 of 22 capacity units,
+    // Python gets 14 (`22 * (15 / 22.0)` is 14.999999999999998), not 15. IEEE doubles, as CPython.
+    let share = f64::from(w) / m.total_weight as f64;
+    (f64::from(vn) * share) as u64
 }
 
 pub(super) fn node_points(name: &str, w: u32, m: &Membership, vn: u32, out: &mut Vec<(u64, u64)>) {

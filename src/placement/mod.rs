@@ -74,7 +74,8 @@ pub enum Profile {
     HashRing,
     /// python-continuum 0.1.1 (`Continuum(totaldots)`, `add_server(host, port, capacity=weight)`):
     /// `virtual_nodes` is `totaldots`, the number of points of the **whole** ring (default 1000).
-    /// Server `s` gets `dots = int(totaldots·w/W)` (Python float division), `(d, m) = divmod(dots, 4)`;
+    /// Server `s` gets `dots = int(totaldots * (w / float(W)))` (Python doubles, in that order),
+    /// `(d, m) = divmod(dots, 4)`;
     /// for `x` in `0..d`, the 4 little-endian words of `md5("%s-%d-%d" % (host, port, x))`; then `m`
     /// entries at the literal positions `0, 1, …, m-1` (a quirk of the original, kept); stable sort;
     /// a key is at md5 bytes 0-3 little-endian; owner = first entry `>` the key, wrapping; equal

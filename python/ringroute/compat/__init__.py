@@ -1,0 +1,19 @@
+"""Drop-in replacements for other consistent-hashing libraries, with the originals' exact answers.
+
+Each module offers one library's API over ``ringroute.HashRing`` and the placement profile of the Rust
+core that reproduces it; the modules hold configuration only (node settings, instances), every
+placement and lookup goes through the core:
+
+- ``ringroute.compat.uhashring.HashRing``: uhashring 2.x (profiles ``uhashring`` and
+  ``uhashring-ketama``);
+- ``ringroute.compat.hash_ring.HashRing``: amix's hash_ring 1.3.1 (profile ``hash_ring``);
+- ``ringroute.compat.continuum.Continuum``: python-continuum 0.1.1 (profile ``continuum``).
+
+Switching is an import away::
+
+    from ringroute.compat.uhashring import HashRing   # was: from uhashring import HashRing
+
+The golden vectors of the original libraries (``tests/data``) are checked through these APIs, row by
+row, and uhashring is also compared live, side by side. Each module's docstring lists what it does not
+reproduce.
+"""
