@@ -96,28 +96,31 @@ impl<'py> Batch<'py> {
                     .iter()
                     .map(key_bytes)
                     .collect::<PyResult<_>>()?;
-                let run = || -> Vec<u32> {
-                    keys.iter()
-                        .map(|k| snap.route_id(k).map_or(NONE, NodeId::get))
-                        .collect()
+                // The core's batch lookup: hashed and searched in groups, vector kernels.
+                let run = || -> ringroute::Result<Vec<u32>> {
+                    let mut out = vec![NONE; keys.len()];
+                    snap.route_batch(&keys, &mut out)?;
+                    Ok(out)
                 };
-                Ok(if keys.len() >= DETACH_MIN {
+                let out = if keys.len() >= DETACH_MIN {
                     py.detach(run)
                 } else {
                     run()
-                })
+                };
+                out.map_err(|e| PyValueError::new_err(e.to_string()))
             }
             Batch::Hashes(h) => {
-                let run = || -> Vec<u32> {
-                    h.iter()
-                        .map(|&x| snap.route_hash(x).map_or(NONE, NodeId::get))
-                        .collect()
+                let run = || -> ringroute::Result<Vec<u32>> {
+                    let mut out = vec![NONE; h.len()];
+                    snap.route_hash_batch(h, &mut out)?;
+                    Ok(out)
                 };
-                Ok(if h.len() >= DETACH_MIN {
+                let out = if h.len() >= DETACH_MIN {
                     py.detach(run)
                 } else {
                     run()
-                })
+                };
+                out.map_err(|e| PyValueError::new_err(e.to_string()))
             }
         }
     }
