@@ -5,58 +5,8 @@
 
 use ringroute::{Node, Placement, Profile, Router, Snapshot};
 
-struct Row {
-    key: Vec<u8>,
-    hash: u128,
-    node: String,
-    replicas: Option<Vec<String>>,
-}
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
-
-fn rows(file: &str) -> Vec<Row> {
-    let path = format!("{}/tests/data/{file}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
-    assert!(
-        header.len() == 4 || header.len() == 5,
-        "{file}: header {header:?}"
-    );
-    lines
-        .map(|line| {
-            let f: Vec<&str> = line.split('\t').collect();
-            assert_eq!(f.len(), header.len(), "{file}: bad row {line:?}");
-            Row {
-                key: hex(f[0]),
-                hash: f[2].parse().unwrap(),
-                node: f[3].to_owned(),
-                replicas: f.get(4).map(|r| r.split(',').map(str::to_owned).collect()),
-            }
-        })
-        .collect()
-}
-
-fn nodeset(name: &str) -> Vec<(String, u32)> {
-    match name {
-        "ip3" => ["10.0.0.1:11211", "10.0.0.2:11211", "10.0.0.3:11211"]
-            .iter()
-            .map(|n| (n.to_string(), 1))
-            .collect(),
-        "n10" => (0..10).map(|i| (format!("node-{i}"), 1)).collect(),
-        "w5" => [1, 2, 1, 3, 1]
-            .iter()
-            .enumerate()
-            .map(|(i, &w)| (format!("node-{i}"), w))
-            .collect(),
-        _ => unreachable!(),
-    }
-}
+mod common;
+use common::{nodeset, rows};
 
 fn ring(profile: Profile, nodes: &[(String, u32)]) -> Snapshot {
     Snapshot::new(
