@@ -254,10 +254,10 @@ pub(crate) fn count_window<const W: usize>(
     }
 }
 
-/// The portable batch kernel's count: windows of 8.
+/// The portable batch kernel's count: windows of 4, as the single lookups (measured faster than 8).
 #[inline(always)]
 pub(crate) fn count_portable(packed: &[u64], s: usize, e: usize, x: u64) -> (usize, bool) {
-    count_window::<8>(packed, s, e, x)
+    count_window::<4>(packed, s, e, x)
 }
 
 impl SearchIndex for Radix {

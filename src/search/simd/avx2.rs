@@ -10,7 +10,7 @@ use crate::search::radix::Radix;
 /// Counts the packed points below `x` in windows of 8 (two 4-wide compares) from `s` until `e` is
 /// covered, and whether one has the key's top 48 bits. AVX2 compares are signed, so both sides are
 /// flipped at the sign bit to compare unsigned.
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,popcnt")]
 #[inline]
 fn count(packed: &[u64], s: usize, e: usize, x: u64) -> (usize, bool) {
     let sign = _mm256_set1_epi64x(i64::MIN);
@@ -47,7 +47,7 @@ fn count(packed: &[u64], s: usize, e: usize, x: u64) -> (usize, bool) {
 }
 
 /// The staged batch loop with this kernel's count, compiled with AVX2 enabled.
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,popcnt")]
 fn batch(radix: &Radix, points: &[u64], xs: &[u64], out: &mut [u32]) {
     radix.batch_with(points, xs, out, |p, s, e, x| count(p, s, e, x));
 }
@@ -55,9 +55,10 @@ fn batch(radix: &Radix, points: &[u64], xs: &[u64], out: &mut [u32]) {
 /// Runs the AVX2 batch kernel.
 pub(crate) fn radix_batch(radix: &Radix, points: &[u64], xs: &[u64], out: &mut [u32]) {
     assert!(
-        std::arch::is_x86_feature_detected!("avx2"),
+        std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("popcnt"),
         "the AVX2 kernel was selected on a CPU without AVX2"
     );
-    // SAFETY: the CPU has AVX2 (checked just above), which is all `batch` enables.
+    // SAFETY: the CPU has AVX2 and POPCNT (checked just above), all that `batch` enables.
     unsafe { batch(radix, points, xs, out) }
 }

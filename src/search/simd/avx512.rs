@@ -10,7 +10,7 @@ use crate::search::radix::Radix;
 /// Counts the packed points below `x` in windows of 8 from `s` until `e` is covered (see
 /// `radix::count_portable` for why counting past `e` is exact), and whether one has the key's top 48
 /// bits.
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,popcnt")]
 #[inline]
 fn count(packed: &[u64], s: usize, e: usize, x: u64) -> (usize, bool) {
     let xq = _mm512_set1_epi64((x & !0xFFFF) as i64);
@@ -32,7 +32,7 @@ fn count(packed: &[u64], s: usize, e: usize, x: u64) -> (usize, bool) {
 }
 
 /// The staged batch loop with this kernel's count, compiled with AVX-512F enabled.
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,popcnt")]
 fn batch(radix: &Radix, points: &[u64], xs: &[u64], out: &mut [u32]) {
     radix.batch_with(points, xs, out, |p, s, e, x| count(p, s, e, x));
 }
@@ -40,9 +40,10 @@ fn batch(radix: &Radix, points: &[u64], xs: &[u64], out: &mut [u32]) {
 /// Runs the AVX-512F batch kernel.
 pub(crate) fn radix_batch(radix: &Radix, points: &[u64], xs: &[u64], out: &mut [u32]) {
     assert!(
-        std::arch::is_x86_feature_detected!("avx512f"),
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("popcnt"),
         "the AVX-512F kernel was selected on a CPU without AVX-512F"
     );
-    // SAFETY: the CPU has AVX-512F (checked just above), which is all `batch` enables.
+    // SAFETY: the CPU has AVX-512F and POPCNT (checked just above), all that `batch` enables.
     unsafe { batch(radix, points, xs, out) }
 }

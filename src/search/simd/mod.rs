@@ -17,9 +17,10 @@ pub enum Kernel {
     Scalar,
     /// Keys in groups whose memory loads overlap (group prefetching); plain Rust, any CPU.
     Portable,
-    /// As `Portable`, comparing 4 points per instruction with AVX2 (x86-64 with AVX2).
+    /// As `Portable`, comparing 4 points per instruction with AVX2 (x86-64 with AVX2 and POPCNT).
     Avx2,
-    /// As `Portable`, comparing 8 points per instruction with AVX-512F (x86-64 with AVX-512F).
+    /// As `Portable`, comparing 8 points per instruction with AVX-512F (x86-64 with AVX-512F and
+    /// POPCNT).
     Avx512,
 }
 
@@ -37,9 +38,15 @@ impl Kernel {
         match self {
             Kernel::Scalar | Kernel::Portable => true,
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+            Kernel::Avx2 => {
+                std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("popcnt")
+            }
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
+            Kernel::Avx512 => {
+                std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("popcnt")
+            }
             #[cfg(not(target_arch = "x86_64"))]
             Kernel::Avx2 | Kernel::Avx512 => false,
         }
