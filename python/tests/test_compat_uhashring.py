@@ -112,6 +112,19 @@ def scenarios(draw):
     return ketama, vnodes, nodes, ops, keys
 
 
+@pytest.mark.parametrize("vnodes", [0, 3])
+def test_reconfiguring_with_an_equal_int_weight_regenerates_nothing(vnodes: int) -> None:
+    """uhashring stores the new conf (vnodes back to the default) but keeps the node's old points
+    when an int weight equal to the current one reconfigures it (found by hypothesis)."""
+    a, b = real.HashRing(nodes=[]), compat.HashRing(nodes=[])
+    for ring in (a, b):
+        ring.add_node("0", {"weight": 1, "hostname": "", "vnodes": vnodes})
+        ring.add_node("0", 1)
+        ring.add_node("other", 1)
+    assert b.size == a.size == vnodes + 160
+    assert_same(a, b, ["", "k1", "k2", "0-1"])
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
 def test_side_by_side_with_uhashring(scenario) -> None:

@@ -209,8 +209,29 @@ class HashRing:
     # -- membership --------------------------------------------------------------------------------
 
     def add_node(self, nodename: str, conf: dict[str, Any] | int = {"weight": 1}) -> None:  # noqa: B006
-        """Add ``nodename`` with ``conf`` (a conf dict or a weight), or reconfigure it if present."""
-        self._apply(self._configure({nodename: conf}))
+        """Add ``nodename`` with ``conf`` (a conf dict or a weight), or reconfigure it if present.
+
+        As uhashring, a reconfiguration that uhashring does not count as a change (an int weight equal
+        to the current one, even if it resets ``vnodes`` to the default) stores the new conf but
+        regenerates no point.
+        """
+        changes = self._configure({nodename: conf})
+        if not self._conf_changed(nodename, conf, changes[nodename]):
+            self._nodes[nodename] = changes[nodename]
+            return
+        self._apply(changes)
+
+    def _conf_changed(self, name: str, raw: Any, new: dict[str, Any]) -> bool:
+        """uhashring's rule for whether configuring ``name`` updates the ring: a new node, a conf dict
+        that changes ``nodename``, ``vnodes`` or ``weight``, or a different final weight."""
+        current = self._nodes.get(name)
+        if not current:
+            return True
+        if isinstance(raw, dict) and any(
+            k in ("nodename", "vnodes", "weight") and current.get(k) != v for k, v in raw.items()
+        ):
+            return True
+        return bool(current.get("weight") != new["weight"])
 
     __setitem__ = add_node
 
