@@ -13,7 +13,7 @@
 //! `_generate_circle` does. Quirk: disagrees with `uhashring-ketama` on about 20 % of keys although both
 //! say "ketama". Pinned by `tests/golden_profiles.rs` against `tests/data/hash_ring.*.tsv`.
 
-use super::{decimal, push_md5_words, Membership};
+use super::{push_ketama_groups, Membership};
 use crate::hash::py_floor_true_div;
 
 /// hash_ring's factor 40.
@@ -28,12 +28,5 @@ pub(super) fn groups(w: u32, m: &Membership, vn: u32) -> u64 {
 }
 
 pub(super) fn node_points(name: &str, w: u32, m: &Membership, vn: u32, out: &mut Vec<(u64, u64)>) {
-    let mut buf = String::with_capacity(name.len() + 11);
-    for g in 0..groups(w, m, vn) {
-        buf.clear();
-        buf.push_str(name);
-        buf.push('-');
-        buf.push_str(decimal(g).as_str());
-        push_md5_words(buf.as_bytes(), 3, out);
-    }
+    push_ketama_groups(name, groups(w, m, vn), 3, out);
 }

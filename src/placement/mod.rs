@@ -513,6 +513,19 @@ pub(crate) fn push_md5_words(text: &[u8], words: usize, out: &mut Vec<(u64, u64)
     }
 }
 
+/// The points of the ketama family: for each group `g` in `0..groups`, the first `words` little-endian
+/// words of `md5("{name}-{g}")` (uhashring-ketama takes 4 per digest, hash_ring 3).
+pub(crate) fn push_ketama_groups(name: &str, groups: u64, words: usize, out: &mut Vec<(u64, u64)>) {
+    let mut buf = String::with_capacity(name.len() + 21);
+    for g in 0..groups {
+        buf.clear();
+        buf.push_str(name);
+        buf.push('-');
+        buf.push_str(decimal(g).as_str());
+        push_md5_words(buf.as_bytes(), words, out);
+    }
+}
+
 /// Decimal text of `i` without allocating through `format!` (as Python's `str(int)`).
 pub(crate) fn decimal(i: u64) -> Decimal {
     let mut b = [0u8; 20];

@@ -13,7 +13,7 @@
 //! of keys (4 points per digest and integer division here; 3 points and float division there).
 //! Pinned by `tests/golden_profiles.rs` against `tests/data/uhashring_ketama.*.tsv`.
 
-use super::{decimal, push_md5_words, Membership};
+use super::{push_ketama_groups, Membership};
 
 /// uhashring's default `vnodes` in ketama mode.
 pub(super) const DEFAULT_VIRTUAL_NODES: u32 = 40;
@@ -27,12 +27,5 @@ pub(super) fn groups(w: u32, m: &Membership, vn: u32) -> u64 {
 }
 
 pub(super) fn node_points(name: &str, w: u32, m: &Membership, vn: u32, out: &mut Vec<(u64, u64)>) {
-    let mut buf = String::with_capacity(name.len() + 11);
-    for g in 0..groups(w, m, vn) {
-        buf.clear();
-        buf.push_str(name);
-        buf.push('-');
-        buf.push_str(decimal(g).as_str());
-        push_md5_words(buf.as_bytes(), 4, out);
-    }
+    push_ketama_groups(name, groups(w, m, vn), 4, out);
 }
