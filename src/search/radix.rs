@@ -117,8 +117,8 @@ impl Radix {
         (self.table[i] as usize, self.table[i + 1] as usize)
     }
 
-    /// The exact rank of the first point `>= x` when the bucket holds a point whose top 48 bits equal
-    /// the key's (the cold path: reads the full positions).
+    /// The exact rank of the first point `>= x` when a point's top 48 bits equal the key's (the cold
+    /// path: reads the full positions of the bucket).
     #[cold]
     #[inline(never)]
     fn exact_rank(points: &[u64], start: usize, end: usize, x: u64) -> usize {
@@ -138,11 +138,27 @@ impl Radix {
     #[inline(always)]
     fn rank_scalar(&self, points: &[u64], x: u64) -> usize {
         let (s, e) = self.bucket(x);
-        let (c, eq) = count_window::<4>(self.packed(), s, e, x);
-        if eq {
+        self.settle(
+            points,
+            s,
+            e,
+            s + count_window::<4>(self.packed(), s, e, x),
+            x,
+        )
+    }
+
+    /// Turns `rank` = bucket start + the count of packed points below the key into the exact rank.
+    /// The point at `rank` is the first whose top 48 bits are not below the key's (the bucket is
+    /// sorted; past the bucket every point is above the key). Only if its top 48 bits *equal* the
+    /// key's can it, or the points after it with the same top bits, still be below the key: then, and
+    /// only then, the exact path runs. (At `rank == n` the slot holds a [`PAD`], which at worst sends
+    /// a key near `u64::MAX` down the exact path.)
+    #[inline(always)]
+    fn settle(&self, points: &[u64], s: usize, e: usize, rank: usize, x: u64) -> usize {
+        if self.packed()[rank] >> 16 == x >> 16 {
             Self::exact_rank(points, s, e, x)
         } else {
-            s + c
+            rank
         }
     }
 
@@ -196,7 +212,7 @@ impl Radix {
         points: &[u64],
         xs: &[u64],
         out: &mut [u32],
-        count: impl Fn(&[u64], usize, usize, u64) -> (usize, bool),
+        count: impl Fn(&[u64], usize, usize, u64) -> usize,
     ) {
         let packed = self.packed();
         let table = self.table.as_ptr();
@@ -211,52 +227,38 @@ impl Radix {
                 prefetch_read(packed.as_ptr().wrapping_add(b.0));
             }
             for ((o, &x), &(s, e)) in out.iter_mut().zip(xs).zip(&bounds) {
-                let (c, eq) = count(packed, s, e, x);
-                let rank = if eq {
-                    Self::exact_rank(points, s, e, x)
-                } else {
-                    s + c
-                };
+                let rank = self.settle(points, s, e, s + count(packed, s, e, x), x);
                 *o = self.owner_at(rank);
             }
         }
     }
 }
 
-/// Counts the packed points below key `x` (and says whether one has the key's top 48 bits) over whole
-/// windows of `W` slots from the bucket start `s` until the bucket end `e`
-/// is covered (fixed-size inner loops the compiler unrolls). Counting past `e` is harmless: every slot
-/// after a bucket holds a point of a later bucket (above the key, so not counted, and an "equal" in
-/// the top 48 bits only sends the key down the exact path) or a [`PAD`] (never below). The padding
-/// (at least 8 slots) keeps every window in bounds.
+/// Counts the packed points whose top 48 bits are below key `x`'s, over whole windows of `W` slots
+/// from the bucket start `s` until the bucket end `e` is covered (fixed-size inner loops the compiler
+/// unrolls). Counting past `e` is harmless: every slot after a bucket holds a point of a later bucket
+/// (above the key, so never counted) or a [`PAD`] (never below). The padding (at least 8 slots) keeps
+/// every window in bounds.
 #[inline(always)]
-pub(crate) fn count_window<const W: usize>(
-    packed: &[u64],
-    s: usize,
-    e: usize,
-    x: u64,
-) -> (usize, bool) {
+pub(crate) fn count_window<const W: usize>(packed: &[u64], s: usize, e: usize, x: u64) -> usize {
     let xq = quantize(x);
-    let x48 = x >> 16;
     let mut c = 0usize;
-    let mut eq = false;
     let mut i = s;
     loop {
         let window: &[u64; W] = packed[i..i + W].try_into().expect("W slots");
         for &p in window {
             c += usize::from(p < xq);
-            eq |= p >> 16 == x48;
         }
         i += W;
         if i >= e {
-            return (c, eq);
+            return c;
         }
     }
 }
 
 /// The portable batch kernel's count: windows of 4, as the single lookups (measured faster than 8).
 #[inline(always)]
-pub(crate) fn count_portable(packed: &[u64], s: usize, e: usize, x: u64) -> (usize, bool) {
+pub(crate) fn count_portable(packed: &[u64], s: usize, e: usize, x: u64) -> usize {
     count_window::<4>(packed, s, e, x)
 }
 

@@ -1,23 +1,21 @@
 //! The AVX2 kernel: counts a bucket 4 packed points per compare.
 
 use std::arch::x86_64::{
-    __m256i, _mm256_castsi256_pd, _mm256_cmpeq_epi64, _mm256_cmpgt_epi64, _mm256_loadu_si256,
-    _mm256_movemask_pd, _mm256_or_si256, _mm256_set1_epi64x, _mm256_srli_epi64, _mm256_xor_si256,
+    __m256i, _mm256_castsi256_pd, _mm256_cmpgt_epi64, _mm256_loadu_si256, _mm256_movemask_pd,
+    _mm256_set1_epi64x, _mm256_xor_si256,
 };
 
 use crate::search::radix::Radix;
 
-/// Counts the packed points below `x` in windows of 8 (two 4-wide compares) from `s` until `e` is
-/// covered, and whether one has the key's top 48 bits. AVX2 compares are signed, so both sides are
-/// flipped at the sign bit to compare unsigned.
+/// Counts the packed points whose top 48 bits are below `x`'s, in windows of 8 (two 4-wide compares)
+/// from `s` until `e` is covered (see `radix::count_window` for why counting past `e` is exact). AVX2
+/// compares are signed, so both sides are flipped at the sign bit to compare unsigned.
 #[target_feature(enable = "avx2,popcnt")]
 #[inline]
-fn count(packed: &[u64], s: usize, e: usize, x: u64) -> (usize, bool) {
+fn count(packed: &[u64], s: usize, e: usize, x: u64) -> usize {
     let sign = _mm256_set1_epi64x(i64::MIN);
     let xq = _mm256_xor_si256(_mm256_set1_epi64x((x & !0xFFFF) as i64), sign);
-    let x48 = _mm256_set1_epi64x((x >> 16) as i64);
     let mut c = 0u32;
-    let mut eq = _mm256_set1_epi64x(0);
     let mut i = s;
     loop {
         let window = &packed[i..i + 8];
@@ -32,16 +30,9 @@ fn count(packed: &[u64], s: usize, e: usize, x: u64) -> (usize, bool) {
         let lt_b = _mm256_cmpgt_epi64(xq, _mm256_xor_si256(b, sign));
         c += (_mm256_movemask_pd(_mm256_castsi256_pd(lt_a)) as u32).count_ones()
             + (_mm256_movemask_pd(_mm256_castsi256_pd(lt_b)) as u32).count_ones();
-        eq = _mm256_or_si256(
-            eq,
-            _mm256_or_si256(
-                _mm256_cmpeq_epi64(_mm256_srli_epi64::<16>(a), x48),
-                _mm256_cmpeq_epi64(_mm256_srli_epi64::<16>(b), x48),
-            ),
-        );
         i += 8;
         if i >= e {
-            return (c as usize, _mm256_movemask_pd(_mm256_castsi256_pd(eq)) != 0);
+            return c as usize;
         }
     }
 }

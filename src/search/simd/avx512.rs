@@ -1,32 +1,27 @@
 //! The AVX-512F kernel: counts a bucket 8 packed points per compare.
 
 use std::arch::x86_64::{
-    __m512i, _mm512_cmpeq_epu64_mask, _mm512_loadu_si512, _mm512_mask_cmplt_epu64_mask,
-    _mm512_set1_epi64, _mm512_srli_epi64,
+    __m512i, _mm512_loadu_si512, _mm512_mask_cmplt_epu64_mask, _mm512_set1_epi64,
 };
 
 use crate::search::radix::Radix;
 
-/// Counts the packed points below `x` in windows of 8 from `s` until `e` is covered (see
-/// `radix::count_portable` for why counting past `e` is exact), and whether one has the key's top 48
-/// bits.
+/// Counts the packed points whose top 48 bits are below `x`'s, in windows of 8 from `s` until `e` is
+/// covered (see `radix::count_window` for why counting past `e` is exact).
 #[target_feature(enable = "avx512f,popcnt")]
 #[inline]
-fn count(packed: &[u64], s: usize, e: usize, x: u64) -> (usize, bool) {
+fn count(packed: &[u64], s: usize, e: usize, x: u64) -> usize {
     let xq = _mm512_set1_epi64((x & !0xFFFF) as i64);
-    let x48 = _mm512_set1_epi64((x >> 16) as i64);
     let mut c = 0u32;
-    let mut eq = 0u8;
     let mut i = s;
     loop {
         let window = &packed[i..i + 8];
         // SAFETY: `window` is 8 in-bounds `u64`s (64 bytes), the unaligned load reads exactly them.
         let v: __m512i = unsafe { _mm512_loadu_si512(window.as_ptr().cast()) };
         c += _mm512_mask_cmplt_epu64_mask(0xFF, v, xq).count_ones();
-        eq |= _mm512_cmpeq_epu64_mask(_mm512_srli_epi64::<16>(v), x48);
         i += 8;
         if i >= e {
-            return (c as usize, eq != 0);
+            return c as usize;
         }
     }
 }
