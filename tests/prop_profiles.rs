@@ -281,17 +281,6 @@ fn keys() -> impl Strategy<Value = Vec<Vec<u8>>> {
     prop::collection::vec(prop::collection::vec(any::<u8>(), 0..24), 1..64)
 }
 
-const PROFILES: &[Profile] = &[
-    Profile::Native,
-    Profile::Uhashring,
-    Profile::UhashringKetama,
-    Profile::HashRing,
-    Profile::Continuum,
-    Profile::Nginx,
-    Profile::Libmemcached,
-    Profile::LibmemcachedKetama,
-];
-
 /// A change applied to a router: remove the i-th node, re-weight it, or add a node.
 #[derive(Debug, Clone)]
 enum Op {
@@ -316,7 +305,7 @@ proptest! {
 
     #[test]
     fn every_profile_matches_its_reference(nodes in membership(), keys in keys()) {
-        for &profile in PROFILES {
+        for &profile in Profile::ALL {
             let snap = Snapshot::new(
                 Placement::new(profile, None).unwrap(),
                 nodes.iter().map(|(n, w)| Node::new(n.as_str()).with_weight(*w)),
@@ -332,7 +321,7 @@ proptest! {
         ops in ops(),
         keys in keys(),
     ) {
-        for &profile in PROFILES {
+        for &profile in Profile::ALL {
             let router = Router::new(Placement::new(profile, None).unwrap());
             let mut model: Vec<(String, u32)> = Vec::new();
             for (n, w) in &nodes {
