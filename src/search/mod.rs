@@ -6,6 +6,7 @@
 //! behind the `SearchIndex` trait so that the snapshot can pick one per ring size.
 
 mod eytzinger;
+mod packed;
 mod prefetch;
 mod radix;
 mod simd;
