@@ -4,6 +4,7 @@
 //! any number of lookups against one consistent membership; writers build the next one beside it
 //! ([`Snapshot::edit`], or a [`crate::Router`] transaction).
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
@@ -121,6 +122,8 @@ pub struct Snapshot {
     pub(crate) nodes: Vec<Arc<Node>>,
     pub(crate) by_name: HashMap<Arc<str>, usize>,
     pub(crate) ring: Arc<Ring>,
+    /// The user's derived data (see [`Snapshot::derived`]).
+    pub(crate) derived: OnceLock<Box<dyn Any + Send + Sync>>,
 }
 
 impl fmt::Debug for Snapshot {
@@ -172,6 +175,7 @@ impl Snapshot {
             nodes,
             by_name,
             ring,
+            derived: OnceLock::new(),
         }
     }
 
@@ -248,6 +252,33 @@ impl Snapshot {
     #[inline]
     pub fn node(&self, id: NodeId) -> Option<&Node> {
         self.nodes.get(id.index()).map(|n| &**n)
+    }
+
+    /// Data derived from this snapshot, made by `init` on the first call and kept (and dropped) with
+    /// the snapshot: for example a table indexed by [`NodeId`] of each node's connection or
+    /// display name, built once per membership rather than looked up per key. One value per
+    /// snapshot: `None` if a value of another type is stored already.
+    ///
+    /// Never blocks: threads that ask at the same time may each run `init`, and all of them then
+    /// get the one value that was stored first.
+    ///
+    /// ```
+    /// use ringroute::{Node, Placement, Snapshot};
+    /// let snap = Snapshot::new(Placement::native(), [Node::new("a"), Node::new("b")])?;
+    /// let upper = snap
+    ///     .derived(|s| s.nodes().map(|n| n.name().to_uppercase()).collect::<Vec<_>>())
+    ///     .unwrap();
+    /// let id = snap.route_id("user:42").unwrap();
+    /// assert_eq!(upper[id.index()], snap.node(id).unwrap().name().to_uppercase());
+    /// assert!(snap.derived(|_| 0u8).is_none()); // the slot holds a Vec<String>
+    /// # Ok::<(), ringroute::Error>(())
+    /// ```
+    pub fn derived<T: Any + Send + Sync>(&self, init: impl FnOnce(&Snapshot) -> T) -> Option<&T> {
+        if self.derived.get().is_none() {
+            // `set` fails only if another thread stored a value first: then that value is used.
+            let _ = self.derived.set(Box::new(init(self)));
+        }
+        self.derived.get()?.downcast_ref::<T>()
     }
 
     /// The id of the named node.
@@ -535,6 +566,7 @@ impl Snapshot {
             placement: self.placement,
             nodes: self.nodes.clone(),
             by_name: self.by_name.clone(),
+            derived: OnceLock::new(),
             ring: Arc::new(Ring {
                 points: ring.points.clone(),
                 owners: ring.owners.clone(),

@@ -23,6 +23,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyInt, PyString};
 use ringroute::{Error, Node, Router};
 
+mod raw;
 mod ring;
 mod transaction;
 

@@ -7,6 +7,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyIterator, PyList, PyMemoryView, PyString, PyTuple, PyType};
 use ringroute::{Builder, NodeId, Placement, Profile, Router, Snapshot};
 
+use crate::raw::{self, Arena, NONE};
 use crate::transaction::Transaction;
 use crate::{
     apply, key_bytes, py_instance, py_name, to_py_err, to_uint, to_weight, type_name, NodeSpec, Op,
@@ -17,27 +18,24 @@ use crate::{
 /// release and re-acquisition.
 const DETACH_MIN: usize = 64;
 
-/// "No owner" in a vector of raw node ids.
-const NONE: u32 = u32::MAX;
-
 /// The tag at the head of every pickle state, so a foreign tuple is recognised as such.
 const PICKLE_TAG: &str = "ringroute.HashRing";
 
-/// The keys of a batch: Python objects kept alive in a tuple, or key hashes from a buffer.
-enum Batch<'py> {
-    Keys(Bound<'py, PyTuple>),
+/// The keys of a batch: their bytes copied into an arena, or key hashes from a buffer.
+enum Batch {
+    Keys(Arena),
     Hashes(Vec<u64>),
 }
 
-impl<'py> Batch<'py> {
+impl Batch {
     /// Accepts a list or tuple (fast path), a buffer of unsigned 64-bit hashes, or any iterable.
-    fn new(keys: &Bound<'py, PyAny>) -> PyResult<Self> {
+    fn new(keys: &Bound<'_, PyAny>) -> PyResult<Self> {
         let py = keys.py();
         if let Ok(list) = keys.cast::<PyList>() {
-            return Ok(Batch::Keys(list.to_tuple()));
+            return Ok(Batch::Keys(Arena::from_list(list)?));
         }
         if let Ok(t) = keys.cast::<PyTuple>() {
-            return Ok(Batch::Keys(t.clone()));
+            return Ok(Batch::Keys(Arena::from_tuple(t)?));
         }
         if keys.is_instance_of::<PyString>() || keys.is_instance_of::<PyBytes>() {
             return Err(PyTypeError::new_err(format!(
@@ -83,26 +81,21 @@ impl<'py> Batch<'py> {
                 e
             }
         })?;
-        Ok(Batch::Keys(t.cast_into::<PyTuple>()?))
+        Ok(Batch::Keys(Arena::from_tuple(&t.cast_into::<PyTuple>()?)?))
     }
 
     /// The owner id of every key (or [`NONE`]), routed against `snap` with the GIL released for long
     /// batches.
     fn route(&self, py: Python<'_>, snap: &Snapshot) -> PyResult<Vec<u32>> {
         match self {
-            Batch::Keys(t) => {
-                let keys: Vec<&[u8]> = t
-                    .as_slice()
-                    .iter()
-                    .map(key_bytes)
-                    .collect::<PyResult<_>>()?;
+            Batch::Keys(arena) => {
                 // The core's batch lookup: hashed and searched in groups, vector kernels.
                 let run = || -> ringroute::Result<Vec<u32>> {
-                    let mut out = vec![NONE; keys.len()];
-                    snap.route_batch(&keys, &mut out)?;
+                    let mut out = vec![NONE; arena.len()];
+                    snap.route_batch(&arena.slices(), &mut out)?;
                     Ok(out)
                 };
-                let out = if keys.len() >= DETACH_MIN {
+                let out = if arena.len() >= DETACH_MIN {
                     py.detach(run)
                 } else {
                     run()
@@ -172,9 +165,24 @@ fn names_tuple<'py>(py: Python<'py>, snap: &Snapshot) -> PyResult<Bound<'py, PyT
     PyTuple::new(py, snap.nodes().map(|n| py_name(py, n)))
 }
 
+/// The names of a snapshot's nodes, indexed by node id: built once per snapshot (on its first
+/// lookup from Python) and kept with it, so a lookup answers with a table read.
+struct NameTable(Vec<Py<PyString>>);
+
+/// `snap`'s name table (empty only if the snapshot's derived slot holds something else, which no
+/// snapshot made by this module does; callers fall back to the node's own name then).
+#[inline]
+fn name_table<'s>(py: Python<'_>, snap: &'s Snapshot) -> &'s [Py<PyString>] {
+    snap.derived(|s| NameTable(s.nodes().map(|n| py_name(py, n).unbind()).collect()))
+        .map_or(&[], |t| &t.0)
+}
+
 /// The name of node `id` of `snap`.
 #[inline]
 fn name_of<'py>(py: Python<'py>, snap: &Snapshot, id: NodeId) -> Bound<'py, PyString> {
+    if let Some(name) = name_table(py, snap).get(id.index()) {
+        return name.bind(py).clone();
+    }
     // Ids come from `snap` itself, so the node exists; fall back to the id's text rather than panic.
     match snap.node(id) {
         Some(n) => py_name(py, n),
@@ -182,25 +190,11 @@ fn name_of<'py>(py: Python<'py>, snap: &Snapshot, id: NodeId) -> Bound<'py, PySt
     }
 }
 
-/// The owners' names of a batch (`None` for [`NONE`]), as a list. Each node's cached name is looked
-/// up once per call, in a table indexed by id, rather than once per key.
+/// The owners' names of a batch (`None` for [`NONE`]), as a list, from the snapshot's name table.
 fn names_list<'py>(py: Python<'py>, snap: &Snapshot, ids: &[u32]) -> PyResult<Bound<'py, PyList>> {
-    let mut table: Vec<Option<Bound<'py, PyString>>> = vec![None; snap.len()];
-    PyList::new(
-        py,
-        ids.iter().map(|&i| {
-            if i == NONE {
-                return None;
-            }
-            match table.get_mut(i as usize) {
-                Some(slot) => Some(
-                    slot.get_or_insert_with(|| name_of(py, snap, NodeId::new(i)))
-                        .clone(),
-                ),
-                None => Some(name_of(py, snap, NodeId::new(i))),
-            }
-        }),
-    )
+    raw::names_list(py, ids, name_table(py, snap), |i| {
+        name_of(py, snap, NodeId::new(i))
+    })
 }
 
 /// A consistent hash ring: keys (`str` or `bytes`) map to node names, deterministically, and a change
@@ -228,7 +222,7 @@ impl HashRing {
         let py = key.py();
         let bytes = key_bytes(key)?;
         let snap = self.router.pin();
-        Ok(snap.route(bytes).map(|n| py_name(py, n)))
+        Ok(snap.route_id(bytes).map(|id| name_of(py, &snap, id)))
     }
 }
 

@@ -145,3 +145,46 @@ def test_moved_fraction_is_a_symmetric_bounded_metric(x: dict, y: dict) -> None:
     d = a.distribution()
     if a.point_count:
         assert abs(sum(v["share"] for v in d["nodes"].values()) - 1.0) < 1e-12
+
+
+class StrKey(str):
+    """A str subclass: routed like the equal str."""
+
+
+ANY_KEYS = st.lists(
+    st.one_of(
+        st.text(max_size=40),
+        st.binary(max_size=40),
+        st.text(max_size=40).map(StrKey),
+        st.binary(max_size=40).map(bytearray).map(bytes),
+    ),
+    max_size=120,
+)
+
+
+@settings(max_examples=150)
+@given(ANY_KEYS, st.sampled_from(["native", "hash_ring", "uhashring", "continuum", "nginx"]))
+def test_batch_equals_single_lookups(keys: list, placement: str) -> None:
+    """The batch paths (list, tuple, iterator; keys copied out, hashed and searched together, names
+    from the snapshot's table) answer exactly as get_node, for keys of every length (the short-copy
+    branches: 0-3, 4-7, 8-16 and longer bytes), str, str subclasses and bytes."""
+    ring = HashRing(nodes={f"n{i}": 1 + i % 3 for i in range(7)}, placement=placement)
+    want = [ring.get_node(k) for k in keys]
+    assert ring.get_node_batch(keys) == want
+    assert ring.get_node_batch(tuple(keys)) == want
+    assert ring.get_node_batch(iter(keys)) == want
+    idx, names = ring.get_node_index_batch(keys, with_names=True)
+    assert [names[i] for i in idx] == want
+
+
+@given(ANY_KEYS, st.integers(0, 120), st.sampled_from([1, 1.5, None, ["k"]]))
+def test_batch_rejects_a_bad_item_anywhere(keys: list, at: int, bad: object) -> None:
+    ring = HashRing(nodes=["a", "b"])
+    keys.insert(min(at, len(keys)), bad)
+    for form in (list, tuple, iter):
+        try:
+            ring.get_node_batch(form(keys))
+        except TypeError as e:
+            assert "key must be str or bytes" in str(e)
+        else:
+            raise AssertionError("a non-key item was accepted")

@@ -1,0 +1,200 @@
+//! Raw CPython fast paths of the batch calls: reading the keys out of a list or tuple, and building the
+//! result list from cached name strings. Every `unsafe` block of the binding lives in this module.
+//!
+//! Why not PyO3's safe iterators: they take and release a strong reference per item and wrap every
+//! key in a `Result`, which cost more than the hashing and the search of the key together
+//! (`python/benches/bench_ringroute.py`, batch per key: 21 ns before this module, see the README).
+
+use pyo3::exceptions::PyTypeError;
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::sync::critical_section::with_critical_section;
+use pyo3::types::{PyList, PyString, PyTuple};
+
+use crate::type_name;
+
+/// Key bytes copied out of Python objects: all keys back to back in `bytes`, key `i` ending at
+/// `ends[i]`. Owning copies is what lets the search run with the GIL released while other threads
+/// mutate (or free) the objects the keys came from.
+#[derive(Default)]
+pub struct Arena {
+    /// The keys' bytes, concatenated.
+    pub bytes: Vec<u8>,
+    /// The end offset of each key in `bytes`.
+    pub ends: Vec<usize>,
+}
+
+impl Arena {
+    /// An arena sized for `n` keys of about 16 bytes.
+    pub fn with_capacity(n: usize) -> Self {
+        Self {
+            bytes: Vec::with_capacity(n * 16),
+            ends: Vec::with_capacity(n),
+        }
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// The keys as slices of the arena.
+    pub fn slices(&self) -> Vec<&[u8]> {
+        let mut start = 0;
+        self.ends
+            .iter()
+            .map(|&end| {
+                let s = &self.bytes[start..end];
+                start = end;
+                s
+            })
+            .collect()
+    }
+
+    /// Appends the bytes of key `obj` (UTF-8 of a `str`, contents of a `bytes`); `TypeError` for any
+    /// other type, `UnicodeEncodeError` for a `str` with lone surrogates.
+    #[inline(always)]
+    fn push(&mut self, key: &Bound<'_, PyAny>) -> PyResult<()> {
+        let obj = key.as_ptr();
+        // SAFETY: `obj` is a live object (borrowed through `key`) and we are attached to the
+        // interpreter. `PyUnicode_AsUTF8AndSize` returns a pointer to `len` bytes owned by the str
+        // (its cached UTF-8 form), `PyBytes_AS_STRING`/`GET_SIZE` the bytes object's own buffer;
+        // both stay valid while `key` is alive, and are copied out before this returns.
+        unsafe {
+            let (p, len) = if ffi::PyUnicode_Check(obj) != 0 {
+                let mut len: ffi::Py_ssize_t = 0;
+                let p = ffi::PyUnicode_AsUTF8AndSize(obj, &mut len);
+                if p.is_null() {
+                    return Err(PyErr::fetch(key.py()));
+                }
+                (p.cast::<u8>(), len as usize)
+            } else if ffi::PyBytes_Check(obj) != 0 {
+                (
+                    ffi::PyBytes_AS_STRING(obj).cast::<u8>(),
+                    ffi::PyBytes_Size(obj) as usize,
+                )
+            } else {
+                return Err(PyTypeError::new_err(format!(
+                    "key must be str or bytes, not {}",
+                    type_name(key)
+                )));
+            };
+            append(&mut self.bytes, std::slice::from_raw_parts(p, len));
+        }
+        self.ends.push(self.bytes.len());
+        Ok(())
+    }
+
+    /// The keys of a list, read in place under the list's critical section (free-threaded builds;
+    /// with the GIL no other thread runs meanwhile anyway). Each item is held by a strong reference
+    /// while its bytes are copied, and the list's length is re-read for every item, so that even a
+    /// critical section suspended inside the interpreter could not make us read a freed object.
+    pub fn from_list(list: &Bound<'_, PyList>) -> PyResult<Self> {
+        with_critical_section(list.as_any(), || {
+            let lp = list.as_ptr();
+            let mut arena = Self::with_capacity(list.len());
+            let mut i = 0;
+            loop {
+                // SAFETY: `lp` is a list (the type of `list`), read while attached; `i` is checked
+                // against its current length just before the item is read, and nothing between the
+                // read and taking a strong reference to the item runs interpreter code.
+                let item = unsafe {
+                    if i >= ffi::PyList_GET_SIZE(lp) {
+                        break;
+                    }
+                    Bound::from_borrowed_ptr(list.py(), ffi::PyList_GET_ITEM(lp, i))
+                };
+                arena.push(&item)?;
+                i += 1;
+            }
+            Ok(arena)
+        })
+    }
+
+    /// The keys of a tuple (immutable, so read in place without any lock).
+    pub fn from_tuple(tuple: &Bound<'_, PyTuple>) -> PyResult<Self> {
+        let mut arena = Self::with_capacity(tuple.len());
+        for item in tuple.iter_borrowed() {
+            arena.push(&item)?;
+        }
+        Ok(arena)
+    }
+}
+
+/// `dst.extend_from_slice(src)`, with keys of up to 16 bytes (the common case) copied in two
+/// overlapping word moves instead of a call to `memcpy`.
+#[inline(always)]
+fn append(dst: &mut Vec<u8>, src: &[u8]) {
+    let len = src.len();
+    if !(4..=16).contains(&len) {
+        dst.extend_from_slice(src);
+        return;
+    }
+    dst.reserve(len);
+    let at = dst.len();
+    // SAFETY: `reserve` made room for `len` more bytes after `at`. For 8..=16 bytes, the two 8-byte
+    // moves cover `[0, 8)` and `[len - 8, len)` of both `src` and the destination (overlapping in
+    // the middle, with equal bytes); for 4..8 bytes, likewise with 4-byte moves. Every read is
+    // within `src` and every write within the reserved room, unaligned accesses throughout; all
+    // `len` bytes are then initialised, so the new length is valid.
+    unsafe {
+        let d = dst.as_mut_ptr().add(at);
+        let s = src.as_ptr();
+        if len >= 8 {
+            let a = s.cast::<u64>().read_unaligned();
+            let b = s.add(len - 8).cast::<u64>().read_unaligned();
+            d.cast::<u64>().write_unaligned(a);
+            d.add(len - 8).cast::<u64>().write_unaligned(b);
+        } else {
+            let a = s.cast::<u32>().read_unaligned();
+            let b = s.add(len - 4).cast::<u32>().read_unaligned();
+            d.cast::<u32>().write_unaligned(a);
+            d.add(len - 4).cast::<u32>().write_unaligned(b);
+        }
+        dst.set_len(at + len);
+    }
+}
+
+/// "No owner" in a vector of raw node ids.
+pub const NONE: u32 = u32::MAX;
+
+/// A new list with one item per id: `None` for [`NONE`], else `names[id]` (the snapshot's name table,
+/// which the caller keeps alive), or `fallback(id)` for an id beyond the table. Each list item takes
+/// its own reference.
+pub fn names_list<'py>(
+    py: Python<'py>,
+    ids: &[u32],
+    names: &[Py<PyString>],
+    mut fallback: impl FnMut(u32) -> Bound<'py, PyString>,
+) -> PyResult<Bound<'py, PyList>> {
+    // Owns the fallback strings until every list item has its own reference.
+    let mut keep: Vec<Bound<'py, PyString>> = Vec::new();
+    // SAFETY: attached to the interpreter. `PyList_New` returns a new list of `ids.len()` NULL slots
+    // (or NULL with an exception set); we own that reference. Each slot is set exactly once, in
+    // order, with a new reference (`Py_INCREF` on an object kept alive by `names`, by `keep` or, for
+    // `None`, by the interpreter), which is what `PyList_SET_ITEM` steals.
+    unsafe {
+        let list = ffi::PyList_New(ids.len() as ffi::Py_ssize_t);
+        if list.is_null() {
+            return Err(PyErr::fetch(py));
+        }
+        let list = Bound::from_owned_ptr(py, list).cast_into_unchecked::<PyList>();
+        let lp = list.as_ptr();
+        let none = ffi::Py_None();
+        for (i, &id) in ids.iter().enumerate() {
+            let obj = if id == NONE {
+                none
+            } else if let Some(name) = names.get(id as usize) {
+                name.as_ptr()
+            } else {
+                let s = fallback(id);
+                let p = s.as_ptr();
+                keep.push(s);
+                p
+            };
+            ffi::Py_INCREF(obj);
+            ffi::PyList_SET_ITEM(lp, i as ffi::Py_ssize_t, obj);
+        }
+        Ok(list)
+    }
+}
