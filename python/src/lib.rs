@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyInt, PyString};
+use pyo3::types::{PyDict, PyInt, PyString};
 use ringroute::{Error, Node, Router};
 
 mod raw;
@@ -75,21 +75,7 @@ pub fn type_name(obj: &Bound<'_, PyAny>) -> String {
         .unwrap_or_else(|_| "?".to_owned())
 }
 
-/// The bytes of a key: the UTF-8 encoding of a `str` (never normalised), or a `bytes` object's
-/// contents. Anything else is a `TypeError`.
-#[inline]
-pub fn key_bytes<'a>(key: &'a Bound<'_, PyAny>) -> PyResult<&'a [u8]> {
-    if let Ok(s) = key.cast::<PyString>() {
-        return Ok(s.to_str()?.as_bytes());
-    }
-    if let Ok(b) = key.cast::<PyBytes>() {
-        return Ok(b.as_bytes());
-    }
-    Err(PyTypeError::new_err(format!(
-        "key must be str or bytes, not {}",
-        type_name(key)
-    )))
-}
+pub use raw::key_slice as key_bytes;
 
 /// An integer argument in `0..=max`: a `TypeError` if it is not an `int`, a `ValueError` if it is out
 /// of range.

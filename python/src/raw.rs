@@ -51,36 +51,10 @@ impl Arena {
             .collect()
     }
 
-    /// Appends the bytes of key `obj` (UTF-8 of a `str`, contents of a `bytes`); `TypeError` for any
-    /// other type, `UnicodeEncodeError` for a `str` with lone surrogates.
+    /// Appends the bytes of `key` (see [`key_slice`]).
     #[inline(always)]
     fn push(&mut self, key: &Bound<'_, PyAny>) -> PyResult<()> {
-        let obj = key.as_ptr();
-        // SAFETY: `obj` is a live object (borrowed through `key`) and we are attached to the
-        // interpreter. `PyUnicode_AsUTF8AndSize` returns a pointer to `len` bytes owned by the str
-        // (its cached UTF-8 form), `PyBytes_AS_STRING`/`GET_SIZE` the bytes object's own buffer;
-        // both stay valid while `key` is alive, and are copied out before this returns.
-        unsafe {
-            let (p, len) = if ffi::PyUnicode_Check(obj) != 0 {
-                let mut len: ffi::Py_ssize_t = 0;
-                let p = ffi::PyUnicode_AsUTF8AndSize(obj, &mut len);
-                if p.is_null() {
-                    return Err(PyErr::fetch(key.py()));
-                }
-                (p.cast::<u8>(), len as usize)
-            } else if ffi::PyBytes_Check(obj) != 0 {
-                (
-                    ffi::PyBytes_AS_STRING(obj).cast::<u8>(),
-                    ffi::PyBytes_Size(obj) as usize,
-                )
-            } else {
-                return Err(PyTypeError::new_err(format!(
-                    "key must be str or bytes, not {}",
-                    type_name(key)
-                )));
-            };
-            append(&mut self.bytes, std::slice::from_raw_parts(p, len));
-        }
+        append(&mut self.bytes, key_slice(key)?);
         self.ends.push(self.bytes.len());
         Ok(())
     }
@@ -118,6 +92,39 @@ impl Arena {
             arena.push(&item)?;
         }
         Ok(arena)
+    }
+}
+
+/// The bytes of a key: the UTF-8 encoding of a `str` (never normalised), or a `bytes` object's
+/// contents, borrowed from the object. `TypeError` for any other type, `UnicodeEncodeError` for a
+/// `str` with lone surrogates.
+#[inline(always)]
+pub fn key_slice<'a>(key: &'a Bound<'_, PyAny>) -> PyResult<&'a [u8]> {
+    let obj = key.as_ptr();
+    // SAFETY: `obj` is a live object (borrowed through `key`) and we are attached to the
+    // interpreter. `PyUnicode_AsUTF8AndSize` returns a pointer to `len` bytes owned by the str (its
+    // cached UTF-8 form, or NULL with an exception set), `PyBytes_AS_STRING`/`PyBytes_Size` the
+    // bytes object's own buffer; both live as long as the object, which `key` (and so `'a`) keeps
+    // alive, and neither is mutated while it is (str and bytes are immutable).
+    unsafe {
+        if ffi::PyUnicode_Check(obj) != 0 {
+            let mut len: ffi::Py_ssize_t = 0;
+            let p = ffi::PyUnicode_AsUTF8AndSize(obj, &mut len);
+            if p.is_null() {
+                return Err(PyErr::fetch(key.py()));
+            }
+            Ok(std::slice::from_raw_parts(p.cast::<u8>(), len as usize))
+        } else if ffi::PyBytes_Check(obj) != 0 {
+            Ok(std::slice::from_raw_parts(
+                ffi::PyBytes_AS_STRING(obj).cast::<u8>(),
+                ffi::PyBytes_Size(obj) as usize,
+            ))
+        } else {
+            Err(PyTypeError::new_err(format!(
+                "key must be str or bytes, not {}",
+                type_name(key)
+            )))
+        }
     }
 }
 
