@@ -75,7 +75,7 @@ pub fn type_name(obj: &Bound<'_, PyAny>) -> String {
         .unwrap_or_else(|_| "?".to_owned())
 }
 
-pub use raw::key_slice as key_bytes;
+pub use raw::key_bytes;
 
 /// An integer argument in `0..=max`: a `TypeError` if it is not an `int`, a `ValueError` if it is out
 /// of range.

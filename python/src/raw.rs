@@ -51,10 +51,10 @@ impl Arena {
             .collect()
     }
 
-    /// Appends the bytes of `key` (see [`key_slice`]).
+    /// Appends the bytes of `key` (see [`key_bytes`]).
     #[inline(always)]
     fn push(&mut self, key: &Bound<'_, PyAny>) -> PyResult<()> {
-        append(&mut self.bytes, key_slice(key)?);
+        append(&mut self.bytes, key_bytes(key)?);
         self.ends.push(self.bytes.len());
         Ok(())
     }
@@ -99,7 +99,7 @@ impl Arena {
 /// contents, borrowed from the object. `TypeError` for any other type, `UnicodeEncodeError` for a
 /// `str` with lone surrogates.
 #[inline(always)]
-pub fn key_slice<'a>(key: &'a Bound<'_, PyAny>) -> PyResult<&'a [u8]> {
+pub fn key_bytes<'a>(key: &'a Bound<'_, PyAny>) -> PyResult<&'a [u8]> {
     let obj = key.as_ptr();
     // SAFETY: `obj` is a live object (borrowed through `key`) and we are attached to the
     // interpreter. `PyUnicode_AsUTF8AndSize` returns a pointer to `len` bytes owned by the str (its
