@@ -97,12 +97,9 @@ impl Builder {
                 })
             })
             .collect();
-        let index = s
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (Arc::clone(&n.name), i))
-            .collect();
+        // Entry slots start as the snapshot's ids: its name map is the index as it is (a table
+        // copy, no name hashed again).
+        let index = s.by_name.clone();
         Self {
             placement: s.placement,
             base: Some(Base {
@@ -265,8 +262,14 @@ impl Builder {
         let mut repoint: Vec<bool> = Vec::with_capacity(live);
         let mut old_to_new = vec![NO_ID; self.base.as_ref().map_or(0, |b| b.len)];
         let slots = self.entries.len();
-        for e in self.entries.into_iter().flatten() {
+        // slot_to_id[slot]: the dense id of the node in entry slot `slot` (holes are removed nodes).
+        let mut slot_to_id: Vec<u32> = Vec::with_capacity(if slots == live { 0 } else { slots });
+        for e in self.entries.into_iter() {
             let id = nodes.len() as u32;
+            if slots != live {
+                slot_to_id.push(id);
+            }
+            let Some(e) = e else { continue };
             if let Some(old) = e.old_id {
                 old_to_new[old as usize] = id;
             }
@@ -284,16 +287,14 @@ impl Builder {
                 limit: MAX_POINTS,
             });
         }
-        // The index maps names to entry slots; those are the dense ids unless a node was removed.
-        let by_name = if slots == live {
-            self.index
-        } else {
-            nodes
-                .iter()
-                .enumerate()
-                .map(|(i, n)| (Arc::clone(&n.name), i))
-                .collect()
-        };
+        // The index maps names to entry slots; those are the dense ids unless a node was removed,
+        // and then each is renumbered in place (no name hashed again).
+        let mut by_name = self.index;
+        if slots != live {
+            for slot in by_name.values_mut() {
+                *slot = slot_to_id[*slot] as usize;
+            }
+        }
         let version = self.base.as_ref().map_or(0, |b| b.version + 1);
         let whole = self.placement.profile().membership_dependent();
         let ring = match &self.base {
@@ -375,7 +376,14 @@ fn merge_ring(
     old_to_new: &[u32],
 ) -> Ring {
     let fresh = fresh_points(placement, nodes, m, Some(repoint));
-    if let Some(ring) = merge_narrow(placement.profile(), old, &fresh, repoint, old_to_new) {
+    if let Some(ring) = merge_narrow(
+        placement.profile(),
+        old,
+        nodes.len(),
+        &fresh,
+        repoint,
+        old_to_new,
+    ) {
         return ring;
     }
     finish(
@@ -391,6 +399,7 @@ fn merge_ring(
 fn merge_narrow(
     profile: Profile,
     old: &Ring,
+    id_bound: usize,
     fresh: &[Pt],
     repoint: &[bool],
     old_to_new: &[u32],
@@ -399,9 +408,6 @@ fn merge_narrow(
         return None;
     }
     let keep_equal = profile.equal_points() == EqualPoints::All;
-    let cap = old.points.len() + fresh.len();
-    let mut points: Vec<u64> = Vec::with_capacity(cap);
-    let mut owners: Vec<u32> = Vec::with_capacity(cap);
     // remap[o]: the new id of old owner o, or NO_ID if its old points go.
     let remap: Vec<u32> = old_to_new
         .iter()
@@ -414,58 +420,161 @@ fn merge_narrow(
         })
         .collect();
     let unchanged = remap.iter().enumerate().all(|(o, &id)| id == o as u32);
-    if unchanged {
-        // Only additions: copy the old arrays in runs between the fresh points (memcpy speed).
-        let mut from = 0;
-        for &(p, _, id) in fresh {
-            // Old owners are all below the fresh ids here, so an equal old point goes first.
-            let to = from + old.points[from..].partition_point(|&q| q <= p);
-            points.extend_from_slice(&old.points[from..to]);
-            owners.extend_from_slice(&old.owners[from..to]);
-            points.push(p);
-            owners.push(id);
-            from = to;
-        }
-        points.extend_from_slice(&old.points[from..]);
-        owners.extend_from_slice(&old.owners[from..]);
+    // What the search index needs to update itself instead of being rebuilt: the positions added
+    // (+1) and removed (-1).
+    let mut changes: Vec<(u64, i32)> = fresh.iter().map(|&(p, _, _)| (p, 1)).collect();
+    let (points, owners) = if unchanged {
+        insert_fresh(old, fresh)
+    } else if let (true, Some(gone)) = (fresh.is_empty(), single_removal(&remap)) {
+        remove_one(old, gone, &mut changes)
     } else if fresh.is_empty() {
-        // Only removals: a branch-free compaction (every point is written, the write position
-        // advances only past the kept ones), then cut to length.
-        points.resize(old.points.len(), 0);
-        owners.resize(old.points.len(), 0);
-        let mut w = 0;
-        for (&p, &o) in old.points.iter().zip(&old.owners) {
-            let id = remap[o as usize];
-            points[w] = p;
-            owners[w] = id;
-            w += usize::from(id != NO_ID);
-        }
-        points.truncate(w);
-        owners.truncate(w);
+        compact(old, &remap, &mut changes)
     } else {
-        let mut f = 0;
-        for (&p, &o) in old.points.iter().zip(&old.owners) {
-            let id = remap[o as usize];
-            if id == NO_ID {
-                continue;
-            }
-            while f < fresh.len() && (fresh[f].0, fresh[f].2) < (p, id) {
-                points.push(fresh[f].0);
-                owners.push(fresh[f].2);
-                f += 1;
-            }
-            points.push(p);
-            owners.push(id);
-        }
-        for &(p, _, id) in &fresh[f..] {
-            points.push(p);
-            owners.push(id);
-        }
-    }
+        merge_fresh(old, fresh, &remap, &mut changes)
+    };
     if !keep_equal && points.windows(2).any(|w| w[0] == w[1]) {
         return None;
     }
-    Some(Ring::new(points, owners, None, Vec::new()))
+    Some(Ring::updated(old, points, owners, id_bound, &mut changes))
+}
+
+/// Only additions: the old arrays copied in runs between the fresh points (memcpy speed), each run's
+/// end found by a galloping search from the last one (fresh points are sorted and far apart, so a
+/// few probes near the cursor, not a binary search of the whole ring).
+fn insert_fresh(old: &Ring, fresh: &[Pt]) -> (Vec<u64>, Vec<u32>) {
+    let cap = old.points.len() + fresh.len();
+    let mut points: Vec<u64> = Vec::with_capacity(cap);
+    let mut owners: Vec<u32> = Vec::with_capacity(cap);
+    let mut from = 0;
+    for &(p, _, id) in fresh {
+        // Old owners are all below the fresh ids here, so an equal old point goes first.
+        let rest = &old.points[from..];
+        let mut hi = 1;
+        while hi < rest.len() && rest[hi - 1] <= p {
+            hi *= 2;
+        }
+        let lo = hi / 2;
+        let hi = hi.min(rest.len());
+        let to = from + lo + rest[lo..hi].partition_point(|&q| q <= p);
+        points.extend_from_slice(&old.points[from..to]);
+        owners.extend_from_slice(&old.owners[from..to]);
+        points.push(p);
+        owners.push(id);
+        from = to;
+    }
+    points.extend_from_slice(&old.points[from..]);
+    owners.extend_from_slice(&old.owners[from..]);
+    (points, owners)
+}
+
+/// The old id whose points all go, if the change is exactly that: one node removed (or re-weighted
+/// to drained), every later id one lower, every earlier one unchanged.
+fn single_removal(remap: &[u32]) -> Option<u32> {
+    let gone = remap.iter().position(|&id| id == NO_ID)?;
+    let shifted = remap[gone + 1..]
+        .iter()
+        .enumerate()
+        .all(|(i, &id)| id as usize == gone + i);
+    (remap[..gone]
+        .iter()
+        .enumerate()
+        .all(|(i, &id)| id as usize == i)
+        && shifted)
+        .then_some(gone as u32)
+}
+
+/// One node's points removed: the old arrays are copied in runs between its points, found by a
+/// vector-friendly scan of the owners, and each kept owner above it is renumbered one lower with a
+/// branch-free subtraction (no table lookup per point).
+fn remove_one(old: &Ring, gone: u32, changes: &mut Vec<(u64, i32)>) -> (Vec<u64>, Vec<u32>) {
+    let n = old.points.len();
+    let mut points: Vec<u64> = Vec::with_capacity(n);
+    let mut owners: Vec<u32> = Vec::with_capacity(n);
+    let mut from = 0;
+    while from < n {
+        let to = from + find_u32(&old.owners[from..], gone);
+        points.extend_from_slice(&old.points[from..to]);
+        owners.extend(
+            old.owners[from..to]
+                .iter()
+                .map(|&o| o - u32::from(o > gone)),
+        );
+        if to < n {
+            changes.push((old.points[to], -1));
+        }
+        from = to + 1;
+    }
+    (points, owners)
+}
+
+/// The index of the first `x` in `v`, or `v.len()`: compared 16 at a time (one vector compare per
+/// block), then within the block that holds it.
+fn find_u32(v: &[u32], x: u32) -> usize {
+    let mut blocks = v.chunks_exact(16);
+    let mut at = 0;
+    for b in &mut blocks {
+        if b.iter().fold(false, |hit, &o| hit | (o == x)) {
+            break;
+        }
+        at += 16;
+    }
+    at + v[at..].iter().position(|&o| o == x).unwrap_or(v.len() - at)
+}
+
+/// Only removals: a compaction into buffers of the old length (each point is written, the write
+/// position advances only past the kept ones), cut to length after. Removed points are rare, so
+/// noting each in `changes` is a well-predicted branch.
+fn compact(old: &Ring, remap: &[u32], changes: &mut Vec<(u64, i32)>) -> (Vec<u64>, Vec<u32>) {
+    let n = old.points.len();
+    let mut points = vec![0u64; n];
+    let mut owners = vec![0u32; n];
+    let mut w = 0;
+    for (&p, &o) in old.points.iter().zip(&old.owners) {
+        let id = remap[o as usize];
+        points[w] = p;
+        owners[w] = id;
+        if id == NO_ID {
+            changes.push((p, -1));
+        } else {
+            w += 1;
+        }
+    }
+    points.truncate(w);
+    owners.truncate(w);
+    (points, owners)
+}
+
+/// Removals and additions: one pass over the old points, dropping those of removed or re-weighted
+/// nodes (noted in `changes`) and renumbering the rest, the fresh points merged in.
+fn merge_fresh(
+    old: &Ring,
+    fresh: &[Pt],
+    remap: &[u32],
+    changes: &mut Vec<(u64, i32)>,
+) -> (Vec<u64>, Vec<u32>) {
+    let cap = old.points.len() + fresh.len();
+    let mut points: Vec<u64> = Vec::with_capacity(cap);
+    let mut owners: Vec<u32> = Vec::with_capacity(cap);
+    let mut f = 0;
+    for (&p, &o) in old.points.iter().zip(&old.owners) {
+        let id = remap[o as usize];
+        if id == NO_ID {
+            changes.push((p, -1));
+            continue;
+        }
+        while f < fresh.len() && (fresh[f].0, fresh[f].2) < (p, id) {
+            points.push(fresh[f].0);
+            owners.push(fresh[f].2);
+            f += 1;
+        }
+        points.push(p);
+        owners.push(id);
+    }
+    for &(p, _, id) in &fresh[f..] {
+        points.push(p);
+        owners.push(id);
+    }
+    (points, owners)
 }
 
 /// The old points that stay (collapsed-away ones included, owners renumbered) merged with `fresh`.
@@ -565,6 +674,22 @@ pub(crate) fn fingerprint(placement: &Placement, nodes: &[Arc<Node>]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn find_u32_finds_the_first_match_at_every_offset() {
+        for len in 0..50 {
+            for at in 0..=len {
+                let mut v = vec![1u32; len];
+                if at < len {
+                    v[at] = 9;
+                    if at + 1 < len {
+                        v[at + 1] = 9;
+                    }
+                }
+                assert_eq!(find_u32(&v, 9), at, "len {len} at {at}");
+            }
+        }
+    }
 
     /// Real collisions between different nodes' points (equal 32-bit CRCs, equal 128-bit md5s) are too
     /// rare for random tests, so the equal-position rules are checked on synthetic points here.

@@ -69,6 +69,28 @@ impl Ring {
         shadowed: Vec<(u64, u64, u32)>,
     ) -> Self {
         let index = Index::build(&points, &owners);
+        Self::with_index(points, owners, index, lows, shadowed)
+    }
+
+    /// A narrow ring made from `old` by a few changes (see [`Index::update`]).
+    pub(crate) fn updated(
+        old: &Ring,
+        points: Vec<u64>,
+        owners: Vec<u32>,
+        id_bound: usize,
+        changes: &mut [(u64, i32)],
+    ) -> Self {
+        let index = old.index.update(&points, &owners, id_bound, changes);
+        Self::with_index(points, owners, index, None, Vec::new())
+    }
+
+    fn with_index(
+        points: Vec<u64>,
+        owners: Vec<u32>,
+        index: Index,
+        lows: Option<Vec<u64>>,
+        shadowed: Vec<(u64, u64, u32)>,
+    ) -> Self {
         Self {
             points,
             owners,

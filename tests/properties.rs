@@ -115,6 +115,7 @@ proptest! {
     fn incremental_equals_full_build(
         (nodes, vn) in membership(),
         ops in prop::collection::vec((0u8..3, "[a-z]{1,6}", 0u32..4), 1..20),
+        random in prop::collection::vec(any::<u64>(), 32),
     ) {
         let router = Router::from_snapshot(build(&nodes, vn));
         for chunk in ops.chunks(3) {
@@ -133,6 +134,10 @@ proptest! {
         prop_assert_eq!(inc.points(), full.points());
         prop_assert_eq!(inc.point_owners(), full.point_owners());
         prop_assert_eq!(inc.fingerprint(), full.fingerprint());
+        // The incrementally updated search index answers as the freshly built one.
+        for h in probes(&full, &random) {
+            prop_assert_eq!(inc.route_hash(h), full.route_hash(h));
+        }
     }
 
     /// The fingerprint depends on the membership, not on the order of a transaction's changes.

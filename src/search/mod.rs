@@ -84,6 +84,25 @@ impl Index {
         }
     }
 
+    /// The index of the next ring after a few changes to this one's: `changes` lists the positions
+    /// added (`+1`) and removed (`-1`), `id_bound` is one past the largest owner id. Same layout
+    /// choice as [`build`](Self::build), reusing what it can of this index.
+    pub(crate) fn update(
+        &self,
+        points: &[u64],
+        owners: &[u32],
+        id_bound: usize,
+        changes: &mut [(u64, i32)],
+    ) -> Self {
+        match self {
+            Index::Radix(r) => match r.update(points, owners, id_bound, changes) {
+                Some(r) => Index::Radix(r),
+                None => Index::build(points, owners),
+            },
+            Index::Eytzinger(_) => Index::build(points, owners),
+        }
+    }
+
     /// The index in a chosen layout; `None` if the ring does not fit it.
     pub(crate) fn build_as(layout: Layout, points: &[u64], owners: &[u32]) -> Option<Self> {
         match layout {

@@ -3,7 +3,7 @@
 //! checks (measured by alternating A/B runs of the batch loop, minima of six: about 20 % fewer ns per key),
 //! and keeps all of the layout's `unsafe` in this one small module.
 //!
-//! Invariants, established by [`Packed::build`] and never changed afterwards (the fields are private
+//! Invariants, established by [`Packed::build`] and [`Packed::update`] and never changed afterwards (the fields are private
 //! and no method hands out `&mut` access):
 //! 1. `table.len() >= 3`, the table is non-decreasing and every entry is `<= n`;
 //! 2. `slots().len() > n + WINDOW_MAX`: after the `n` points come a wrap sentinel at index `n` and
@@ -87,33 +87,15 @@ impl Packed {
         if owners.iter().fold(0, |acc, &o| acc | o) >> 16 != 0 || n >= u32::MAX as usize {
             return None;
         }
-        // About POINTS_PER_BUCKET points per bucket, at least 2 buckets (a shift of 64 is no shift).
-        let bits = (n / POINTS_PER_BUCKET)
-            .max(2)
-            .next_power_of_two()
-            .trailing_zeros()
-            .clamp(1, 32);
-        // Index by the top `bits` of the bits the positions actually use (a 32-bit profile's points
-        // all sit below 2^32), so buckets stay small whatever the key space.
-        let used = points.last().map_or(64, |&hi| 64 - hi.leading_zeros());
-        let shift = used.saturating_sub(bits);
-
-        // Written once: the points, the wrap sentinel (PAD's top bits, so never counted as below a
-        // key, and the first point's owner, so rank `n` reads as the wrap to rank 0), then PADs.
-        let mut lines = vec![Line::zeroed(); (n + WINDOW_MAX).div_ceil(8) + 1];
-        let packed: &mut [u64] = bytemuck::cast_slice_mut(&mut lines);
-        for ((slot, &p), &o) in packed[..n].iter_mut().zip(points).zip(owners) {
-            *slot = quantize(p) | u64::from(o);
-        }
-        packed[n] = quantize(PAD) | owners.first().map_or(0xFFFF, |&o| u64::from(o));
-        packed[n + 1..].fill(PAD);
+        let (bits, shift) = Self::geometry(points);
+        let lines = Self::pack(&points[..n], &owners[..n]);
 
         // table[b + 1] = one past the last rank of bucket b, written (not incremented) point by point
         // in order, then a running max fills the empty buckets: no read-modify-write chain.
         let buckets = 1usize << bits;
         let mut table = vec![0u32; buckets + 2];
         for (i, &p) in points[..n].iter().enumerate() {
-            // `used` bits cover every point, so `p >> shift < buckets`.
+            // The geometry's `used` bits cover every point, so `p >> shift < buckets`.
             table[(p >> shift) as usize + 1] = i as u32 + 1;
         }
         let mut run = 0u32;
@@ -127,6 +109,101 @@ impl Packed {
             shift,
             n,
         })
+    }
+
+    /// The packing of the next ring after a few points were added or removed: `points` and `owners`
+    /// are the new ring's (sorted); `changes` lists each added point's position with `+1` and each
+    /// removed point's with `-1`, in any order; `id_bound` is one past the largest owner id. When the
+    /// table keeps its geometry (almost always: it changes only when the point count crosses a power
+    /// of two), the new table is the old one plus a step function of the changes, one streaming pass
+    /// instead of a scatter of every point. `None` if an owner id may not fit 16 bits.
+    pub(crate) fn update(
+        &self,
+        points: &[u64],
+        owners: &[u32],
+        id_bound: usize,
+        changes: &mut [(u64, i32)],
+    ) -> Option<Self> {
+        debug_assert_eq!(points.len(), owners.len());
+        let n = points.len().min(owners.len());
+        if id_bound > 1 << 16 || n >= u32::MAX as usize {
+            return None;
+        }
+        let (bits, shift) = Self::geometry(points);
+        if shift != self.shift || self.table.len() != (1usize << bits) + 2 || changes.len() > n / 8
+        {
+            return Self::build(points, owners);
+        }
+        let lines = Self::pack(&points[..n], &owners[..n]);
+        // A point of bucket b counts in entries b + 1 onwards: from each change's entry on, the old
+        // entries move by the changes met so far. Clamping at `n` keeps invariant 1 whatever the
+        // input (with right input it never bites: the table's last entries are exactly `n`).
+        changes.sort_unstable();
+        let cap = n as u32;
+        let mut table = Vec::with_capacity(self.table.len());
+        let (mut from, mut delta) = (0usize, 0i32);
+        for &(p, d) in changes.iter() {
+            let at = ((p >> shift) as usize + 1).clamp(from, self.table.len());
+            table.extend(
+                self.table[from..at]
+                    .iter()
+                    .map(|&t| t.wrapping_add_signed(delta).min(cap)),
+            );
+            from = at;
+            delta += d;
+        }
+        table.extend(
+            self.table[from..]
+                .iter()
+                .map(|&t| t.wrapping_add_signed(delta).min(cap)),
+        );
+        Some(Self {
+            lines,
+            table,
+            shift,
+            n,
+        })
+    }
+
+    /// The table's size (`bits`: 2^bits buckets) and the shift that takes a position to its bucket,
+    /// for sorted `points`: about [`POINTS_PER_BUCKET`] points per bucket, at least 2 buckets (a
+    /// shift of 64 is no shift), indexed by the top `bits` of the bits the positions actually use (a
+    /// 32-bit profile's points all sit below 2^32), so buckets stay small whatever the key space.
+    fn geometry(points: &[u64]) -> (u32, u32) {
+        let bits = (points.len() / POINTS_PER_BUCKET)
+            .max(2)
+            .next_power_of_two()
+            .trailing_zeros()
+            .clamp(1, 32);
+        let used = points.last().map_or(64, |&hi| 64 - hi.leading_zeros());
+        (bits, used.saturating_sub(bits))
+    }
+
+    /// The lines of slots: the points, the wrap sentinel (PAD's top bits, so never counted as below
+    /// a key, and the first point's owner, so rank `n` reads as the wrap to rank 0), then PADs to
+    /// the end of the line after the last window. Each slot is written once (no zeroing first).
+    fn pack(points: &[u64], owners: &[u32]) -> Vec<Line> {
+        let n = points.len();
+        let sentinel = quantize(PAD) | owners.first().map_or(0xFFFF, |&o| u64::from(o));
+        let slot = |i: usize| match i.cmp(&n) {
+            std::cmp::Ordering::Less => quantize(points[i]) | u64::from(owners[i]),
+            std::cmp::Ordering::Equal => sentinel,
+            std::cmp::Ordering::Greater => PAD,
+        };
+        let full = n / 8;
+        let total = (n + WINDOW_MAX).div_ceil(8) + 1;
+        let mut lines: Vec<Line> = Vec::with_capacity(total);
+        lines.extend(
+            points[..full * 8]
+                .chunks_exact(8)
+                .zip(owners[..full * 8].chunks_exact(8))
+                .map(|(p, o)| Line(std::array::from_fn(|j| quantize(p[j]) | u64::from(o[j])))),
+        );
+        while lines.len() < total {
+            let base = lines.len() * 8;
+            lines.push(Line(std::array::from_fn(|j| slot(base + j))));
+        }
+        lines
     }
 
     /// The number of points.
@@ -244,6 +321,47 @@ mod tests {
                     "the wrap sentinel"
                 );
             }
+        }
+    }
+
+    proptest::proptest! {
+        /// An update after random additions and removals is exactly the fresh build of the result
+        /// (same table, same slots) whenever it keeps the geometry, and a valid build otherwise.
+        #[test]
+        fn update_equals_build(
+            base in proptest::collection::btree_set(proptest::prelude::any::<u64>(), 0..3000),
+            added in proptest::collection::btree_set(proptest::prelude::any::<u64>(), 0..200),
+            drop_every in 2usize..200,
+            width in proptest::prop_oneof![proptest::strategy::Just(64u32), 20u32..64],
+        ) {
+            let narrow = |p: u64| if width == 64 { p } else { p >> (64 - width) };
+            let old: Vec<u64> = base.iter().map(|&p| narrow(p)).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+            let old_owners: Vec<u32> = (0..old.len() as u32).map(|i| i % 1000).collect();
+            let before = Packed::build(&old, &old_owners).unwrap();
+            let mut changes = Vec::new();
+            let mut next: Vec<(u64, u32)> = Vec::new();
+            for (i, (&p, &o)) in old.iter().zip(&old_owners).enumerate() {
+                if i % drop_every == 0 {
+                    changes.push((p, -1));
+                } else {
+                    next.push((p, o));
+                }
+            }
+            for &p in &added {
+                let p = narrow(p);
+                if old.binary_search(&p).is_err() && !next.iter().any(|&(q, _)| q == p) {
+                    changes.push((p, 1));
+                    next.push((p, 7));
+                }
+            }
+            next.sort_unstable();
+            let (points, owners): (Vec<u64>, Vec<u32>) = next.into_iter().unzip();
+            let after = before.update(&points, &owners, 1000, &mut changes).unwrap();
+            let fresh = Packed::build(&points, &owners).unwrap();
+            proptest::prop_assert_eq!(after.shift, fresh.shift);
+            proptest::prop_assert_eq!(after.n, fresh.n);
+            proptest::prop_assert_eq!(&after.table, &fresh.table);
+            proptest::prop_assert_eq!(after.slots(), fresh.slots());
         }
     }
 

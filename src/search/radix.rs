@@ -47,6 +47,20 @@ impl Radix {
         Packed::build(points, owners).map(|packed| Self { packed })
     }
 
+    /// The layout of the next ring after a few changes (see [`Packed::update`]); `None` if an owner
+    /// id may not fit 16 bits.
+    pub(crate) fn update(
+        &self,
+        points: &[u64],
+        owners: &[u32],
+        id_bound: usize,
+        changes: &mut [(u64, i32)],
+    ) -> Option<Self> {
+        self.packed
+            .update(points, owners, id_bound, changes)
+            .map(|packed| Self { packed })
+    }
+
     /// The exact rank of the first point `>= x` when a point's top 48 bits equal the key's (the cold
     /// path: reads the full positions of the bucket).
     #[cold]
