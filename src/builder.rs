@@ -67,6 +67,8 @@ pub struct Builder {
     base: Option<Base>,
     entries: Vec<Option<Entry>>,
     index: HashMap<Arc<str>, usize>,
+    /// The fingerprint's sum of node terms for the working membership (see [`fingerprint`]).
+    fp_sum: u64,
     points_changed: bool,
     changed: bool,
 }
@@ -79,6 +81,7 @@ impl Builder {
             base: None,
             entries: Vec::new(),
             index: HashMap::new(),
+            fp_sum: 0,
             points_changed: false,
             changed: false,
         }
@@ -109,6 +112,7 @@ impl Builder {
             }),
             entries,
             index,
+            fp_sum: s.fp_sum,
             points_changed: false,
             changed: false,
         }
@@ -183,6 +187,7 @@ impl Builder {
             self.points_changed = true;
         }
         self.changed = true;
+        self.fp_sum = self.fp_sum.wrapping_add(node_term(&node.name, node.weight));
         self.index
             .insert(Arc::clone(&node.name), self.entries.len());
         self.entries.push(Some(Entry {
@@ -204,6 +209,9 @@ impl Builder {
         // Even a drained node's removal renumbers the nodes after it, so the owner array changes.
         self.points_changed = true;
         self.changed = true;
+        self.fp_sum = self
+            .fp_sum
+            .wrapping_sub(node_term(&e.node.name, e.node.weight));
         Ok(Arc::unwrap_or_clone(e.node))
     }
 
@@ -216,10 +224,13 @@ impl Builder {
         if e.node.weight == weight {
             return Ok(());
         }
+        let delta =
+            node_term(&e.node.name, weight).wrapping_sub(node_term(&e.node.name, e.node.weight));
         Arc::make_mut(&mut e.node).weight = weight;
         e.repoint = true;
         self.points_changed = true;
         self.changed = true;
+        self.fp_sum = self.fp_sum.wrapping_add(delta);
         Ok(())
     }
 
@@ -315,6 +326,7 @@ impl Builder {
             nodes,
             by_name,
             ring,
+            self.fp_sum,
         ))
     }
 }
@@ -653,22 +665,24 @@ fn finish(profile: Profile, sorted: Vec<Pt>) -> Ring {
 /// The membership fingerprint: stable across processes and releases, independent of the order in
 /// which nodes were added. `xxh3_64("ringroute/fp/v1" ‖ profile code ‖ virtual_nodes (u32 LE) ‖
 /// node count (u64 LE) ‖ Σ xxh3_64(name length (u32 LE) ‖ name ‖ weight (u32 LE)) (wrapping, u64 LE))`.
-pub(crate) fn fingerprint(placement: &Placement, nodes: &[Arc<Node>]) -> u64 {
-    let mut sum = 0u64;
-    let mut buf = Vec::new();
-    for n in nodes {
-        buf.clear();
-        buf.extend_from_slice(&(n.name.len() as u32).to_le_bytes());
-        buf.extend_from_slice(n.name.as_bytes());
-        buf.extend_from_slice(&n.weight.to_le_bytes());
-        sum = sum.wrapping_add(xxh3_64(&buf));
-    }
+/// `sum` is that sum of [`node_term`]s, which builders keep up to date change by change (so a
+/// publication hashes only the nodes it changed).
+pub(crate) fn fingerprint(placement: &Placement, count: usize, sum: u64) -> u64 {
     let mut out = Vec::with_capacity(40);
     out.extend_from_slice(b"ringroute/fp/v1");
     out.extend_from_slice(&placement.fingerprint_bytes());
-    out.extend_from_slice(&(nodes.len() as u64).to_le_bytes());
+    out.extend_from_slice(&(count as u64).to_le_bytes());
     out.extend_from_slice(&sum.to_le_bytes());
     xxh3_64(&out)
+}
+
+/// One node's term of the fingerprint's sum: `xxh3_64(name length (u32 LE) ‖ name ‖ weight (u32 LE))`.
+pub(crate) fn node_term(name: &str, weight: u32) -> u64 {
+    let mut buf = Vec::with_capacity(name.len() + 8);
+    buf.extend_from_slice(&(name.len() as u32).to_le_bytes());
+    buf.extend_from_slice(name.as_bytes());
+    buf.extend_from_slice(&weight.to_le_bytes());
+    xxh3_64(&buf)
 }
 
 #[cfg(test)]

@@ -144,6 +144,8 @@ pub struct Snapshot {
     pub(crate) nodes: Vec<Arc<Node>>,
     pub(crate) by_name: HashMap<Arc<str>, usize>,
     pub(crate) ring: Arc<Ring>,
+    /// The fingerprint's sum of node terms, kept so that the next build updates it by its changes.
+    pub(crate) fp_sum: u64,
     /// The user's derived data (see [`Snapshot::derived`]).
     pub(crate) derived: OnceLock<Box<dyn Any + Send + Sync>>,
 }
@@ -185,14 +187,21 @@ impl Snapshot {
         nodes: Vec<Arc<Node>>,
         by_name: HashMap<Arc<str>, usize>,
         ring: Arc<Ring>,
+        fp_sum: u64,
     ) -> Self {
         debug_assert!(nodes
             .iter()
             .enumerate()
             .all(|(i, n)| by_name.get(&n.name) == Some(&i)));
+        debug_assert_eq!(
+            fp_sum,
+            nodes.iter().fold(0u64, |s, n| s
+                .wrapping_add(crate::builder::node_term(&n.name, n.weight)))
+        );
         Self {
             version,
-            fingerprint: fingerprint(&placement, &nodes),
+            fingerprint: fingerprint(&placement, nodes.len(), fp_sum),
+            fp_sum,
             placement,
             nodes,
             by_name,
@@ -585,6 +594,7 @@ impl Snapshot {
         Some(Snapshot {
             version: self.version,
             fingerprint: self.fingerprint,
+            fp_sum: self.fp_sum,
             placement: self.placement,
             nodes: self.nodes.clone(),
             by_name: self.by_name.clone(),
