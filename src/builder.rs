@@ -12,11 +12,11 @@
 //! node's kept). Points collapsed away are remembered in the ring's (almost always empty) `shadowed`
 //! list, so that an incremental build after the winner leaves gives exactly what a fresh build would.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::hash::xxh3_64;
+use crate::names::NameIndex;
 use crate::node::{Node, Payload};
 use crate::placement::{EqualPoints, Membership, Placement, Profile};
 use crate::snapshot::{Ring, Snapshot};
@@ -66,7 +66,8 @@ pub struct Builder {
     placement: Placement,
     base: Option<Base>,
     entries: Vec<Option<Entry>>,
-    index: HashMap<Arc<str>, usize>,
+    /// Name → entry slot.
+    index: NameIndex,
     /// The fingerprint's sum of node terms for the working membership (see [`fingerprint`]).
     fp_sum: u64,
     points_changed: bool,
@@ -80,7 +81,7 @@ impl Builder {
             placement,
             base: None,
             entries: Vec::new(),
-            index: HashMap::new(),
+            index: NameIndex::default(),
             fp_sum: 0,
             points_changed: false,
             changed: false,
@@ -130,12 +131,12 @@ impl Builder {
 
     /// Whether there are no nodes.
     pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.index.len() == 0
     }
 
     /// Whether a node of this name is in the working membership.
     pub fn contains(&self, name: &str) -> bool {
-        self.index.contains_key(name)
+        self.slot(name).is_some()
     }
 
     /// The node of this name in the working membership.
@@ -148,18 +149,25 @@ impl Builder {
         self.changed
     }
 
-    fn entry(&self, name: &str) -> Result<&Entry> {
+    /// The entry slot of the named node.
+    fn slot(&self, name: &str) -> Option<usize> {
+        let entries = &self.entries;
         self.index
-            .get(name)
-            .and_then(|&i| self.entries[i].as_ref())
+            .get(name, |i| slot_name(entries, i))
+            .map(|i| i as usize)
+    }
+
+    fn entry(&self, name: &str) -> Result<&Entry> {
+        self.slot(name)
+            .and_then(|i| self.entries[i].as_ref())
             .ok_or_else(|| Error::UnknownNode {
                 name: name.to_owned(),
             })
     }
 
     fn entry_mut(&mut self, name: &str) -> Result<&mut Entry> {
-        match self.index.get(name) {
-            Some(&i) => Ok(self.entries[i]
+        match self.slot(name) {
+            Some(i) => Ok(self.entries[i]
                 .as_mut()
                 .expect("index points at a live entry")),
             None => Err(Error::UnknownNode {
@@ -176,7 +184,7 @@ impl Builder {
         if node.name.is_empty() {
             return Err(Error::EmptyName);
         }
-        if self.index.contains_key(&*node.name) {
+        if self.slot(&node.name).is_some() {
             return Err(Error::DuplicateNode {
                 name: node.name.to_string(),
             });
@@ -188,21 +196,27 @@ impl Builder {
         }
         self.changed = true;
         self.fp_sum = self.fp_sum.wrapping_add(node_term(&node.name, node.weight));
-        self.index
-            .insert(Arc::clone(&node.name), self.entries.len());
+        let slot = self.entries.len() as u32;
         self.entries.push(Some(Entry {
             node: Arc::new(node),
             old_id: None,
             repoint: true,
         }));
+        let entries = &self.entries;
+        self.index
+            .insert(slot_name(entries, slot), slot, |i| slot_name(entries, i));
         Ok(())
     }
 
     /// Removes the named node and returns it. Errors: [`Error::UnknownNode`].
     pub fn remove_node(&mut self, name: &str) -> Result<Node> {
-        let i = self.index.remove(name).ok_or_else(|| Error::UnknownNode {
-            name: name.to_owned(),
-        })?;
+        let entries = &self.entries;
+        let i = self
+            .index
+            .remove(name, |i| slot_name(entries, i))
+            .ok_or_else(|| Error::UnknownNode {
+                name: name.to_owned(),
+            })? as usize;
         let e = self.entries[i]
             .take()
             .expect("index points at a live entry");
@@ -302,9 +316,7 @@ impl Builder {
         // and then each is renumbered in place (no name hashed again).
         let mut by_name = self.index;
         if slots != live {
-            for slot in by_name.values_mut() {
-                *slot = slot_to_id[*slot] as usize;
-            }
+            by_name.renumber(|slot| slot_to_id[slot as usize]);
         }
         let version = self.base.as_ref().map_or(0, |b| b.version + 1);
         let whole = self.placement.profile().membership_dependent();
@@ -329,6 +341,15 @@ impl Builder {
             self.fp_sum,
         ))
     }
+}
+
+/// The name of the node in entry slot `i` ("" for a removed node's slot, which the index never asks
+/// for).
+fn slot_name(entries: &[Option<Entry>], i: u32) -> &str {
+    entries
+        .get(i as usize)
+        .and_then(Option::as_ref)
+        .map_or("", |e| &e.node.name)
 }
 
 /// A point while a ring is built: (position, low bits, owner id). Sorting these orders equal positions

@@ -114,6 +114,7 @@ mod builder;
 mod error;
 pub mod hash;
 mod md5x;
+mod names;
 mod node;
 mod placement;
 mod router;

@@ -5,13 +5,13 @@
 //! ([`Snapshot::edit`], or a [`crate::Router`] transaction).
 
 use std::any::Any;
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 use crate::builder::{fingerprint, Builder};
 use crate::error::{Error, Result};
 use crate::hash::xxh3_64;
+use crate::names::NameIndex;
 use crate::node::{Node, NodeId};
 use crate::placement::{KeyHasher, Placement, Profile};
 use crate::search::{lower_bound_wrap, Index, Kernel, Layout};
@@ -142,7 +142,7 @@ pub struct Snapshot {
     pub(crate) fingerprint: u64,
     pub(crate) placement: Placement,
     pub(crate) nodes: Vec<Arc<Node>>,
-    pub(crate) by_name: HashMap<Arc<str>, usize>,
+    pub(crate) by_name: NameIndex,
     pub(crate) ring: Arc<Ring>,
     /// The fingerprint's sum of node terms, kept so that the next build updates it by its changes.
     pub(crate) fp_sum: u64,
@@ -185,14 +185,14 @@ impl Snapshot {
         version: u64,
         placement: Placement,
         nodes: Vec<Arc<Node>>,
-        by_name: HashMap<Arc<str>, usize>,
+        by_name: NameIndex,
         ring: Arc<Ring>,
         fp_sum: u64,
     ) -> Self {
         debug_assert!(nodes
             .iter()
             .enumerate()
-            .all(|(i, n)| by_name.get(&n.name) == Some(&i)));
+            .all(|(i, n)| by_name.get(&n.name, |j| &nodes[j as usize].name) == Some(i as u32)));
         debug_assert_eq!(
             fp_sum,
             nodes.iter().fold(0u64, |s, n| s
@@ -315,19 +315,21 @@ impl Snapshot {
     /// The id of the named node.
     #[inline]
     pub fn id_of(&self, name: &str) -> Option<NodeId> {
-        self.by_name.get(name).map(|&i| NodeId(i as u32))
+        self.by_name
+            .get(name, |i| &self.nodes[i as usize].name)
+            .map(NodeId)
     }
 
     /// The named node.
     #[inline]
     pub fn node_by_name(&self, name: &str) -> Option<&Node> {
-        self.by_name.get(name).map(|&i| &*self.nodes[i])
+        self.id_of(name).map(|id| &*self.nodes[id.index()])
     }
 
     /// Whether the named node is in the ring.
     #[inline]
     pub fn contains(&self, name: &str) -> bool {
-        self.by_name.contains_key(name)
+        self.id_of(name).is_some()
     }
 
     /// The position of `key` under this ring's placement (the top 64 bits of it for a wide profile).
