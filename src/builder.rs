@@ -500,8 +500,8 @@ fn insert_fresh(old: &Ring, fresh: &[Pt]) -> (Vec<u64>, Vec<u32>) {
     (points, owners)
 }
 
-/// The old id whose points all go, if the change is exactly that: one node removed (or re-weighted
-/// to drained), every later id one lower, every earlier one unchanged.
+/// The old id whose points all go, if the change is exactly one node's removal: every later id one
+/// lower, every earlier one unchanged. (Draining a node keeps the later ids, so it is not this case.)
 fn single_removal(remap: &[u32]) -> Option<u32> {
     let gone = remap.iter().position(|&id| id == NO_ID)?;
     let shifted = remap[gone + 1..]
