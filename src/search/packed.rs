@@ -3,8 +3,8 @@
 //! checks (measured by alternating A/B runs of the batch loop, minima of six: about 20 % fewer ns per key),
 //! and keeps all of the layout's `unsafe` in this one small module.
 //!
-//! Invariants, established by [`Packed::build`] and [`Packed::update`] and never changed afterwards (the fields are private
-//! and no method hands out `&mut` access):
+//! Invariants, established by [`Packed::build`] and [`Packed::update`] and never changed afterwards
+//! (the fields are private and no method hands out `&mut` access):
 //! 1. `table.len() >= 3`, the table is non-decreasing and every entry is `<= n`;
 //! 2. `slots().len() > n + WINDOW_MAX`: after the `n` points come a wrap sentinel at index `n` and
 //!    [`PAD`]s, so a window of up to [`WINDOW_MAX`] slots that starts at any index `<= n` is in bounds,
