@@ -4,7 +4,9 @@
 //! A [`Builder`] starts empty ([`Builder::new`]) or from a snapshot ([`Snapshot::edit`]). Building from
 //! a snapshot is incremental and costs O(points): the points of unchanged nodes are kept in their
 //! sorted order (never re-hashed), the points of removed or re-weighted nodes are dropped, and only the
-//! new points are hashed, sorted and merged in. A change of metadata alone shares the old point arrays.
+//! new points are hashed, sorted and merged in: a one-node addition or removal copies the old arrays in
+//! runs, and hands the search index the positions added and removed so that it updates instead of
+//! being rebuilt. A change of metadata alone shares the old point arrays.
 //! Under a profile whose points depend on the whole membership ([`Profile::membership_dependent`]),
 //! any change of nodes or weights regenerates every point instead, as the original library does.
 //!

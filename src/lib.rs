@@ -44,8 +44,10 @@
 //!   it for a whole batch; nothing on the path locks, allocates, or writes shared memory.
 //! - **Write path** (serialised among writers, never blocking readers): a [`Transaction`] validates each
 //!   change against a working membership ([`Builder`]); commit merges the changed nodes' points into the
-//!   old sorted points (O(points), unchanged nodes are never re-hashed), builds the search index, and
-//!   publishes the new immutable [`Snapshot`] with one pointer swap. An error anywhere publishes nothing.
+//!   old sorted points (O(points), unchanged nodes are never re-hashed), updates the search index by
+//!   what changed (its bucket table moves by a step function of the added and removed points; a full
+//!   rebuild only when the table's size changes), and publishes the new immutable [`Snapshot`] with
+//!   one pointer swap. An error anywhere publishes nothing.
 //! - **Search** ([`search`], [`Layout`]): rings of up to 65,536 nodes use a radix-indexed array of
 //!   packed points (48 position bits above a 16-bit owner, so the owner sits in the cache line just
 //!   compared); a table indexed by the top bits of a key gives its bucket of about two points, counted
