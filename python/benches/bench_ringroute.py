@@ -80,6 +80,21 @@ def make_fastring(names: list[str]):
     return r
 
 
+def membership_cases(make, budget: float) -> dict[str, float]:
+    """add+remove of one node on a 1000-node ring, and the build of that ring (both tables)."""
+    big_names = [f"node-{i}" for i in range(1000)]
+    big = make(big_names)
+
+    def add_remove() -> None:
+        big.add_node("extra-node")
+        big.remove_node("extra-node")
+
+    return {
+        "add+remove at 1000 nodes": measure(add_remove, 1, budget),
+        "build 1000 nodes": measure(lambda: make(big_names), 1, budget),
+    }
+
+
 def cases(lib: str, make, nodes: int, budget: float) -> dict[str, float | None]:
     names = [f"node-{i}" for i in range(nodes)]
     ring = make(names)
@@ -96,15 +111,7 @@ def cases(lib: str, make, nodes: int, budget: float) -> dict[str, float | None]:
         out["hashed-u64 batch, per key"] = measure(lambda: batch(hashes), len(keys), budget)
     else:
         out["hashed-u64 batch, per key"] = None
-    big_names = [f"node-{i}" for i in range(1000)]
-    big = make(big_names)
-
-    def add_remove() -> None:
-        big.add_node("extra-node")
-        big.remove_node("extra-node")
-
-    out["add+remove at 1000 nodes"] = measure(add_remove, 1, budget)
-    out["build 1000 nodes"] = measure(lambda: make(big_names), 1, budget)
+    out.update(membership_cases(make, budget))
     return out
 
 
@@ -118,15 +125,7 @@ def dropin_cases(make, nodes: int, budget: float) -> dict[str, float]:
         "get_node single call": measure("get('user:42')", 1, budget, env),
         "list-comprehension loop": measure("[get(k) for k in keys]", len(keys), budget, env),
     }
-    big_names = [f"node-{i}" for i in range(1000)]
-    big = make(big_names)
-
-    def add_remove() -> None:
-        big.add_node("extra-node")
-        big.remove_node("extra-node")
-
-    out["add+remove at 1000 nodes"] = measure(add_remove, 1, budget)
-    out["build 1000 nodes"] = measure(lambda: make(big_names), 1, budget)
+    out.update(membership_cases(make, budget))
     return out
 
 
