@@ -21,6 +21,7 @@ use crate::hash::xxh3_64;
 use crate::names::NameIndex;
 use crate::node::{Node, Payload};
 use crate::placement::{EqualPoints, Membership, Placement, Profile};
+use crate::search::merge::next_packed;
 use crate::snapshot::{Ring, Snapshot};
 
 /// The most nodes one ring may hold (drained ones included): 2^20.
@@ -29,16 +30,7 @@ pub const MAX_NODES: usize = 1 << 20;
 /// The most points one ring may hold: 2^26 (about 1.5 GiB of search structures at the limit).
 pub const MAX_POINTS: u64 = 1 << 26;
 
-const NO_ID: u32 = u32::MAX;
-
-#[derive(Clone)]
-struct Entry {
-    node: Arc<Node>,
-    /// Its id in the base snapshot, if it was there.
-    old_id: Option<u32>,
-    /// Its points must be (re)generated.
-    repoint: bool,
-}
+pub(crate) const NO_ID: u32 = u32::MAX;
 
 /// What the builder started from.
 #[derive(Clone)]
@@ -67,7 +59,15 @@ struct Base {
 pub struct Builder {
     placement: Placement,
     base: Option<Base>,
-    entries: Vec<Option<Entry>>,
+    /// The node in each entry slot, `None` for a removed node's. Entry slots are in insertion order;
+    /// the nodes of the base snapshot start in the slots of their ids. (Three columns rather than a
+    /// vector of entry structs: `build` walks every slot, and moving an 8-byte `Option<Arc>` stays in
+    /// registers where a struct went through the stack.)
+    nodes: Vec<Option<Arc<Node>>>,
+    /// Each slot's node's id in the base snapshot, or `NO_ID` if it was not there.
+    old_ids: Vec<u32>,
+    /// Whether each slot's node's points must be (re)generated.
+    repoint: Vec<bool>,
     /// Name → entry slot.
     index: NameIndex,
     /// The fingerprint's sum of node terms for the working membership (see [`fingerprint`]).
@@ -82,7 +82,9 @@ impl Builder {
         Self {
             placement,
             base: None,
-            entries: Vec::new(),
+            nodes: Vec::new(),
+            old_ids: Vec::new(),
+            repoint: Vec::new(),
             index: NameIndex::default(),
             fp_sum: 0,
             points_changed: false,
@@ -91,18 +93,7 @@ impl Builder {
     }
 
     pub(crate) fn from_snapshot(s: &Snapshot) -> Self {
-        let entries: Vec<Option<Entry>> = s
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| {
-                Some(Entry {
-                    node: Arc::clone(n),
-                    old_id: Some(i as u32),
-                    repoint: false,
-                })
-            })
-            .collect();
+        let n = s.nodes.len();
         // Entry slots start as the snapshot's ids: its name map is the index as it is (a table
         // copy, no name hashed again).
         let index = s.by_name.clone();
@@ -113,7 +104,9 @@ impl Builder {
                 len: s.nodes.len(),
                 version: s.version,
             }),
-            entries,
+            nodes: s.nodes.iter().map(|n| Some(Arc::clone(n))).collect(),
+            old_ids: (0..n as u32).collect(),
+            repoint: vec![false; n],
             index,
             fp_sum: s.fp_sum,
             points_changed: false,
@@ -143,7 +136,7 @@ impl Builder {
 
     /// The node of this name in the working membership.
     pub fn node(&self, name: &str) -> Option<&Node> {
-        self.entry(name).ok().map(|e| &*e.node)
+        self.entry(name).ok().map(|e| &**e)
     }
 
     /// Whether any change was made since the builder was created.
@@ -153,25 +146,29 @@ impl Builder {
 
     /// The entry slot of the named node.
     fn slot(&self, name: &str) -> Option<usize> {
-        let entries = &self.entries;
+        let nodes = &self.nodes;
         self.index
-            .get(name, |i| slot_name(entries, i))
+            .get(name, |i| slot_name(nodes, i))
             .map(|i| i as usize)
     }
 
-    fn entry(&self, name: &str) -> Result<&Entry> {
+    fn entry(&self, name: &str) -> Result<&Arc<Node>> {
         self.slot(name)
-            .and_then(|i| self.entries[i].as_ref())
+            .and_then(|i| self.nodes[i].as_ref())
             .ok_or_else(|| Error::UnknownNode {
                 name: name.to_owned(),
             })
     }
 
-    fn entry_mut(&mut self, name: &str) -> Result<&mut Entry> {
+    /// The named node, to change, and its slot.
+    fn entry_mut(&mut self, name: &str) -> Result<(&mut Arc<Node>, usize)> {
         match self.slot(name) {
-            Some(i) => Ok(self.entries[i]
-                .as_mut()
-                .expect("index points at a live entry")),
+            Some(i) => Ok((
+                self.nodes[i]
+                    .as_mut()
+                    .expect("index points at a live entry"),
+                i,
+            )),
             None => Err(Error::UnknownNode {
                 name: name.to_owned(),
             }),
@@ -198,37 +195,31 @@ impl Builder {
         }
         self.changed = true;
         self.fp_sum = self.fp_sum.wrapping_add(node_term(&node.name, node.weight));
-        let slot = self.entries.len() as u32;
-        self.entries.push(Some(Entry {
-            node: Arc::new(node),
-            old_id: None,
-            repoint: true,
-        }));
-        let entries = &self.entries;
+        let slot = self.nodes.len() as u32;
+        self.nodes.push(Some(Arc::new(node)));
+        self.old_ids.push(NO_ID);
+        self.repoint.push(true);
+        let nodes = &self.nodes;
         self.index
-            .insert(slot_name(entries, slot), slot, |i| slot_name(entries, i));
+            .insert(slot_name(nodes, slot), slot, |i| slot_name(nodes, i));
         Ok(())
     }
 
     /// Removes the named node and returns it. Errors: [`Error::UnknownNode`].
     pub fn remove_node(&mut self, name: &str) -> Result<Node> {
-        let entries = &self.entries;
+        let nodes = &self.nodes;
         let i = self
             .index
-            .remove(name, |i| slot_name(entries, i))
+            .remove(name, |i| slot_name(nodes, i))
             .ok_or_else(|| Error::UnknownNode {
                 name: name.to_owned(),
             })? as usize;
-        let e = self.entries[i]
-            .take()
-            .expect("index points at a live entry");
+        let node = self.nodes[i].take().expect("index points at a live entry");
         // Even a drained node's removal renumbers the nodes after it, so the owner array changes.
         self.points_changed = true;
         self.changed = true;
-        self.fp_sum = self
-            .fp_sum
-            .wrapping_sub(node_term(&e.node.name, e.node.weight));
-        Ok(Arc::unwrap_or_clone(e.node))
+        self.fp_sum = self.fp_sum.wrapping_sub(node_term(&node.name, node.weight));
+        Ok(Arc::unwrap_or_clone(node))
     }
 
     /// Changes the weight of the named node; it keeps its place in the insertion order.
@@ -236,14 +227,13 @@ impl Builder {
     /// Errors: [`Error::UnknownNode`], [`Error::WeightOverflow`].
     pub fn set_weight(&mut self, name: &str, weight: u32) -> Result<()> {
         self.placement.check_node(name, weight)?;
-        let e = self.entry_mut(name)?;
-        if e.node.weight == weight {
+        let (node, slot) = self.entry_mut(name)?;
+        if node.weight == weight {
             return Ok(());
         }
-        let delta =
-            node_term(&e.node.name, weight).wrapping_sub(node_term(&e.node.name, e.node.weight));
-        Arc::make_mut(&mut e.node).weight = weight;
-        e.repoint = true;
+        let delta = node_term(&node.name, weight).wrapping_sub(node_term(&node.name, node.weight));
+        Arc::make_mut(node).weight = weight;
+        self.repoint[slot] = true;
         self.points_changed = true;
         self.changed = true;
         self.fp_sum = self.fp_sum.wrapping_add(delta);
@@ -252,24 +242,24 @@ impl Builder {
 
     /// Sets or clears the hostname of the named node. Errors: [`Error::UnknownNode`].
     pub fn set_hostname(&mut self, name: &str, hostname: Option<Arc<str>>) -> Result<()> {
-        let e = self.entry_mut(name)?;
-        Arc::make_mut(&mut e.node).hostname = hostname;
+        let (node, _) = self.entry_mut(name)?;
+        Arc::make_mut(node).hostname = hostname;
         self.changed = true;
         Ok(())
     }
 
     /// Sets or clears the port of the named node. Errors: [`Error::UnknownNode`].
     pub fn set_port(&mut self, name: &str, port: Option<u16>) -> Result<()> {
-        let e = self.entry_mut(name)?;
-        Arc::make_mut(&mut e.node).port = port;
+        let (node, _) = self.entry_mut(name)?;
+        Arc::make_mut(node).port = port;
         self.changed = true;
         Ok(())
     }
 
     /// Sets or clears the payload of the named node. Errors: [`Error::UnknownNode`].
     pub fn set_payload(&mut self, name: &str, payload: Option<Payload>) -> Result<()> {
-        let e = self.entry_mut(name)?;
-        Arc::make_mut(&mut e.node).payload = payload;
+        let (node, _) = self.entry_mut(name)?;
+        Arc::make_mut(node).payload = payload;
         self.changed = true;
         Ok(())
     }
@@ -288,20 +278,21 @@ impl Builder {
         let mut nodes: Vec<Arc<Node>> = Vec::with_capacity(live);
         let mut repoint: Vec<bool> = Vec::with_capacity(live);
         let mut old_to_new = vec![NO_ID; self.base.as_ref().map_or(0, |b| b.len)];
-        let slots = self.entries.len();
+        let slots = self.nodes.len();
         // slot_to_id[slot]: the dense id of the node in entry slot `slot` (holes are removed nodes).
         let mut slot_to_id: Vec<u32> = Vec::with_capacity(if slots == live { 0 } else { slots });
-        for e in self.entries.into_iter() {
+        for (slot, node) in self.nodes.into_iter().enumerate() {
             let id = nodes.len() as u32;
             if slots != live {
                 slot_to_id.push(id);
             }
-            let Some(e) = e else { continue };
-            if let Some(old) = e.old_id {
+            let Some(node) = node else { continue };
+            let old = self.old_ids[slot];
+            if old != NO_ID {
                 old_to_new[old as usize] = id;
             }
-            repoint.push(e.repoint);
-            nodes.push(e.node);
+            repoint.push(self.repoint[slot]);
+            nodes.push(node);
         }
         let membership = Membership::of(nodes.iter().map(|n| &**n));
         let total_points: u64 = nodes
@@ -347,16 +338,16 @@ impl Builder {
 
 /// The name of the node in entry slot `i` ("" for a removed node's slot, which the index never asks
 /// for).
-fn slot_name(entries: &[Option<Entry>], i: u32) -> &str {
-    entries
+fn slot_name(nodes: &[Option<Arc<Node>>], i: u32) -> &str {
+    nodes
         .get(i as usize)
         .and_then(Option::as_ref)
-        .map_or("", |e| &e.node.name)
+        .map_or("", |n| &n.name)
 }
 
 /// A point while a ring is built: (position, low bits, owner id). Sorting these orders equal positions
 /// by node id, i.e. by insertion order, as a stable sort of the original's insertion-ordered points does.
-type Pt = (u64, u64, u32);
+pub(crate) type Pt = (u64, u64, u32);
 
 /// The points of the nodes flagged in `which` (all if `None`), sorted.
 fn fresh_points(
@@ -427,9 +418,10 @@ fn merge_ring(
     )
 }
 
-/// The common case of [`merge_ring`], in one pass: a narrow profile (no low bits) and an old ring
-/// with no shadowed points. The kept old points and the fresh ones are merged straight into the new
-/// point and owner arrays. Gives up (`None`, and the general path runs) if it meets two equal
+/// The common case of [`merge_ring`], in one pass: a narrow profile (no low bits), an old radix ring
+/// with no shadowed points, and node ids that still fit the packed form. The kept old packed points
+/// and the fresh ones are merged straight into the new packed points, so a publication writes
+/// nothing but the new index. Gives up (`None`, and the general path runs) if it meets two equal
 /// positions under a profile that keeps only one of them.
 fn merge_narrow(
     profile: Profile,
@@ -439,7 +431,8 @@ fn merge_narrow(
     repoint: &[bool],
     old_to_new: &[u32],
 ) -> Option<Ring> {
-    if profile.is_wide() || !old.shadowed.is_empty() {
+    let packed = old.packing()?;
+    if profile.is_wide() || !old.shadowed.is_empty() || id_bound > 1 << 16 {
         return None;
     }
     let keep_equal = profile.equal_points() == EqualPoints::All;
@@ -454,162 +447,7 @@ fn merge_narrow(
             }
         })
         .collect();
-    let unchanged = remap.iter().enumerate().all(|(o, &id)| id == o as u32);
-    // What the search index needs to update itself instead of being rebuilt: the positions added
-    // (+1) and removed (-1).
-    let mut changes: Vec<(u64, i32)> = fresh.iter().map(|&(p, _, _)| (p, 1)).collect();
-    let (points, owners) = if unchanged {
-        insert_fresh(old, fresh)
-    } else if let (true, Some(gone)) = (fresh.is_empty(), single_removal(&remap)) {
-        remove_one(old, gone, &mut changes)
-    } else if fresh.is_empty() {
-        compact(old, &remap, &mut changes)
-    } else {
-        merge_fresh(old, fresh, &remap, &mut changes)
-    };
-    if !keep_equal && points.windows(2).any(|w| w[0] == w[1]) {
-        return None;
-    }
-    Some(Ring::updated(old, points, owners, id_bound, &mut changes))
-}
-
-/// Only additions: the old arrays copied in runs between the fresh points (memcpy speed), each run's
-/// end found by a galloping search from the last one (fresh points are sorted and far apart, so a
-/// few probes near the cursor, not a binary search of the whole ring).
-fn insert_fresh(old: &Ring, fresh: &[Pt]) -> (Vec<u64>, Vec<u32>) {
-    let cap = old.points.len() + fresh.len();
-    let mut points: Vec<u64> = Vec::with_capacity(cap);
-    let mut owners: Vec<u32> = Vec::with_capacity(cap);
-    let mut from = 0;
-    for &(p, _, id) in fresh {
-        // Old owners are all below the fresh ids here, so an equal old point goes first.
-        let rest = &old.points[from..];
-        let mut hi = 1;
-        while hi < rest.len() && rest[hi - 1] <= p {
-            hi *= 2;
-        }
-        let lo = hi / 2;
-        let hi = hi.min(rest.len());
-        let to = from + lo + rest[lo..hi].partition_point(|&q| q <= p);
-        points.extend_from_slice(&old.points[from..to]);
-        owners.extend_from_slice(&old.owners[from..to]);
-        points.push(p);
-        owners.push(id);
-        from = to;
-    }
-    points.extend_from_slice(&old.points[from..]);
-    owners.extend_from_slice(&old.owners[from..]);
-    (points, owners)
-}
-
-/// The old id whose points all go, if the change is exactly one node's removal: every later id one
-/// lower, every earlier one unchanged. (Draining a node keeps the later ids, so it is not this case.)
-fn single_removal(remap: &[u32]) -> Option<u32> {
-    let gone = remap.iter().position(|&id| id == NO_ID)?;
-    let shifted = remap[gone + 1..]
-        .iter()
-        .enumerate()
-        .all(|(i, &id)| id as usize == gone + i);
-    (remap[..gone]
-        .iter()
-        .enumerate()
-        .all(|(i, &id)| id as usize == i)
-        && shifted)
-        .then_some(gone as u32)
-}
-
-/// One node's points removed: the old arrays are copied in runs between its points, found by a
-/// vector-friendly scan of the owners, and each kept owner above it is renumbered one lower with a
-/// branch-free subtraction (no table lookup per point).
-fn remove_one(old: &Ring, gone: u32, changes: &mut Vec<(u64, i32)>) -> (Vec<u64>, Vec<u32>) {
-    let n = old.points.len();
-    let mut points: Vec<u64> = Vec::with_capacity(n);
-    let mut owners: Vec<u32> = Vec::with_capacity(n);
-    let mut from = 0;
-    while from < n {
-        let to = from + find_u32(&old.owners[from..], gone);
-        points.extend_from_slice(&old.points[from..to]);
-        owners.extend(
-            old.owners[from..to]
-                .iter()
-                .map(|&o| o - u32::from(o > gone)),
-        );
-        if to < n {
-            changes.push((old.points[to], -1));
-        }
-        from = to + 1;
-    }
-    (points, owners)
-}
-
-/// The index of the first `x` in `v`, or `v.len()`: compared 16 at a time (one vector compare per
-/// block), then within the block that holds it.
-fn find_u32(v: &[u32], x: u32) -> usize {
-    let mut blocks = v.chunks_exact(16);
-    let mut at = 0;
-    for b in &mut blocks {
-        if b.iter().fold(false, |hit, &o| hit | (o == x)) {
-            break;
-        }
-        at += 16;
-    }
-    at + v[at..].iter().position(|&o| o == x).unwrap_or(v.len() - at)
-}
-
-/// Only removals: a compaction into buffers of the old length (each point is written, the write
-/// position advances only past the kept ones), cut to length after. Removed points are rare, so
-/// noting each in `changes` is a well-predicted branch.
-fn compact(old: &Ring, remap: &[u32], changes: &mut Vec<(u64, i32)>) -> (Vec<u64>, Vec<u32>) {
-    let n = old.points.len();
-    let mut points = vec![0u64; n];
-    let mut owners = vec![0u32; n];
-    let mut w = 0;
-    for (&p, &o) in old.points.iter().zip(&old.owners) {
-        let id = remap[o as usize];
-        points[w] = p;
-        owners[w] = id;
-        if id == NO_ID {
-            changes.push((p, -1));
-        } else {
-            w += 1;
-        }
-    }
-    points.truncate(w);
-    owners.truncate(w);
-    (points, owners)
-}
-
-/// Removals and additions: one pass over the old points, dropping those of removed or re-weighted
-/// nodes (noted in `changes`) and renumbering the rest, the fresh points merged in.
-fn merge_fresh(
-    old: &Ring,
-    fresh: &[Pt],
-    remap: &[u32],
-    changes: &mut Vec<(u64, i32)>,
-) -> (Vec<u64>, Vec<u32>) {
-    let cap = old.points.len() + fresh.len();
-    let mut points: Vec<u64> = Vec::with_capacity(cap);
-    let mut owners: Vec<u32> = Vec::with_capacity(cap);
-    let mut f = 0;
-    for (&p, &o) in old.points.iter().zip(&old.owners) {
-        let id = remap[o as usize];
-        if id == NO_ID {
-            changes.push((p, -1));
-            continue;
-        }
-        while f < fresh.len() && (fresh[f].0, fresh[f].2) < (p, id) {
-            points.push(fresh[f].0);
-            owners.push(fresh[f].2);
-            f += 1;
-        }
-        points.push(p);
-        owners.push(id);
-    }
-    for &(p, _, id) in &fresh[f..] {
-        points.push(p);
-        owners.push(id);
-    }
-    (points, owners)
+    next_packed(packed, fresh, &remap, keep_equal).map(Ring::packed)
 }
 
 /// The old points that stay (collapsed-away ones included, owners renumbered) merged with `fresh`.
@@ -622,13 +460,11 @@ fn merged_points(old: &Ring, fresh: Vec<Pt>, repoint: &[bool], old_to_new: &[u32
     };
     let lows = old.lows.as_deref();
     let kept = old
-        .points
         .iter()
-        .zip(&old.owners)
         .enumerate()
-        .map(|(r, (&p, &o))| (p, lows.map_or(0, |l| l[r]), o))
+        .map(|(r, (p, o))| (p, lows.map_or(0, |l| l[r]), o))
         .filter_map(|pt| keep(&pt));
-    let capacity = old.points.len() + old.shadowed.len() + fresh.len();
+    let capacity = old.len() + old.shadowed.len() + fresh.len();
     let mut kept: Vec<Pt> = if old.shadowed.is_empty() {
         kept.collect()
     } else {
@@ -712,22 +548,6 @@ pub(crate) fn node_term(name: &str, weight: u32) -> u64 {
 mod tests {
     use super::*;
 
-    #[test]
-    fn find_u32_finds_the_first_match_at_every_offset() {
-        for len in 0..50 {
-            for at in 0..=len {
-                let mut v = vec![1u32; len];
-                if at < len {
-                    v[at] = 9;
-                    if at + 1 < len {
-                        v[at + 1] = 9;
-                    }
-                }
-                assert_eq!(find_u32(&v, 9), at, "len {len} at {at}");
-            }
-        }
-    }
-
     /// Real collisions between different nodes' points (equal 32-bit CRCs, equal 128-bit md5s) are too
     /// rare for random tests, so the equal-position rules are checked on synthetic points here.
     #[test]
@@ -735,14 +555,17 @@ mod tests {
         let pts = vec![(5, 0, 0), (5, 0, 1), (5, 0, 2), (7, 0, 1)];
         let first = finish(Profile::Nginx, pts.clone());
         assert_eq!(
-            (first.points.as_slice(), first.owners.as_slice()),
+            (
+                first.plain().points.as_slice(),
+                first.plain().owners.as_slice()
+            ),
             (&[5, 7][..], &[0, 1][..])
         );
         assert_eq!(first.shadowed, vec![(5, 0, 1), (5, 0, 2)]);
         let last = finish(Profile::UhashringKetama, pts.clone());
-        assert_eq!(last.owners, vec![2, 1]);
+        assert_eq!(last.plain().owners, vec![2, 1]);
         let all = finish(Profile::Continuum, pts.clone());
-        assert_eq!(all.owners, vec![0, 1, 2, 1]);
+        assert_eq!(all.plain().owners, vec![0, 1, 2, 1]);
         assert!(all.shadowed.is_empty());
 
         // Node 0 leaves (ids 1, 2 become 0, 1): node 1's shadowed point at 5 comes back.
@@ -750,7 +573,10 @@ mod tests {
         let merged = merged_points(&first, Vec::new(), &[false, false], &old_to_new);
         let ring = finish(Profile::Nginx, merged);
         assert_eq!(
-            (ring.points.as_slice(), ring.owners.as_slice()),
+            (
+                ring.plain().points.as_slice(),
+                ring.plain().owners.as_slice()
+            ),
             (&[5, 7][..], &[0, 0][..])
         );
         assert_eq!(ring.shadowed, vec![(5, 0, 1)]);
@@ -758,12 +584,12 @@ mod tests {
         // Wide: equal top bits but different low bits are distinct points; equal in all 128 bits
         // collapse to the node added last.
         let wide = finish(Profile::Uhashring, vec![(5, 1, 0), (5, 2, 0), (5, 2, 1)]);
-        assert_eq!(wide.points, vec![5, 5]);
+        assert_eq!(wide.plain().points, vec![5, 5]);
         assert_eq!(wide.lows.as_deref(), Some(&[1, 2][..]));
-        assert_eq!(wide.owners, vec![0, 1]);
+        assert_eq!(wide.plain().owners, vec![0, 1]);
         let merged = merged_points(&wide, Vec::new(), &[false], &[0, NO_ID]);
         let ring = finish(Profile::Uhashring, merged);
-        assert_eq!(ring.owners, vec![0, 0]);
+        assert_eq!(ring.plain().owners, vec![0, 0]);
         assert_eq!(ring.lows.as_deref(), Some(&[1, 2][..]));
     }
 }

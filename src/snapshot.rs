@@ -14,7 +14,8 @@ use crate::hash::xxh3_64;
 use crate::names::NameIndex;
 use crate::node::{Node, NodeId};
 use crate::placement::{KeyHasher, Placement, Profile};
-use crate::search::{lower_bound_wrap, Index, Kernel, Layout};
+use crate::search::packed::{slot_owner, Packed};
+use crate::search::{lower_bound_wrap, Index, Kernel, Layout, Radix};
 
 /// The owner id that the batch lookups write for every key when no node owns a point.
 pub const NO_OWNER: u32 = u32::MAX;
@@ -22,17 +23,21 @@ pub const NO_OWNER: u32 = u32::MAX;
 /// Keys hashed ahead of the search in one go by the batch lookups (a stack buffer).
 const BATCH_CHUNK: usize = 256;
 
-/// The point arrays of a ring, shared between snapshots whose points are the same.
+/// The points of a ring, shared between snapshots whose points are the same.
+///
+/// The search index holds them: a radix ring's packed points carry each point's owner and all but 16
+/// bits of its position, and a side array of the index the rest, so a publication writes only the
+/// index. The plain sorted arrays that [`Snapshot::points`] and [`Snapshot::point_owners`] return are
+/// made from it on first use. An Eytzinger ring keeps them from the start.
 pub(crate) struct Ring {
-    /// Positions, sorted ascending; equal positions ordered by owner id.
-    pub(crate) points: Vec<u64>,
-    /// `owners[r]` is the node id of `points[r]`.
-    pub(crate) owners: Vec<u32>,
     pub(crate) index: Index,
+    len: usize,
+    /// The sorted positions and their owners as plain arrays (see above).
+    plain: OnceLock<Plain>,
     /// How many distinct nodes own at least one point: computed on first use (by replica walks), not
     /// on the publication path.
-    pub(crate) owning_nodes: OnceLock<usize>,
-    /// Wide profiles only: the low 64 bits of each point (same order as `points`). Cold: read only
+    owning_nodes: OnceLock<usize>,
+    /// Wide profiles only: the low 64 bits of each point (same order as the points). Cold: read only
     /// when a key's top 64 bits equal a point's, and by replica walks.
     pub(crate) lows: Option<Box<[u64]>>,
     /// Points that lost to an equal point under the profile's rule, as (position, low, owner), sorted.
@@ -40,28 +45,14 @@ pub(crate) struct Ring {
     pub(crate) shadowed: Vec<(u64, u64, u32)>,
 }
 
-impl Ring {
-    /// How many distinct nodes own at least one point.
-    pub(crate) fn owning_nodes(&self) -> usize {
-        *self.owning_nodes.get_or_init(|| {
-            let mut seen = vec![
-                false;
-                self.owners
-                    .iter()
-                    .map(|&o| o as usize + 1)
-                    .max()
-                    .unwrap_or(0)
-            ];
-            let mut count = 0;
-            for &o in &self.owners {
-                if !std::mem::replace(&mut seen[o as usize], true) {
-                    count += 1;
-                }
-            }
-            count
-        })
-    }
+/// A ring's sorted positions (for a wide profile, their top 64 bits) and the owner of each.
+pub(crate) struct Plain {
+    pub(crate) points: Vec<u64>,
+    pub(crate) owners: Vec<u32>,
+}
 
+impl Ring {
+    /// A ring of sorted `points` and their `owners`, indexed in the layout that fits it.
     pub(crate) fn new(
         points: Vec<u64>,
         owners: Vec<u32>,
@@ -69,54 +60,156 @@ impl Ring {
         shadowed: Vec<(u64, u64, u32)>,
     ) -> Self {
         let index = Index::build(&points, &owners);
-        Self::with_index(points, owners, index, lows, shadowed)
+        Self::assemble(index, Plain { points, owners }, lows, shadowed)
     }
 
-    /// A narrow ring made from `old` by a few changes (see [`Index::update`]).
-    pub(crate) fn updated(
-        old: &Ring,
-        points: Vec<u64>,
-        owners: Vec<u32>,
-        id_bound: usize,
-        changes: &mut [(u64, i32)],
-    ) -> Self {
-        let index = old.index.update(&points, &owners, id_bound, changes);
-        Self::with_index(points, owners, index, None, Vec::new())
+    /// A narrow radix ring whose points were packed by the builder (see [`Packed::from_parts`]).
+    pub(crate) fn packed(packed: Packed) -> Self {
+        Self {
+            len: packed.len(),
+            index: Index::Radix(Radix::from_packed(packed)),
+            plain: OnceLock::new(),
+            owning_nodes: OnceLock::new(),
+            lows: None,
+            shadowed: Vec::new(),
+        }
     }
 
-    fn with_index(
-        points: Vec<u64>,
-        owners: Vec<u32>,
+    /// A ring searched with `index` over `plain`'s points, which it keeps only if the index does
+    /// not hold them.
+    fn assemble(
         index: Index,
+        plain: Plain,
         lows: Option<Vec<u64>>,
         shadowed: Vec<(u64, u64, u32)>,
     ) -> Self {
+        let len = plain.points.len();
+        let plain = match index {
+            Index::Radix(_) => OnceLock::new(),
+            Index::Eytzinger(_) => OnceLock::from(plain),
+        };
         Self {
-            points,
-            owners,
             index,
+            len,
+            plain,
             owning_nodes: OnceLock::new(),
             lows: lows.map(Vec::into_boxed_slice),
             shadowed,
         }
     }
 
-    /// The rank of the first point whose full position `(points[r], lows[r])` is `> x` (`>=` when
-    /// `at_or_after`), wrapping to 0. Wide rings only; `points` must not be empty.
+    /// The number of points.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The radix packing, if this ring has one.
+    #[inline]
+    pub(crate) fn packing(&self) -> Option<&Packed> {
+        match &self.index {
+            Index::Radix(r) => Some(r.packed()),
+            Index::Eytzinger(_) => None,
+        }
+    }
+
+    /// The plain sorted arrays, made from the packed points on first use.
+    pub(crate) fn plain(&self) -> &Plain {
+        self.plain.get_or_init(|| match &self.index {
+            Index::Radix(r) => {
+                let p = r.packed();
+                Plain {
+                    points: (0..p.len()).map(|r| p.position(r)).collect(),
+                    owners: p.points().iter().map(|&s| slot_owner(s)).collect(),
+                }
+            }
+            Index::Eytzinger(e) => {
+                let (points, owners) = e.sorted();
+                Plain { points, owners }
+            }
+        })
+    }
+
+    /// The position of point `r < len` (its top 64 bits under a wide profile).
+    #[inline]
+    pub(crate) fn position(&self, r: usize) -> u64 {
+        match self.packing() {
+            Some(p) => p.position(r),
+            None => self.plain().points[r],
+        }
+    }
+
+    /// The owner of point `r < len`.
+    #[inline]
+    pub(crate) fn owner(&self, r: usize) -> u32 {
+        match self.packing() {
+            Some(p) => p.owner(r),
+            None => self.plain().owners[r],
+        }
+    }
+
+    /// Every point as (position, owner), in order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
+        (0..self.len).map(|r| (self.position(r), self.owner(r)))
+    }
+
+    /// The owners of every point, one full turn from rank `start`.
+    pub(crate) fn owners_from(&self, start: usize) -> impl Iterator<Item = u32> + '_ {
+        let start = start.min(self.len);
+        (start..self.len)
+            .chain(0..start)
+            .map(move |r| self.owner(r))
+    }
+
+    /// The rank of the first point `>= x`, wrapping to 0; `None` if there are no points.
+    pub(crate) fn rank_at_or_after(&self, x: u64) -> Option<usize> {
+        match &self.index {
+            Index::Radix(r) => r.rank_at_or_after(x),
+            Index::Eytzinger(_) => {
+                let points = &self.plain().points;
+                (!points.is_empty()).then(|| lower_bound_wrap(points, x))
+            }
+        }
+    }
+
+    /// How many distinct nodes own at least one point.
+    pub(crate) fn owning_nodes(&self) -> usize {
+        *self.owning_nodes.get_or_init(|| {
+            let mut seen: Vec<bool> = Vec::new();
+            let mut count = 0;
+            for o in self.owners_from(0) {
+                let o = o as usize;
+                if o >= seen.len() {
+                    seen.resize(o + 1, false);
+                }
+                if !std::mem::replace(&mut seen[o], true) {
+                    count += 1;
+                }
+            }
+            count
+        })
+    }
+
+    /// The rank of the first point whose full position `(position, lows[r])` is `> x` (`>=` when
+    /// `at_or_after`), wrapping to 0. Wide rings only; there must be points.
     fn rank_wide(&self, x: u128, at_or_after: bool) -> usize {
         let lows = self.lows.as_deref().unwrap_or(&[]);
         let (hi, lo) = ((x >> 64) as u64, x as u64);
         // Ranks of points with top bits below `hi`, then of those equal to `hi` with low bits below
         // (or at) `lo`.
-        let mut r = self.points.partition_point(|&p| p < hi);
-        while r < self.points.len() && self.points[r] == hi {
+        let mut r = match self.rank_at_or_after(hi) {
+            Some(0) if self.position(0) < hi => self.len,
+            Some(r) => r,
+            None => return 0,
+        };
+        while r < self.len && self.position(r) == hi {
             let l = lows.get(r).copied().unwrap_or(0);
             if if at_or_after { l >= lo } else { l > lo } {
                 break;
             }
             r += 1;
         }
-        if r == self.points.len() {
+        if r == self.len {
             0
         } else {
             r
@@ -156,7 +249,7 @@ impl fmt::Debug for Snapshot {
             .field("version", &self.version)
             .field("placement", &self.placement)
             .field("nodes", &self.nodes.len())
-            .field("points", &self.ring.points.len())
+            .field("points", &self.ring.len())
             .field("fingerprint", &format_args!("{:016x}", self.fingerprint))
             .finish()
     }
@@ -251,14 +344,17 @@ impl Snapshot {
     /// Number of points on the ring.
     #[inline]
     pub fn point_count(&self) -> usize {
-        self.ring.points.len()
+        self.ring.len()
     }
 
     /// The sorted point positions (for a wide profile, their top 64 bits; see
     /// [`point_lows`](Self::point_lows)). Equal positions appear as the profile's rule leaves them.
+    ///
+    /// A ring's search index holds its points in a packed form; this plain array is made from it on
+    /// the first call (O(points)) and kept with the snapshot.
     #[inline]
     pub fn points(&self) -> &[u64] {
-        &self.ring.points
+        &self.ring.plain().points
     }
 
     /// The low 64 bits of each point of [`points`](Self::points) for a wide profile
@@ -268,10 +364,11 @@ impl Snapshot {
         self.ring.lows.as_deref()
     }
 
-    /// The owner of each point of [`points`](Self::points), as raw node ids.
+    /// The owner of each point of [`points`](Self::points), as raw node ids (made on the first call,
+    /// as [`points`](Self::points) is).
     #[inline]
     pub fn point_owners(&self) -> &[u32] {
-        &self.ring.owners
+        &self.ring.plain().owners
     }
 
     /// The nodes in id (insertion) order.
@@ -354,11 +451,7 @@ impl Snapshot {
         match self.placement.profile() {
             // The native profile first, on exactly the path it had before other profiles existed:
             // one predictable branch on the profile, then the search from `hash` itself.
-            Profile::Native => self
-                .ring
-                .index
-                .owner_at_or_after(&self.ring.points, hash)
-                .map(NodeId),
+            Profile::Native => self.ring.index.owner_at_or_after(hash).map(NodeId),
             p if p.is_wide() => self.route_wide(u128::from(hash) << 64),
             _ => self.route_narrow(hash),
         }
@@ -368,7 +461,7 @@ impl Snapshot {
     fn route_narrow(&self, hash: u64) -> Option<NodeId> {
         self.ring
             .index
-            .owner_at_or_after(&self.ring.points, self.placement.search_from(hash))
+            .owner_at_or_after(self.placement.search_from(hash))
             .map(NodeId)
     }
 
@@ -382,7 +475,7 @@ impl Snapshot {
             return self.route_narrow(u64::try_from(pos).unwrap_or(u64::MAX));
         }
         let hi = (pos >> 64) as u64;
-        let (p, owner) = self.ring.index.point_at_or_after(&self.ring.points, hi)?;
+        let (p, owner) = self.ring.index.point_at_or_after(hi)?;
         if p != hi {
             // The first point with top bits >= hi has top bits > hi (or every point is below and this
             // is the wrap-around): it is the first point > pos.
@@ -390,7 +483,7 @@ impl Snapshot {
         }
         let at_or_after = self.placement.profile().tie() == crate::placement::Tie::AtOrAfter;
         let r = self.ring.rank_wide(pos, at_or_after);
-        Some(NodeId(self.ring.owners[r]))
+        Some(NodeId(self.ring.owner(r)))
     }
 
     /// The id of the node that owns `key`; `None` if no node owns any point.
@@ -399,11 +492,7 @@ impl Snapshot {
         let key = key.as_ref();
         match self.placement.profile() {
             // See `route_hash`: native = xxh3, then the `>=` search, nothing else.
-            Profile::Native => self
-                .ring
-                .index
-                .owner_at_or_after(&self.ring.points, xxh3_64(key))
-                .map(NodeId),
+            Profile::Native => self.ring.index.owner_at_or_after(xxh3_64(key)).map(NodeId),
             p if p.is_wide() => self.route_wide(self.placement.key_hash_wide(key)),
             _ => self.route_narrow(self.placement.key_hash(key)),
         }
@@ -448,9 +537,7 @@ impl Snapshot {
         }
         match self.placement.profile() {
             Profile::Native => {
-                self.ring
-                    .index
-                    .owners_batch(&self.ring.points, hashes, out, kernel);
+                self.ring.index.owners_batch(hashes, out, kernel);
             }
             p if p.is_wide() => {
                 for (o, &h) in out.iter_mut().zip(hashes) {
@@ -463,9 +550,7 @@ impl Snapshot {
                     for (b, &h) in buf.iter_mut().zip(hs) {
                         *b = self.placement.search_from(h);
                     }
-                    self.ring
-                        .index
-                        .owners_batch(&self.ring.points, &buf[..hs.len()], out, kernel);
+                    self.ring.index.owners_batch(&buf[..hs.len()], out, kernel);
                 }
             }
         }
@@ -528,9 +613,7 @@ impl Snapshot {
                     }
                 }
             }
-            self.ring
-                .index
-                .owners_batch(&self.ring.points, &buf[..ks.len()], out, kernel);
+            self.ring.index.owners_batch(&buf[..ks.len()], out, kernel);
         }
         Ok(())
     }
@@ -554,9 +637,7 @@ impl Snapshot {
                 for (b, w) in buf.iter_mut().zip(words.iter()) {
                     *b = self.placement.search_from(u64::from(w[0]));
                 }
-                self.ring
-                    .index
-                    .owners_batch(&self.ring.points, &buf[..ks.len()], out, kernel);
+                self.ring.index.owners_batch(&buf[..ks.len()], out, kernel);
             }
         }
     }
@@ -575,7 +656,7 @@ impl Snapshot {
                 kernel: kernel.name(),
             });
         }
-        if self.ring.points.is_empty() {
+        if self.ring.len() == 0 {
             out.fill(NO_OWNER);
             return Ok(false);
         }
@@ -592,7 +673,8 @@ impl Snapshot {
     /// snapshots pick the fastest layout by themselves.
     pub fn with_layout(&self, layout: Layout) -> Option<Snapshot> {
         let ring = &*self.ring;
-        let index = Index::build_as(layout, &ring.points, &ring.owners)?;
+        let plain = ring.plain();
+        let index = Index::build_as(layout, &plain.points, &plain.owners)?;
         Some(Snapshot {
             version: self.version,
             fingerprint: self.fingerprint,
@@ -601,21 +683,21 @@ impl Snapshot {
             nodes: self.nodes.clone(),
             by_name: self.by_name.clone(),
             derived: OnceLock::new(),
-            ring: Arc::new(Ring {
-                points: ring.points.clone(),
-                owners: ring.owners.clone(),
+            ring: Arc::new(Ring::assemble(
                 index,
-                owning_nodes: ring.owning_nodes.clone(),
-                lows: ring.lows.clone(),
-                shadowed: ring.shadowed.clone(),
-            }),
+                Plain {
+                    points: plain.points.clone(),
+                    owners: plain.owners.clone(),
+                },
+                ring.lows.as_deref().map(<[u64]>::to_vec),
+                ring.shadowed.clone(),
+            )),
         })
     }
 
     /// The rank of the point that owns exact position `pos` (the start of the clockwise walk).
     fn start_rank(&self, pos: u128) -> Option<usize> {
-        let pts = &self.ring.points;
-        if pts.is_empty() {
+        if self.ring.len() == 0 {
             return None;
         }
         if self.placement.profile().is_wide() {
@@ -623,7 +705,7 @@ impl Snapshot {
             Some(self.ring.rank_wide(pos, at_or_after))
         } else {
             let hash = u64::try_from(pos).unwrap_or(u64::MAX);
-            Some(lower_bound_wrap(pts, self.placement.search_from(hash)))
+            self.ring.rank_at_or_after(self.placement.search_from(hash))
         }
     }
 
@@ -636,12 +718,8 @@ impl Snapshot {
     /// [`walk_hash`](Self::walk_hash) from an exact position (a value of
     /// [`key_hash_wide`](Self::key_hash_wide)).
     pub fn walk_wide(&self, pos: u128) -> impl Iterator<Item = NodeId> + '_ {
-        let owners = &self.ring.owners;
         let start = self.start_rank(pos).unwrap_or(0);
-        owners[start..]
-            .iter()
-            .chain(&owners[..start])
-            .map(|&o| NodeId(o))
+        self.ring.owners_from(start).map(NodeId)
     }
 
     /// The exact position a 64-bit `hash` stands for (see [`route_hash`](Self::route_hash)).

@@ -90,23 +90,37 @@ impl Eytzinger {
     }
 }
 
+impl Eytzinger {
+    /// The points in sorted order with their owners (an in-order traversal).
+    pub(crate) fn sorted(&self) -> (Vec<u64>, Vec<u32>) {
+        let keys = self.keys();
+        let mut points = Vec::with_capacity(self.n);
+        let mut owners = Vec::with_capacity(self.n);
+        inorder_slots(self.n, |slot| {
+            points.push(keys[slot]);
+            owners.push(self.owners[slot]);
+        });
+        (points, owners)
+    }
+}
+
 impl SearchIndex for Eytzinger {
     #[inline]
-    fn owner_at_or_after(&self, _points: &[u64], x: u64) -> Option<u32> {
+    fn owner_at_or_after(&self, x: u64) -> Option<u32> {
         self.slot_at_or_after(x).map(|slot| self.owners[slot])
     }
 
     #[inline]
-    fn point_at_or_after(&self, _points: &[u64], x: u64) -> Option<(u64, u32)> {
+    fn point_at_or_after(&self, x: u64) -> Option<(u64, u32)> {
         self.slot_at_or_after(x)
             .map(|slot| (self.keys()[slot], self.owners[slot]))
     }
 
-    fn owners_batch(&self, points: &[u64], xs: &[u64], out: &mut [u32], kernel: Kernel) {
+    fn owners_batch(&self, xs: &[u64], out: &mut [u32], kernel: Kernel) {
         match kernel {
             Kernel::Scalar => {
                 for (o, &x) in out.iter_mut().zip(xs) {
-                    *o = self.owner_at_or_after(points, x).unwrap_or(u32::MAX);
+                    *o = self.owner_at_or_after(x).unwrap_or(u32::MAX);
                 }
             }
             _ => self.batch_interleaved(xs, out),
@@ -172,13 +186,14 @@ mod tests {
             let e = Eytzinger::build(&points, &owners);
             for x in 0..(n as u64 * 10 + 5) {
                 let want = owners[lower_bound_wrap(&points, x)];
-                assert_eq!(e.owner_at_or_after(&points, x), Some(want), "n={n} x={x}");
+                assert_eq!(e.owner_at_or_after(x), Some(want), "n={n} x={x}");
             }
-            assert_eq!(e.owner_at_or_after(&points, u64::MAX), Some(0));
+            assert_eq!(e.owner_at_or_after(u64::MAX), Some(0));
+            assert_eq!(e.sorted(), (points.clone(), owners.clone()));
             for x in 0..(n as u64 * 10 + 5) {
                 let r = lower_bound_wrap(&points, x);
                 assert_eq!(
-                    e.point_at_or_after(&points, x),
+                    e.point_at_or_after(x),
                     Some((points[r], owners[r])),
                     "n={n} x={x}"
                 );
@@ -198,7 +213,7 @@ mod tests {
             let owners: Vec<u32> = (0..points.len() as u32).collect();
             let e = Eytzinger::build(&points, &owners);
             for x in probes.into_iter().chain(points.iter().copied()).chain([0, u64::MAX]) {
-                proptest::prop_assert_eq!(e.owner_at_or_after(&points, x), Some(owners[lower_bound_wrap(&points, x)]));
+                proptest::prop_assert_eq!(e.owner_at_or_after(x), Some(owners[lower_bound_wrap(&points, x)]));
             }
         }
     }
@@ -206,7 +221,7 @@ mod tests {
     #[test]
     fn empty_index_has_no_owner() {
         let e = Eytzinger::build(&[], &[]);
-        assert_eq!(e.owner_at_or_after(&[], 5), None);
+        assert_eq!(e.owner_at_or_after(5), None);
     }
 
     #[test]
@@ -214,8 +229,8 @@ mod tests {
         let points = [5, 7, 7, 7, 9];
         let owners = [0, 1, 2, 3, 4];
         let e = Eytzinger::build(&points, &owners);
-        assert_eq!(e.owner_at_or_after(&points, 7), Some(1));
-        assert_eq!(e.owner_at_or_after(&points, 6), Some(1));
-        assert_eq!(e.owner_at_or_after(&points, 8), Some(4));
+        assert_eq!(e.owner_at_or_after(7), Some(1));
+        assert_eq!(e.owner_at_or_after(6), Some(1));
+        assert_eq!(e.owner_at_or_after(8), Some(4));
     }
 }

@@ -6,7 +6,8 @@
 //! behind the `SearchIndex` trait so that the snapshot can pick one per ring size.
 
 mod eytzinger;
-mod packed;
+pub(crate) mod merge;
+pub(crate) mod packed;
 mod prefetch;
 mod radix;
 mod simd;
@@ -36,20 +37,19 @@ pub fn lower_bound_wrap(points: &[u64], x: u64) -> usize {
     }
 }
 
-/// The interface every search layout implements. `points` is the ring's sorted position array, which a
-/// layout may consult on a cold path (the radix layout keeps only 48 bits of each position hot).
+/// The interface every search layout implements.
 pub(crate) trait SearchIndex: Send + Sync + Sized {
     /// The owner of the first point `>= x`, wrapping; `None` only if the index is empty.
-    fn owner_at_or_after(&self, points: &[u64], x: u64) -> Option<u32>;
+    fn owner_at_or_after(&self, x: u64) -> Option<u32>;
 
     /// The position and owner of the first point `>= x`, wrapping; `None` only if the index is empty.
     /// (Wide profiles compare the position with the key to see whether a tie-break is needed.)
-    fn point_at_or_after(&self, points: &[u64], x: u64) -> Option<(u64, u32)>;
+    fn point_at_or_after(&self, x: u64) -> Option<(u64, u32)>;
 
     /// [`owner_at_or_after`](Self::owner_at_or_after) of every `xs[i]` into `out[i]`, searched with
     /// `kernel` (which the caller has checked is available). The index is not empty and
     /// `out.len() == xs.len()`.
-    fn owners_batch(&self, points: &[u64], xs: &[u64], out: &mut [u32], kernel: Kernel);
+    fn owners_batch(&self, xs: &[u64], out: &mut [u32], kernel: Kernel);
 }
 
 /// A search layout (see the module docs of each). Snapshots pick one by size; [`crate::Snapshot::with_layout`]
@@ -84,25 +84,6 @@ impl Index {
         }
     }
 
-    /// The index of the next ring after a few changes to this one's: `changes` lists the positions
-    /// added (`+1`) and removed (`-1`), `id_bound` is one past the largest owner id. Same layout
-    /// choice as [`build`](Self::build), reusing what it can of this index.
-    pub(crate) fn update(
-        &self,
-        points: &[u64],
-        owners: &[u32],
-        id_bound: usize,
-        changes: &mut [(u64, i32)],
-    ) -> Self {
-        match self {
-            Index::Radix(r) => match r.update(points, owners, id_bound, changes) {
-                Some(r) => Index::Radix(r),
-                None => Index::build(points, owners),
-            },
-            Index::Eytzinger(_) => Index::build(points, owners),
-        }
-    }
-
     /// The index in a chosen layout; `None` if the ring does not fit it.
     pub(crate) fn build_as(layout: Layout, points: &[u64], owners: &[u32]) -> Option<Self> {
         match layout {
@@ -120,26 +101,26 @@ impl Index {
     }
 
     #[inline(always)]
-    pub(crate) fn owner_at_or_after(&self, points: &[u64], x: u64) -> Option<u32> {
+    pub(crate) fn owner_at_or_after(&self, x: u64) -> Option<u32> {
         match self {
-            Index::Radix(r) => r.owner_at_or_after(points, x),
-            Index::Eytzinger(e) => e.owner_at_or_after(points, x),
+            Index::Radix(r) => r.owner_at_or_after(x),
+            Index::Eytzinger(e) => e.owner_at_or_after(x),
         }
     }
 
     #[inline(always)]
-    pub(crate) fn point_at_or_after(&self, points: &[u64], x: u64) -> Option<(u64, u32)> {
+    pub(crate) fn point_at_or_after(&self, x: u64) -> Option<(u64, u32)> {
         match self {
-            Index::Radix(r) => r.point_at_or_after(points, x),
-            Index::Eytzinger(e) => e.point_at_or_after(points, x),
+            Index::Radix(r) => r.point_at_or_after(x),
+            Index::Eytzinger(e) => e.point_at_or_after(x),
         }
     }
 
     #[inline]
-    pub(crate) fn owners_batch(&self, points: &[u64], xs: &[u64], out: &mut [u32], kernel: Kernel) {
+    pub(crate) fn owners_batch(&self, xs: &[u64], out: &mut [u32], kernel: Kernel) {
         match self {
-            Index::Radix(r) => r.owners_batch(points, xs, out, kernel),
-            Index::Eytzinger(e) => e.owners_batch(points, xs, out, kernel),
+            Index::Radix(r) => r.owners_batch(xs, out, kernel),
+            Index::Eytzinger(e) => e.owners_batch(xs, out, kernel),
         }
     }
 }

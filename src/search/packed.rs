@@ -1,21 +1,19 @@
-//! The radix layout's storage: the packed points and the bucket table, built together so that every
-//! read a search makes is in bounds by construction. That lets the hot loops read without bounds
-//! checks (measured by alternating A/B runs of the batch loop, minima of six: about 20 % fewer ns per key),
-//! and keeps all of the layout's `unsafe` in this one small module.
+//! The radix layout's storage: the packed points, the low bits of their positions and the bucket
+//! table, built together so that every read a search makes is in bounds by construction. That lets
+//! the hot loops read without bounds checks (measured by alternating A/B runs of the batch loop,
+//! minima of six: about 20 % fewer ns per key), and keeps all of the layout's `unsafe` in this one
+//! small module.
 //!
-//! Invariants, established by [`Packed::build`] and [`Packed::update`] and never changed afterwards
-//! (the fields are private and no method hands out `&mut` access):
-//! 1. `table.len() >= 3`, the table is non-decreasing and every entry is `<= n`;
-//! 2. `slots().len() > n + WINDOW_MAX`: after the `n` points come a wrap sentinel at index `n` and
+//! This is the whole of a radix ring: a slot's top 48 bits and the point's entry in `lows` make its
+//! full position, and the slot's low 16 bits its owner, so a ring keeps no other copy of its points
+//! and a publication writes only these arrays.
+//!
+//! Invariants, established by [`Packed::from_parts`] (which every constructor ends in) and never
+//! changed afterwards (the fields are private and no method hands out `&mut` access):
+//! 1. `table.len() >= 3` and every entry is `<= n`;
+//! 2. `slots.len() > n + WINDOW_MAX`: after the `n` points come a wrap sentinel at index `n` and
 //!    [`PAD`]s, so a window of up to [`WINDOW_MAX`] slots that starts at any index `<= n` is in bounds,
 //!    and so is every [`Rank`] a count returns (`<= n + WINDOW_MAX`).
-
-use bytemuck::{Pod, Zeroable};
-
-/// One cache line of packed points.
-#[derive(Clone, Copy, Pod, Zeroable)]
-#[repr(C, align(64))]
-struct Line([u64; 8]);
 
 /// Filler after the wrap sentinel: never counted as below a key (nothing is above `u64::MAX`).
 pub(crate) const PAD: u64 = u64::MAX;
@@ -30,6 +28,31 @@ const POINTS_PER_BUCKET: usize = 2;
 #[inline(always)]
 pub(crate) fn quantize(x: u64) -> u64 {
     x & !0xFFFF
+}
+
+/// The packed slot of a point at position `p` owned by `owner` (which must fit 16 bits).
+#[inline(always)]
+pub(crate) fn pack(p: u64, owner: u32) -> u64 {
+    debug_assert!(owner <= 0xFFFF);
+    quantize(p) | u64::from(owner & 0xFFFF)
+}
+
+/// The owner id in a packed slot.
+#[inline(always)]
+pub(crate) fn slot_owner(slot: u64) -> u32 {
+    (slot & 0xFFFF) as u32
+}
+
+/// The full position of a point from its slot and its low bits.
+#[inline(always)]
+pub(crate) fn position(slot: u64, low: u16) -> u64 {
+    quantize(slot) | u64::from(low)
+}
+
+/// How many slots to reserve for packing `points` points: the points, the sentinel and the pads.
+#[inline]
+pub(crate) fn slot_capacity(points: usize) -> usize {
+    ((points + WINDOW_MAX).div_ceil(8) + 1) * 8
 }
 
 /// The points of one bucket: ranks `start..end`, both `<= n` (only [`Packed::bucket`] makes one).
@@ -48,12 +71,6 @@ impl Bucket {
     pub(crate) fn start(self) -> usize {
         self.start
     }
-
-    /// One past the rank of the bucket's last point.
-    #[inline(always)]
-    pub(crate) fn end(self) -> usize {
-        self.end
-    }
 }
 
 /// A rank found by [`Packed::count`]: at most `n + WINDOW_MAX` (exactly the search's rank, at most
@@ -69,10 +86,14 @@ impl Rank {
     }
 }
 
-/// The packed points and the bucket table (see the module docs for their invariants).
+/// The packed points, their low bits and the bucket table (see the module docs for the invariants).
 #[derive(Clone)]
 pub(crate) struct Packed {
-    lines: Vec<Line>,
+    /// The `n` packed points in sorted order, then the wrap sentinel and pads.
+    slots: Vec<u64>,
+    /// `lows[r]`: the low 16 bits of point `r`'s position (cold: read by the exact path and by
+    /// whoever needs full positions).
+    lows: Vec<u16>,
     /// `table[i]` = rank of the first point `p` with `p >> shift >= i`; the last two entries are `n`.
     table: Vec<u32>,
     shift: u32,
@@ -87,57 +108,83 @@ impl Packed {
         if owners.iter().fold(0, |acc, &o| acc | o) >> 16 != 0 || n >= u32::MAX as usize {
             return None;
         }
-        let (bits, shift) = Self::geometry(points);
-        let lines = Self::pack(&points[..n], &owners[..n]);
+        let mut slots = Vec::with_capacity(slot_capacity(n));
+        slots.extend(
+            points[..n]
+                .iter()
+                .zip(&owners[..n])
+                .map(|(&p, &o)| pack(p, o)),
+        );
+        let lows = points[..n].iter().map(|&p| p as u16).collect();
+        Some(Self::from_parts(slots, lows, None))
+    }
 
-        // table[b + 1] = one past the last rank of bucket b, written (not incremented) point by point
-        // in order, then a running max fills the empty buckets: no read-modify-write chain.
+    /// The packing whose points the caller has packed already: `slots` holds exactly the points, in
+    /// sorted order (made with [`pack`], reserved with [`slot_capacity`] to avoid a reallocation),
+    /// and `lows` their low 16 bits. The sentinel and pads are appended here.
+    ///
+    /// `prior`: the packing this one replaces and the changes from it (each added point's position
+    /// with `+1`, each removed one's with `-1`, in any order). When the table keeps its geometry
+    /// (almost always: it changes only when the point count crosses a power of two), the new table
+    /// is the old one plus a step function of the changes: one streaming pass instead of a scatter
+    /// of every point.
+    #[inline(always)]
+    pub(crate) fn from_parts(
+        mut slots: Vec<u64>,
+        mut lows: Vec<u16>,
+        prior: Option<(&Packed, &mut [(u64, i32)])>,
+    ) -> Self {
+        debug_assert_eq!(slots.len(), lows.len());
+        lows.truncate(slots.len());
+        let n = slots.len().min(u32::MAX as usize - 1);
+        slots.truncate(n);
+        lows.resize(n, 0);
+        let last = n.checked_sub(1).map(|r| position(slots[r], lows[r]));
+        let sentinel = quantize(PAD) | slots.first().map_or(0xFFFF, |&s| s & 0xFFFF);
+        slots.push(sentinel);
+        slots.resize(slot_capacity(n), PAD);
+        let (bits, shift) = Self::geometry(n, last);
         let buckets = 1usize << bits;
-        let mut table = vec![0u32; buckets + 2];
-        for (i, &p) in points[..n].iter().enumerate() {
-            // The geometry's `used` bits cover every point, so `p >> shift < buckets`.
-            table[(p >> shift) as usize + 1] = i as u32 + 1;
-        }
-        let mut run = 0u32;
-        for t in table.iter_mut() {
-            run = run.max(*t);
-            *t = run;
-        }
-        Some(Self {
-            lines,
+        let table = match prior {
+            Some((old, changes))
+                if old.shift == shift
+                    && old.table.len() == buckets + 2
+                    && changes.len() <= n / 8 =>
+            {
+                old.table_after(changes, shift, n)
+            }
+            _ => {
+                // table[b + 1] = one past the last rank of bucket b, written (not incremented)
+                // point by point in order, then a running max fills the empty buckets: no
+                // read-modify-write chain.
+                let mut table = vec![0u32; buckets + 2];
+                for (i, (&s, &l)) in slots[..n].iter().zip(&lows).enumerate() {
+                    // The geometry's `used` bits cover every point, so `p >> shift < buckets`.
+                    table[(position(s, l) >> shift) as usize + 1] = i as u32 + 1;
+                }
+                let mut run = 0u32;
+                for t in table.iter_mut() {
+                    run = run.max(*t);
+                    *t = run;
+                }
+                table
+            }
+        };
+        Self {
+            slots,
+            lows,
             table,
             shift,
             n,
-        })
+        }
     }
 
-    /// The packing of the next ring after a few points were added or removed: `points` and `owners`
-    /// are the new ring's (sorted); `changes` lists each added point's position with `+1` and each
-    /// removed point's with `-1`, in any order; `id_bound` is one past the largest owner id. When the
-    /// table keeps its geometry (almost always: it changes only when the point count crosses a power
-    /// of two), the new table is the old one plus a step function of the changes, one streaming pass
-    /// instead of a scatter of every point. `None` if an owner id may not fit 16 bits.
-    pub(crate) fn update(
-        &self,
-        points: &[u64],
-        owners: &[u32],
-        id_bound: usize,
-        changes: &mut [(u64, i32)],
-    ) -> Option<Self> {
-        debug_assert_eq!(points.len(), owners.len());
-        let n = points.len().min(owners.len());
-        if id_bound > 1 << 16 || n >= u32::MAX as usize {
-            return None;
-        }
-        let (bits, shift) = Self::geometry(points);
-        if shift != self.shift || self.table.len() != (1usize << bits) + 2 || changes.len() > n / 8
-        {
-            return Self::build(points, owners);
-        }
-        let lines = Self::pack(&points[..n], &owners[..n]);
-        // A point of bucket b counts in entries b + 1 onwards: from each change's entry on, the old
-        // entries move by the changes met so far. Clamping at `n` keeps invariant 1 whatever the
-        // input (with right input it never bites: the table's last entries are exactly `n`).
+    /// This table moved by `changes` (same geometry): a point of bucket b counts in entries b + 1
+    /// onwards, so from each change's entry on, the old entries move by the changes met so far.
+    /// Clamping at `n` keeps invariant 1 whatever the input (with right input it never bites: the
+    /// table's last entries are exactly `n`).
+    #[inline(always)]
+    fn table_after(&self, changes: &mut [(u64, i32)], shift: u32, n: usize) -> Vec<u32> {
         changes.sort_unstable();
         let cap = n as u32;
         let mut table = Vec::with_capacity(self.table.len());
@@ -157,53 +204,22 @@ impl Packed {
                 .iter()
                 .map(|&t| t.wrapping_add_signed(delta).min(cap)),
         );
-        Some(Self {
-            lines,
-            table,
-            shift,
-            n,
-        })
+        table
     }
 
     /// The table's size (`bits`: 2^bits buckets) and the shift that takes a position to its bucket,
-    /// for sorted `points`: about [`POINTS_PER_BUCKET`] points per bucket, at least 2 buckets (a
-    /// shift of 64 is no shift), indexed by the top `bits` of the bits the positions actually use (a
-    /// 32-bit profile's points all sit below 2^32), so buckets stay small whatever the key space.
-    fn geometry(points: &[u64]) -> (u32, u32) {
-        let bits = (points.len() / POINTS_PER_BUCKET)
+    /// for `n` sorted points whose largest is `last`: about [`POINTS_PER_BUCKET`] points per bucket,
+    /// at least 2 buckets (a shift of 64 is no shift), indexed by the top `bits` of the bits the
+    /// positions actually use (a 32-bit profile's points all sit below 2^32), so buckets stay small
+    /// whatever the key space.
+    fn geometry(n: usize, last: Option<u64>) -> (u32, u32) {
+        let bits = (n / POINTS_PER_BUCKET)
             .max(2)
             .next_power_of_two()
             .trailing_zeros()
             .clamp(1, 32);
-        let used = points.last().map_or(64, |&hi| 64 - hi.leading_zeros());
+        let used = last.map_or(64, |hi| 64 - hi.leading_zeros());
         (bits, used.saturating_sub(bits))
-    }
-
-    /// The lines of slots: the points, the wrap sentinel (PAD's top bits, so never counted as below
-    /// a key, and the first point's owner, so rank `n` reads as the wrap to rank 0), then PADs to
-    /// the end of the line after the last window. Each slot is written once (no zeroing first).
-    fn pack(points: &[u64], owners: &[u32]) -> Vec<Line> {
-        let n = points.len();
-        let sentinel = quantize(PAD) | owners.first().map_or(0xFFFF, |&o| u64::from(o));
-        let slot = |i: usize| match i.cmp(&n) {
-            std::cmp::Ordering::Less => quantize(points[i]) | u64::from(owners[i]),
-            std::cmp::Ordering::Equal => sentinel,
-            std::cmp::Ordering::Greater => PAD,
-        };
-        let full = n / 8;
-        let total = (n + WINDOW_MAX).div_ceil(8) + 1;
-        let mut lines: Vec<Line> = Vec::with_capacity(total);
-        lines.extend(
-            points[..full * 8]
-                .chunks_exact(8)
-                .zip(owners[..full * 8].chunks_exact(8))
-                .map(|(p, o)| Line(std::array::from_fn(|j| quantize(p[j]) | u64::from(o[j])))),
-        );
-        while lines.len() < total {
-            let base = lines.len() * 8;
-            lines.push(Line(std::array::from_fn(|j| slot(base + j))));
-        }
-        lines
     }
 
     /// The number of points.
@@ -215,7 +231,57 @@ impl Packed {
     /// All slots: the `n` packed points, the wrap sentinel, then pads.
     #[inline(always)]
     pub(crate) fn slots(&self) -> &[u64] {
-        bytemuck::cast_slice(&self.lines)
+        &self.slots
+    }
+
+    /// The packed points alone (`n` slots).
+    #[inline]
+    pub(crate) fn points(&self) -> &[u64] {
+        &self.slots[..self.n]
+    }
+
+    /// The low 16 bits of each point's position (`n` entries).
+    #[inline]
+    pub(crate) fn lows(&self) -> &[u16] {
+        &self.lows
+    }
+
+    /// The full position of point `r < n`.
+    #[inline]
+    pub(crate) fn position(&self, r: usize) -> u64 {
+        position(self.slots[..self.n][r], self.lows[r])
+    }
+
+    /// The owner of point `r < n`.
+    #[inline]
+    pub(crate) fn owner(&self, r: usize) -> u32 {
+        slot_owner(self.slots[..self.n][r])
+    }
+
+    /// The exact rank of the first point `>= x` given that it lies in bucket `b` or is the first point
+    /// after it: a binary search of the bucket's full positions (the cold path, for a key whose top
+    /// 48 bits equal a point's).
+    pub(crate) fn exact_rank(&self, b: Bucket, x: u64) -> usize {
+        let (mut lo, mut hi) = (b.start, b.end.max(b.start));
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.position(mid) < x {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
+    /// Whether two packings are identical, field by field (for tests).
+    #[cfg(test)]
+    pub(crate) fn same_as(&self, other: &Packed) -> bool {
+        self.slots == other.slots
+            && self.lows == other.lows
+            && self.table == other.table
+            && self.shift == other.shift
+            && self.n == other.n
     }
 
     /// The table entry of position `x`, as a pointer for a prefetch hint only (never dereferenced;
@@ -308,11 +374,14 @@ mod tests {
             assert!(p.table.len() >= 3);
             assert!(p.table.windows(2).all(|w| w[0] <= w[1]));
             assert!(p.table.iter().all(|&t| t as usize <= n));
-            assert!(p.slots().len() >= n + WINDOW_MAX);
+            assert!(p.slots().len() > n + WINDOW_MAX);
+            assert_eq!(p.points().len(), n);
             for (r, &pt) in points.iter().enumerate() {
                 let b = p.bucket(pt);
-                assert!(b.start() <= r && r < b.end(), "n={n} r={r}");
-                assert_eq!(p.slot(r) & 0xFFFF, u64::from(owners[r]));
+                assert!(b.start <= r && r < b.end, "n={n} r={r}");
+                assert_eq!(p.owner(r), owners[r]);
+                assert_eq!(p.position(r), pt);
+                assert_eq!(p.exact_rank(b, pt), r);
             }
             if n > 0 {
                 assert_eq!(
@@ -325,10 +394,10 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// An update after random additions and removals is exactly the fresh build of the result
-        /// (same table, same slots) whenever it keeps the geometry, and a valid build otherwise.
+        /// A packing made from parts after random additions and removals, updating the old table, is
+        /// exactly the fresh build of the result (same table, slots and low bits).
         #[test]
-        fn update_equals_build(
+        fn from_parts_with_prior_equals_build(
             base in proptest::collection::btree_set(proptest::prelude::any::<u64>(), 0..3000),
             added in proptest::collection::btree_set(proptest::prelude::any::<u64>(), 0..200),
             drop_every in 2usize..200,
@@ -355,13 +424,16 @@ mod tests {
                 }
             }
             next.sort_unstable();
+            let slots: Vec<u64> = next.iter().map(|&(p, o)| pack(p, o)).collect();
+            let lows: Vec<u16> = next.iter().map(|&(p, _)| p as u16).collect();
+            let after = Packed::from_parts(slots, lows, Some((&before, &mut changes)));
             let (points, owners): (Vec<u64>, Vec<u32>) = next.into_iter().unzip();
-            let after = before.update(&points, &owners, 1000, &mut changes).unwrap();
             let fresh = Packed::build(&points, &owners).unwrap();
             proptest::prop_assert_eq!(after.shift, fresh.shift);
             proptest::prop_assert_eq!(after.n, fresh.n);
             proptest::prop_assert_eq!(&after.table, &fresh.table);
             proptest::prop_assert_eq!(after.slots(), fresh.slots());
+            proptest::prop_assert_eq!(after.lows(), fresh.lows());
         }
     }
 

@@ -16,7 +16,7 @@
 //! first point's owner so that rank `n` needs no wrap test, then [`PAD`]s so that an 8-wide vector
 //! load from any bucket start stays in bounds; neither is ever below any key.
 
-use super::packed::{quantize, Bucket, Packed, Rank};
+use super::packed::{quantize, slot_owner, Bucket, Packed, Rank};
 use super::prefetch::prefetch_read;
 use super::simd::Kernel;
 use super::SearchIndex;
@@ -47,26 +47,15 @@ impl Radix {
         Packed::build(points, owners).map(|packed| Self { packed })
     }
 
-    /// The layout of the next ring after a few changes (see [`Packed::update`]); `None` if an owner
-    /// id may not fit 16 bits.
-    pub(crate) fn update(
-        &self,
-        points: &[u64],
-        owners: &[u32],
-        id_bound: usize,
-        changes: &mut [(u64, i32)],
-    ) -> Option<Self> {
-        self.packed
-            .update(points, owners, id_bound, changes)
-            .map(|packed| Self { packed })
+    /// The layout over a packing made elsewhere (see [`Packed::from_parts`]).
+    pub(crate) fn from_packed(packed: Packed) -> Self {
+        Self { packed }
     }
 
-    /// The exact rank of the first point `>= x` when a point's top 48 bits equal the key's (the cold
-    /// path: reads the full positions of the bucket).
-    #[cold]
-    #[inline(never)]
-    fn exact_rank(points: &[u64], b: Bucket, x: u64) -> usize {
-        b.start() + points[b.start()..b.end()].partition_point(|&p| p < x)
+    /// The storage: packed points, low bits and table.
+    #[inline]
+    pub(crate) fn packed(&self) -> &Packed {
+        &self.packed
     }
 
     /// Turns `rank` = bucket start + the count of packed points below the key into the exact rank
@@ -76,63 +65,76 @@ impl Radix {
     /// the key: then, and only then, the exact path runs. (Rank `n` holds the wrap sentinel, whose
     /// top bits are all ones: at worst it sends a key near `u64::MAX` down the exact path.)
     #[inline(always)]
-    fn settle(&self, points: &[u64], b: Bucket, rank: Rank, x: u64) -> (usize, u64) {
+    fn settle(&self, b: Bucket, rank: Rank, x: u64) -> (usize, u64) {
         let slot = self.packed.slot_at(rank);
         if slot >> 16 == x >> 16 {
-            let r = Self::exact_rank(points, b, x);
-            (r, self.packed.slot(r))
+            self.settle_exact(b, x)
         } else {
             (rank.get(), slot)
         }
     }
 
+    /// The cold half of [`settle`](Self::settle): the exact rank from the bucket's full positions.
+    #[cold]
+    #[inline(never)]
+    fn settle_exact(&self, b: Bucket, x: u64) -> (usize, u64) {
+        let r = self.packed.exact_rank(b, x);
+        (r, self.packed.slot(r))
+    }
+
     /// Rank (not wrapped: may be `n`) and slot of the first point `>= x`, counting the bucket in
     /// windows of 4 slots.
     #[inline(always)]
-    fn find_scalar(&self, points: &[u64], x: u64) -> (usize, u64) {
+    fn find_scalar(&self, x: u64) -> (usize, u64) {
         let b = self.packed.bucket(x);
         let rank = self.packed.count::<4>(b, |w| window_count(w, x));
-        self.settle(points, b, rank, x)
+        self.settle(b, rank, x)
     }
 
     /// The owner of the first point `>= x`, wrapping; `None` if empty.
     #[inline(always)]
-    pub(crate) fn owner_at_or_after(&self, points: &[u64], x: u64) -> Option<u32> {
+    pub(crate) fn owner_at_or_after(&self, x: u64) -> Option<u32> {
         if self.packed.len() == 0 {
             return None;
         }
-        Some(owner(self.find_scalar(points, x).1))
+        Some(slot_owner(self.find_scalar(x).1))
     }
 
-    /// The full position and owner of the first point `>= x`, wrapping; `None` if empty.
+    /// The rank of the first point `>= x`, wrapping to 0; `None` if empty.
     #[inline]
-    pub(crate) fn point_at_or_after(&self, points: &[u64], x: u64) -> Option<(u64, u32)> {
+    pub(crate) fn rank_at_or_after(&self, x: u64) -> Option<usize> {
         let n = self.packed.len();
         if n == 0 {
             return None;
         }
-        let (r, slot) = self.find_scalar(points, x);
-        let r = if r == n { 0 } else { r };
-        Some((points[r], owner(slot)))
+        let r = self.find_scalar(x).0;
+        Some(if r == n { 0 } else { r })
+    }
+
+    /// The full position and owner of the first point `>= x`, wrapping; `None` if empty.
+    #[inline]
+    pub(crate) fn point_at_or_after(&self, x: u64) -> Option<(u64, u32)> {
+        let r = self.rank_at_or_after(x)?;
+        Some((self.packed.position(r), self.packed.owner(r)))
     }
 
     /// Owners of many positions. `out.len() == xs.len()`; the index is not empty.
-    pub(crate) fn owners_batch(&self, points: &[u64], xs: &[u64], out: &mut [u32], kernel: Kernel) {
+    pub(crate) fn owners_batch(&self, xs: &[u64], out: &mut [u32], kernel: Kernel) {
         debug_assert_eq!(xs.len(), out.len());
         debug_assert!(self.packed.len() > 0);
         match kernel {
             Kernel::Scalar => {
                 for (o, &x) in out.iter_mut().zip(xs) {
-                    *o = owner(self.find_scalar(points, x).1);
+                    *o = slot_owner(self.find_scalar(x).1);
                 }
             }
-            Kernel::Portable => self.batch_with::<4>(points, xs, out, window_count),
+            Kernel::Portable => self.batch_with::<4>(xs, out, window_count),
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2 => super::simd::avx2::radix_batch(self, points, xs, out),
+            Kernel::Avx2 => super::simd::avx2::radix_batch(self, xs, out),
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx512 => super::simd::avx512::radix_batch(self, points, xs, out),
+            Kernel::Avx512 => super::simd::avx512::radix_batch(self, xs, out),
             #[cfg(not(target_arch = "x86_64"))]
-            Kernel::Avx2 | Kernel::Avx512 => self.batch_with::<4>(points, xs, out, window_count),
+            Kernel::Avx2 | Kernel::Avx512 => self.batch_with::<4>(xs, out, window_count),
         }
     }
 
@@ -144,7 +146,6 @@ impl Radix {
     #[inline(always)]
     pub(crate) fn batch_with<const W: usize>(
         &self,
-        points: &[u64],
         xs: &[u64],
         out: &mut [u32],
         window: impl Fn(&[u64; W], u64) -> u32,
@@ -162,16 +163,10 @@ impl Radix {
             }
             for ((o, &x), &b) in out.iter_mut().zip(xs).zip(&buckets) {
                 let rank = p.count::<W>(b, |w| window(w, x));
-                *o = owner(self.settle(points, b, rank, x).1);
+                *o = slot_owner(self.settle(b, rank, x).1);
             }
         }
     }
-}
-
-/// The owner id in a packed slot.
-#[inline(always)]
-fn owner(slot: u64) -> u32 {
-    (slot & 0xFFFF) as u32
 }
 
 /// The portable window count: the slots of `w` whose top 48 bits are below `x`'s (a packed slot
@@ -184,17 +179,17 @@ pub(crate) fn window_count<const W: usize>(w: &[u64; W], x: u64) -> u32 {
 
 impl SearchIndex for Radix {
     #[inline(always)]
-    fn owner_at_or_after(&self, points: &[u64], x: u64) -> Option<u32> {
-        Radix::owner_at_or_after(self, points, x)
+    fn owner_at_or_after(&self, x: u64) -> Option<u32> {
+        Radix::owner_at_or_after(self, x)
     }
 
     #[inline]
-    fn point_at_or_after(&self, points: &[u64], x: u64) -> Option<(u64, u32)> {
-        Radix::point_at_or_after(self, points, x)
+    fn point_at_or_after(&self, x: u64) -> Option<(u64, u32)> {
+        Radix::point_at_or_after(self, x)
     }
 
-    fn owners_batch(&self, points: &[u64], xs: &[u64], out: &mut [u32], kernel: Kernel) {
-        Radix::owners_batch(self, points, xs, out, kernel)
+    fn owners_batch(&self, xs: &[u64], out: &mut [u32], kernel: Kernel) {
+        Radix::owners_batch(self, xs, out, kernel)
     }
 }
 
@@ -261,13 +256,14 @@ mod tests {
             xs.extend([0, u64::MAX]);
             let want: Vec<u32> = xs.iter().map(|&x| owners[lower_bound_wrap(&points, x)]).collect();
             for (i, &x) in xs.iter().enumerate() {
-                prop_assert_eq!(radix.owner_at_or_after(&points, x), Some(want[i]));
+                prop_assert_eq!(radix.owner_at_or_after(x), Some(want[i]));
                 let r = lower_bound_wrap(&points, x);
-                prop_assert_eq!(radix.point_at_or_after(&points, x), Some((points[r], owners[r])));
+                prop_assert_eq!(radix.rank_at_or_after(x), Some(r));
+                prop_assert_eq!(radix.point_at_or_after(x), Some((points[r], owners[r])));
             }
             for kernel in Kernel::available() {
                 let mut out = vec![0u32; xs.len()];
-                radix.owners_batch(&points, &xs, &mut out, kernel);
+                radix.owners_batch(&xs, &mut out, kernel);
                 prop_assert_eq!(&out, &want, "kernel {}", kernel);
             }
         }
@@ -277,7 +273,7 @@ mod tests {
     fn single_point_ring_wraps() {
         let r = Radix::build(&[1000], &[7]).unwrap();
         for x in [0, 999, 1000, 1001, u64::MAX] {
-            assert_eq!(r.owner_at_or_after(&[1000], x), Some(7));
+            assert_eq!(r.owner_at_or_after(x), Some(7));
         }
     }
 }
