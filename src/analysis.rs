@@ -13,7 +13,7 @@
 //! (`u128`, out of [`key_space`]), converted to `f64` only for the fractions.
 
 use crate::node::NodeId;
-use crate::placement::{Placement, Profile};
+use crate::placement::Placement;
 use crate::snapshot::Snapshot;
 
 /// The number of distinct key positions of a placement: every key hash lies in `0..key_space`.
@@ -23,17 +23,9 @@ use crate::snapshot::Snapshot;
 /// positions above its largest point as part of the wrap-around arc. The match is exhaustive on
 /// purpose: adding a profile does not compile until its key space is stated.
 pub fn key_space(placement: &Placement) -> u128 {
-    match placement.profile() {
-        // uhashring's positions are 128-bit; the ring compares their top 64 bits (the low bits only
-        // break exact ties, which own no measurable arc).
-        Profile::Native | Profile::Uhashring => 1 << 64,
-        Profile::UhashringKetama
-        | Profile::HashRing
-        | Profile::Continuum
-        | Profile::Nginx
-        | Profile::Libmemcached
-        | Profile::LibmemcachedKetama => 1 << 32,
-    }
+    // uhashring's positions are 128-bit; the ring compares their top 64 bits (the low bits only break
+    // exact ties, which own no measurable arc).
+    1 << placement.profile().position_bits()
 }
 
 /// One node's part of a ring, as computed by [`distribution`].

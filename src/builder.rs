@@ -518,7 +518,7 @@ fn finish(profile: Profile, sorted: Vec<Pt>) -> Ring {
         i = j;
     }
     let lows = profile.is_wide().then_some(lows);
-    Ring::new(points, owners, lows, shadowed)
+    Ring::new(profile, points, owners, lows, shadowed)
 }
 
 /// The membership fingerprint: stable across processes and releases, independent of the order in

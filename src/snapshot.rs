@@ -52,14 +52,16 @@ pub(crate) struct Plain {
 }
 
 impl Ring {
-    /// A ring of sorted `points` and their `owners`, indexed in the layout that fits it.
+    /// A ring of sorted `points` and their `owners` under `profile`, indexed in the layout that
+    /// fits it.
     pub(crate) fn new(
+        profile: Profile,
         points: Vec<u64>,
         owners: Vec<u32>,
         lows: Option<Vec<u64>>,
         shadowed: Vec<(u64, u64, u32)>,
     ) -> Self {
-        let index = Index::build(&points, &owners);
+        let index = Index::build(&points, &owners, profile.position_norm());
         Self::assemble(index, Plain { points, owners }, lows, shadowed)
     }
 
@@ -674,7 +676,12 @@ impl Snapshot {
     pub fn with_layout(&self, layout: Layout) -> Option<Snapshot> {
         let ring = &*self.ring;
         let plain = ring.plain();
-        let index = Index::build_as(layout, &plain.points, &plain.owners)?;
+        let index = Index::build_as(
+            layout,
+            &plain.points,
+            &plain.owners,
+            self.placement.profile().position_norm(),
+        )?;
         Some(Snapshot {
             version: self.version,
             fingerprint: self.fingerprint,

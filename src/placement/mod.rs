@@ -301,6 +301,27 @@ impl Profile {
     pub const fn is_wide(self) -> bool {
         matches!(self, Profile::Uhashring)
     }
+
+    /// How many bits the profile's positions and key positions use: 64 for [`Profile::Native`] and
+    /// [`Profile::Uhashring`] (whose ring compares the top 64 of its 128 bits), 32 for the ketama and
+    /// CRC-32 profiles, whose values are zero-extended.
+    pub const fn position_bits(self) -> u32 {
+        match self {
+            Profile::Native | Profile::Uhashring => 64,
+            Profile::UhashringKetama
+            | Profile::HashRing
+            | Profile::Continuum
+            | Profile::Nginx
+            | Profile::Libmemcached
+            | Profile::LibmemcachedKetama => 32,
+        }
+    }
+
+    /// The left shift that puts the profile's positions at the top of 64 bits (the radix layout's
+    /// normalization).
+    pub(crate) const fn position_norm(self) -> u32 {
+        64 - self.position_bits()
+    }
 }
 
 impl fmt::Display for Profile {

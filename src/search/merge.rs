@@ -35,9 +35,13 @@ pub(crate) fn next_packed_body(
     keep_equal: bool,
 ) -> Option<Packed> {
     let unchanged = remap.iter().enumerate().all(|(o, &id)| id == o as u32);
-    // What the search index needs to update itself instead of being rebuilt: the positions added
-    // (+1) and removed (-1).
-    let mut changes: Vec<(u64, i32)> = fresh.iter().map(|&(p, _, _)| (p, 1)).collect();
+    // The fresh points' positions normalized as the packing's are (the order is kept).
+    let norm = old.norm();
+    let fresh: Vec<(u64, u32)> = fresh.iter().map(|&(p, _, id)| (p << norm, id)).collect();
+    let fresh = &fresh[..];
+    // What the search index needs to update itself instead of being rebuilt: the (normalized)
+    // positions added (+1) and removed (-1).
+    let mut changes: Vec<(u64, i32)> = fresh.iter().map(|&(p, _)| (p, 1)).collect();
     let (slots, lows) = if unchanged {
         insert_fresh(old, fresh)
     } else if let (true, Some(gone)) = (fresh.is_empty(), single_removal(remap)) {
@@ -55,7 +59,12 @@ pub(crate) fn next_packed_body(
     {
         return None;
     }
-    Some(Packed::from_parts(slots, lows, Some((old, &mut changes))))
+    Some(Packed::from_parts(
+        slots,
+        lows,
+        old.norm(),
+        Some((old, &mut changes)),
+    ))
 }
 
 /// The old id whose points all go, if the change is exactly one node's removal: every later id one
@@ -88,13 +97,13 @@ fn packed_buffers(points: usize) -> (Vec<u64>, Vec<u16>) {
 /// each run's end found by a galloping search from the last one (fresh points are sorted and far
 /// apart, so a few probes near the cursor, not a binary search of the whole ring).
 #[inline(always)]
-fn insert_fresh(old: &Packed, fresh: &[Pt]) -> (Vec<u64>, Vec<u16>) {
+fn insert_fresh(old: &Packed, fresh: &[(u64, u32)]) -> (Vec<u64>, Vec<u16>) {
     let (os, ol) = (old.points(), old.lows());
     let n = os.len();
     let (mut slots, mut lows) = packed_buffers(n + fresh.len());
     let pos = |i: usize| position(os[i], ol[i]);
     let mut from = 0;
-    for &(p, _, id) in fresh {
+    for &(p, id) in fresh {
         // Old owners are all below the fresh ids here, so an equal old point goes first: the run
         // ends at the first old point `> p`, which lies in `from + lo ..= from + hi`.
         let rest = n - from;
@@ -185,11 +194,12 @@ fn compact(old: &Packed, remap: &[u32], changes: &mut Vec<(u64, i32)>) -> (Vec<u
 }
 
 /// Removals and additions: one pass over the old points, dropping those of removed or re-weighted
-/// nodes (noted in `changes`) and renumbering the rest, the fresh points merged in.
+/// nodes (noted in `changes`) and renumbering the rest, the fresh points (normalized positions and
+/// ids) merged in.
 #[inline(always)]
 fn merge_fresh(
     old: &Packed,
-    fresh: &[Pt],
+    fresh: &[(u64, u32)],
     remap: &[u32],
     changes: &mut Vec<(u64, i32)>,
 ) -> (Vec<u64>, Vec<u16>) {
@@ -203,15 +213,15 @@ fn merge_fresh(
             changes.push((p, -1));
             continue;
         }
-        while f < fresh.len() && (fresh[f].0, fresh[f].2) < (p, id) {
-            slots.push(pack(fresh[f].0, fresh[f].2));
+        while f < fresh.len() && fresh[f] < (p, id) {
+            slots.push(pack(fresh[f].0, fresh[f].1));
             lows.push(fresh[f].0 as u16);
             f += 1;
         }
         slots.push(pack(p, id));
         lows.push(l);
     }
-    for &(p, _, id) in &fresh[f..] {
+    for &(p, id) in &fresh[f..] {
         slots.push(pack(p, id));
         lows.push(p as u16);
     }
@@ -240,7 +250,7 @@ mod tests {
     }
 
     /// The reference: what `next_packed` must make, by filtering, renumbering and sorting plainly.
-    fn reference(old: &[(u64, u32)], fresh: &[Pt], remap: &[u32]) -> Packed {
+    fn reference(old: &[(u64, u32)], fresh: &[Pt], remap: &[u32], norm: u32) -> Packed {
         let mut all: Vec<(u64, u32)> = old
             .iter()
             .filter(|&&(_, o)| remap[o as usize] != NO_ID)
@@ -249,7 +259,7 @@ mod tests {
             .collect();
         all.sort_unstable();
         let (points, owners): (Vec<u64>, Vec<u32>) = all.into_iter().unzip();
-        Packed::build(&points, &owners).unwrap()
+        Packed::build(&points, &owners, norm).unwrap()
     }
 
     proptest::proptest! {
@@ -275,7 +285,9 @@ mod tests {
                 .collect();
             old.sort_unstable();
             let (points, owners): (Vec<u64>, Vec<u32>) = old.iter().copied().unzip();
-            let packed = Packed::build(&points, &owners).unwrap();
+            // 32-bit positions are normalized as the ketama profiles' are.
+            let norm = if narrow { 32 } else { 0 };
+            let packed = Packed::build(&points, &owners, norm).unwrap();
             // remap: which old owners go (kind 1: exactly one, 2 and 3: any), the rest renumbered
             // densely in order.
             let gone = gone.index(nodes);
@@ -305,7 +317,7 @@ mod tests {
             } else {
                 Vec::new()
             };
-            let want = reference(&old, &fresh, &remap);
+            let want = reference(&old, &fresh, &remap, norm);
             let portable = next_packed_body(&packed, &fresh, &remap, true).unwrap();
             proptest::prop_assert!(portable.same_as(&want));
             let dispatched = next_packed(&packed, &fresh, &remap, true).unwrap();
@@ -315,7 +327,7 @@ mod tests {
 
     #[test]
     fn equal_positions_are_refused_when_the_profile_keeps_one() {
-        let packed = Packed::build(&[10, 20], &[0, 1]).unwrap();
+        let packed = Packed::build(&[10, 20], &[0, 1], 0).unwrap();
         let fresh = [(20, 0, 2)];
         assert!(next_packed(&packed, &fresh, &[0, 1], false).is_none());
         assert!(next_packed(&packed, &fresh, &[0, 1], true).is_some());

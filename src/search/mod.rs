@@ -77,17 +77,24 @@ pub(crate) enum Index {
 }
 
 impl Index {
-    pub(crate) fn build(points: &[u64], owners: &[u32]) -> Self {
-        match Radix::build(points, owners) {
+    /// The index of sorted `points` and their `owners`; `norm` is the profile's normalization shift
+    /// for the radix layout (see [`Radix::build`]).
+    pub(crate) fn build(points: &[u64], owners: &[u32], norm: u32) -> Self {
+        match Radix::build(points, owners, norm) {
             Some(r) => Index::Radix(r),
             None => Index::Eytzinger(Eytzinger::build(points, owners)),
         }
     }
 
     /// The index in a chosen layout; `None` if the ring does not fit it.
-    pub(crate) fn build_as(layout: Layout, points: &[u64], owners: &[u32]) -> Option<Self> {
+    pub(crate) fn build_as(
+        layout: Layout,
+        points: &[u64],
+        owners: &[u32],
+        norm: u32,
+    ) -> Option<Self> {
         match layout {
-            Layout::Radix => Radix::build(points, owners).map(Index::Radix),
+            Layout::Radix => Radix::build(points, owners, norm).map(Index::Radix),
             Layout::Eytzinger => Some(Index::Eytzinger(Eytzinger::build(points, owners))),
         }
     }

@@ -8,6 +8,12 @@
 //! full position, and the slot's low 16 bits its owner, so a ring keeps no other copy of its points
 //! and a publication writes only these arrays.
 //!
+//! Positions are stored *normalized*: shifted left by `norm` bits, so that a profile whose positions
+//! are 32 bits wide uses the top 32 bits of the packed field, not bits 16 to 31 (where most keys
+//! would share their top 48 bits with a point and take the exact path). Keys are normalized the same
+//! way before a search ([`Packed::key`]); the shift keeps the order of every position and key the
+//! profile can produce, and a key too large to shift sorts above every point, as it does unshifted.
+//!
 //! Invariants, established by [`Packed::from_parts`] (which every constructor ends in) and never
 //! changed afterwards (the fields are private and no method hands out `&mut` access):
 //! 1. `table.len() >= 3` and every entry is `<= n`;
@@ -98,30 +104,39 @@ pub(crate) struct Packed {
     table: Vec<u32>,
     shift: u32,
     n: usize,
+    /// Positions and keys are shifted left by this many bits (0 for 64-bit positions, 32 for 32-bit
+    /// ones); every position stored is below `2^(64 - norm)` before the shift.
+    norm: u32,
 }
 
 impl Packed {
-    /// Packs `points` (sorted ascending) with their `owners`; `None` if an owner does not fit 16 bits.
-    pub(crate) fn build(points: &[u64], owners: &[u32]) -> Option<Self> {
+    /// Packs `points` (sorted ascending, each below `2^(64 - norm)`) with their `owners`; `None` if an
+    /// owner does not fit 16 bits or `norm` is not below 64.
+    pub(crate) fn build(points: &[u64], owners: &[u32], norm: u32) -> Option<Self> {
         debug_assert_eq!(points.len(), owners.len());
         let n = points.len().min(owners.len());
-        if owners.iter().fold(0, |acc, &o| acc | o) >> 16 != 0 || n >= u32::MAX as usize {
+        if owners.iter().fold(0, |acc, &o| acc | o) >> 16 != 0
+            || n >= u32::MAX as usize
+            || norm >= 64
+        {
             return None;
         }
+        debug_assert!(points.last().is_none_or(|&p| p <= u64::MAX >> norm));
         let mut slots = Vec::with_capacity(slot_capacity(n));
         slots.extend(
             points[..n]
                 .iter()
                 .zip(&owners[..n])
-                .map(|(&p, &o)| pack(p, o)),
+                .map(|(&p, &o)| pack(p << norm, o)),
         );
-        let lows = points[..n].iter().map(|&p| p as u16).collect();
-        Some(Self::from_parts(slots, lows, None))
+        let lows = points[..n].iter().map(|&p| (p << norm) as u16).collect();
+        Some(Self::from_parts(slots, lows, norm, None))
     }
 
     /// The packing whose points the caller has packed already: `slots` holds exactly the points, in
-    /// sorted order (made with [`pack`], reserved with [`slot_capacity`] to avoid a reallocation),
-    /// and `lows` their low 16 bits. The sentinel and pads are appended here.
+    /// sorted order (made with [`pack`] from positions normalized by `norm`, reserved with
+    /// [`slot_capacity`] to avoid a reallocation), and `lows` their low 16 bits. The sentinel and
+    /// pads are appended here. (`norm` is taken modulo 64.)
     ///
     /// `prior`: the packing this one replaces and the changes from it (each added point's position
     /// with `+1`, each removed one's with `-1`, in any order). When the table keeps its geometry
@@ -132,8 +147,10 @@ impl Packed {
     pub(crate) fn from_parts(
         mut slots: Vec<u64>,
         mut lows: Vec<u16>,
+        norm: u32,
         prior: Option<(&Packed, &mut [(u64, i32)])>,
     ) -> Self {
+        let norm = norm % 64;
         debug_assert_eq!(slots.len(), lows.len());
         lows.truncate(slots.len());
         let n = slots.len().min(u32::MAX as usize - 1);
@@ -148,6 +165,7 @@ impl Packed {
         let table = match prior {
             Some((old, changes))
                 if old.shift == shift
+                    && old.norm == norm
                     && old.table.len() == buckets + 2
                     && changes.len() <= n / 8 =>
             {
@@ -176,6 +194,7 @@ impl Packed {
             table,
             shift,
             n,
+            norm,
         }
     }
 
@@ -246,10 +265,33 @@ impl Packed {
         &self.lows
     }
 
-    /// The full position of point `r < n`.
+    /// The normalization shift (see the module docs).
+    #[inline(always)]
+    pub(crate) fn norm(&self) -> u32 {
+        self.norm
+    }
+
+    /// A search key `x` normalized: shifted as the positions are, or `u64::MAX` (above every point)
+    /// if it is too large to shift, being above every position the profile has.
+    #[inline(always)]
+    pub(crate) fn key(&self, x: u64) -> u64 {
+        if x > u64::MAX >> self.norm {
+            u64::MAX
+        } else {
+            x << self.norm
+        }
+    }
+
+    /// The normalized position of point `r < n`.
+    #[inline]
+    pub(crate) fn norm_position(&self, r: usize) -> u64 {
+        position(self.slots[..self.n][r], self.lows[r])
+    }
+
+    /// The position of point `r < n`, as the profile has it.
     #[inline]
     pub(crate) fn position(&self, r: usize) -> u64 {
-        position(self.slots[..self.n][r], self.lows[r])
+        self.norm_position(r) >> self.norm
     }
 
     /// The owner of point `r < n`.
@@ -258,14 +300,14 @@ impl Packed {
         slot_owner(self.slots[..self.n][r])
     }
 
-    /// The exact rank of the first point `>= x` given that it lies in bucket `b` or is the first point
-    /// after it: a binary search of the bucket's full positions (the cold path, for a key whose top
-    /// 48 bits equal a point's).
+    /// The exact rank of the first point `>= x` (a normalized key) given that it lies in bucket `b`
+    /// or is the first point after it: a binary search of the bucket's full positions (the cold path,
+    /// for a key whose top 48 bits equal a point's).
     pub(crate) fn exact_rank(&self, b: Bucket, x: u64) -> usize {
         let (mut lo, mut hi) = (b.start, b.end.max(b.start));
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            if self.position(mid) < x {
+            if self.norm_position(mid) < x {
                 lo = mid + 1;
             } else {
                 hi = mid;
@@ -282,6 +324,7 @@ impl Packed {
             && self.table == other.table
             && self.shift == other.shift
             && self.n == other.n
+            && self.norm == other.norm
     }
 
     /// The table entry of position `x`, as a pointer for a prefetch hint only (never dereferenced;
@@ -370,7 +413,7 @@ mod tests {
                 .into_iter()
                 .collect();
             let owners: Vec<u32> = (0..points.len() as u32).collect();
-            let p = Packed::build(&points, &owners).unwrap();
+            let p = Packed::build(&points, &owners, 0).unwrap();
             assert!(p.table.len() >= 3);
             assert!(p.table.windows(2).all(|w| w[0] <= w[1]));
             assert!(p.table.iter().all(|&t| t as usize <= n));
@@ -402,11 +445,13 @@ mod tests {
             added in proptest::collection::btree_set(proptest::prelude::any::<u64>(), 0..200),
             drop_every in 2usize..200,
             width in proptest::prop_oneof![proptest::strategy::Just(64u32), 20u32..64],
+            normalize in proptest::prelude::any::<bool>(),
         ) {
             let narrow = |p: u64| if width == 64 { p } else { p >> (64 - width) };
+            let norm = if normalize { 64 - width } else { 0 };
             let old: Vec<u64> = base.iter().map(|&p| narrow(p)).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
             let old_owners: Vec<u32> = (0..old.len() as u32).map(|i| i % 1000).collect();
-            let before = Packed::build(&old, &old_owners).unwrap();
+            let before = Packed::build(&old, &old_owners, norm).unwrap();
             let mut changes = Vec::new();
             let mut next: Vec<(u64, u32)> = Vec::new();
             for (i, (&p, &o)) in old.iter().zip(&old_owners).enumerate() {
@@ -424,11 +469,17 @@ mod tests {
                 }
             }
             next.sort_unstable();
-            let slots: Vec<u64> = next.iter().map(|&(p, o)| pack(p, o)).collect();
-            let lows: Vec<u16> = next.iter().map(|&(p, _)| p as u16).collect();
-            let after = Packed::from_parts(slots, lows, Some((&before, &mut changes)));
+            let slots: Vec<u64> = next.iter().map(|&(p, o)| pack(p << norm, o)).collect();
+            let lows: Vec<u16> = next.iter().map(|&(p, _)| (p << norm) as u16).collect();
+            for c in changes.iter_mut() {
+                c.0 <<= norm;
+            }
+            let after = Packed::from_parts(slots, lows, norm, Some((&before, &mut changes)));
             let (points, owners): (Vec<u64>, Vec<u32>) = next.into_iter().unzip();
-            let fresh = Packed::build(&points, &owners).unwrap();
+            let fresh = Packed::build(&points, &owners, norm).unwrap();
+            for (r, &p) in points.iter().enumerate() {
+                proptest::prop_assert_eq!(after.position(r), p);
+            }
             proptest::prop_assert_eq!(after.shift, fresh.shift);
             proptest::prop_assert_eq!(after.n, fresh.n);
             proptest::prop_assert_eq!(&after.table, &fresh.table);
@@ -439,7 +490,16 @@ mod tests {
 
     #[test]
     fn rejects_owners_beyond_16_bits() {
-        assert!(Packed::build(&[1, 2], &[0, 65_536]).is_none());
-        assert!(Packed::build(&[1, 2], &[0, 65_535]).is_some());
+        assert!(Packed::build(&[1, 2], &[0, 65_536], 0).is_none());
+        assert!(Packed::build(&[1, 2], &[0, 65_535], 0).is_some());
+    }
+
+    #[test]
+    fn keys_too_large_to_normalize_sort_above_every_point() {
+        let p = Packed::build(&[5, u64::from(u32::MAX)], &[0, 1], 32).unwrap();
+        assert_eq!(p.key(7), 7 << 32);
+        assert_eq!(p.key(u64::from(u32::MAX) + 1), u64::MAX);
+        assert_eq!(p.position(1), u64::from(u32::MAX));
+        assert_eq!(p.norm_position(1), u64::from(u32::MAX) << 32);
     }
 }

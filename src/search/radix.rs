@@ -42,9 +42,10 @@ impl std::fmt::Debug for Radix {
 }
 
 impl Radix {
-    /// Builds the layout; `None` if an owner id does not fit 16 bits.
-    pub(crate) fn build(points: &[u64], owners: &[u32]) -> Option<Self> {
-        Packed::build(points, owners).map(|packed| Self { packed })
+    /// Builds the layout over positions normalized by `norm` (see [`Packed`]); `None` if an owner id
+    /// does not fit 16 bits.
+    pub(crate) fn build(points: &[u64], owners: &[u32], norm: u32) -> Option<Self> {
+        Packed::build(points, owners, norm).map(|packed| Self { packed })
     }
 
     /// The layout over a packing made elsewhere (see [`Packed::from_parts`]).
@@ -84,8 +85,20 @@ impl Radix {
 
     /// Rank (not wrapped: may be `n`) and slot of the first point `>= x`, counting the bucket in
     /// windows of 4 slots.
+    /// (A ring of 64-bit positions skips the key's normalization on a well-predicted branch rather
+    /// than shifting it: measured 0.7 ns per single lookup at 100 nodes.)
     #[inline(always)]
     fn find_scalar(&self, x: u64) -> (usize, u64) {
+        if self.packed.norm() == 0 {
+            self.find_normalized(x)
+        } else {
+            self.find_normalized(self.packed.key(x))
+        }
+    }
+
+    /// [`find_scalar`](Self::find_scalar) of a normalized key.
+    #[inline(always)]
+    fn find_normalized(&self, x: u64) -> (usize, u64) {
         let b = self.packed.bucket(x);
         let rank = self.packed.count::<4>(b, |w| window_count(w, x));
         self.settle(b, rank, x)
@@ -140,7 +153,7 @@ impl Radix {
 
     /// The staged batch loop, generic over how a window of `W` slots is counted (`window(w, x)`: the
     /// slots of `w` whose top 48 bits are below `x`'s). Keys travel in groups of [`GROUP`]: stage 1
-    /// prefetches every key's table entry, stage 2 reads the bucket bounds and prefetches every
+    /// prefetches every (normalized) key's table entry, stage 2 reads the bucket bounds and prefetches every
     /// bucket's first line, stage 3 counts. The loads of a group overlap instead of queueing one
     /// behind the other.
     #[inline(always)]
@@ -150,18 +163,37 @@ impl Radix {
         out: &mut [u32],
         window: impl Fn(&[u64; W], u64) -> u32,
     ) {
+        // Two builds of the loop: keys of 64-bit positions go as they are (normalizing them cost
+        // about 15 % per key at 100 nodes), others are normalized at each stage.
+        if self.packed.norm() == 0 {
+            self.batch_loop::<W, false>(xs, out, window)
+        } else {
+            self.batch_loop::<W, true>(xs, out, window)
+        }
+    }
+
+    /// [`batch_with`](Self::batch_with)'s loop; `NORM`: normalize the keys.
+    #[inline(always)]
+    fn batch_loop<const W: usize, const NORM: bool>(
+        &self,
+        xs: &[u64],
+        out: &mut [u32],
+        window: impl Fn(&[u64; W], u64) -> u32,
+    ) {
         let p = &self.packed;
+        let key = |x: u64| if NORM { p.key(x) } else { x };
         let mut buckets = [Bucket::EMPTY; GROUP];
         for (xs, out) in xs.chunks(GROUP).zip(out.chunks_mut(GROUP)) {
             for &x in xs {
-                prefetch_read(p.table_hint(x));
+                prefetch_read(p.table_hint(key(x)));
             }
             for (b, &x) in buckets.iter_mut().zip(xs) {
-                let bucket = p.bucket(x);
+                let bucket = p.bucket(key(x));
                 prefetch_read(p.slot_hint(bucket.start()));
                 *b = bucket;
             }
             for ((o, &x), &b) in out.iter_mut().zip(xs).zip(&buckets) {
+                let x = key(x);
                 let rank = p.count::<W>(b, |w| window(w, x));
                 *o = slot_owner(self.settle(b, rank, x).1);
             }
@@ -228,15 +260,22 @@ mod tests {
             })
     }
 
-    /// [`crowded_points`] narrowed to a random bit width (32-bit profiles, tiny literal positions).
-    fn narrowed_points() -> impl Strategy<Value = Vec<u64>> {
-        (crowded_points(), 1u32..=64).prop_map(|(v, width)| {
+    /// [`crowded_points`] narrowed to a random bit width (32-bit profiles, tiny literal positions),
+    /// with a normalization shift that keeps them in 64 bits (none, all the room, or some).
+    fn narrowed_points() -> impl Strategy<Value = (Vec<u64>, u32)> {
+        (crowded_points(), 1u32..=64, 0u32..3, any::<u32>()).prop_map(|(v, width, how, r)| {
             let mut v: Vec<u64> = v
                 .into_iter()
                 .map(|p| if width == 64 { p } else { p >> (64 - width) })
                 .collect();
             v.sort_unstable();
-            v
+            let room = 64 - width;
+            let norm = match how {
+                0 => 0,
+                1 => room,
+                _ => r % (room + 1),
+            };
+            (v, norm)
         })
     }
 
@@ -246,14 +285,14 @@ mod tests {
         /// Every kernel this CPU has returns the reference answer, for keys on, next to and between
         /// points, in crowded buckets, with equal top 48 bits, and past the last point (wrap).
         #[test]
-        fn every_kernel_equals_the_reference(points in prop_oneof![crowded_points(), narrowed_points()], random in prop::collection::vec(any::<u64>(), 0..64)) {
+        fn every_kernel_equals_the_reference((points, norm) in prop_oneof![crowded_points().prop_map(|v| (v, 0)), narrowed_points()], random in prop::collection::vec(any::<u64>(), 0..64)) {
             let owners: Vec<u32> = (0..points.len() as u32).map(|i| i % 65_536).collect();
-            let radix = Radix::build(&points, &owners).unwrap();
+            let radix = Radix::build(&points, &owners, norm).unwrap();
             let mut xs = random;
             for &p in &points {
                 xs.extend([p, p.wrapping_sub(1), p.wrapping_add(1), p & !0xFFFF, p | 0xFFFF]);
             }
-            xs.extend([0, u64::MAX]);
+            xs.extend([0, u64::MAX, u64::MAX >> norm, (u64::MAX >> norm).wrapping_add(1)]);
             let want: Vec<u32> = xs.iter().map(|&x| owners[lower_bound_wrap(&points, x)]).collect();
             for (i, &x) in xs.iter().enumerate() {
                 prop_assert_eq!(radix.owner_at_or_after(x), Some(want[i]));
@@ -271,7 +310,7 @@ mod tests {
 
     #[test]
     fn single_point_ring_wraps() {
-        let r = Radix::build(&[1000], &[7]).unwrap();
+        let r = Radix::build(&[1000], &[7], 0).unwrap();
         for x in [0, 999, 1000, 1001, u64::MAX] {
             assert_eq!(r.owner_at_or_after(x), Some(7));
         }
