@@ -44,14 +44,16 @@
 //!   it for a whole batch; nothing on the path locks, allocates, or writes shared memory.
 //! - **Write path** (serialised among writers, never blocking readers): a [`Transaction`] validates each
 //!   change against a working membership ([`Builder`]); commit merges the changed nodes' points into the
-//!   old sorted points (O(points), unchanged nodes are never re-hashed), updates the search index by
+//!   old packed points (O(points), unchanged nodes are never re-hashed), updates the search index by
 //!   what changed (its bucket table moves by a step function of the added and removed points; a full
 //!   rebuild only when the table's size changes), and publishes the new immutable [`Snapshot`] with
-//!   one pointer swap. An error anywhere publishes nothing.
+//!   one pointer swap. A radix ring stores nothing but its index, so that is all a publication writes.
+//!   An error anywhere publishes nothing.
 //! - **Search** ([`search`], [`Layout`]): rings of up to 65,536 nodes use a radix-indexed array of
 //!   packed points (48 position bits above a 16-bit owner, so the owner sits in the cache line just
-//!   compared); a table indexed by the top bits of a key gives its bucket of about two points, counted
-//!   in one vector compare. Larger rings use a cache-line-aligned Eytzinger array with a parallel owner
+//!   compared; the other 16 position bits in a cold side array); a table indexed by the top bits of a
+//!   key gives its bucket of about two points, counted in one vector compare. 32-bit profiles'
+//!   positions are shifted to the top of the packed field. Larger rings use a cache-line-aligned Eytzinger array with a parallel owner
 //!   array, searched by a branchless descent with software prefetch. Both return exactly what a
 //!   sorted-array lower bound with wrap-around ([`search::lower_bound_wrap`]) returns; the radix
 //!   layout measured faster at every size (README, `benches/search.rs`).

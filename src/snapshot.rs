@@ -1,4 +1,5 @@
-//! The immutable ring: node table, sorted points with their owners, and the search index.
+//! The immutable ring: node table, points with their owners (held by the search index), and the
+//! routing and replica walks over them.
 //!
 //! A snapshot never changes after it is built. Readers may hold one for as long as they like and make
 //! any number of lookups against one consistent membership; writers build the next one beside it

@@ -3,15 +3,15 @@
 //!
 //! Each point is packed in one `u64`: its top 48 position bits above a 16-bit owner id, so the owner
 //! sits in the cache line just compared. A table indexed by the top `b` bits of a position (sized for
-//! about four points per bucket) gives the first rank of each bucket. A search reads one table entry
+//! about two points per bucket) gives the first rank of each bucket. A search reads one table entry
 //! pair, then counts the bucket's points below the key: every point of an earlier bucket is below it
 //! and every point of a later bucket above, so `rank = start + count`. Comparing packed values with
 //! the key's top 48 bits (low 16 bits zero) counts exactly the points whose top 48 bits are lower; a
 //! point whose top 48 bits *equal* the key's may be above or below, so a bucket holding one takes an
-//! exact path through the full 64-bit positions. Answers are therefore exactly those of
-//! [`lower_bound_wrap`](super::lower_bound_wrap).
+//! exact path through the full positions (the packed top bits and the cold low 16 bits). Answers are
+//! therefore exactly those of [`lower_bound_wrap`](super::lower_bound_wrap).
 //!
-//! The storage (packed array and table, with the bounds invariants that let the hot loops skip bounds
+//! The storage (packed array, low bits and table, with the bounds invariants that let the hot loops skip bounds
 //! checks) is `super::packed`'s. After the last point it holds a wrap sentinel, which reads as the
 //! first point's owner so that rank `n` needs no wrap test, then [`PAD`]s so that an 8-wide vector
 //! load from any bucket start stays in bounds; neither is ever below any key.
