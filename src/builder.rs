@@ -22,6 +22,7 @@ use crate::names::NameIndex;
 use crate::node::{Node, Payload};
 use crate::placement::{EqualPoints, Membership, Placement, Profile};
 use crate::search::merge::next_packed;
+use crate::search::packed::{pack, slot_capacity, Packed};
 use crate::snapshot::{Ring, Snapshot};
 
 /// The most nodes one ring may hold (drained ones included): 2^20.
@@ -371,7 +372,11 @@ fn fresh_points(
 }
 
 fn full_ring(placement: &Placement, nodes: &[Arc<Node>], m: &Membership) -> Ring {
-    finish(placement.profile(), fresh_points(placement, nodes, m, None))
+    finish(
+        placement.profile(),
+        fresh_points(placement, nodes, m, None),
+        nodes.len(),
+    )
 }
 
 /// Merges two sorted sequences into one sorted vector.
@@ -415,6 +420,7 @@ fn merge_ring(
     finish(
         placement.profile(),
         merged_points(old, fresh, repoint, old_to_new),
+        nodes.len(),
     )
 }
 
@@ -447,7 +453,7 @@ fn merge_narrow(
             }
         })
         .collect();
-    next_packed(packed, fresh, &remap, keep_equal).map(Ring::packed)
+    next_packed(packed, fresh, &remap, keep_equal).map(|p| Ring::packed(p, Vec::new()))
 }
 
 /// The old points that stay (collapsed-away ones included, owners renumbered) merged with `fresh`.
@@ -481,19 +487,30 @@ fn merged_points(old: &Ring, fresh: Vec<Pt>, repoint: &[bool], old_to_new: &[u32
 }
 
 /// Turns sorted points into a ring: applies the profile's rule for equal positions and keeps the low
-/// bits of wide profiles in the ring's side array.
-fn finish(profile: Profile, sorted: Vec<Pt>) -> Ring {
+/// bits of wide profiles in the ring's side array. A narrow ring whose ids fit the packed form
+/// (`id_bound`: one past the largest owner id) is packed straight from `sorted`, without the plain
+/// point and owner arrays in between.
+fn finish(profile: Profile, sorted: Vec<Pt>, id_bound: usize) -> Ring {
     debug_assert!(sorted.windows(2).all(|w| w[0] <= w[1]));
-    let mut points = Vec::with_capacity(sorted.len());
-    let mut owners = Vec::with_capacity(sorted.len());
-    let mut lows = Vec::with_capacity(if profile.is_wide() { sorted.len() } else { 0 });
+    let n = sorted.len();
+    let packed = !profile.is_wide() && id_bound <= 1 << 16;
+    let norm = profile.position_norm();
+    let (mut slots, mut slot_lows) = if packed {
+        (Vec::with_capacity(slot_capacity(n)), Vec::with_capacity(n))
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let plain = if packed { 0 } else { n };
+    let mut points = Vec::with_capacity(plain);
+    let mut owners = Vec::with_capacity(plain);
+    let mut lows = Vec::with_capacity(if profile.is_wide() { n } else { 0 });
     let mut shadowed = Vec::new();
     let dup = profile.equal_points();
     let mut i = 0;
-    while i < sorted.len() {
+    while i < n {
         let (p, l, _) = sorted[i];
         let mut j = i + 1;
-        while j < sorted.len() && sorted[j].0 == p && sorted[j].1 == l {
+        while j < n && sorted[j].0 == p && sorted[j].1 == l {
             j += 1;
         }
         let run = &sorted[i..j];
@@ -509,13 +526,21 @@ fn finish(profile: Profile, sorted: Vec<Pt>) -> Ring {
             }
         };
         for &(p, l, o) in kept {
-            points.push(p);
-            owners.push(o);
-            if profile.is_wide() {
-                lows.push(l);
+            if packed {
+                slots.push(pack(p << norm, o));
+                slot_lows.push((p << norm) as u16);
+            } else {
+                points.push(p);
+                owners.push(o);
+                if profile.is_wide() {
+                    lows.push(l);
+                }
             }
         }
         i = j;
+    }
+    if packed {
+        return Ring::packed(Packed::from_parts(slots, slot_lows, norm, None), shadowed);
     }
     let lows = profile.is_wide().then_some(lows);
     Ring::new(profile, points, owners, lows, shadowed)
@@ -553,7 +578,7 @@ mod tests {
     #[test]
     fn equal_positions_follow_the_profile_rule_and_come_back_when_the_winner_leaves() {
         let pts = vec![(5, 0, 0), (5, 0, 1), (5, 0, 2), (7, 0, 1)];
-        let first = finish(Profile::Nginx, pts.clone());
+        let first = finish(Profile::Nginx, pts.clone(), 3);
         assert_eq!(
             (
                 first.plain().points.as_slice(),
@@ -562,16 +587,16 @@ mod tests {
             (&[5, 7][..], &[0, 1][..])
         );
         assert_eq!(first.shadowed, vec![(5, 0, 1), (5, 0, 2)]);
-        let last = finish(Profile::UhashringKetama, pts.clone());
+        let last = finish(Profile::UhashringKetama, pts.clone(), 3);
         assert_eq!(last.plain().owners, vec![2, 1]);
-        let all = finish(Profile::Continuum, pts.clone());
+        let all = finish(Profile::Continuum, pts.clone(), 3);
         assert_eq!(all.plain().owners, vec![0, 1, 2, 1]);
         assert!(all.shadowed.is_empty());
 
         // Node 0 leaves (ids 1, 2 become 0, 1): node 1's shadowed point at 5 comes back.
         let old_to_new = [NO_ID, 0, 1];
         let merged = merged_points(&first, Vec::new(), &[false, false], &old_to_new);
-        let ring = finish(Profile::Nginx, merged);
+        let ring = finish(Profile::Nginx, merged, 2);
         assert_eq!(
             (
                 ring.plain().points.as_slice(),
@@ -583,12 +608,12 @@ mod tests {
 
         // Wide: equal top bits but different low bits are distinct points; equal in all 128 bits
         // collapse to the node added last.
-        let wide = finish(Profile::Uhashring, vec![(5, 1, 0), (5, 2, 0), (5, 2, 1)]);
+        let wide = finish(Profile::Uhashring, vec![(5, 1, 0), (5, 2, 0), (5, 2, 1)], 2);
         assert_eq!(wide.plain().points, vec![5, 5]);
         assert_eq!(wide.lows.as_deref(), Some(&[1, 2][..]));
         assert_eq!(wide.plain().owners, vec![0, 1]);
         let merged = merged_points(&wide, Vec::new(), &[false], &[0, NO_ID]);
-        let ring = finish(Profile::Uhashring, merged);
+        let ring = finish(Profile::Uhashring, merged, 1);
         assert_eq!(ring.plain().owners, vec![0, 0]);
         assert_eq!(ring.lows.as_deref(), Some(&[1, 2][..]));
     }

@@ -66,15 +66,16 @@ impl Ring {
         Self::assemble(index, Plain { points, owners }, lows, shadowed)
     }
 
-    /// A narrow radix ring whose points were packed by the builder (see [`Packed::from_parts`]).
-    pub(crate) fn packed(packed: Packed) -> Self {
+    /// A narrow radix ring whose points were packed by the builder (see [`Packed::from_parts`]), with
+    /// the points its profile's rule collapsed away.
+    pub(crate) fn packed(packed: Packed, shadowed: Vec<(u64, u64, u32)>) -> Self {
         Self {
             len: packed.len(),
             index: Index::Radix(Radix::from_packed(packed)),
             plain: OnceLock::new(),
             owning_nodes: OnceLock::new(),
             lows: None,
-            shadowed: Vec::new(),
+            shadowed,
         }
     }
 
