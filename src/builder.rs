@@ -22,7 +22,7 @@ use crate::names::NameIndex;
 use crate::node::{Node, Payload};
 use crate::placement::{EqualPoints, Membership, Placement, Profile};
 use crate::search::merge::next_packed;
-use crate::search::packed::{pack, slot_capacity, Packed};
+use crate::search::packed::{pack_point, slot_capacity, Packed};
 use crate::snapshot::{Ring, Snapshot};
 
 /// The most nodes one ring may hold (drained ones included): 2^20.
@@ -527,8 +527,9 @@ fn finish(profile: Profile, sorted: Vec<Pt>, id_bound: usize) -> Ring {
         };
         for &(p, l, o) in kept {
             if packed {
-                slots.push(pack(p << norm, o));
-                slot_lows.push((p << norm) as u16);
+                let (slot, low) = pack_point(p, o, norm);
+                slots.push(slot);
+                slot_lows.push(low);
             } else {
                 points.push(p);
                 owners.push(o);

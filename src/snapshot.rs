@@ -32,7 +32,6 @@ const BATCH_CHUNK: usize = 256;
 /// made from it on first use. An Eytzinger ring keeps them from the start.
 pub(crate) struct Ring {
     pub(crate) index: Index,
-    len: usize,
     /// The sorted positions and their owners as plain arrays (see above).
     plain: OnceLock<Plain>,
     /// How many distinct nodes own at least one point: computed on first use (by replica walks), not
@@ -70,7 +69,6 @@ impl Ring {
     /// the points its profile's rule collapsed away.
     pub(crate) fn packed(packed: Packed, shadowed: Vec<(u64, u64, u32)>) -> Self {
         Self {
-            len: packed.len(),
             index: Index::Radix(Radix::from_packed(packed)),
             plain: OnceLock::new(),
             owning_nodes: OnceLock::new(),
@@ -87,14 +85,12 @@ impl Ring {
         lows: Option<Vec<u64>>,
         shadowed: Vec<(u64, u64, u32)>,
     ) -> Self {
-        let len = plain.points.len();
         let plain = match index {
             Index::Radix(_) => OnceLock::new(),
             Index::Eytzinger(_) => OnceLock::from(plain),
         };
         Self {
             index,
-            len,
             plain,
             owning_nodes: OnceLock::new(),
             lows: lows.map(Vec::into_boxed_slice),
@@ -105,7 +101,10 @@ impl Ring {
     /// The number of points.
     #[inline]
     pub(crate) fn len(&self) -> usize {
-        self.len
+        match self.packing() {
+            Some(p) => p.len(),
+            None => self.plain().points.len(),
+        }
     }
 
     /// The radix packing, if this ring has one.
@@ -154,15 +153,14 @@ impl Ring {
 
     /// Every point as (position, owner), in order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
-        (0..self.len).map(|r| (self.position(r), self.owner(r)))
+        (0..self.len()).map(|r| (self.position(r), self.owner(r)))
     }
 
     /// The owners of every point, one full turn from rank `start`.
     pub(crate) fn owners_from(&self, start: usize) -> impl Iterator<Item = u32> + '_ {
-        let start = start.min(self.len);
-        (start..self.len)
-            .chain(0..start)
-            .map(move |r| self.owner(r))
+        let len = self.len();
+        let start = start.min(len);
+        (start..len).chain(0..start).map(move |r| self.owner(r))
     }
 
     /// The rank of the first point `>= x`, wrapping to 0; `None` if there are no points.
@@ -202,18 +200,19 @@ impl Ring {
         // Ranks of points with top bits below `hi`, then of those equal to `hi` with low bits below
         // (or at) `lo`.
         let mut r = match self.rank_at_or_after(hi) {
-            Some(0) if self.position(0) < hi => self.len,
+            Some(0) if self.position(0) < hi => self.len(),
             Some(r) => r,
             None => return 0,
         };
-        while r < self.len && self.position(r) == hi {
+        let len = self.len();
+        while r < len && self.position(r) == hi {
             let l = lows.get(r).copied().unwrap_or(0);
             if if at_or_after { l >= lo } else { l > lo } {
                 break;
             }
             r += 1;
         }
-        if r == self.len {
+        if r == len {
             0
         } else {
             r

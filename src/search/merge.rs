@@ -62,7 +62,7 @@ pub(crate) fn next_packed_body(
     Some(Packed::from_parts(
         slots,
         lows,
-        old.norm(),
+        norm,
         Some((old, &mut changes)),
     ))
 }

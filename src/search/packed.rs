@@ -43,6 +43,14 @@ pub(crate) fn pack(p: u64, owner: u32) -> u64 {
     quantize(p) | u64::from(owner & 0xFFFF)
 }
 
+/// The slot and low bits of a point at position `p` (as the profile has it, below `2^(64 - norm)`)
+/// owned by `owner`, normalized by `norm`.
+#[inline(always)]
+pub(crate) fn pack_point(p: u64, owner: u32, norm: u32) -> (u64, u16) {
+    let q = p << norm;
+    (pack(q, owner), q as u16)
+}
+
 /// The owner id in a packed slot.
 #[inline(always)]
 pub(crate) fn slot_owner(slot: u64) -> u32 {
@@ -123,13 +131,12 @@ impl Packed {
         }
         debug_assert!(points.last().is_none_or(|&p| p <= u64::MAX >> norm));
         let mut slots = Vec::with_capacity(slot_capacity(n));
-        slots.extend(
-            points[..n]
-                .iter()
-                .zip(&owners[..n])
-                .map(|(&p, &o)| pack(p << norm, o)),
-        );
-        let lows = points[..n].iter().map(|&p| (p << norm) as u16).collect();
+        let mut lows = Vec::with_capacity(n);
+        for (&p, &o) in points[..n].iter().zip(&owners[..n]) {
+            let (slot, low) = pack_point(p, o, norm);
+            slots.push(slot);
+            lows.push(low);
+        }
         Some(Self::from_parts(slots, lows, norm, None))
     }
 
