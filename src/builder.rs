@@ -21,8 +21,7 @@ use crate::hash::xxh3_64;
 use crate::names::NameIndex;
 use crate::node::{Node, Payload};
 use crate::placement::{EqualPoints, Membership, Placement, Profile};
-use crate::search::merge::next_packed;
-use crate::search::packed::{pack_point, slot_capacity, Packed};
+use crate::search::packed::{pack_point, position, slot_owner, Change, Packed};
 use crate::snapshot::{Ring, Snapshot};
 
 /// The most nodes one ring may hold (drained ones included): 2^20.
@@ -69,6 +68,9 @@ pub struct Builder {
     old_ids: Vec<u32>,
     /// Whether each slot's node's points must be (re)generated.
     repoint: Vec<bool>,
+    /// The base snapshot's version of every base node removed or re-weighted since: their points
+    /// are the ones that go.
+    dropped: Vec<Arc<Node>>,
     /// Name → entry slot.
     index: NameIndex,
     /// The fingerprint's sum of node terms for the working membership (see [`fingerprint`]).
@@ -86,6 +88,7 @@ impl Builder {
             nodes: Vec::new(),
             old_ids: Vec::new(),
             repoint: Vec::new(),
+            dropped: Vec::new(),
             index: NameIndex::default(),
             fp_sum: 0,
             points_changed: false,
@@ -108,6 +111,7 @@ impl Builder {
             nodes: s.nodes.iter().map(|n| Some(Arc::clone(n))).collect(),
             old_ids: (0..n as u32).collect(),
             repoint: vec![false; n],
+            dropped: Vec::new(),
             index,
             fp_sum: s.fp_sum,
             points_changed: false,
@@ -216,6 +220,9 @@ impl Builder {
                 name: name.to_owned(),
             })? as usize;
         let node = self.nodes[i].take().expect("index points at a live entry");
+        if self.old_ids[i] != NO_ID && !self.repoint[i] {
+            self.dropped.push(Arc::clone(&node));
+        }
         // Even a drained node's removal renumbers the nodes after it, so the owner array changes.
         self.points_changed = true;
         self.changed = true;
@@ -232,6 +239,11 @@ impl Builder {
         if node.weight == weight {
             return Ok(());
         }
+        let base_version = Arc::clone(node);
+        if self.old_ids[slot] != NO_ID && !self.repoint[slot] {
+            self.dropped.push(base_version);
+        }
+        let (node, slot) = self.entry_mut(name)?;
         let delta = node_term(&node.name, weight).wrapping_sub(node_term(&node.name, node.weight));
         Arc::make_mut(node).weight = weight;
         self.repoint[slot] = true;
@@ -318,11 +330,12 @@ impl Builder {
             Some(base) if !self.points_changed => Arc::clone(&base.ring),
             Some(base) if !whole => Arc::new(merge_ring(
                 &self.placement,
-                &base.ring,
+                base,
                 &nodes,
                 &membership,
                 &repoint,
                 &old_to_new,
+                &self.dropped,
             )),
             _ => Arc::new(full_ring(&self.placement, &nodes, &membership)),
         };
@@ -400,60 +413,125 @@ fn merge_sorted(a: impl Iterator<Item = Pt>, b: Vec<Pt>, capacity: usize) -> Vec
 
 fn merge_ring(
     placement: &Placement,
-    old: &Ring,
+    base: &Base,
     nodes: &[Arc<Node>],
     m: &Membership,
     repoint: &[bool],
     old_to_new: &[u32],
+    dropped: &[Arc<Node>],
 ) -> Ring {
     let fresh = fresh_points(placement, nodes, m, Some(repoint));
-    if let Some(ring) = merge_narrow(
-        placement.profile(),
-        old,
-        nodes.len(),
-        &fresh,
+    let change = Moves {
+        nodes: nodes.len(),
         repoint,
         old_to_new,
-    ) {
+        dropped,
+    };
+    if let Some(ring) = merge_narrow(placement, base, m, &fresh, &change) {
         return ring;
     }
     finish(
         placement.profile(),
-        merged_points(old, fresh, repoint, old_to_new),
+        merged_points(&base.ring, fresh, repoint, old_to_new),
         nodes.len(),
     )
 }
 
-/// The common case of [`merge_ring`], in one pass: a narrow profile (no low bits), an old radix ring
-/// with no shadowed points, and node ids that still fit the packed form. The kept old packed points
-/// and the fresh ones are merged straight into the new packed points, so a publication writes
-/// nothing but the new index. Gives up (`None`, and the general path runs) if it meets two equal
-/// positions under a profile that keeps only one of them.
+/// How the membership moved from the base snapshot's (see [`merge_narrow`]).
+struct Moves<'a> {
+    /// Nodes of the new membership.
+    nodes: usize,
+    /// By new id: whether the node's points are generated afresh.
+    repoint: &'a [bool],
+    /// By old id: the new id, or `NO_ID` if the node left.
+    old_to_new: &'a [u32],
+    /// The base versions of the nodes whose old points go.
+    dropped: &'a [Arc<Node>],
+}
+
+/// The common case of [`merge_ring`]: a narrow profile (no low bits), an old radix ring with no
+/// shadowed points, and slot ids that still fit the packed form. Every node keeps its slot id (the
+/// owner field of its packed points) while it stays; a node that leaves frees its slot, and a new
+/// node takes the lowest free one. So only the points that come and go change: they are merged into
+/// the pages they fall in, and every other page is shared with the old ring (see
+/// [`Packed::merged`]). The points that go are found by hashing the dropped nodes again (their
+/// pages), not by scanning the ring. Gives up (`None`, and the general path runs) if it meets two
+/// equal positions under a profile that keeps only one of them, or whenever the packing cannot take
+/// the change in place.
 fn merge_narrow(
-    profile: Profile,
-    old: &Ring,
-    id_bound: usize,
+    placement: &Placement,
+    base: &Base,
+    m: &Membership,
     fresh: &[Pt],
-    repoint: &[bool],
-    old_to_new: &[u32],
+    mv: &Moves<'_>,
 ) -> Option<Ring> {
+    let profile = placement.profile();
+    let old = &*base.ring;
     let packed = old.packing()?;
-    if profile.is_wide() || !old.shadowed.is_empty() || id_bound > 1 << 16 {
+    if profile.is_wide() || !old.shadowed.is_empty() {
         return None;
     }
-    let keep_equal = profile.equal_points() == EqualPoints::All;
-    // remap[o]: the new id of old owner o, or NO_ID if its old points go.
-    let remap: Vec<u32> = old_to_new
-        .iter()
-        .map(|&id| {
-            if id == NO_ID || repoint[id as usize] {
-                NO_ID
-            } else {
-                id
-            }
-        })
+    let norm = packed.norm();
+    let slots = packed.slot_bound(base.len);
+    let old_ids = packed.ids();
+    // ids[s]: the new id of the node in slot s (NO_ID: free); gone[s]: the slot's old points go.
+    let mut ids = vec![NO_ID; slots];
+    let mut gone = vec![false; slots];
+    let mut slot_of = vec![NO_ID; mv.nodes];
+    for s in 0..slots {
+        let o = if old_ids.is_empty() {
+            s as u32
+        } else {
+            old_ids[s]
+        };
+        let Some(&id) = mv.old_to_new.get(o as usize) else {
+            continue; // a free slot
+        };
+        if id == NO_ID {
+            gone[s] = true;
+            continue;
+        }
+        gone[s] = mv.repoint[id as usize];
+        ids[s] = id;
+        slot_of[id as usize] = s as u32;
+    }
+    let mut free: Vec<u32> = (0..slots as u32)
+        .rev()
+        .filter(|&s| ids[s as usize] == NO_ID)
         .collect();
-    next_packed(packed, fresh, &remap, keep_equal).map(|p| Ring::packed(p, Vec::new()))
+    for (id, slot) in slot_of.iter_mut().enumerate() {
+        if *slot == NO_ID {
+            let s = free.pop().unwrap_or_else(|| {
+                ids.push(NO_ID);
+                ids.len() as u32 - 1
+            });
+            ids[s as usize] = id as u32;
+            *slot = s;
+        }
+    }
+    if ids.len() > 1 << 16 {
+        return None;
+    }
+    let fresh: Vec<(u64, u32, u32)> = fresh
+        .iter()
+        .map(|&(p, _, id)| (p << norm, id, slot_of[id as usize]))
+        .collect();
+    let mut gone_positions = Vec::new();
+    let mut scratch = Vec::new();
+    for node in mv.dropped {
+        scratch.clear();
+        placement.node_points(node, m, &mut scratch);
+        gone_positions.extend(scratch.iter().map(|&(p, _)| p << norm));
+    }
+    packed
+        .merged(Change {
+            fresh: &fresh,
+            gone: &gone,
+            gone_positions: &gone_positions,
+            ids,
+            keep_equal: profile.equal_points() == EqualPoints::All,
+        })
+        .map(|p| Ring::packed(p, Vec::new()))
 }
 
 /// The old points that stay (collapsed-away ones included, owners renumbered) merged with `fresh`.
@@ -496,7 +574,7 @@ fn finish(profile: Profile, sorted: Vec<Pt>, id_bound: usize) -> Ring {
     let packed = !profile.is_wide() && id_bound <= 1 << 16;
     let norm = profile.position_norm();
     let (mut slots, mut slot_lows) = if packed {
-        (Vec::with_capacity(slot_capacity(n)), Vec::with_capacity(n))
+        (Vec::with_capacity(n), Vec::with_capacity(n))
     } else {
         (Vec::new(), Vec::new())
     };
@@ -541,7 +619,16 @@ fn finish(profile: Profile, sorted: Vec<Pt>, id_bound: usize) -> Ring {
         i = j;
     }
     if packed {
-        return Ring::packed(Packed::from_parts(slots, slot_lows, norm, None), shadowed);
+        if let Some(p) = Packed::from_sorted(&slots, &slot_lows, norm, Vec::new()) {
+            return Ring::packed(p, shadowed);
+        }
+        // A page would overflow (positions crowded far beyond what hashing gives): the plain
+        // arrays, searched with the Eytzinger layout.
+        (points, owners) = slots
+            .iter()
+            .zip(&slot_lows)
+            .map(|(&s, &l)| (position(s, l) >> norm, slot_owner(s)))
+            .unzip();
     }
     let lows = profile.is_wide().then_some(lows);
     Ring::new(profile, points, owners, lows, shadowed)
@@ -617,5 +704,47 @@ mod tests {
         let ring = finish(Profile::Uhashring, merged, 1);
         assert_eq!(ring.plain().owners, vec![0, 0]);
         assert_eq!(ring.lows.as_deref(), Some(&[1, 2][..]));
+    }
+
+    /// A membership change far from the end of the insertion order takes the incremental path:
+    /// the new ring shares most pages with the old one (its pages sit in more than one chunk), its
+    /// slot ids differ from its node ids, and it routes every key as a ring built afresh does.
+    #[test]
+    fn a_change_in_the_middle_shares_pages_and_routes_as_a_fresh_build() {
+        let placement = Placement::native();
+        let names: Vec<String> = (0..300).map(|i| format!("node-{i}")).collect();
+        let mut snap =
+            crate::Snapshot::new(placement, names.iter().map(|n| Node::new(n.as_str()))).unwrap();
+        let mut live: Vec<String> = names.clone();
+        for (round, gone) in [17usize, 150, 3, 299, 42].into_iter().enumerate() {
+            let mut b = snap.edit();
+            b.remove_node(&names[gone]).unwrap();
+            live.retain(|n| n != &names[gone]);
+            let added = format!("new-{round}");
+            b.add_node(Node::new(added.as_str()).with_weight(2))
+                .unwrap();
+            live.push(added);
+            b.set_weight(&live[10], 3).unwrap();
+            snap = b.build().unwrap();
+            let packed = snap.ring.packing().unwrap();
+            assert!(
+                packed.chunk_count() > 1,
+                "round {round}: the incremental path ran"
+            );
+            assert!(!packed.ids().is_empty());
+            let mut fresh = Builder::new(placement);
+            for n in &live {
+                fresh
+                    .add_node((*snap.node_by_name(n).unwrap()).clone())
+                    .unwrap();
+            }
+            let fresh = fresh.build().unwrap();
+            assert_eq!(snap.points(), fresh.points());
+            assert_eq!(snap.point_owners(), fresh.point_owners());
+            for k in 0..2000 {
+                let key = format!("key-{k}");
+                assert_eq!(snap.route_id(&key), fresh.route_id(&key), "{key}");
+            }
+        }
     }
 }

@@ -15,7 +15,7 @@ use crate::hash::xxh3_64;
 use crate::names::NameIndex;
 use crate::node::{Node, NodeId};
 use crate::placement::{KeyHasher, Placement, Profile};
-use crate::search::packed::{slot_owner, Packed};
+use crate::search::packed::Packed;
 use crate::search::{lower_bound_wrap, Index, Kernel, Layout, Radix};
 
 /// The owner id that the batch lookups write for every key when no node owns a point.
@@ -43,6 +43,27 @@ pub(crate) struct Ring {
     /// Points that lost to an equal point under the profile's rule, as (position, low, owner), sorted.
     /// Almost always empty; kept so that the next incremental build can bring them back.
     pub(crate) shadowed: Vec<(u64, u64, u32)>,
+}
+
+/// [`Ring::owned_from`]'s iterator.
+enum RingPoints<'a> {
+    Packed(&'a Packed, crate::search::packed::Points<'a>),
+    Plain(
+        &'a Plain,
+        std::iter::Chain<std::ops::Range<usize>, std::ops::Range<usize>>,
+    ),
+}
+
+impl Iterator for RingPoints<'_> {
+    type Item = (u64, u32);
+
+    #[inline]
+    fn next(&mut self) -> Option<(u64, u32)> {
+        match self {
+            RingPoints::Packed(p, it) => it.next().map(|(x, s)| (x >> p.norm(), p.id(s))),
+            RingPoints::Plain(plain, it) => it.next().map(|r| (plain.points[r], plain.owners[r])),
+        }
+    }
 }
 
 /// A ring's sorted positions (for a wide profile, their top 64 bits) and the owner of each.
@@ -121,10 +142,11 @@ impl Ring {
         self.plain.get_or_init(|| match &self.index {
             Index::Radix(r) => {
                 let p = r.packed();
-                Plain {
-                    points: (0..p.len()).map(|r| p.position(r)).collect(),
-                    owners: p.points().iter().map(|&s| slot_owner(s)).collect(),
-                }
+                let (points, owners) = p
+                    .iter_from(0)
+                    .map(|(x, s)| (x >> p.norm(), p.id(s)))
+                    .unzip();
+                Plain { points, owners }
             }
             Index::Eytzinger(e) => {
                 let (points, owners) = e.sorted();
@@ -153,14 +175,24 @@ impl Ring {
 
     /// Every point as (position, owner), in order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
-        (0..self.len()).map(|r| (self.position(r), self.owner(r)))
+        self.owned_from(0)
     }
 
     /// The owners of every point, one full turn from rank `start`.
     pub(crate) fn owners_from(&self, start: usize) -> impl Iterator<Item = u32> + '_ {
-        let len = self.len();
-        let start = start.min(len);
-        (start..len).chain(0..start).map(move |r| self.owner(r))
+        self.owned_from(start).map(|(_, o)| o)
+    }
+
+    /// Every point as (position, owner), one full turn from rank `start`.
+    fn owned_from(&self, start: usize) -> RingPoints<'_> {
+        let start = start.min(self.len());
+        match self.packing() {
+            Some(p) => RingPoints::Packed(p, p.iter_from(start)),
+            None => {
+                let plain = self.plain();
+                RingPoints::Plain(plain, (start..plain.points.len()).chain(0..start))
+            }
+        }
     }
 
     /// The rank of the first point `>= x`, wrapping to 0; `None` if there are no points.

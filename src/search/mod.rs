@@ -6,7 +6,6 @@
 //! behind the `SearchIndex` trait so that the snapshot can pick one per ring size.
 
 mod eytzinger;
-pub(crate) mod merge;
 pub(crate) mod packed;
 mod prefetch;
 mod radix;

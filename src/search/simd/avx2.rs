@@ -5,9 +5,6 @@ use std::arch::x86_64::{
     _mm256_set1_epi64x, _mm256_xor_si256,
 };
 
-use crate::builder::Pt;
-use crate::search::merge;
-use crate::search::packed::Packed;
 use crate::search::radix::Radix;
 
 /// Counts the slots of window `w` whose top 48 bits are below `x`'s, in two 4-wide compares. AVX2
@@ -44,26 +41,4 @@ pub(crate) fn radix_batch(radix: &Radix, xs: &[u64], out: &mut [u32]) {
     );
     // SAFETY: the CPU has AVX2 and POPCNT (checked just above), all that `batch` enables.
     unsafe { batch(radix, xs, out) }
-}
-
-/// [`merge::next_packed_body`] compiled with AVX2 enabled: the owner scans, renumbering and table
-/// update compare and add four to eight values at once.
-#[target_feature(enable = "avx2")]
-fn next_packed_avx2(old: &Packed, fresh: &[Pt], remap: &[u32], keep_equal: bool) -> Option<Packed> {
-    merge::next_packed_body(old, fresh, remap, keep_equal)
-}
-
-/// Runs [`next_packed_avx2`].
-pub(crate) fn next_packed(
-    old: &Packed,
-    fresh: &[Pt],
-    remap: &[u32],
-    keep_equal: bool,
-) -> Option<Packed> {
-    assert!(
-        std::arch::is_x86_feature_detected!("avx2"),
-        "the AVX2 merge was selected on a CPU without AVX2"
-    );
-    // SAFETY: the CPU has AVX2 (checked just above), all that `next_packed_avx2` enables.
-    unsafe { next_packed_avx2(old, fresh, remap, keep_equal) }
 }
