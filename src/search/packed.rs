@@ -227,69 +227,45 @@ impl<'a> Page<'a> {
     }
 }
 
-/// Where a key falls: its page and its bucket in the page (made only by [`Packed::locate`]).
+/// Where a key's bucket bounds are: the address of its entry in its page's table (made only by
+/// [`Packed::entry`]; the page's head is the entry's address rounded down to 64 bytes, as the table
+/// sits in the page's first line).
 #[derive(Clone, Copy)]
-pub(crate) struct Loc {
-    h: *const u64,
-    page: usize,
-    local: usize,
-}
+pub(crate) struct Entry(*const u16);
 
-impl Loc {
-    /// A placeholder (the static empty page); valid for every ring.
-    pub(crate) const EMPTY: Loc = Loc {
-        h: EMPTY_PAGE.as_ptr().cast(),
-        page: 0,
-        local: 0,
-    };
+impl Entry {
+    /// A placeholder (bucket 0 of the static empty page); valid for every ring.
+    pub(crate) const EMPTY: Entry = Entry(EMPTY_PAGE.as_ptr().cast());
 
-    /// The page's head, as a pointer for a prefetch hint.
+    /// The entry's address, for a prefetch hint.
     #[inline(always)]
     pub(crate) fn hint(self) -> *const u64 {
-        self.h
+        self.0.cast()
     }
 }
 
-/// The points of one bucket: local ranks `start..end` of a page, both `<= m` (made only by
-/// [`Packed::bucket_at`]).
+/// The points of one bucket: `len` slots from `ptr`, a bucket start `start <= m` of some page, with
+/// `start + len <= m` (made only by [`Packed::bucket_at`]).
 #[derive(Clone, Copy)]
 pub(crate) struct Bucket {
-    h: *const u64,
-    page: usize,
-    start: usize,
-    end: usize,
+    ptr: *const u64,
+    len: usize,
 }
 
 impl Bucket {
     /// An empty bucket of the static empty page (a placeholder; valid for every ring).
     pub(crate) const EMPTY: Bucket = Bucket {
-        h: EMPTY_PAGE.as_ptr().cast(),
-        page: 0,
-        start: 0,
-        end: 0,
+        // SAFETY (const): the empty page's slots start `TABLE_WORDS` words into its two lines.
+        ptr: unsafe { EMPTY_PAGE.as_ptr().cast::<u64>().add(TABLE_WORDS) },
+        len: 0,
     };
-
-    #[inline(always)]
-    fn page<'a>(self) -> Page<'a> {
-        Page {
-            h: self.h,
-            _ring: PhantomData,
-        }
-    }
 }
 
-/// A local rank found by [`Packed::count`]: at most `m + WINDOW_MAX` (exactly the search's rank, at
-/// most `m`, when the window counts are right), so its slot can be read without a bounds check.
+/// A rank found by [`Packed::count`], counted from its bucket's first slot: below the bucket's
+/// length plus [`WINDOW_MAX`] (exactly the search's rank, at most the length, when the window counts
+/// are right), so its slot can be read without a bounds check.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Rank(usize);
-
-impl Rank {
-    /// The rank as a number.
-    #[inline(always)]
-    pub(crate) fn get(self) -> usize {
-        self.0
-    }
-}
 
 /// The points of a packing in ring order from some rank, one full turn (see [`Packed::iter_from`]).
 pub(crate) struct Points<'a> {
@@ -567,74 +543,70 @@ impl Packed {
         }
     }
 
-    /// The ring rank of local rank `local` of the bucket's page (`n` past the last point).
-    #[inline]
-    pub(crate) fn global(&self, b: Bucket, local: usize) -> usize {
-        self.starts[b.page] as usize + local
+    /// The page, bucket start and bucket end (local ranks, `start <= end <= m`) of normalized key
+    /// `x`. Keys above every bucket fall in the last bucket, whose every point is below them, so
+    /// they count up to the page's end and its sentinel, the ring's first point.
+    #[inline(always)]
+    fn locate(&self, x: u64) -> (usize, usize, usize) {
+        let g = ((x >> self.shift) as usize).min(self.buckets - 1);
+        let page = g >> LOCAL_BITS;
+        let pg = self.page(page);
+        let local = g & (LOCAL - 1);
+        (page, pg.entry(local), pg.entry(local + 1))
     }
 
-    /// Where normalized key `x` falls: its page (the head read from `heads`) and its bucket there.
-    /// Keys above every bucket fall in the last page's end bucket, which is empty.
+    /// The table entry of normalized key `x`'s bucket (reads the page's address from `heads`).
+    /// Keys above every bucket fall in the last bucket (see [`locate`](Self::locate)).
     #[inline(always)]
-    pub(crate) fn locate(&self, x: u64) -> Loc {
-        let g = ((x >> self.shift) as usize).min(self.buckets);
-        let page = (g >> LOCAL_BITS).min(self.heads.len() - 1);
-        // SAFETY: `page < heads.len()` (just clamped; `heads.len() >= 1`, invariant 1).
-        let h = unsafe { self.heads.get_unchecked(page).0 };
-        Loc {
-            h,
-            page,
-            local: g - (page << LOCAL_BITS),
-        }
+    pub(crate) fn entry(&self, x: u64) -> Entry {
+        let g = ((x >> self.shift) as usize).min(self.buckets - 1);
+        // SAFETY: `g < buckets = heads.len() * LOCAL` (invariant 1), so `g >> LOCAL_BITS` is a page.
+        let h = unsafe { self.heads.get_unchecked(g >> LOCAL_BITS).0 };
+        // SAFETY: `g & (LOCAL - 1) < LOCAL`: an entry of the page's table, which starts at its head.
+        Entry(unsafe { h.cast::<u16>().add(g & (LOCAL - 1)) })
     }
 
-    /// The bucket at `loc` (reads the page's table).
+    /// The bucket whose table entry is `e` (reads the entry and the next one).
     #[inline(always)]
-    pub(crate) fn bucket_at(&self, loc: Loc) -> Bucket {
-        let pg = Page {
-            h: loc.h,
-            _ring: PhantomData,
-        };
-        // `local <= LOCAL`: `g <= buckets = pages * LOCAL`, so `g - page * LOCAL <= LOCAL`.
+    pub(crate) fn bucket_at(&self, e: Entry) -> Bucket {
+        // SAFETY: `e` is entry `l < LOCAL` of a page's table (only `entry` makes one, or the empty
+        // page's entry 0), so entries `l` and `l + 1` are both in the table; `u16` alignment.
+        let [start, end] = unsafe { e.0.cast::<[u16; 2]>().read() };
+        // The table sits in the page's first line and heads are 64-byte aligned (invariant 1).
+        let head = e.0.map_addr(|a| a & !63).cast::<u64>();
+        // SAFETY: `start <= m` (invariant 2): a slot of the page, `TABLE_WORDS` words past its head.
+        let ptr = unsafe { head.add(TABLE_WORDS + usize::from(start)) };
         Bucket {
-            h: loc.h,
-            page: loc.page,
-            start: pg.entry(loc.local),
-            end: pg.entry(loc.local + 1),
+            ptr,
+            len: usize::from(end.saturating_sub(start)),
         }
     }
 
     /// The bucket that normalized key `x` falls in.
     #[inline(always)]
     pub(crate) fn bucket(&self, x: u64) -> Bucket {
-        self.bucket_at(self.locate(x))
+        self.bucket_at(self.entry(x))
     }
 
-    /// The bucket's first slot, as a pointer for a prefetch hint only.
+    /// The bucket's first slot, as a pointer for a prefetch hint.
     #[inline(always)]
     pub(crate) fn slot_hint(&self, b: Bucket) -> *const u64 {
-        b.page().slots_ptr().wrapping_add(b.start)
+        b.ptr
     }
 
     /// The slot at a counted rank.
     #[inline(always)]
     pub(crate) fn slot_at(&self, b: Bucket, r: Rank) -> u64 {
-        // SAFETY: `r.0 <= m + WINDOW_MAX < m + WINDOW_MAX + 1` slots (`Rank`'s bound, invariant 2).
-        unsafe { *b.page().slots_ptr().add(r.0) }
+        // SAFETY: the bucket starts at local rank `start <= m` and `r.0 <= len + WINDOW_MAX - 1`
+        // (`Rank`'s bound), so `start + r.0 <= m + WINDOW_MAX`, inside the page's slots
+        // (invariant 1).
+        unsafe { *b.ptr.add(r.0) }
     }
 
-    /// The slot at any local rank `<= m` of the bucket's page (checked; for the cold exact path).
-    #[inline]
-    pub(crate) fn slot(&self, b: Bucket, local: usize) -> u64 {
-        b.page().slots()[local]
-    }
-
-    /// The exact local rank of the first point `>= x` (a normalized key) given that it lies in
-    /// bucket `b` or is the first point after it: a binary search of the bucket's full positions (the
-    /// cold path, for a key whose top 48 bits equal a point's).
-    pub(crate) fn exact_rank(&self, b: Bucket, x: u64) -> usize {
-        let pg = b.page();
-        let (mut lo, mut hi) = (b.start, b.end.max(b.start));
+    /// The local rank of the first point `>= x` (a normalized key) in the bucket `start..end` of
+    /// page `pg`, or `end` if none is: a binary search of the bucket's full positions.
+    fn exact_local(pg: Page<'_>, start: usize, end: usize, x: u64) -> usize {
+        let (mut lo, mut hi) = (start, end.max(start));
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             if pg.norm_position(mid) < x {
@@ -646,12 +618,27 @@ impl Packed {
         lo
     }
 
-    /// The bucket's start plus the count of its packed points below the key, counted one window of
-    /// `W` slots at a time from the bucket's start until its end is covered: `window` counts one
-    /// window (a count above `W` is taken as `W`, which keeps the rank in bounds whatever it says).
-    /// Counting past the end is exact (every slot after a bucket holds a later bucket's point, the
-    /// sentinel or a pad, none of them below the key), and fixed-size windows make a fixed amount of
-    /// branch-free work for the ~95 % of buckets that fit one window.
+    /// The slot of the first point `>= x` (a normalized key), wrapping (the sentinel past a page's
+    /// last point stands for the next point): the exact path through the bucket's full positions,
+    /// for a key whose top 48 bits equal a point's.
+    pub(crate) fn exact_slot(&self, x: u64) -> u64 {
+        let (page, start, end) = self.locate(x);
+        let pg = self.page(page);
+        pg.slots()[Self::exact_local(pg, start, end, x)]
+    }
+
+    /// The ring rank of the first point `>= x` (a normalized key; `n` past the last point).
+    pub(crate) fn rank_at_or_after(&self, x: u64) -> usize {
+        let (page, start, end) = self.locate(x);
+        self.starts[page] as usize + Self::exact_local(self.page(page), start, end, x)
+    }
+
+    /// The bucket's count of packed points below the key, counted one window of `W` slots at a time
+    /// from the bucket's start until its end is covered: `window` counts one window (a count above
+    /// `W` is taken as `W`, which keeps the rank in bounds whatever it says). Counting past the end
+    /// is exact (every slot after a bucket holds a later bucket's point, the sentinel or a pad, none
+    /// of them below the key), and fixed-size windows make a fixed amount of branch-free work for
+    /// the ~95 % of buckets that fit one window.
     #[inline(always)]
     pub(crate) fn count<const W: usize>(
         &self,
@@ -659,20 +646,19 @@ impl Packed {
         mut window: impl FnMut(&[u64; W]) -> u32,
     ) -> Rank {
         const { assert!(W > 0 && W <= WINDOW_MAX) };
-        let slots = b.page().slots_ptr();
         let mut c = 0u32;
-        let mut i = b.start;
+        let mut i = 0;
         loop {
-            // SAFETY: `i <= m`: it starts at `b.start <= m` (invariant 2) and the loop continues
-            // only while `i < b.end <= m`. So `i + W <= m + WINDOW_MAX + 1`, the page's slot count
-            // (invariant 1), and the `W` slots from `i` are in bounds; `[u64; W]` has `u64`'s
-            // alignment.
-            let w = unsafe { &*slots.add(i).cast::<[u64; W]>() };
+            // SAFETY: the bucket starts at local rank `start <= m` with `start + len <= m`; `i` is
+            // 0 or below `len`, so `start + i <= m` and the `W` slots from there end by
+            // `m + WINDOW_MAX`, inside the page's `m + WINDOW_MAX + 1` slots (invariants 1, 2);
+            // `[u64; W]` has `u64`'s alignment.
+            let w = unsafe { &*b.ptr.add(i).cast::<[u64; W]>() };
             c += window(w).min(W as u32);
             i += W;
-            if i >= b.end {
-                // `c <= i - b.start` and `i <= m + W`: the rank is at most `m + WINDOW_MAX`.
-                return Rank(b.start + c as usize);
+            if i >= b.len {
+                // `c <= i` and `i <= len + W - 1`: the rank is within `Rank`'s bound.
+                return Rank(c as usize);
             }
         }
     }
@@ -1034,8 +1020,7 @@ mod tests {
             for (r, &pt) in points.iter().enumerate() {
                 assert_eq!(p.owner(r), owners[r]);
                 assert_eq!(p.position(r), pt);
-                let b = p.bucket(pt);
-                assert_eq!(p.global(b, p.exact_rank(b, pt)), r);
+                assert_eq!(p.rank_at_or_after(pt), r);
             }
         }
     }

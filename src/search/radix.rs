@@ -16,7 +16,7 @@
 //! first point's owner so that rank `n` needs no wrap test, then [`PAD`]s so that an 8-wide vector
 //! load from any bucket start stays in bounds; neither is ever below any key.
 
-use super::packed::{quantize, slot_owner, Bucket, Loc, Packed, Rank};
+use super::packed::{quantize, slot_owner, Bucket, Entry, Packed, Rank};
 use super::prefetch::prefetch_read;
 use super::simd::Kernel;
 use super::SearchIndex;
@@ -59,36 +59,34 @@ impl Radix {
         &self.packed
     }
 
-    /// Turns `rank` = bucket start + the count of packed points below the key into the exact local
-    /// rank and the slot there. The point at `rank` is the first whose top 48 bits are not below the
-    /// key's (the bucket is sorted; past the bucket every point is above the key). Only if its top 48
-    /// bits *equal* the key's can it, or the points after it with the same top bits, still be below
-    /// the key: then, and only then, the exact path runs. (Local rank `m` holds the page's sentinel,
-    /// whose top bits are all ones: at worst it sends a key near `u64::MAX` down the exact path.)
+    /// The slot of the first point `>= x` given its bucket and the count of the bucket's packed
+    /// points below the key. The point at `rank` is the first whose top 48 bits are not below the
+    /// key's (the bucket is sorted; past the bucket every point is above the key). Only if its top
+    /// 48 bits *equal* the key's can it, or the points after it with the same top bits, still be
+    /// below the key: then, and only then, the exact path runs. (A page's sentinel, whose top bits
+    /// are all ones, at worst sends a key near `u64::MAX` down the exact path.)
     #[inline(always)]
-    fn settle(&self, b: Bucket, rank: Rank, x: u64) -> (usize, u64) {
+    fn settle(&self, b: Bucket, rank: Rank, x: u64) -> u64 {
         let slot = self.packed.slot_at(b, rank);
         if slot >> 16 == x >> 16 {
-            self.settle_exact(b, x)
+            self.settle_exact(x)
         } else {
-            (rank.get(), slot)
+            slot
         }
     }
 
-    /// The cold half of [`settle`](Self::settle): the exact rank from the bucket's full positions.
+    /// The cold half of [`settle`](Self::settle): the exact slot from the bucket's full positions.
     #[cold]
     #[inline(never)]
-    fn settle_exact(&self, b: Bucket, x: u64) -> (usize, u64) {
-        let r = self.packed.exact_rank(b, x);
-        (r, self.packed.slot(b, r))
+    fn settle_exact(&self, x: u64) -> u64 {
+        self.packed.exact_slot(x)
     }
 
-    /// The bucket, local rank (may be the page's `m`) and slot of the first point `>= x`, counting
-    /// the bucket in windows of 4 slots.
+    /// The slot of the first point `>= x`, counting the bucket in windows of 4 slots.
     /// (A ring of 64-bit positions skips the key's normalization on a well-predicted branch rather
     /// than shifting it: measured 0.7 ns per single lookup at 100 nodes.)
     #[inline(always)]
-    fn find_scalar(&self, x: u64) -> (Bucket, usize, u64) {
+    fn find_scalar(&self, x: u64) -> u64 {
         if self.packed.norm() == 0 {
             self.find_normalized(x)
         } else {
@@ -98,11 +96,10 @@ impl Radix {
 
     /// [`find_scalar`](Self::find_scalar) of a normalized key.
     #[inline(always)]
-    fn find_normalized(&self, x: u64) -> (Bucket, usize, u64) {
+    fn find_normalized(&self, x: u64) -> u64 {
         let b = self.packed.bucket(x);
         let rank = self.packed.count::<4>(b, |w| window_count(w, x));
-        let (r, slot) = self.settle(b, rank, x);
-        (b, r, slot)
+        self.settle(b, rank, x)
     }
 
     /// The owner of the first point `>= x`, wrapping; `None` if empty.
@@ -111,7 +108,7 @@ impl Radix {
         if self.packed.len() == 0 {
             return None;
         }
-        Some(self.packed.id(slot_owner(self.find_scalar(x).2)))
+        Some(self.packed.id(slot_owner(self.find_scalar(x))))
     }
 
     /// The rank of the first point `>= x`, wrapping to 0; `None` if empty.
@@ -121,8 +118,7 @@ impl Radix {
         if n == 0 {
             return None;
         }
-        let (b, local, _) = self.find_scalar(x);
-        let r = self.packed.global(b, local);
+        let r = self.packed.rank_at_or_after(self.packed.key(x));
         Some(if r >= n { 0 } else { r })
     }
 
@@ -140,7 +136,7 @@ impl Radix {
         match kernel {
             Kernel::Scalar => {
                 for (o, &x) in out.iter_mut().zip(xs) {
-                    *o = self.packed.id(slot_owner(self.find_scalar(x).2));
+                    *o = self.packed.id(slot_owner(self.find_scalar(x)));
                 }
             }
             Kernel::Portable => self.batch_with::<4>(xs, out, window_count),
@@ -184,23 +180,23 @@ impl Radix {
     ) {
         let p = &self.packed;
         let key = |x: u64| if NORM { p.key(x) } else { x };
-        let mut locs = [Loc::EMPTY; GROUP];
+        let mut entries = [Entry::EMPTY; GROUP];
         let mut buckets = [Bucket::EMPTY; GROUP];
         for (xs, out) in xs.chunks(GROUP).zip(out.chunks_mut(GROUP)) {
-            for (l, &x) in locs.iter_mut().zip(xs) {
-                let loc = p.locate(key(x));
-                prefetch_read(loc.hint());
-                *l = loc;
+            for (e, &x) in entries.iter_mut().zip(xs) {
+                let entry = p.entry(key(x));
+                prefetch_read(entry.hint());
+                *e = entry;
             }
-            for (b, &l) in buckets.iter_mut().zip(&locs) {
-                let bucket = p.bucket_at(l);
+            for (b, &e) in buckets.iter_mut().zip(&entries) {
+                let bucket = p.bucket_at(e);
                 prefetch_read(p.slot_hint(bucket));
                 *b = bucket;
             }
             for ((o, &x), &b) in out.iter_mut().zip(xs).zip(&buckets) {
                 let x = key(x);
                 let rank = p.count::<W>(b, |w| window(w, x));
-                *o = p.id(slot_owner(self.settle(b, rank, x).1));
+                *o = p.id(slot_owner(self.settle(b, rank, x)));
             }
         }
     }
