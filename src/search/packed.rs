@@ -78,6 +78,14 @@ const SLACK: usize = 4;
 /// live pages.
 const MAX_CHUNKS: usize = 64;
 
+/// The most buckets a ring has for which it keeps a directory (`Packed::dir`): a single lookup then
+/// reads its bucket in one step instead of two, and a publication rewrites the whole directory
+/// (`8 * DIR_MAX` bytes at most, 128 KiB; a 100-node ring of 160 points per node has 8192 buckets).
+const DIR_MAX: usize = 1 << 14;
+
+/// The bits of a directory word that hold the address.
+const DIR_ADDR: u64 = (1 << 48) - 1;
+
 /// A node id meaning "no node" in the slot table.
 const FREE: u32 = u32::MAX;
 
@@ -330,6 +338,9 @@ pub(crate) struct Packed {
     norm: u32,
     /// Lines of the pages `heads` points at.
     live: usize,
+    /// For rings of at most [`DIR_MAX`] buckets, one word per bucket: the address of its first
+    /// slot, its length in the top 16 bits; empty otherwise.
+    dir: Box<[u64]>,
 }
 
 impl std::fmt::Debug for Packed {
@@ -412,20 +423,47 @@ impl Packed {
             heads.push(Head(out[at..].as_ptr().cast()));
             at += len;
         }
-        Some(Self {
-            heads: heads.into_boxed_slice(),
-            chunks: vec![Chunk {
-                lines: Arc::new(out),
+        Some(
+            Self {
+                heads: heads.into_boxed_slice(),
+                chunks: vec![Chunk {
+                    lines: Arc::new(out),
+                    live: lines,
+                }],
+                starts: starts.into_boxed_slice(),
+                ids: ids.into_boxed_slice(),
+                shift,
+                buckets,
+                n,
+                norm,
                 live: lines,
-            }],
-            starts: starts.into_boxed_slice(),
-            ids: ids.into_boxed_slice(),
-            shift,
-            buckets,
-            n,
-            norm,
-            live: lines,
-        })
+                dir: Box::default(),
+            }
+            .with_dir(),
+        )
+    }
+
+    /// This packing with its directory made (see [`DIR_MAX`]): kept only if the ring is small
+    /// enough and every slot address fits the directory word's 48 bits.
+    fn with_dir(mut self) -> Self {
+        self.dir = Box::default();
+        if self.buckets > DIR_MAX {
+            return self;
+        }
+        let mut dir = Vec::with_capacity(self.buckets);
+        for p in 0..self.heads.len() {
+            let pg = self.page(p);
+            for l in 0..LOCAL {
+                let (start, end) = (pg.entry(l), pg.entry(l + 1));
+                let addr = pg.slots_ptr().wrapping_add(start).expose_provenance() as u64;
+                if addr & !DIR_ADDR != 0 {
+                    return self;
+                }
+                dir.push(addr | ((end - start) as u64) << 48);
+            }
+        }
+        self.dir = dir.into_boxed_slice();
+        self
     }
 
     /// The table's size (`bits`: 2^bits buckets, at least one page's worth) and the shift that takes
@@ -582,10 +620,24 @@ impl Packed {
         }
     }
 
-    /// The bucket that normalized key `x` falls in.
+    /// The bucket that normalized key `x` falls in: from the directory if the ring has one, else
+    /// through its page. Keys above every bucket fall in the last bucket (see
+    /// [`locate`](Self::locate)).
     #[inline(always)]
     pub(crate) fn bucket(&self, x: u64) -> Bucket {
-        self.bucket_at(self.entry(x))
+        if self.dir.is_empty() {
+            return self.bucket_at(self.entry(x));
+        }
+        let g = ((x >> self.shift) as usize).min(self.buckets - 1);
+        // SAFETY: a directory has one word per bucket and `g < buckets`.
+        let w = unsafe { *self.dir.get_unchecked(g) };
+        Bucket {
+            // The word holds the exposed address of bucket `g`'s first slot in a page of one of
+            // this ring's chunks (made by `with_dir` from the pages `heads` points at), so the
+            // pointer is that slot's, with the `Bucket` bounds of the page's table entries.
+            ptr: std::ptr::with_exposed_provenance((w & DIR_ADDR) as usize),
+            len: (w >> 48) as usize,
+        }
     }
 
     /// The bucket's first slot, as a pointer for a prefetch hint.
@@ -877,7 +929,9 @@ impl Packed {
             n,
             norm: self.norm,
             live,
-        };
+            dir: Box::default(),
+        }
+        .with_dir();
         let held: usize = next.chunks.iter().map(|c| c.lines.len()).sum();
         if held > SLACK * live {
             return next.repacked();
@@ -894,6 +948,19 @@ impl Packed {
             })
             .unzip();
         Self::from_sorted(&slots, &lows, self.norm, self.ids.to_vec())
+    }
+
+    /// This packing without its directory, so that tests reach the path through the pages.
+    #[cfg(test)]
+    pub(crate) fn without_dir(mut self) -> Self {
+        self.dir = Box::default();
+        self
+    }
+
+    /// Whether the packing keeps a directory.
+    #[cfg(test)]
+    pub(crate) fn has_dir(&self) -> bool {
+        !self.dir.is_empty()
     }
 
     /// How many chunks the packing holds (for tests and the notes).
@@ -913,6 +980,8 @@ impl Packed {
     pub(crate) fn check(&self) {
         let pages = self.heads.len();
         assert!(pages >= 1);
+        assert!(self.dir.is_empty() || self.dir.len() == self.buckets);
+        assert_eq!(self.dir.is_empty(), self.buckets > DIR_MAX);
         assert_eq!(self.buckets, pages * LOCAL);
         assert_eq!(self.starts.len(), pages + 1);
         assert_eq!(self.starts[pages] as usize, self.n);
@@ -946,6 +1015,14 @@ impl Packed {
                 slot_owner(self.page(q).points()[i])
             };
             assert_eq!(pg.slots()[m], sentinel(want), "sentinel of page {p}");
+            if !self.dir.is_empty() {
+                for l in 0..LOCAL {
+                    let w = self.dir[(p << LOCAL_BITS) + l];
+                    let first = pg.slots_ptr().wrapping_add(pg.entry(l)) as usize as u64;
+                    assert_eq!(w & DIR_ADDR, first, "directory of page {p} bucket {l}");
+                    assert_eq!((w >> 48) as usize, pg.entry(l + 1) - pg.entry(l));
+                }
+            }
             assert!(pg.slots()[m + 1..].iter().all(|&s| s == PAD));
         }
     }
@@ -1011,7 +1088,7 @@ mod tests {
 
     #[test]
     fn pages_hold_the_invariants() {
-        for n in [0usize, 1, 2, 3, 7, 8, 9, 100, 1000, 5000] {
+        for n in [0usize, 1, 2, 3, 7, 8, 9, 100, 1000, 5000, 40_000] {
             let points = sample(n, 0);
             let owners: Vec<u32> = (0..points.len() as u32).map(|i| i % 1000).collect();
             let p = Packed::build(&points, &owners, 0).unwrap();

@@ -289,6 +289,9 @@ mod tests {
         fn every_kernel_equals_the_reference((points, norm) in prop_oneof![crowded_points().prop_map(|v| (v, 0)), narrowed_points()], random in prop::collection::vec(any::<u64>(), 0..64)) {
             let owners: Vec<u32> = (0..points.len() as u32).map(|i| i % 65_536).collect();
             let radix = Radix::build(&points, &owners, norm).unwrap();
+            prop_assert!(radix.packed.has_dir());
+            // The same ring searched through its pages, as rings too large for a directory are.
+            let paged = Radix::from_packed(radix.packed.clone().without_dir());
             let mut xs = random;
             for &p in &points {
                 xs.extend([p, p.wrapping_sub(1), p.wrapping_add(1), p & !0xFFFF, p | 0xFFFF]);
@@ -297,6 +300,7 @@ mod tests {
             let want: Vec<u32> = xs.iter().map(|&x| owners[lower_bound_wrap(&points, x)]).collect();
             for (i, &x) in xs.iter().enumerate() {
                 prop_assert_eq!(radix.owner_at_or_after(x), Some(want[i]));
+                prop_assert_eq!(paged.owner_at_or_after(x), Some(want[i]));
                 let r = lower_bound_wrap(&points, x);
                 prop_assert_eq!(radix.rank_at_or_after(x), Some(r));
                 prop_assert_eq!(radix.point_at_or_after(x), Some((points[r], owners[r])));
