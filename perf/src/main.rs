@@ -110,10 +110,12 @@ fn main() {
                 .unwrap_or_else(|e| fail(&format!("building a ring of {n} nodes: {e}")))
         });
         let layout = format!("{:?}", router.pin().layout()).to_lowercase();
-        let victim = peers::name(n - 1);
+        // Churned nodes: every node in turn from the middle of the id order, so that a removal
+        // renumbers the ids after it, as most removals in a real ring do.
+        let victims: Vec<String> = (0..n).map(|i| peers::name((n / 2 + i) % n)).collect();
         let churn = (cfg.churn > 0.0).then_some(Churn {
             router: &router,
-            victim: &victim,
+            victims: &victims,
             per_sec: cfg.churn,
         });
         let mut ring_records = Vec::new();
@@ -138,7 +140,12 @@ fn main() {
             }
         }
         progress.say(&format!("timing idle publishes, {n} nodes"));
-        let idle = run::publish_idle(&router, &victim, IDLE_PUBLISH_PAIRS, Duration::from_secs(1));
+        let idle = run::publish_idle(
+            &router,
+            &victims,
+            IDLE_PUBLISH_PAIRS,
+            Duration::from_secs(1),
+        );
         for r in &mut ring_records {
             r.publish_idle_us = Some((
                 idle.value_at_quantile(0.5) as f64 / 1e3,

@@ -143,8 +143,8 @@ impl Phase {
 pub struct Churn<'a> {
     /// The router to publish to.
     pub router: &'a Router,
-    /// The node removed and re-added (it must be in the ring).
-    pub victim: &'a str,
+    /// The nodes removed and re-added, one after the other, cycling (each must be in the ring).
+    pub victims: &'a [String],
     /// Changes per second.
     pub per_sec: f64,
 }
@@ -194,7 +194,8 @@ where
     })
 }
 
-/// The churn writer: alternately removes `victim` and adds it back, on a fixed schedule of
+/// The churn writer: alternately removes a victim and adds it back (the next victim each time, so
+/// the nodes removed sit anywhere in the ring's id order), on a fixed schedule of
 /// `per_sec` changes per second (a late change is made at once; the schedule does not slip), until
 /// the phase is `STOP`.
 fn churn_writer(c: Churn, phase: &Phase) -> ChurnResult {
@@ -204,6 +205,8 @@ fn churn_writer(c: Churn, phase: &Phase) -> ChurnResult {
     let mut next = begin;
     let mut k = 0u64;
     let mut present = true;
+    let mut victims = c.victims.iter().cycle();
+    let mut victim = victims.next().expect("at least one victim").as_str();
     while phase.get() != STOP {
         next += period;
         let now = Instant::now();
@@ -214,18 +217,21 @@ fn churn_writer(c: Churn, phase: &Phase) -> ChurnResult {
         }
         let t = Instant::now();
         let r = if present {
-            c.router.remove_node(c.victim)
+            c.router.remove_node(victim)
         } else {
-            c.router.add_node(Node::new(c.victim))
+            c.router.add_node(Node::new(victim))
         };
         hist.saturating_record(t.elapsed().as_nanos() as u64);
         r.expect("churn change failed");
+        if !present {
+            victim = victims.next().expect("cycles").as_str();
+        }
         present = !present;
         k += 1;
     }
     if !present {
         c.router
-            .add_node(Node::new(c.victim))
+            .add_node(Node::new(victim))
             .expect("restoring the churned node");
     }
     ChurnResult {
@@ -406,17 +412,18 @@ pub fn run_batch(
     })
 }
 
-/// Publishes up to `pairs` remove + re-add changes of `victim` with no readers running (stopping
+/// Publishes up to `pairs` remove + re-add changes of `victims` (the next one each pair, cycling)
+/// with no readers running (stopping
 /// early once `budget` is spent, after at least one pair) and returns the duration of each call (ns).
 pub fn publish_idle(
     router: &Router,
-    victim: &str,
+    victims: &[String],
     pairs: usize,
     budget: Duration,
 ) -> Histogram<u64> {
     let mut hist = timer::new_histogram();
     let begin = Instant::now();
-    for i in 0..pairs {
+    for (i, victim) in victims.iter().cycle().take(pairs).enumerate() {
         if i > 0 && begin.elapsed() > budget {
             break;
         }
@@ -425,7 +432,7 @@ pub fn publish_idle(
         hist.saturating_record(t.elapsed().as_nanos() as u64);
         let t = Instant::now();
         router
-            .add_node(Node::new(victim))
+            .add_node(Node::new(victim.as_str()))
             .expect("re-adding the node");
         hist.saturating_record(t.elapsed().as_nanos() as u64);
     }
