@@ -269,6 +269,44 @@ impl Bucket {
     };
 }
 
+/// A ring's directory, borrowed from it: one word per bucket (made only by [`Packed::dir`], so
+/// `words.len()` is the ring's bucket count, never zero).
+#[derive(Clone, Copy)]
+pub(crate) struct Dir<'a> {
+    words: &'a [u64],
+    shift: u32,
+}
+
+impl Dir<'_> {
+    /// The bucket index of normalized key `x`, clamped to the last bucket (see `Packed::locate`).
+    #[inline(always)]
+    fn index(self, x: u64) -> usize {
+        ((x >> self.shift) as usize).min(self.words.len() - 1)
+    }
+
+    /// The address of normalized key `x`'s directory word, for a prefetch hint only (not
+    /// clamped: a key above every bucket hints past the end, which a prefetch ignores).
+    #[inline(always)]
+    pub(crate) fn hint(self, x: u64) -> *const u64 {
+        self.words.as_ptr().wrapping_add((x >> self.shift) as usize)
+    }
+
+    /// The bucket of normalized key `x`.
+    #[inline(always)]
+    pub(crate) fn bucket(self, x: u64) -> Bucket {
+        // SAFETY: `index` is at most `words.len() - 1` (a directory is never empty: it has one
+        // word per bucket, and a ring has at least `LOCAL`).
+        let w = unsafe { *self.words.get_unchecked(self.index(x)) };
+        Bucket {
+            // The word holds the exposed address of the bucket's first slot in a page of one of
+            // the ring's chunks (made by `Packed::with_dir` from the pages `heads` points at, and
+            // alive while the ring is borrowed), with the `Bucket` bounds of the page's table.
+            ptr: std::ptr::with_exposed_provenance((w & DIR_ADDR) as usize),
+            len: (w >> 48) as usize,
+        }
+    }
+}
+
 /// A rank found by [`Packed::count`], counted from its bucket's first slot: below the bucket's
 /// length plus [`WINDOW_MAX`] (exactly the search's rank, at most the length, when the window counts
 /// are right), so its slot can be read without a bounds check.
@@ -597,7 +635,7 @@ impl Packed {
     /// Keys above every bucket fall in the last bucket (see [`locate`](Self::locate)).
     #[inline(always)]
     pub(crate) fn entry(&self, x: u64) -> Entry {
-        let g = ((x >> self.shift) as usize).min(self.buckets - 1);
+        let g = self.bucket_index(x);
         // SAFETY: `g < buckets = heads.len() * LOCAL` (invariant 1), so `g >> LOCAL_BITS` is a page.
         let h = unsafe { self.heads.get_unchecked(g >> LOCAL_BITS).0 };
         // SAFETY: `g & (LOCAL - 1) < LOCAL`: an entry of the page's table, which starts at its head.
@@ -620,23 +658,45 @@ impl Packed {
         }
     }
 
+    /// The bucket index of normalized key `x`: keys above every bucket fall in the last bucket
+    /// (see [`locate`](Self::locate)).
+    #[inline(always)]
+    fn bucket_index(&self, x: u64) -> usize {
+        ((x >> self.shift) as usize).min(self.buckets - 1)
+    }
+
+    /// The ring's directory, if it keeps one (see [`DIR_MAX`]).
+    #[inline(always)]
+    pub(crate) fn dir(&self) -> Option<Dir<'_>> {
+        (self.dir.len() == self.buckets).then_some(Dir {
+            words: &self.dir,
+            shift: self.shift,
+        })
+    }
+
+    /// The number of pages.
+    #[inline(always)]
+    pub(crate) fn pages(&self) -> usize {
+        self.heads.len()
+    }
+
+    /// The address of normalized key `x`'s page address in `heads`, for a prefetch hint only (not
+    /// clamped: a key above every bucket hints past the end, which a prefetch ignores).
+    #[inline(always)]
+    pub(crate) fn head_hint(&self, x: u64) -> *const u64 {
+        self.heads
+            .as_ptr()
+            .wrapping_add((x >> self.shift) as usize >> LOCAL_BITS)
+            .cast()
+    }
+
     /// The bucket that normalized key `x` falls in: from the directory if the ring has one, else
-    /// through its page. Keys above every bucket fall in the last bucket (see
-    /// [`locate`](Self::locate)).
+    /// through its page.
     #[inline(always)]
     pub(crate) fn bucket(&self, x: u64) -> Bucket {
-        if self.dir.is_empty() {
-            return self.bucket_at(self.entry(x));
-        }
-        let g = ((x >> self.shift) as usize).min(self.buckets - 1);
-        // SAFETY: a directory has one word per bucket and `g < buckets`.
-        let w = unsafe { *self.dir.get_unchecked(g) };
-        Bucket {
-            // The word holds the exposed address of bucket `g`'s first slot in a page of one of
-            // this ring's chunks (made by `with_dir` from the pages `heads` points at), so the
-            // pointer is that slot's, with the `Bucket` bounds of the page's table entries.
-            ptr: std::ptr::with_exposed_provenance((w & DIR_ADDR) as usize),
-            len: (w >> 48) as usize,
+        match self.dir() {
+            Some(dir) => dir.bucket(x),
+            None => self.bucket_at(self.entry(x)),
         }
     }
 
@@ -957,12 +1017,6 @@ impl Packed {
         self
     }
 
-    /// Whether the packing keeps a directory.
-    #[cfg(test)]
-    pub(crate) fn has_dir(&self) -> bool {
-        !self.dir.is_empty()
-    }
-
     /// How many chunks the packing holds (for tests and the notes).
     #[cfg(test)]
     pub(crate) fn chunk_count(&self) -> usize {
@@ -981,6 +1035,7 @@ impl Packed {
         let pages = self.heads.len();
         assert!(pages >= 1);
         assert!(self.dir.is_empty() || self.dir.len() == self.buckets);
+        assert_eq!(self.dir().is_some(), !self.dir.is_empty());
         assert_eq!(self.dir.is_empty(), self.buckets > DIR_MAX);
         assert_eq!(self.buckets, pages * LOCAL);
         assert_eq!(self.starts.len(), pages + 1);

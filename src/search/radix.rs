@@ -24,6 +24,10 @@ use super::SearchIndex;
 #[cfg(doc)]
 use super::packed::PAD;
 
+/// Rings of more pages than this fetch their page addresses a stage ahead in a batch (their
+/// `heads`, 8 bytes a page, pass 128 KiB).
+const FAR_PAGES: usize = 1 << 14;
+
 /// How many keys a batch carries through each stage together, so that their memory loads overlap.
 const GROUP: usize = 16;
 
@@ -180,9 +184,35 @@ impl Radix {
     ) {
         let p = &self.packed;
         let key = |x: u64| if NORM { p.key(x) } else { x };
-        let mut entries = [Entry::EMPTY; GROUP];
         let mut buckets = [Bucket::EMPTY; GROUP];
+        if let Some(dir) = p.dir() {
+            for (xs, out) in xs.chunks(GROUP).zip(out.chunks_mut(GROUP)) {
+                for &x in xs {
+                    prefetch_read(dir.hint(key(x)));
+                }
+                for (b, &x) in buckets.iter_mut().zip(xs) {
+                    let bucket = dir.bucket(key(x));
+                    prefetch_read(p.slot_hint(bucket));
+                    *b = bucket;
+                }
+                for ((o, &x), &b) in out.iter_mut().zip(xs).zip(&buckets) {
+                    let x = key(x);
+                    let rank = p.count::<W>(b, |w| window(w, x));
+                    *o = p.id(slot_owner(self.settle(b, rank, x)));
+                }
+            }
+            return;
+        }
+        let mut entries = [Entry::EMPTY; GROUP];
+        // Page addresses of a large ring miss the cache too: fetch them a stage ahead (measured:
+        // ~4 % fewer ns per key at 10,000 nodes, ~7 % more at 1000 nodes, where they stay cached).
+        let far = p.pages() > FAR_PAGES;
         for (xs, out) in xs.chunks(GROUP).zip(out.chunks_mut(GROUP)) {
+            if far {
+                for &x in xs {
+                    prefetch_read(p.head_hint(key(x)));
+                }
+            }
             for (e, &x) in entries.iter_mut().zip(xs) {
                 let entry = p.entry(key(x));
                 prefetch_read(entry.hint());
@@ -289,7 +319,7 @@ mod tests {
         fn every_kernel_equals_the_reference((points, norm) in prop_oneof![crowded_points().prop_map(|v| (v, 0)), narrowed_points()], random in prop::collection::vec(any::<u64>(), 0..64)) {
             let owners: Vec<u32> = (0..points.len() as u32).map(|i| i % 65_536).collect();
             let radix = Radix::build(&points, &owners, norm).unwrap();
-            prop_assert!(radix.packed.has_dir());
+            prop_assert!(radix.packed.dir().is_some());
             // The same ring searched through its pages, as rings too large for a directory are.
             let paged = Radix::from_packed(radix.packed.clone().without_dir());
             let mut xs = random;
