@@ -29,7 +29,9 @@ use super::packed::PAD;
 const FAR_PAGES: usize = 1 << 14;
 
 /// How many keys a batch carries through each stage together, so that their memory loads overlap.
-const GROUP: usize = 16;
+/// (Measured with the paged index, u64 keys, A/B minima: 32 against 16 is the same at 100 nodes,
+/// ~6 % fewer ns per key at 1000 and ~12 % at 10,000; 64 is no better at 10,000 and worse at 1000.)
+const GROUP: usize = 32;
 
 /// The radix-indexed packed layout. See the module docs.
 #[derive(Clone)]
