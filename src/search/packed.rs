@@ -494,20 +494,43 @@ impl Packed {
             self.dir_lens = Box::default();
             return self;
         }
-        let mut dir = Vec::with_capacity(self.buckets);
-        let mut lens = Vec::with_capacity(self.buckets);
+        self.dir = vec![Head(std::ptr::null()); self.buckets].into_boxed_slice();
+        self.dir_lens = vec![0; self.buckets].into_boxed_slice();
         for p in 0..self.heads.len() {
-            let pg = self.page(p);
-            for l in 0..LOCAL {
-                let (start, end) = (pg.entry(l), pg.entry(l + 1));
-                dir.push(Head(pg.slots_ptr().wrapping_add(start)));
-                // A page holds at most `PAGE_MAX` points, below `u16::MAX`.
-                lens.push((end - start) as u16);
-            }
+            self.fill_dir(p);
         }
-        self.dir = dir.into_boxed_slice();
-        self.dir_lens = lens.into_boxed_slice();
         self
+    }
+
+    /// This packing with its directory made from `prev`'s (same buckets), the entries of the pages
+    /// in `written` (the only pages whose heads differ) made afresh.
+    fn with_dir_after(mut self, prev: &Packed, written: &[usize]) -> Self {
+        if prev.dir().is_none() || prev.buckets != self.buckets {
+            return self.with_dir();
+        }
+        self.dir = prev.dir.clone();
+        self.dir_lens = prev.dir_lens.clone();
+        for &p in written {
+            self.fill_dir(p);
+        }
+        self
+    }
+
+    /// Writes page `p`'s buckets into the directory (as long as the bucket count).
+    fn fill_dir(&mut self, p: usize) {
+        // The page as a pointer copy, so the directory can be written while it is read (the page
+        // lives in a chunk `self` holds, and only the directory changes).
+        let pg = Page {
+            h: self.heads[p].0,
+            _ring: PhantomData,
+        };
+        let base = p << LOCAL_BITS;
+        for l in 0..LOCAL {
+            let (start, end) = (pg.entry(l), pg.entry(l + 1));
+            self.dir[base + l] = Head(pg.slots_ptr().wrapping_add(start));
+            // A page holds at most `PAGE_MAX` points, below `u16::MAX`.
+            self.dir_lens[base + l] = (end - start) as u16;
+        }
     }
 
     /// The table's size (`bits`: 2^bits buckets, at least one page's worth) and the shift that takes
@@ -869,12 +892,13 @@ impl Packed {
             return None;
         }
 
-        let span_of = |p: usize| {
-            touched
-                .binary_search(&p)
-                .ok()
-                .map(|i| (spans[i].1, spans[i].2))
-        };
+        // Page → its index in `touched` (a table, not a search: the walks below ask about pages
+        // often, and the publication already spends O(pages) on the heads and starts).
+        let mut span_at = vec![u32::MAX; pages];
+        for (i, &t) in touched.iter().enumerate() {
+            span_at[t] = i as u32;
+        }
+        let span_of = |p: usize| spans.get(span_at[p] as usize).map(|&(_, a, b)| (a, b));
         let new_len = |p: usize| match span_of(p) {
             Some((a, b)) => b - a,
             None => self.page(p).len(),
@@ -999,7 +1023,7 @@ impl Packed {
             dir: Box::default(),
             dir_lens: Box::default(),
         }
-        .with_dir();
+        .with_dir_after(self, &written);
         let held: usize = next.chunks.iter().map(|c| c.lines.len()).sum();
         if held > SLACK * live {
             return next.repacked();
