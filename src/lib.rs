@@ -43,18 +43,20 @@
 //!   takes the current snapshot once ([`Router::pin`], [`Router::load`] or a cached [`Reader`]) and keeps
 //!   it for a whole batch; nothing on the path locks, allocates, or writes shared memory.
 //! - **Write path** (serialised among writers, never blocking readers): a [`Transaction`] validates each
-//!   change against a working membership ([`Builder`]); commit merges the changed nodes' points into the
-//!   old packed points (O(points), unchanged nodes are never re-hashed), updates the search index by
-//!   what changed (its bucket table moves by a step function of the added and removed points; a full
-//!   rebuild only when the table's size changes), and publishes the new immutable [`Snapshot`] with
-//!   one pointer swap. A radix ring stores nothing but its index, so that is all a publication writes.
+//!   change against a working membership ([`Builder`]); commit hashes only the changed nodes' points,
+//!   writes the pages of the search index those points fall in (a radix ring is stored in pages of
+//!   ~32 points that snapshots share, so a one-node change at 1000 nodes rewrites ~2 % of them; a
+//!   full rebuild only when the table's size changes), and publishes the new immutable [`Snapshot`]
+//!   with one pointer swap. Readers of the new snapshot keep every unchanged page in their caches.
 //!   An error anywhere publishes nothing.
 //! - **Search** ([`search`], [`Layout`]): rings of up to 65,536 nodes use a radix-indexed array of
 //!   packed points (48 position bits above a 16-bit owner, so the owner sits in the cache line just
-//!   compared; the other 16 position bits in a cold side array); a table indexed by the top bits of a
-//!   key gives its bucket of about two points, counted in one vector compare. 32-bit profiles'
-//!   positions are shifted to the top of the packed field. Larger rings use a cache-line-aligned Eytzinger array with a parallel owner
-//!   array, searched by a branchless descent with software prefetch. Both return exactly what a
+//!   compared; the other 16 position bits in the page's cold tail); a table indexed by the top bits
+//!   of a key gives its bucket of about two points, counted in one vector compare. Rings of up to
+//!   16,384 buckets (~200 nodes of 160 points) keep a directory of each bucket's first slot, read in
+//!   one step; others read their page's address first. 32-bit profiles' positions are shifted to
+//!   the top of the packed field. Rings of more nodes use a cache-line-aligned Eytzinger array with
+//!   a parallel owner array, searched by a branchless descent with software prefetch. Both return exactly what a
 //!   sorted-array lower bound with wrap-around ([`search::lower_bound_wrap`]) returns; the radix
 //!   layout measured faster at every size (README, `benches/search.rs`).
 //! - **Batch lookups** ([`Snapshot::route_batch`], [`Snapshot::route_hash_batch`]) hash and search

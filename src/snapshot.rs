@@ -86,7 +86,7 @@ impl Ring {
         Self::assemble(index, Plain { points, owners }, lows, shadowed)
     }
 
-    /// A narrow radix ring whose points were packed by the builder (see [`Packed::from_parts`]), with
+    /// A narrow radix ring whose points were packed by the builder (see [`Packed::from_sorted`]), with
     /// the points its profile's rule collapsed away.
     pub(crate) fn packed(packed: Packed, shadowed: Vec<(u64, u64, u32)>) -> Self {
         Self {

@@ -39,7 +39,17 @@
 //!    laid out as above, inside a chunk of `chunks` (or the static empty page);
 //! 2. every table entry is `<= m`, so a window of up to [`WINDOW_MAX`] slots from any bucket start,
 //!    and every [`Rank`] a count returns (`<= m + WINDOW_MAX`), is inside the page's slots;
-//! 3. `starts[p]` is the ring rank of page `p`'s first point, `starts[pages] == n`.
+//! 3. `starts[p]` is the ring rank of page `p`'s first point, `starts[pages] == n`;
+//! 4. the directory (`dir`, `dir_lens`) is empty, or has one entry per bucket: the address of the
+//!    bucket's first slot in the page `heads` points at and the bucket's point count, the bounds a
+//!    [`Bucket`] stands for.
+//!
+//! **Directory.** A lookup through the pages reads the page's address, then its table, then the
+//! slots. Rings of at most [`DIR_MAX`] buckets also keep each bucket's first slot and length, so a
+//! lookup reads one entry and then the slots, as a flat table would; a publication copies the
+//! directory (at most 160 KiB) and makes the rewritten pages' entries again. Larger rings would
+//! rewrite too much of it per publication (1 MiB at 1000 nodes), which measured as the very
+//! cache-miss tail the pages are there to avoid.
 
 use std::marker::PhantomData;
 use std::sync::Arc;

@@ -1,20 +1,22 @@
 //! The radix-indexed packed layout: the fastest layout measured here (see `benches/`), used for every
 //! ring whose node ids fit 16 bits.
 //!
-//! Each point is packed in one `u64`: its top 48 position bits above a 16-bit owner id, so the owner
-//! sits in the cache line just compared. A table indexed by the top `b` bits of a position (sized for
-//! about two points per bucket) gives the first rank of each bucket. A search reads one table entry
-//! pair, then counts the bucket's points below the key: every point of an earlier bucket is below it
-//! and every point of a later bucket above, so `rank = start + count`. Comparing packed values with
-//! the key's top 48 bits (low 16 bits zero) counts exactly the points whose top 48 bits are lower; a
-//! point whose top 48 bits *equal* the key's may be above or below, so a bucket holding one takes an
-//! exact path through the full positions (the packed top bits and the cold low 16 bits). Answers are
-//! therefore exactly those of [`lower_bound_wrap`](super::lower_bound_wrap).
+//! Each point is packed in one `u64`: its top 48 position bits above a 16-bit owner (slot) id, so the
+//! owner sits in the cache line just compared. A table indexed by the top `b` bits of a position
+//! (sized for about two points per bucket) gives each bucket's first slot and length, through the
+//! ring's directory or its page (`super::packed`). A search then counts the bucket's points below
+//! the key: every point of an earlier bucket is below it and every point of a later bucket above,
+//! so the first point `>= key` is at `first + count`. Comparing packed values with the key's top 48
+//! bits (low 16 bits zero) counts exactly the points whose top 48 bits are lower; a point whose top
+//! 48 bits *equal* the key's may be above or below, so a bucket holding one takes an exact path
+//! through the full positions (the packed top bits and the cold low 16 bits). Answers are therefore
+//! exactly those of [`lower_bound_wrap`](super::lower_bound_wrap).
 //!
-//! The storage (packed array, low bits and table, with the bounds invariants that let the hot loops skip bounds
-//! checks) is `super::packed`'s. After the last point it holds a wrap sentinel, which reads as the
-//! first point's owner so that rank `n` needs no wrap test, then [`PAD`]s so that an 8-wide vector
-//! load from any bucket start stays in bounds; neither is ever below any key.
+//! The storage (pages of packed points, low bits and tables, with the bounds invariants that let the
+//! hot loops skip bounds checks) is `super::packed`'s. After a page's last point comes a wrap
+//! sentinel, which reads as the owner of the ring's next point so that the end of a page needs no
+//! test, then [`PAD`]s so that an 8-wide vector load from any bucket start stays in bounds; neither
+//! is ever below any key.
 
 use super::packed::{quantize, slot_owner, Bucket, Entry, Packed, Rank, WINDOW_MAX};
 use super::prefetch::prefetch_read;
@@ -54,7 +56,7 @@ impl Radix {
         Packed::build(points, owners, norm).map(|packed| Self { packed })
     }
 
-    /// The layout over a packing made elsewhere (see [`Packed::from_parts`]).
+    /// The layout over a packing made elsewhere (see [`Packed::from_sorted`]).
     pub(crate) fn from_packed(packed: Packed) -> Self {
         Self { packed }
     }
