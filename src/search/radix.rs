@@ -188,6 +188,14 @@ impl Radix {
     ) {
         let p = &self.packed;
         let key = |x: u64| if NORM { p.key(x) } else { x };
+        // The last stage, the same whichever way the buckets were found: count each bucket.
+        let finish = |out: &mut [u32], xs: &[u64], buckets: &[Bucket; GROUP]| {
+            for ((o, &x), &b) in out.iter_mut().zip(xs).zip(buckets) {
+                let x = key(x);
+                let rank = p.count::<W>(b, |w| window(w, x));
+                *o = p.id(slot_owner(self.settle(b, rank, x)));
+            }
+        };
         let mut buckets = [Bucket::EMPTY; GROUP];
         if let Some(dir) = p.dir() {
             for (xs, out) in xs.chunks(GROUP).zip(out.chunks_mut(GROUP)) {
@@ -199,11 +207,7 @@ impl Radix {
                     prefetch_window(p.slot_hint(bucket));
                     *b = bucket;
                 }
-                for ((o, &x), &b) in out.iter_mut().zip(xs).zip(&buckets) {
-                    let x = key(x);
-                    let rank = p.count::<W>(b, |w| window(w, x));
-                    *o = p.id(slot_owner(self.settle(b, rank, x)));
-                }
+                finish(out, xs, &buckets);
             }
             return;
         }
@@ -227,11 +231,7 @@ impl Radix {
                 prefetch_window(p.slot_hint(bucket));
                 *b = bucket;
             }
-            for ((o, &x), &b) in out.iter_mut().zip(xs).zip(&buckets) {
-                let x = key(x);
-                let rank = p.count::<W>(b, |w| window(w, x));
-                *o = p.id(slot_owner(self.settle(b, rank, x)));
-            }
+            finish(out, xs, &buckets);
         }
     }
 }
