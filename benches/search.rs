@@ -2,7 +2,8 @@
 //! ringroute single and batch (every kernel this CPU has, both layouts) against the peer crates
 //! `hashring`, `pingora-ketama` and `conhash`, same nodes and keys, in the same run.
 //!
-//! `cargo bench --bench search` (the README's table comes from it; `-- --quick` for a fast pass).
+//! `cargo bench --bench search` (the per-kernel table in `docs/performance.md` comes from it;
+//! `-- --quick` for a fast pass).
 
 use std::hash::{Hash, Hasher};
 use std::hint::black_box;
