@@ -86,6 +86,7 @@ def test_lookups_during_changes() -> None:
     for t in threads:
         t.join(timeout=120)
     assert not errors, errors[0]
+    assert not any(t.is_alive() for t in [w, *threads]), "a thread did not finish"
     assert checked[0] > 1000
     assert ring.version == max(history)
 
@@ -99,12 +100,15 @@ def test_batch_sees_one_membership() -> None:
     hashes = array("Q", [ring.key_hash(k) for k in KEYS])
 
     def writer() -> None:
-        i = 4
-        while not stop.is_set():
-            with ring.transaction() as tx:
-                tx.add_node(f"n-{i}")
-                tx.remove_node(f"n-{i - 4}")
-            i += 1
+        try:
+            i = 4
+            while not stop.is_set():
+                with ring.transaction() as tx:
+                    tx.add_node(f"n-{i}")
+                    tx.remove_node(f"n-{i - 4}")
+                i += 1
+        except BaseException as e:  # reported after the join, like the readers' errors
+            errors.append(e)
 
     def reader() -> None:
         try:
@@ -129,6 +133,7 @@ def test_batch_sees_one_membership() -> None:
     stop.set()
     w.join(timeout=120)
     assert not errors, errors[0]
+    assert not any(t.is_alive() for t in [w, *readers]), "a thread did not finish"
 
 
 def test_batches_release_the_gil() -> None:
