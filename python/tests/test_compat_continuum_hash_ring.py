@@ -1,7 +1,8 @@
-"""ringroute.compat.continuum and ringroute.compat.hash_ring: the seeds' documented sessions, every
-method and error, the originals' quirks, and random memberships against small reference rings written
-here from the originals' rules (python-continuum 0.1.1 and hash_ring 1.3.1 are Python 2 only, so they
-cannot run beside the tests as uhashring does)."""
+"""ringroute.compat.continuum and ringroute.compat.hash_ring: the examples of the originals'
+documentation (python-continuum's and hash_ring's, as kept in the seeds), every method and error, the
+originals' quirks, and random memberships against small reference rings written here from the
+originals' rules (python-continuum 0.1.1 and hash_ring 1.3.1 are Python 2 only, so they cannot run
+beside the tests as uhashring does)."""
 
 from __future__ import annotations
 
@@ -87,7 +88,7 @@ def hash_ring_reference(nodes: list[str], weights: dict[str, int]):
 # -- continuum ----------------------------------------------------------------------------------
 
 
-def test_seed_002_session() -> None:
+def test_seed_002_examples() -> None:
     """The python-continuum README, line by line."""
     c = Continuum()
     with pytest.raises(IndexError, match="^empty continuum$"):
