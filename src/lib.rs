@@ -118,11 +118,13 @@
 mod analysis;
 mod builder;
 mod error;
+mod fingerprint;
 pub mod hash;
 mod md5x;
 mod names;
 mod node;
 mod placement;
+mod ring;
 mod router;
 pub mod search;
 mod snapshot;

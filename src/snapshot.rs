@@ -1,256 +1,36 @@
-//! The immutable ring: node table, points with their owners (held by the search index), and the
-//! routing and replica walks over them.
+//! A snapshot: one membership's node table and its ring (`crate::ring`), and the lookups over them:
+//! single keys, batches, exact wide positions, and the clockwise walks that replicas follow.
 //!
 //! A snapshot never changes after it is built. Readers may hold one for as long as they like and make
 //! any number of lookups against one consistent membership; writers build the next one beside it
-//! ([`Snapshot::edit`], or a [`crate::Router`] transaction).
+//! ([`Snapshot::edit`], or a [`crate::Router`] transaction). Snapshots are made by
+//! [`crate::Builder`] (which also defines [`Snapshot::new`], [`Snapshot::empty`] and
+//! [`Snapshot::edit`]).
+//!
+//! A key's way through [`Snapshot::route`]: the placement hashes it to a position
+//! ([`crate::Placement::key_hash`]; `native` is xxh3 inline), the profile's tie rule turns that
+//! into a search position ([`crate::Placement::search_from`]), the ring's search index finds the
+//! owner of the first point at or after it (`crate::search`), and the owner's dense id indexes the
+//! node table.
 
 use std::any::Any;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-use crate::builder::{fingerprint, Builder};
 use crate::error::{Error, Result};
+use crate::fingerprint::{fingerprint, node_term};
 use crate::hash::xxh3_64;
 use crate::names::NameIndex;
 use crate::node::{Node, NodeId};
-use crate::placement::{KeyHasher, Placement, Profile};
-use crate::search::packed::Packed;
-use crate::search::{lower_bound_wrap, Index, Kernel, Layout, Radix};
+use crate::placement::{KeyHasher, Placement, Profile, Tie};
+use crate::ring::Ring;
+use crate::search::{Kernel, Layout};
 
 /// The owner id that the batch lookups write for every key when no node owns a point.
 pub const NO_OWNER: u32 = u32::MAX;
 
 /// Keys hashed ahead of the search in one go by the batch lookups (a stack buffer).
 const BATCH_CHUNK: usize = 256;
-
-/// The points of a ring, shared between snapshots whose points are the same.
-///
-/// The search index holds them: a radix ring's packed points carry each point's owner and all but 16
-/// bits of its position, and a side array of the index the rest, so a publication writes only the
-/// index. The plain sorted arrays that [`Snapshot::points`] and [`Snapshot::point_owners`] return are
-/// made from it on first use. An Eytzinger ring keeps them from the start.
-pub(crate) struct Ring {
-    pub(crate) index: Index,
-    /// The sorted positions and their owners as plain arrays (see above).
-    plain: OnceLock<Plain>,
-    /// How many distinct nodes own at least one point: computed on first use (by replica walks), not
-    /// on the publication path.
-    owning_nodes: OnceLock<usize>,
-    /// Wide profiles only: the low 64 bits of each point (same order as the points). Cold: read only
-    /// when a key's top 64 bits equal a point's, and by replica walks.
-    pub(crate) lows: Option<Box<[u64]>>,
-    /// Points that lost to an equal point under the profile's rule, as (position, low, owner), sorted.
-    /// Almost always empty; kept so that the next incremental build can bring them back.
-    pub(crate) shadowed: Vec<(u64, u64, u32)>,
-}
-
-/// [`Ring::owned_from`]'s iterator.
-enum RingPoints<'a> {
-    Packed(&'a Packed, crate::search::packed::Points<'a>),
-    Plain(
-        &'a Plain,
-        std::iter::Chain<std::ops::Range<usize>, std::ops::Range<usize>>,
-    ),
-}
-
-impl Iterator for RingPoints<'_> {
-    type Item = (u64, u32);
-
-    #[inline]
-    fn next(&mut self) -> Option<(u64, u32)> {
-        match self {
-            RingPoints::Packed(p, it) => it.next().map(|(x, s)| (x >> p.norm(), p.id(s))),
-            RingPoints::Plain(plain, it) => it.next().map(|r| (plain.points[r], plain.owners[r])),
-        }
-    }
-}
-
-/// A ring's sorted positions (for a wide profile, their top 64 bits) and the owner of each.
-pub(crate) struct Plain {
-    pub(crate) points: Vec<u64>,
-    pub(crate) owners: Vec<u32>,
-}
-
-impl Ring {
-    /// A ring of sorted `points` and their `owners` under `profile`, indexed in the layout that
-    /// fits it.
-    pub(crate) fn new(
-        profile: Profile,
-        points: Vec<u64>,
-        owners: Vec<u32>,
-        lows: Option<Vec<u64>>,
-        shadowed: Vec<(u64, u64, u32)>,
-    ) -> Self {
-        let index = Index::build(&points, &owners, profile.position_norm());
-        Self::assemble(index, Plain { points, owners }, lows, shadowed)
-    }
-
-    /// A narrow radix ring whose points were packed by the builder (see [`Packed::from_sorted`]), with
-    /// the points its profile's rule collapsed away.
-    pub(crate) fn packed(packed: Packed, shadowed: Vec<(u64, u64, u32)>) -> Self {
-        Self {
-            index: Index::Radix(Radix::from_packed(packed)),
-            plain: OnceLock::new(),
-            owning_nodes: OnceLock::new(),
-            lows: None,
-            shadowed,
-        }
-    }
-
-    /// A ring searched with `index` over `plain`'s points, which it keeps only if the index does
-    /// not hold them.
-    fn assemble(
-        index: Index,
-        plain: Plain,
-        lows: Option<Vec<u64>>,
-        shadowed: Vec<(u64, u64, u32)>,
-    ) -> Self {
-        let plain = match index {
-            Index::Radix(_) => OnceLock::new(),
-            Index::Eytzinger(_) => OnceLock::from(plain),
-        };
-        Self {
-            index,
-            plain,
-            owning_nodes: OnceLock::new(),
-            lows: lows.map(Vec::into_boxed_slice),
-            shadowed,
-        }
-    }
-
-    /// The number of points.
-    #[inline]
-    pub(crate) fn len(&self) -> usize {
-        match self.packing() {
-            Some(p) => p.len(),
-            None => self.plain().points.len(),
-        }
-    }
-
-    /// The radix packing, if this ring has one.
-    #[inline]
-    pub(crate) fn packing(&self) -> Option<&Packed> {
-        match &self.index {
-            Index::Radix(r) => Some(r.packed()),
-            Index::Eytzinger(_) => None,
-        }
-    }
-
-    /// The plain sorted arrays, made from the packed points on first use.
-    pub(crate) fn plain(&self) -> &Plain {
-        self.plain.get_or_init(|| match &self.index {
-            Index::Radix(r) => {
-                let p = r.packed();
-                let (points, owners) = p
-                    .iter_from(0)
-                    .map(|(x, s)| (x >> p.norm(), p.id(s)))
-                    .unzip();
-                Plain { points, owners }
-            }
-            Index::Eytzinger(e) => {
-                let (points, owners) = e.sorted();
-                Plain { points, owners }
-            }
-        })
-    }
-
-    /// The position of point `r < len` (its top 64 bits under a wide profile).
-    #[inline]
-    pub(crate) fn position(&self, r: usize) -> u64 {
-        match self.packing() {
-            Some(p) => p.position(r),
-            None => self.plain().points[r],
-        }
-    }
-
-    /// The owner of point `r < len`.
-    #[inline]
-    pub(crate) fn owner(&self, r: usize) -> u32 {
-        match self.packing() {
-            Some(p) => p.owner(r),
-            None => self.plain().owners[r],
-        }
-    }
-
-    /// Every point as (position, owner), in order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
-        self.owned_from(0)
-    }
-
-    /// The owners of every point, one full turn from rank `start`.
-    pub(crate) fn owners_from(&self, start: usize) -> impl Iterator<Item = u32> + '_ {
-        self.owned_from(start).map(|(_, o)| o)
-    }
-
-    /// Every point as (position, owner), one full turn from rank `start`.
-    fn owned_from(&self, start: usize) -> RingPoints<'_> {
-        let start = start.min(self.len());
-        match self.packing() {
-            Some(p) => RingPoints::Packed(p, p.iter_from(start)),
-            None => {
-                let plain = self.plain();
-                RingPoints::Plain(plain, (start..plain.points.len()).chain(0..start))
-            }
-        }
-    }
-
-    /// The rank of the first point `>= x`, wrapping to 0; `None` if there are no points.
-    pub(crate) fn rank_at_or_after(&self, x: u64) -> Option<usize> {
-        match &self.index {
-            Index::Radix(r) => r.rank_at_or_after(x),
-            Index::Eytzinger(_) => {
-                let points = &self.plain().points;
-                (!points.is_empty()).then(|| lower_bound_wrap(points, x))
-            }
-        }
-    }
-
-    /// How many distinct nodes own at least one point.
-    pub(crate) fn owning_nodes(&self) -> usize {
-        *self.owning_nodes.get_or_init(|| {
-            let mut seen: Vec<bool> = Vec::new();
-            let mut count = 0;
-            for o in self.owners_from(0) {
-                let o = o as usize;
-                if o >= seen.len() {
-                    seen.resize(o + 1, false);
-                }
-                if !std::mem::replace(&mut seen[o], true) {
-                    count += 1;
-                }
-            }
-            count
-        })
-    }
-
-    /// The rank of the first point whose full position `(position, lows[r])` is `> x` (`>=` when
-    /// `at_or_after`), wrapping to 0. Wide rings only; there must be points.
-    fn rank_wide(&self, x: u128, at_or_after: bool) -> usize {
-        let lows = self.lows.as_deref().unwrap_or(&[]);
-        let (hi, lo) = ((x >> 64) as u64, x as u64);
-        // Ranks of points with top bits below `hi`, then of those equal to `hi` with low bits below
-        // (or at) `lo`.
-        let mut r = match self.rank_at_or_after(hi) {
-            Some(0) if self.position(0) < hi => self.len(),
-            Some(r) => r,
-            None => return 0,
-        };
-        let len = self.len();
-        while r < len && self.position(r) == hi {
-            let l = lows.get(r).copied().unwrap_or(0);
-            if if at_or_after { l >= lo } else { l > lo } {
-                break;
-            }
-            r += 1;
-        }
-        if r == len {
-            0
-        } else {
-            r
-        }
-    }
-}
 
 /// An immutable consistent-hash ring: a membership, its placement, and everything needed to route.
 ///
@@ -291,24 +71,6 @@ impl fmt::Debug for Snapshot {
 }
 
 impl Snapshot {
-    /// Builds a ring of `nodes` (in insertion order) under `placement`, with version 0.
-    ///
-    /// Errors: any error of [`Builder::add_node`] or [`Builder::build`].
-    pub fn new(placement: Placement, nodes: impl IntoIterator<Item = Node>) -> Result<Self> {
-        let mut b = Builder::new(placement);
-        for n in nodes {
-            b.add_node(n)?;
-        }
-        b.build()
-    }
-
-    /// An empty ring under `placement`, version 0.
-    pub fn empty(placement: Placement) -> Self {
-        Builder::new(placement)
-            .build()
-            .expect("an empty membership is always valid")
-    }
-
     pub(crate) fn assemble(
         version: u64,
         placement: Placement,
@@ -323,8 +85,9 @@ impl Snapshot {
             .all(|(i, n)| by_name.get(&n.name, |j| &nodes[j as usize].name) == Some(i as u32)));
         debug_assert_eq!(
             fp_sum,
-            nodes.iter().fold(0u64, |s, n| s
-                .wrapping_add(crate::builder::node_term(&n.name, n.weight)))
+            nodes
+                .iter()
+                .fold(0u64, |s, n| s.wrapping_add(node_term(&n.name, n.weight)))
         );
         Self {
             version,
@@ -336,12 +99,6 @@ impl Snapshot {
             ring,
             derived: OnceLock::new(),
         }
-    }
-
-    /// A builder holding this snapshot's membership, to make the next snapshot from. Building it is
-    /// incremental: unchanged nodes' points are reused, not re-hashed.
-    pub fn edit(&self) -> Builder {
-        Builder::from_snapshot(self)
     }
 
     /// The version: 0 for a new ring, one more at each publication or edit.
@@ -516,7 +273,7 @@ impl Snapshot {
             // is the wrap-around): it is the first point > pos.
             return Some(NodeId(owner));
         }
-        let at_or_after = self.placement.profile().tie() == crate::placement::Tie::AtOrAfter;
+        let at_or_after = self.placement.profile().tie() == Tie::AtOrAfter;
         let r = self.ring.rank_wide(pos, at_or_after);
         Some(NodeId(self.ring.owner(r)))
     }
@@ -571,23 +328,17 @@ impl Snapshot {
             return Ok(());
         }
         match self.placement.profile() {
-            Profile::Native => {
-                self.ring.index.owners_batch(hashes, out, kernel);
-            }
+            Profile::Native => self.ring.index.owners_batch(hashes, out, kernel),
             p if p.is_wide() => {
                 for (o, &h) in out.iter_mut().zip(hashes) {
                     *o = self.route_hash(h).map_or(NO_OWNER, NodeId::get);
                 }
             }
-            _ => {
-                let mut buf = [0u64; BATCH_CHUNK];
-                for (hs, out) in hashes.chunks(BATCH_CHUNK).zip(out.chunks_mut(BATCH_CHUNK)) {
-                    for (b, &h) in buf.iter_mut().zip(hs) {
-                        *b = self.placement.search_from(h);
-                    }
-                    self.ring.index.owners_batch(&buf[..hs.len()], out, kernel);
+            _ => self.search_chunks(kernel, hashes, out, |hs, buf| {
+                for (b, &h) in buf.iter_mut().zip(hs) {
+                    *b = self.placement.search_from(h);
                 }
-            }
+            }),
         }
         Ok(())
     }
@@ -625,55 +376,61 @@ impl Snapshot {
         if !self.batch_ready(kernel, keys.len(), out)? {
             return Ok(());
         }
+        // md5 profiles hash many lanes at a time ([`crate::md5x`]); the wide one then routes each
+        // 128-bit position exactly (the tie-break of `route_wide`), the narrow ones search.
+        let mut words = [[0u32; 4]; BATCH_CHUNK];
         match self.placement.profile().key_hasher() {
-            KeyHasher::Md5Wide | KeyHasher::Md5Word0 => {
-                self.route_md5_batch(kernel, keys, out);
-                return Ok(());
+            KeyHasher::Md5Wide => {
+                for (ks, out) in keys.chunks(BATCH_CHUNK).zip(out.chunks_mut(BATCH_CHUNK)) {
+                    let words = &mut words[..ks.len()];
+                    crate::md5x::md5_words(kernel, ks, words);
+                    for (o, w) in out.iter_mut().zip(words.iter()) {
+                        let pos = crate::md5x::words_to_u128_be(*w);
+                        *o = self.route_wide(pos).map_or(NO_OWNER, NodeId::get);
+                    }
+                }
             }
-            KeyHasher::Other => {}
-        }
-        let mut buf = [0u64; BATCH_CHUNK];
-        for (ks, out) in keys.chunks(BATCH_CHUNK).zip(out.chunks_mut(BATCH_CHUNK)) {
-            match self.placement.profile() {
-                Profile::Native => {
+            KeyHasher::Md5Word0 => self.search_chunks(kernel, keys, out, |ks, buf| {
+                let words = &mut words[..ks.len()];
+                crate::md5x::md5_words(kernel, ks, words);
+                for (b, w) in buf.iter_mut().zip(words.iter()) {
+                    *b = self.placement.search_from(u64::from(w[0]));
+                }
+            }),
+            KeyHasher::Other => match self.placement.profile() {
+                Profile::Native => self.search_chunks(kernel, keys, out, |ks, buf| {
                     for (b, k) in buf.iter_mut().zip(ks) {
                         *b = xxh3_64(k.as_ref());
                     }
-                }
-                _ => {
+                }),
+                _ => self.search_chunks(kernel, keys, out, |ks, buf| {
                     for (b, k) in buf.iter_mut().zip(ks) {
                         *b = self
                             .placement
                             .search_from(self.placement.key_hash(k.as_ref()));
                     }
-                }
-            }
-            self.ring.index.owners_batch(&buf[..ks.len()], out, kernel);
+                }),
+            },
         }
         Ok(())
     }
 
-    /// The batch lookup of the md5 profiles: keys hashed many lanes at a time ([`crate::md5x`]), then
-    /// searched in groups (narrow profiles) or routed exactly one by one (the wide profile, whose
-    /// 128-bit positions need the tie-break of [`route_wide`](Self::route_wide)).
-    fn route_md5_batch<K: AsRef<[u8]>>(&self, kernel: Kernel, keys: &[K], out: &mut [u32]) {
-        let mut words = [[0u32; 4]; BATCH_CHUNK];
+    /// The batch loop: `items` in chunks of [`BATCH_CHUNK`], each turned into search positions in a
+    /// stack buffer by `positions(chunk, buffer)` (which fills `buffer[..chunk.len()]`), then
+    /// searched together. `out.len() == items.len()`, and the ring has points.
+    #[inline(always)]
+    fn search_chunks<T>(
+        &self,
+        kernel: Kernel,
+        items: &[T],
+        out: &mut [u32],
+        mut positions: impl FnMut(&[T], &mut [u64]),
+    ) {
         let mut buf = [0u64; BATCH_CHUNK];
-        let wide = self.placement.profile().key_hasher() == KeyHasher::Md5Wide;
-        for (ks, out) in keys.chunks(BATCH_CHUNK).zip(out.chunks_mut(BATCH_CHUNK)) {
-            let words = &mut words[..ks.len()];
-            crate::md5x::md5_words(kernel, ks, words);
-            if wide {
-                for (o, w) in out.iter_mut().zip(words.iter()) {
-                    let pos = crate::md5x::words_to_u128_be(*w);
-                    *o = self.route_wide(pos).map_or(NO_OWNER, NodeId::get);
-                }
-            } else {
-                for (b, w) in buf.iter_mut().zip(words.iter()) {
-                    *b = self.placement.search_from(u64::from(w[0]));
-                }
-                self.ring.index.owners_batch(&buf[..ks.len()], out, kernel);
-            }
+        for (xs, out) in items.chunks(BATCH_CHUNK).zip(out.chunks_mut(BATCH_CHUNK)) {
+            let buf = &mut buf[..xs.len()];
+            positions(xs, buf);
+            self.ring.index.owners_batch(buf, out, kernel);
         }
     }
 
@@ -707,14 +464,7 @@ impl Snapshot {
     /// if the ring does not fit the layout (radix: more than 65,536 nodes). For benchmarks and tests;
     /// snapshots pick the fastest layout by themselves.
     pub fn with_layout(&self, layout: Layout) -> Option<Snapshot> {
-        let ring = &*self.ring;
-        let plain = ring.plain();
-        let index = Index::build_as(
-            layout,
-            &plain.points,
-            &plain.owners,
-            self.placement.profile().position_norm(),
-        )?;
+        let norm = self.placement.profile().position_norm();
         Some(Snapshot {
             version: self.version,
             fingerprint: self.fingerprint,
@@ -723,25 +473,29 @@ impl Snapshot {
             nodes: self.nodes.clone(),
             by_name: self.by_name.clone(),
             derived: OnceLock::new(),
-            ring: Arc::new(Ring::assemble(
-                index,
-                Plain {
-                    points: plain.points.clone(),
-                    owners: plain.owners.clone(),
-                },
-                ring.lows.as_deref().map(<[u64]>::to_vec),
-                ring.shadowed.clone(),
-            )),
+            ring: Arc::new(self.ring.with_layout(layout, norm)?),
         })
     }
 
-    /// The rank of the point that owns exact position `pos` (the start of the clockwise walk).
-    fn start_rank(&self, pos: u128) -> Option<usize> {
+    /// The rank in [`points`](Self::points) of the point that owns exact position `pos` (a value of
+    /// [`key_hash_wide`](Self::key_hash_wide)): the first point after it, or at or after it, by the
+    /// profile's tie rule ([`Profile`]), wrapping to 0; the start of the key's clockwise walk.
+    /// `None` if the ring has no points.
+    ///
+    /// ```
+    /// use ringroute::{Node, Placement, Snapshot};
+    /// let ring = Snapshot::new(Placement::native(), [Node::new("a"), Node::new("b")])?;
+    /// let pos = ring.key_hash_wide("user:42");
+    /// let rank = ring.owner_rank(pos).unwrap();
+    /// assert_eq!(ring.point_owners()[rank], ring.route_id("user:42").unwrap().get());
+    /// # Ok::<(), ringroute::Error>(())
+    /// ```
+    pub fn owner_rank(&self, pos: u128) -> Option<usize> {
         if self.ring.len() == 0 {
             return None;
         }
         if self.placement.profile().is_wide() {
-            let at_or_after = self.placement.profile().tie() == crate::placement::Tie::AtOrAfter;
+            let at_or_after = self.placement.profile().tie() == Tie::AtOrAfter;
             Some(self.ring.rank_wide(pos, at_or_after))
         } else {
             let hash = u64::try_from(pos).unwrap_or(u64::MAX);
@@ -758,7 +512,7 @@ impl Snapshot {
     /// [`walk_hash`](Self::walk_hash) from an exact position (a value of
     /// [`key_hash_wide`](Self::key_hash_wide)).
     pub fn walk_wide(&self, pos: u128) -> impl Iterator<Item = NodeId> + '_ {
-        let start = self.start_rank(pos).unwrap_or(0);
+        let start = self.owner_rank(pos).unwrap_or(0);
         self.ring.owners_from(start).map(NodeId)
     }
 

@@ -8,15 +8,8 @@
 //! more. `k == 0` means every point is below `x`, so the answer wraps to the smallest point, the
 //! leftmost node.
 
-use bytemuck::{Pod, Zeroable};
-
 use super::prefetch::prefetch_read;
-use super::{Kernel, SearchIndex};
-
-/// One cache line of keys.
-#[derive(Clone, Copy, Pod, Zeroable)]
-#[repr(C, align(64))]
-struct Line([u64; 8]);
+use super::{Kernel, Line};
 
 /// Points in Eytzinger order (1-based, slot 0 unused) in cache-line-aligned storage, with the owner of
 /// each slot in a parallel array.
@@ -104,19 +97,23 @@ impl Eytzinger {
     }
 }
 
-impl SearchIndex for Eytzinger {
+impl Eytzinger {
+    /// The owner of the first point `>= x`, wrapping; `None` if empty.
     #[inline]
-    fn owner_at_or_after(&self, x: u64) -> Option<u32> {
+    pub(crate) fn owner_at_or_after(&self, x: u64) -> Option<u32> {
         self.slot_at_or_after(x).map(|slot| self.owners[slot])
     }
 
+    /// The position and owner of the first point `>= x`, wrapping; `None` if empty.
     #[inline]
-    fn point_at_or_after(&self, x: u64) -> Option<(u64, u32)> {
+    pub(crate) fn point_at_or_after(&self, x: u64) -> Option<(u64, u32)> {
         self.slot_at_or_after(x)
             .map(|slot| (self.keys()[slot], self.owners[slot]))
     }
 
-    fn owners_batch(&self, xs: &[u64], out: &mut [u32], kernel: Kernel) {
+    /// Owners of many positions (`out.len() == xs.len()`): one at a time for the scalar kernel,
+    /// interleaved for every other.
+    pub(crate) fn owners_batch(&self, xs: &[u64], out: &mut [u32], kernel: Kernel) {
         match kernel {
             Kernel::Scalar => {
                 for (o, &x) in out.iter_mut().zip(xs) {

@@ -2,18 +2,32 @@
 //!
 //! Every layout answers one question: given a search position `x`, which point is the first one `>= x`
 //! in sorted order, wrapping to the first point when none is? [`lower_bound_wrap`] is the plain
-//! sorted-array reference that every layout must agree with (property tests check it). Layouts sit
-//! behind the `SearchIndex` trait so that the snapshot can pick one per ring size.
+//! sorted-array reference that every layout must agree with (property tests check it).
+//!
+//! The layouts are two concrete types, [`Radix`] (over the paged storage of `packed`) and
+//! [`Eytzinger`], and the [`Index`] enum chooses between them per ring: a `match` on a two-variant
+//! enum that the hot paths inline, with no trait object or generic bound in between (each layout
+//! has the same inherent methods: `owner_at_or_after`, `point_at_or_after`, `owners_batch`).
+//! Everything outside this module talks to [`Index`], [`Packer`], [`Change`] and [`Kernel`]; the
+//! storage module `packed` is private to it.
 
 mod eytzinger;
-pub(crate) mod packed;
+mod packed;
 mod prefetch;
 mod radix;
 mod simd;
 
+use bytemuck::{Pod, Zeroable};
+
 pub(crate) use eytzinger::Eytzinger;
-pub(crate) use radix::Radix;
+pub(crate) use packed::Change;
+pub(crate) use radix::{Points as RadixPoints, Radix};
 pub use simd::Kernel;
+
+/// One cache line of `u64`s: the unit both layouts allocate and align their arrays in.
+#[derive(Clone, Copy, Pod, Zeroable)]
+#[repr(C, align(64))]
+pub(crate) struct Line(pub(crate) [u64; 8]);
 
 /// The reference search: the rank of the first point `>= x` in `points` (sorted ascending), wrapping
 /// to 0 when every point is below `x`. `points` must not be empty.
@@ -34,21 +48,6 @@ pub fn lower_bound_wrap(points: &[u64], x: u64) -> usize {
     } else {
         r
     }
-}
-
-/// The interface every search layout implements.
-pub(crate) trait SearchIndex: Send + Sync + Sized {
-    /// The owner of the first point `>= x`, wrapping; `None` only if the index is empty.
-    fn owner_at_or_after(&self, x: u64) -> Option<u32>;
-
-    /// The position and owner of the first point `>= x`, wrapping; `None` only if the index is empty.
-    /// (Wide profiles compare the position with the key to see whether a tie-break is needed.)
-    fn point_at_or_after(&self, x: u64) -> Option<(u64, u32)>;
-
-    /// [`owner_at_or_after`](Self::owner_at_or_after) of every `xs[i]` into `out[i]`, searched with
-    /// `kernel` (which the caller has checked is available). The index is not empty and
-    /// `out.len() == xs.len()`.
-    fn owners_batch(&self, xs: &[u64], out: &mut [u32], kernel: Kernel);
 }
 
 /// A search layout (see the module docs of each). Snapshots pick one by size; [`crate::Snapshot::with_layout`]
@@ -128,5 +127,50 @@ impl Index {
             Index::Radix(r) => r.owners_batch(xs, out, kernel),
             Index::Eytzinger(e) => e.owners_batch(xs, out, kernel),
         }
+    }
+}
+
+/// A radix index made from points handed over in ascending order and packed as they come, so a full
+/// build makes no plain point and owner arrays on the way. For rings whose owner ids fit 16 bits.
+pub(crate) struct Packer {
+    slots: Vec<u64>,
+    lows: Vec<u16>,
+    norm: u32,
+}
+
+impl Packer {
+    /// A packer for about `n` points of a profile whose normalization shift is `norm` (see
+    /// [`Radix::build`]).
+    pub(crate) fn with_capacity(n: usize, norm: u32) -> Self {
+        Self {
+            slots: Vec::with_capacity(n),
+            lows: Vec::with_capacity(n),
+            norm,
+        }
+    }
+
+    /// Appends the point at `position` (not below the previous one) owned by node `owner`
+    /// (`< 2^16`).
+    #[inline]
+    pub(crate) fn push(&mut self, position: u64, owner: u32) {
+        let (slot, low) = packed::pack_point(position, owner, self.norm);
+        self.slots.push(slot);
+        self.lows.push(low);
+    }
+
+    /// The index of the points pushed: radix, or Eytzinger if a page would overflow (positions
+    /// crowded far beyond what hashing gives).
+    pub(crate) fn finish(self) -> Index {
+        if let Some(p) = packed::Packed::from_sorted(&self.slots, &self.lows, self.norm, Vec::new())
+        {
+            return Index::Radix(Radix::from_packed(p));
+        }
+        let (points, owners): (Vec<u64>, Vec<u32>) = self
+            .slots
+            .iter()
+            .zip(&self.lows)
+            .map(|(&s, &l)| (packed::position(s, l) >> self.norm, packed::slot_owner(s)))
+            .unzip();
+        Index::Eytzinger(Eytzinger::build(&points, &owners))
     }
 }

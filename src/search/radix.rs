@@ -18,10 +18,9 @@
 //! test, then [`PAD`]s so that an 8-wide vector load from any bucket start stays in bounds; neither
 //! is ever below any key.
 
-use super::packed::{quantize, slot_owner, Bucket, Entry, Packed, Rank, WINDOW_MAX};
+use super::packed::{self, quantize, slot_owner, Bucket, Change, Entry, Packed, Rank, WINDOW_MAX};
 use super::prefetch::prefetch_read;
 use super::simd::Kernel;
-use super::SearchIndex;
 
 #[cfg(doc)]
 use super::packed::PAD;
@@ -61,10 +60,51 @@ impl Radix {
         Self { packed }
     }
 
-    /// The storage: packed points, low bits and table.
+    /// The number of points.
     #[inline]
-    pub(crate) fn packed(&self) -> &Packed {
-        &self.packed
+    pub(crate) fn len(&self) -> usize {
+        self.packed.len()
+    }
+
+    /// The position of point `r < len` (as the profile has it).
+    #[inline]
+    pub(crate) fn position(&self, r: usize) -> u64 {
+        self.packed.position(r)
+    }
+
+    /// The node id owning point `r < len`.
+    #[inline]
+    pub(crate) fn owner(&self, r: usize) -> u32 {
+        self.packed.owner(r)
+    }
+
+    /// Every point as (position, node id), one full turn from rank `start` (`<= len`).
+    pub(crate) fn iter_from(&self, start: usize) -> Points<'_> {
+        Points {
+            radix: self,
+            inner: self.packed.iter_from(start),
+        }
+    }
+
+    /// The next index: this one, holding the points of a membership of `nodes_before` nodes, with
+    /// `change` applied; only the pages the change touches are written, every other is shared.
+    /// `None` when the change does not fit an incremental update (see `Packed::merged`).
+    pub(crate) fn merged(&self, nodes_before: usize, change: &Change<'_>) -> Option<Radix> {
+        self.packed
+            .merged(nodes_before, change)
+            .map(Self::from_packed)
+    }
+
+    /// How many chunks of memory the pages live in (more than one after an incremental update).
+    #[cfg(test)]
+    pub(crate) fn chunk_count(&self) -> usize {
+        self.packed.chunk_count()
+    }
+
+    /// Whether the packed owner fields (slot ids) differ from the node ids somewhere.
+    #[cfg(test)]
+    pub(crate) fn translates_slots(&self) -> bool {
+        !self.packed.ids().is_empty()
     }
 
     /// The slot of the first point `>= x` given its bucket and the count of the bucket's packed
@@ -236,6 +276,26 @@ impl Radix {
     }
 }
 
+/// [`Radix::iter_from`]'s iterator: (position as the profile has it, node id).
+pub(crate) struct Points<'a> {
+    radix: &'a Radix,
+    inner: packed::Points<'a>,
+}
+
+impl Iterator for Points<'_> {
+    type Item = (u64, u32);
+
+    #[inline]
+    fn next(&mut self) -> Option<(u64, u32)> {
+        let p = &self.radix.packed;
+        self.inner.next().map(|(x, s)| (x >> p.norm(), p.id(s)))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
 /// Prefetch hints for a window of [`WINDOW_MAX`] slots from `first`: its first and its last slot's
 /// lines, which differ unless the window is line-aligned (measured: the second hint takes ~15 %
 /// off a batch key at 1000 nodes and ~20 % at 10,000).
@@ -251,22 +311,6 @@ fn prefetch_window(first: *const u64) {
 pub(crate) fn window_count<const W: usize>(w: &[u64; W], x: u64) -> u32 {
     let xq = quantize(x);
     w.iter().map(|&p| u32::from(p < xq)).sum()
-}
-
-impl SearchIndex for Radix {
-    #[inline(always)]
-    fn owner_at_or_after(&self, x: u64) -> Option<u32> {
-        Radix::owner_at_or_after(self, x)
-    }
-
-    #[inline]
-    fn point_at_or_after(&self, x: u64) -> Option<(u64, u32)> {
-        Radix::point_at_or_after(self, x)
-    }
-
-    fn owners_batch(&self, xs: &[u64], out: &mut [u32], kernel: Kernel) {
-        Radix::owners_batch(self, xs, out, kernel)
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,105 @@
+//! A full build: every node's points hashed, sorted, equal positions settled by the profile's rule,
+//! and indexed in the layout that fits the ring.
+
+use std::sync::Arc;
+
+use super::{Plain, Ring};
+use crate::node::Node;
+use crate::placement::{EqualPoints, Membership, Placement, Profile};
+use crate::search::{Index, Packer};
+
+/// A point while a ring is built: (position, low bits, owner id). Sorting these orders equal positions
+/// by node id, i.e. by insertion order, as a stable sort of the original's insertion-ordered points does.
+pub(crate) type Pt = (u64, u64, u32);
+
+/// The points of the nodes flagged in `which` (all if `None`), sorted.
+pub(super) fn fresh_points(
+    placement: &Placement,
+    nodes: &[Arc<Node>],
+    m: &Membership,
+    which: Option<&[bool]>,
+) -> Vec<Pt> {
+    let mut fresh: Vec<Pt> = Vec::new();
+    let mut scratch: Vec<(u64, u64)> = Vec::new();
+    for (id, node) in nodes.iter().enumerate() {
+        if which.is_some_and(|w| !w[id]) || node.weight == 0 {
+            continue;
+        }
+        scratch.clear();
+        placement.node_points(node, m, &mut scratch);
+        fresh.extend(scratch.iter().map(|&(p, l)| (p, l, id as u32)));
+    }
+    fresh.sort_unstable();
+    fresh
+}
+
+impl Ring {
+    /// The ring of `nodes` (in id order) under `placement`, whose points depend on the membership
+    /// `m` under some profiles: every point hashed afresh.
+    pub(crate) fn build(placement: &Placement, nodes: &[Arc<Node>], m: &Membership) -> Ring {
+        Self::from_sorted(
+            placement.profile(),
+            fresh_points(placement, nodes, m, None),
+            nodes.len(),
+        )
+    }
+
+    /// Turns sorted points into a ring: applies the profile's rule for equal positions and keeps the
+    /// low bits of wide profiles in the ring's side array. A narrow ring whose ids fit the packed
+    /// form (`id_bound`: one past the largest owner id) is packed straight from `sorted`, without
+    /// the plain point and owner arrays in between.
+    pub(super) fn from_sorted(profile: Profile, sorted: Vec<Pt>, id_bound: usize) -> Ring {
+        debug_assert!(sorted.windows(2).all(|w| w[0] <= w[1]));
+        let n = sorted.len();
+        let wide = profile.is_wide();
+        let norm = profile.position_norm();
+        let mut packer = (!wide && id_bound <= 1 << 16).then(|| Packer::with_capacity(n, norm));
+        let plain = if packer.is_some() { 0 } else { n };
+        let mut points = Vec::with_capacity(plain);
+        let mut owners = Vec::with_capacity(plain);
+        let mut lows = Vec::with_capacity(if wide { n } else { 0 });
+        let mut shadowed = Vec::new();
+        let dup = profile.equal_points();
+        let mut i = 0;
+        while i < n {
+            let (p, l, _) = sorted[i];
+            let mut j = i + 1;
+            while j < n && sorted[j].0 == p && sorted[j].1 == l {
+                j += 1;
+            }
+            let run = &sorted[i..j];
+            let kept: &[Pt] = match dup {
+                EqualPoints::All => run,
+                EqualPoints::First => {
+                    shadowed.extend_from_slice(&run[1..]);
+                    &run[..1]
+                }
+                EqualPoints::Last => {
+                    shadowed.extend_from_slice(&run[..run.len() - 1]);
+                    &run[run.len() - 1..]
+                }
+            };
+            for &(p, l, o) in kept {
+                match &mut packer {
+                    Some(packer) => packer.push(p, o),
+                    None => {
+                        points.push(p);
+                        owners.push(o);
+                        if wide {
+                            lows.push(l);
+                        }
+                    }
+                }
+            }
+            i = j;
+        }
+        let lows = wide.then_some(lows);
+        match packer {
+            Some(packer) => Self::assemble(packer.finish(), None, lows, shadowed),
+            None => {
+                let index = Index::build(&points, &owners, norm);
+                Self::assemble(index, Some(Plain { points, owners }), lows, shadowed)
+            }
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! Making a packing: from sorted points in one pass ([`Packed::from_sorted`]), the directory of
+//! small rings, and the writing of one page. Safe code only: pages are written through `bytemuck`
+//! views of their lines, and read back through the views of the parent module.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use super::{
+    pack_point, page_lines, position, sentinel, slot_owner, Chunk, Head, Line, Packed, Page,
+    DIR_MAX, LOCAL, LOCAL_BITS, PAD, PAGE_MAX, POINTS_PER_BUCKET, TABLE_WORDS, WINDOW_MAX,
+};
+
+impl Packed {
+    /// Packs `points` (sorted ascending, each below `2^(64 - norm)`) with their `owners` (node ids,
+    /// which are also the slot ids); `None` if an owner does not fit 16 bits, `norm` is not below 64,
+    /// or a page would hold more than it can.
+    pub(crate) fn build(points: &[u64], owners: &[u32], norm: u32) -> Option<Self> {
+        debug_assert_eq!(points.len(), owners.len());
+        let n = points.len().min(owners.len());
+        if owners.iter().fold(0, |acc, &o| acc | o) >> 16 != 0 || norm >= 64 {
+            return None;
+        }
+        debug_assert!(points.last().is_none_or(|&p| p <= u64::MAX >> norm));
+        let (slots, lows): (Vec<u64>, Vec<u16>) = points[..n]
+            .iter()
+            .zip(&owners[..n])
+            .map(|(&p, &o)| pack_point(p, o, norm))
+            .unzip();
+        Self::from_sorted(&slots, &lows, norm, Vec::new())
+    }
+
+    /// The packing of points the caller has packed already: `slots` sorted (made with [`pack`] from
+    /// positions normalized by `norm`), `lows` their low 16 bits, `ids` the slot → node id table
+    /// (empty: the same). `None` if a page would hold more points than it can (`norm` is taken
+    /// modulo 64).
+    pub(crate) fn from_sorted(
+        slots: &[u64],
+        lows: &[u16],
+        norm: u32,
+        ids: Vec<u32>,
+    ) -> Option<Self> {
+        let norm = norm % 64;
+        let n = slots.len().min(lows.len());
+        if n >= u32::MAX as usize {
+            return None;
+        }
+        let (slots, lows) = (&slots[..n], &lows[..n]);
+        let last = n.checked_sub(1).map(|r| position(slots[r], lows[r]));
+        let (bits, shift) = Self::geometry(n, last);
+        let buckets = 1usize << bits;
+        let pages = buckets >> LOCAL_BITS;
+        let page_of = |r: usize| (position(slots[r], lows[r]) >> shift) as usize >> LOCAL_BITS;
+        let mut starts = vec![0u32; pages + 1];
+        for r in 0..n {
+            // The geometry's `used` bits cover every point: the page is below `pages`.
+            starts[page_of(r) + 1] += 1;
+        }
+        if starts.iter().any(|&c| c as usize > PAGE_MAX) {
+            return None;
+        }
+        let lines: usize = starts[1..].iter().map(|&c| page_lines(c as usize)).sum();
+        for p in 0..pages {
+            starts[p + 1] += starts[p];
+        }
+        let first = slots.first().map_or(0xFFFF, |&s| slot_owner(s));
+        let mut out = vec![Line([PAD; 8]); lines].into_boxed_slice();
+        let mut heads = Vec::with_capacity(pages);
+        let mut at = 0;
+        for p in 0..pages {
+            let (a, b) = (starts[p] as usize, starts[p + 1] as usize);
+            let next = if b < n { slot_owner(slots[b]) } else { first };
+            let len = page_lines(b - a);
+            write_page(
+                &mut out[at..at + len],
+                &slots[a..b],
+                &lows[a..b],
+                shift,
+                next,
+            );
+            heads.push(Head(out[at..].as_ptr().cast()));
+            at += len;
+        }
+        Some(
+            Self {
+                heads: heads.into_boxed_slice(),
+                chunks: vec![Chunk {
+                    lines: Arc::new(out),
+                    live: lines,
+                }],
+                starts: starts.into_boxed_slice(),
+                ids: ids.into_boxed_slice(),
+                shift,
+                buckets,
+                n,
+                norm,
+                live: lines,
+                dir: Box::default(),
+                dir_lens: Box::default(),
+            }
+            .with_dir(),
+        )
+    }
+
+    /// This packing with its directory made (see [`DIR_MAX`]), if the ring is small enough.
+    fn with_dir(mut self) -> Self {
+        if self.buckets > DIR_MAX {
+            self.dir = Box::default();
+            self.dir_lens = Box::default();
+            return self;
+        }
+        self.dir = vec![Head(std::ptr::null()); self.buckets].into_boxed_slice();
+        self.dir_lens = vec![0; self.buckets].into_boxed_slice();
+        for p in 0..self.heads.len() {
+            self.fill_dir(p);
+        }
+        self
+    }
+
+    /// This packing with its directory made from `prev`'s (same buckets), the entries of the pages
+    /// in `written` (the only pages whose heads differ) made afresh.
+    pub(super) fn with_dir_after(mut self, prev: &Packed, written: &[usize]) -> Self {
+        if prev.dir().is_none() || prev.buckets != self.buckets {
+            return self.with_dir();
+        }
+        self.dir = prev.dir.clone();
+        self.dir_lens = prev.dir_lens.clone();
+        for &p in written {
+            self.fill_dir(p);
+        }
+        self
+    }
+
+    /// Writes page `p`'s buckets into the directory (as long as the bucket count).
+    fn fill_dir(&mut self, p: usize) {
+        // The page as a pointer copy, so the directory can be written while it is read (the page
+        // lives in a chunk `self` holds, and only the directory changes).
+        let pg = Page {
+            h: self.heads[p].0,
+            _ring: PhantomData,
+        };
+        let base = p << LOCAL_BITS;
+        for l in 0..LOCAL {
+            let (start, end) = (pg.entry(l), pg.entry(l + 1));
+            self.dir[base + l] = Head(pg.slots_ptr().wrapping_add(start));
+            // A page holds at most `PAGE_MAX` points, below `u16::MAX`.
+            self.dir_lens[base + l] = (end - start) as u16;
+        }
+    }
+
+    /// The table's size (`bits`: 2^bits buckets, at least one page's worth) and the shift that takes
+    /// a position to its bucket, for `n` sorted points whose largest is `last`: about
+    /// [`POINTS_PER_BUCKET`] points per bucket, indexed by the top `bits` of the bits the positions
+    /// actually use (a 32-bit profile's points all sit below 2^32), so buckets stay small whatever
+    /// the key space.
+    fn geometry(n: usize, last: Option<u64>) -> (u32, u32) {
+        let bits = (n / POINTS_PER_BUCKET)
+            .max(2)
+            .next_power_of_two()
+            .trailing_zeros()
+            .clamp(LOCAL_BITS, 32);
+        let used = last.map_or(64, |hi| 64 - hi.leading_zeros());
+        (bits, used.saturating_sub(bits))
+    }
+
+    /// This packing written afresh into one chunk (same points, slot ids and node ids).
+    pub(super) fn repacked(&self) -> Option<Packed> {
+        let (slots, lows): (Vec<u64>, Vec<u16>) = (0..self.heads.len())
+            .flat_map(|p| {
+                let pg = self.page(p);
+                pg.points().iter().copied().zip(pg.lows().iter().copied())
+            })
+            .unzip();
+        Self::from_sorted(&slots, &lows, self.norm, self.ids.to_vec())
+    }
+}
+
+/// Writes a page of `points` (packed, sorted, all in one page) with their `lows` into `dst` (its
+/// lines, pads already), the sentinel owned by slot `next`.
+pub(super) fn write_page(dst: &mut [Line], points: &[u64], lows: &[u16], shift: u32, next: u32) {
+    let m = points.len();
+    debug_assert!(m <= PAGE_MAX && lows.len() == m);
+    debug_assert!(dst.len() == page_lines(m));
+    let words: &mut [u64] = bytemuck::cast_slice_mut(dst);
+    let (table_words, slots) = words.split_at_mut(TABLE_WORDS);
+    // The table is read as `u16`s in memory order, so it is written through a `u16` view.
+    let table: &mut [u16] = bytemuck::cast_slice_mut(table_words);
+    table.fill(0);
+    for (&s, &l) in points.iter().zip(lows) {
+        let local = ((position(s, l) >> shift) as usize) & (LOCAL - 1);
+        table[local + 1] += 1;
+    }
+    for l in 1..=LOCAL {
+        table[l] += table[l - 1];
+    }
+    table[LOCAL + 1] = m as u16;
+    slots[..m].copy_from_slice(points);
+    slots[m] = sentinel(next);
+    let low_words = &mut slots[m + WINDOW_MAX + 1..m + WINDOW_MAX + 1 + m.div_ceil(4)];
+    let low_halves: &mut [u16] = bytemuck::cast_slice_mut(low_words);
+    low_halves[..m].copy_from_slice(lows);
+    low_halves[m..].fill(0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{pack, FREE};
+    use super::*;
+
+    fn sample(n: usize, seed: u64) -> Vec<u64> {
+        (0..n as u64)
+            .map(|i| (i ^ seed).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    }
+
+    #[test]
+    fn pages_hold_the_invariants() {
+        for n in [0usize, 1, 2, 3, 7, 8, 9, 100, 1000, 5000, 40_000] {
+            let points = sample(n, 0);
+            let owners: Vec<u32> = (0..points.len() as u32).map(|i| i % 1000).collect();
+            let p = Packed::build(&points, &owners, 0).unwrap();
+            p.check();
+            assert_eq!(p.len(), n);
+            for (r, &pt) in points.iter().enumerate() {
+                assert_eq!(p.owner(r), owners[r]);
+                assert_eq!(p.position(r), pt);
+                assert_eq!(p.rank_at_or_after(pt), r);
+            }
+        }
+    }
+
+    #[test]
+    fn rejects_owners_beyond_16_bits() {
+        assert!(Packed::build(&[1, 2], &[0, 65_536], 0).is_none());
+        assert!(Packed::build(&[1, 2], &[0, 65_535], 0).is_some());
+    }
+
+    #[test]
+    fn keys_too_large_to_normalize_sort_above_every_point() {
+        let p = Packed::build(&[5, u64::from(u32::MAX)], &[0, 1], 32).unwrap();
+        assert_eq!(p.key(7), 7 << 32);
+        assert_eq!(p.key(u64::from(u32::MAX) + 1), u64::MAX);
+        assert_eq!(p.position(1), u64::from(u32::MAX));
+        assert_eq!(p.norm_position(1), u64::from(u32::MAX) << 32);
+    }
+
+    #[test]
+    fn slot_ids_translate_to_node_ids() {
+        let p = Packed::from_sorted(
+            &[pack(10 << 16, 2), pack(20 << 16, 0)],
+            &[0, 0],
+            0,
+            vec![5, FREE, 1],
+        )
+        .unwrap();
+        assert_eq!(p.owner(0), 1);
+        assert_eq!(p.owner(1), 5);
+        assert_eq!(p.id(1), FREE);
+    }
+}

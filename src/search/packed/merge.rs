@@ -1,0 +1,575 @@
+//! The next packing from the previous one and a change ([`Packed::merged`]): only the pages that
+//! the added and removed points fall in are written (into one new chunk), plus any page before them
+//! whose wrap sentinel changes; every other page is shared with the previous packing. Safe code
+//! only.
+//!
+//! The steps, in order: give every node of the new membership a slot id ([`SlotPlan`]: a node
+//! keeps its slot while it stays, a new node takes the lowest free one); find the pages the change
+//! touches; write their new contents ([`Rewrite`]); find the untouched pages whose sentinel changes
+//! and, when the ring holds [`MAX_CHUNKS`] chunks, the pages of the oldest chunk; write all of
+//! those pages into one new chunk; move the page starts by the touched pages' count changes.
+
+use std::sync::Arc;
+
+use super::build::write_page;
+use super::{
+    pack, page_lines, position, quantize, slot_owner, Chunk, Head, Line, Packed, FREE, LOCAL_BITS,
+    MAX_CHUNKS, PAD, PAGE_MAX, POINTS_PER_BUCKET, SLACK,
+};
+
+/// What an incremental publication changes, in the ring's terms: node ids and positions as the
+/// profile has them (the packing normalizes them and assigns the slots).
+pub(crate) struct Change<'a> {
+    /// The new points: (position, new node id), sorted by position then node id.
+    pub(crate) fresh: &'a [(u64, u32)],
+    /// The position of every point that goes (any order): exactly the points of the old nodes that
+    /// left or whose points are made afresh.
+    pub(crate) gone_positions: &'a [u64],
+    /// By old node id: the node's new id, or `u32::MAX` if it left.
+    pub(crate) old_to_new: &'a [u32],
+    /// By new node id: whether the node's points are new (its old points, if any, go).
+    pub(crate) repoint: &'a [bool],
+    /// Whether two points may share a position (otherwise the merge gives up on meeting one).
+    pub(crate) keep_equal: bool,
+}
+
+/// The slot of every node of the new membership (see the module docs).
+struct SlotPlan {
+    /// Slot id → new node id (`FREE` for a free slot).
+    ids: Vec<u32>,
+    /// By old slot id: whether the slot's points go.
+    gone: Vec<bool>,
+    /// New node id → its slot id.
+    slot_of: Vec<u32>,
+}
+
+/// The new contents of the touched pages, one after the other.
+struct Rewrite {
+    slots: Vec<u64>,
+    lows: Vec<u16>,
+    /// For each touched page (in order): the range of `slots` and `lows` that is its contents.
+    spans: Vec<(usize, usize)>,
+    /// How many old points were dropped.
+    removed: usize,
+}
+
+/// The page contents of the packing being made: the rewritten pages' from the [`Rewrite`], every
+/// other page's from the previous packing.
+struct NextPages<'a> {
+    prev: &'a Packed,
+    rewrite: &'a Rewrite,
+    /// Page → its index in the touched pages, or `u32::MAX` (a table, not a search: the walks ask
+    /// about pages often, and a publication spends O(pages) on the heads and starts anyway).
+    span_at: Vec<u32>,
+}
+
+impl NextPages<'_> {
+    /// The touched page's range in the rewrite, if page `p` is touched.
+    #[inline]
+    fn span(&self, p: usize) -> Option<(usize, usize)> {
+        self.rewrite.spans.get(self.span_at[p] as usize).copied()
+    }
+
+    /// Page `p`'s points and their low bits.
+    fn contents(&self, p: usize) -> (&[u64], &[u16]) {
+        match self.span(p) {
+            Some((a, b)) => (&self.rewrite.slots[a..b], &self.rewrite.lows[a..b]),
+            None => {
+                let pg = self.prev.page(p);
+                (pg.points(), pg.lows())
+            }
+        }
+    }
+
+    /// Page `p`'s point count.
+    fn len(&self, p: usize) -> usize {
+        match self.span(p) {
+            Some((a, b)) => b - a,
+            None => self.prev.page(p).len(),
+        }
+    }
+
+    /// The slot id owning the first point after page `p`, wrapping (there is one: the packing is
+    /// not empty).
+    fn next_owner(&self, p: usize) -> u32 {
+        let pages = self.prev.pages();
+        let mut q = (p + 1) % pages;
+        while self.len(q) == 0 {
+            q = (q + 1) % pages;
+        }
+        slot_owner(self.contents(q).0[0])
+    }
+}
+
+impl Packed {
+    /// The next packing: this one, holding the points of a membership of `nodes_before` nodes, with
+    /// `change` applied (see the module docs). `None` when the change does not fit an incremental
+    /// update: slot ids would pass 16 bits, the table's size would change by more than the slack
+    /// allows, a point falls outside the geometry, a page overflows, the removed points are not
+    /// exactly those described, or two points meet at one position and `keep_equal` is false. The
+    /// caller then builds afresh.
+    pub(crate) fn merged(&self, nodes_before: usize, change: &Change<'_>) -> Option<Packed> {
+        let plan = self.plan_slots(nodes_before, change)?;
+        let norm = self.norm;
+        let fresh: Vec<(u64, u32, u32)> = change
+            .fresh
+            .iter()
+            .map(|&(p, id)| (p << norm, id, plan.slot_of[id as usize]))
+            .collect();
+        let gone_positions: Vec<u64> = change.gone_positions.iter().map(|&p| p << norm).collect();
+        let n = (self.n + fresh.len()).checked_sub(gone_positions.len())?;
+        if n == 0 || n > self.buckets * 2 * POINTS_PER_BUCKET || n * 2 < self.buckets {
+            return None;
+        }
+        if fresh
+            .last()
+            .is_some_and(|&(p, _, _)| (p >> self.shift) as usize >= self.buckets)
+        {
+            return None;
+        }
+        let touched = self.touched_pages(&fresh, &gone_positions);
+        let rewrite = self.rewrite(&touched, &fresh, &plan, change.keep_equal)?;
+        if rewrite.removed != gone_positions.len() {
+            return None;
+        }
+        let mut span_at = vec![u32::MAX; self.pages()];
+        for (i, &t) in touched.iter().enumerate() {
+            span_at[t] = i as u32;
+        }
+        let next = NextPages {
+            prev: self,
+            rewrite: &rewrite,
+            span_at,
+        };
+        let mut written: Vec<usize> = touched
+            .iter()
+            .copied()
+            .chain(self.resent_pages(&touched, &next))
+            .chain(self.oldest_chunk_pages())
+            .collect();
+        written.sort_unstable();
+        written.dedup();
+        let (heads, chunks, live) = self.write(&written, &next);
+        let starts = self.moved_starts(&touched, &next);
+        debug_assert_eq!(starts[self.pages()] as usize, n);
+        let merged = Packed {
+            heads,
+            chunks,
+            starts,
+            ids: plan.ids.into_boxed_slice(),
+            shift: self.shift,
+            buckets: self.buckets,
+            n,
+            norm,
+            live,
+            dir: Box::default(),
+            dir_lens: Box::default(),
+        }
+        .with_dir_after(self, &written);
+        let held: usize = merged.chunks.iter().map(|c| c.lines.len()).sum();
+        if held > SLACK * live {
+            return merged.repacked();
+        }
+        Some(merged)
+    }
+
+    /// Step 1: the slot of every node of the new membership. A node keeps its slot while it stays;
+    /// the slots of nodes that left are free, and each new node takes the lowest free one (or a new
+    /// slot past the end). `None` if the slots would pass 16 bits.
+    fn plan_slots(&self, nodes_before: usize, change: &Change<'_>) -> Option<SlotPlan> {
+        let slots = self.slot_bound(nodes_before);
+        let mut ids = vec![FREE; slots];
+        let mut gone = vec![false; slots];
+        let mut slot_of = vec![FREE; change.repoint.len()];
+        for s in 0..slots {
+            let Some(&id) = change.old_to_new.get(self.id(s as u32) as usize) else {
+                continue; // a free slot
+            };
+            if id == FREE {
+                gone[s] = true;
+                continue;
+            }
+            gone[s] = change.repoint[id as usize];
+            ids[s] = id;
+            slot_of[id as usize] = s as u32;
+        }
+        let mut free: Vec<u32> = (0..slots as u32)
+            .rev()
+            .filter(|&s| ids[s as usize] == FREE)
+            .collect();
+        for (id, slot) in slot_of.iter_mut().enumerate() {
+            if *slot == FREE {
+                let s = free.pop().unwrap_or_else(|| {
+                    ids.push(FREE);
+                    ids.len() as u32 - 1
+                });
+                ids[s as usize] = id as u32;
+                *slot = s;
+            }
+        }
+        (ids.len() <= 1 << 16).then_some(SlotPlan { ids, gone, slot_of })
+    }
+
+    /// The page of normalized position `x`.
+    #[inline]
+    fn page_index(&self, x: u64) -> usize {
+        (((x >> self.shift) as usize) >> LOCAL_BITS).min(self.pages() - 1)
+    }
+
+    /// Step 2: the pages that points are added to or removed from, ascending.
+    fn touched_pages(&self, fresh: &[(u64, u32, u32)], gone_positions: &[u64]) -> Vec<usize> {
+        let mut touched: Vec<usize> = fresh
+            .iter()
+            .map(|&(p, _, _)| self.page_index(p))
+            .chain(gone_positions.iter().map(|&p| self.page_index(p)))
+            .collect();
+        touched.sort_unstable();
+        touched.dedup();
+        touched
+    }
+
+    /// Step 3: the new contents of the touched pages: their points less those of the slots that
+    /// go, merged with the fresh points by (position, node id). `None` if a page overflows, a fresh
+    /// point is left over, or two points meet at one position where that is not allowed.
+    fn rewrite(
+        &self,
+        touched: &[usize],
+        fresh: &[(u64, u32, u32)],
+        plan: &SlotPlan,
+        keep_equal: bool,
+    ) -> Option<Rewrite> {
+        let mut out = Rewrite {
+            slots: Vec::new(),
+            lows: Vec::new(),
+            spans: Vec::with_capacity(touched.len()),
+            removed: 0,
+        };
+        let id_of = |s: u64| {
+            plan.ids
+                .get(slot_owner(s) as usize)
+                .copied()
+                .unwrap_or(FREE)
+        };
+        let mut f = 0;
+        for &t in touched {
+            let pg = self.page(t);
+            let from = out.slots.len();
+            let mut push_fresh_below = |out: &mut Rewrite, below: Option<(u64, u32)>| {
+                while let Some(&(q, id, slot)) = fresh.get(f) {
+                    if self.page_index(q) != t || below.is_some_and(|b| (q, id) >= b) {
+                        break;
+                    }
+                    out.slots.push(pack(q, slot));
+                    out.lows.push(q as u16);
+                    f += 1;
+                }
+            };
+            for (&s, &l) in pg.points().iter().zip(pg.lows()) {
+                if plan.gone.get(slot_owner(s) as usize) == Some(&true) {
+                    out.removed += 1;
+                    continue;
+                }
+                push_fresh_below(&mut out, Some((position(s, l), id_of(s))));
+                out.slots.push(s);
+                out.lows.push(l);
+            }
+            push_fresh_below(&mut out, None);
+            let (slots, lows) = (&out.slots[from..], &out.lows[from..]);
+            if slots.len() > PAGE_MAX {
+                return None;
+            }
+            if !keep_equal
+                && slots
+                    .windows(2)
+                    .zip(lows.windows(2))
+                    .any(|(s, l)| quantize(s[0]) == quantize(s[1]) && l[0] == l[1])
+            {
+                return None;
+            }
+            out.spans.push((from, out.slots.len()));
+        }
+        (f == fresh.len()).then_some(out)
+    }
+
+    /// Step 4: the untouched pages whose sentinel changes: walking back from each touched page over
+    /// empty ones to the first non-empty one.
+    fn resent_pages(&self, touched: &[usize], next: &NextPages<'_>) -> Vec<usize> {
+        let pages = self.pages();
+        let mut resent = Vec::new();
+        for &t in touched {
+            let mut q = t;
+            for _ in 1..pages {
+                q = (q + pages - 1) % pages;
+                if next.span(q).is_some() {
+                    break;
+                }
+                let pg = self.page(q);
+                if slot_owner(pg.slots()[pg.len()]) != next.next_owner(q) {
+                    resent.push(q);
+                }
+                if pg.len() > 0 {
+                    break;
+                }
+            }
+        }
+        resent
+    }
+
+    /// Step 5: the pages of the oldest chunk when the packing holds [`MAX_CHUNKS`], moved into the
+    /// new chunk so that the oldest can go.
+    fn oldest_chunk_pages(&self) -> Vec<usize> {
+        if self.chunks.len() < MAX_CHUNKS {
+            return Vec::new();
+        }
+        let oldest = &self.chunks[0];
+        (0..self.pages())
+            .filter(|&p| oldest.contains(self.heads[p]))
+            .collect()
+    }
+
+    /// Step 6: pages `written` (ascending) written into one new chunk: the new heads, the chunks
+    /// that still hold live pages (each one's live count lowered by the pages that left it) with
+    /// the new chunk last, and the lines of every page the heads point at.
+    fn write(&self, written: &[usize], next: &NextPages<'_>) -> (Box<[Head]>, Vec<Chunk>, usize) {
+        let lines: usize = written.iter().map(|&p| page_lines(next.len(p))).sum();
+        let mut out = vec![Line([PAD; 8]); lines].into_boxed_slice();
+        let mut heads = self.heads.clone();
+        let mut chunks = self.chunks.clone();
+        // Chunks by address, to find the one each rewritten page leaves.
+        let mut by_base: Vec<(usize, usize)> = chunks
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.base(), i))
+            .collect();
+        by_base.sort_unstable();
+        let mut at = 0;
+        let mut live = self.live + lines;
+        for &p in written {
+            let old = self.heads[p];
+            let old_lines = page_lines(self.page(p).len());
+            live -= old_lines;
+            let c = by_base.partition_point(|&(b, _)| b <= old.0 as usize);
+            if let Some(&(_, c)) = c.checked_sub(1).and_then(|c| by_base.get(c)) {
+                let c = &mut chunks[c];
+                if c.contains(old) {
+                    c.live = c.live.saturating_sub(old_lines);
+                }
+            }
+            let len = page_lines(next.len(p));
+            let dst = &mut out[at..at + len];
+            let (points, lows) = next.contents(p);
+            write_page(dst, points, lows, self.shift, next.next_owner(p));
+            heads[p] = Head(dst.as_ptr().cast());
+            at += len;
+        }
+        chunks.retain(|c| c.live > 0);
+        if lines > 0 {
+            chunks.push(Chunk {
+                lines: Arc::new(out),
+                live: lines,
+            });
+        }
+        (heads, chunks, live)
+    }
+
+    /// Step 7: the page starts, moved by the count changes of the touched pages, met in order.
+    fn moved_starts(&self, touched: &[usize], next: &NextPages<'_>) -> Box<[u32]> {
+        let pages = self.pages();
+        let mut starts = Vec::with_capacity(pages + 1);
+        let mut delta = 0i64;
+        let mut touched = touched.iter().peekable();
+        starts.push(0);
+        for p in 0..pages {
+            if touched.next_if(|&&t| t == p).is_some() {
+                delta += next.len(p) as i64 - self.page(p).len() as i64;
+            }
+            starts.push((i64::from(self.starts[p + 1]) + delta) as u32);
+        }
+        starts.into_boxed_slice()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NO_ID: u32 = u32::MAX;
+
+    fn sample(n: usize, seed: u64) -> Vec<u64> {
+        (0..n as u64)
+            .map(|i| (i ^ seed).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    }
+
+    /// A ring of `base` points (owners: node ids `0..40`), a change drawn at random (the nodes in
+    /// `goes` leave, nodes `40..48` of `added` join), and the reference result in new node ids
+    /// (the nodes that stay keep their order and are renumbered densely, the new ones follow).
+    fn apply(
+        base: &[(u64, u32)],
+        goes: &[bool],
+        added: &[(u64, u32)],
+        norm: u32,
+    ) -> (Packed, Packed, Vec<(u64, u32)>) {
+        let (points, owners): (Vec<u64>, Vec<u32>) = base.iter().copied().unzip();
+        let before = Packed::build(&points, &owners, norm).unwrap();
+        let mut old_to_new = vec![NO_ID; 40];
+        let mut kept = 0;
+        for (o, new) in old_to_new.iter_mut().enumerate() {
+            if !goes[o] {
+                *new = kept;
+                kept += 1;
+            }
+        }
+        let new_id = |a: u32| kept + (a - 40);
+        let mut gone_positions = Vec::new();
+        let mut want: Vec<(u64, u32)> = Vec::new();
+        for &(p, o) in base {
+            if goes[o as usize] {
+                gone_positions.push(p);
+            } else {
+                want.push((p << norm, old_to_new[o as usize]));
+            }
+        }
+        let mut fresh: Vec<(u64, u32)> = added.iter().map(|&(p, a)| (p, new_id(a))).collect();
+        fresh.sort_unstable();
+        want.extend(fresh.iter().map(|&(p, id)| (p << norm, id)));
+        want.sort_unstable();
+        let mut repoint = vec![false; kept as usize];
+        repoint.extend([true; 8]);
+        let after = before
+            .merged(
+                40,
+                &Change {
+                    fresh: &fresh,
+                    gone_positions: &gone_positions,
+                    old_to_new: &old_to_new,
+                    repoint: &repoint,
+                    keep_equal: true,
+                },
+            )
+            .expect("fits");
+        (before, after, want)
+    }
+
+    proptest::proptest! {
+        /// A merged packing holds exactly the points it should, keeps every invariant, and shares
+        /// the pages the change did not reach.
+        #[test]
+        fn merged_equals_the_reference(
+            base in proptest::collection::btree_map(proptest::prelude::any::<u64>(), 0u32..40, 200..3000),
+            goes in proptest::collection::vec(proptest::prelude::any::<bool>(), 40),
+            added in proptest::collection::btree_map(proptest::prelude::any::<u64>(), 40u32..48, 0..200),
+            narrow in proptest::prelude::any::<bool>(),
+        ) {
+            let squeeze = |p: u64| if narrow { p >> 32 } else { p };
+            let norm = if narrow { 32 } else { 0 };
+            let base: Vec<(u64, u32)> = base.into_iter().map(|(p, o)| (squeeze(p), o))
+                .collect::<std::collections::BTreeMap<_, _>>().into_iter().collect();
+            let taken: std::collections::BTreeSet<u64> = base.iter().map(|&(p, _)| p).collect();
+            let added: Vec<(u64, u32)> = added.into_iter().map(|(p, o)| (squeeze(p), o))
+                .filter(|(p, _)| !taken.contains(p))
+                .collect::<std::collections::BTreeMap<_, _>>().into_iter().collect();
+            let kept = base.iter().filter(|&&(_, o)| !goes[o as usize]).count();
+            proptest::prop_assume!(kept + added.len() > 0);
+            let n = kept + added.len();
+            let buckets = Packed::build(&base.iter().map(|p| p.0).collect::<Vec<_>>(), &base.iter().map(|p| p.1).collect::<Vec<_>>(), norm).unwrap().buckets;
+            proptest::prop_assume!(n <= buckets * 4 && n * 2 >= buckets);
+            let (before, after, want) = apply(&base, &goes, &added, norm);
+            after.check();
+            proptest::prop_assert_eq!(after.contents(), want);
+            // A page is rewritten only if a change falls in it, or in the first non-empty page after
+            // it (its sentinel), or in an empty page between.
+            let pages = before.heads.len();
+            let page_of = |p: u64| (((p << norm) >> before.shift) as usize >> LOCAL_BITS).min(pages - 1);
+            let mut hit = vec![false; pages];
+            for &(p, o) in &base {
+                if goes[o as usize] { hit[page_of(p)] = true; }
+            }
+            for &(p, _) in &added { hit[page_of(p)] = true; }
+            for p in 0..pages {
+                if after.chunks.len() == 1 { break; } // repacked afresh
+                let mut reach = hit[p];
+                let mut q = p;
+                for _ in 1..pages {
+                    q = (q + 1) % pages;
+                    reach |= hit[q];
+                    if before.page(q).len() > 0 && after.page(q).len() > 0 { break; }
+                }
+                if !reach {
+                    proptest::prop_assert!(before.heads[p] == after.heads[p], "page {} rewritten", p);
+                }
+            }
+        }
+    }
+
+    /// Churn: one node of 250 leaves and comes back (as the last node, as a ring appends it), 200
+    /// times. Few pages are rewritten each time, and chunks are freed as they go.
+    #[test]
+    fn a_small_change_rewrites_few_pages_and_frees_chunks_as_it_goes() {
+        let points = sample(40_000, 7);
+        let owners: Vec<u32> = (0..points.len() as u32).map(|i| i % 250).collect();
+        let mut ring = Packed::build(&points, &owners, 0).unwrap();
+        let pages = ring.heads.len();
+        let mine: Vec<u64> = points
+            .iter()
+            .zip(&owners)
+            .filter(|&(_, &o)| o == 3)
+            .map(|(&p, _)| p)
+            .collect();
+        // The node ids of the ring: node 3 is at `at` while present.
+        let mut at = Some(3u32);
+        let mut max_chunks = 0;
+        for round in 0..200 {
+            let (old_to_new, repoint, fresh, gone_positions): (
+                Vec<u32>,
+                Vec<bool>,
+                Vec<_>,
+                Vec<_>,
+            ) = match at {
+                Some(a) => {
+                    let map = (0..250)
+                        .map(|i| match i.cmp(&a) {
+                            std::cmp::Ordering::Less => i,
+                            std::cmp::Ordering::Equal => NO_ID,
+                            std::cmp::Ordering::Greater => i - 1,
+                        })
+                        .collect();
+                    (map, vec![false; 249], Vec::new(), mine.clone())
+                }
+                None => {
+                    let mut repoint = vec![false; 250];
+                    repoint[249] = true;
+                    let fresh = mine.iter().map(|&p| (p, 249)).collect();
+                    ((0..249).collect(), repoint, fresh, Vec::new())
+                }
+            };
+            let before = if at.is_some() { 250 } else { 249 };
+            let next = ring
+                .merged(
+                    before,
+                    &Change {
+                        fresh: &fresh,
+                        gone_positions: &gone_positions,
+                        old_to_new: &old_to_new,
+                        repoint: &repoint,
+                        keep_equal: true,
+                    },
+                )
+                .unwrap();
+            at = if at.is_some() { None } else { Some(249) };
+            let shared = (0..pages)
+                .filter(|&p| next.heads[p] == ring.heads[p])
+                .count();
+            if next.chunks.len() > 1 {
+                assert!(pages - shared <= 2 * mine.len(), "round {round}");
+            }
+            next.check();
+            max_chunks = max_chunks.max(next.chunk_count());
+            ring = next;
+        }
+        assert_eq!(ring.contents().len(), points.len());
+        assert!(max_chunks <= MAX_CHUNKS, "chunks are freed: {max_chunks}");
+    }
+}

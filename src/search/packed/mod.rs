@@ -1,0 +1,661 @@
+//! The radix layout's storage: packed points in *pages*, each page holding its own bucket table, its
+//! packed points and their low bits, so that every read a search makes is in bounds by construction.
+//! That lets the hot loops read without bounds checks.
+//!
+//! This file holds the format and its read views, and with them every `unsafe` block of the layout;
+//! its submodules make packings and write pages through safe slices only: `build` (a packing from
+//! sorted points, the directory, writing a page), `merge` (the next packing from the previous one
+//! and a change, sharing the untouched pages) and, for tests, `check` (every invariant verified).
+//!
+//! A slot's top 48 bits and the point's low 16 bits make its full position, and the slot's low 16
+//! bits its owner's *slot id*: each node gets a slot that it keeps for as long as it is in the ring
+//! (`merge` assigns them), so removing a node does not renumber the points of the others. The packing
+//! translates slot ids into the dense node ids the API returns ([`Packed::id`]); right after a full
+//! build the two are the same and the translation is skipped.
+//!
+//! **Pages.** The key space is cut into `2^k` pages by the top bits of a position; a page covers
+//! [`LOCAL`] consecutive buckets (about 32 points). A ring is an array of page addresses (`heads`)
+//! and the chunks of memory the pages live in. A publication that changes one node rewrites only the
+//! pages its points fall in (plus, rarely, a neighbour whose wrap sentinel changes) into one new
+//! chunk, and shares every other page with the ring it came from: about 2 % of a 1000-node ring,
+//! instead of all of it. Readers of the new ring then miss the cache on the few lines that are new,
+//! not on the whole index. A chunk is freed with the last ring that uses one of its pages; a ring
+//! holds at most [`MAX_CHUNKS`] (a publication moves the oldest chunk's live pages into its own), and
+//! when its chunks add up to more than [`SLACK`] times its live pages, the next publication packs
+//! the ring afresh into one chunk.
+//!
+//! Positions are stored *normalized*: shifted left by `norm` bits, so that a profile whose positions
+//! are 32 bits wide uses the top 32 bits of the packed field, not bits 16 to 31 (where most keys
+//! would share their top 48 bits with a point and take the exact path). Keys are normalized the same
+//! way before a search ([`Packed::key`]); the shift keeps the order of every position and key the
+//! profile can produce, and a key too large to shift sorts above every point, as it does unshifted.
+//!
+//! A page, from its head (64-byte aligned, a whole number of lines):
+//! - `LOCAL + 2` `u16` table entries: `table[l]` = local rank of the page's first point whose local
+//!   bucket is `>= l`; `table[LOCAL]` and `table[LOCAL + 1]` are the page's point count `m`;
+//! - `m + WINDOW_MAX + 1` slots: the page's packed points in order, then the *sentinel* (top bits all
+//!   ones, owner = the slot id of the next point of the ring, wrapping), then [`PAD`]s;
+//! - `m` `u16` low bits.
+//!
+//! Invariants, established when a packing is made and never changed afterwards (the fields are
+//! private, pages are never written once a head points at them, and no method hands out `&mut`):
+//! 1. `heads.len() >= 1`, `buckets == heads.len() * LOCAL`, and every head is the address of a page
+//!    laid out as above, inside a chunk of `chunks` (or the static empty page);
+//! 2. every table entry is `<= m`, so a window of up to [`WINDOW_MAX`] slots from any bucket start,
+//!    and every [`Rank`] a count returns (`<= m + WINDOW_MAX`), is inside the page's slots;
+//! 3. `starts[p]` is the ring rank of page `p`'s first point, `starts[pages] == n`;
+//! 4. the directory (`dir`, `dir_lens`) is empty, or has one entry per bucket: the address of the
+//!    bucket's first slot in the page `heads` points at and the bucket's point count, the bounds a
+//!    [`Bucket`] stands for.
+//!
+//! **Directory.** A lookup through the pages reads the page's address, then its table, then the
+//! slots. Rings of at most [`DIR_MAX`] buckets also keep each bucket's first slot and length, so a
+//! lookup reads one entry and then the slots, as a flat table would; a publication copies the
+//! directory (at most 160 KiB) and makes the rewritten pages' entries again. Larger rings would
+//! rewrite too much of it per publication (1 MiB at 1000 nodes), which measured as the very
+//! cache-miss tail the pages are there to avoid.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use super::Line;
+
+mod build;
+#[cfg(test)]
+mod check;
+mod merge;
+
+pub(crate) use merge::Change;
+
+/// Filler after a page's sentinel: never counted as below a key (nothing is above `u64::MAX`).
+pub(crate) const PAD: u64 = u64::MAX;
+
+/// The widest window a count may read at once, in slots.
+pub(crate) const WINDOW_MAX: usize = 8;
+
+/// The bucket table is sized for about this many points per bucket (measured: `benches/search.rs`).
+const POINTS_PER_BUCKET: usize = 2;
+
+/// Buckets per page, as a power of two.
+const LOCAL_BITS: u32 = 4;
+
+/// Buckets per page: 16, so a page holds about 32 points (measured against 8 and 32 buckets: the
+/// bytes a publication writes are lowest near 32 points per page; `docs/performance.md`).
+pub(crate) const LOCAL: usize = 1 << LOCAL_BITS;
+
+/// Words of a page's table (`LOCAL + 2` `u16` entries).
+const TABLE_WORDS: usize = (LOCAL + 2).div_ceil(4);
+
+/// The most points one page may hold (its table entries are `u16`). Hashed positions put about 32
+/// in a page; a ring that crowds more into one is searched with the Eytzinger layout instead.
+const PAGE_MAX: usize = u16::MAX as usize - WINDOW_MAX - 1;
+
+/// Chunk memory a ring may hold, as a multiple of its live pages, before a publication packs it
+/// afresh (a safety net for rings that shrink a lot; churn is handled by [`MAX_CHUNKS`]).
+const SLACK: usize = 4;
+
+/// The most chunks a ring holds: a publication that would hold more moves the live pages of the
+/// oldest chunk into its own, which frees the oldest. A chunk that old has about
+/// `(1 - 160 / 5000)^64`, 12 %, of its pages still live when one 1000-node ring's node changes, so
+/// the moves add about an eighth to a publication's writes, and chunk memory stays near twice the
+/// live pages.
+const MAX_CHUNKS: usize = 64;
+
+/// The most buckets a ring has for which it keeps a directory (`Packed::dir`): a single lookup then
+/// reads its bucket in one step instead of two, and a publication rewrites the whole directory
+/// (`10 * DIR_MAX` bytes at most, 160 KiB; a 100-node ring of 160 points per node has 8192
+/// buckets). Measured at 100 nodes against the flat (unpaged) table the layout had before: without
+/// a directory, single lookups took ~0.7–1 ns more (alternating `route_id` loops); with it, criterion
+/// gave 7.7–7.9 ns against the flat table's 7.6–7.9.
+const DIR_MAX: usize = 1 << 14;
+
+/// A node id meaning "no node" in the slot table.
+const FREE: u32 = u32::MAX;
+
+/// A key's packed form: its top 48 bits, low 16 zero.
+#[inline(always)]
+pub(crate) fn quantize(x: u64) -> u64 {
+    x & !0xFFFF
+}
+
+/// The packed slot of a point at position `p` owned by slot `owner` (which must fit 16 bits).
+#[inline(always)]
+pub(crate) fn pack(p: u64, owner: u32) -> u64 {
+    debug_assert!(owner <= 0xFFFF);
+    quantize(p) | u64::from(owner & 0xFFFF)
+}
+
+/// The slot and low bits of a point at position `p` (as the profile has it, below `2^(64 - norm)`)
+/// owned by slot `owner`, normalized by `norm`.
+#[inline(always)]
+pub(crate) fn pack_point(p: u64, owner: u32, norm: u32) -> (u64, u16) {
+    let q = p << norm;
+    (pack(q, owner), q as u16)
+}
+
+/// The owner's slot id in a packed slot.
+#[inline(always)]
+pub(crate) fn slot_owner(slot: u64) -> u32 {
+    (slot & 0xFFFF) as u32
+}
+
+/// The full position of a point from its slot and its low bits.
+#[inline(always)]
+pub(crate) fn position(slot: u64, low: u16) -> u64 {
+    quantize(slot) | u64::from(low)
+}
+
+/// The sentinel slot of a page whose next point is owned by slot `owner`.
+#[inline(always)]
+fn sentinel(owner: u32) -> u64 {
+    quantize(PAD) | u64::from(owner & 0xFFFF)
+}
+
+/// Lines a page of `m` points takes.
+#[inline]
+fn page_lines(m: usize) -> usize {
+    (TABLE_WORDS + m + WINDOW_MAX + 1 + m.div_ceil(4)).div_ceil(8)
+}
+
+/// The page of an empty ring: no points, a sentinel owned by no slot, pads.
+static EMPTY_PAGE: [Line; 2] = [Line([0, 0, 0, 0, 0, PAD, PAD, PAD]), Line([PAD; 8])];
+
+/// The address of a page (see the module docs for its layout).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Head(*const u64);
+
+// SAFETY: a `Head` is the address of immutable memory (a page is never written once a head points
+// at it), owned by the chunks of the `Packed` that holds the head, or static; reading it from any
+// thread is as safe as reading a shared `&[u64]`.
+unsafe impl Send for Head {}
+// SAFETY: as for `Send`: only ever read.
+unsafe impl Sync for Head {}
+
+/// Memory that pages live in, and how many of its lines are pages some ring in this lineage still
+/// uses (an estimate kept by the publications that made it: a ring's `live` counts only its own).
+#[derive(Clone)]
+struct Chunk {
+    lines: Arc<Box<[Line]>>,
+    live: usize,
+}
+
+impl Chunk {
+    #[inline]
+    fn base(&self) -> usize {
+        self.lines.as_ptr() as usize
+    }
+
+    #[inline]
+    fn contains(&self, h: Head) -> bool {
+        let a = h.0 as usize;
+        a >= self.base() && a < self.base() + self.lines.len() * 64
+    }
+}
+
+/// A page of a packing, borrowed from it.
+#[derive(Clone, Copy)]
+pub(crate) struct Page<'a> {
+    h: *const u64,
+    _ring: PhantomData<&'a Packed>,
+}
+
+impl<'a> Page<'a> {
+    /// Table entry `i <= LOCAL + 1`.
+    #[inline(always)]
+    fn entry(self, i: usize) -> usize {
+        debug_assert!(i <= LOCAL + 1);
+        // SAFETY: a page starts with `LOCAL + 2` `u16` entries (invariant 1); `i <= LOCAL + 1`, and
+        // every caller passes at most `LOCAL + 1`. The head is 64-byte aligned.
+        unsafe { *self.h.cast::<u16>().add(i) as usize }
+    }
+
+    /// The number of points in the page.
+    #[inline(always)]
+    pub(crate) fn len(self) -> usize {
+        self.entry(LOCAL + 1)
+    }
+
+    #[inline(always)]
+    fn slots_ptr(self) -> *const u64 {
+        // SAFETY: the slots follow the table's `TABLE_WORDS` words inside the page (invariant 1).
+        unsafe { self.h.add(TABLE_WORDS) }
+    }
+
+    /// The page's slots: its points, the sentinel and the pads (`len() + WINDOW_MAX + 1`).
+    #[inline]
+    pub(crate) fn slots(self) -> &'a [u64] {
+        // SAFETY: the page holds `len() + WINDOW_MAX + 1` slots after its table (invariant 1),
+        // immutable for as long as the packing that lends the page (`'a`).
+        unsafe { std::slice::from_raw_parts(self.slots_ptr(), self.len() + WINDOW_MAX + 1) }
+    }
+
+    /// The page's packed points.
+    #[inline]
+    pub(crate) fn points(self) -> &'a [u64] {
+        &self.slots()[..self.len()]
+    }
+
+    /// The low 16 bits of each point's position.
+    #[inline]
+    pub(crate) fn lows(self) -> &'a [u16] {
+        let m = self.len();
+        // SAFETY: `m` `u16`s follow the slots inside the page (invariant 1); `u64` alignment covers
+        // `u16`'s.
+        unsafe {
+            std::slice::from_raw_parts(self.slots_ptr().add(m + WINDOW_MAX + 1).cast::<u16>(), m)
+        }
+    }
+
+    /// The full (normalized) position of the page's point `i < len()`.
+    #[inline]
+    fn norm_position(self, i: usize) -> u64 {
+        position(self.points()[i], self.lows()[i])
+    }
+}
+
+/// Where a key's bucket bounds are: the address of its entry in its page's table (made only by
+/// [`Packed::entry`]; the page's head is the entry's address rounded down to 64 bytes, as the table
+/// sits in the page's first line).
+#[derive(Clone, Copy)]
+pub(crate) struct Entry(*const u16);
+
+impl Entry {
+    /// A placeholder (bucket 0 of the static empty page); valid for every ring.
+    pub(crate) const EMPTY: Entry = Entry(EMPTY_PAGE.as_ptr().cast());
+
+    /// The entry's address, for a prefetch hint.
+    #[inline(always)]
+    pub(crate) fn hint(self) -> *const u64 {
+        self.0.cast()
+    }
+}
+
+/// The points of one bucket: `len` slots from `ptr`, a bucket start `start <= m` of some page, with
+/// `start + len <= m` (made only by [`Packed::bucket_at`]).
+#[derive(Clone, Copy)]
+pub(crate) struct Bucket {
+    ptr: *const u64,
+    len: usize,
+}
+
+impl Bucket {
+    /// An empty bucket of the static empty page (a placeholder; valid for every ring).
+    pub(crate) const EMPTY: Bucket = Bucket {
+        // SAFETY (const): the empty page's slots start `TABLE_WORDS` words into its two lines.
+        ptr: unsafe { EMPTY_PAGE.as_ptr().cast::<u64>().add(TABLE_WORDS) },
+        len: 0,
+    };
+}
+
+/// A ring's directory, borrowed from it: each bucket's first slot and length (made only by
+/// [`Packed::dir`], so both arrays are as long as the ring has buckets, never empty).
+#[derive(Clone, Copy)]
+pub(crate) struct Dir<'a> {
+    firsts: &'a [Head],
+    lens: &'a [u16],
+    shift: u32,
+}
+
+impl Dir<'_> {
+    /// The bucket index of normalized key `x`, clamped to the last bucket (see `Packed::locate`).
+    #[inline(always)]
+    fn index(self, x: u64) -> usize {
+        ((x >> self.shift) as usize).min(self.firsts.len() - 1)
+    }
+
+    /// The address of normalized key `x`'s first-slot entry, for a prefetch hint only (not
+    /// clamped: a key above every bucket hints past the end, which a prefetch ignores).
+    #[inline(always)]
+    pub(crate) fn hint(self, x: u64) -> *const u64 {
+        self.firsts
+            .as_ptr()
+            .wrapping_add((x >> self.shift) as usize)
+            .cast()
+    }
+
+    /// The bucket of normalized key `x`.
+    #[inline(always)]
+    pub(crate) fn bucket(self, x: u64) -> Bucket {
+        let i = self.index(x);
+        // SAFETY: `i <= firsts.len() - 1` (never empty), and `lens` is as long as `firsts`
+        // (`Packed::dir` hands out only a directory whose arrays both have a word per bucket).
+        let (first, len) = unsafe { (self.firsts.get_unchecked(i).0, *self.lens.get_unchecked(i)) };
+        // `Packed::with_dir` made the entries from the pages `heads` points at: the bucket's first
+        // slot in its page and its point count, the bounds a `Bucket` stands for.
+        Bucket {
+            ptr: first,
+            len: usize::from(len),
+        }
+    }
+}
+
+/// A rank found by [`Packed::count`], counted from its bucket's first slot: below the bucket's
+/// length plus [`WINDOW_MAX`] (exactly the search's rank, at most the length, when the window counts
+/// are right), so its slot can be read without a bounds check.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Rank(usize);
+
+/// The points of a packing in ring order from some rank, one full turn (see [`Packed::iter_from`]).
+pub(crate) struct Points<'a> {
+    packed: &'a Packed,
+    page: usize,
+    i: usize,
+    left: usize,
+}
+
+impl Iterator for Points<'_> {
+    type Item = (u64, u32);
+
+    #[inline]
+    fn next(&mut self) -> Option<(u64, u32)> {
+        if self.left == 0 {
+            return None;
+        }
+        loop {
+            let pg = self.packed.page(self.page);
+            if self.i < pg.len() {
+                let out = (pg.norm_position(self.i), slot_owner(pg.points()[self.i]));
+                self.i += 1;
+                self.left -= 1;
+                return Some(out);
+            }
+            self.page = (self.page + 1) % self.packed.heads.len();
+            self.i = 0;
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+/// The packed points, in pages (see the module docs for the layout and invariants).
+#[derive(Clone)]
+pub(crate) struct Packed {
+    heads: Box<[Head]>,
+    chunks: Vec<Chunk>,
+    starts: Box<[u32]>,
+    /// Slot id → node id; empty when they are the same.
+    ids: Box<[u32]>,
+    shift: u32,
+    buckets: usize,
+    n: usize,
+    norm: u32,
+    /// Lines of the pages `heads` points at.
+    live: usize,
+    /// For rings of at most [`DIR_MAX`] buckets, each bucket's first slot (the address in its
+    /// page); empty otherwise.
+    dir: Box<[Head]>,
+    /// Each bucket's point count, when `dir` is kept (else empty).
+    dir_lens: Box<[u16]>,
+}
+
+impl std::fmt::Debug for Packed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Packed")
+            .field("n", &self.n)
+            .field("pages", &self.heads.len())
+            .field("chunks", &self.chunks.len())
+            .finish()
+    }
+}
+
+impl Packed {
+    /// The number of points.
+    #[inline(always)]
+    pub(crate) fn len(&self) -> usize {
+        self.n
+    }
+
+    /// The normalization shift (see the module docs).
+    #[inline(always)]
+    pub(crate) fn norm(&self) -> u32 {
+        self.norm
+    }
+
+    /// A search key `x` normalized: shifted as the positions are, or `u64::MAX` (above every point)
+    /// if it is too large to shift, being above every position the profile has.
+    #[inline(always)]
+    pub(crate) fn key(&self, x: u64) -> u64 {
+        if x > u64::MAX >> self.norm {
+            u64::MAX
+        } else {
+            x << self.norm
+        }
+    }
+
+    /// The node id of slot id `slot`.
+    #[inline(always)]
+    pub(crate) fn id(&self, slot: u32) -> u32 {
+        if self.ids.is_empty() {
+            slot
+        } else {
+            self.ids.get(slot as usize).copied().unwrap_or(FREE)
+        }
+    }
+
+    /// The slot → node id table (empty: the same).
+    #[cfg(test)]
+    pub(crate) fn ids(&self) -> &[u32] {
+        &self.ids
+    }
+
+    /// One more than the largest slot id in use (node ids count when the table is empty: pass the
+    /// ring's node count).
+    pub(crate) fn slot_bound(&self, nodes: usize) -> usize {
+        if self.ids.is_empty() {
+            nodes
+        } else {
+            self.ids.len()
+        }
+    }
+
+    /// Page `p < pages`.
+    #[inline(always)]
+    fn page(&self, p: usize) -> Page<'_> {
+        Page {
+            h: self.heads[p].0,
+            _ring: PhantomData,
+        }
+    }
+
+    /// The page and local rank of ring rank `r < n`.
+    #[inline]
+    fn page_of_rank(&self, r: usize) -> (usize, usize) {
+        let p = self.starts.partition_point(|&s| s as usize <= r) - 1;
+        (p, r - self.starts[p] as usize)
+    }
+
+    /// The normalized position of point `r < n`.
+    #[inline]
+    pub(crate) fn norm_position(&self, r: usize) -> u64 {
+        let (p, i) = self.page_of_rank(r);
+        self.page(p).norm_position(i)
+    }
+
+    /// The position of point `r < n`, as the profile has it.
+    #[inline]
+    pub(crate) fn position(&self, r: usize) -> u64 {
+        self.norm_position(r) >> self.norm
+    }
+
+    /// The node id owning point `r < n`.
+    #[inline]
+    pub(crate) fn owner(&self, r: usize) -> u32 {
+        let (p, i) = self.page_of_rank(r);
+        self.id(slot_owner(self.page(p).points()[i]))
+    }
+
+    /// Every point from rank `start` (`<= n`) on, wrapping, one full turn: (normalized position,
+    /// slot id).
+    pub(crate) fn iter_from(&self, start: usize) -> Points<'_> {
+        let (page, i) = if start < self.n {
+            self.page_of_rank(start)
+        } else {
+            (0, 0)
+        };
+        Points {
+            packed: self,
+            page,
+            i,
+            left: self.n,
+        }
+    }
+
+    /// The page, bucket start and bucket end (local ranks, `start <= end <= m`) of normalized key
+    /// `x`. Keys above every bucket fall in the last bucket, whose every point is below them, so
+    /// they count up to the page's end and its sentinel, the ring's first point.
+    #[inline(always)]
+    fn locate(&self, x: u64) -> (usize, usize, usize) {
+        let g = self.bucket_index(x);
+        let page = g >> LOCAL_BITS;
+        let pg = self.page(page);
+        let local = g & (LOCAL - 1);
+        (page, pg.entry(local), pg.entry(local + 1))
+    }
+
+    /// The table entry of normalized key `x`'s bucket (reads the page's address from `heads`).
+    /// Keys above every bucket fall in the last bucket (see [`locate`](Self::locate)).
+    #[inline(always)]
+    pub(crate) fn entry(&self, x: u64) -> Entry {
+        let g = self.bucket_index(x);
+        // SAFETY: `g < buckets = heads.len() * LOCAL` (invariant 1), so `g >> LOCAL_BITS` is a page.
+        let h = unsafe { self.heads.get_unchecked(g >> LOCAL_BITS).0 };
+        // SAFETY: `g & (LOCAL - 1) < LOCAL`: an entry of the page's table, which starts at its head.
+        Entry(unsafe { h.cast::<u16>().add(g & (LOCAL - 1)) })
+    }
+
+    /// The bucket whose table entry is `e` (reads the entry and the next one).
+    #[inline(always)]
+    pub(crate) fn bucket_at(&self, e: Entry) -> Bucket {
+        // SAFETY: `e` is entry `l < LOCAL` of a page's table (only `entry` makes one, or the empty
+        // page's entry 0), so entries `l` and `l + 1` are both in the table; `u16` alignment.
+        let [start, end] = unsafe { e.0.cast::<[u16; 2]>().read() };
+        // The table sits in the page's first line and heads are 64-byte aligned (invariant 1).
+        let head = e.0.map_addr(|a| a & !63).cast::<u64>();
+        // SAFETY: `start <= m` (invariant 2): a slot of the page, `TABLE_WORDS` words past its head.
+        let ptr = unsafe { head.add(TABLE_WORDS + usize::from(start)) };
+        Bucket {
+            ptr,
+            len: usize::from(end.saturating_sub(start)),
+        }
+    }
+
+    /// The bucket index of normalized key `x`: keys above every bucket fall in the last bucket
+    /// (see [`locate`](Self::locate)).
+    #[inline(always)]
+    fn bucket_index(&self, x: u64) -> usize {
+        ((x >> self.shift) as usize).min(self.buckets - 1)
+    }
+
+    /// The ring's directory, if it keeps one (see [`DIR_MAX`]).
+    #[inline(always)]
+    pub(crate) fn dir(&self) -> Option<Dir<'_>> {
+        (self.dir.len() == self.buckets && self.dir_lens.len() == self.buckets).then_some(Dir {
+            firsts: &self.dir,
+            lens: &self.dir_lens,
+            shift: self.shift,
+        })
+    }
+
+    /// The number of pages.
+    #[inline(always)]
+    pub(crate) fn pages(&self) -> usize {
+        self.heads.len()
+    }
+
+    /// The address of normalized key `x`'s page address in `heads`, for a prefetch hint only (not
+    /// clamped: a key above every bucket hints past the end, which a prefetch ignores).
+    #[inline(always)]
+    pub(crate) fn head_hint(&self, x: u64) -> *const u64 {
+        self.heads
+            .as_ptr()
+            .wrapping_add((x >> self.shift) as usize >> LOCAL_BITS)
+            .cast()
+    }
+
+    /// The bucket that normalized key `x` falls in: from the directory if the ring has one, else
+    /// through its page.
+    #[inline(always)]
+    pub(crate) fn bucket(&self, x: u64) -> Bucket {
+        match self.dir() {
+            Some(dir) => dir.bucket(x),
+            None => self.bucket_at(self.entry(x)),
+        }
+    }
+
+    /// The bucket's first slot, as a pointer for a prefetch hint.
+    #[inline(always)]
+    pub(crate) fn slot_hint(&self, b: Bucket) -> *const u64 {
+        b.ptr
+    }
+
+    /// The slot at a counted rank.
+    #[inline(always)]
+    pub(crate) fn slot_at(&self, b: Bucket, r: Rank) -> u64 {
+        // SAFETY: the bucket starts at local rank `start <= m` and `r.0 <= len + WINDOW_MAX - 1`
+        // (`Rank`'s bound), so `start + r.0 <= m + WINDOW_MAX`, inside the page's slots
+        // (invariant 1).
+        unsafe { *b.ptr.add(r.0) }
+    }
+
+    /// The local rank of the first point `>= x` (a normalized key) in the bucket `start..end` of
+    /// page `pg`, or `end` if none is: a binary search of the bucket's full positions.
+    fn exact_local(pg: Page<'_>, start: usize, end: usize, x: u64) -> usize {
+        let (mut lo, mut hi) = (start, end.max(start));
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if pg.norm_position(mid) < x {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
+    /// The slot of the first point `>= x` (a normalized key), wrapping (the sentinel past a page's
+    /// last point stands for the next point): the exact path through the bucket's full positions,
+    /// for a key whose top 48 bits equal a point's.
+    pub(crate) fn exact_slot(&self, x: u64) -> u64 {
+        let (page, start, end) = self.locate(x);
+        let pg = self.page(page);
+        pg.slots()[Self::exact_local(pg, start, end, x)]
+    }
+
+    /// The ring rank of the first point `>= x` (a normalized key; `n` past the last point).
+    pub(crate) fn rank_at_or_after(&self, x: u64) -> usize {
+        let (page, start, end) = self.locate(x);
+        self.starts[page] as usize + Self::exact_local(self.page(page), start, end, x)
+    }
+
+    /// The bucket's count of packed points below the key, counted one window of `W` slots at a time
+    /// from the bucket's start until its end is covered: `window` counts one window (a count above
+    /// `W` is taken as `W`, which keeps the rank in bounds whatever it says). Counting past the end
+    /// is exact (every slot after a bucket holds a later bucket's point, the sentinel or a pad, none
+    /// of them below the key), and fixed-size windows make a fixed amount of branch-free work for
+    /// the ~95 % of buckets that fit one window.
+    #[inline(always)]
+    pub(crate) fn count<const W: usize>(
+        &self,
+        b: Bucket,
+        mut window: impl FnMut(&[u64; W]) -> u32,
+    ) -> Rank {
+        const { assert!(W > 0 && W <= WINDOW_MAX) };
+        let mut c = 0u32;
+        let mut i = 0;
+        loop {
+            // SAFETY: the bucket starts at local rank `start <= m` with `start + len <= m`; `i` is
+            // 0 or below `len`, so `start + i <= m` and the `W` slots from there end by
+            // `m + WINDOW_MAX`, inside the page's `m + WINDOW_MAX + 1` slots (invariants 1, 2);
+            // `[u64; W]` has `u64`'s alignment.
+            let w = unsafe { &*b.ptr.add(i).cast::<[u64; W]>() };
+            c += window(w).min(W as u32);
+            i += W;
+            if i >= b.len {
+                // `c <= i` and `i <= len + W - 1`: the rank is within `Rank`'s bound.
+                return Rank(c as usize);
+            }
+        }
+    }
+}
