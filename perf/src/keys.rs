@@ -1,6 +1,8 @@
 //! The key stream: string keys of about 10 bytes (`user:00042`), sampled uniformly or from a Zipf
 //! distribution over a fixed universe, pre-generated into one buffer in random (sampled) order.
 
+use ringroute::Keys;
+
 /// How many distinct keys there are: ids `0..UNIVERSE`, formatted as `user:{id:05}` (10 bytes).
 pub const UNIVERSE: u64 = 100_000;
 
@@ -72,29 +74,28 @@ impl SplitMix64 {
     }
 }
 
-/// The pre-generated keys: their bytes back to back in sampling order, and where each ends.
+/// The pre-generated keys, in sampling order, back to back in one core [`Keys`] buffer.
 #[derive(Debug, Clone)]
 pub struct KeySet {
-    bytes: Vec<u8>,
-    ends: Vec<usize>,
+    keys: Keys,
 }
 
 impl KeySet {
     /// `count` keys drawn from `dist` with a fixed seed.
     pub fn generate(dist: KeyDist, count: usize, seed: u64) -> Self {
         let mut rng = SplitMix64::new(seed);
-        let mut bytes = Vec::with_capacity(count * 10);
-        let mut ends = Vec::with_capacity(count);
-        let mut push = |id: u64, bytes: &mut Vec<u8>| {
-            use std::io::Write;
-            write!(bytes, "user:{id:05}").expect("writing to a Vec cannot fail");
-            ends.push(bytes.len());
+        let mut keys = Keys::with_capacity(count, count * 10);
+        let mut push = |id: u64| {
+            keys.push_with(|buf| {
+                use std::io::Write;
+                write!(buf, "user:{id:05}").expect("writing to a Vec cannot fail");
+            })
         };
         match dist {
             KeyDist::Uniform => {
                 for _ in 0..count {
                     let id = rng.below(UNIVERSE);
-                    push(id, &mut bytes);
+                    push(id);
                 }
             }
             KeyDist::Zipf(s) => {
@@ -107,32 +108,24 @@ impl KeySet {
                 }
                 for _ in 0..count {
                     let rank = zipf.sample(&mut rng);
-                    push(perm[rank], &mut bytes);
+                    push(perm[rank]);
                 }
             }
         }
-        Self { bytes, ends }
+        Self { keys }
     }
 
     /// The keys as byte slices, in sampling order.
     pub fn slices(&self) -> Vec<&[u8]> {
-        let mut start = 0;
-        self.ends
-            .iter()
-            .map(|&end| {
-                let s = &self.bytes[start..end];
-                start = end;
-                s
-            })
-            .collect()
+        self.keys.slices()
     }
 
     /// The mean key length in bytes.
     pub fn mean_len(&self) -> f64 {
-        if self.ends.is_empty() {
+        if self.keys.is_empty() {
             0.0
         } else {
-            self.bytes.len() as f64 / self.ends.len() as f64
+            self.keys.total_bytes() as f64 / self.keys.len() as f64
         }
     }
 

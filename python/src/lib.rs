@@ -214,9 +214,10 @@ impl NodeSpec {
 
 /// A change to apply in a core transaction, converted from Python beforehand.
 pub enum Op {
-    /// Add the node unless a node of that name is present (fastring's no-op rule).
+    /// Add the node unless a node of that name is present (fastring's no-op rule,
+    /// [`ringroute::Builder::add_node_if_absent`]).
     Add(Node),
-    /// Remove the named node if present.
+    /// Remove the named node if present ([`ringroute::Builder::remove_node_if_present`]).
     Remove(String),
     /// Set the named node's weight (`KeyError` if absent).
     SetWeight(String, u32),
@@ -230,14 +231,10 @@ pub fn apply(py: Python<'_>, router: &Router, ops: Vec<Op>) -> PyResult<()> {
         for op in ops {
             match op {
                 Op::Add(node) => {
-                    if !tx.contains(node.name()) {
-                        tx.add_node(node)?;
-                    }
+                    tx.add_node_if_absent(node)?;
                 }
                 Op::Remove(name) => {
-                    if tx.contains(&name) {
-                        tx.remove_node(&name)?;
-                    }
+                    tx.remove_node_if_present(&name);
                 }
                 Op::SetWeight(name, weight) => tx.set_weight(&name, weight)?,
             }

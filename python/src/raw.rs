@@ -3,7 +3,8 @@
 //!
 //! Why not PyO3's safe iterators: they take and release a strong reference per item and wrap every
 //! key in a `Result`, which cost more than the hashing and the search of the key together
-//! (`python/benches/bench_ringroute.py`, batch per key: 21 ns before this module, see the README).
+//! (`python/benches/bench_ringroute.py`, batch per key: 21 ns before this module, 10 ns with it;
+//! `docs/performance.md`).
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
@@ -11,88 +12,55 @@ use pyo3::prelude::*;
 use pyo3::sync::critical_section::with_critical_section;
 use pyo3::types::{PyList, PyString, PyTuple};
 
+use ringroute::{Keys, NO_OWNER};
+
 use crate::type_name;
 
-/// Key bytes copied out of Python objects: all keys back to back in `bytes`, key `i` ending at
-/// `ends[i]`. Owning copies is what lets the search run with the GIL released while other threads
-/// mutate (or free) the objects the keys came from.
-#[derive(Default)]
-pub struct Arena {
-    /// The keys' bytes, concatenated.
-    pub bytes: Vec<u8>,
-    /// The end offset of each key in `bytes`.
-    pub ends: Vec<usize>,
+/// Appends the bytes of `key` (see [`key_bytes`]) to `keys` as one key.
+#[inline(always)]
+fn push(keys: &mut Keys, key: &Bound<'_, PyAny>) -> PyResult<()> {
+    let bytes = key_bytes(key)?;
+    keys.push_with(|buf| append(buf, bytes));
+    Ok(())
 }
 
-impl Arena {
-    /// An arena sized for `n` keys of about 16 bytes.
-    pub fn with_capacity(n: usize) -> Self {
-        Self {
-            bytes: Vec::with_capacity(n * 16),
-            ends: Vec::with_capacity(n),
+// Key bytes are copied out of Python objects into one core `Keys` batch: owning copies is what
+// lets the search run with the GIL released while other threads mutate (or free) the objects the
+// keys came from.
+
+/// The keys of a list, read in place under the list's critical section (free-threaded builds;
+/// with the GIL no other thread runs meanwhile anyway). Each item is held by a strong reference
+/// while its bytes are copied, and the list's length is re-read for every item, so that even a
+/// critical section suspended inside the interpreter could not make us read a freed object.
+pub fn keys_of_list(list: &Bound<'_, PyList>) -> PyResult<Keys> {
+    with_critical_section(list.as_any(), || {
+        let lp = list.as_ptr();
+        let mut keys = Keys::with_capacity(list.len(), list.len() * 16);
+        let mut i = 0;
+        loop {
+            // SAFETY: `lp` is a list (the type of `list`), read while attached; `i` is checked
+            // against its current length just before the item is read, and nothing between the
+            // read and taking a strong reference to the item runs interpreter code.
+            let item = unsafe {
+                if i >= ffi::PyList_GET_SIZE(lp) {
+                    break;
+                }
+                Bound::from_borrowed_ptr(list.py(), ffi::PyList_GET_ITEM(lp, i))
+            };
+            push(&mut keys, &item)?;
+            i += 1;
         }
-    }
+        Ok(keys)
+    })
+}
 
-    /// Number of keys.
-    pub fn len(&self) -> usize {
-        self.ends.len()
+/// The keys of a tuple (immutable, so read in place without any lock).
+pub fn keys_of_tuple(tuple: &Bound<'_, PyTuple>) -> PyResult<Keys> {
+    let mut keys = Keys::with_capacity(tuple.len(), tuple.len() * 16);
+    for item in tuple.iter_borrowed() {
+        push(&mut keys, &item)?;
     }
-
-    /// The keys as slices of the arena.
-    pub fn slices(&self) -> Vec<&[u8]> {
-        let mut start = 0;
-        self.ends
-            .iter()
-            .map(|&end| {
-                let s = &self.bytes[start..end];
-                start = end;
-                s
-            })
-            .collect()
-    }
-
-    /// Appends the bytes of `key` (see [`key_bytes`]).
-    #[inline(always)]
-    fn push(&mut self, key: &Bound<'_, PyAny>) -> PyResult<()> {
-        append(&mut self.bytes, key_bytes(key)?);
-        self.ends.push(self.bytes.len());
-        Ok(())
-    }
-
-    /// The keys of a list, read in place under the list's critical section (free-threaded builds;
-    /// with the GIL no other thread runs meanwhile anyway). Each item is held by a strong reference
-    /// while its bytes are copied, and the list's length is re-read for every item, so that even a
-    /// critical section suspended inside the interpreter could not make us read a freed object.
-    pub fn from_list(list: &Bound<'_, PyList>) -> PyResult<Self> {
-        with_critical_section(list.as_any(), || {
-            let lp = list.as_ptr();
-            let mut arena = Self::with_capacity(list.len());
-            let mut i = 0;
-            loop {
-                // SAFETY: `lp` is a list (the type of `list`), read while attached; `i` is checked
-                // against its current length just before the item is read, and nothing between the
-                // read and taking a strong reference to the item runs interpreter code.
-                let item = unsafe {
-                    if i >= ffi::PyList_GET_SIZE(lp) {
-                        break;
-                    }
-                    Bound::from_borrowed_ptr(list.py(), ffi::PyList_GET_ITEM(lp, i))
-                };
-                arena.push(&item)?;
-                i += 1;
-            }
-            Ok(arena)
-        })
-    }
-
-    /// The keys of a tuple (immutable, so read in place without any lock).
-    pub fn from_tuple(tuple: &Bound<'_, PyTuple>) -> PyResult<Self> {
-        let mut arena = Self::with_capacity(tuple.len());
-        for item in tuple.iter_borrowed() {
-            arena.push(&item)?;
-        }
-        Ok(arena)
-    }
+    Ok(keys)
 }
 
 /// The bytes of a key: the UTF-8 encoding of a `str` (never normalised), or a `bytes` object's
@@ -162,10 +130,7 @@ fn append(dst: &mut Vec<u8>, src: &[u8]) {
     }
 }
 
-/// "No owner" in a vector of raw node ids.
-pub const NONE: u32 = u32::MAX;
-
-/// A new list with one item per id: `None` for [`NONE`], else `names[id]` (the snapshot's name table,
+/// A new list with one item per id: `None` for [`NO_OWNER`], else `names[id]` (the snapshot's name table,
 /// which the caller keeps alive), or `fallback(id)` for an id beyond the table. Each list item takes
 /// its own reference.
 pub fn names_list<'py>(
@@ -192,7 +157,7 @@ pub fn names_list<'py>(
         let items = (*list.as_ptr().cast::<ffi::PyListObject>()).ob_item;
         let none = ffi::Py_None();
         for (i, &id) in ids.iter().enumerate() {
-            let obj = if id == NONE {
+            let obj = if id == NO_OWNER {
                 none
             } else if let Some(name) = names.get(id as usize) {
                 name.as_ptr()

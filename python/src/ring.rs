@@ -5,9 +5,9 @@ use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyIterator, PyList, PyMemoryView, PyString, PyTuple, PyType};
-use ringroute::{Builder, NodeId, Placement, Profile, Router, Snapshot};
+use ringroute::{Builder, Keys, NodeId, Placement, Router, Snapshot, NO_OWNER};
 
-use crate::raw::{self, Arena, NONE};
+use crate::raw;
 use crate::transaction::Transaction;
 use crate::{
     apply, key_bytes, py_instance, py_name, to_py_err, to_uint, to_weight, type_name, NodeSpec, Op,
@@ -21,9 +21,9 @@ const DETACH_MIN: usize = 64;
 /// The tag at the head of every pickle state, so a foreign tuple is recognised as such.
 const PICKLE_TAG: &str = "ringroute.HashRing";
 
-/// The keys of a batch: their bytes copied into an arena, or key hashes from a buffer.
+/// The keys of a batch: their bytes copied into one buffer, or key hashes from a buffer.
 enum Batch {
-    Keys(Arena),
+    Keys(Keys),
     Hashes(Vec<u64>),
 }
 
@@ -32,10 +32,10 @@ impl Batch {
     fn new(keys: &Bound<'_, PyAny>) -> PyResult<Self> {
         let py = keys.py();
         if let Ok(list) = keys.cast::<PyList>() {
-            return Ok(Batch::Keys(Arena::from_list(list)?));
+            return Ok(Batch::Keys(raw::keys_of_list(list)?));
         }
         if let Ok(t) = keys.cast::<PyTuple>() {
-            return Ok(Batch::Keys(Arena::from_tuple(t)?));
+            return Ok(Batch::Keys(raw::keys_of_tuple(t)?));
         }
         if keys.is_instance_of::<PyString>() || keys.is_instance_of::<PyBytes>() {
             return Err(PyTypeError::new_err(format!(
@@ -81,30 +81,30 @@ impl Batch {
                 e
             }
         })?;
-        Ok(Batch::Keys(Arena::from_tuple(&t.cast_into::<PyTuple>()?)?))
+        Ok(Batch::Keys(raw::keys_of_tuple(&t.cast_into::<PyTuple>()?)?))
     }
 
-    /// The owner id of every key (or [`NONE`]), routed against `snap` with the GIL released for long
+    /// The owner id of every key (or [`NO_OWNER`]), routed against `snap` with the GIL released for long
     /// batches.
     fn route(&self, py: Python<'_>, snap: &Snapshot) -> PyResult<Vec<u32>> {
         match self {
-            Batch::Keys(arena) => {
+            Batch::Keys(keys) => {
                 // The core's batch lookup: hashed and searched in groups, vector kernels.
                 let run = || -> ringroute::Result<Vec<u32>> {
-                    let mut out = vec![NONE; arena.len()];
-                    snap.route_batch(&arena.slices(), &mut out)?;
+                    let mut out = vec![NO_OWNER; keys.len()];
+                    snap.route_batch(&keys.slices(), &mut out)?;
                     Ok(out)
                 };
-                let out = if arena.len() >= DETACH_MIN {
+                let out = if keys.len() >= DETACH_MIN {
                     py.detach(run)
                 } else {
                     run()
                 };
-                out.map_err(|e| PyValueError::new_err(e.to_string()))
+                out.map_err(to_py_err)
             }
             Batch::Hashes(h) => {
                 let run = || -> ringroute::Result<Vec<u32>> {
-                    let mut out = vec![NONE; h.len()];
+                    let mut out = vec![NO_OWNER; h.len()];
                     snap.route_hash_batch(h, &mut out)?;
                     Ok(out)
                 };
@@ -113,7 +113,7 @@ impl Batch {
                 } else {
                     run()
                 };
-                out.map_err(|e| PyValueError::new_err(e.to_string()))
+                out.map_err(to_py_err)
             }
         }
     }
@@ -131,33 +131,6 @@ fn point_position(snap: &Snapshot, rank: usize) -> u128 {
         Some(lows) => (u128::from(hi) << 64) | u128::from(lows[rank]),
         None => u128::from(hi),
     }
-}
-
-/// The rank of the point that owns exact position `pos` (the first point after it, or at or after it,
-/// by the profile's tie rule; wrapping to 0), or `None` on a ring without points. Mirrors the core's
-/// rule (`Profile` docs: "first point `>`" for the uhashring, ketama, hash_ring and continuum
-/// profiles, "first point `>=`" for the others); the Python tests check that the owner at this rank
-/// is the lookup's answer for every golden-vector key, keys that land exactly on a point included.
-fn owner_rank(snap: &Snapshot, pos: u128) -> Option<usize> {
-    let n = snap.point_count();
-    if n == 0 {
-        return None;
-    }
-    let after = matches!(
-        snap.placement().profile(),
-        Profile::Uhashring | Profile::UhashringKetama | Profile::HashRing | Profile::Continuum
-    );
-    let (mut lo, mut hi) = (0usize, n);
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        let p = point_position(snap, mid);
-        if p < pos || (after && p == pos) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    Some(if lo == n { 0 } else { lo })
 }
 
 /// The names of `snap`'s nodes in id order, as a tuple (the index space of `get_node_index_batch`).
@@ -190,7 +163,7 @@ fn name_of<'py>(py: Python<'py>, snap: &Snapshot, id: NodeId) -> Bound<'py, PySt
     }
 }
 
-/// The owners' names of a batch (`None` for [`NONE`]), as a list, from the snapshot's name table.
+/// The owners' names of a batch (`None` for [`NO_OWNER`]), as a list, from the snapshot's name table.
 fn names_list<'py>(py: Python<'py>, snap: &Snapshot, ids: &[u32]) -> PyResult<Bound<'py, PyList>> {
     raw::names_list(py, ids, name_table(py, snap), |i| {
         name_of(py, snap, NodeId::new(i))
@@ -385,7 +358,7 @@ impl HashRing {
         let batch = Batch::new(keys)?;
         let snap = self.router.pin();
         let ids = batch.route(py, &snap)?;
-        if ids.contains(&NONE) {
+        if ids.contains(&NO_OWNER) {
             return Err(PyKeyError::new_err("the ring has no nodes"));
         }
         let bytes = PyBytes::new_with(py, ids.len() * 4, |buf| {
@@ -500,7 +473,7 @@ impl HashRing {
         let py = key.py();
         let bytes = key_bytes(key)?;
         let snap = self.router.pin();
-        let Some(rank) = owner_rank(&snap, snap.key_hash_wide(bytes)) else {
+        let Some(rank) = snap.owner_rank(snap.key_hash_wide(bytes)) else {
             return Ok(None);
         };
         let owner = NodeId::new(snap.point_owners()[rank]);

@@ -82,9 +82,9 @@ impl Transaction {
         let node = NodeSpec::from_args(name, weight, hostname, port, instance)?.into_node(py);
         let mut st = self.lock();
         let working = open(&mut st)?;
-        if !working.contains(node.name()) {
-            working.add_node(node.clone()).map_err(to_py_err)?;
-        }
+        working
+            .add_node_if_absent(node.clone())
+            .map_err(to_py_err)?;
         st.ops.push(Op::Add(node));
         Ok(())
     }
@@ -93,9 +93,7 @@ impl Transaction {
     fn remove_node(&self, name: &str) -> PyResult<()> {
         let mut st = self.lock();
         let working = open(&mut st)?;
-        if working.contains(name) {
-            working.remove_node(name).map_err(to_py_err)?;
-        }
+        working.remove_node_if_present(name);
         st.ops.push(Op::Remove(name.to_owned()));
         Ok(())
     }

@@ -281,7 +281,8 @@ pub(crate) struct Bucket {
 impl Bucket {
     /// An empty bucket of the static empty page (a placeholder; valid for every ring).
     pub(crate) const EMPTY: Bucket = Bucket {
-        // SAFETY (const): the empty page's slots start `TABLE_WORDS` words into its two lines.
+        // SAFETY: (evaluated at compile time) the empty page's slots start `TABLE_WORDS` words into
+        // its two lines (16 words), so the offset stays inside the static.
         ptr: unsafe { EMPTY_PAGE.as_ptr().cast::<u64>().add(TABLE_WORDS) },
         len: 0,
     };
