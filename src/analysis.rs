@@ -20,8 +20,9 @@ use crate::snapshot::Snapshot;
 ///
 /// 2^64 for every profile whose key hash is a full `u64`. A profile whose positions are narrower
 /// (for example 32-bit ketama hashes) must say so here, or its shares would count the unreachable
-/// positions above its largest point as part of the wrap-around arc. The match is exhaustive on
-/// purpose: adding a profile does not compile until its key space is stated.
+/// positions above its largest point as part of the wrap-around arc. It is `2^`
+/// [`Profile::position_bits`](crate::Profile::position_bits), whose exhaustive match means a new
+/// profile does not compile until its width is stated.
 pub fn key_space(placement: &Placement) -> u128 {
     // uhashring's positions are 128-bit; the ring compares their top 64 bits (the low bits only break
     // exact ties, which own no measurable arc).

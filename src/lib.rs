@@ -48,7 +48,8 @@
 //!   ~32 points that snapshots share, so a one-node change at 1000 nodes rewrites ~2 % of them; a
 //!   full rebuild only when the table's size changes), and publishes the new immutable [`Snapshot`]
 //!   with one pointer swap. Readers of the new snapshot keep every unchanged page in their caches.
-//!   An error anywhere publishes nothing.
+//!   Profiles whose points depend on the whole membership rebuild the ring at every change, as
+//!   their originals do. An error anywhere publishes nothing.
 //! - **Search** ([`search`], [`Layout`]): rings of up to 65,536 nodes use a radix-indexed array of
 //!   packed points (48 position bits above a 16-bit owner, so the owner sits in the cache line just
 //!   compared; the other 16 position bits in the page's cold tail); a table indexed by the top bits
@@ -56,17 +57,38 @@
 //!   16,384 buckets (~200 nodes of 160 points) keep a directory of each bucket's first slot, read in
 //!   one step; others read their page's address first. 32-bit profiles' positions are shifted to
 //!   the top of the packed field. Rings of more nodes use a cache-line-aligned Eytzinger array with
-//!   a parallel owner array, searched by a branchless descent with software prefetch. Both return exactly what a
-//!   sorted-array lower bound with wrap-around ([`search::lower_bound_wrap`]) returns; the radix
-//!   layout measured faster at every size (README, `benches/search.rs`).
+//!   a parallel owner array, searched by a branchless descent with software prefetch. Both return
+//!   exactly what a sorted-array lower bound with wrap-around ([`search::lower_bound_wrap`]) returns;
+//!   the radix layout measured faster at every size (`benches/search.rs`, `docs/performance.md`).
 //! - **Batch lookups** ([`Snapshot::route_batch`], [`Snapshot::route_hash_batch`]) hash and search
 //!   many keys per call into a caller's slice: keys travel in groups whose memory loads overlap, and
 //!   buckets are counted with AVX-512 or AVX2 compares, picked at run time ([`Kernel::detect`]), with a
-//!   portable path for other CPUs. Every kernel gives the scalar reference's answers (property tests
-//!   run each one the CPU has).
+//!   portable path for other CPUs; md5 profiles hash 8 or 16 keys at once (multi-lane md5). Every
+//!   kernel gives the scalar reference's answers (property tests run each one the CPU has).
 //! - **Placement** is a published contract ([`Placement`], [`Profile`]): hash functions are fixed and
 //!   documented ([`hash`]), never seeded at random, and golden tests pin the key → node mapping. The
 //!   `native` profile reproduces fastring's mapping bit for bit.
+//!
+//! ## Where the code is
+//!
+//! A key through [`Snapshot::route`]: `snapshot` (hash the key with the [`Placement`], apply the
+//! profile's tie rule) → `ring` (the membership's points, held by their search index) → `search`
+//! (the `search::Index` enum picks `radix` or `eytzinger`; `radix` counts the key's bucket in the
+//! pages of `search::packed`, which holds the storage format and all its `unsafe`) → the owner's
+//! [`NodeId`] → the snapshot's node table.
+//!
+//! A change through [`Router::transaction`]: `router` (the writer lock, the epoch-protected pointer
+//! and its swap) → `builder` (the working membership, validated change by change; `build` numbers
+//! the nodes) → `ring` (`merge`: the changed nodes' points hashed and handed to the index;
+//! `build`: everything hashed afresh) → `search::packed::merge` (the pages the change touches
+//! rewritten, the rest shared) → a new [`Snapshot`] published by `router`.
+//!
+//! The rest: `placement` (profiles and their hash rules, one file each), `hash` and `md5x` (the
+//! hash functions, multi-lane md5), `fingerprint`, `names` (the name → id table), `node`, `keys`
+//! ([`Keys`], a batch of keys in one buffer), `analysis` (exact shares and moved fractions), `sync`
+//! (the concurrency primitives, swapped for loom's under `--cfg loom`). `unsafe` lives in
+//! `search::packed`, `search::simd`, `search::prefetch`, `md5x` and `router`, each block with its
+//! `// SAFETY:` note (the workspace denies undocumented ones).
 //!
 //! ## Compatibility profiles
 //!
@@ -101,12 +123,10 @@
 //!   change.
 //! - **Equal points** follow the original: kept in insertion order (fastring, continuum, libmemcached),
 //!   collapsed to the node added last (uhashring's dict, the ketama rings) or first (nginx).
-//! - Not done yet: batch lookups with multi-lane (SIMD) md5; the md5 profiles hash one key at a time.
-
 //! ## Trade-offs
 //!
-//! - Every update copies the point arrays: O(points) per transaction. Group changes in one transaction
-//!   to pay once. Lookups never pay for updates.
+//! - A publication costs O(pages) for the page table and O(changed points) for the pages it writes;
+//!   group changes in one transaction to pay once. Lookups never pay for updates.
 //! - Equal point positions (a hash collision) are resolved by node insertion order (see the profile), so
 //!   two processes that add the same nodes in a different order could disagree on such a point. The
 //!   chance is about `points² / 2^65`: negligible, and [`Snapshot::fingerprint`] ignores order.

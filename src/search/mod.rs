@@ -4,11 +4,11 @@
 //! in sorted order, wrapping to the first point when none is? [`lower_bound_wrap`] is the plain
 //! sorted-array reference that every layout must agree with (property tests check it).
 //!
-//! The layouts are two concrete types, [`Radix`] (over the paged storage of `packed`) and
-//! [`Eytzinger`], and the [`Index`] enum chooses between them per ring: a `match` on a two-variant
+//! The layouts are two concrete types, `Radix` (over the paged storage of `packed`) and
+//! `Eytzinger`, and the `Index` enum chooses between them per ring: a `match` on a two-variant
 //! enum that the hot paths inline, with no trait object or generic bound in between (each layout
 //! has the same inherent methods: `owner_at_or_after`, `point_at_or_after`, `owners_batch`).
-//! Everything outside this module talks to [`Index`], [`Packer`], [`Change`] and [`Kernel`]; the
+//! Everything outside this module talks to `Index`, `Packer`, `Change` and [`Kernel`]; the
 //! storage module `packed` is private to it.
 
 mod eytzinger;
@@ -22,6 +22,8 @@ use bytemuck::{Pod, Zeroable};
 pub(crate) use eytzinger::Eytzinger;
 pub(crate) use packed::Change;
 pub(crate) use radix::{Points as RadixPoints, Radix};
+#[cfg(test)]
+pub(crate) use simd::kernels_under_test;
 pub use simd::Kernel;
 
 /// One cache line of `u64`s: the unit both layouts allocate and align their arrays in.
@@ -63,8 +65,8 @@ pub enum Layout {
 
 /// The layout a snapshot searches with, chosen when the snapshot is built.
 ///
-/// The radix layout measured fastest at every ring size here (see README's tables and
-/// `benches/search.rs`), so every ring whose node ids fit its 16-bit owner field uses it; larger
+/// The radix layout measured fastest at every ring size here (`benches/search.rs`; figures in
+/// `docs/performance.md`), so every ring whose node ids fit its 16-bit owner field uses it; larger
 /// memberships use the Eytzinger layout.
 #[derive(Debug, Clone)]
 pub(crate) enum Index {

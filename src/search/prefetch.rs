@@ -1,4 +1,5 @@
-//! Software prefetch: the only `std::arch` code of the search module.
+//! Software prefetch: the one `std::arch` intrinsic the portable search paths use (the vector
+//! kernels of `simd` are the other `std::arch` code of the search module).
 
 /// Hints the CPU to bring the cache line holding `p` into L1. Never dereferences `p`, so any address,
 /// in bounds or not, is fine; on targets without a prefetch intrinsic it does nothing.

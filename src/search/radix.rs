@@ -392,7 +392,7 @@ mod tests {
                 prop_assert_eq!(radix.rank_at_or_after(x), Some(r));
                 prop_assert_eq!(radix.point_at_or_after(x), Some((points[r], owners[r])));
             }
-            for kernel in Kernel::available() {
+            for kernel in crate::search::kernels_under_test("radix::every_kernel_equals_the_reference") {
                 let mut out = vec![0u32; xs.len()];
                 radix.owners_batch(&xs, &mut out, kernel);
                 prop_assert_eq!(&out, &want, "kernel {}", kernel);

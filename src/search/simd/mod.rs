@@ -1,5 +1,13 @@
-//! Batch-search kernels and their run-time selection. The submodules hold the only `std::arch` vector
-//! code of the crate.
+//! Batch-search kernels and their run-time selection. The submodules hold the vector `std::arch`
+//! code of the search (`md5x` has the crate's other vector kernels, for hashing).
+//!
+//! Each kernel module names `radix` and `radix` names them back: `radix` owns one generic staged
+//! loop (`Radix::batch_with`, `#[inline(always)]`, generic over how a window of slots is counted),
+//! and each kernel is a `#[target_feature]` function that instantiates that loop with its own window
+//! count, so the whole loop is compiled with the feature enabled; `radix` dispatches to them by
+//! [`Kernel`]. That back-and-forth is the usual way to compile one loop under several target
+//! features, and it is kept because it is the clearest form: the loop is written once, and each
+//! kernel file holds only its intrinsics.
 
 use std::fmt;
 use std::str::FromStr;
@@ -95,4 +103,32 @@ impl FromStr for Kernel {
             .find(|k| k.name() == s)
             .ok_or_else(|| format!("unknown kernel {s:?} (scalar, portable, avx2, avx512)"))
     }
+}
+
+/// The kernels a test runs (every one this CPU has), said once per test on stderr with the ones
+/// it cannot run, so a test log shows which kernels were checked. Written to the stream directly,
+/// which the test harness does not capture.
+#[cfg(test)]
+pub(crate) fn kernels_under_test(test: &'static str) -> Vec<Kernel> {
+    use std::io::Write;
+    static SAID: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut said = SAID.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if !said.contains(&test) {
+        said.push(test);
+        let names = |ks: &mut dyn Iterator<Item = Kernel>| -> String {
+            let v: Vec<&str> = ks.map(Kernel::name).collect();
+            if v.is_empty() {
+                "none".to_owned()
+            } else {
+                v.join(", ")
+            }
+        };
+        let ran = names(&mut Kernel::ALL.into_iter().filter(|k| k.is_available()));
+        let not = names(&mut Kernel::ALL.into_iter().filter(|k| !k.is_available()));
+        let _ = writeln!(
+            std::io::stderr(),
+            "{test}: kernels run: {ran}; NOT tested (this CPU lacks them): {not}"
+        );
+    }
+    Kernel::available()
 }
