@@ -377,10 +377,11 @@ impl Snapshot {
             return Ok(());
         }
         // md5 profiles hash many lanes at a time ([`crate::md5x`]); the wide one then routes each
-        // 128-bit position exactly (the tie-break of `route_wide`), the narrow ones search.
-        let mut words = [[0u32; 4]; BATCH_CHUNK];
+        // 128-bit position exactly (the tie-break of `route_wide`), the narrow ones search. The
+        // 4 KiB digest buffer is made in those arms only, so other profiles' calls never zero it.
         match self.placement.profile().key_hasher() {
             KeyHasher::Md5Wide => {
+                let mut words = [[0u32; 4]; BATCH_CHUNK];
                 for (ks, out) in keys.chunks(BATCH_CHUNK).zip(out.chunks_mut(BATCH_CHUNK)) {
                     let words = &mut words[..ks.len()];
                     crate::md5x::md5_words(kernel, ks, words);
@@ -390,13 +391,16 @@ impl Snapshot {
                     }
                 }
             }
-            KeyHasher::Md5Word0 => self.search_chunks(kernel, keys, out, |ks, buf| {
-                let words = &mut words[..ks.len()];
-                crate::md5x::md5_words(kernel, ks, words);
-                for (b, w) in buf.iter_mut().zip(words.iter()) {
-                    *b = self.placement.search_from(u64::from(w[0]));
-                }
-            }),
+            KeyHasher::Md5Word0 => {
+                let mut words = [[0u32; 4]; BATCH_CHUNK];
+                self.search_chunks(kernel, keys, out, |ks, buf| {
+                    let words = &mut words[..ks.len()];
+                    crate::md5x::md5_words(kernel, ks, words);
+                    for (b, w) in buf.iter_mut().zip(words.iter()) {
+                        *b = self.placement.search_from(u64::from(w[0]));
+                    }
+                })
+            }
             KeyHasher::Other => match self.placement.profile() {
                 Profile::Native => self.search_chunks(kernel, keys, out, |ks, buf| {
                     for (b, k) in buf.iter_mut().zip(ks) {

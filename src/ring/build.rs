@@ -51,55 +51,60 @@ impl Ring {
     pub(super) fn from_sorted(profile: Profile, sorted: Vec<Pt>, id_bound: usize) -> Ring {
         debug_assert!(sorted.windows(2).all(|w| w[0] <= w[1]));
         let n = sorted.len();
-        let wide = profile.is_wide();
         let norm = profile.position_norm();
-        let mut packer = (!wide && id_bound <= 1 << 16).then(|| Packer::with_capacity(n, norm));
-        let plain = if packer.is_some() { 0 } else { n };
-        let mut points = Vec::with_capacity(plain);
-        let mut owners = Vec::with_capacity(plain);
-        let mut lows = Vec::with_capacity(if wide { n } else { 0 });
         let mut shadowed = Vec::new();
-        let dup = profile.equal_points();
-        let mut i = 0;
-        while i < n {
-            let (p, l, _) = sorted[i];
-            let mut j = i + 1;
-            while j < n && sorted[j].0 == p && sorted[j].1 == l {
-                j += 1;
-            }
-            let run = &sorted[i..j];
-            let kept: &[Pt] = match dup {
-                EqualPoints::All => run,
-                EqualPoints::First => {
-                    shadowed.extend_from_slice(&run[1..]);
-                    &run[..1]
-                }
-                EqualPoints::Last => {
-                    shadowed.extend_from_slice(&run[..run.len() - 1]);
-                    &run[run.len() - 1..]
-                }
-            };
-            for &(p, l, o) in kept {
-                match &mut packer {
-                    Some(packer) => packer.push(p, o),
-                    None => {
-                        points.push(p);
-                        owners.push(o);
-                        if wide {
-                            lows.push(l);
-                        }
-                    }
-                }
-            }
-            i = j;
+        if !profile.is_wide() && id_bound <= 1 << 16 {
+            let mut packer = Packer::with_capacity(n, norm);
+            settle_equal(&sorted, profile, &mut shadowed, |p, _, o| packer.push(p, o));
+            return Self::assemble(packer.finish(), None, None, shadowed);
         }
-        let lows = wide.then_some(lows);
-        match packer {
-            Some(packer) => Self::assemble(packer.finish(), None, lows, shadowed),
-            None => {
-                let index = Index::build(&points, &owners, norm);
-                Self::assemble(index, Some(Plain { points, owners }), lows, shadowed)
+        let (mut points, mut owners) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        let mut lows = profile.is_wide().then(|| Vec::with_capacity(n));
+        settle_equal(&sorted, profile, &mut shadowed, |p, l, o| {
+            points.push(p);
+            owners.push(o);
+            if let Some(lows) = &mut lows {
+                lows.push(l);
             }
+        });
+        let index = Index::build(&points, &owners, norm);
+        Self::assemble(index, Some(Plain { points, owners }), lows, shadowed)
+    }
+}
+
+/// Hands every point of `sorted` that the profile's rule for equal positions keeps to `keep`, in
+/// order, and the points it collapses away to `shadowed`.
+#[inline(always)]
+fn settle_equal(
+    sorted: &[Pt],
+    profile: Profile,
+    shadowed: &mut Vec<Pt>,
+    mut keep: impl FnMut(u64, u64, u32),
+) {
+    let n = sorted.len();
+    let rule = profile.equal_points();
+    let mut i = 0;
+    while i < n {
+        let (p, l, _) = sorted[i];
+        let mut j = i + 1;
+        while j < n && sorted[j].0 == p && sorted[j].1 == l {
+            j += 1;
         }
+        let run = &sorted[i..j];
+        let kept: &[Pt] = match rule {
+            EqualPoints::All => run,
+            EqualPoints::First => {
+                shadowed.extend_from_slice(&run[1..]);
+                &run[..1]
+            }
+            EqualPoints::Last => {
+                shadowed.extend_from_slice(&run[..run.len() - 1]);
+                &run[run.len() - 1..]
+            }
+        };
+        for &(p, l, o) in kept {
+            keep(p, l, o);
+        }
+        i = j;
     }
 }
