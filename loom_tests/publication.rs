@@ -238,3 +238,48 @@ fn writers_are_serialised() {
         assert_eq!(s.version(), 3);
     });
 }
+
+/// A health flip races a reader and a membership writer: the flip and the transaction are
+/// serialised, each publishing one snapshot; the reader sees a whole health state (the flip's node
+/// down and every key on the other node, or every node up), and the flip survives the transaction.
+#[test]
+fn health_flip_races_reader_and_writer() {
+    loom::model(|| {
+        let router = Router::new(placement());
+        router
+            .update(|tx| {
+                tx.add_node(Node::new("a"))?;
+                tx.add_node(Node::new("b"))
+            })
+            .unwrap();
+        let flipper = {
+            let router = router.clone();
+            thread::spawn(move || router.mark_down("a").unwrap().version())
+        };
+        let writer = {
+            let router = router.clone();
+            thread::spawn(move || router.add_node(Node::new("c")).unwrap().version())
+        };
+        {
+            let s = router.pin();
+            thread::yield_now();
+            let a = s.id_of("a").unwrap();
+            let owners: Vec<&str> = ["k1", "k2", "k3", "k4"]
+                .iter()
+                .map(|k| s.route(k).unwrap().name())
+                .collect();
+            if s.is_up(a) {
+                assert_eq!(s.down_count(), 0);
+            } else {
+                assert_eq!(s.down_count(), 1);
+                assert!(owners.iter().all(|&o| o != "a"), "a down node answered");
+            }
+        }
+        let mut versions = vec![flipper.join().unwrap(), writer.join().unwrap()];
+        versions.sort_unstable();
+        assert_eq!(versions, vec![2, 3]);
+        let s = router.load();
+        assert_eq!(s.len(), 3);
+        assert!(!s.is_up(s.id_of("a").unwrap()), "the flip was lost");
+    });
+}

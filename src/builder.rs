@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::fingerprint::node_term;
+use crate::health::{AllDown, Health};
 use crate::names::NameIndex;
 use crate::node::{Node, Payload};
 use crate::placement::{Membership, Placement};
@@ -77,6 +78,10 @@ pub struct Builder {
     index: NameIndex,
     /// The fingerprint's sum of node terms for the working membership (see [`fingerprint`]).
     fp_sum: u64,
+    /// Whether each slot's node is down (see `crate::health`).
+    down: Vec<bool>,
+    /// What lookups answer when every owner is down.
+    all_down: AllDown,
     points_changed: bool,
     changed: bool,
 }
@@ -93,6 +98,8 @@ impl Builder {
             dropped: Vec::new(),
             index: NameIndex::default(),
             fp_sum: 0,
+            down: Vec::new(),
+            all_down: AllDown::default(),
             points_changed: false,
             changed: false,
         }
@@ -102,7 +109,11 @@ impl Builder {
         let n = s.nodes.len();
         // Entry slots start as the snapshot's ids: its name map is the index as it is (a table
         // copy, no name hashed again).
-        let index = s.by_name.clone();
+        let index = (*s.by_name).clone();
+        let mut down = vec![false; n];
+        for id in s.health.down_ids() {
+            down[id as usize] = true;
+        }
         Self {
             placement: s.placement,
             base: Some(Base {
@@ -116,6 +127,8 @@ impl Builder {
             dropped: Vec::new(),
             index,
             fp_sum: s.fp_sum,
+            down,
+            all_down: s.health.all_down,
             points_changed: false,
             changed: false,
         }
@@ -206,6 +219,7 @@ impl Builder {
         self.nodes.push(Some(Arc::new(node)));
         self.old_ids.push(NO_ID);
         self.repoint.push(true);
+        self.down.push(false);
         let nodes = &self.nodes;
         self.index
             .insert(slot_name(nodes, slot), slot, |i| slot_name(nodes, i));
@@ -273,6 +287,45 @@ impl Builder {
         Ok(())
     }
 
+    /// Marks the named node down: lookups skip it (see [`crate::Router::mark_down`]); its points
+    /// stay. Errors: [`Error::UnknownNode`].
+    pub fn mark_down(&mut self, name: &str) -> Result<()> {
+        self.set_down(name, true)
+    }
+
+    /// Marks the named node up again. Errors: [`Error::UnknownNode`].
+    pub fn mark_up(&mut self, name: &str) -> Result<()> {
+        self.set_down(name, false)
+    }
+
+    /// Whether the named node is up; `None` if there is no such node. A node is up when added.
+    pub fn is_up(&self, name: &str) -> Option<bool> {
+        let slot = self.slot(name)?;
+        self.nodes[slot].as_ref().map(|_| !self.down[slot])
+    }
+
+    fn set_down(&mut self, name: &str, down: bool) -> Result<()> {
+        let (_, slot) = self.entry_mut(name)?;
+        if self.down[slot] != down {
+            self.down[slot] = down;
+            self.changed = true;
+        }
+        Ok(())
+    }
+
+    /// Sets what lookups answer when every node that owns points is down (see [`AllDown`]).
+    pub fn set_all_down(&mut self, policy: AllDown) {
+        if self.all_down != policy {
+            self.all_down = policy;
+            self.changed = true;
+        }
+    }
+
+    /// What lookups will answer when every node that owns points is down.
+    pub fn all_down(&self) -> AllDown {
+        self.all_down
+    }
+
     /// Sets or clears the hostname of the named node. Errors: [`Error::UnknownNode`].
     pub fn set_hostname(&mut self, name: &str, hostname: Option<Arc<str>>) -> Result<()> {
         let (node, _) = self.entry_mut(name)?;
@@ -310,6 +363,7 @@ impl Builder {
         }
         let mut nodes: Vec<Arc<Node>> = Vec::with_capacity(live);
         let mut repoint: Vec<bool> = Vec::with_capacity(live);
+        let mut down: Vec<u32> = Vec::new();
         let mut old_to_new = vec![NO_ID; self.base.as_ref().map_or(0, |b| b.len)];
         let slots = self.nodes.len();
         // slot_to_id[slot]: the dense id of the node in entry slot `slot` (holes are removed nodes).
@@ -325,6 +379,9 @@ impl Builder {
                 old_to_new[old as usize] = id;
             }
             repoint.push(self.repoint[slot]);
+            if self.down[slot] {
+                down.push(id);
+            }
             nodes.push(node);
         }
         let membership = Membership::of(nodes.iter().map(|n| &**n));
@@ -361,13 +418,15 @@ impl Builder {
             )),
             _ => Arc::new(Ring::build(&self.placement, &nodes, &membership)),
         };
+        let health = Health::from_down(live, down, self.all_down);
         Ok(Snapshot::assemble(
             version,
             self.placement,
-            nodes,
-            by_name,
+            nodes.into(),
+            Arc::new(by_name),
             ring,
             self.fp_sum,
+            health,
         ))
     }
 }

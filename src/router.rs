@@ -30,7 +30,7 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 
 use crate::builder::Builder;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::node::Node;
 use crate::placement::Placement;
 use crate::snapshot::Snapshot;
@@ -195,6 +195,41 @@ impl Router {
     /// Changes one node's weight and publishes. See [`Builder::set_weight`].
     pub fn set_weight(&self, name: &str, weight: u32) -> Result<Arc<Snapshot>> {
         self.update(|b| b.set_weight(name, weight))
+    }
+
+    /// Marks the named node down and publishes: lookups, batches, replicas and walks skip it, and
+    /// its keys go to the next up node of their walks; every other key stays. The new snapshot
+    /// shares the ring, its search index and the node table with the current one (only the health
+    /// bitmap is new). Marking a node that is down already publishes nothing. See
+    /// [`AllDown`](crate::AllDown) for when every node is down.
+    ///
+    /// Errors: [`Error::UnknownNode`](crate::Error::UnknownNode), and nothing is published.
+    pub fn mark_down(&self, name: &str) -> Result<Arc<Snapshot>> {
+        self.set_health(name, true)
+    }
+
+    /// Marks the named node up again and publishes: every answer is as before it went down.
+    /// Errors: [`Error::UnknownNode`](crate::Error::UnknownNode).
+    pub fn mark_up(&self, name: &str) -> Result<Arc<Snapshot>> {
+        self.set_health(name, false)
+    }
+
+    fn set_health(&self, name: &str, down: bool) -> Result<Arc<Snapshot>> {
+        let mut lock = self
+            .shared
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let current = self.load();
+        let id = current.id_of(name).ok_or_else(|| Error::UnknownNode {
+            name: name.to_owned(),
+        })?;
+        if current.health.is_down(id.get()) == down {
+            return Ok(current);
+        }
+        let health = current.health.with(current.len(), id.get(), down);
+        let next = current.with_health(health);
+        Ok(self.publish(&mut lock, next))
     }
 
     /// Drops the writer's references to retired snapshots that no reader holds any more, and nudges

@@ -20,6 +20,7 @@ use std::sync::{Arc, OnceLock};
 use crate::error::{Error, Result};
 use crate::fingerprint::{fingerprint, node_term};
 use crate::hash::xxh3_64;
+use crate::health::{AllDown, Health};
 use crate::names::NameIndex;
 use crate::node::{Node, NodeId};
 use crate::placement::{KeyHasher, Placement, Profile, Tie};
@@ -49,11 +50,17 @@ pub struct Snapshot {
     pub(crate) version: u64,
     pub(crate) fingerprint: u64,
     pub(crate) placement: Placement,
-    pub(crate) nodes: Vec<Arc<Node>>,
-    pub(crate) by_name: NameIndex,
+    /// The nodes by id; shared with the snapshots of the same membership (a health change).
+    pub(crate) nodes: Arc<[Arc<Node>]>,
+    /// Name → id; shared as `nodes` is.
+    pub(crate) by_name: Arc<NameIndex>,
     pub(crate) ring: Arc<Ring>,
     /// The fingerprint's sum of node terms, kept so that the next build updates it by its changes.
     pub(crate) fp_sum: u64,
+    /// Which nodes are down (see `crate::health`).
+    pub(crate) health: Health,
+    /// How many up nodes own a point: made on first use from the ring's owners and the health.
+    up_owners: OnceLock<usize>,
     /// The user's derived data (see [`Snapshot::derived`]).
     pub(crate) derived: OnceLock<Box<dyn Any + Send + Sync>>,
 }
@@ -65,6 +72,7 @@ impl fmt::Debug for Snapshot {
             .field("placement", &self.placement)
             .field("nodes", &self.nodes.len())
             .field("points", &self.ring.len())
+            .field("down", &self.health.down_count())
             .field("fingerprint", &format_args!("{:016x}", self.fingerprint))
             .finish()
     }
@@ -74,10 +82,11 @@ impl Snapshot {
     pub(crate) fn assemble(
         version: u64,
         placement: Placement,
-        nodes: Vec<Arc<Node>>,
-        by_name: NameIndex,
+        nodes: Arc<[Arc<Node>]>,
+        by_name: Arc<NameIndex>,
         ring: Arc<Ring>,
         fp_sum: u64,
+        health: Health,
     ) -> Self {
         debug_assert!(nodes
             .iter()
@@ -97,7 +106,131 @@ impl Snapshot {
             nodes,
             by_name,
             ring,
+            health,
+            up_owners: OnceLock::new(),
             derived: OnceLock::new(),
+        }
+    }
+
+    /// The next snapshot of the same membership and ring with `health` (one version later).
+    pub(crate) fn with_health(&self, health: Health) -> Self {
+        Self {
+            version: self.version + 1,
+            fingerprint: self.fingerprint,
+            fp_sum: self.fp_sum,
+            placement: self.placement,
+            nodes: Arc::clone(&self.nodes),
+            by_name: Arc::clone(&self.by_name),
+            ring: Arc::clone(&self.ring),
+            health,
+            up_owners: OnceLock::new(),
+            derived: OnceLock::new(),
+        }
+    }
+
+    /// Whether node `id` is up (see [`crate::Router::mark_down`]); `false` for an id out of range.
+    ///
+    /// ```
+    /// use ringroute::{Node, Placement, Router};
+    /// let router = Router::new(Placement::native());
+    /// router.update(|tx| {
+    ///     tx.add_node(Node::new("a"))?;
+    ///     tx.add_node(Node::new("b"))
+    /// })?;
+    /// let before = router.load();
+    /// router.mark_down("a")?;
+    /// let snap = router.pin();
+    /// let a = snap.id_of("a").unwrap();
+    /// assert!(!snap.is_up(a) && snap.is_up(snap.id_of("b").unwrap()));
+    /// for i in 0..100 {
+    ///     let key = format!("key-{i}");
+    ///     // a's keys go to b; b's keys stay.
+    ///     assert_eq!(snap.route(&key).unwrap().name(), "b");
+    ///     if before.route(&key).unwrap().name() == "b" {
+    ///         assert_eq!(snap.route_id(&key), before.route_id(&key));
+    ///     }
+    /// }
+    /// # Ok::<(), ringroute::Error>(())
+    /// ```
+    #[inline]
+    pub fn is_up(&self, id: NodeId) -> bool {
+        id.index() < self.nodes.len() && !self.health.is_down(id.0)
+    }
+
+    /// The ids of the nodes that are down, ascending.
+    pub fn down_nodes(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.health.down_ids().map(NodeId)
+    }
+
+    /// How many nodes are down.
+    #[inline]
+    pub fn down_count(&self) -> usize {
+        self.health.down_count()
+    }
+
+    /// What lookups answer when every node that owns points is down (see [`AllDown`]).
+    #[inline]
+    pub fn all_down(&self) -> AllDown {
+        self.health.all_down
+    }
+
+    /// How many up nodes own at least one point.
+    fn up_owners(&self) -> usize {
+        *self.up_owners.get_or_init(|| {
+            let owning = self.ring.owning();
+            let down_owning = self.health.down_ids().filter(|&id| owning.owns(id)).count();
+            owning.count - down_owning
+        })
+    }
+
+    /// Whether walks skip down nodes: some node is down and some owner is up, or the policy for
+    /// when none is up is to fail.
+    #[inline]
+    fn skips_down(&self) -> bool {
+        self.health.any_down() && (self.health.all_down == AllDown::Fail || self.up_owners() > 0)
+    }
+
+    /// A looked-up owner with health applied: `id` itself if it is up, else (cold) the first up
+    /// owner of the walk from exact position `pos()`.
+    #[inline(always)]
+    fn healthy(&self, id: Option<NodeId>, pos: impl FnOnce() -> u128) -> Option<NodeId> {
+        match id {
+            Some(i) if self.health.any_down() && self.health.is_down(i.0) => self.reroute(i, pos()),
+            other => other,
+        }
+    }
+
+    /// The owner of exact position `pos` whose looked-up owner `id` is down: the first up owner of
+    /// its walk, or, when no owner is up, `id` ([`AllDown::Panic`]) or none ([`AllDown::Fail`]).
+    #[cold]
+    #[inline(never)]
+    fn reroute(&self, id: NodeId, pos: u128) -> Option<NodeId> {
+        if self.up_owners() == 0 {
+            return match self.health.all_down {
+                AllDown::Panic => Some(id),
+                AllDown::Fail => None,
+            };
+        }
+        let start = self.owner_rank(pos)?;
+        self.ring
+            .owners_from(start)
+            .find(|&o| !self.health.is_down(o))
+            .map(NodeId)
+    }
+
+    /// Applies health to a batch's answers (`out[i]` for the key at exact position `pos(i)`).
+    #[cold]
+    #[inline(never)]
+    fn heal_batch(&self, out: &mut [u32], pos: impl Fn(usize) -> u128) {
+        if self.up_owners() == 0 && self.health.all_down == AllDown::Panic {
+            return;
+        }
+        for (i, o) in out.iter_mut().enumerate() {
+            if *o != NO_OWNER && self.health.is_down(*o) {
+                *o = self
+                    .reroute(NodeId(*o), pos(i))
+                    .map_or(NO_OWNER, NodeId::get);
+            }
         }
     }
 
@@ -243,9 +376,12 @@ impl Snapshot {
         match self.placement.profile() {
             // The native profile first, on exactly the path it had before other profiles existed:
             // one predictable branch on the profile, then the search from `hash` itself.
-            Profile::Native => self.ring.index.owner_at_or_after(hash).map(NodeId),
+            Profile::Native => self
+                .healthy(self.ring.index.owner_at_or_after(hash).map(NodeId), || {
+                    u128::from(hash)
+                }),
             p if p.is_wide() => self.route_wide(u128::from(hash) << 64),
-            _ => self.route_narrow(hash),
+            _ => self.healthy(self.route_narrow(hash), || u128::from(hash)),
         }
     }
 
@@ -264,8 +400,14 @@ impl Snapshot {
     /// values are clamped).
     pub fn route_wide(&self, pos: u128) -> Option<NodeId> {
         if !self.placement.profile().is_wide() {
-            return self.route_narrow(u64::try_from(pos).unwrap_or(u64::MAX));
+            let hash = u64::try_from(pos).unwrap_or(u64::MAX);
+            return self.healthy(self.route_narrow(hash), || u128::from(hash));
         }
+        self.healthy(self.route_wide_owner(pos), || pos)
+    }
+
+    /// [`route_wide`](Self::route_wide) under a wide profile, before health.
+    fn route_wide_owner(&self, pos: u128) -> Option<NodeId> {
         let hi = (pos >> 64) as u64;
         let (p, owner) = self.ring.index.point_at_or_after(hi)?;
         if p != hi {
@@ -284,9 +426,17 @@ impl Snapshot {
         let key = key.as_ref();
         match self.placement.profile() {
             // See `route_hash`: native = xxh3, then the `>=` search, nothing else.
-            Profile::Native => self.ring.index.owner_at_or_after(xxh3_64(key)).map(NodeId),
+            Profile::Native => {
+                let hash = xxh3_64(key);
+                self.healthy(self.ring.index.owner_at_or_after(hash).map(NodeId), || {
+                    u128::from(hash)
+                })
+            }
             p if p.is_wide() => self.route_wide(self.placement.key_hash_wide(key)),
-            _ => self.route_narrow(self.placement.key_hash(key)),
+            _ => {
+                let hash = self.placement.key_hash(key);
+                self.healthy(self.route_narrow(hash), || u128::from(hash))
+            }
         }
     }
 
@@ -339,6 +489,9 @@ impl Snapshot {
                     *b = self.placement.search_from(h);
                 }
             }),
+        }
+        if self.health.any_down() {
+            self.heal_batch(out, |i| self.widen(hashes[i]));
         }
         Ok(())
     }
@@ -416,6 +569,9 @@ impl Snapshot {
                 }),
             },
         }
+        if self.health.any_down() {
+            self.heal_batch(out, |i| self.key_hash_wide(keys[i].as_ref()));
+        }
         Ok(())
     }
 
@@ -474,9 +630,11 @@ impl Snapshot {
             fingerprint: self.fingerprint,
             fp_sum: self.fp_sum,
             placement: self.placement,
-            nodes: self.nodes.clone(),
-            by_name: self.by_name.clone(),
+            nodes: Arc::clone(&self.nodes),
+            by_name: Arc::clone(&self.by_name),
             derived: OnceLock::new(),
+            health: self.health.clone(),
+            up_owners: OnceLock::new(),
             ring: Arc::new(self.ring.with_layout(layout, norm)?),
         })
     }
@@ -507,8 +665,10 @@ impl Snapshot {
         }
     }
 
-    /// The owners of every point, one full turn clockwise from the point that owns `hash` (so the first
-    /// item is [`route_hash`](Self::route_hash)'s answer). Not deduplicated.
+    /// The owners of every point, one full turn clockwise from the point that owns `hash`, skipping
+    /// the points of down nodes (so the first item is [`route_hash`](Self::route_hash)'s answer).
+    /// Not deduplicated. When no owner is up, the walk is empty under [`AllDown::Fail`] and skips
+    /// nothing under [`AllDown::Panic`].
     pub fn walk_hash(&self, hash: u64) -> impl Iterator<Item = NodeId> + '_ {
         self.walk_wide(self.widen(hash))
     }
@@ -517,7 +677,11 @@ impl Snapshot {
     /// [`key_hash_wide`](Self::key_hash_wide)).
     pub fn walk_wide(&self, pos: u128) -> impl Iterator<Item = NodeId> + '_ {
         let start = self.owner_rank(pos).unwrap_or(0);
-        self.ring.owners_from(start).map(NodeId)
+        let skip = self.skips_down();
+        self.ring
+            .owners_from(start)
+            .filter(move |&o| !(skip && self.health.is_down(o)))
+            .map(NodeId)
     }
 
     /// The exact position a 64-bit `hash` stands for (see [`route_hash`](Self::route_hash)).
@@ -531,9 +695,10 @@ impl Snapshot {
     }
 
     /// Up to `n` distinct nodes for `key`: the primary owner first, then the next distinct owners
-    /// walking clockwise. Fewer than `n` only when fewer nodes own points.
+    /// walking clockwise, down nodes skipped (see [`walk_hash`](Self::walk_hash)). Fewer than `n`
+    /// only when fewer up nodes own points.
     pub fn replicas(&self, key: impl AsRef<[u8]>, n: usize) -> Vec<NodeId> {
-        let mut out = Vec::with_capacity(n.min(self.ring.owning_nodes()));
+        let mut out = Vec::with_capacity(n.min(self.ring.owning().count));
         self.replicas_wide_into(self.key_hash_wide(key), n, &mut out);
         out
     }
@@ -549,7 +714,12 @@ impl Snapshot {
     /// [`key_hash_wide`](Self::key_hash_wide)), written into `out` (cleared first).
     pub fn replicas_wide_into(&self, pos: u128, n: usize, out: &mut Vec<NodeId>) {
         out.clear();
-        let want = n.min(self.ring.owning_nodes());
+        let owners = if self.skips_down() {
+            self.up_owners()
+        } else {
+            self.ring.owning().count
+        };
+        let want = n.min(owners);
         if want == 0 {
             return;
         }

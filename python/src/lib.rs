@@ -21,7 +21,7 @@ use std::sync::Arc;
 use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyInt, PyString};
-use ringroute::{Error, Node, Router};
+use ringroute::{AllDown, Error, Node, Router};
 
 mod raw;
 mod ring;
@@ -31,7 +31,7 @@ pub use ring::HashRing;
 pub use transaction::Transaction;
 
 /// The version of the pickle state written by `HashRing.__reduce__`.
-pub const PICKLE_VERSION: u32 = 1;
+pub const PICKLE_VERSION: u32 = 2;
 
 /// What a node added from Python carries as its core payload.
 pub struct PyNode {
@@ -221,6 +221,10 @@ pub enum Op {
     Remove(String),
     /// Set the named node's weight (`KeyError` if absent).
     SetWeight(String, u32),
+    /// Mark the named node down (`true`) or up (`false`) (`KeyError` if absent).
+    SetDown(String, bool),
+    /// Set what lookups answer when every owner is down.
+    AllDown(AllDown),
 }
 
 /// Applies `ops` in one core transaction and publishes once; on any error, publishes nothing.
@@ -237,6 +241,9 @@ pub fn apply(py: Python<'_>, router: &Router, ops: Vec<Op>) -> PyResult<()> {
                     tx.remove_node_if_present(&name);
                 }
                 Op::SetWeight(name, weight) => tx.set_weight(&name, weight)?,
+                Op::SetDown(name, true) => tx.mark_down(&name)?,
+                Op::SetDown(name, false) => tx.mark_up(&name)?,
+                Op::AllDown(policy) => tx.set_all_down(policy),
             }
         }
         tx.commit().map(drop)
@@ -255,4 +262,23 @@ fn _ringroute(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let names: Vec<&str> = ringroute::Profile::ALL.iter().map(|p| p.name()).collect();
     m.add("PROFILES", names)?;
     Ok(())
+}
+
+/// The Python name of an [`AllDown`] policy.
+pub fn all_down_name(policy: AllDown) -> &'static str {
+    match policy {
+        AllDown::Panic => "panic",
+        AllDown::Fail => "fail",
+    }
+}
+
+/// An [`AllDown`] policy from its Python name: `ValueError` for any other string.
+pub fn to_all_down(name: &str) -> PyResult<AllDown> {
+    match name {
+        "panic" => Ok(AllDown::Panic),
+        "fail" => Ok(AllDown::Fail),
+        _ => Err(PyValueError::new_err(format!(
+            "all_down must be 'panic' or 'fail', got {name:?}"
+        ))),
+    }
 }

@@ -4,14 +4,16 @@ use pyo3::buffer::{Element, PyUntypedBuffer};
 use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyDict, PyIterator, PyList, PyMemoryView, PyString, PyTuple, PyType};
+use pyo3::types::{
+    PyBytes, PyDict, PyFrozenSet, PyIterator, PyList, PyMemoryView, PyString, PyTuple, PyType,
+};
 use ringroute::{Builder, Keys, NodeId, Placement, Router, Snapshot, NO_OWNER};
 
 use crate::raw;
 use crate::transaction::Transaction;
 use crate::{
-    apply, key_bytes, py_instance, py_name, to_py_err, to_uint, to_weight, type_name, NodeSpec, Op,
-    PICKLE_VERSION,
+    all_down_name, apply, key_bytes, py_instance, py_name, to_all_down, to_py_err, to_uint,
+    to_weight, type_name, NodeSpec, Op, PICKLE_VERSION,
 };
 
 /// Batches at least this long are routed with the GIL released; shorter ones are not worth the
@@ -305,6 +307,54 @@ impl HashRing {
     ) -> PyResult<()> {
         let w = to_weight(weight)?;
         apply(py, &self.router, vec![Op::SetWeight(name.to_owned(), w)])
+    }
+
+    /// Mark the named node down: lookups (``get_node``, the batches, ``get_replicas``,
+    /// ``iterate_nodes``, ``range``) skip it, and its keys go to the next up node of their walks;
+    /// every other key stays where it is. Nothing is rebuilt: the ring is shared, only the health
+    /// changes. ``KeyError`` if there is no such node. Marking a down node down does nothing.
+    fn mark_down(&self, py: Python<'_>, name: &str) -> PyResult<()> {
+        let router = &self.router;
+        py.detach(|| router.mark_down(name).map(drop))
+            .map_err(to_py_err)
+    }
+
+    /// Mark the named node up again: every answer is as before it went down. ``KeyError`` if
+    /// there is no such node.
+    fn mark_up(&self, py: Python<'_>, name: &str) -> PyResult<()> {
+        let router = &self.router;
+        py.detach(|| router.mark_up(name).map(drop))
+            .map_err(to_py_err)
+    }
+
+    /// Whether the named node is up. ``KeyError`` if there is no such node.
+    fn is_up(&self, name: &str) -> PyResult<bool> {
+        let snap = self.router.pin();
+        let id = snap
+            .id_of(name)
+            .ok_or_else(|| PyKeyError::new_err(format!("no node named {name:?}")))?;
+        Ok(snap.is_up(id))
+    }
+
+    /// The names of the nodes that are down.
+    #[getter]
+    fn down_nodes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyFrozenSet>> {
+        let snap = self.router.pin();
+        PyFrozenSet::new(py, snap.down_nodes().map(|id| name_of(py, &snap, id)))
+    }
+
+    /// What lookups answer when every node that owns points is down: ``"panic"`` (the default:
+    /// route as if every node were up) or ``"fail"`` (``None``, no replicas).
+    #[getter]
+    fn all_down(&self) -> &'static str {
+        all_down_name(self.router.pin().all_down())
+    }
+
+    /// Set what lookups answer when every node that owns points is down: ``"panic"`` or
+    /// ``"fail"`` (see ``all_down``). ``ValueError`` for anything else.
+    fn set_all_down(&self, py: Python<'_>, policy: &str) -> PyResult<()> {
+        let policy = to_all_down(policy)?;
+        apply(py, &self.router, vec![Op::AllDown(policy)])
     }
 
     /// Start a transaction: changes made on it are published together, once, when the ``with``
@@ -664,12 +714,16 @@ impl HashRing {
                 })
                 .collect::<PyResult<Vec<_>>>()?,
         )?;
+        let down: Vec<_> = snap.down_nodes().map(|id| name_of(py, &snap, id)).collect();
+        let down = PyTuple::new(py, down)?;
         let state = (
             PICKLE_TAG,
             PICKLE_VERSION,
             snap.placement().profile().name(),
             snap.placement().virtual_nodes(),
             nodes,
+            down,
+            all_down_name(snap.all_down()),
         );
         let ctor = slf.get_type().getattr("_from_state")?;
         PyTuple::new(py, [ctor, (state,).into_pyobject(py)?.into_any()])
@@ -683,22 +737,31 @@ impl HashRing {
         let t = state
             .cast::<PyTuple>()
             .map_err(|_| bad_state(format!("expected a tuple, got {}", type_name(state))))?;
-        if t.len() != 5 {
-            return Err(bad_state(format!("expected 5 fields, got {}", t.len())));
+        if t.len() < 2 {
+            return Err(bad_state(format!("expected 7 fields, got {}", t.len())));
         }
         let tag = t.get_item(0)?;
         if tag.cast::<PyString>().ok().and_then(|s| s.to_str().ok()) != Some(PICKLE_TAG) {
             return Err(bad_state(format!("unknown tag {}", tag.repr()?)));
         }
         let version = t.get_item(1)?;
-        match version.extract::<u32>() {
-            Ok(PICKLE_VERSION) => {}
+        // Version 1 (5 fields) had no health; version 2 adds the down nodes and the policy.
+        let fields = match version.extract::<u32>() {
+            Ok(1) => 5,
+            Ok(PICKLE_VERSION) => 7,
             _ => {
                 return Err(bad_state(format!(
-                    "unsupported format version {} (this ringroute reads version {PICKLE_VERSION})",
+                    "unsupported format version {} (this ringroute reads versions 1 to \
+                     {PICKLE_VERSION})",
                     version.repr()?
                 )))
             }
+        };
+        if t.len() != fields {
+            return Err(bad_state(format!(
+                "expected {fields} fields, got {}",
+                t.len()
+            )));
         }
         let profile: String = t
             .get_item(2)?
@@ -731,6 +794,25 @@ impl HashRing {
             builder
                 .add_node(spec.into_node(py))
                 .map_err(|e| bad_state(format!("node {i}: {e}")))?;
+        }
+        if fields == 7 {
+            let down = t.get_item(5)?;
+            let down = down
+                .cast::<PyTuple>()
+                .map_err(|_| bad_state("down nodes is not a tuple"))?;
+            for name in down.iter() {
+                let name: String = name
+                    .extract()
+                    .map_err(|_| bad_state("a down node is not a str"))?;
+                builder
+                    .mark_down(&name)
+                    .map_err(|e| bad_state(format!("down node: {e}")))?;
+            }
+            let policy: String = t
+                .get_item(6)?
+                .extract()
+                .map_err(|_| bad_state("all_down is not a str"))?;
+            builder.set_all_down(to_all_down(&policy).map_err(bad_state)?);
         }
         let snap = py.detach(|| builder.build()).map_err(bad_state)?;
         Ok(HashRing {

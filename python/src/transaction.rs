@@ -50,6 +50,18 @@ impl Transaction {
         }
     }
 
+    fn set_down(&self, name: &str, down: bool) -> PyResult<()> {
+        let mut st = self.lock();
+        let working = open(&mut st)?;
+        if down {
+            working.mark_down(name).map_err(to_py_err)?;
+        } else {
+            working.mark_up(name).map_err(to_py_err)?;
+        }
+        st.ops.push(Op::SetDown(name.to_owned(), down));
+        Ok(())
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -107,6 +119,17 @@ impl Transaction {
         working.set_weight(name, w).map_err(to_py_err)?;
         st.ops.push(Op::SetWeight(name.to_owned(), w));
         Ok(())
+    }
+
+    /// Mark a node down (see ``HashRing.mark_down``). ``KeyError`` if the node is not in the ring
+    /// (as changed so far in this transaction).
+    fn mark_down(&self, name: &str) -> PyResult<()> {
+        self.set_down(name, true)
+    }
+
+    /// Mark a node up again (see ``HashRing.mark_up``). ``KeyError`` as for ``mark_down``.
+    fn mark_up(&self, name: &str) -> PyResult<()> {
+        self.set_down(name, false)
     }
 
     /// Whether the named node is in the ring as changed so far in this transaction.

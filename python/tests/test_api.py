@@ -411,7 +411,7 @@ def test_every_public_item_has_a_docstring() -> None:
 
 
 def test_module_constants() -> None:
-    assert ringroute.PICKLE_VERSION == 1
+    assert ringroute.PICKLE_VERSION == 2
     assert isinstance(ringroute.__version__, str)
 
 

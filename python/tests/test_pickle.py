@@ -88,7 +88,8 @@ def replace(t: tuple, i: int, v: object) -> tuple:
         (),
         ("ringroute.HashRing", 1, "native", 64),
         replace(good_state(), 0, "fastring.HashRing"),
-        replace(good_state(), 1, 2),
+        replace(good_state(), 1, 3),
+        replace(good_state(), 1, 1),
         replace(good_state(), 1, 0),
         replace(good_state(), 1, "1"),
         replace(good_state(), 2, "nope"),
@@ -103,6 +104,11 @@ def replace(t: tuple, i: int, v: object) -> tuple:
         replace(good_state(), 4, (("", 1, None, None, None),)),
         replace(good_state(), 4, (("a", 1, None, None, None), ("a", 2, None, None, None))),
         good_state() + (None,),
+        replace(good_state(), 5, ["a"]),
+        replace(good_state(), 5, ("nope",)),
+        replace(good_state(), 5, (1,)),
+        replace(good_state(), 6, "sometimes"),
+        replace(good_state(), 6, None),
     ],
 )
 def test_damaged_or_foreign_state_is_value_error(state: object) -> None:

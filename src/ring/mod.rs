@@ -26,15 +26,33 @@ pub(crate) struct Ring {
     pub(crate) index: Index,
     /// The sorted positions and their owners as plain arrays (see the module docs).
     plain: OnceLock<Plain>,
-    /// How many distinct nodes own at least one point: computed on first use (by replica walks), not
+    /// Which nodes own at least one point: computed on first use (by replica walks and health), not
     /// on the publication path.
-    owning_nodes: OnceLock<usize>,
+    owning: OnceLock<Owning>,
     /// Wide profiles only: the low 64 bits of each point (same order as the points). Cold: read only
     /// when a key's top 64 bits equal a point's, and by replica walks.
     pub(crate) lows: Option<Box<[u64]>>,
     /// Points that lost to an equal point under the profile's rule, as (position, low, owner), sorted.
     /// Almost always empty; kept so that the next incremental build can bring them back.
     pub(crate) shadowed: Vec<(u64, u64, u32)>,
+}
+
+/// The nodes that own at least one point of a ring.
+pub(crate) struct Owning {
+    /// Bit `i` of word `i / 64`: node `i` owns a point.
+    bits: Vec<u64>,
+    /// How many nodes own a point.
+    pub(crate) count: usize,
+}
+
+impl Owning {
+    /// Whether node `id` owns a point.
+    #[inline]
+    pub(crate) fn owns(&self, id: u32) -> bool {
+        self.bits
+            .get(id as usize / 64)
+            .is_some_and(|w| w >> (id % 64) & 1 == 1)
+    }
 }
 
 /// A ring's sorted positions (for a wide profile, their top 64 bits) and the owner of each.
@@ -80,7 +98,7 @@ impl Ring {
         Self {
             index,
             plain,
-            owning_nodes: OnceLock::new(),
+            owning: OnceLock::new(),
             lows: lows.map(Vec::into_boxed_slice),
             shadowed,
         }
@@ -173,21 +191,22 @@ impl Ring {
         }
     }
 
-    /// How many distinct nodes own at least one point.
-    pub(crate) fn owning_nodes(&self) -> usize {
-        *self.owning_nodes.get_or_init(|| {
-            let mut seen: Vec<bool> = Vec::new();
+    /// The nodes that own at least one point.
+    pub(crate) fn owning(&self) -> &Owning {
+        self.owning.get_or_init(|| {
+            let mut bits: Vec<u64> = Vec::new();
             let mut count = 0;
             for o in self.owners_from(0) {
-                let o = o as usize;
-                if o >= seen.len() {
-                    seen.resize(o + 1, false);
+                let (w, b) = (o as usize / 64, o % 64);
+                if w >= bits.len() {
+                    bits.resize(w + 1, 0);
                 }
-                if !std::mem::replace(&mut seen[o], true) {
+                if bits[w] >> b & 1 == 0 {
+                    bits[w] |= 1 << b;
                     count += 1;
                 }
             }
-            count
+            Owning { bits, count }
         })
     }
 
