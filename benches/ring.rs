@@ -1,5 +1,5 @@
 //! Criterion benches of the core engine: single lookups with the snapshot held, membership changes,
-//! and building a ring.
+//! building a ring, and health (flips, lookups with nodes down).
 //!
 //! `cargo bench --bench ring` (add `-- --quick` for a fast pass).
 
@@ -99,5 +99,48 @@ fn membership(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, lookup, membership);
+/// Health at pick time: the cost of a flip (mark a node down and up again: two publications that
+/// share the ring, only the health bitmap new), and lookups with 10 % of the nodes down against the
+/// same ring with every node up.
+fn health(c: &mut Criterion) {
+    let keys = keys();
+    let mut g = c.benchmark_group("health");
+    g.measurement_time(Duration::from_secs(3));
+    for n in SIZES {
+        let router = Router::from_snapshot(Snapshot::new(Placement::native(), nodes(n)).unwrap());
+        g.bench_function(format!("flip_down_up/{n}_nodes"), |b| {
+            b.iter(|| {
+                router.mark_down("10.0.0.7:11211").unwrap();
+                router.mark_up("10.0.0.7:11211").unwrap();
+            })
+        });
+    }
+    g.throughput(Throughput::Elements(KEYS as u64));
+    for n in [100, 1000, 10_000] {
+        let router = Router::from_snapshot(Snapshot::new(Placement::native(), nodes(n)).unwrap());
+        let up = router.load();
+        for i in (0..n).step_by(10) {
+            router
+                .mark_down(up.node(ringroute::NodeId::new(i as u32)).unwrap().name())
+                .unwrap();
+        }
+        let tenth = router.load();
+        for (label, snap) in [("all_up", &up), ("tenth_down", &tenth)] {
+            g.bench_function(format!("single_{label}/{n}_nodes"), |b| {
+                b.iter(|| {
+                    for k in &keys {
+                        black_box(snap.route_id(black_box(k.as_bytes())));
+                    }
+                })
+            });
+            let mut out = vec![0u32; KEYS];
+            g.bench_function(format!("batch_{label}/{n}_nodes"), |b| {
+                b.iter(|| snap.route_batch(black_box(&keys), &mut out).unwrap())
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, lookup, membership, health);
 criterion_main!(benches);

@@ -211,11 +211,15 @@ impl Snapshot {
                 AllDown::Fail => None,
             };
         }
-        let start = self.owner_rank(pos)?;
-        self.ring
-            .owners_from(start)
-            .find(|&o| !self.health.is_down(o))
-            .map(NodeId)
+        let up = |&o: &u32| !self.health.is_down(o);
+        if self.placement.profile().is_wide() {
+            let start = self.owner_rank(pos)?;
+            return self.ring.owners_from(start).find(up).map(NodeId);
+        }
+        let x = self
+            .placement
+            .search_from(u64::try_from(pos).unwrap_or(u64::MAX));
+        self.ring.owners_at_or_after(x).find(up).map(NodeId)
     }
 
     /// Applies health to a batch's answers (`out[i]` for the key at exact position `pos(i)`).

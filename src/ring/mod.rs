@@ -168,6 +168,16 @@ impl Ring {
         self.owned_from(start).map(|(_, o)| o)
     }
 
+    /// The owners of every point, one full turn from the first point `>= x` (narrow search
+    /// positions; a radix ring starts from the key's page without computing its rank).
+    pub(crate) fn owners_at_or_after(&self, x: u64) -> impl Iterator<Item = u32> + '_ {
+        let points = match &self.index {
+            Index::Radix(r) => RingPoints::Radix(r.iter_at_or_after(x)),
+            Index::Eytzinger(_) => self.owned_from(self.rank_at_or_after(x).unwrap_or(0)),
+        };
+        points.map(|(_, o)| o)
+    }
+
     /// Every point as (position, owner), one full turn from rank `start`.
     fn owned_from(&self, start: usize) -> RingPoints<'_> {
         let start = start.min(self.len());

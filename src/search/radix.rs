@@ -86,6 +86,14 @@ impl Radix {
         }
     }
 
+    /// Every point as (position, node id), one full turn from the first one `>= x`.
+    pub(crate) fn iter_at_or_after(&self, x: u64) -> Points<'_> {
+        Points {
+            radix: self,
+            inner: self.packed.iter_at_or_after(self.packed.key(x)),
+        }
+    }
+
     /// The next index: this one, holding the points of a membership of `nodes_before` nodes, with
     /// `change` applied; only the pages the change touches are written, every other is shared.
     /// `None` when the change does not fit an incremental update (see `Packed::merged`).

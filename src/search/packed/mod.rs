@@ -503,6 +503,21 @@ impl Packed {
         }
     }
 
+    /// Every point from the first one `>= x` (a normalized key) on, wrapping, one full turn:
+    /// (normalized position, slot id). Starts from the key's page, with no search of the page
+    /// starts (the health walk's path).
+    pub(crate) fn iter_at_or_after(&self, x: u64) -> Points<'_> {
+        let (page, start, end) = self.locate(x);
+        // A local rank of `m` (past the page's last point) moves on to the next page.
+        let i = Self::exact_local(self.page(page), start, end, x);
+        Points {
+            packed: self,
+            page,
+            i,
+            left: self.n,
+        }
+    }
+
     /// The page, bucket start and bucket end (local ranks, `start <= end <= m`) of normalized key
     /// `x`. Keys above every bucket fall in the last bucket, whose every point is below them, so
     /// they count up to the page's end and its sentinel, the ring's first point.
