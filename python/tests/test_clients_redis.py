@@ -104,7 +104,7 @@ def test_kill_one_of_three_mid_workload_then_restart(redis_farm) -> None:  # typ
         assert all(len(placed[f"new:{i}".encode()]) == 2 for i in range(200))
 
         victim.restart()  # empty: redis keeps nothing across restarts here
-        time.sleep(0.35)  # past the cooldown: the next lookup probes it
+        time.sleep(0.35)  # past the cooldown: the next operation probes it
         for key, value in expected.items():
             assert ring.get(key) == value.encode(), key
         m = ring.metrics()
@@ -358,3 +358,171 @@ def test_a_server_that_stops_answering_times_out_and_comes_back(redis_farm) -> N
         for k in keys[:100]:
             if frozen.name in ring.replicas_for(k):
                 assert ring.client(frozen.name).get(k) == ("new-" + k).encode()
+
+
+# -- health on the ring ---------------------------------------------------------------------------
+
+
+def wait_until(condition, what: str, timeout: float = 10.0, poke=None) -> None:  # type: ignore[no-untyped-def]
+    """Poll ``condition`` (calling ``poke`` between tries) until it holds; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        if poke is not None:
+            poke()
+        time.sleep(0.01)
+
+
+def test_a_killed_server_is_down_on_the_ring_moves_only_its_keys_and_comes_back(redis_farm) -> None:  # type: ignore[no-untyped-def]
+    cooldown = 0.5
+    rr, servers = make_ring(redis_farm, 4, replicas=2, cooldown=cooldown)
+    with rr:
+        ring = rr.ring
+        assert ring.all_down == "fail" and ring.down_nodes == frozenset()
+        keys = [f"h:{i}" for i in range(1000)]
+        for k in keys:
+            assert rr.set(k, "v0-" + k)
+        owner0 = dict(zip(keys, ring.get_node_batch(keys)))
+        walk0 = {k: list(ring.iterate_nodes(k)) for k in keys}
+        victim = servers[1].name
+        mine = [k for k in keys if owner0[k] == victim]
+        assert 0 < len(mine) < len(keys)
+
+        servers[1].stop()
+        t_detect = time.monotonic()
+        assert rr.get(mine[0]) == ("v0-" + mine[0]).encode()  # its first failure marks it down
+        assert ring.down_nodes == frozenset({victim})
+        assert not ring.is_up(victim) and not rr.is_up(victim)
+        assert rr.metrics(sizes=False)["nodes"][victim]["up"] is False
+        # Keys of the other servers keep their owner; the victim's go to the next server of their
+        # walk; the replica sets are the walk without it; replicas_for still names the ideal ones.
+        owners = dict(zip(keys, ring.get_node_batch(keys)))
+        for k in keys:
+            assert owners[k] == (walk0[k][1] if owner0[k] == victim else owner0[k]), k
+            assert ring.get_node(k) == owners[k]
+            assert ring.get_replicas(k, 2) == [n for n in walk0[k] if n != victim][:2], k
+            assert list(ring.iterate_nodes(k)) == [n for n in walk0[k] if n != victim]
+            assert rr.replicas_for(k) == walk0[k][:2]
+        # Served there: every key reads back, and rewrites of its keys land on the next two
+        # servers of their walk (not on the dead one: no second failure, no second warning).
+        assert all(rr.get(k) == ("v0-" + k).encode() for k in keys)
+        for k in mine:
+            assert rr.set(k, "v1-" + k)
+            assert [rr.client(n).get(k) for n in walk0[k][1:3]] == [("v1-" + k).encode()] * 2, k
+        assert rr.metrics(sizes=False)["nodes"][victim]["hints"] == len(mine)
+
+        # Restarted (empty), it stays down until its cooldown is over; then an operation on any key
+        # (here one whose walk does not even start with it) probes it and marks it up.
+        servers[1].restart()
+        other = next(k for k in keys if victim not in walk0[k][:2])
+        if time.monotonic() < t_detect + cooldown:  # still inside the cooldown: no probe yet
+            rr.get(other)
+            assert victim in ring.down_nodes
+        wait_until(lambda: victim not in ring.down_nodes, "the restarted server is marked up",
+                   poke=lambda: rr.get(other))
+        assert time.monotonic() - t_detect >= cooldown
+        assert ring.down_nodes == frozenset() and rr.is_up(victim)
+        # Its keys come back: owners and replica sets are those from before the kill ...
+        assert ring.get_node_batch(keys) == [owner0[k] for k in keys]
+        assert all(ring.get_replicas(k, 2) == walk0[k][:2] for k in keys)
+        # ... the writes it missed were repaired onto it and the stand-in copies dropped ...
+        placed = where(rr, rr.nodes)
+        for k in mine:
+            assert rr.client(victim).get(k) == ("v1-" + k).encode(), k
+            assert placed[k.encode()] == set(walk0[k][:2]), k
+            assert rr.get(k) == ("v1-" + k).encode()
+        m = rr.metrics()
+        assert m["down"] == 0 and m["nodes"][victim]["up"] is True and m["nodes"][victim]["hints"] == 0
+        # ... and it is the primary again: new writes of its keys go to it.
+        for k in mine[:50]:
+            assert rr.set(k, "v2-" + k)
+            assert rr.client(victim).get(k) == ("v2-" + k).encode()
+
+
+def test_with_every_server_down_the_client_misses_without_touching_a_server(redis_farm) -> None:  # type: ignore[no-untyped-def]
+    # A long cooldown: nothing is probed during the test. The ring's all-down policy is "fail", so
+    # with both servers marked down no lookup names a server: the client answers a miss at once.
+    rr, servers = make_ring(redis_farm, 2, replicas=2, cooldown=60)
+    with rr:
+        keys = [f"a:{i}" for i in range(50)]
+        for k in keys:
+            rr.set(k, k)
+        for s in servers:
+            s.stop()
+        assert rr.get(keys[0]) is None  # both fail on this read: both marked down
+        names = {s.name for s in servers}
+        assert rr.ring.down_nodes == frozenset(names)
+        assert rr.ring.get_node(keys[0]) is None and rr.ring.get_replicas(keys[0], 2) == []
+        # Alive again but still marked down (cooldown): the client must not send them anything.
+        for s in servers:
+            s.restart()
+        for k in keys:
+            assert rr.get(k) is None
+            assert rr.set(k, "new") is False
+            assert rr.delete(k) == 0
+        for s in servers:
+            with redis.Redis(port=s.port) as probe:
+                stats = probe.info("commandstats")
+                assert probe.dbsize() == 0
+            # Only this probe's own handshake and INFO.
+            mine = {"cmdstat_hello", "cmdstat_client|setinfo", "cmdstat_info"}
+            sent = sorted(c for c in stats if c not in mine)
+            assert sent == [], f"{s.name} was sent {sent} while marked down"
+        m = rr.metrics(sizes=False)
+        assert m["down"] == 2 and m["up"] == 0
+        # The writes and deletes it could not send are remembered for their repair.
+        assert all(v["hints"] == len(keys) for v in m["nodes"].values())
+
+
+def test_threads_share_the_ring_health_through_a_kill_and_a_restart(redis_farm) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    rr, servers = make_ring(redis_farm, 3, replicas=2, cooldown=0.2)
+    victim = servers[0]
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    last: dict[str, str] = {}  # key -> last value written (each thread owns its keys)
+
+    def worker(t: int) -> None:
+        try:
+            i = 0
+            while not stop.is_set():
+                key, value = f"t{t}:{i % 150}", f"{t}-{i}"
+                assert rr.set(key, value)
+                last[key] = value
+                assert rr.get(key) == value.encode(), key
+                i += 1
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    with rr:
+        threads = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
+        for th in threads:
+            th.start()
+        try:
+            time.sleep(0.1)
+            victim.stop()
+            wait_until(lambda: victim.name in rr.ring.down_nodes or bool(errors), "it is marked down")
+            time.sleep(0.1)
+            victim.restart()
+            wait_until(lambda: victim.name not in rr.ring.down_nodes or bool(errors), "it is marked up")
+            time.sleep(0.1)
+        finally:
+            stop.set()
+            for th in threads:
+                th.join(timeout=30)
+        assert not errors, errors
+        assert not any(th.is_alive() for th in threads), "a worker did not finish"
+        # Writes racing its return may have marked it down again for an immediate repair.
+        wait_until(lambda: not rr.ring.down_nodes and rr.metrics(sizes=False)["down"] == 0,
+                   "every server is up", poke=lambda: rr.get("poke"))
+        assert all(rr.get(k) == v.encode() for k, v in last.items())
+        assert rr.metrics(sizes=False)["nodes"][victim.name]["hints"] == 0
+        # Every copy is current and on a replica: what it missed was copied back to it (the writes
+        # racing its return included) and the stand-in copies were dropped. (It came back empty: a
+        # key not rewritten while it was away has its other copy only.)
+        placed = where(rr, rr.nodes)
+        for k, v in last.items():
+            copies = {n: rr.client(n).get(k) for n in placed[k.encode()]}
+            assert set(copies) <= set(rr.replicas_for(k)), (k, copies, rr.replicas_for(k))
+            assert set(copies.values()) == {v.encode()}, (k, copies, v)

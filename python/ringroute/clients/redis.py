@@ -3,10 +3,12 @@ ringroute ``HashRing``, on redis-py.
 
 Every key lives on its ``replicas`` distinct ring successors (``HashRing.get_replicas``). Writes go
 to all of them, reads to the first that answers, deletes to all. A server that fails (connection
-refused, reset, timeout) is marked down for ``cooldown`` seconds and skipped at lookup time — the
-ring is not rebuilt, keys fall through to the next server on the ring — and it is probed again after
-the cooldown, so it comes back by itself. Writes it missed meanwhile are remembered (up to
-``max_hints`` keys) and repaired from a live copy before it serves reads again.
+refused, reset, timeout) is marked down on the ring (``HashRing.mark_down``: no rebuild; the ring's
+lookups skip it, so its keys go to the next up server of their ring walk and no other key moves).
+Once its ``cooldown`` is over, the client's next operation probes it (PING) and marks it up again if
+it answers, so it comes back by itself. Writes it missed meanwhile are remembered (up to
+``max_hints`` keys): their keys are deleted on it before it is marked up and copied back from a
+live replica right after, so it never serves a stale copy of them.
 
 ``add_node``/``remove_node`` change membership at run time; ``rebalance()`` then copies every key
 whose replica set changed onto its new replicas (SCAN, DUMP/RESTORE with the remaining TTL), so
@@ -16,6 +18,7 @@ scaling out or in loses nothing. Until it has run, reads also look at the keys' 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import Counter
@@ -45,6 +48,11 @@ ValueT = Union[bytes, str, int, float]
 #: The failures that mark a server down (not bad credentials: those are configuration errors).
 _CONNECTION_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 _CONFIG_ERRORS = (AuthenticationError, AuthorizationError)
+
+#: Rounds of clearing the keys a returning server missed (one pipelined DEL each) before it is
+#: marked up; each round clears the writes it missed during the one before. If writes still came in
+#: after the last, it stays down and the next operation goes on with it.
+_CLEAR_ROUNDS = 8
 
 
 def _is_connection_failure(exc: BaseException) -> bool:
@@ -87,7 +95,7 @@ class RedisRing:
     - ``servers``: ``"host:port"``, ``(host, port)`` or ``(host, port, weight)``.
     - ``replicas``: copies of each key (on distinct servers; fewer if the pool is smaller).
     - ``placement``, ``virtual_nodes``: of the ``HashRing`` (``ringroute.PROFILES``).
-    - ``cooldown``: seconds a failed server is skipped before it is probed again.
+    - ``cooldown``: seconds a failed server stays marked down before it is probed again.
     - ``max_value_size``: values longer than this (bytes) are refused before anything is sent
       (Redis's own limit, ``proto-max-bulk-len``, is 512 MiB by default and closes the connection).
     - ``max_hints``: keys remembered per down server for its repair when it returns.
@@ -100,8 +108,20 @@ class RedisRing:
     while a server of the key answers; any other error (``ResponseError``, ``DataError``,
     ``TypeError`` for a bad key, ...) propagates. The servers' databases belong to the ring:
     ``rebalance(prune=True)`` deletes keys a server no longer owns.
-    Safe to share between threads for ``get``/``set``/``delete``; change membership and rebalance
-    from one thread.
+
+    Health lives on the ring (``ring``): a failing server is marked down on it, and every lookup
+    (``get_replicas``, ``iterate_nodes``, ...) skips it. Probing is driven by the client's own
+    operations: each ``get``/``set``/``delete`` first checks (one clock read) whether a down
+    server's cooldown is over, and if so probes it (PING, with the client's timeouts) in that
+    operation. One that answers has the keys it missed cleared, is marked up, and gets them copied
+    back from a live replica; one that does not stays down for another cooldown.
+    The ring's all-down policy is ``"fail"``: with every server down its lookups find nothing, so
+    ``get`` returns ``None``, ``set`` ``False`` and ``delete`` 0 at once (a miss, not an error)
+    without waiting on a dead server; the writes are remembered for repair.
+
+    Safe to share between threads for ``get``/``set``/``delete`` (the ring is lock-free; the
+    cooldowns, hints and counters are under a lock); change membership and rebalance from one
+    thread.
     """
 
     def __init__(
@@ -131,7 +151,17 @@ class RedisRing:
         redis_kwargs.setdefault("retry", Retry(NoBackoff(), 1))
         self._redis_kwargs = redis_kwargs
         parsed = parse_servers(servers, DEFAULT_PORT)
-        self._ring = HashRing(virtual_nodes, placement=placement)
+        self._lock = threading.Lock()
+        # Down servers -> when they may be probed again (the skipping itself is the ring's), and
+        # the earliest of those deadlines (read without the lock: the cheap per-operation check).
+        self._down_until: dict[str, float] = {}
+        self._next_probe = math.inf
+        self._recheck: set[str] = set()  # marked down by a missed write racing its return
+        # The ring the lookups use (down servers marked down on it) and the same membership never
+        # marked down (the replica sets a key *should* have: hints, rebalance, ``replicas_for``).
+        self._ring = self._new_ring()
+        self._ring.set_all_down("fail")
+        self._topology = self._new_ring()
         self._servers: dict[str, Server] = {}
         self._clients: dict[str, redis.Redis] = {}
         for s in parsed:
@@ -140,22 +170,29 @@ class RedisRing:
         self._settled: dict[str, int] = {s.name: s.weight for s in parsed}
         self._settled_ring: HashRing | None = None
         self._retired: dict[str, redis.Redis] = {}
-        self._lock = threading.Lock()
-        self._down_until: dict[str, float] = {}
         self._hints: dict[str, set[KeyT]] = {}
         self._hints_lost: set[str] = set()
         self._routed: Counter[str] = Counter()
 
     # -- membership -------------------------------------------------------------------------------
 
+    def _new_ring(self) -> HashRing:
+        return HashRing(self._virtual_nodes, placement=self._placement)
+
     def _join(self, s: Server) -> None:
         self._clients[s.name] = redis.Redis(host=s.host, port=s.port, **self._redis_kwargs)
         self._servers[s.name] = s
+        self._topology.add_node(s.name, s.weight)
         self._ring.add_node(s.name, s.weight)
+        with self._lock:
+            if s.name in self._down_until:  # failed while retired: down until its probe
+                self._ring.mark_down(s.name)
 
     @property
     def ring(self) -> HashRing:
-        """The current ``HashRing`` (down servers stay on it; they are skipped at lookup time)."""
+        """The client's ``HashRing``: every server of the pool, the failing ones marked down
+        (``ring.down_nodes``), so its lookups answer where the client sends a key now. Its
+        all-down policy is ``"fail"``. Change membership with ``add_node``/``remove_node``."""
         return self._ring
 
     @property
@@ -193,10 +230,13 @@ class RedisRing:
         if s.name not in self._clients:
             raise KeyError(f"server {s.name} is not in the pool")
         self._ring.remove_node(s.name)
+        self._topology.remove_node(s.name)
         self._retired[s.name] = self._clients.pop(s.name)
         del self._servers[s.name]
         with self._lock:
             self._down_until.pop(s.name, None)
+            self._recheck.discard(s.name)
+            self._reschedule()
             self._hints.pop(s.name, None)
             self._hints_lost.discard(s.name)
         self._settled_ring = None
@@ -206,7 +246,7 @@ class RedisRing:
         if not self.rebalance_pending:
             return None
         if self._settled_ring is None:
-            ring = HashRing(self._virtual_nodes, placement=self._placement)
+            ring = self._new_ring()
             for name, weight in self._settled.items():
                 ring.add_node(name, weight)
             self._settled_ring = ring
@@ -217,10 +257,34 @@ class RedisRing:
 
     # -- health -----------------------------------------------------------------------------------
 
+    def _reschedule(self) -> None:
+        """(Under the lock.) The next probe is due at the earliest cooldown deadline."""
+        self._next_probe = min(self._down_until.values(), default=math.inf)
+
+    def _ring_health(self, name: str, up: bool) -> None:
+        """(Under the lock.) Mark a server up or down on the ring (a removed server is not on it)."""
+        try:
+            if up:
+                self._ring.mark_up(name)
+            else:
+                self._ring.mark_down(name)
+        except KeyError:
+            pass
+
+    def _is_down(self, name: str) -> bool:
+        """Marked down: on the ring for a server of the pool; by its cooldown for a removed one."""
+        try:
+            return not self._ring.is_up(name)
+        except KeyError:
+            return name in self._down_until
+
     def _mark_down(self, name: str, exc: BaseException) -> None:
         with self._lock:
-            first = name not in self._down_until
+            first = name not in self._down_until or name in self._recheck
+            self._recheck.discard(name)
             self._down_until[name] = time.monotonic() + self.cooldown
+            self._reschedule()
+            self._ring_health(name, up=False)
         if first:
             log.warning("redis %s is down for %.1fs: %s", name, self.cooldown, exc)
 
@@ -238,79 +302,150 @@ class RedisRing:
                     name,
                     self.max_hints,
                 )
+            if name not in self._down_until and name in self._clients:
+                # It was marked up between this write's lookup and now (another thread's probe):
+                # down again, its probe due at once, so the key is cleared before it serves.
+                self._recheck.add(name)
+                self._down_until[name] = time.monotonic()
+                self._reschedule()
+                self._ring_health(name, up=False)
 
-    def is_up(self, name: str) -> bool:
-        """Whether a server is usable now. A down server whose cooldown is over is probed (PING);
-        if it answers, the writes it missed are repaired and it is used again."""
+    def _claim(self, name: str | None = None) -> list[str]:
+        """The down servers (or just ``name``) whose cooldown is over, their next deadline set now so
+        that other threads do not probe them too (they stay down meanwhile)."""
+        now = time.monotonic()
         with self._lock:
-            until = self._down_until.get(name)
-            if until is None:
-                return name in self._clients or name in self._retired
-            now = time.monotonic()
-            if now < until:
-                return False
-            # Claim the probe: other threads keep skipping the server meanwhile.
-            self._down_until[name] = now + self.cooldown
+            if name is None:
+                due = [n for n, until in self._down_until.items() if until <= now]
+            else:
+                until = self._down_until.get(name)
+                due = [name] if until is not None and until <= now else []
+            for n in due:
+                self._down_until[n] = now + self.cooldown
+            if due:
+                self._reschedule()
+        return due
+
+    def _probe_due(self) -> None:
+        """Probe the down servers whose cooldown is over. Called by every operation: the ring's
+        lookups skip down servers, so no lookup meets them. Without a due probe it costs one clock
+        read and one attribute read."""
+        if time.monotonic() < self._next_probe:
+            return
+        for name in self._claim():
+            self._probe(name)
+
+    def _probe(self, name: str) -> bool:
+        """PING a claimed down server; if it answers, bring it back (``_return``)."""
         client = self._any_client(name)
-        if client is None:
+        if client is None:  # removed meanwhile
+            with self._lock:
+                self._down_until.pop(name, None)
+                self._reschedule()
             return False
         try:
             client.ping()
-            self._repair(name, client)
+            return self._return(name, client)
         except Exception as exc:
             if _is_connection_failure(exc):
                 self._mark_down(name, exc)
                 return False
             raise
+
+    def is_up(self, name: str) -> bool:
+        """Whether a server is usable now. A down server whose cooldown is over is probed (PING);
+        if it answers, it is marked up on the ring and the writes it missed are repaired."""
         with self._lock:
-            self._down_until.pop(name, None)
-        log.warning("redis %s is back", name)
+            down = name in self._down_until
+        if not down:
+            return name in self._clients or name in self._retired
+        return bool(self._claim(name)) and self._probe(name)
+
+    def _return(self, name: str, client: redis.Redis) -> bool:
+        """Bring back a down server that answers again, never letting it serve a stale copy:
+
+        1. while it is still down (writes go elsewhere and are remembered for it), delete on it
+           every key it missed a write of: one pipelined DEL per round, until a round saw no new
+           missed write (at most ``_CLEAR_ROUNDS``; else it stays down, due for a probe at once);
+        2. mark it up on the ring;
+        3. copy those keys back from a live replica (RESTORE with the remaining TTL, without
+           REPLACE: a write it took since step 2 is newer and stays) and drop the copies written to
+           stand-in servers meanwhile. Until then a read of such a key misses on it and goes on to
+           the next replica. (A delete racing the copy-back of its key can leave that copy.)
+
+        Whatever is not done (a failure on the way) stays remembered for its next return."""
+        keys: set[KeyT] = set()
+        quiet = False
+        try:
+            for _ in range(_CLEAR_ROUNDS):
+                with self._lock:
+                    missed = self._hints.pop(name, set())
+                    self._hints_lost.discard(name)
+                    if not missed:
+                        self._down_until.pop(name, None)
+                        self._reschedule()
+                        self._ring_health(name, up=True)
+                        quiet = name in self._recheck
+                        self._recheck.discard(name)
+                        break
+                keys |= missed
+                batch = list(missed)
+                for i in range(0, len(batch), 500):
+                    client.delete(*batch[i : i + 500])
+            else:
+                with self._lock:  # missed writes keep coming: the next operation goes on
+                    self._down_until[name] = time.monotonic()
+                    self._reschedule()
+                log.info("redis %s answers; %d missed writes cleared so far", name, len(keys))
+                return False
+            if quiet:
+                log.debug("redis %s is back (after a missed write raced its return)", name)
+            else:
+                log.warning("redis %s is back", name)
+            self._copy_back(name, client, keys)
+        finally:
+            if keys:
+                with self._lock:
+                    self._hints.setdefault(name, set()).update(keys)
         return True
 
-    def _repair(self, name: str, client: redis.Redis) -> None:
-        """Bring a returning server up to date for the keys it missed: copy each from a live replica
-        (keeping its TTL) or delete it if no replica holds it any more; then drop the copies written
-        to stand-in servers while it was away."""
-        with self._lock:
-            keys = self._hints.pop(name, set())
-            self._hints_lost.discard(name)
-        pending = list(keys)
-        try:
-            while pending:
-                key = pending[-1]
-                walk = list(self._ring.iterate_nodes(key))
-                donors = [n for n in walk[: 2 * self.replicas] if n != name]
-                dumped = None
-                for donor in donors:
-                    if donor in self._down_until:
-                        continue
-                    try:
-                        dumped = self._dump(self._clients[donor], key)
-                    except Exception as exc:
-                        if not _is_connection_failure(exc):
-                            raise
-                        self._mark_down(donor, exc)
-                        continue
-                    if dumped is not None:
-                        break
-                if dumped is None:
-                    client.delete(key)
-                else:
-                    client.restore(key, dumped[1], dumped[0], replace=True)
-                    # Stand-ins: servers past the key's replicas that took writes meanwhile.
-                    for extra in walk[self.replicas : 2 * self.replicas]:
-                        if extra != name and extra not in self._down_until:
-                            try:
-                                self._clients[extra].delete(key)
-                            except Exception as exc:
-                                if not _is_connection_failure(exc):
-                                    raise
-                                self._mark_down(extra, exc)
-                pending.pop()
-        finally:
-            if pending:  # failed on the way: keep what is left for the next return
-                with self._lock:
-                    self._hints.setdefault(name, set()).update(pending)
+    def _copy_back(self, name: str, client: redis.Redis, keys: set[KeyT]) -> None:
+        """Step 3 of ``_return``: each key done is taken out of ``keys``."""
+        R = self.replicas
+        for key in list(keys):
+            walk = list(self._topology.iterate_nodes(key))[: 2 * R]
+            dumped = None
+            for donor in walk:
+                if donor == name or self._is_down(donor):
+                    continue
+                try:
+                    dumped = self._dump(self._clients[donor], key)
+                except Exception as exc:
+                    if not _is_connection_failure(exc):
+                        raise
+                    self._mark_down(donor, exc)
+                    continue
+                if dumped is not None:
+                    break
+            if dumped is not None:
+                try:
+                    client.restore(key, dumped[1], dumped[0])
+                except ResponseError as exc:
+                    if "BUSYKEY" not in str(exc):
+                        raise
+                # Stand-ins: servers past the key's replicas that took its writes meanwhile (not
+                # one serving it in place of another replica that is down; this server counts as
+                # up even if a racing write has just marked it down again for its next return).
+                serving = [n for n in walk if n == name or not self._is_down(n)][:R]
+                for extra in walk[R:]:
+                    if extra != name and extra not in serving and not self._is_down(extra):
+                        try:
+                            self._clients[extra].delete(key)
+                        except Exception as exc:
+                            if not _is_connection_failure(exc):
+                                raise
+                            self._mark_down(extra, exc)
+            keys.discard(key)
 
     @staticmethod
     def _dump(client: redis.Redis, key: KeyT) -> tuple[bytes, int] | None:
@@ -326,13 +461,14 @@ class RedisRing:
     # -- routing ----------------------------------------------------------------------------------
 
     def _live(self, key: KeyT, count: int, exclude: Iterable[str] = ()) -> list[str]:
-        """The first ``count`` servers of the key's ring walk that are up (not in ``exclude``)."""
+        """The first ``count`` up servers of the key's ring walk (the ring skips the down ones) that
+        are not in ``exclude``."""
         skip = set(exclude)
+        if not skip:
+            return self._ring.get_replicas(key, count)
         out: list[str] = []
         for name in self._ring.iterate_nodes(key):
             if name in skip:
-                continue
-            if name in self._down_until and not self.is_up(name):
                 continue
             out.append(name)
             if len(out) == count:
@@ -340,8 +476,9 @@ class RedisRing:
         return out
 
     def replicas_for(self, key: KeyT) -> list[str]:
-        """The key's replica servers on the ring (up or down), primary first."""
-        return self._ring.get_replicas(_check_key(key), self.replicas)
+        """The key's replica servers on the ring (up or down), primary first; the ones serving it
+        now are ``ring.get_replicas(key, replicas)``."""
+        return self._topology.get_replicas(_check_key(key), self.replicas)
 
     def _call(self, name: str, method: str, *args: Any, **kwargs: Any) -> tuple[bool, Any]:
         """Run one command on one server: ``(True, result)``, or ``(False, None)`` if the server
@@ -365,6 +502,7 @@ class RedisRing:
     def get(self, key: KeyT) -> bytes | Any | None:
         """The value of ``key`` from its first replica that has it (``None`` if none has)."""
         key = _check_key(key)
+        self._probe_due()
         tried: set[str] = set()
         counted = False
         for _ in range(len(self._clients) + 1):  # bounded: each round tries new servers only
@@ -374,12 +512,14 @@ class RedisRing:
             if not counted:
                 self._count(names[0])
                 counted = True
+            failed = False
             for name in names:
                 tried.add(name)
                 ok, value = self._call(name, "get", key)
                 if ok and value is not None:
                     return value
-            if all(n not in self._down_until for n in names):
+                failed = failed or not ok
+            if not failed:
                 break  # every live replica answered: a miss
         old = self._old_ring()
         if old is not None:  # membership changed and not rebalanced yet: look where it was
@@ -422,28 +562,31 @@ class RedisRing:
     def delete(self, key: KeyT) -> int:
         """Delete ``key`` from all its copies; returns how many copies were deleted."""
         key = _check_key(key)
+        self._probe_due()
         deleted = 0
-        ideal = self._ring.get_replicas(key, self.replicas)
-        walk = list(self._ring.iterate_nodes(key))[: 2 * self.replicas]
-        targets = list(dict.fromkeys(walk))
+        ideal = self._topology.get_replicas(key, self.replicas)
+        # The key's live replicas and as many servers after them (stand-ins of earlier outages).
+        targets = self._live(key, 2 * self.replicas)
         old = self._old_ring()
         if old is not None:
             targets += [n for n in old.get_replicas(key, self.replicas) if n not in targets]
         self._count(ideal[0] if ideal else None)
+        done: set[str] = set()
         for name in targets:
-            if name in self._down_until and not self.is_up(name):
-                if name in ideal:
-                    self._hint(name, key)
+            if self._is_down(name) and not self.is_up(name):
                 continue
             ok, n = self._call(name, "delete", key)
             if ok:
                 deleted += n
-            elif name in ideal:
+                done.add(name)
+        for name in ideal:
+            if name not in done:
                 self._hint(name, key)
         return deleted
 
     def _write(self, key: KeyT, method: str, *args: Any, **kwargs: Any) -> list[str]:
-        ideal = self._ring.get_replicas(key, self.replicas)
+        self._probe_due()
+        ideal = self._topology.get_replicas(key, self.replicas)
         written: list[str] = []
         tried: set[str] = set()
         for _ in range(len(self._clients) + 1):
@@ -485,7 +628,7 @@ class RedisRing:
         failed. Removed servers are left as they are and forgotten."""
         t0 = time.monotonic()
         report = RebalanceReport()
-        new = self._ring
+        new = self._topology
         old = self._old_ring() or new
         R = self.replicas
         sources = [n for n in old if self._any_client(n) is not None]
@@ -596,7 +739,7 @@ class RedisRing:
                 batch: list[KeyT] = []
                 for key in client.scan_iter(count=scan_count):
                     reps = ring.get_replicas(key, self.replicas)
-                    if name in reps or any(r in self._down_until for r in reps):
+                    if name in reps or any(self._is_down(r) for r in reps):
                         continue
                     batch.append(key)
                     if len(batch) >= 500:
@@ -624,7 +767,7 @@ class RedisRing:
                 until = self._down_until.get(name)
                 routed = self._routed.get(name, 0)
                 hints = len(self._hints.get(name, ()))
-            up = until is None
+                up = not self._is_down(name)
             keys = None
             if sizes and up:
                 ok, keys = self._call(name, "dbsize")
