@@ -90,6 +90,29 @@ pub enum Error {
         /// The valid names, comma-separated.
         valid: String,
     },
+    /// A Maglev table size that is not a prime number (Envoy: "The table size of maglev must be prime
+    /// number"). 0 and 1 are not primes.
+    #[error("maglev table size {size} is not a prime number")]
+    TableSizeNotPrime {
+        /// The size asked for.
+        size: u64,
+    },
+    /// A Maglev table size above the largest Envoy accepts.
+    #[error("maglev table size {size} is over the limit of {limit}")]
+    TableSizeTooLarge {
+        /// The size asked for.
+        size: u64,
+        /// The largest table size, 5,000,011 (Envoy's `Maglev.table_size` bound).
+        limit: u64,
+    },
+    /// Host weights whose sum Envoy rejects (it accumulates them in a `uint32_t`-bounded sum).
+    #[error("host weights sum to {total}, over the limit of {limit}")]
+    TotalWeightTooLarge {
+        /// The sum of the weights.
+        total: u64,
+        /// The limit, `u32::MAX`.
+        limit: u64,
+    },
 }
 
 /// `Result` with ringroute's [`Error`](enum@Error).

@@ -1,0 +1,349 @@
+//! The weighted fill of Envoy's `constructImplementationInternals`, with the same result and less work.
+//!
+//! Envoy's loop, for `M` slots and hosts in sorted order:
+//!
+//! ```text
+//! for iteration in 1.. while placed < M:
+//!     for each host h, in order, while placed < M:
+//!         if iteration * h.weight < h.target: continue
+//!         h.target += max_weight
+//!         c = (h.offset + h.skip * h.next) % M;  while slot c is taken: h.next += 1, recompute c
+//!         take c for h;  h.next += 1;  placed += 1
+//! ```
+//!
+//! Two parts, done separately here: the *schedule* (which host takes the next slot; it depends only on
+//! the weights) and the *probe* (which slot it takes; it depends on the slots taken so far).
+//!
+//! - **Schedule**: when the weights are near equal, Envoy's double loop itself ([`scan_schedule`]: each
+//!   iteration picks most hosts). When they are skewed, most of its checks fail (a host of 1/1000 the
+//!   largest weight is checked 1000 times a pick), so [`event_schedule`] computes, per host, the next
+//!   iteration whose check passes and takes hosts in (iteration, sorted index) order from a heap: the
+//!   same order, one heap step a pick. Both compute `iteration * weight < target` in `f64` exactly as
+//!   Envoy does, `target` accumulated by the same additions.
+//! - **Probe**: `(offset + skip · next) mod M` is kept as a running slot advanced by `skip` with a
+//!   conditional subtraction (no multiplication or division), two slots a step (the second probe is
+//!   off the step's dependency chain), and taken slots are a bitmap (`M / 8` bytes, in L1 for the
+//!   default size) apart from the entries.
+//! - **Endgame**: with `k` free slots a pick probes ~`M / k` slots, so the last `√M` picks would
+//!   take about half of all probes. There, each pick instead ranks the free slots in its host's
+//!   permutation (`(slot − offset) · skip⁻¹ mod M`) and takes the first: the slot the probes would
+//!   reach, found in `k` multiplications.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+/// One host's inputs to the fill, in Envoy's order (sorted by key).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct BuildHost {
+    /// The host's index in the caller's slice (what the table stores).
+    pub(super) index: u32,
+    /// `XXH64(key, 0) mod M`.
+    pub(super) offset: u32,
+    /// `XXH64(key, 1) mod (M − 1) + 1`.
+    pub(super) skip: u32,
+    /// The normalised weight, `weight / Σ weights`.
+    pub(super) weight: f64,
+}
+
+/// A table entry type: a host index narrow enough for the host count.
+pub(super) trait Entry: Copy + Default {
+    /// The entry for host index `i` (which fits, by the caller's choice of type).
+    fn from_index(i: u32) -> Self;
+}
+
+impl Entry for u16 {
+    #[inline]
+    fn from_index(i: u32) -> Self {
+        i as u16
+    }
+}
+
+impl Entry for u32 {
+    #[inline]
+    fn from_index(i: u32) -> Self {
+        i
+    }
+}
+
+/// Hosts whose (largest / mean weight) is at most this use [`scan_schedule`], others
+/// [`event_schedule`]: the scan checks about `ratio` hosts a pick, the heap about `2·log2(n)` steps.
+const SCAN_MAX_SKEW: f64 = 4.0;
+
+/// Fills a table of `m` entries for `hosts` (non-empty, sorted, every weight above 0) whose largest
+/// weight is `max_weight`. `scan` forces [`scan_schedule`] (`Some(true)`) or [`event_schedule`]
+/// (`Some(false)`); `None` picks by the weights' skew. Every choice gives the same table.
+pub(super) fn fill<E: Entry>(
+    hosts: &[BuildHost],
+    max_weight: f64,
+    m: u32,
+    scan: Option<bool>,
+) -> Box<[E]> {
+    let mut filler = Filler::new(hosts, m);
+    if scan.unwrap_or(hosts.len() as f64 * max_weight <= SCAN_MAX_SKEW) {
+        scan_schedule(hosts, max_weight, m, &mut filler);
+    } else {
+        event_schedule(hosts, max_weight, m, &mut filler);
+    }
+    filler.table
+}
+
+/// The probe state of one host.
+#[derive(Clone, Copy)]
+struct Cursor {
+    /// The slot its permutation is at: `(offset + skip · next) mod M`.
+    slot: u32,
+    /// `skip`.
+    skip: u32,
+    /// `2 · skip mod M`.
+    skip2: u32,
+}
+
+/// The table being filled, and where each host's permutation is.
+struct Filler<'a, E> {
+    hosts: &'a [BuildHost],
+    m: u32,
+    table: Box<[E]>,
+    /// One bit a slot: taken.
+    taken: Box<[u64]>,
+    cursor: Vec<Cursor>,
+    /// Slots not yet taken.
+    left: u32,
+    /// At this many free slots or fewer, [`Filler::place_endgame`] takes over.
+    endgame_at: u32,
+    /// The endgame's state, made when it starts.
+    endgame: Option<Endgame>,
+}
+
+/// The last few free slots, found by rank instead of by probing.
+struct Endgame {
+    /// The free slots (unordered).
+    free: Vec<u32>,
+    /// Per host, `skip⁻¹ mod M` once computed (0 before: an inverse is never 0).
+    inverse: Vec<u32>,
+    /// `⌊(2^64 − 1) / M⌋`, for a division-free `mod M`.
+    mu: u64,
+}
+
+impl<'a, E: Entry> Filler<'a, E> {
+    fn new(hosts: &'a [BuildHost], m: u32) -> Self {
+        Filler {
+            hosts,
+            m,
+            table: vec![E::default(); m as usize].into_boxed_slice(),
+            taken: vec![0u64; (m as usize).div_ceil(64)].into_boxed_slice(),
+            cursor: hosts
+                .iter()
+                .map(|h| Cursor {
+                    slot: h.offset,
+                    skip: h.skip,
+                    skip2: step(h.skip, h.skip, m),
+                })
+                .collect(),
+            left: m,
+            endgame_at: m.isqrt(),
+            endgame: None,
+        }
+    }
+
+    /// Host `h` takes the first free slot of its permutation from where it is (Envoy's
+    /// `while (occupied[c]) { next++; c = permutation(entry); }`), two slots a step.
+    #[inline(always)]
+    fn place(&mut self, h: usize) {
+        if self.left <= self.endgame_at {
+            self.place_endgame(h);
+            return;
+        }
+        let m = self.m;
+        let Cursor {
+            slot: mut c,
+            skip,
+            skip2,
+        } = self.cursor[h];
+        let taken = &self.taken;
+        let free = |c: u32| taken[(c >> 6) as usize] & (1 << (c & 63)) == 0;
+        let slot = loop {
+            let then = step(c, skip, m);
+            if free(c) {
+                break c;
+            }
+            if free(then) {
+                break then;
+            }
+            c = step(c, skip2, m);
+        };
+        self.take(h, slot);
+    }
+
+    /// Records `slot` as host `h`'s, and moves `h`'s permutation past it.
+    #[inline(always)]
+    fn take(&mut self, h: usize, slot: u32) {
+        self.taken[(slot >> 6) as usize] |= 1 << (slot & 63);
+        self.table[slot as usize] = E::from_index(self.hosts[h].index);
+        let cursor = &mut self.cursor[h];
+        cursor.slot = step(slot, cursor.skip, self.m);
+        self.left -= 1;
+    }
+
+    /// [`Filler::place`] when few slots are free: every slot before a host's position in its
+    /// permutation is taken (it probed them all), so its next slot is the free slot `s` that comes
+    /// first in its permutation, the one of least rank `(s − offset) · skip⁻¹ mod M`. That is one
+    /// multiplication a free slot instead of ~`M / free` probes.
+    #[cold]
+    #[inline(never)]
+    fn place_endgame(&mut self, h: usize) {
+        let m = self.m;
+        let endgame = self.endgame.get_or_insert_with(|| Endgame {
+            free: free_slots(&self.taken, m),
+            inverse: vec![0; self.hosts.len()],
+            mu: u64::MAX / u64::from(m),
+        });
+        if endgame.inverse[h] == 0 {
+            endgame.inverse[h] = inverse_mod(self.hosts[h].skip, m);
+        }
+        let (inverse, offset, mu) = (
+            u64::from(endgame.inverse[h]),
+            self.hosts[h].offset,
+            endgame.mu,
+        );
+        // The least (rank, index in `free`), packed in one u64.
+        let mut best = u64::MAX;
+        for (k, &s) in endgame.free.iter().enumerate() {
+            let d = if s >= offset {
+                s - offset
+            } else {
+                s + m - offset
+            };
+            let rank = mul_mod(u64::from(d), inverse, u64::from(m), mu);
+            best = best.min(rank << 32 | k as u64);
+        }
+        let slot = endgame.free.swap_remove(best as u32 as usize);
+        self.take(h, slot);
+    }
+}
+
+/// The free slots of a bitmap of `m` slots.
+fn free_slots(taken: &[u64], m: u32) -> Vec<u32> {
+    let mut free = Vec::new();
+    for (w, &word) in (0u32..).zip(taken) {
+        let mut bits = !word;
+        while bits != 0 {
+            let s = w * 64 + bits.trailing_zeros();
+            if s < m {
+                free.push(s);
+            }
+            bits &= bits - 1;
+        }
+    }
+    free
+}
+
+/// `a⁻¹ mod m` for `0 < a < m`, `m` prime (extended Euclid).
+fn inverse_mod(a: u32, m: u32) -> u32 {
+    let (mut r0, mut r1) = (i64::from(m), i64::from(a));
+    let (mut t0, mut t1) = (0i64, 1i64);
+    while r1 != 0 {
+        let q = r0 / r1;
+        (r0, r1) = (r1, r0 - q * r1);
+        (t0, t1) = (t1, t0 - q * t1);
+    }
+    debug_assert_eq!(r0, 1);
+    t0.rem_euclid(i64::from(m)) as u32
+}
+
+/// `a · b mod m` for `a, b < m < 2^32`, with `mu = ⌊(2^64 − 1) / m⌋` (Barrett: the quotient
+/// estimate is exact or one short).
+#[inline(always)]
+fn mul_mod(a: u64, b: u64, m: u64, mu: u64) -> u64 {
+    let x = a * b;
+    let q = ((u128::from(x) * u128::from(mu)) >> 64) as u64;
+    let r = x - q * m;
+    if r >= m {
+        r - m
+    } else {
+        r
+    }
+}
+
+/// The next slot of a permutation: `(c + skip) mod m` for `c, skip < m`.
+#[inline(always)]
+fn step(c: u32, skip: u32, m: u32) -> u32 {
+    let n = c + skip;
+    if n >= m {
+        n - m
+    } else {
+        n
+    }
+}
+
+/// Makes the `m` picks of Envoy's loop, in its order, by running that loop.
+fn scan_schedule<E: Entry>(hosts: &[BuildHost], max_weight: f64, m: u32, filler: &mut Filler<E>) {
+    let mut target = vec![0.0f64; hosts.len()];
+    let mut left = m;
+    // Every iteration picks at least the hosts of the largest weight, so this ends within M iterations.
+    let mut iteration: u32 = 1;
+    loop {
+        for (h, host) in hosts.iter().enumerate() {
+            if f64::from(iteration) * host.weight < target[h] {
+                continue;
+            }
+            target[h] += max_weight;
+            filler.place(h);
+            left -= 1;
+            if left == 0 {
+                return;
+            }
+        }
+        iteration += 1;
+    }
+}
+
+/// Makes the `m` picks of Envoy's loop, in its order, from a heap of each host's next passing
+/// iteration.
+fn event_schedule<E: Entry>(hosts: &[BuildHost], max_weight: f64, m: u32, filler: &mut Filler<E>) {
+    // No pick happens after iteration M (each iteration picks the hosts of the largest weight).
+    let never = u64::from(m) + 1;
+    let mut target = vec![0.0f64; hosts.len()];
+    // Key: iteration << 32 | sorted index, so the heap yields Envoy's (iteration, index) order. In
+    // iteration 1 every target is 0 and every host passes.
+    let mut heap: BinaryHeap<Reverse<u64>> = (0..hosts.len() as u64)
+        .map(|h| Reverse(1 << 32 | h))
+        .collect();
+    for _ in 0..m {
+        let Some(Reverse(key)) = heap.pop() else {
+            debug_assert!(
+                false,
+                "the hosts of the largest weight are always in the heap"
+            );
+            return;
+        };
+        let (iteration, h) = (key >> 32, (key & 0xFFFF_FFFF) as usize);
+        target[h] += max_weight;
+        filler.place(h);
+        let next = first_passing(iteration + 1, hosts[h].weight, target[h], never);
+        if next < never {
+            heap.push(Reverse(next << 32 | h as u64));
+        }
+    }
+}
+
+/// The first iteration `i >= from` with `i as f64 * weight >= target` (Envoy's check passing), or
+/// `never` if it is `never` or later. `i as f64 * weight` grows with `i` (rounding is monotonic), so
+/// the answer is found from the estimate `ceil(target / weight)` in a step or two.
+fn first_passing(from: u64, weight: f64, target: f64, never: u64) -> u64 {
+    if from as f64 * weight >= target {
+        return from;
+    }
+    let estimate = (target / weight).ceil();
+    // Below `never`, every integer is exact in an f64.
+    if estimate.is_nan() || estimate >= never as f64 {
+        return never;
+    }
+    let mut i = (estimate as u64).max(from + 1);
+    while i > from + 1 && (i - 1) as f64 * weight >= target {
+        i -= 1;
+    }
+    while i < never && (i as f64 * weight) < target {
+        i += 1;
+    }
+    i
+}
