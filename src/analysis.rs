@@ -16,14 +16,21 @@ use crate::node::NodeId;
 use crate::placement::Placement;
 use crate::snapshot::Snapshot;
 
-/// The number of distinct key positions of a placement: every key hash lies in `0..key_space`.
+/// The number of distinct key positions of a placement: every key's search position lies in
+/// `0..key_space`.
 ///
-/// 2^64 for every profile whose key hash is a full `u64`. A profile whose positions are narrower
+/// 2^64 for every profile whose key hash is a full `u64`; the Maglev table's size for
+/// [`Profile::Maglev`](crate::Profile::Maglev). A profile whose positions are narrower
 /// (for example 32-bit ketama hashes) must say so here, or its shares would count the unreachable
 /// positions above its largest point as part of the wrap-around arc. It is `2^`
 /// [`Profile::position_bits`](crate::Profile::position_bits), whose exhaustive match means a new
 /// profile does not compile until its width is stated.
 pub fn key_space(placement: &Placement) -> u128 {
+    if placement.profile() == crate::Profile::Maglev {
+        // A key's search position is its table entry, `hash mod M`: M positions, one per entry
+        // (the `2^64 mod M` hashes that make some entries one hash likelier are below 2^-40).
+        return u128::from(placement.virtual_nodes());
+    }
     // uhashring's positions are 128-bit; the ring compares their top 64 bits (the low bits only break
     // exact ties, which own no measurable arc).
     1 << placement.profile().position_bits()
@@ -174,7 +181,9 @@ fn ratio(num: u128, den: u128) -> f64 {
 /// weight 0) counts as moved. Runs in O(points of `a` + points of `b`): both sorted point sets are
 /// merged and every arc between consecutive distinct positions is compared once.
 pub fn moved_arc(a: &Snapshot, b: &Snapshot) -> Option<u128> {
-    if a.placement.profile() != b.placement.profile() {
+    if a.placement.profile() != b.placement.profile()
+        || key_space(&a.placement) != key_space(&b.placement)
+    {
         return None;
     }
     let space = key_space(&a.placement);
@@ -419,5 +428,33 @@ mod tests {
             let covered: u128 = d.nodes.iter().map(|n| n.arc).sum();
             prop_assert_eq!(covered, if a.point_count() > 0 { d.space } else { 0 });
         }
+    }
+
+    /// A Maglev ring's positions are its table entries: each entry owns one of `M` positions, so a
+    /// node's exact share is its entry count over `M`, and a change moves whole entries.
+    #[test]
+    fn maglev_shares_are_entry_counts() {
+        let placement = Placement::maglev(251).unwrap();
+        let ring = |names: &[&str]| {
+            Snapshot::new(placement, names.iter().map(|n| crate::Node::new(*n))).unwrap()
+        };
+        let a = ring(&["a", "b", "c"]);
+        let d = distribution(&a);
+        assert_eq!(d.space, 251);
+        for (i, n) in d.nodes.iter().enumerate() {
+            let entries = a.point_owners().iter().filter(|&&o| o == i as u32).count();
+            assert_eq!(n.arc, entries as u128);
+        }
+        let b = ring(&["a", "b", "c", "d"]);
+        let moved = a
+            .point_owners()
+            .iter()
+            .zip(b.point_owners())
+            .filter(|(x, y)| a.nodes[**x as usize].name != b.nodes[**y as usize].name)
+            .count();
+        assert_eq!(moved_arc(&a, &b), Some(moved as u128));
+        let other =
+            Snapshot::new(Placement::maglev(257).unwrap(), [crate::Node::new("a")]).unwrap();
+        assert_eq!(moved_arc(&a, &other), None, "different table sizes");
     }
 }

@@ -416,7 +416,7 @@ impl Builder {
                     dropped: &self.dropped,
                 },
             )),
-            _ => Arc::new(Ring::build(&self.placement, &nodes, &membership)),
+            _ => Arc::new(Ring::build(&self.placement, &nodes, &membership)?),
         };
         let health = Health::from_down(live, down, self.all_down);
         Ok(Snapshot::assemble(

@@ -142,8 +142,6 @@ mod fingerprint;
 pub mod hash;
 mod health;
 mod keys;
-// Wired into the placement by the maglev placement; until then only its tests use it.
-#[allow(dead_code)]
 mod maglev;
 mod md5x;
 mod names;

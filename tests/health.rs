@@ -13,6 +13,11 @@ use ringroute::{
 
 /// Every profile, with a virtual-node count it accepts that keeps rings small.
 fn placement(profile: Profile, vn: u32) -> Placement {
+    // Maglev's number is its table size, a prime.
+    let vn = match profile {
+        Profile::Maglev => [7, 13, 101, 251, 1009][vn as usize % 5],
+        _ => vn,
+    };
     Placement::from_name(profile.name(), Some(vn)).unwrap()
 }
 

@@ -14,6 +14,7 @@ fn canonical_names_parse_and_round_trip() {
         "nginx",
         "libmemcached",
         "libmemcached-ketama",
+        "maglev",
     ];
     assert_eq!(Profile::ALL.len(), names.len());
     for (p, n) in Profile::ALL.iter().zip(names) {
@@ -44,6 +45,20 @@ fn defaults_are_the_originals() {
     assert_eq!(d(Profile::Nginx), 160);
     assert_eq!(d(Profile::Libmemcached), 160);
     assert_eq!(d(Profile::LibmemcachedKetama), 100);
+    assert_eq!(d(Profile::Maglev), 65_537);
+    // Maglev's number is its table size: a prime of at most 5,000,011.
+    assert!(matches!(
+        Placement::new(Profile::Maglev, Some(65_536)),
+        Err(Error::TableSizeNotPrime { size: 65_536 })
+    ));
+    assert!(matches!(
+        Placement::maglev(5_000_021),
+        Err(Error::TableSizeTooLarge { .. })
+    ));
+    assert_eq!(
+        Placement::maglev(5_000_011).unwrap().virtual_nodes(),
+        5_000_011
+    );
     assert!(Placement::new(Profile::Nginx, Some(0)).is_err());
 }
 
@@ -52,7 +67,7 @@ fn fingerprints_differ_between_profiles() {
     let mut seen = std::collections::HashSet::new();
     for &p in Profile::ALL {
         let s = Snapshot::new(
-            Placement::new(p, Some(40)).unwrap(),
+            Placement::new(p, Some(if p == Profile::Maglev { 41 } else { 40 })).unwrap(),
             [Node::new("a"), Node::new("b")],
         )
         .unwrap();
@@ -66,7 +81,7 @@ fn wide_and_narrow_profiles() {
         assert_eq!(p.is_wide(), p == Profile::Uhashring);
         let s = Snapshot::new(Placement::new(p, None).unwrap(), [Node::new("a")]).unwrap();
         assert_eq!(s.point_lows().is_some(), p.is_wide());
-        if p != Profile::Native && p != Profile::Uhashring {
+        if !matches!(p, Profile::Native | Profile::Uhashring | Profile::Maglev) {
             // 32-bit schemes: every point and key fits in u32.
             assert!(s.points().iter().all(|&x| x <= u64::from(u32::MAX)), "{p}");
             assert!(s.key_hash("some key") <= u64::from(u32::MAX), "{p}");

@@ -44,6 +44,8 @@ struct Reference {
     /// `true`: owner is the first point `> h` (`bisect_right`); `false`: first point `>= h`.
     after: bool,
     hash: fn(&[u8]) -> u128,
+    /// Maglev: the search position is the hash modulo this (the points are the table's entries).
+    modulo: Option<u128>,
 }
 
 impl Reference {
@@ -51,7 +53,10 @@ impl Reference {
         if self.points.is_empty() {
             return None;
         }
-        let h = (self.hash)(key);
+        let h = match self.modulo {
+            Some(m) => (self.hash)(key) % m,
+            None => (self.hash)(key),
+        };
         let r = if self.after {
             self.points.partition_point(|(p, _)| *p <= h)
         } else {
@@ -225,13 +230,81 @@ fn reference(profile: Profile, nodes: &[(String, u32)]) -> Reference {
                 (false, |k| u128::from(oaat(k)))
             }
         }
+        Profile::Maglev => {
+            let m = 65_537;
+            for (i, owner) in maglev_reference(nodes, m).into_iter().enumerate() {
+                pts.push((i as u128, owner));
+            }
+            return Reference {
+                points: pts,
+                after: false,
+                hash: |k| u128::from(xxhash_rust::xxh64::xxh64(k, 0)),
+                modulo: Some(u128::from(m)),
+            };
+        }
         _ => unreachable!("a profile without a reference"),
     };
     Reference {
         points: pts,
         after,
         hash,
+        modulo: None,
     }
+}
+
+/// Envoy's Maglev table (`maglev_lb.cc`): the owner's name of each of `m` entries, empty without a
+/// node of weight above 0. Hosts sorted by key; each fills its permutation `(offset + j·skip) % m`
+/// in turns, a turn whenever `iteration · weight / Σw >= target`, the target growing by the largest
+/// normalised weight.
+fn maglev_reference(nodes: &[(String, u32)], m: u64) -> Vec<String> {
+    let sum: f64 = nodes.iter().map(|(_, w)| f64::from(*w)).sum();
+    let mut hosts: Vec<(&String, f64)> = nodes
+        .iter()
+        .filter(|(_, w)| *w > 0)
+        .map(|(n, w)| (n, f64::from(*w) / sum))
+        .collect();
+    if hosts.is_empty() {
+        return Vec::new();
+    }
+    hosts.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let max = hosts.iter().map(|h| h.1).fold(0.0, f64::max);
+    let perm: Vec<(u64, u64)> = hosts
+        .iter()
+        .map(|(n, _)| {
+            let x = |seed| xxhash_rust::xxh64::xxh64(n.as_bytes(), seed);
+            (x(0) % m, x(1) % (m - 1) + 1)
+        })
+        .collect();
+    let mut target = vec![0.0f64; hosts.len()];
+    let mut next = vec![0u64; hosts.len()];
+    let mut table: Vec<Option<usize>> = vec![None; m as usize];
+    let mut filled = 0;
+    let mut iteration = 1.0f64;
+    while filled < m {
+        for h in 0..hosts.len() {
+            if filled == m {
+                break;
+            }
+            if iteration * hosts[h].1 < target[h] {
+                continue;
+            }
+            target[h] += max;
+            loop {
+                let c = ((perm[h].0 + perm[h].1 * next[h]) % m) as usize;
+                next[h] += 1;
+                if table[c].is_none() {
+                    table[c] = Some(h);
+                    filled += 1;
+                    break;
+                }
+            }
+        }
+        iteration += 1.0;
+    }
+    table
+        .into_iter()
+        .map(|h| hosts[h.unwrap()].0.clone())
+        .collect()
 }
 
 fn check(profile: Profile, snap: &Snapshot, nodes: &[(String, u32)], keys: &[Vec<u8>]) {

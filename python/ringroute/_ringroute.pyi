@@ -67,6 +67,7 @@ class HashRing:
         *,
         nodes: Iterable[str] | Mapping[str, int | NodeConf | None] | None = None,
         placement: str = "native",
+        table_size: int | None = None,
     ) -> Self: ...
     def add_node(
         self,
@@ -116,6 +117,8 @@ class HashRing:
     def placement(self) -> str: ...
     @property
     def virtual_nodes(self) -> int: ...
+    @property
+    def table_size(self) -> int | None: ...
     @property
     def point_count(self) -> int: ...
     @property

@@ -7,7 +7,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{
     PyBytes, PyDict, PyFrozenSet, PyIterator, PyList, PyMemoryView, PyString, PyTuple, PyType,
 };
-use ringroute::{Builder, Keys, NodeId, Placement, Router, Snapshot, NO_OWNER};
+use ringroute::{Builder, Keys, NodeId, Placement, Profile, Router, Snapshot, NO_OWNER};
 
 use crate::raw;
 use crate::transaction::Transaction;
@@ -175,9 +175,11 @@ fn names_list<'py>(py: Python<'py>, snap: &Snapshot, ids: &[u32]) -> PyResult<Bo
 /// A consistent hash ring: keys (`str` or `bytes`) map to node names, deterministically, and a change
 /// of membership moves only the keys it must.
 ///
-/// ``HashRing(virtual_nodes=None, *, nodes=None, placement="native")``
+/// ``HashRing(virtual_nodes=None, *, nodes=None, placement="native", table_size=None)``
 ///
 /// - ``virtual_nodes``: points per unit of weight (default: the profile's own, 128 for ``"native"``).
+/// - ``table_size``: for ``placement="maglev"`` (Envoy's Maglev table) only: the number of entries,
+///   a prime of at most 5,000,011 (default 65,537); ``ValueError`` otherwise.
 /// - ``nodes``: initial nodes, added in one publication: a list of names, or a dict of name to
 ///   weight, or of name to ``{"weight", "hostname", "port", "instance"}`` (uhashring's conf format).
 /// - ``placement``: the placement profile, a name from ``ringroute.PROFILES`` (``"native"``, alias
@@ -237,20 +239,39 @@ fn bad_state(why: impl std::fmt::Display) -> PyErr {
 #[pymethods]
 impl HashRing {
     #[new]
-    #[pyo3(signature = (virtual_nodes=None, *, nodes=None, placement="native"))]
+    #[pyo3(signature = (virtual_nodes=None, *, nodes=None, placement="native", table_size=None))]
     fn py_new(
         py: Python<'_>,
         virtual_nodes: Option<&Bound<'_, PyAny>>,
         nodes: Option<&Bound<'_, PyAny>>,
         placement: &str,
+        table_size: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let vn = match virtual_nodes {
-            Some(v) if !v.is_none() => {
-                Some(to_uint(v, "virtual_nodes", u64::from(u32::MAX))? as u32)
+        let uint = |v: Option<&Bound<'_, PyAny>>, what: &str| -> PyResult<Option<u32>> {
+            match v {
+                Some(v) if !v.is_none() => Ok(Some(to_uint(v, what, u64::from(u32::MAX))? as u32)),
+                _ => Ok(None),
             }
-            _ => None,
         };
-        let placement = Placement::from_name(placement, vn).map_err(to_py_err)?;
+        let vn = uint(virtual_nodes, "virtual_nodes")?;
+        let table = uint(table_size, "table_size")?;
+        let profile: Profile = placement.parse().map_err(to_py_err)?;
+        // Maglev's number is its table size; ring profiles have no table.
+        let vn = match (profile, vn, table) {
+            (Profile::Maglev, None, table) => table,
+            (Profile::Maglev, Some(_), _) => {
+                return Err(PyValueError::new_err(
+                    "the maglev placement has no virtual nodes: give table_size (a prime)",
+                ))
+            }
+            (_, vn, None) => vn,
+            (_, _, Some(_)) => {
+                return Err(PyValueError::new_err(format!(
+                    "table_size is the maglev placement's setting, not {placement:?}'s"
+                )))
+            }
+        };
+        let placement = Placement::new(profile, vn).map_err(to_py_err)?;
         let ring = HashRing {
             router: Router::new(placement),
         };
@@ -593,10 +614,18 @@ impl HashRing {
         self.router.pin().placement().profile().name()
     }
 
-    /// Virtual nodes (points) per unit of weight.
+    /// Virtual nodes (points) per unit of weight (what the number means differs per profile; for
+    /// ``"maglev"`` it is the table size).
     #[getter]
     fn virtual_nodes(&self) -> u32 {
         self.router.pin().placement().virtual_nodes()
+    }
+
+    /// The Maglev table's size (its entries), or ``None`` for a ring profile.
+    #[getter]
+    fn table_size(&self) -> Option<u32> {
+        let placement = self.router.pin().placement();
+        (placement.profile() == Profile::Maglev).then(|| placement.virtual_nodes())
     }
 
     /// Number of points on the ring.

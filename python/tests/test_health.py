@@ -138,3 +138,23 @@ def test_down_sets_never_move_up_nodes_keys(down: set[str], keys: list[str]) -> 
     # Removing the down nodes gives the same owners (the native ring's points are per node).
     removed = HashRing(nodes=[f"n{i}" for i in range(8) if f"n{i}" not in down])
     assert removed.get_node_batch(keys) == after
+
+
+def test_maglev_table_size_and_errors() -> None:
+    r = HashRing(nodes=["a", "b", "c"], placement="maglev")
+    assert r.table_size == 65537 and r.point_count == 65537
+    assert r.get_node_batch(KEYS) == [r.get_node(k) for k in KEYS]
+    assert HashRing(nodes=["a"], placement="maglev", table_size=251).table_size == 251
+    assert HashRing(nodes=["a"]).table_size is None
+    for bad in ({"table_size": 65536}, {"table_size": 5_000_021}, {"table_size": 0}, {"virtual_nodes": 7}):
+        with pytest.raises(ValueError):
+            HashRing(nodes=["a"], placement="maglev", **bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        HashRing(nodes=["a"], table_size=251)
+    with pytest.raises(TypeError):
+        HashRing(placement="maglev", table_size="big")  # type: ignore[arg-type]
+    # Hashes given as a buffer index the table directly: entry hash % table_size.
+    hashes = array("Q", [r.key_hash(k) for k in KEYS[:100]])
+    assert r.get_node_batch(hashes) == [r.get_node(k) for k in KEYS[:100]]
+    # Pickle keeps the table size.
+    assert pickle.loads(pickle.dumps(r)).get_node_batch(KEYS) == r.get_node_batch(KEYS)

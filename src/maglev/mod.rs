@@ -27,8 +27,8 @@
 //! A key's entry is `hash mod M`; Envoy's header hash policy hashes a value with XXH64, seed 0
 //! ([`key_hash`]).
 //!
-//! This module is wired into the placement by the maglev placement; until then nothing outside the
-//! module and its tests uses it (hence the `dead_code` allowance on `mod maglev`).
+//! The `maglev` placement ([`crate::Profile::Maglev`]) builds its ring from this table
+//! (`crate::ring`), whose entries become the ring's lookup table (`crate::search`).
 
 mod fill;
 #[cfg(test)]
@@ -62,6 +62,7 @@ pub(crate) fn key_hash(key: &[u8]) -> u64 {
 /// The hash Envoy looks up on retry `attempt` of a pick whose hash is `hash` (`chooseHost(hash,
 /// attempt)`): the hash itself on attempt 0, else `hash ^ (2^64 − attempt)` ("a value with most bits
 /// set", so retries land far from the first pick).
+#[cfg(test)]
 #[inline]
 pub(crate) fn attempt_hash(hash: u64, attempt: u32) -> u64 {
     if attempt == 0 {
@@ -182,6 +183,7 @@ impl MaglevTable {
     }
 
     /// The host index owning `hash`: entry `hash mod M`. `None` for an empty table.
+    #[cfg(test)]
     #[inline]
     pub(crate) fn owner(&self, hash: u64) -> Option<u32> {
         self.entry(hash % self.size)
@@ -189,6 +191,7 @@ impl MaglevTable {
 
     /// The host index Envoy picks for `hash` on retry `attempt` (0 is the first pick): the owner of
     /// [`attempt_hash`]`(hash, attempt)`. `None` for an empty table.
+    #[cfg(test)]
     #[inline]
     pub(crate) fn owner_on_attempt(&self, hash: u64, attempt: u32) -> Option<u32> {
         self.owner(attempt_hash(hash, attempt))
@@ -201,6 +204,7 @@ impl MaglevTable {
     }
 
     /// Whether the table has no entries (no host of weight above 0): every lookup gives `None`.
+    #[cfg(test)]
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         matches!(self.entries, Entries::Empty)
@@ -229,7 +233,7 @@ impl MaglevTable {
 }
 
 /// Checks a table size against Envoy's rules and returns it as a `u32` (every valid size fits).
-fn validate_size(size: u64) -> Result<u32> {
+pub(crate) fn validate_size(size: u64) -> Result<u32> {
     if size > MAX_TABLE_SIZE {
         return Err(Error::TableSizeTooLarge {
             size,

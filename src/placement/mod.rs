@@ -110,6 +110,16 @@ pub enum Profile {
     /// (md5 points, 160 per average node) while keys stay one-at-a-time. Owner = first point `>=` the
     /// key. Verified against real memcached servers through pylibmc.
     LibmemcachedKetama,
+    /// Envoy's `maglev` load-balancing policy, bit for bit (its `MaglevTable`; see `src/maglev/`):
+    /// not a ring of points but a lookup table of `virtual_nodes` entries (the table size `M`, a
+    /// prime at most 5,000,011, default 65,537), filled from each node's permutation of the entries
+    /// (offset `XXH64(name, 0) mod M`, skip `XXH64(name, 1) mod (M − 1) + 1`, weights normalised as
+    /// Envoy does, nodes in the order of their names, so insertion order does not matter). A key is
+    /// at `XXH64(key, 0)` (Envoy's header hash policy) and its owner is entry `hash mod M`. Its walk
+    /// (replicas, health) is the owners of entries `hash mod M`, then the next entries, wrapping, so a
+    /// down node's keys go to the next entry's up owner and no other key moves (unlike Envoy, which
+    /// rebuilds its table from the healthy hosts). Every membership change builds the table afresh.
+    Maglev,
 }
 
 /// Whether a key that lands exactly on a point belongs to it.
@@ -180,6 +190,7 @@ impl Profile {
         Profile::Nginx,
         Profile::Libmemcached,
         Profile::LibmemcachedKetama,
+        Profile::Maglev,
     ];
 
     /// The canonical name of the profile.
@@ -193,6 +204,7 @@ impl Profile {
             Profile::Nginx => "nginx",
             Profile::Libmemcached => "libmemcached",
             Profile::LibmemcachedKetama => "libmemcached-ketama",
+            Profile::Maglev => "maglev",
         }
     }
 
@@ -226,6 +238,7 @@ impl Profile {
             Profile::Nginx => nginx::DEFAULT_VIRTUAL_NODES,
             Profile::Libmemcached => libmemcached::DEFAULT_VIRTUAL_NODES_WEIGHTED,
             Profile::LibmemcachedKetama => libmemcached::DEFAULT_VIRTUAL_NODES_UNWEIGHTED,
+            Profile::Maglev => crate::maglev::DEFAULT_TABLE_SIZE as u32,
         }
     }
 
@@ -240,6 +253,7 @@ impl Profile {
             Profile::Nginx => 6,
             Profile::Libmemcached => 7,
             Profile::LibmemcachedKetama => 8,
+            Profile::Maglev => 9,
         }
     }
 
@@ -248,7 +262,8 @@ impl Profile {
             Profile::Native
             | Profile::Nginx
             | Profile::Libmemcached
-            | Profile::LibmemcachedKetama => Tie::AtOrAfter,
+            | Profile::LibmemcachedKetama
+            | Profile::Maglev => Tie::AtOrAfter,
             Profile::Uhashring
             | Profile::UhashringKetama
             | Profile::HashRing
@@ -265,7 +280,9 @@ impl Profile {
             | Profile::HashRing
             | Profile::Continuum
             | Profile::Libmemcached => KeyHasher::Md5Word0,
-            Profile::Native | Profile::Nginx | Profile::LibmemcachedKetama => KeyHasher::Other,
+            Profile::Native | Profile::Nginx | Profile::LibmemcachedKetama | Profile::Maglev => {
+                KeyHasher::Other
+            }
         }
     }
 
@@ -274,7 +291,8 @@ impl Profile {
             Profile::Native
             | Profile::Continuum
             | Profile::Libmemcached
-            | Profile::LibmemcachedKetama => EqualPoints::All,
+            | Profile::LibmemcachedKetama
+            | Profile::Maglev => EqualPoints::All,
             Profile::Nginx => EqualPoints::First,
             Profile::Uhashring | Profile::UhashringKetama | Profile::HashRing => EqualPoints::Last,
         }
@@ -291,6 +309,7 @@ impl Profile {
                 | Profile::Continuum
                 | Profile::Libmemcached
                 | Profile::LibmemcachedKetama
+                | Profile::Maglev
         )
     }
 
@@ -307,7 +326,7 @@ impl Profile {
     /// CRC-32 profiles, whose values are zero-extended.
     pub const fn position_bits(self) -> u32 {
         match self {
-            Profile::Native | Profile::Uhashring => 64,
+            Profile::Native | Profile::Uhashring | Profile::Maglev => 64,
             Profile::UhashringKetama
             | Profile::HashRing
             | Profile::Continuum
@@ -378,10 +397,33 @@ impl Placement {
         }
     }
 
+    /// Envoy's Maglev table of `table_size` entries (see [`Profile::Maglev`]).
+    ///
+    /// Errors: [`Error::TableSizeNotPrime`], [`Error::TableSizeTooLarge`] (above 5,000,011).
+    ///
+    /// ```
+    /// use ringroute::{Node, Placement, Snapshot};
+    /// let snap = Snapshot::new(Placement::maglev(65_537)?, [Node::new("a"), Node::new("b")])?;
+    /// assert_eq!(snap.point_count(), 65_537); // one entry per point
+    /// assert!(snap.route("user:42").is_some());
+    /// assert!(Placement::maglev(65_536).is_err()); // not a prime
+    /// # Ok::<(), ringroute::Error>(())
+    /// ```
+    pub fn maglev(table_size: u64) -> Result<Self> {
+        crate::maglev::validate_size(table_size)?;
+        Ok(Self {
+            profile: Profile::Maglev,
+            virtual_nodes: table_size as u32,
+        })
+    }
+
     /// A profile with `virtual_nodes` (`None`: the profile's default; see each [`Profile`] variant
-    /// for what the number means there).
+    /// for what the number means there; for [`Profile::Maglev`] it is the table size).
     pub fn new(profile: Profile, virtual_nodes: Option<u32>) -> Result<Self> {
         let virtual_nodes = virtual_nodes.unwrap_or(profile.default_virtual_nodes());
+        if profile == Profile::Maglev {
+            return Self::maglev(u64::from(virtual_nodes));
+        }
         if virtual_nodes == 0 {
             return Err(Error::InvalidVirtualNodes(virtual_nodes));
         }
@@ -422,6 +464,7 @@ impl Placement {
             | Profile::Libmemcached => u64::from(crate::hash::ketama_hash(key)),
             Profile::Nginx => nginx::key_hash(key),
             Profile::LibmemcachedKetama => libmemcached::key_hash_oaat(key),
+            Profile::Maglev => crate::maglev::key_hash(key),
         }
     }
 
@@ -480,6 +523,8 @@ impl Placement {
             Profile::Continuum => continuum::dots(w, m, vn),
             Profile::Libmemcached => libmemcached::count_weighted(w, m, vn),
             Profile::LibmemcachedKetama => libmemcached::count_oaat(w, m, vn),
+            // A table, not points: its entries are counted once for the ring (the table size).
+            Profile::Maglev => 0,
         }
     }
 
@@ -500,6 +545,8 @@ impl Placement {
             Profile::Nginx => nginx::node_points(name, w * vn, out),
             Profile::Libmemcached => libmemcached::node_points_weighted(name, w, m, vn, out),
             Profile::LibmemcachedKetama => libmemcached::node_points_oaat(name, w, m, vn, out),
+            // The table is built for the whole membership (`Ring::build`), not from points.
+            Profile::Maglev => {}
         }
     }
 

@@ -4,9 +4,11 @@
 use std::sync::Arc;
 
 use super::{Plain, Ring};
+use crate::error::Result;
+use crate::maglev::MaglevTable;
 use crate::node::Node;
 use crate::placement::{EqualPoints, Membership, Placement, Profile};
-use crate::search::{Index, Packer};
+use crate::search::{Index, Packer, Table};
 
 /// A point while a ring is built: (position, low bits, owner id). Sorting these orders equal positions
 /// by node id, i.e. by insertion order, as a stable sort of the original's insertion-ordered points does.
@@ -36,12 +38,36 @@ pub(super) fn fresh_points(
 impl Ring {
     /// The ring of `nodes` (in id order) under `placement`, whose points depend on the membership
     /// `m` under some profiles: every point hashed afresh.
-    pub(crate) fn build(placement: &Placement, nodes: &[Arc<Node>], m: &Membership) -> Ring {
-        Self::from_sorted(
+    pub(crate) fn build(
+        placement: &Placement,
+        nodes: &[Arc<Node>],
+        m: &Membership,
+    ) -> Result<Ring> {
+        if placement.profile() == Profile::Maglev {
+            return Self::maglev(nodes, u64::from(placement.virtual_nodes()));
+        }
+        Ok(Self::from_sorted(
             placement.profile(),
             fresh_points(placement, nodes, m, None),
             nodes.len(),
-        )
+        ))
+    }
+
+    /// Envoy's Maglev table of `nodes` (keyed by name), `table_size` entries, as a ring whose
+    /// points are the entries (see [`Profile::Maglev`]).
+    fn maglev(nodes: &[Arc<Node>], table_size: u64) -> Result<Ring> {
+        let hosts: Vec<(&[u8], u32)> = nodes
+            .iter()
+            .map(|n| (n.name.as_bytes(), n.weight))
+            .collect();
+        let table = MaglevTable::build(&hosts, table_size)?;
+        let owners: Vec<u32> = (0..table.size()).filter_map(|i| table.entry(i)).collect();
+        let index = match Table::new(&owners) {
+            Some(t) => Index::Table(t),
+            // No node of weight above 0: no entries, a ring without points.
+            None => Index::build(&[], &[], 0),
+        };
+        Ok(Self::assemble(index, None, None, Vec::new()))
     }
 
     /// Turns sorted points into a ring: applies the profile's rule for equal positions and keeps the

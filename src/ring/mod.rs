@@ -14,7 +14,7 @@
 
 use std::sync::OnceLock;
 
-use crate::search::{lower_bound_wrap, Index, Layout};
+use crate::search::{lower_bound_wrap, Index, Layout, Table};
 
 mod build;
 mod merge;
@@ -64,6 +64,10 @@ pub(crate) struct Plain {
 /// [`Ring::owned_from`]'s iterator.
 enum RingPoints<'a> {
     Radix(crate::search::RadixPoints<'a>),
+    Table(
+        &'a Table,
+        std::iter::Chain<std::ops::Range<usize>, std::ops::Range<usize>>,
+    ),
     Plain(
         &'a Plain,
         std::iter::Chain<std::ops::Range<usize>, std::ops::Range<usize>>,
@@ -77,6 +81,7 @@ impl Iterator for RingPoints<'_> {
     fn next(&mut self) -> Option<(u64, u32)> {
         match self {
             RingPoints::Radix(it) => it.next(),
+            RingPoints::Table(t, it) => it.next().map(|r| (r as u64, t.owner(r))),
             RingPoints::Plain(plain, it) => it.next().map(|r| (plain.points[r], plain.owners[r])),
         }
     }
@@ -107,6 +112,11 @@ impl Ring {
     /// The same points searched with `layout`; `None` if the ring does not fit it (radix: owner ids
     /// beyond 16 bits). For benchmarks and tests.
     pub(crate) fn with_layout(&self, layout: Layout, norm: u32) -> Option<Ring> {
+        if let Index::Table(t) = &self.index {
+            // A table searches by remainder, not by lower bound: no other layout answers as it does.
+            return (layout == Layout::Table)
+                .then(|| Self::assemble(Index::Table(t.clone()), None, None, Vec::new()));
+        }
         let plain = self.plain();
         let index = Index::build_as(layout, &plain.points, &plain.owners, norm)?;
         Some(Self::assemble(
@@ -126,6 +136,7 @@ impl Ring {
         match &self.index {
             Index::Radix(r) => r.len(),
             Index::Eytzinger(_) => self.plain().points.len(),
+            Index::Table(t) => t.len(),
         }
     }
 
@@ -135,6 +146,7 @@ impl Ring {
             let (points, owners) = match &self.index {
                 Index::Radix(r) => r.iter_from(0).unzip(),
                 Index::Eytzinger(e) => e.sorted(),
+                Index::Table(t) => t.sorted(),
             };
             Plain { points, owners }
         })
@@ -146,6 +158,7 @@ impl Ring {
         match &self.index {
             Index::Radix(x) => x.position(r),
             Index::Eytzinger(_) => self.plain().points[r],
+            Index::Table(_) => r as u64,
         }
     }
 
@@ -155,6 +168,7 @@ impl Ring {
         match &self.index {
             Index::Radix(x) => x.owner(r),
             Index::Eytzinger(_) => self.plain().owners[r],
+            Index::Table(t) => t.owner(r),
         }
     }
 
@@ -173,7 +187,7 @@ impl Ring {
     pub(crate) fn owners_at_or_after(&self, x: u64) -> impl Iterator<Item = u32> + '_ {
         let points = match &self.index {
             Index::Radix(r) => RingPoints::Radix(r.iter_at_or_after(x)),
-            Index::Eytzinger(_) => self.owned_from(self.rank_at_or_after(x).unwrap_or(0)),
+            _ => self.owned_from(self.rank_at_or_after(x).unwrap_or(0)),
         };
         points.map(|(_, o)| o)
     }
@@ -183,6 +197,7 @@ impl Ring {
         let start = start.min(self.len());
         match &self.index {
             Index::Radix(r) => RingPoints::Radix(r.iter_from(start)),
+            Index::Table(t) => RingPoints::Table(t, (start..t.len()).chain(0..start)),
             Index::Eytzinger(_) => {
                 let plain = self.plain();
                 RingPoints::Plain(plain, (start..plain.points.len()).chain(0..start))
@@ -194,6 +209,7 @@ impl Ring {
     pub(crate) fn rank_at_or_after(&self, x: u64) -> Option<usize> {
         match &self.index {
             Index::Radix(r) => r.rank_at_or_after(x),
+            Index::Table(t) => Some(t.entry_of(x)),
             Index::Eytzinger(_) => {
                 let points = &self.plain().points;
                 (!points.is_empty()).then(|| lower_bound_wrap(points, x))

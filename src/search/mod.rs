@@ -4,10 +4,11 @@
 //! in sorted order, wrapping to the first point when none is? [`lower_bound_wrap`] is the plain
 //! sorted-array reference that every layout must agree with (property tests check it).
 //!
-//! The layouts are two concrete types, `Radix` (over the paged storage of `packed`) and
-//! `Eytzinger`, and the `Index` enum chooses between them per ring: a `match` on a two-variant
-//! enum that the hot paths inline, with no trait object or generic bound in between (each layout
-//! has the same inherent methods: `owner_at_or_after`, `point_at_or_after`, `owners_batch`).
+//! The layouts are concrete types, `Radix` (over the paged storage of `packed`), `Eytzinger`, and
+//! `Table` (the Maglev placement's lookup table), and the `Index` enum chooses between them per
+//! ring: a `match` that the hot paths inline, with no trait object or generic bound in between
+//! (each layout has the same inherent methods: `owner_at_or_after`, `point_at_or_after`,
+//! `owners_batch`).
 //! Everything outside this module talks to `Index`, `Packer`, `Change` and [`Kernel`]; the
 //! storage module `packed` is private to it.
 
@@ -16,6 +17,7 @@ mod packed;
 mod prefetch;
 mod radix;
 mod simd;
+mod table;
 
 use bytemuck::{Pod, Zeroable};
 
@@ -25,6 +27,7 @@ pub(crate) use radix::{Points as RadixPoints, Radix};
 #[cfg(test)]
 pub(crate) use simd::kernels_under_test;
 pub use simd::Kernel;
+pub(crate) use table::Table;
 
 /// One cache line of `u64`s: the unit both layouts allocate and align their arrays in.
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -61,6 +64,9 @@ pub enum Layout {
     Radix,
     /// Cache-line-aligned Eytzinger array with a parallel owner array: any ring.
     Eytzinger,
+    /// A lookup table, one entry per slot of the key space, a key's owner at entry `hash % size`:
+    /// the Maglev placement (its only layout).
+    Table,
 }
 
 /// The layout a snapshot searches with, chosen when the snapshot is built.
@@ -74,6 +80,8 @@ pub(crate) enum Index {
     Radix(Radix),
     /// Cache-line-aligned Eytzinger (BFS) order with a parallel owner array (any ring).
     Eytzinger(Eytzinger),
+    /// A lookup table (the Maglev placement; its search is `x % size`, not a lower bound).
+    Table(Table),
 }
 
 impl Index {
@@ -86,7 +94,8 @@ impl Index {
         }
     }
 
-    /// The index in a chosen layout; `None` if the ring does not fit it.
+    /// The index in a chosen layout; `None` if the ring does not fit it (a table is made only by
+    /// the Maglev placement, from its own construction).
     pub(crate) fn build_as(
         layout: Layout,
         points: &[u64],
@@ -96,6 +105,7 @@ impl Index {
         match layout {
             Layout::Radix => Radix::build(points, owners, norm).map(Index::Radix),
             Layout::Eytzinger => Some(Index::Eytzinger(Eytzinger::build(points, owners))),
+            Layout::Table => None,
         }
     }
 
@@ -104,6 +114,7 @@ impl Index {
         match self {
             Index::Radix(_) => Layout::Radix,
             Index::Eytzinger(_) => Layout::Eytzinger,
+            Index::Table(_) => Layout::Table,
         }
     }
 
@@ -112,6 +123,7 @@ impl Index {
         match self {
             Index::Radix(r) => r.owner_at_or_after(x),
             Index::Eytzinger(e) => e.owner_at_or_after(x),
+            Index::Table(t) => t.owner_at_or_after(x),
         }
     }
 
@@ -120,6 +132,7 @@ impl Index {
         match self {
             Index::Radix(r) => r.point_at_or_after(x),
             Index::Eytzinger(e) => e.point_at_or_after(x),
+            Index::Table(t) => t.point_at_or_after(x),
         }
     }
 
@@ -128,6 +141,7 @@ impl Index {
         match self {
             Index::Radix(r) => r.owners_batch(xs, out, kernel),
             Index::Eytzinger(e) => e.owners_batch(xs, out, kernel),
+            Index::Table(t) => t.owners_batch(xs, out, kernel),
         }
     }
 }

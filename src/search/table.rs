@@ -1,0 +1,150 @@
+//! The lookup-table layout (Maglev): a table of `size` entries, each naming the node that owns it;
+//! a key's owner is entry `x % size`, one read. The ring's "points" are the entries: point `r` is at
+//! position `r` and its walk goes on to entries `r + 1, r + 2, …`, wrapping.
+//!
+//! The remainder is computed by multiplication (Lemire, Kaser and Kurz, "Faster remainder by direct
+//! computation", 2019: with `c = ⌈2^128 / d⌉`, `x mod d` is the top 64 bits of the 192-bit product
+//! of `(c · x) mod 2^128` and `d`, exact for every 64-bit `x` and every divisor below `2^64`), which
+//! takes a few cycles where a 64-bit division takes tens; a property test checks it against `%`.
+
+use super::Kernel;
+
+/// The owners of the entries: 2 bytes each when every node id fits 16 bits.
+#[derive(Clone)]
+enum Owners {
+    Narrow(Box<[u16]>),
+    Wide(Box<[u32]>),
+}
+
+/// A lookup table: entry `i` is owned by node `owner(i)`.
+#[derive(Clone)]
+pub(crate) struct Table {
+    owners: Owners,
+    /// The number of entries, at least 1.
+    size: u64,
+    /// `⌈2^128 / size⌉`, for the remainder by multiplication.
+    magic: u128,
+}
+
+impl std::fmt::Debug for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Table").field("size", &self.size).finish()
+    }
+}
+
+impl Table {
+    /// The table whose entry `i` is owned by `owners[i]`; `None` if `owners` is empty.
+    pub(crate) fn new(owners: &[u32]) -> Option<Self> {
+        let size = owners.len() as u64;
+        if size == 0 {
+            return None;
+        }
+        let narrow = owners.iter().all(|&o| o <= u32::from(u16::MAX));
+        let owners = if narrow {
+            Owners::Narrow(owners.iter().map(|&o| o as u16).collect())
+        } else {
+            Owners::Wide(owners.into())
+        };
+        Some(Self {
+            owners,
+            size,
+            magic: u128::MAX / u128::from(size) + 1,
+        })
+    }
+
+    /// The number of entries.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.size as usize
+    }
+
+    /// `x % size`, by multiplication (see the module docs).
+    #[inline(always)]
+    pub(crate) fn entry_of(&self, x: u64) -> usize {
+        if self.size == 1 {
+            return 0;
+        }
+        let low = self.magic.wrapping_mul(u128::from(x));
+        let d = u128::from(self.size);
+        // The top 64 bits of the 192-bit product `low · d`.
+        let hi = (low >> 64) * d;
+        let lo = (u128::from(low as u64) * d) >> 64;
+        ((hi + lo) >> 64) as usize
+    }
+
+    /// The owner of entry `i < len`.
+    #[inline(always)]
+    pub(crate) fn owner(&self, i: usize) -> u32 {
+        match &self.owners {
+            Owners::Narrow(o) => u32::from(o[i]),
+            Owners::Wide(o) => o[i],
+        }
+    }
+
+    /// The owner of entry `x % len`.
+    #[inline(always)]
+    pub(crate) fn owner_at_or_after(&self, x: u64) -> Option<u32> {
+        Some(self.owner(self.entry_of(x)))
+    }
+
+    /// The entry `x % len` (its position) and its owner.
+    #[inline]
+    pub(crate) fn point_at_or_after(&self, x: u64) -> Option<(u64, u32)> {
+        let i = self.entry_of(x);
+        Some((i as u64, self.owner(i)))
+    }
+
+    /// Owners of many positions (`out.len() == xs.len()`); every kernel takes the same loop (one
+    /// read per key, nothing to compare).
+    pub(crate) fn owners_batch(&self, xs: &[u64], out: &mut [u32], _kernel: Kernel) {
+        match &self.owners {
+            Owners::Narrow(o) => {
+                for (out, &x) in out.iter_mut().zip(xs) {
+                    *out = u32::from(o[self.entry_of(x)]);
+                }
+            }
+            Owners::Wide(o) => {
+                for (out, &x) in out.iter_mut().zip(xs) {
+                    *out = o[self.entry_of(x)];
+                }
+            }
+        }
+    }
+
+    /// The entries as points: positions `0..len` and their owners.
+    pub(crate) fn sorted(&self) -> (Vec<u64>, Vec<u32>) {
+        (
+            (0..self.size).collect(),
+            (0..self.len()).map(|i| self.owner(i)).collect(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The remainder by multiplication equals `%` for every divisor and key.
+        #[test]
+        fn entry_of_is_the_remainder(size in 1u64..6_000_000, xs in prop::collection::vec(any::<u64>(), 1..64)) {
+            let t = Table::new(&vec![0u32; size as usize]).unwrap();
+            for x in xs.into_iter().chain([0, 1, size - 1, size, size + 1, u64::MAX, u64::MAX - 1]) {
+                prop_assert_eq!(t.entry_of(x) as u64, x % size);
+            }
+        }
+    }
+
+    #[test]
+    fn owners_are_read_from_the_entry() {
+        let t = Table::new(&[3, 1, 2, 70_000, 0]).unwrap();
+        assert_eq!(t.owner_at_or_after(7), Some(2));
+        assert_eq!(t.point_at_or_after(13), Some((3, 70_000)));
+        let mut out = [0u32; 3];
+        t.owners_batch(&[0, 4, 5], &mut out, Kernel::Scalar);
+        assert_eq!(out, [3, 0, 3]);
+        assert!(Table::new(&[]).is_none());
+        assert_eq!(t.sorted(), (vec![0, 1, 2, 3, 4], vec![3, 1, 2, 70_000, 0]));
+    }
+}
