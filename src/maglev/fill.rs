@@ -14,7 +14,8 @@
 //! Two parts, done separately here: the *schedule* (which host takes the next slot; it depends only on
 //! the weights) and the *probe* (which slot it takes; it depends on the slots taken so far).
 //!
-//! - **Schedule**: when the weights are near equal, Envoy's double loop itself ([`scan_schedule`]: each
+//! - **Schedule**: with equal weights, hosts in turn ([`round_robin`]: every host passes every
+//!   check). When the weights are near equal, Envoy's double loop itself ([`scan_schedule`]: each
 //!   iteration picks most hosts). When they are skewed, most of its checks fail (a host of 1/1000 the
 //!   largest weight is checked 1000 times a pick), so [`event_schedule`] computes, per host, the next
 //!   iteration whose check passes and takes hosts in (iteration, sorted index) order from a heap: the
@@ -79,10 +80,16 @@ pub(super) fn fill<E: Entry>(
     scan: Option<bool>,
 ) -> Box<[E]> {
     let mut filler = Filler::new(hosts, m);
-    if scan.unwrap_or(hosts.len() as f64 * max_weight <= SCAN_MAX_SKEW) {
-        scan_schedule(hosts, max_weight, m, &mut filler);
-    } else {
-        event_schedule(hosts, max_weight, m, &mut filler);
+    match scan {
+        None if hosts.iter().all(|h| h.weight == max_weight) => {
+            round_robin(hosts.len(), &mut filler)
+        }
+        None if hosts.len() as f64 * max_weight <= SCAN_MAX_SKEW => {
+            scan_schedule(hosts, max_weight, m, &mut filler)
+        }
+        None => event_schedule(hosts, max_weight, m, &mut filler),
+        Some(true) => scan_schedule(hosts, max_weight, m, &mut filler),
+        Some(false) => event_schedule(hosts, max_weight, m, &mut filler),
     }
     filler.table
 }
@@ -146,13 +153,19 @@ impl<'a, E: Entry> Filler<'a, E> {
     }
 
     /// Host `h` takes the first free slot of its permutation from where it is (Envoy's
-    /// `while (occupied[c]) { next++; c = permutation(entry); }`), two slots a step.
+    /// `while (occupied[c]) { next++; c = permutation(entry); }`).
     #[inline(always)]
     fn place(&mut self, h: usize) {
-        if self.left <= self.endgame_at {
+        if self.left > self.endgame_at {
+            self.probe(h);
+        } else {
             self.place_endgame(h);
-            return;
         }
+    }
+
+    /// [`Filler::place`] by probing, two slots a step; while more than `endgame_at` slots are free.
+    #[inline(always)]
+    fn probe(&mut self, h: usize) {
         let m = self.m;
         let Cursor {
             slot: mut c,
@@ -272,6 +285,28 @@ fn step(c: u32, skip: u32, m: u32) -> u32 {
         n - m
     } else {
         n
+    }
+}
+
+/// Makes the `m` picks of Envoy's loop when every host has the same weight. A host of the largest
+/// weight passes the check in every iteration (`iteration · w` exceeds `target`, a sum of
+/// `iteration − 1` additions of `w`, by about `w`, far above their rounding errors), so the loop
+/// picks hosts `0, 1, …, n − 1, 0, 1, …`.
+fn round_robin<E: Entry>(n: usize, filler: &mut Filler<E>) {
+    let mut h = 0;
+    for _ in filler.endgame_at..filler.m {
+        filler.probe(h);
+        h += 1;
+        if h == n {
+            h = 0;
+        }
+    }
+    while filler.left > 0 {
+        filler.place_endgame(h);
+        h += 1;
+        if h == n {
+            h = 0;
+        }
     }
 }
 
