@@ -310,21 +310,26 @@ fn round_robin<E: Entry>(n: usize, filler: &mut Filler<E>) {
     }
 }
 
-/// Makes the `m` picks of Envoy's loop, in its order, by running that loop.
+/// Makes the `m` picks of Envoy's loop, in its order, by running that loop. Each iteration first
+/// lists the hosts that pass its check, without branches (whether a host passes is as good as
+/// random), then places them in order.
 fn scan_schedule<E: Entry>(hosts: &[BuildHost], max_weight: f64, m: u32, filler: &mut Filler<E>) {
     let mut target = vec![0.0f64; hosts.len()];
-    let mut left = m;
+    let mut passing = vec![0u32; hosts.len()];
     // Every iteration picks at least the hosts of the largest weight, so this ends within M iterations.
     let mut iteration: u32 = 1;
     loop {
-        for (h, host) in hosts.iter().enumerate() {
-            if f64::from(iteration) * host.weight < target[h] {
-                continue;
-            }
-            target[h] += max_weight;
-            filler.place(h);
-            left -= 1;
-            if left == 0 {
+        let mut count = 0;
+        for ((h, host), target) in (0u32..).zip(hosts).zip(&mut target) {
+            let pass = f64::from(iteration) * host.weight >= *target;
+            *target += if pass { max_weight } else { 0.0 };
+            passing[count] = h;
+            count += usize::from(pass);
+        }
+        for &h in &passing[..count] {
+            // Hosts after the last slot had their targets raised too; nothing reads them again.
+            filler.place(h as usize);
+            if filler.left == 0 {
                 return;
             }
         }
