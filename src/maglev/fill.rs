@@ -85,10 +85,10 @@ pub(super) fn fill<E: Entry>(
             round_robin(hosts.len(), &mut filler)
         }
         None if hosts.len() as f64 * max_weight <= SCAN_MAX_SKEW => {
-            scan_schedule(hosts, max_weight, m, &mut filler)
+            scan_schedule(hosts, max_weight, &mut filler)
         }
         None => event_schedule(hosts, max_weight, m, &mut filler),
-        Some(true) => scan_schedule(hosts, max_weight, m, &mut filler),
+        Some(true) => scan_schedule(hosts, max_weight, &mut filler),
         Some(false) => event_schedule(hosts, max_weight, m, &mut filler),
     }
     filler.table
@@ -313,7 +313,7 @@ fn round_robin<E: Entry>(n: usize, filler: &mut Filler<E>) {
 /// Makes the `m` picks of Envoy's loop, in its order, by running that loop. Each iteration first
 /// lists the hosts that pass its check, without branches (whether a host passes is as good as
 /// random), then places them in order.
-fn scan_schedule<E: Entry>(hosts: &[BuildHost], max_weight: f64, m: u32, filler: &mut Filler<E>) {
+fn scan_schedule<E: Entry>(hosts: &[BuildHost], max_weight: f64, filler: &mut Filler<E>) {
     let mut target = vec![0.0f64; hosts.len()];
     let mut passing = vec![0u32; hosts.len()];
     // Every iteration picks at least the hosts of the largest weight, so this ends within M iterations.
