@@ -14,16 +14,17 @@
 //! Two parts, done separately here: the *schedule* (which host takes the next slot; it depends only on
 //! the weights) and the *probe* (which slot it takes; it depends on the slots taken so far).
 //!
-//! - **Schedule**: when the weights are near equal, Envoy's double loop itself ([`scan_schedule`]: each
+//! - **Schedule**: with equal weights, hosts in turn ([`round_robin`]: every host passes every
+//!   check). When the weights are near equal, Envoy's double loop itself ([`scan_schedule`]: each
 //!   iteration picks most hosts). When they are skewed, most of its checks fail (a host of 1/1000 the
 //!   largest weight is checked 1000 times a pick), so [`event_schedule`] computes, per host, the next
 //!   iteration whose check passes and takes hosts in (iteration, sorted index) order from a heap: the
 //!   same order, one heap step a pick. Both compute `iteration * weight < target` in `f64` exactly as
 //!   Envoy does, `target` accumulated by the same additions.
 //! - **Probe**: `(offset + skip · next) mod M` is kept as a running slot advanced by `skip` with a
-//!   conditional subtraction (no multiplication or division), two slots a step (the second probe is
-//!   off the step's dependency chain), and taken slots are a bitmap (`M / 8` bytes, in L1 for the
-//!   default size) apart from the entries.
+//!   conditional subtraction (no multiplication or division), in groups of two or four slots with
+//!   one branch a group (only the group's first slot is on the step's dependency chain), and taken
+//!   slots are a bitmap (`M / 8` bytes, in L1 for the default size) apart from the entries.
 //! - **Endgame**: with `k` free slots a pick probes ~`M / k` slots, so the last `√M` picks would
 //!   take about half of all probes. There, each pick instead ranks the free slots in its host's
 //!   permutation (`(slot − offset) · skip⁻¹ mod M`) and takes the first: the slot the probes would
@@ -79,10 +80,16 @@ pub(super) fn fill<E: Entry>(
     scan: Option<bool>,
 ) -> Box<[E]> {
     let mut filler = Filler::new(hosts, m);
-    if scan.unwrap_or(hosts.len() as f64 * max_weight <= SCAN_MAX_SKEW) {
-        scan_schedule(hosts, max_weight, m, &mut filler);
-    } else {
-        event_schedule(hosts, max_weight, m, &mut filler);
+    match scan {
+        None if hosts.iter().all(|h| h.weight == max_weight) => {
+            round_robin(hosts.len(), &mut filler)
+        }
+        None if hosts.len() as f64 * max_weight <= SCAN_MAX_SKEW => {
+            scan_schedule(hosts, max_weight, &mut filler)
+        }
+        None => event_schedule(hosts, max_weight, m, &mut filler),
+        Some(true) => scan_schedule(hosts, max_weight, &mut filler),
+        Some(false) => event_schedule(hosts, max_weight, m, &mut filler),
     }
     filler.table
 }
@@ -146,13 +153,22 @@ impl<'a, E: Entry> Filler<'a, E> {
     }
 
     /// Host `h` takes the first free slot of its permutation from where it is (Envoy's
-    /// `while (occupied[c]) { next++; c = permutation(entry); }`), two slots a step.
+    /// `while (occupied[c]) { next++; c = permutation(entry); }`).
     #[inline(always)]
     fn place(&mut self, h: usize) {
-        if self.left <= self.endgame_at {
+        if self.left > self.endgame_at {
+            self.probe(h);
+        } else {
             self.place_endgame(h);
-            return;
         }
+    }
+
+    /// [`Filler::place`] by probing; while more than `endgame_at` slots are free. Slots are probed
+    /// in groups (two, four from half full) with one branch a group, "is any of them free?"; the
+    /// first free one is chosen with masks. A branch on each slot would be mispredicted about as
+    /// often as slots are taken, which is what the fill's time went to.
+    #[inline(always)]
+    fn probe(&mut self, h: usize) {
         let m = self.m;
         let Cursor {
             slot: mut c,
@@ -160,16 +176,32 @@ impl<'a, E: Entry> Filler<'a, E> {
             skip2,
         } = self.cursor[h];
         let taken = &self.taken;
-        let free = |c: u32| taken[(c >> 6) as usize] & (1 << (c & 63)) == 0;
-        let slot = loop {
-            let then = step(c, skip, m);
-            if free(c) {
-                break c;
+        // The taken bit of slot `c` in bit 0.
+        let bit = |c: u32| taken[(c >> 6) as usize] >> (c & 63);
+        let sel = |taken_bit: u64, a: u32, b: u32| {
+            let mask = 0u32.wrapping_sub((taken_bit & 1) as u32);
+            (a & !mask) | (b & mask)
+        };
+        let slot = if self.left > self.m / 2 {
+            loop {
+                let then = step(c, skip, m);
+                let (at_c, at_then) = (bit(c), bit(then));
+                if at_c & at_then & 1 == 0 {
+                    break sel(at_c, c, then);
+                }
+                c = step(c, skip2, m);
             }
-            if free(then) {
-                break then;
+        } else {
+            loop {
+                let p1 = step(c, skip, m);
+                let p2 = step(c, skip2, m);
+                let p3 = step(p1, skip2, m);
+                let (b0, b1, b2, b3) = (bit(c), bit(p1), bit(p2), bit(p3));
+                if b0 & b1 & b2 & b3 & 1 == 0 {
+                    break sel(b0, c, sel(b1, p1, sel(b2, p2, p3)));
+                }
+                c = step(p2, skip2, m);
             }
-            c = step(c, skip2, m);
         };
         self.take(h, slot);
     }
@@ -275,21 +307,48 @@ fn step(c: u32, skip: u32, m: u32) -> u32 {
     }
 }
 
-/// Makes the `m` picks of Envoy's loop, in its order, by running that loop.
-fn scan_schedule<E: Entry>(hosts: &[BuildHost], max_weight: f64, m: u32, filler: &mut Filler<E>) {
+/// Makes the `m` picks of Envoy's loop when every host has the same weight. A host of the largest
+/// weight passes the check in every iteration (`iteration · w` exceeds `target`, a sum of
+/// `iteration − 1` additions of `w`, by about `w`, far above their rounding errors), so the loop
+/// picks hosts `0, 1, …, n − 1, 0, 1, …`.
+fn round_robin<E: Entry>(n: usize, filler: &mut Filler<E>) {
+    let mut h = 0;
+    for _ in filler.endgame_at..filler.m {
+        filler.probe(h);
+        h += 1;
+        if h == n {
+            h = 0;
+        }
+    }
+    while filler.left > 0 {
+        filler.place_endgame(h);
+        h += 1;
+        if h == n {
+            h = 0;
+        }
+    }
+}
+
+/// Makes the `m` picks of Envoy's loop, in its order, by running that loop. Each iteration first
+/// lists the hosts that pass its check, without branches (whether a host passes is as good as
+/// random), then places them in order.
+fn scan_schedule<E: Entry>(hosts: &[BuildHost], max_weight: f64, filler: &mut Filler<E>) {
     let mut target = vec![0.0f64; hosts.len()];
-    let mut left = m;
+    let mut passing = vec![0u32; hosts.len()];
     // Every iteration picks at least the hosts of the largest weight, so this ends within M iterations.
     let mut iteration: u32 = 1;
     loop {
-        for (h, host) in hosts.iter().enumerate() {
-            if f64::from(iteration) * host.weight < target[h] {
-                continue;
-            }
-            target[h] += max_weight;
-            filler.place(h);
-            left -= 1;
-            if left == 0 {
+        let mut count = 0;
+        for ((h, host), target) in (0u32..).zip(hosts).zip(&mut target) {
+            let pass = f64::from(iteration) * host.weight >= *target;
+            *target += if pass { max_weight } else { 0.0 };
+            passing[count] = h;
+            count += usize::from(pass);
+        }
+        for &h in &passing[..count] {
+            // Hosts after the last slot had their targets raised too; nothing reads them again.
+            filler.place(h as usize);
+            if filler.left == 0 {
                 return;
             }
         }

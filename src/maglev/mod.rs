@@ -4,12 +4,13 @@
 //! Reproduced from `source/extensions/load_balancing_policies/maglev/maglev_lb.{h,cc}` (before that
 //! `source/common/upstream/maglev_lb.cc`) and the weight normalisation of
 //! `source/common/upstream/thread_aware_lb_impl.cc`, pinned by the expected tables of Envoy's
-//! `maglev_lb_test.cc` (see `tests.rs`). Envoy has three table classes (`OriginalMaglevTable`, a
-//! vector of host pointers; `CompactMaglevTable`, a bit-packed array of host indices, the default
-//! whenever it is smaller, which is any host count below the table size; and, in the newest
-//! versions, `DegenerateMaglevTable` for a single host). All three run the same fill and give every
-//! hash the same host; this one stores host indices like the compact table, as `u16` when there are
-//! at most 65,536 hosts (2 bytes an entry) and `u32` above.
+//! `maglev_lb_test.cc` (see `tests.rs`). Envoy has three table classes: `OriginalMaglevTable`, a
+//! vector of host pointers; `CompactMaglevTable`, a bit-packed array of indices into the sorted
+//! hosts, used whenever it is the smaller (up to ~80 % as many hosts as entries; older versions also
+//! required the runtime flag `allow_compact_maglev`); and, in the newest versions,
+//! `DegenerateMaglevTable` for a single host. All three run the same fill and give every hash the
+//! same host; this one stores host indices like the compact table (indices into the caller's slice),
+//! as `u16` when there are at most 65,536 hosts (2 bytes an entry) and `u32` above.
 //!
 //! The build, as Envoy does it:
 //! 1. **Weights**: each host's weight is normalised to `weight / Σ weights` (`f64`), and the largest
