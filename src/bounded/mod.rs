@@ -15,12 +15,13 @@
 //!
 //! # Counters across memberships
 //!
-//! Each node's in-flight count is an atomic in its own cache-line-aligned slot. A table, made per
-//! router version, maps the snapshot's node ids to the slots; when the router publishes (a
+//! Each node's in-flight count is an atomic in its own cache-line-aligned slot (`slot`). A table,
+//! made per router version, maps the snapshot's node ids to the slots; when the router publishes (a
 //! membership or health change), the next `acquire` makes the next table under a lock, handing each
 //! node that stays (by name) the slot it had, and swaps it in behind an epoch-protected pointer, as
 //! the router swaps snapshots. Between publications, `acquire` reads the table with no lock and no
-//! shared write beyond the two counters it bumps. A lease holds its slot's `Arc`, so it releases the
+//! shared write beyond the two counters it bumps (the node's and the total). A lease holds a counted
+//! reference to its slot (the slot's lease count is its reference count too), so it releases the
 //! right counter after any change; a removed node's slot goes away with its last lease. A node
 //! removed and added again while leases of its old self are out starts from a new slot (those
 //! leases still count in [`BoundedLoad::in_flight`], not in its load).
@@ -33,19 +34,14 @@ use crate::router::Router;
 use crate::snapshot::Snapshot;
 use crate::sync::{self, Arc, Atomic, AtomicU64, Guard, Mutex, Ordering, Owned};
 
-/// One node's in-flight counter, shared by the tables of every version the node is in and by its
-/// leases. Aligned to two cache lines, so that two nodes' counters never share a line (nor an
-/// adjacent-line prefetch pair).
-#[repr(align(128))]
-struct Slot {
-    load: AtomicU64,
-    name: std::sync::Arc<str>,
-}
+mod slot;
+
+use slot::{LeaseRef, TableRef};
 
 /// A node of one table: its slot, and the weight its capacity is computed from (0 for a node that
 /// takes no request as a first choice: down, or owning no point).
 struct Entry {
-    slot: Arc<Slot>,
+    slot: TableRef,
     weight: f64,
 }
 
@@ -77,14 +73,9 @@ impl Table {
                 let slot = prev
                     .and_then(|p| {
                         let j = p.snap.id_of(node.name())?;
-                        Some(Arc::clone(&p.entries[j.index()].slot))
+                        Some(p.entries[j.index()].slot.share())
                     })
-                    .unwrap_or_else(|| {
-                        Arc::new(Slot {
-                            load: AtomicU64::new(0),
-                            name: std::sync::Arc::clone(&node.name),
-                        })
-                    });
+                    .unwrap_or_else(|| TableRef::new(node.name().into()));
                 let visited = owning.owns(i) && (!any_up || !snap.health.is_down(i));
                 let weight = if visited {
                     walked += 1;
@@ -234,11 +225,11 @@ impl BoundedLoad {
         let guard = sync::pin();
         let table = self.table(&guard);
         let (id, entry) = self.pick(table, key)?;
-        entry.slot.load.fetch_add(1, Ordering::Relaxed);
+        let slot = entry.slot.lease();
         self.inner.in_flight.0.fetch_add(1, Ordering::Relaxed);
         Some(Lease {
             holder,
-            slot: Arc::clone(&entry.slot),
+            slot,
             id,
             version: table.version,
         })
@@ -252,7 +243,7 @@ impl BoundedLoad {
         let owner = snap.route_wide(pos)?;
         let scale = self.scale(table);
         let entry = &table.entries[owner.index()];
-        let load = entry.slot.load.load(Ordering::Relaxed);
+        let load = entry.slot.load();
         if load < capacity(scale, entry.weight) {
             return Some((owner, entry));
         }
@@ -292,7 +283,7 @@ impl BoundedLoad {
             }
             distinct += 1;
             let entry = &table.entries[id.index()];
-            let load = entry.slot.load.load(Ordering::Relaxed);
+            let load = entry.slot.load();
             if load < capacity(scale, entry.weight) {
                 return (id, entry);
             }
@@ -354,7 +345,7 @@ impl BoundedLoad {
         let guard = sync::pin();
         let table = self.table(&guard);
         let id = table.snap.id_of(name)?;
-        Some(table.entries[id.index()].slot.load.load(Ordering::Relaxed))
+        Some(table.entries[id.index()].slot.load())
     }
 
     /// Every node of the router's current snapshot with how many leases it holds now, in node id
@@ -365,12 +356,7 @@ impl BoundedLoad {
         table
             .entries
             .iter()
-            .map(|e| {
-                (
-                    std::sync::Arc::clone(&e.slot.name),
-                    e.slot.load.load(Ordering::Relaxed),
-                )
-            })
+            .map(|e| (std::sync::Arc::clone(e.slot.name()), e.slot.load()))
             .collect()
     }
 
@@ -456,7 +442,7 @@ enum Holder<'a> {
 #[must_use = "a lease is released as soon as it is dropped"]
 pub struct Lease<'a> {
     holder: Holder<'a>,
-    slot: Arc<Slot>,
+    slot: LeaseRef,
     id: NodeId,
     version: u64,
 }
@@ -465,7 +451,7 @@ impl Lease<'_> {
     /// The name of the node this lease is on.
     #[inline]
     pub fn node(&self) -> &str {
-        &self.slot.name
+        self.slot.name()
     }
 
     /// The node's id in the snapshot of version [`version`](Self::version) (ids are local to a
@@ -489,8 +475,7 @@ impl Lease<'_> {
 impl Drop for Lease<'_> {
     #[inline]
     fn drop(&mut self) {
-        let before = self.slot.load.fetch_sub(1, Ordering::Relaxed);
-        debug_assert!(before > 0, "node load underflow");
+        // The node's count is the slot's (`self.slot`'s drop, right after this); the total here.
         let inner: &Inner = match &self.holder {
             Holder::Borrowed(i) => i,
             Holder::Owned(i) => i,
@@ -540,41 +525,37 @@ mod tests {
             })
             .unwrap();
         let bl = BoundedLoad::new(router.clone(), 2.0).unwrap();
-        let mut leases: Vec<_> = (0..40)
+        let leases: Vec<_> = (0..40)
             .map(|i| bl.acquire(format!("k{i}")).unwrap())
             .collect();
         let slot_of = |name: &str| {
             let guard = sync::pin();
             let table = bl.table(&guard);
-            Arc::clone(&table.entries[table.snap.id_of(name).unwrap().index()].slot)
+            table.entries[table.snap.id_of(name).unwrap().index()]
+                .slot
+                .share()
         };
         // "a" is node 0: removing it renumbers every other node.
         let (b, d) = (slot_of("b"), slot_of("d"));
-        let a = std::sync::Arc::downgrade(&slot_of("a"));
-        let mut on_a: Vec<_> = Vec::new();
-        for l in std::mem::take(&mut leases) {
-            if l.node() == "a" {
-                on_a.push(l);
-            } else {
-                leases.push(l);
-            }
-        }
+        let (mut on_a, rest): (Vec<_>, Vec<_>) = leases.into_iter().partition(|l| l.node() == "a");
         assert!(on_a.len() >= 2, "{} leases on a", on_a.len());
+        let a = on_a[0].slot.name_watch();
         router.remove_node("a").unwrap();
         assert_eq!(bl.load("a"), None); // makes the next table
-        assert!(Arc::ptr_eq(&b, &slot_of("b")) && Arc::ptr_eq(&d, &slot_of("d")));
+        assert!(b.same(&slot_of("b")) && d.same(&slot_of("d")));
         assert_eq!(router.pin().id_of("d").unwrap().get(), 2);
-        // Once the collector has freed the old table, only the leases hold "a"'s counter.
-        let held = on_a.len();
-        assert!(collect_until(|| a.strong_count() == held));
+        // Once the collector has freed the old table, only the leases hold "a"'s slot.
+        assert!(collect_until(|| on_a[0].slot.tables() == 0));
         let last = on_a.pop().unwrap();
+        assert_eq!(last.slot.load(), on_a.len() as u64 + 1);
         drop(on_a);
-        assert_eq!(a.strong_count(), 1);
-        assert_eq!(last.slot.load.load(Ordering::Relaxed), 1);
-        assert_eq!(bl.in_flight(), 1 + leases.len() as u64);
+        assert_eq!(last.slot.load(), 1);
+        assert!(a.upgrade().is_some(), "freed while a lease holds it");
+        assert_eq!(bl.in_flight(), 1 + rest.len() as u64);
         last.release();
-        assert_eq!(a.strong_count(), 0, "the counter goes with its last lease");
-        drop(leases);
+        assert!(a.upgrade().is_none(), "the slot outlived its last lease");
+        assert_eq!(bl.in_flight(), rest.len() as u64);
+        drop(rest);
         assert_eq!(bl.in_flight(), 0);
     }
 }
