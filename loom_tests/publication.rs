@@ -1,5 +1,5 @@
-//! Loom models of the real publication code (`src/router.rs` through `src/sync.rs`, with crossbeam-epoch
-//! itself running on loom's atomics).
+//! Loom models of the real publication code (`src/router.rs`, and the bounded-load counters of
+//! `src/bounded/`, through `src/sync.rs`, with crossbeam-epoch itself running on loom's atomics).
 //!
 //! Run with:
 //! `RUSTFLAGS="--cfg loom --cfg crossbeam_loom" cargo test --release --test loom`
@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use loom::thread;
-use ringroute::{Node, Placement, Router, Snapshot};
+use ringroute::{BoundedLoad, Node, Placement, Router, Snapshot};
 
 const GENS: usize = 3;
 
@@ -281,5 +281,87 @@ fn health_flip_races_reader_and_writer() {
         let s = router.load();
         assert_eq!(s.len(), 3);
         assert!(!s.is_up(s.id_of("a").unwrap()), "the flip was lost");
+    });
+}
+
+// Bounded loads (`src/bounded/`): the counter table behind its epoch pointer, and the slots whose
+// lease count is their reference count.
+
+fn bounded_router() -> Router {
+    let router = Router::new(placement());
+    router
+        .update(|tx| {
+            tx.add_node(Node::new("a"))?;
+            tx.add_node(Node::new("b"))
+        })
+        .unwrap();
+    router
+}
+
+/// Two threads acquire the same key while a lease is out on its owner: each lands on a node whose
+/// load is at most its capacity when picked plus one (the other thread's racing pick); once every
+/// lease is released, every count is 0.
+#[test]
+fn bounded_acquires_race() {
+    loom::model(|| {
+        let router = bounded_router();
+        // 2 nodes of weight 1, factor 1.25: with m leases out a node may hold ceil(1.25 (m + 1) / 2).
+        let bl = BoundedLoad::new(router.clone(), 1.25).unwrap();
+        let held = bl.acquire("k").unwrap();
+        let owner = held.node().to_owned();
+        assert_eq!(bl.capacity(&owner), Some(2)); // room for exactly one more
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let (bl, owner) = (bl.clone(), owner.clone());
+                thread::spawn(move || {
+                    let lease = bl.acquire("k").unwrap();
+                    // m <= 2 when picked: capacity at most ceil(1.25 · 3 / 2) = 2, plus one racer.
+                    let load = bl.load(lease.node()).unwrap();
+                    assert!(load <= 3, "{} holds {load}", lease.node());
+                    lease.node() == owner
+                })
+            })
+            .collect();
+        let on_owner = threads
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .filter(|&o| o)
+            .count();
+        // One at least fits on the owner; both only if they raced.
+        assert!(on_owner >= 1);
+        assert_eq!(bl.in_flight(), 1);
+        drop(held);
+        assert_eq!(bl.in_flight(), 0);
+        assert!(bl.loads().iter().all(|(_, n)| *n == 0));
+    });
+}
+
+/// A lease on a node that a writer removes meanwhile: the next acquire makes the next table, the
+/// lease's release races it, and nothing underflows or is freed twice; every count ends at 0.
+#[test]
+fn bounded_lease_outlives_its_node() {
+    loom::model(|| {
+        let router = bounded_router();
+        let bl = BoundedLoad::new(router.clone(), 2.0).unwrap();
+        let lease = bl.acquire("k").unwrap();
+        let gone = lease.node().to_owned();
+        let writer = {
+            let (router, bl, gone) = (router.clone(), bl.clone(), gone.clone());
+            thread::spawn(move || {
+                router.remove_node(&gone).unwrap();
+                let other = bl.acquire("k").unwrap();
+                assert_ne!(other.node(), gone);
+                drop(other);
+                assert_eq!(bl.load(&gone), None);
+            })
+        };
+        thread::yield_now();
+        drop(lease);
+        writer.join().unwrap();
+        assert_eq!(bl.in_flight(), 0);
+        let loads = bl.loads();
+        assert_eq!(loads.len(), 1);
+        assert!(loads.iter().all(|(_, n)| *n == 0));
+        router.reclaim();
     });
 }

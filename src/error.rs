@@ -7,7 +7,7 @@ use thiserror::Error;
 /// Every variant names the node and, where there is one, the limit it ran into, so the message can be
 /// shown to an operator as it is. No operation of ringroute panics on bad input: it returns one of
 /// these, and a transaction that returns one publishes nothing.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[derive(Debug, Clone, PartialEq, Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A node name must be non-empty.
@@ -112,6 +112,12 @@ pub enum Error {
         total: u64,
         /// The limit, `u32::MAX`.
         limit: u64,
+    },
+    /// A bounded-load balance factor must be a finite number above 1 ([`crate::BoundedLoad::new`]).
+    #[error("balance factor must be a finite number above 1, got {factor}")]
+    BadBalanceFactor {
+        /// The factor asked for.
+        factor: f64,
     },
 }
 

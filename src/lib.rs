@@ -85,9 +85,11 @@
 //!
 //! The rest: `placement` (profiles and their hash rules, one file each), `hash` and `md5x` (the
 //! hash functions, multi-lane md5), `fingerprint`, `names` (the name → id table), `node`, `keys`
-//! ([`Keys`], a batch of keys in one buffer), `analysis` (exact shares and moved fractions), `sync`
-//! (the concurrency primitives, swapped for loom's under `--cfg loom`). `unsafe` lives in
-//! `search::packed`, `search::simd`, `search::prefetch`, `md5x` and `router`, each block with its
+//! ([`Keys`], a batch of keys in one buffer), `analysis` (exact shares and moved fractions),
+//! `bounded` ([`BoundedLoad`]: bounded loads over a router, per-node in-flight counters kept by name
+//! in a table per router version), `sync` (the concurrency primitives, swapped for loom's under
+//! `--cfg loom`). `unsafe` lives in `search::packed`, `search::simd`, `search::prefetch`, `md5x`,
+//! `router` and `bounded` (its epoch-protected table pointer, as `router`'s), each block with its
 //! `// SAFETY:` note (the workspace denies undocumented ones).
 //!
 //! ## Compatibility profiles
@@ -136,6 +138,7 @@
 #![warn(missing_docs)]
 
 mod analysis;
+mod bounded;
 mod builder;
 mod error;
 mod fingerprint;
@@ -154,6 +157,7 @@ mod snapshot;
 mod sync;
 
 pub use analysis::{distribution, key_space, moved_arc, moved_fraction, Distribution, NodeShare};
+pub use bounded::{BoundedLoad, Lease};
 pub use builder::{Builder, MAX_NODES, MAX_POINTS};
 pub use error::{Error, Result};
 pub use health::AllDown;

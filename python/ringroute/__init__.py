@@ -3,7 +3,8 @@
 ``ringroute.HashRing`` offers fastring's ``HashRing`` API (with ``placement="native"`` every answer
 equals fastring 0.2.1's) plus transactions, batch lookups by key or by hash, exact distribution and
 moved-fraction analysis, and pickling. Lookups never block and never see a half-applied change,
-from any number of threads.
+from any number of threads. ``HashRing.bounded(factor)`` gives a ``BoundedLoad``: consistent hashing
+with bounded loads, whose ``acquire(key)`` leases a node for one request in flight.
 
 ``ringroute.compat`` holds drop-ins with other libraries' exact answers: ``compat.uhashring.HashRing``
 (uhashring 2.x), ``compat.hash_ring.HashRing`` (hash_ring 1.3.1), ``compat.continuum.Continuum``
@@ -18,9 +19,19 @@ True
 from ringroute._ringroute import (
     PICKLE_VERSION,
     PROFILES,
+    BoundedLoad,
     HashRing,
+    Lease,
     Transaction,
     __version__,
 )
 
-__all__ = ["HashRing", "Transaction", "PROFILES", "PICKLE_VERSION", "__version__"]
+__all__ = [
+    "HashRing",
+    "Transaction",
+    "BoundedLoad",
+    "Lease",
+    "PROFILES",
+    "PICKLE_VERSION",
+    "__version__",
+]

@@ -16,7 +16,15 @@ if sys.version_info >= (3, 12):
 else:
     from typing_extensions import Buffer
 
-__all__ = ["HashRing", "Transaction", "__version__", "PICKLE_VERSION", "PROFILES"]
+__all__ = [
+    "HashRing",
+    "Transaction",
+    "BoundedLoad",
+    "Lease",
+    "__version__",
+    "PICKLE_VERSION",
+    "PROFILES",
+]
 
 __version__: str
 PICKLE_VERSION: int
@@ -88,6 +96,7 @@ class HashRing:
     def all_down(self) -> Literal["panic", "fail"]: ...
     def set_all_down(self, policy: Literal["panic", "fail"]) -> None: ...
     def transaction(self) -> Transaction: ...
+    def bounded(self, factor: float = 1.25) -> BoundedLoad: ...
     def get_node(self, key: _Key) -> str | None: ...
     def get_node_batch(self, keys: Iterable[_Key] | Buffer) -> list[str | None]: ...
     @overload
@@ -160,4 +169,34 @@ class Transaction:
         exc_type: type[BaseException] | None = None,
         exc_value: BaseException | None = None,
         traceback: TracebackType | None = None,
+    ) -> Literal[False]: ...
+
+@final
+class BoundedLoad:
+    """Consistent hashing with bounded loads over a HashRing (made by HashRing.bounded)."""
+
+    def acquire(self, key: _Key) -> Lease: ...
+    def load(self, name: str) -> int: ...
+    def loads(self) -> dict[str, int]: ...
+    def capacity(self, name: str) -> int: ...
+    @property
+    def in_flight(self) -> int: ...
+    @property
+    def factor(self) -> float: ...
+
+@final
+class Lease:
+    """A request in flight on a node (a context manager yielding the node's name)."""
+
+    @property
+    def node(self) -> str: ...
+    @property
+    def released(self) -> bool: ...
+    def release(self) -> None: ...
+    def __enter__(self) -> str: ...
+    def __exit__(
+        self,
+        _exc_type: type[BaseException] | None = None,
+        _exc_value: BaseException | None = None,
+        _traceback: TracebackType | None = None,
     ) -> Literal[False]: ...

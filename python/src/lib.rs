@@ -23,10 +23,12 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyInt, PyString};
 use ringroute::{AllDown, Error, Node, Router};
 
+mod bounded;
 mod raw;
 mod ring;
 mod transaction;
 
+pub use bounded::{BoundedLoad, Lease};
 pub use ring::HashRing;
 pub use transaction::Transaction;
 
@@ -257,6 +259,8 @@ pub fn apply(py: Python<'_>, router: &Router, ops: Vec<Op>) -> PyResult<()> {
 fn _ringroute(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<HashRing>()?;
     m.add_class::<Transaction>()?;
+    m.add_class::<BoundedLoad>()?;
+    m.add_class::<Lease>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("PICKLE_VERSION", PICKLE_VERSION)?;
     let names: Vec<&str> = ringroute::Profile::ALL.iter().map(|p| p.name()).collect();

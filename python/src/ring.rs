@@ -9,6 +9,7 @@ use pyo3::types::{
 };
 use ringroute::{Builder, Keys, NodeId, Placement, Profile, Router, Snapshot, NO_OWNER};
 
+use crate::bounded::BoundedLoad;
 use crate::raw;
 use crate::transaction::Transaction;
 use crate::{
@@ -154,7 +155,7 @@ fn name_table<'s>(py: Python<'_>, snap: &'s Snapshot) -> &'s [Py<PyString>] {
 
 /// The name of node `id` of `snap`.
 #[inline]
-fn name_of<'py>(py: Python<'py>, snap: &Snapshot, id: NodeId) -> Bound<'py, PyString> {
+pub(crate) fn name_of<'py>(py: Python<'py>, snap: &Snapshot, id: NodeId) -> Bound<'py, PyString> {
     if let Some(name) = name_table(py, snap).get(id.index()) {
         return name.bind(py).clone();
     }
@@ -386,6 +387,16 @@ impl HashRing {
     ///         tx.remove_node("a")
     fn transaction(&self) -> Transaction {
         Transaction::new(self.router.clone())
+    }
+
+    /// Bounded loads over this ring (see ``BoundedLoad``): each node takes at most ``factor``
+    /// (a number above 1) times its weighted share of the requests in flight, rounded up. Follows
+    /// the ring's later changes. ``ValueError`` for a factor that is not a finite number above 1.
+    #[pyo3(signature = (factor=1.25))]
+    fn bounded(&self, factor: f64) -> PyResult<BoundedLoad> {
+        ringroute::BoundedLoad::new(self.router.clone(), factor)
+            .map(BoundedLoad::new)
+            .map_err(to_py_err)
     }
 
     /// Return the node responsible for ``key`` (``str`` or ``bytes``), or ``None`` if the ring is

@@ -1,0 +1,144 @@
+//! Criterion benches of bounded loads at 100 nodes: acquire + release against a plain lookup, one
+//! thread and two.
+//!
+//! `cargo bench --bench bounded` (add `-- --quick` for a fast pass).
+
+use std::collections::VecDeque;
+use std::hint::black_box;
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ringroute::{BoundedLoad, Node, Placement, Router, Snapshot};
+
+const NODES: usize = 100;
+const KEYS: usize = 4096;
+
+fn router() -> Router {
+    let nodes = (0..NODES).map(|i| Node::new(format!("10.0.{}.{}:11211", i / 256, i % 256)));
+    Router::from_snapshot(Snapshot::new(Placement::native(), nodes).unwrap())
+}
+
+/// ~10-byte string keys in random order (the same sequence as `benches/ring.rs`).
+fn keys() -> Vec<String> {
+    let mut s = 0x9E37_79B9_7F4A_7C15u64;
+    (0..KEYS)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            format!("user:{:05}", s % 100_000)
+        })
+        .collect()
+}
+
+fn one_thread(c: &mut Criterion) {
+    let keys = keys();
+    let router = router();
+    let bl = BoundedLoad::new(router.clone(), 1.25).unwrap();
+    let mut g = c.benchmark_group("bounded_100_nodes");
+    g.throughput(Throughput::Elements(KEYS as u64));
+    g.bench_function("route_id_pinned_once", |b| {
+        let snap = router.pin();
+        b.iter(|| {
+            for k in &keys {
+                black_box(snap.route_id(black_box(k.as_bytes())));
+            }
+        })
+    });
+    g.bench_function("pin_and_route_id", |b| {
+        b.iter(|| {
+            for k in &keys {
+                black_box(router.pin().route_id(black_box(k.as_bytes())));
+            }
+        })
+    });
+    g.bench_function("acquire_release", |b| {
+        b.iter(|| {
+            for k in &keys {
+                black_box(bl.acquire(black_box(k.as_bytes())))
+                    .unwrap()
+                    .release();
+            }
+        })
+    });
+    g.bench_function("acquire_owned_release", |b| {
+        b.iter(|| {
+            for k in &keys {
+                black_box(bl.acquire_owned(black_box(k.as_bytes())))
+                    .unwrap()
+                    .release();
+            }
+        })
+    });
+    // A steady state of 1000 leases out (10 per node): each key's acquire, then the release of
+    // the oldest lease; owners fill up and some keys walk on.
+    g.bench_function("acquire_release_1000_in_flight", |b| {
+        let mut held: VecDeque<_> = keys[..1000]
+            .iter()
+            .map(|k| bl.acquire(k).unwrap())
+            .collect();
+        b.iter(|| {
+            for k in &keys {
+                held.push_back(black_box(bl.acquire(black_box(k.as_bytes()))).unwrap());
+                held.pop_front();
+            }
+        })
+    });
+    g.finish();
+}
+
+/// Wall time for `threads` threads to each run `iters` rounds of `round` (started together).
+fn timed(threads: usize, iters: u64, round: &(impl Fn() + Sync)) -> Duration {
+    let barrier = Barrier::new(threads + 1);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                barrier.wait();
+                for _ in 0..iters {
+                    round();
+                }
+            });
+        }
+        barrier.wait();
+        let start = Instant::now();
+        // The scope joins every thread before it returns.
+        start
+    })
+    .elapsed()
+}
+
+fn two_threads(c: &mut Criterion) {
+    let keys = keys();
+    let router = router();
+    let bl = BoundedLoad::new(router.clone(), 1.25).unwrap();
+    let acquire = || {
+        for k in &keys {
+            black_box(bl.acquire(black_box(k.as_bytes())))
+                .unwrap()
+                .release();
+        }
+    };
+    let lookup = || {
+        let snap = router.pin();
+        for k in &keys {
+            black_box(snap.route_id(black_box(k.as_bytes())));
+        }
+    };
+    let mut g = c.benchmark_group("bounded_threads_100_nodes");
+    for threads in [1, 2] {
+        // Throughput counts every thread's keys: 2 threads at 2x the elements per second of one
+        // is perfect scaling.
+        g.throughput(Throughput::Elements((KEYS * threads) as u64));
+        g.bench_function(format!("acquire_release/{threads}_threads"), |b| {
+            b.iter_custom(|iters| timed(threads, iters, &acquire))
+        });
+        g.bench_function(format!("route_id/{threads}_threads"), |b| {
+            b.iter_custom(|iters| timed(threads, iters, &lookup))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, one_thread, two_threads);
+criterion_main!(benches);
