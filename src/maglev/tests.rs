@@ -340,6 +340,30 @@ fn default_size_at_100_and_1000_hosts() {
     }
 }
 
+/// The default size with weights 1..=100 at 1,000 hosts and with a few heavy hosts among many light
+/// ones (each schedule), against the literal transcription.
+#[test]
+fn weighted_default_size_matches_reference() {
+    let names: Vec<String> = (0..1000)
+        .map(|i| format!("backend-{i}.example:443"))
+        .collect();
+    let spread: Vec<(&[u8], u32)> = (0u32..)
+        .zip(&names)
+        .map(|(i, n)| (n.as_bytes(), 1 + i * 37 % 100))
+        .collect();
+    let heavy: Vec<(&[u8], u32)> = (0u32..)
+        .zip(&names)
+        .map(|(i, n)| (n.as_bytes(), if i % 250 == 0 { 5000 } else { 3 }))
+        .collect();
+    for hosts in [spread, heavy] {
+        let expected = envoy_reference(&hosts, DEFAULT_TABLE_SIZE);
+        for scan in [None, Some(true), Some(false)] {
+            let t = MaglevTable::build_with(&hosts, DEFAULT_TABLE_SIZE, scan).unwrap();
+            assert!(entries(&t) == expected, "schedule {scan:?}");
+        }
+    }
+}
+
 /// Over 65,536 hosts the entries are `u32`, still Envoy's table.
 #[test]
 fn wide_entries_above_65536_hosts() {
