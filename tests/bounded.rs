@@ -1,21 +1,15 @@
 //! Bounded loads: property tests of the rule (each pick checked against a reference model of the
 //! walk and the capacities), membership and health changes while leases are out, threads, errors.
 
+mod common;
+use common::placement;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 
 use proptest::prelude::*;
 use ringroute::{AllDown, BoundedLoad, Error, Lease, Node, NodeId, Placement, Profile, Router};
-
-fn placement(profile: Profile, vn: u32) -> Placement {
-    // Maglev's number is its table size, a prime.
-    let vn = match profile {
-        Profile::Maglev => [7, 13, 101, 251, 1009][vn as usize % 5],
-        _ => vn,
-    };
-    Placement::from_name(profile.name(), Some(vn)).unwrap()
-}
 
 fn router(placement: Placement, nodes: &[(String, u32)]) -> Router {
     let router = Router::new(placement);

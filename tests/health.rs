@@ -1,25 +1,16 @@
 //! Health at pick time: property tests of its guarantees on random memberships, profiles, keys and
 //! down sets, and a reader that must never see a health change half-applied.
 
+mod common;
+use common::placement;
+
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
-use ringroute::{
-    AllDown, Error, Kernel, Node, NodeId, Placement, Profile, Router, Snapshot, NO_OWNER,
-};
-
-/// Every profile, with a virtual-node count it accepts that keeps rings small.
-fn placement(profile: Profile, vn: u32) -> Placement {
-    // Maglev's number is its table size, a prime.
-    let vn = match profile {
-        Profile::Maglev => [7, 13, 101, 251, 1009][vn as usize % 5],
-        _ => vn,
-    };
-    Placement::from_name(profile.name(), Some(vn)).unwrap()
-}
+use ringroute::{AllDown, Error, Kernel, Node, NodeId, Profile, Router, Snapshot, NO_OWNER};
 
 fn names(ring: &Snapshot, ids: &[NodeId]) -> Vec<String> {
     ids.iter()

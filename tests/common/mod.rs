@@ -1,5 +1,18 @@
-//! Shared by the golden tests: reading the vector files of `tests/data/` and their node sets.
+//! Shared by the integration tests: reading the vector files of `tests/data/` and their node sets
+//! (the golden tests), and a placement for any profile from a small number (the property tests).
 #![allow(dead_code)] // each test binary uses its own part
+
+use ringroute::{Placement, Profile};
+
+/// `profile` with `vn` virtual nodes; for Maglev, whose number is its table size (a prime), one of
+/// a few small primes picked by `vn`.
+pub fn placement(profile: Profile, vn: u32) -> Placement {
+    let vn = match profile {
+        Profile::Maglev => [7, 13, 101, 251, 1009][vn as usize % 5],
+        _ => vn,
+    };
+    Placement::from_name(profile.name(), Some(vn)).unwrap()
+}
 
 /// One row of a vector file.
 pub struct Row {
