@@ -3,6 +3,8 @@
 //!
 //! `cargo bench --bench bounded` (add `-- --quick` for a fast pass).
 
+mod common;
+
 use std::collections::VecDeque;
 use std::hint::black_box;
 use std::sync::Barrier;
@@ -19,21 +21,8 @@ fn router() -> Router {
     Router::from_snapshot(Snapshot::new(Placement::native(), nodes).unwrap())
 }
 
-/// ~10-byte string keys in random order (the same sequence as `benches/ring.rs`).
-fn keys() -> Vec<String> {
-    let mut s = 0x9E37_79B9_7F4A_7C15u64;
-    (0..KEYS)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            format!("user:{:05}", s % 100_000)
-        })
-        .collect()
-}
-
 fn one_thread(c: &mut Criterion) {
-    let keys = keys();
+    let keys = common::keys(KEYS);
     let router = router();
     let bl = BoundedLoad::new(router.clone(), 1.25).unwrap();
     let mut g = c.benchmark_group("bounded_100_nodes");
@@ -109,7 +98,7 @@ fn timed(threads: usize, iters: u64, round: &(impl Fn() + Sync)) -> Duration {
 }
 
 fn two_threads(c: &mut Criterion) {
-    let keys = keys();
+    let keys = common::keys(KEYS);
     let router = router();
     let bl = BoundedLoad::new(router.clone(), 1.25).unwrap();
     let acquire = || {

@@ -9,6 +9,8 @@
 //! tables differ from Envoy's; the comparison is of speed only. `maglev-hash` and `maglev` round the
 //! capacity up to a prime (65,537 itself); `hash-rings` takes it as a hint.
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -23,19 +25,6 @@ const KEYS: usize = 4096;
 fn names(n: u32) -> Vec<String> {
     (0..n)
         .map(|i| format!("10.0.{}.{}:80", i / 256, i % 256))
-        .collect()
-}
-
-/// ~10-byte string keys in random order (a fixed xorshift sequence).
-fn keys() -> Vec<String> {
-    let mut s = 0x9E37_79B9_7F4A_7C15u64;
-    (0..KEYS)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            format!("user:{:05}", s % 100_000)
-        })
         .collect()
 }
 
@@ -89,7 +78,7 @@ fn build(c: &mut Criterion) {
 }
 
 fn lookup(c: &mut Criterion) {
-    let keys = keys();
+    let keys = common::keys(KEYS);
     let mut g = c.benchmark_group("maglev_lookup");
     g.throughput(Throughput::Elements(KEYS as u64));
     g.measurement_time(Duration::from_secs(3));

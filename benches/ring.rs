@@ -3,6 +3,8 @@
 //!
 //! `cargo bench --bench ring` (add `-- --quick` for a fast pass).
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -18,21 +20,8 @@ fn nodes(n: usize) -> Vec<Node> {
         .collect()
 }
 
-/// ~10-byte string keys in random order (a fixed xorshift sequence, so every run routes the same keys).
-fn keys() -> Vec<String> {
-    let mut s = 0x9E37_79B9_7F4A_7C15u64;
-    (0..KEYS)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            format!("user:{:05}", s % 100_000)
-        })
-        .collect()
-}
-
 fn lookup(c: &mut Criterion) {
-    let keys = keys();
+    let keys = common::keys(KEYS);
     let mut g = c.benchmark_group("lookup_single");
     g.throughput(Throughput::Elements(KEYS as u64));
     for n in SIZES {
@@ -103,7 +92,7 @@ fn membership(c: &mut Criterion) {
 /// share the ring, only the health bitmap new), and lookups with 10 % of the nodes down against the
 /// same ring with every node up.
 fn health(c: &mut Criterion) {
-    let keys = keys();
+    let keys = common::keys(KEYS);
     let mut g = c.benchmark_group("health");
     g.measurement_time(Duration::from_secs(3));
     for n in SIZES {

@@ -5,6 +5,8 @@
 //! `cargo bench --bench search` (the per-kernel table in `docs/performance.md` comes from it;
 //! `-- --quick` for a fast pass).
 
+mod common;
+
 use std::hash::{Hash, Hasher};
 use std::hint::black_box;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -22,19 +24,6 @@ fn addr(i: usize) -> SocketAddr {
         Ipv4Addr::new(10, (i >> 16) as u8, (i >> 8) as u8, i as u8),
         11211,
     ))
-}
-
-/// ~10-byte string keys in random order (a fixed xorshift sequence).
-fn keys() -> Vec<String> {
-    let mut s = 0x9E37_79B9_7F4A_7C15u64;
-    (0..KEYS)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            format!("user:{:05}", s % 100_000)
-        })
-        .collect()
 }
 
 /// A virtual node for `hashring` (one ring entry per point, as its docs suggest).
@@ -61,7 +50,7 @@ impl conhash::Node for ConNode {
 }
 
 fn bench(c: &mut Criterion) {
-    let keys = keys();
+    let keys = common::keys(KEYS);
     let mut g = c.benchmark_group("lookup");
     g.throughput(Throughput::Elements(KEYS as u64));
     g.warm_up_time(Duration::from_millis(500));
@@ -142,7 +131,7 @@ fn bench(c: &mut Criterion) {
 
 /// The md5 profiles at 100 nodes: one key at a time against the multi-lane md5 batch.
 fn md5_profiles(c: &mut Criterion) {
-    let keys = keys();
+    let keys = common::keys(KEYS);
     let mut g = c.benchmark_group("md5_profiles");
     g.throughput(Throughput::Elements(KEYS as u64));
     g.warm_up_time(Duration::from_millis(500));

@@ -2,7 +2,7 @@
 //! walk and the capacities), membership and health changes while leases are out, threads, errors.
 
 mod common;
-use common::placement;
+use common::{placement, router_with as router};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,19 +10,6 @@ use std::sync::{Arc, Barrier};
 
 use proptest::prelude::*;
 use ringroute::{AllDown, BoundedLoad, Error, Lease, Node, NodeId, Placement, Profile, Router};
-
-fn router(placement: Placement, nodes: &[(String, u32)]) -> Router {
-    let router = Router::new(placement);
-    router
-        .update(|tx| {
-            for (n, w) in nodes {
-                tx.add_node(Node::new(n.as_str()).with_weight(*w))?;
-            }
-            Ok(())
-        })
-        .unwrap();
-    router
-}
 
 /// What `acquire(key)` must answer now, from the router's current snapshot and the counters: the
 /// first node of the key's distinct walk with load below its capacity, else the least loaded one

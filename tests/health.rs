@@ -41,16 +41,7 @@ fn case() -> impl Strategy<Value = (Profile, Vec<(String, u32)>, usize, u32, Vec
 }
 
 fn router(profile: Profile, nodes: &[(String, u32)], vn: u32) -> Router {
-    let router = Router::new(placement(profile, vn));
-    router
-        .update(|tx| {
-            for (n, w) in nodes {
-                tx.add_node(Node::new(n.as_str()).with_weight(*w))?;
-            }
-            Ok(())
-        })
-        .unwrap();
-    router
+    common::router_with(placement(profile, vn), nodes)
 }
 
 proptest! {

@@ -2,7 +2,7 @@
 //! (the golden tests), and a placement for any profile from a small number (the property tests).
 #![allow(dead_code)] // each test binary uses its own part
 
-use ringroute::{Placement, Profile};
+use ringroute::{Node, Placement, Profile, Router};
 
 /// `profile` with `vn` virtual nodes; for Maglev, whose number is its table size (a prime), one of
 /// a few small primes picked by `vn`.
@@ -72,4 +72,18 @@ pub fn nodeset(name: &str) -> Vec<(String, u32)> {
             .collect(),
         _ => unreachable!(),
     }
+}
+
+/// A router under `placement` with `nodes` (name, weight), added in one publication.
+pub fn router_with(placement: Placement, nodes: &[(String, u32)]) -> Router {
+    let router = Router::new(placement);
+    router
+        .update(|tx| {
+            for (n, w) in nodes {
+                tx.add_node(Node::new(n.as_str()).with_weight(*w))?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    router
 }

@@ -203,16 +203,9 @@ pub(super) fn write_page(dst: &mut [Line], points: &[u64], lows: &[u16], shift: 
 
 #[cfg(test)]
 mod tests {
+    use super::super::check::sample;
     use super::super::{pack, FREE};
     use super::*;
-
-    fn sample(n: usize, seed: u64) -> Vec<u64> {
-        (0..n as u64)
-            .map(|i| (i ^ seed).wrapping_mul(0x9E37_79B9_7F4A_7C15))
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect()
-    }
 
     #[test]
     fn pages_hold_the_invariants() {

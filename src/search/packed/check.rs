@@ -1,4 +1,5 @@
-//! Test support: every invariant of a packing checked against its pages, and views for tests.
+//! Test support: every invariant of a packing checked against its pages, views for tests, and
+//! sample positions.
 
 use super::{page_lines, sentinel, slot_owner, Packed, DIR_MAX, LOCAL, LOCAL_BITS, PAD};
 
@@ -71,4 +72,14 @@ impl Packed {
             assert!(pg.slots()[m + 1..].iter().all(|&s| s == PAD));
         }
     }
+}
+
+/// `n` (or a few fewer, after deduplication) distinct, well-spread positions, sorted: the same for
+/// the same `seed`.
+pub(crate) fn sample(n: usize, seed: u64) -> Vec<u64> {
+    (0..n as u64)
+        .map(|i| (i ^ seed).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
 }

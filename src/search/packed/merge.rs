@@ -391,17 +391,10 @@ impl Packed {
 
 #[cfg(test)]
 mod tests {
+    use super::super::check::sample;
     use super::*;
 
     const NO_ID: u32 = u32::MAX;
-
-    fn sample(n: usize, seed: u64) -> Vec<u64> {
-        (0..n as u64)
-            .map(|i| (i ^ seed).wrapping_mul(0x9E37_79B9_7F4A_7C15))
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect()
-    }
 
     /// A ring of `base` points (owners: node ids `0..40`), a change drawn at random (the nodes in
     /// `goes` leave, nodes `40..48` of `added` join), and the reference result in new node ids
