@@ -83,14 +83,15 @@
 //! `build`: everything hashed afresh) → `search::packed::merge` (the pages the change touches
 //! rewritten, the rest shared) → a new [`Snapshot`] published by `router`.
 //!
-//! The rest: `placement` (profiles and their hash rules, one file each), `hash` and `md5x` (the
-//! hash functions, multi-lane md5), `fingerprint`, `names` (the name → id table), `node`, `keys`
-//! ([`Keys`], a batch of keys in one buffer), `analysis` (exact shares and moved fractions),
-//! `bounded` ([`BoundedLoad`]: bounded loads over a router, per-node in-flight counters kept by name
-//! in a table per router version), `sync` (the concurrency primitives, swapped for loom's under
-//! `--cfg loom`). `unsafe` lives in `search::packed`, `search::simd`, `search::prefetch`, `md5x`,
-//! `router` and `bounded` (its epoch-protected table pointer, as `router`'s), each block with its
-//! `// SAFETY:` note (the workspace denies undocumented ones).
+//! The rest: `placement` (profiles and their hash rules, one file each), `maglev` (Envoy's Maglev
+//! table, which the `maglev` placement's ring is made of; `search::table` looks it up), `hash` and
+//! `md5x` (the hash functions, multi-lane md5), `fingerprint`, `names` (the name → id table), `node`,
+//! `keys` ([`Keys`], a batch of keys in one buffer), `health` (down nodes, applied along a key's walk
+//! by `snapshot::walk`; [`Router::mark_down`] publishes a snapshot with a new bitmap only),
+//! `bounded` ([`BoundedLoad`]: leases over per-node in-flight counters), `analysis` (exact shares and
+//! moved fractions), `sync` (the concurrency primitives, swapped for loom's under `--cfg loom`).
+//! `unsafe` lives in `search::packed`, `search::simd`, `search::prefetch`, `md5x`, `router` and
+//! `bounded` (its epoch-protected table, as `router`'s snapshot, and `slot`), each block with its `// SAFETY:` note (the workspace denies undocumented ones).
 //!
 //! ## Compatibility profiles
 //!

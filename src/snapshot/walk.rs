@@ -1,0 +1,228 @@
+//! The clockwise walk from a key: the rank of the point that owns it, the owners one full turn on,
+//! the distinct replicas; and health, applied along the walk (a down owner's keys go to the next up
+//! owner of their walk; see `crate::health`).
+
+use super::{Snapshot, NO_OWNER};
+use crate::health::AllDown;
+use crate::node::NodeId;
+use crate::placement::Tie;
+
+impl Snapshot {
+    /// Whether node `id` is up (see [`crate::Router::mark_down`]); `false` for an id out of range.
+    ///
+    /// ```
+    /// use ringroute::{Node, Placement, Router};
+    /// let router = Router::new(Placement::native());
+    /// router.update(|tx| {
+    ///     tx.add_node(Node::new("a"))?;
+    ///     tx.add_node(Node::new("b"))
+    /// })?;
+    /// let before = router.load();
+    /// router.mark_down("a")?;
+    /// let snap = router.pin();
+    /// let a = snap.id_of("a").unwrap();
+    /// assert!(!snap.is_up(a) && snap.is_up(snap.id_of("b").unwrap()));
+    /// for i in 0..100 {
+    ///     let key = format!("key-{i}");
+    ///     // a's keys go to b; b's keys stay.
+    ///     assert_eq!(snap.route(&key).unwrap().name(), "b");
+    ///     if before.route(&key).unwrap().name() == "b" {
+    ///         assert_eq!(snap.route_id(&key), before.route_id(&key));
+    ///     }
+    /// }
+    /// # Ok::<(), ringroute::Error>(())
+    /// ```
+    #[inline]
+    pub fn is_up(&self, id: NodeId) -> bool {
+        id.index() < self.nodes.len() && !self.health.is_down(id.0)
+    }
+
+    /// The ids of the nodes that are down, ascending.
+    pub fn down_nodes(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.health.down_ids().map(NodeId)
+    }
+
+    /// How many nodes are down.
+    #[inline]
+    pub fn down_count(&self) -> usize {
+        self.health.down_count()
+    }
+
+    /// What lookups answer when every node that owns points is down (see [`AllDown`]).
+    #[inline]
+    pub fn all_down(&self) -> AllDown {
+        self.health.all_down
+    }
+
+    /// How many up nodes own at least one point.
+    fn up_owners(&self) -> usize {
+        *self.up_owners.get_or_init(|| {
+            let owning = self.ring.owning();
+            let down_owning = self.health.down_ids().filter(|&id| owning.owns(id)).count();
+            owning.count - down_owning
+        })
+    }
+
+    /// Whether walks skip down nodes: some node is down and some owner is up, or the policy for
+    /// when none is up is to fail.
+    #[inline]
+    fn skips_down(&self) -> bool {
+        self.health.any_down() && (self.health.all_down == AllDown::Fail || self.up_owners() > 0)
+    }
+
+    /// A looked-up owner with health applied: `id` itself if it is up, else (cold) the first up
+    /// owner of the walk from exact position `pos()`.
+    #[inline(always)]
+    pub(super) fn healthy(&self, id: Option<NodeId>, pos: impl FnOnce() -> u128) -> Option<NodeId> {
+        match id {
+            Some(i) if self.health.any_down() && self.health.is_down(i.0) => self.reroute(i, pos()),
+            other => other,
+        }
+    }
+
+    /// The owner of exact position `pos` whose looked-up owner `id` is down: the first up owner of
+    /// its walk, or, when no owner is up, `id` ([`AllDown::Panic`]) or none ([`AllDown::Fail`]).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn reroute(&self, id: NodeId, pos: u128) -> Option<NodeId> {
+        if self.up_owners() == 0 {
+            return match self.health.all_down {
+                AllDown::Panic => Some(id),
+                AllDown::Fail => None,
+            };
+        }
+        let up = |&o: &u32| !self.health.is_down(o);
+        if self.placement.profile().is_wide() {
+            let start = self.owner_rank(pos)?;
+            return self.ring.owners_from(start).find(up).map(NodeId);
+        }
+        let x = self
+            .placement
+            .search_from(u64::try_from(pos).unwrap_or(u64::MAX));
+        self.ring.owners_at_or_after(x).find(up).map(NodeId)
+    }
+
+    /// Applies health to a batch's answers (`out[i]` for the key at exact position `pos(i)`).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn heal_batch(&self, out: &mut [u32], pos: impl Fn(usize) -> u128) {
+        if self.up_owners() == 0 && self.health.all_down == AllDown::Panic {
+            return;
+        }
+        for (i, o) in out.iter_mut().enumerate() {
+            if *o != NO_OWNER && self.health.is_down(*o) {
+                *o = self
+                    .reroute(NodeId(*o), pos(i))
+                    .map_or(NO_OWNER, NodeId::get);
+            }
+        }
+    }
+
+    /// The rank in [`points`](Self::points) of the point that owns exact position `pos` (a value of
+    /// [`key_hash_wide`](Self::key_hash_wide)): the first point after it, or at or after it, by the
+    /// profile's tie rule ([`crate::Profile`]), wrapping to 0; the start of the key's clockwise walk.
+    /// `None` if the ring has no points.
+    ///
+    /// ```
+    /// use ringroute::{Node, Placement, Snapshot};
+    /// let ring = Snapshot::new(Placement::native(), [Node::new("a"), Node::new("b")])?;
+    /// let pos = ring.key_hash_wide("user:42");
+    /// let rank = ring.owner_rank(pos).unwrap();
+    /// assert_eq!(ring.point_owners()[rank], ring.route_id("user:42").unwrap().get());
+    /// # Ok::<(), ringroute::Error>(())
+    /// ```
+    pub fn owner_rank(&self, pos: u128) -> Option<usize> {
+        if self.ring.len() == 0 {
+            return None;
+        }
+        if self.placement.profile().is_wide() {
+            let at_or_after = self.placement.profile().tie() == Tie::AtOrAfter;
+            Some(self.ring.rank_wide(pos, at_or_after))
+        } else {
+            let hash = u64::try_from(pos).unwrap_or(u64::MAX);
+            self.ring.rank_at_or_after(self.placement.search_from(hash))
+        }
+    }
+
+    /// The owners of every point, one full turn clockwise from the point that owns `hash`, skipping
+    /// the points of down nodes (so the first item is [`route_hash`](Self::route_hash)'s answer).
+    /// Not deduplicated. When no owner is up, the walk is empty under [`AllDown::Fail`] and skips
+    /// nothing under [`AllDown::Panic`].
+    pub fn walk_hash(&self, hash: u64) -> impl Iterator<Item = NodeId> + '_ {
+        self.walk_wide(self.widen(hash))
+    }
+
+    /// [`walk_hash`](Self::walk_hash) from an exact position (a value of
+    /// [`key_hash_wide`](Self::key_hash_wide)).
+    pub fn walk_wide(&self, pos: u128) -> impl Iterator<Item = NodeId> + '_ {
+        let start = self.owner_rank(pos).unwrap_or(0);
+        let skip = self.skips_down();
+        self.ring
+            .owners_from(start)
+            .filter(move |&o| !(skip && self.health.is_down(o)))
+            .map(NodeId)
+    }
+
+    /// The exact position a 64-bit `hash` stands for (see [`route_hash`](Self::route_hash)).
+    #[inline]
+    pub(super) fn widen(&self, hash: u64) -> u128 {
+        if self.placement.profile().is_wide() {
+            u128::from(hash) << 64
+        } else {
+            u128::from(hash)
+        }
+    }
+
+    /// Up to `n` distinct nodes for `key`: the primary owner first, then the next distinct owners
+    /// walking clockwise, down nodes skipped (see [`walk_hash`](Self::walk_hash)). Fewer than `n`
+    /// only when fewer up nodes own points.
+    pub fn replicas(&self, key: impl AsRef<[u8]>, n: usize) -> Vec<NodeId> {
+        let mut out = Vec::with_capacity(n.min(self.ring.owning().count));
+        self.replicas_wide_into(self.key_hash_wide(key), n, &mut out);
+        out
+    }
+
+    /// [`replicas`](Self::replicas) for a key position (see [`route_hash`](Self::route_hash) for what
+    /// it means under a wide profile), written into `out` (cleared first), so a loop can reuse one
+    /// buffer.
+    pub fn replicas_hash_into(&self, hash: u64, n: usize, out: &mut Vec<NodeId>) {
+        self.replicas_wide_into(self.widen(hash), n, out)
+    }
+
+    /// [`replicas`](Self::replicas) for an exact position (a value of
+    /// [`key_hash_wide`](Self::key_hash_wide)), written into `out` (cleared first).
+    pub fn replicas_wide_into(&self, pos: u128, n: usize, out: &mut Vec<NodeId>) {
+        out.clear();
+        let owners = if self.skips_down() {
+            self.up_owners()
+        } else {
+            self.ring.owning().count
+        };
+        let want = n.min(owners);
+        if want == 0 {
+            return;
+        }
+        // Small replica counts: a linear scan of `out` beats any set. Large ones: a bitmap.
+        let mut seen = if want > 16 {
+            vec![0u64; self.nodes.len().div_ceil(64)]
+        } else {
+            Vec::new()
+        };
+        for id in self.walk_wide(pos) {
+            let fresh = if seen.is_empty() {
+                !out.contains(&id)
+            } else {
+                let (w, b) = (id.index() / 64, id.index() % 64);
+                let was = seen[w] >> b & 1 == 1;
+                seen[w] |= 1 << b;
+                !was
+            };
+            if fresh {
+                out.push(id);
+                if out.len() == want {
+                    return;
+                }
+            }
+        }
+    }
+}
