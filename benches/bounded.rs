@@ -7,6 +7,7 @@ mod common;
 
 use std::collections::VecDeque;
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
@@ -39,6 +40,17 @@ fn one_thread(c: &mut Criterion) {
         b.iter(|| {
             for k in &keys {
                 black_box(router.pin().route_id(black_box(k.as_bytes())));
+            }
+        })
+    });
+    // The reference for the target "acquire + release <= 2 x a lookup + the two atomic operations":
+    // one counter's increment and decrement (what a lease costs at the least).
+    g.bench_function("atomic_add_sub_pair", |b| {
+        let counter = AtomicU64::new(0);
+        b.iter(|| {
+            for _ in 0..KEYS {
+                black_box(&counter).fetch_add(1, Ordering::Relaxed);
+                black_box(&counter).fetch_sub(1, Ordering::Relaxed);
             }
         })
     });
