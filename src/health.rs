@@ -88,13 +88,23 @@ impl Health {
 
     /// This health with node `id` (below `nodes`) marked down or up.
     pub(crate) fn with(&self, nodes: usize, id: u32, down: bool) -> Self {
-        Self::from_down(
-            nodes,
-            self.down_ids()
-                .filter(|&i| i != id)
-                .chain(down.then_some(id)),
-            self.all_down,
-        )
+        let mut bits = self.down.to_vec();
+        bits.resize(nodes.div_ceil(64), 0);
+        let (w, b) = (id as usize / 64, id % 64);
+        let was = bits[w] >> b & 1 == 1;
+        if was == down {
+            return self.clone();
+        }
+        bits[w] ^= 1 << b;
+        let count = if down { self.count + 1 } else { self.count - 1 };
+        if count == 0 {
+            return Self::all_up(self.all_down);
+        }
+        Self {
+            down: bits.into(),
+            count,
+            all_down: self.all_down,
+        }
     }
 
     /// Whether any node is down.

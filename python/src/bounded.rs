@@ -7,8 +7,8 @@ use pyo3::exceptions::PyKeyError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
-use crate::key_bytes;
 use crate::ring::name_of;
+use crate::{key_bytes, to_py_err};
 
 /// Consistent hashing with bounded loads over a ``HashRing`` (made by ``HashRing.bounded``): each
 /// request goes to its key's node unless that node already serves more than ``factor`` times its
@@ -36,7 +36,9 @@ impl BoundedLoad {
 
 /// An unknown node's `KeyError`.
 fn unknown(name: &str) -> PyErr {
-    PyKeyError::new_err(format!("no node named {name:?}"))
+    to_py_err(ringroute::Error::UnknownNode {
+        name: name.to_owned(),
+    })
 }
 
 #[pymethods]

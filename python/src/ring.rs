@@ -352,9 +352,11 @@ impl HashRing {
     /// Whether the named node is up. ``KeyError`` if there is no such node.
     fn is_up(&self, name: &str) -> PyResult<bool> {
         let snap = self.router.pin();
-        let id = snap
-            .id_of(name)
-            .ok_or_else(|| PyKeyError::new_err(format!("no node named {name:?}")))?;
+        let id = snap.id_of(name).ok_or_else(|| {
+            to_py_err(ringroute::Error::UnknownNode {
+                name: name.to_owned(),
+            })
+        })?;
         Ok(snap.is_up(id))
     }
 

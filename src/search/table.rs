@@ -48,7 +48,8 @@ impl Table {
         Some(Self {
             owners,
             size,
-            magic: u128::MAX / u128::from(size) + 1,
+            // `⌈2^128 / 1⌉` does not fit; `entry_of` answers 0 for a one-entry table without it.
+            magic: (u128::MAX / u128::from(size)).wrapping_add(u128::from(size > 1)),
         })
     }
 
