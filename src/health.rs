@@ -119,7 +119,7 @@ impl Health {
         self.count
     }
 
-    /// Whether node `id` is down.
+    /// Whether node `id` is down (`false` for an id past the bitmap, `NO_OWNER` included).
     #[inline]
     pub(crate) fn is_down(&self, id: u32) -> bool {
         self.down

@@ -182,14 +182,20 @@ impl Ring {
         self.owned_from(start).map(|(_, o)| o)
     }
 
-    /// The owners of every point, one full turn from the first point `>= x` (narrow search
-    /// positions; a radix ring starts from the key's page without computing its rank).
-    pub(crate) fn owners_at_or_after(&self, x: u64) -> impl Iterator<Item = u32> + '_ {
-        let points = match &self.index {
-            Index::Radix(r) => RingPoints::Radix(r.iter_at_or_after(x)),
-            _ => self.owned_from(self.rank_at_or_after(x).unwrap_or(0)),
-        };
-        points.map(|(_, o)| o)
+    /// The owner of the first point `>= x` (a narrow search position), wrapping, that `keep`
+    /// accepts; `None` if no owner is accepted. A radix ring walks its pages' slots directly.
+    #[inline]
+    pub(crate) fn first_owner_at_or_after(
+        &self,
+        x: u64,
+        keep: impl Fn(u32) -> bool,
+    ) -> Option<u32> {
+        match &self.index {
+            Index::Radix(r) => r.first_owner_at_or_after(x, keep),
+            _ => self
+                .owners_from(self.rank_at_or_after(x).unwrap_or(0))
+                .find(|&o| keep(o)),
+        }
     }
 
     /// Every point as (position, owner), one full turn from rank `start`.

@@ -86,12 +86,16 @@ impl Radix {
         }
     }
 
-    /// Every point as (position, node id), one full turn from the first one `>= x`.
-    pub(crate) fn iter_at_or_after(&self, x: u64) -> Points<'_> {
-        Points {
-            radix: self,
-            inner: self.packed.iter_at_or_after(self.packed.key(x)),
-        }
+    /// The owner of the first point `>= x`, wrapping, that `keep` accepts (see
+    /// `Packed::first_owner_at_or_after`).
+    #[inline]
+    pub(crate) fn first_owner_at_or_after(
+        &self,
+        x: u64,
+        keep: impl Fn(u32) -> bool,
+    ) -> Option<u32> {
+        self.packed
+            .first_owner_at_or_after(self.packed.key(x), keep)
     }
 
     /// The next index: this one, holding the points of a membership of `nodes_before` nodes, with
@@ -399,6 +403,16 @@ mod tests {
                 let r = lower_bound_wrap(&points, x);
                 prop_assert_eq!(radix.rank_at_or_after(x), Some(r));
                 prop_assert_eq!(radix.point_at_or_after(x), Some((points[r], owners[r])));
+                // The health walk: the first owner from the key's point on (one turn) that the
+                // filter keeps, here owners not divisible by `skip`.
+                for skip in [1, 2, 3, 7] {
+                    let keep = |o: u32| o % skip != 0;
+                    let want_up = (0..points.len())
+                        .map(|i| owners[(r + i) % points.len()])
+                        .find(|&o| keep(o));
+                    prop_assert_eq!(radix.first_owner_at_or_after(x, keep), want_up);
+                    prop_assert_eq!(paged.first_owner_at_or_after(x, keep), want_up);
+                }
             }
             for kernel in crate::search::kernels_under_test("radix::every_kernel_equals_the_reference") {
                 let mut out = vec![0u32; xs.len()];

@@ -44,7 +44,14 @@ impl Snapshot {
             return Ok(());
         }
         match self.placement.profile() {
-            Profile::Native => self.ring.index.owners_batch(hashes, out, kernel),
+            Profile::Native => {
+                self.ring.index.owners_batch(hashes, out, kernel);
+                if self.health.any_down() {
+                    // A native key's search position is its hash.
+                    self.heal_at(out, hashes);
+                }
+            }
+            // `route_hash` applies health itself.
             p if p.is_wide() => {
                 for (o, &h) in out.iter_mut().zip(hashes) {
                     *o = self.route_hash(h).map_or(NO_OWNER, NodeId::get);
@@ -55,9 +62,6 @@ impl Snapshot {
                     *b = self.placement.search_from(h);
                 }
             }),
-        }
-        if self.health.any_down() {
-            self.heal_batch(out, |i| self.widen(hashes[i]));
         }
         Ok(())
     }
@@ -104,6 +108,7 @@ impl Snapshot {
                 for (ks, out) in keys.chunks(BATCH_CHUNK).zip(out.chunks_mut(BATCH_CHUNK)) {
                     let words = &mut words[..ks.len()];
                     crate::md5x::md5_words(kernel, ks, words);
+                    // `route_wide` applies health itself.
                     for (o, w) in out.iter_mut().zip(words.iter()) {
                         let pos = crate::md5x::words_to_u128_be(*w);
                         *o = self.route_wide(pos).map_or(NO_OWNER, NodeId::get);
@@ -135,15 +140,13 @@ impl Snapshot {
                 }),
             },
         }
-        if self.health.any_down() {
-            self.heal_batch(out, |i| self.key_hash_wide(keys[i].as_ref()));
-        }
         Ok(())
     }
 
     /// The batch loop: `items` in chunks of [`BATCH_CHUNK`], each turned into search positions in a
     /// stack buffer by `positions(chunk, buffer)` (which fills `buffer[..chunk.len()]`), then
-    /// searched together. `out.len() == items.len()`, and the ring has points.
+    /// searched together, then healed from the same positions when some node is down.
+    /// `out.len() == items.len()`, and the ring has points.
     #[inline(always)]
     fn search_chunks<T>(
         &self,
@@ -152,11 +155,15 @@ impl Snapshot {
         out: &mut [u32],
         mut positions: impl FnMut(&[T], &mut [u64]),
     ) {
+        let heal = self.health.any_down();
         let mut buf = [0u64; BATCH_CHUNK];
         for (xs, out) in items.chunks(BATCH_CHUNK).zip(out.chunks_mut(BATCH_CHUNK)) {
             let buf = &mut buf[..xs.len()];
             positions(xs, buf);
             self.ring.index.owners_batch(buf, out, kernel);
+            if heal {
+                self.heal_at(out, buf);
+            }
         }
     }
 

@@ -85,35 +85,66 @@ impl Snapshot {
     #[cold]
     #[inline(never)]
     pub(super) fn reroute(&self, id: NodeId, pos: u128) -> Option<NodeId> {
+        if !self.placement.profile().is_wide() {
+            let x = self
+                .placement
+                .search_from(u64::try_from(pos).unwrap_or(u64::MAX));
+            return self.first_up_at(id, x);
+        }
         if self.up_owners() == 0 {
-            return match self.health.all_down {
-                AllDown::Panic => Some(id),
-                AllDown::Fail => None,
-            };
+            return self.none_up(id);
         }
-        let up = |&o: &u32| !self.health.is_down(o);
-        if self.placement.profile().is_wide() {
-            let start = self.owner_rank(pos)?;
-            return self.ring.owners_from(start).find(up).map(NodeId);
-        }
-        let x = self
-            .placement
-            .search_from(u64::try_from(pos).unwrap_or(u64::MAX));
-        self.ring.owners_at_or_after(x).find(up).map(NodeId)
+        let start = self.owner_rank(pos)?;
+        self.ring
+            .owners_from(start)
+            .find(|&o| !self.health.is_down(o))
+            .map(NodeId)
     }
 
-    /// Applies health to a batch's answers (`out[i]` for the key at exact position `pos(i)`).
+    /// [`reroute`](Self::reroute) under a narrow profile, from the key's search position `x` (what
+    /// the lookup searched for): the first up owner at or after it.
     #[cold]
     #[inline(never)]
-    pub(super) fn heal_batch(&self, out: &mut [u32], pos: impl Fn(usize) -> u128) {
-        if self.up_owners() == 0 && self.health.all_down == AllDown::Panic {
-            return;
+    pub(super) fn reroute_at(&self, id: NodeId, x: u64) -> Option<NodeId> {
+        self.first_up_at(id, x)
+    }
+
+    /// [`reroute_at`](Self::reroute_at)'s body, inlined into both reroutes.
+    #[inline(always)]
+    fn first_up_at(&self, id: NodeId, x: u64) -> Option<NodeId> {
+        if self.up_owners() == 0 {
+            return self.none_up(id);
         }
-        for (i, o) in out.iter_mut().enumerate() {
-            if *o != NO_OWNER && self.health.is_down(*o) {
-                *o = self
-                    .reroute(NodeId(*o), pos(i))
-                    .map_or(NO_OWNER, NodeId::get);
+        self.ring
+            .first_owner_at_or_after(x, |o| !self.health.is_down(o))
+            .map(NodeId)
+    }
+
+    /// The answer for a key whose owner `id` is down when no owner is up.
+    fn none_up(&self, id: NodeId) -> Option<NodeId> {
+        match self.health.all_down {
+            AllDown::Panic => Some(id),
+            AllDown::Fail => None,
+        }
+    }
+
+    /// Applies health to a narrow profile's batch answers, `out[i]` for search position `xs[i]`
+    /// (the positions the batch searched, so no key is hashed again). A first pass lists the keys
+    /// whose owner is down without a branch per key (which would be mispredicted for each of them);
+    /// a second reroutes the listed ones.
+    #[inline(never)]
+    pub(super) fn heal_at(&self, out: &mut [u32], xs: &[u64]) {
+        const GROUP: usize = 256;
+        let mut down = [0u16; GROUP];
+        for (out, xs) in out.chunks_mut(GROUP).zip(xs.chunks(GROUP)) {
+            let mut n = 0;
+            for (i, &o) in out.iter().enumerate() {
+                down[n] = i as u16;
+                n += usize::from(self.health.is_down(o));
+            }
+            for &i in &down[..n] {
+                let (o, x) = (&mut out[usize::from(i)], xs[usize::from(i)]);
+                *o = self.reroute_at(NodeId(*o), x).map_or(NO_OWNER, NodeId::get);
             }
         }
     }

@@ -503,18 +503,51 @@ impl Packed {
         }
     }
 
-    /// Every point from the first one `>= x` (a normalized key) on, wrapping, one full turn:
-    /// (normalized position, slot id). Starts from the key's page, with no search of the page
-    /// starts (the health walk's path).
-    pub(crate) fn iter_at_or_after(&self, x: u64) -> Points<'_> {
-        let (page, start, end) = self.locate(x);
-        // A local rank of `m` (past the page's last point) moves on to the next page.
-        let i = Self::exact_local(self.page(page), start, end, x);
-        Points {
-            packed: self,
-            page,
-            i,
-            left: self.n,
+    /// The node id of the first point `>= x` (a normalized key), wrapping, that `keep` accepts, or
+    /// `None` if no point's does (one full turn): the health walk's path. It finds the key's point
+    /// in its bucket by the points' top 48 bits (the exact positions only when those equal the
+    /// key's), then walks the pages' slots from there, with no search of the page starts.
+    #[inline]
+    pub(crate) fn first_owner_at_or_after(
+        &self,
+        x: u64,
+        keep: impl Fn(u32) -> bool,
+    ) -> Option<u32> {
+        let (mut page, start, end) = self.locate(x);
+        let pg = self.page(page);
+        let mut points = pg.points();
+        let top = x >> 16;
+        let mut from = start;
+        while from < end && points[from] >> 16 < top {
+            from += 1;
+        }
+        if from < end && points[from] >> 16 == top {
+            from = Self::exact_local(pg, start, end, x);
+        }
+        // `from` may be the page's length (past its last point): the walk goes on to the next page.
+        let mut left = self.n;
+        loop {
+            while from < points.len() {
+                let id = self.id(slot_owner(points[from]));
+                if keep(id) {
+                    return Some(id);
+                }
+                left -= 1;
+                if left == 0 {
+                    return None;
+                }
+                from += 1;
+            }
+            if self.n == 0 {
+                return None;
+            }
+            page = if page + 1 == self.heads.len() {
+                0
+            } else {
+                page + 1
+            };
+            points = self.page(page).points();
+            from = 0;
         }
     }
 
