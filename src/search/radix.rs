@@ -406,7 +406,7 @@ mod tests {
                 // The health walk: the first owner from the key's point on (one turn) that the
                 // filter keeps, here owners not divisible by `skip`.
                 for skip in [1, 2, 3, 7] {
-                    let keep = |o: u32| o % skip != 0;
+                    let keep = |o: u32| !o.is_multiple_of(skip);
                     let want_up = (0..points.len())
                         .map(|i| owners[(r + i) % points.len()])
                         .find(|&o| keep(o));
