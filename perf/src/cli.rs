@@ -23,6 +23,25 @@ impl Mode {
     }
 }
 
+/// The placement ringroute runs, which also picks the peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The `native` ring (xxh3, `--points-per-node` points), against the ring crates.
+    Native,
+    /// The `maglev` table (Envoy's, `--table-size` entries), against the Maglev crates.
+    Maglev,
+}
+
+impl Kind {
+    /// The name used in the table and the JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Native => "native",
+            Kind::Maglev => "maglev",
+        }
+    }
+}
+
 /// The run's configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -48,6 +67,10 @@ pub struct Config {
     pub json: bool,
     /// Also run the peer crates.
     pub peers: bool,
+    /// The placement (and so the peers).
+    pub kind: Kind,
+    /// Maglev table entries.
+    pub table_size: u64,
 }
 
 /// The largest ring the harness builds (pingora-ketama indexes nodes with a `u16`).
@@ -69,18 +92,29 @@ fn rate(s: &str) -> Result<f64, String> {
     }
 }
 
+fn table_size(s: &str) -> Result<u64, String> {
+    let m: u64 = s
+        .parse()
+        .map_err(|_| format!("expected a prime table size, got {s:?}"))?;
+    ringroute::Placement::maglev(m)
+        .map(|_| m)
+        .map_err(|e| e.to_string())
+}
+
 /// The command's definition.
 pub fn command() -> Command {
     Command::new("ringroute-perf")
         .about(
             "Throughput harness of ringroute: lookups/s per thread and in total, ns per key, \
              single-lookup latency percentiles, publish latency and peak memory, optionally with the \
-             peer crates (hashring, pingora-ketama, conhash) on the same nodes and keys.",
+             peer crates (hashring, pingora-ketama, conhash; with --placement maglev, maglev-hash, \
+             maglev and hash-rings) on the same nodes and keys.",
         )
         .after_help(
             "Runs on built-in defaults with no arguments (about 20 s). Examples:\n  \
              ringroute-perf --peers\n  \
              ringroute-perf --nodes 1000 --threads 1,2 --churn 1000 --mode single\n  \
+             ringroute-perf --placement maglev --peers --threads 1\n  \
              ringroute-perf --nodes 10 --duration 0.2 --json",
         )
         .arg(
@@ -168,8 +202,24 @@ pub fn command() -> Command {
         .arg(
             Arg::new("peers")
                 .long("peers")
-                .help("Also run pingora-ketama, hashring and conhash (single mode) on the same nodes and keys")
+                .help("Also run the peers (single mode) on the same nodes and keys: pingora-ketama, hashring and conhash; with --placement maglev, maglev-hash, maglev and hash-rings")
                 .action(ArgAction::SetTrue),
+        )
+        .arg(
+            Arg::new("placement")
+                .long("placement")
+                .value_name("P")
+                .help("native: the xxh3 ring of --points-per-node points per node; maglev: Envoy's Maglev table of --table-size entries")
+                .default_value("native")
+                .value_parser(["native", "maglev"]),
+        )
+        .arg(
+            Arg::new("table-size")
+                .long("table-size")
+                .value_name("M")
+                .help("Maglev table entries (a prime, at most 5000011)")
+                .default_value("65537")
+                .value_parser(table_size),
         )
 }
 
@@ -214,6 +264,11 @@ pub fn from_matches(m: &clap::ArgMatches) -> Config {
         duration: *m.get_one::<f64>("duration").expect("has a default"),
         json: m.get_flag("json"),
         peers: m.get_flag("peers"),
+        kind: match m.get_one::<String>("placement").map(String::as_str) {
+            Some("maglev") => Kind::Maglev,
+            _ => Kind::Native,
+        },
+        table_size: *m.get_one::<u64>("table-size").expect("has a default"),
     }
 }
 
@@ -238,6 +293,9 @@ mod tests {
         assert_eq!(c.keys, KeyDist::Uniform);
         assert_eq!(c.churn, 0.0);
         assert!(!c.json && !c.peers);
+        assert_eq!((c.kind, c.table_size), (Kind::Native, 65_537));
+        let c = parse_args(&["--placement", "maglev", "--table-size", "251"]).unwrap();
+        assert_eq!((c.kind, c.table_size), (Kind::Maglev, 251));
     }
 
     #[test]
@@ -264,6 +322,9 @@ mod tests {
             &["--duration", "-1"],
             &["--churn", "-5"],
             &["--batch-size", "0"],
+            &["--placement", "ketama"],
+            &["--table-size", "65536"],
+            &["--table-size", "5000077"],
             &["--frobnicate"],
         ] {
             assert!(parse_args(bad).is_err(), "{bad:?} should be rejected");

@@ -3,10 +3,14 @@
 //! For every ring size and reader-thread count it routes a pre-generated stream of ~10-byte string
 //! keys (random order) through ringroute (single lookups through a cached `Reader`, and batches
 //! through `route_batch`) and, with `--peers`, through pingora-ketama, hashring and conhash built
-//! from the same nodes and points per node. It reports lookups/s per thread and in total, ns per key,
+//! from the same nodes and points per node (with `--placement maglev`: Envoy's Maglev table against
+//! the maglev-hash, maglev and hash-rings crates' tables of the same size). It reports lookups/s per thread and in total, ns per key,
 //! single-lookup latency percentiles, publish latency (idle, and under `--churn`), build time and
 //! memory. `ringroute-perf --help` lists the flags; the module docs of [`run`] and [`timer`] say
 //! exactly what is measured.
+
+// serde_json's `json!` of a record (over fifty fields) needs more than the default depth.
+#![recursion_limit = "256"]
 
 mod cli;
 mod keys;
@@ -21,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use ringroute::{Kernel, Node, NodeId, Placement, Router, Snapshot, NO_OWNER};
 
-use crate::cli::{Config, Mode};
+use crate::cli::{Config, Kind, Mode};
 use crate::report::{Build, Record};
 use crate::run::{CellPlan, Churn};
 
@@ -44,8 +48,12 @@ struct Progress {
 
 impl Progress {
     fn new(cfg: &Config, plan: CellPlan) -> Self {
-        let per_nodes =
-            cfg.threads.len() * (cfg.modes.len() + if cfg.peers { peers::PEERS.len() } else { 0 });
+        let peer_count = match (cfg.peers, cfg.kind) {
+            (false, _) => 0,
+            (true, Kind::Native) => peers::PEERS.len(),
+            (true, Kind::Maglev) => peers::MAGLEV_PEERS.len(),
+        };
+        let per_nodes = cfg.threads.len() * (cfg.modes.len() + peer_count);
         let total = per_nodes * cfg.nodes.len();
         Self {
             total,
@@ -96,8 +104,11 @@ fn main() {
     }
     let plan = CellPlan::new(1, cfg.duration);
     let mut progress = Progress::new(&cfg, plan);
-    let placement = Placement::from_name("native", Some(cfg.points_per_node))
-        .expect("native is a profile and points per node > 0");
+    let placement = match cfg.kind {
+        Kind::Native => Placement::from_name("native", Some(cfg.points_per_node))
+            .expect("native is a profile and points per node > 0"),
+        Kind::Maglev => Placement::maglev(cfg.table_size).expect("the flag checked the size"),
+    };
 
     let mut records: Vec<Record> = Vec::new();
     let mut builds: Vec<Build> = Vec::new();
@@ -157,7 +168,19 @@ fn main() {
         drop(router);
 
         // --- peers (single mode only: they have no batch) ---
-        if cfg.peers {
+        if cfg.peers && cfg.kind == Kind::Maglev {
+            maglev_peers(
+                &cfg,
+                &cores,
+                &keys,
+                &clock,
+                &mut progress,
+                &mut records,
+                &mut builds,
+                n,
+            );
+        }
+        if cfg.peers && cfg.kind == Kind::Native {
             let ppn = cfg.points_per_node;
             progress.say(&format!("building pingora-ketama, {n} nodes"));
             let (ring, b) = measure_build("pingora-ketama", n, || peers::pingora(n, ppn));
@@ -231,6 +254,75 @@ fn main() {
         };
         report::print_table(&records, &builds, &cfg, &clock, &env);
     }
+}
+
+/// Builds and runs the Maglev peers at `n` nodes.
+#[allow(clippy::too_many_arguments)]
+fn maglev_peers(
+    cfg: &Config,
+    cores: &[core_affinity::CoreId],
+    keys: &[&[u8]],
+    clock: &timer::Clock,
+    progress: &mut Progress,
+    records: &mut Vec<Record>,
+    builds: &mut Vec<Build>,
+    n: usize,
+) {
+    let m = cfg.table_size;
+    progress.say(&format!("building maglev-hash, {n} nodes"));
+    let (table, b) = measure_build("maglev-hash", n, || peers::maglev_hash(n, m));
+    builds.push(b);
+    peer_cells(
+        cfg,
+        cores,
+        keys,
+        clock,
+        progress,
+        records,
+        "maglev-hash",
+        n,
+        || {
+            let table = &table;
+            move |k: &[u8]| table.get(&k).map(String::len)
+        },
+    );
+    drop(table);
+    progress.say(&format!("building maglev, {n} nodes"));
+    let (table, b) = measure_build("maglev", n, || peers::maglev(n, m));
+    builds.push(b);
+    peer_cells(
+        cfg,
+        cores,
+        keys,
+        clock,
+        progress,
+        records,
+        "maglev",
+        n,
+        || {
+            let table = &table;
+            move |k: &[u8]| maglev::ConsistentHasher::get(table, &k).map(String::len)
+        },
+    );
+    drop(table);
+    progress.say(&format!("building hash-rings, {n} nodes"));
+    let names: Vec<String> = (0..n).map(peers::name).collect();
+    let (table, b) = measure_build("hash-rings", n, || peers::hash_rings(&names, m));
+    builds.push(b);
+    peer_cells(
+        cfg,
+        cores,
+        keys,
+        clock,
+        progress,
+        records,
+        "hash-rings",
+        n,
+        || {
+            let table = &table;
+            move |k: &[u8]| table.get_node(&k).len()
+        },
+    );
 }
 
 /// Runs the single-lookup cells of one peer.

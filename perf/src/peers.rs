@@ -7,11 +7,39 @@
 //! | `pingora-ketama` | `160 · weight`, weight = `max(1, round(P / 160))` (its v1 ring fixes 160 per weight) | crc32, binary search | `Continuum::node(key)` |
 //! | `hashring` | `P` virtual nodes `(node, i)` | SipHash-1-3, binary search | `HashRing::get(&key)` |
 //! | `conhash` | `P` replicas | md5 (allocates a `Vec`), `BTreeMap` range | `ConsistentHash::get(key)` |
+//!
+//! With `--placement maglev`, ringroute builds Envoy's Maglev table of `M` entries and the peers are
+//! the Rust Maglev crates, each with a table of (about) `M` entries over the same node names:
+//!
+//! | impl | key hash | lookup called |
+//! |---|---|---|
+//! | `ringroute` | XXH64 (Envoy's), `hash mod M` | `Reader::snapshot().route_id(key)` |
+//! | `maglev-hash` | std `DefaultHasher` (SipHash-1-3) | `MaglevTable::get(&key)` |
+//! | `maglev` | std `DefaultHasher` | `Maglev::get(&key)` |
+//! | `hash-rings` | std `DefaultHasher` | `maglev::Ring::get_node(&key)` |
 
 use std::net::{Ipv4Addr, SocketAddr};
 
 /// The names of the peer crates, in the order they run.
 pub const PEERS: [&str; 3] = ["pingora-ketama", "hashring", "conhash"];
+
+/// The names of the Maglev peer crates, in the order they run.
+pub const MAGLEV_PEERS: [&str; 3] = ["maglev-hash", "maglev", "hash-rings"];
+
+/// A `maglev-hash` table of about `m` entries over nodes `0..n`.
+pub fn maglev_hash(n: usize, m: u64) -> maglev_hash::MaglevTable<String> {
+    maglev_hash::MaglevTable::with_capacity((0..n).map(name).collect(), m as usize)
+}
+
+/// A `maglev` table of about `m` entries over nodes `0..n`.
+pub fn maglev(n: usize, m: u64) -> maglev::Maglev<String> {
+    maglev::Maglev::with_capacity((0..n).map(name), m as usize)
+}
+
+/// A `hash-rings` Maglev table of about `m` entries over the node names `names`.
+pub fn hash_rings(names: &[String], m: u64) -> hash_rings::maglev::Ring<'_, String> {
+    hash_rings::maglev::Ring::with_capacity_hint(names.iter().collect(), m as usize)
+}
 
 /// Node `i`'s address, `10.x.y.z:11211`: its name in every implementation.
 pub fn addr(i: usize) -> SocketAddr {

@@ -228,6 +228,8 @@ pub fn print_json(
             "mode": r.mode.name(),
             "nodes": r.nodes,
             "threads": r.threads,
+            "placement": cfg.kind.name(),
+            "table_size": if cfg.kind == crate::cli::Kind::Maglev { Value::from(cfg.table_size) } else { Value::Null },
             "points_per_node": cfg.points_per_node,
             "batch_size": if r.mode == Mode::Batch { Value::from(cfg.batch_size) } else { Value::Null },
             "keys": cfg.keys.name(),
@@ -285,9 +287,12 @@ fn fmt_ns(v: f64) -> String {
 
 /// The human-readable report on stdout.
 pub fn print_table(records: &[Record], builds: &[Build], cfg: &Config, clock: &Clock, env: &Env) {
+    let placement = match cfg.kind {
+        crate::cli::Kind::Native => format!("native, {} points/node", cfg.points_per_node),
+        crate::cli::Kind::Maglev => format!("maglev, table of {} entries", cfg.table_size),
+    };
     println!(
-        "ringroute-perf: {} points/node, keys {} ({} keys of ~{:.0} B, {} distinct, random order), batch {}, {} s/cell, churn {}/s",
-        cfg.points_per_node,
+        "ringroute-perf: {placement}, keys {} ({} keys of ~{:.0} B, {} distinct, random order), batch {}, {} s/cell, churn {}/s",
         cfg.keys.name(),
         cfg.key_count,
         env.key_len,

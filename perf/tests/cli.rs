@@ -146,6 +146,46 @@ fn peers_run_the_same_workload_and_get_ratios() {
 }
 
 #[test]
+fn maglev_runs_against_the_maglev_crates() {
+    let recs = run_json(&[
+        "--nodes",
+        "10",
+        "--duration",
+        "0.1",
+        "--threads",
+        "1",
+        "--peers",
+        "--placement",
+        "maglev",
+        "--table-size",
+        "251",
+    ]);
+    let impls: Vec<&str> = recs.iter().map(|r| r["impl"].as_str().unwrap()).collect();
+    assert_eq!(
+        impls,
+        [
+            "ringroute",
+            "ringroute",
+            "maglev-hash",
+            "maglev",
+            "hash-rings"
+        ]
+    );
+    for r in &recs {
+        check_record(r);
+        assert_eq!(r["placement"], "maglev");
+        assert_eq!(r["table_size"], 251);
+        assert!(r["build_ms"].as_f64().unwrap() > 0.0);
+        if r["impl"] == "ringroute" {
+            assert_eq!(r["layout"], "table");
+            let best = r["fastest_peer"].as_str().unwrap();
+            assert!(["maglev-hash", "maglev", "hash-rings"].contains(&best));
+            assert!(num(r, "vs_fastest_peer") > 0.0);
+        }
+    }
+}
+
+#[test]
 fn churn_reports_publish_latency() {
     let recs = run_json(&[
         "--nodes",
@@ -244,6 +284,8 @@ fn help_lists_the_flags() {
         "--duration",
         "--json",
         "--peers",
+        "--placement",
+        "--table-size",
     ] {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
