@@ -23,7 +23,7 @@ use bytemuck::{Pod, Zeroable};
 
 pub(crate) use eytzinger::Eytzinger;
 pub(crate) use packed::Change;
-pub(crate) use radix::{Points as RadixPoints, Radix};
+pub(crate) use radix::{Points as RadixPoints, Radix, NO_NEXT};
 #[cfg(test)]
 pub(crate) use simd::kernels_under_test;
 pub use simd::Kernel;
@@ -124,6 +124,40 @@ impl Index {
             Index::Radix(r) => r.owner_at_or_after(x),
             Index::Eytzinger(e) => e.owner_at_or_after(x),
             Index::Table(t) => t.owner_at_or_after(x),
+        }
+    }
+
+    /// The owner of the first point `>= x` and, where the layout has it at hand, the owner of the
+    /// point after it (see `Radix::owner_pair_at_or_after`).
+    #[inline(always)]
+    pub(crate) fn owner_pair_at_or_after(&self, x: u64) -> Option<(u32, Option<u32>)> {
+        match self {
+            Index::Radix(r) => r.owner_pair_at_or_after(x),
+            Index::Eytzinger(e) => e.owner_at_or_after(x).map(|o| (o, None)),
+            Index::Table(t) => t.owner_at_or_after(x).map(|o| (o, None)),
+        }
+    }
+
+    /// [`owners_batch`](Self::owners_batch) that also writes each key's next owner into `next`
+    /// (as long as `xs`), or [`NO_NEXT`] where the layout does not have it at hand (the radix
+    /// layout reads it in the same pass; see `Radix::owners_pair_batch`).
+    pub(crate) fn owners_pair_batch(
+        &self,
+        xs: &[u64],
+        out: &mut [u32],
+        next: &mut [u32],
+        kernel: Kernel,
+    ) {
+        match self {
+            Index::Radix(r) => r.owners_pair_batch(xs, out, next, kernel),
+            Index::Eytzinger(e) => {
+                e.owners_batch(xs, out, kernel);
+                next.fill(NO_NEXT);
+            }
+            Index::Table(t) => {
+                t.owners_batch(xs, out, kernel);
+                next.fill(NO_NEXT);
+            }
         }
     }
 

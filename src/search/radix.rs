@@ -22,6 +22,9 @@ use super::packed::{self, quantize, slot_owner, Bucket, Change, Entry, Packed, R
 use super::prefetch::prefetch_read;
 use super::simd::Kernel;
 
+/// The next owner of [`Radix::owners_pair_batch`] where it is not at hand.
+pub(crate) const NO_NEXT: u32 = u32::MAX;
+
 #[cfg(doc)]
 use super::packed::PAD;
 
@@ -171,6 +174,43 @@ impl Radix {
         Some(self.packed.id(slot_owner(self.find_scalar(x))))
     }
 
+    /// The owner of the first point `>= x` and, when it comes cheaply, the owner of the point after
+    /// it (the next of the walk; see [`settle_pair`](Self::settle_pair)). `None` if empty.
+    #[inline(always)]
+    pub(crate) fn owner_pair_at_or_after(&self, x: u64) -> Option<(u32, Option<u32>)> {
+        if self.packed.len() == 0 {
+            return None;
+        }
+        let x = if self.packed.norm() == 0 {
+            x
+        } else {
+            self.packed.key(x)
+        };
+        let b = self.packed.bucket(x);
+        let rank = self.packed.count::<4>(b, |w| window_count(w, x));
+        let (first, next) = self.settle_pair(b, rank, x);
+        Some((first, (next != NO_NEXT).then_some(next)))
+    }
+
+    /// [`settle`](Self::settle) for a pair: the node id of the first point `>= x` and of the point
+    /// after it (the slot after the found one: the next point, or the page's sentinel, which stands
+    /// for the next page's first point). The second is [`NO_NEXT`] when the exact path ran, or when
+    /// the found slot may itself be a page's sentinel (top bits all ones), whose next slot is a pad.
+    #[inline(always)]
+    fn settle_pair(&self, b: Bucket, rank: Rank, x: u64) -> (u32, u32) {
+        let p = &self.packed;
+        let slot = p.slot_at(b, rank);
+        if slot >> 16 == x >> 16 {
+            return (p.id(slot_owner(self.settle_exact(x))), NO_NEXT);
+        }
+        let next = if slot >> 16 != u64::MAX >> 16 {
+            p.id(slot_owner(p.slot_after(b, rank)))
+        } else {
+            NO_NEXT
+        };
+        (p.id(slot_owner(slot)), next)
+    }
+
     /// The rank of the first point `>= x`, wrapping to 0; `None` if empty.
     #[inline]
     pub(crate) fn rank_at_or_after(&self, x: u64) -> Option<usize> {
@@ -191,21 +231,50 @@ impl Radix {
 
     /// Owners of many positions. `out.len() == xs.len()`; the index is not empty.
     pub(crate) fn owners_batch(&self, xs: &[u64], out: &mut [u32], kernel: Kernel) {
+        self.batch_kernel(xs, out, &mut [], kernel)
+    }
+
+    /// [`owners_batch`](Self::owners_batch) that also writes, into `next`, the owner of the point
+    /// after each key's, or [`NO_NEXT`] where it is not at hand (see
+    /// [`settle_pair`](Self::settle_pair)): the health walk's second step, read in the same pass.
+    /// `next.len() == xs.len()`.
+    pub(crate) fn owners_pair_batch(
+        &self,
+        xs: &[u64],
+        out: &mut [u32],
+        next: &mut [u32],
+        kernel: Kernel,
+    ) {
+        debug_assert_eq!(xs.len(), next.len());
+        self.batch_kernel(xs, out, next, kernel)
+    }
+
+    /// The kernels' batch: owners into `out`, and the next owners into `next` unless it is empty.
+    fn batch_kernel(&self, xs: &[u64], out: &mut [u32], next: &mut [u32], kernel: Kernel) {
         debug_assert_eq!(xs.len(), out.len());
         debug_assert!(self.packed.len() > 0);
         match kernel {
-            Kernel::Scalar => {
+            Kernel::Scalar if next.is_empty() => {
                 for (o, &x) in out.iter_mut().zip(xs) {
                     *o = self.packed.id(slot_owner(self.find_scalar(x)));
                 }
             }
-            Kernel::Portable => self.batch_with::<4>(xs, out, window_count),
+            Kernel::Scalar => {
+                for ((o, n), &x) in out.iter_mut().zip(next.iter_mut()).zip(xs) {
+                    let (first, second) = self
+                        .owner_pair_at_or_after(x)
+                        .expect("the index is not empty");
+                    *o = first;
+                    *n = second.unwrap_or(NO_NEXT);
+                }
+            }
+            Kernel::Portable => self.batch_with::<4>(xs, out, next, window_count),
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2 => super::simd::avx2::radix_batch(self, xs, out),
+            Kernel::Avx2 => super::simd::avx2::radix_batch(self, xs, out, next),
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx512 => super::simd::avx512::radix_batch(self, xs, out),
+            Kernel::Avx512 => super::simd::avx512::radix_batch(self, xs, out, next),
             #[cfg(not(target_arch = "x86_64"))]
-            Kernel::Avx2 | Kernel::Avx512 => self.batch_with::<4>(xs, out, window_count),
+            Kernel::Avx2 | Kernel::Avx512 => self.batch_with::<4>(xs, out, next, window_count),
         }
     }
 
@@ -214,43 +283,54 @@ impl Radix {
     /// reads every (normalized) key's page address and prefetches the page's table, stage 2 reads the bucket
     /// bounds and prefetches every bucket's first line, stage 3 counts. The loads of a group overlap instead of queueing one
     /// behind the other.
+    /// With a non-empty `next`, each key's next owner is written there too (see
+    /// [`owners_pair_batch`](Self::owners_pair_batch)).
     #[inline(always)]
     pub(crate) fn batch_with<const W: usize>(
         &self,
         xs: &[u64],
         out: &mut [u32],
+        next: &mut [u32],
         window: impl Fn(&[u64; W], u64) -> u32,
     ) {
-        // Two builds of the loop: keys of 64-bit positions go as they are (normalizing them cost
-        // about 15 % per key at 100 nodes), others are normalized at each stage.
-        if self.packed.norm() == 0 {
-            self.batch_loop::<W, false>(xs, out, window)
-        } else {
-            self.batch_loop::<W, true>(xs, out, window)
+        // Builds of the loop: keys of 64-bit positions go as they are (normalizing them cost
+        // about 15 % per key at 100 nodes), others are normalized at each stage; the pair build
+        // only for the health walk.
+        match (self.packed.norm() == 0, next.is_empty()) {
+            (true, true) => self.batch_loop::<W, false, false>(xs, out, next, window),
+            (false, true) => self.batch_loop::<W, true, false>(xs, out, next, window),
+            (true, false) => self.batch_loop::<W, false, true>(xs, out, next, window),
+            (false, false) => self.batch_loop::<W, true, true>(xs, out, next, window),
         }
     }
 
-    /// [`batch_with`](Self::batch_with)'s loop; `NORM`: normalize the keys.
+    /// [`batch_with`](Self::batch_with)'s loop; `NORM`: normalize the keys; `PAIR`: write the next
+    /// owners into `next` (as long as `xs`).
     #[inline(always)]
-    fn batch_loop<const W: usize, const NORM: bool>(
+    fn batch_loop<const W: usize, const NORM: bool, const PAIR: bool>(
         &self,
         xs: &[u64],
         out: &mut [u32],
+        next: &mut [u32],
         window: impl Fn(&[u64; W], u64) -> u32,
     ) {
         let p = &self.packed;
         let key = |x: u64| if NORM { p.key(x) } else { x };
         // The last stage, the same whichever way the buckets were found: count each bucket.
-        let finish = |out: &mut [u32], xs: &[u64], buckets: &[Bucket; GROUP]| {
-            for ((o, &x), &b) in out.iter_mut().zip(xs).zip(buckets) {
+        let finish = |out: &mut [u32], next: &mut [u32], xs: &[u64], buckets: &[Bucket; GROUP]| {
+            for (i, ((o, &x), &b)) in out.iter_mut().zip(xs).zip(buckets).enumerate() {
                 let x = key(x);
                 let rank = p.count::<W>(b, |w| window(w, x));
-                *o = p.id(slot_owner(self.settle(b, rank, x)));
+                if PAIR {
+                    (*o, next[i]) = self.settle_pair(b, rank, x);
+                } else {
+                    *o = p.id(slot_owner(self.settle(b, rank, x)));
+                }
             }
         };
         let mut buckets = [Bucket::EMPTY; GROUP];
         if let Some(dir) = p.dir() {
-            for (xs, out) in xs.chunks(GROUP).zip(out.chunks_mut(GROUP)) {
+            for (g, (xs, out)) in xs.chunks(GROUP).zip(out.chunks_mut(GROUP)).enumerate() {
                 for &x in xs {
                     prefetch_read(dir.hint(key(x)));
                 }
@@ -259,7 +339,7 @@ impl Radix {
                     prefetch_window(p.slot_hint(bucket));
                     *b = bucket;
                 }
-                finish(out, xs, &buckets);
+                finish(out, group_of::<PAIR>(next, g, xs.len()), xs, &buckets);
             }
             return;
         }
@@ -267,7 +347,7 @@ impl Radix {
         // Page addresses of a large ring miss the cache too: fetch them a stage ahead (measured:
         // ~4 % fewer ns per key at 10,000 nodes, ~7 % more at 1000 nodes, where they stay cached).
         let far = p.pages() > FAR_PAGES;
-        for (xs, out) in xs.chunks(GROUP).zip(out.chunks_mut(GROUP)) {
+        for (g, (xs, out)) in xs.chunks(GROUP).zip(out.chunks_mut(GROUP)).enumerate() {
             if far {
                 for &x in xs {
                     prefetch_read(p.head_hint(key(x)));
@@ -283,8 +363,18 @@ impl Radix {
                 prefetch_window(p.slot_hint(bucket));
                 *b = bucket;
             }
-            finish(out, xs, &buckets);
+            finish(out, group_of::<PAIR>(next, g, xs.len()), xs, &buckets);
         }
+    }
+}
+
+/// Group `g`'s part (`len` long) of a batch's `next` owners: nothing unless `PAIR`.
+#[inline(always)]
+fn group_of<const PAIR: bool>(next: &mut [u32], g: usize, len: usize) -> &mut [u32] {
+    if PAIR {
+        &mut next[g * GROUP..g * GROUP + len]
+    } else {
+        &mut []
     }
 }
 
@@ -414,11 +504,56 @@ mod tests {
                     prop_assert_eq!(paged.first_owner_at_or_after(x, keep), want_up);
                 }
             }
+            // The next owner, where a lookup reads it: the owner of the point after the key's.
+            let next_of = |x: u64| owners[(lower_bound_wrap(&points, x) + 1) % points.len()];
+            for &x in &xs {
+                let (first, next) = radix.owner_pair_at_or_after(x).unwrap();
+                prop_assert_eq!(first, owners[lower_bound_wrap(&points, x)]);
+                prop_assert!(next.is_none_or(|n| n == next_of(x)), "{:?} for {}", next, x);
+            }
             for kernel in crate::search::kernels_under_test("radix::every_kernel_equals_the_reference") {
                 let mut out = vec![0u32; xs.len()];
                 radix.owners_batch(&xs, &mut out, kernel);
                 prop_assert_eq!(&out, &want, "kernel {}", kernel);
+                let mut next = vec![0u32; xs.len()];
+                for r in [&radix, &paged] {
+                    out.fill(0);
+                    r.owners_pair_batch(&xs, &mut out, &mut next, kernel);
+                    prop_assert_eq!(&out, &want, "pair batch, kernel {}", kernel);
+                    for (&x, &n) in xs.iter().zip(&next) {
+                        prop_assert!(n == NO_NEXT || n == next_of(x), "kernel {}: {} for {}", kernel, n, x);
+                    }
+                }
             }
+        }
+    }
+
+    /// On a ring of spread-out points the next owner is at hand for almost every key (it is
+    /// missing only after the exact path or a page's last point), single or batched.
+    #[test]
+    fn next_owner_is_usually_at_hand() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut rnd = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut points: Vec<u64> = (0..16_000).map(|_| rnd()).collect();
+        points.sort_unstable();
+        let owners: Vec<u32> = (0..points.len() as u32).map(|i| i % 100).collect();
+        let radix = Radix::build(&points, &owners, 0).unwrap();
+        let keys: Vec<u64> = (0..4096).map(|_| rnd()).collect();
+        let single = keys
+            .iter()
+            .filter(|&&k| radix.owner_pair_at_or_after(k).unwrap().1.is_some())
+            .count();
+        assert!(single > 4096 * 9 / 10, "{single} of 4096");
+        for kernel in Kernel::available() {
+            let (mut out, mut next) = (vec![0u32; keys.len()], vec![0u32; keys.len()]);
+            radix.owners_pair_batch(&keys, &mut out, &mut next, kernel);
+            let known = next.iter().filter(|&&n| n != NO_NEXT).count();
+            assert!(known > 4096 * 9 / 10, "{kernel}: {known} of 4096");
         }
     }
 

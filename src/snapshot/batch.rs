@@ -44,13 +44,11 @@ impl Snapshot {
             return Ok(());
         }
         match self.placement.profile() {
-            Profile::Native => {
-                self.ring.index.owners_batch(hashes, out, kernel);
-                if self.health.any_down() {
-                    // A native key's search position is its hash.
-                    self.heal_at(out, hashes);
-                }
+            // A native key's search position is its hash.
+            Profile::Native if self.health.any_down() => {
+                self.search_chunks(kernel, hashes, out, |hs, buf| buf.copy_from_slice(hs))
             }
+            Profile::Native => self.ring.index.owners_batch(hashes, out, kernel),
             // `route_hash` applies health itself.
             p if p.is_wide() => {
                 for (o, &h) in out.iter_mut().zip(hashes) {
@@ -145,8 +143,9 @@ impl Snapshot {
 
     /// The batch loop: `items` in chunks of [`BATCH_CHUNK`], each turned into search positions in a
     /// stack buffer by `positions(chunk, buffer)` (which fills `buffer[..chunk.len()]`), then
-    /// searched together, then healed from the same positions when some node is down.
-    /// `out.len() == items.len()`, and the ring has points.
+    /// searched together; when some node is down, the search also reads each key's next owner and
+    /// the chunk is healed from both (see [`Snapshot::heal_pairs`]). `out.len() == items.len()`,
+    /// and the ring has points.
     #[inline(always)]
     fn search_chunks<T>(
         &self,
@@ -155,15 +154,21 @@ impl Snapshot {
         out: &mut [u32],
         mut positions: impl FnMut(&[T], &mut [u64]),
     ) {
-        let heal = self.health.any_down();
         let mut buf = [0u64; BATCH_CHUNK];
+        if self.health.any_down() {
+            let mut next = [0u32; BATCH_CHUNK];
+            for (xs, out) in items.chunks(BATCH_CHUNK).zip(out.chunks_mut(BATCH_CHUNK)) {
+                let (buf, next) = (&mut buf[..xs.len()], &mut next[..xs.len()]);
+                positions(xs, buf);
+                self.ring.index.owners_pair_batch(buf, out, next, kernel);
+                self.heal_pairs(out, next, buf);
+            }
+            return;
+        }
         for (xs, out) in items.chunks(BATCH_CHUNK).zip(out.chunks_mut(BATCH_CHUNK)) {
             let buf = &mut buf[..xs.len()];
             positions(xs, buf);
             self.ring.index.owners_batch(buf, out, kernel);
-            if heal {
-                self.heal_at(out, buf);
-            }
         }
     }
 

@@ -272,21 +272,10 @@ impl Snapshot {
         match self.placement.profile() {
             // The native profile first, on exactly the path it had before other profiles existed:
             // one predictable branch on the profile, then the search from `hash` itself.
-            Profile::Native => self
-                .healthy(self.ring.index.owner_at_or_after(hash).map(NodeId), || {
-                    u128::from(hash)
-                }),
+            Profile::Native => self.owner_healthy(hash),
             p if p.is_wide() => self.route_wide(u128::from(hash) << 64),
-            _ => self.healthy(self.route_narrow(hash), || u128::from(hash)),
+            _ => self.owner_healthy(self.placement.search_from(hash)),
         }
-    }
-
-    #[inline(always)]
-    fn route_narrow(&self, hash: u64) -> Option<NodeId> {
-        self.ring
-            .index
-            .owner_at_or_after(self.placement.search_from(hash))
-            .map(NodeId)
     }
 
     /// The owner of an exact key position (a value of [`key_hash_wide`](Self::key_hash_wide)). For a
@@ -297,7 +286,7 @@ impl Snapshot {
     pub fn route_wide(&self, pos: u128) -> Option<NodeId> {
         if !self.placement.profile().is_wide() {
             let hash = u64::try_from(pos).unwrap_or(u64::MAX);
-            return self.healthy(self.route_narrow(hash), || u128::from(hash));
+            return self.owner_healthy(self.placement.search_from(hash));
         }
         self.healthy(self.route_wide_owner(pos), || pos)
     }
@@ -322,17 +311,9 @@ impl Snapshot {
         let key = key.as_ref();
         match self.placement.profile() {
             // See `route_hash`: native = xxh3, then the `>=` search, nothing else.
-            Profile::Native => {
-                let hash = xxh3_64(key);
-                self.healthy(self.ring.index.owner_at_or_after(hash).map(NodeId), || {
-                    u128::from(hash)
-                })
-            }
+            Profile::Native => self.owner_healthy(xxh3_64(key)),
             p if p.is_wide() => self.route_wide(self.placement.key_hash_wide(key)),
-            _ => {
-                let hash = self.placement.key_hash(key);
-                self.healthy(self.route_narrow(hash), || u128::from(hash))
-            }
+            _ => self.owner_healthy(self.placement.search_from(self.placement.key_hash(key))),
         }
     }
 

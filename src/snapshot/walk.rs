@@ -6,6 +6,7 @@ use super::{Snapshot, NO_OWNER};
 use crate::health::AllDown;
 use crate::node::NodeId;
 use crate::placement::Tie;
+use crate::search::NO_NEXT;
 
 impl Snapshot {
     /// Whether node `id` is up (see [`crate::Router::mark_down`]); `false` for an id out of range.
@@ -70,6 +71,35 @@ impl Snapshot {
         self.health.any_down() && (self.health.all_down == AllDown::Fail || self.up_owners() > 0)
     }
 
+    /// The owner of narrow search position `x` with health applied. With every node up, the
+    /// search alone; else [`owner_healthy_down`](Self::owner_healthy_down).
+    #[inline(always)]
+    pub(super) fn owner_healthy(&self, x: u64) -> Option<NodeId> {
+        if !self.health.any_down() {
+            return self.ring.index.owner_at_or_after(x).map(NodeId);
+        }
+        self.owner_healthy_down(x)
+    }
+
+    /// [`owner_healthy`](Self::owner_healthy) when some node is down. The search also reads the
+    /// owner of the point after the key's (the next of its walk, in the same bucket), and the
+    /// answer is the first of the two that is up, chosen without a branch on the first one's
+    /// health (which no predictor can guess when a tenth of the nodes are down); only when both
+    /// are down, or the second is not at hand, does the walk go on ([`reroute_at`](Self::reroute_at)).
+    #[inline]
+    fn owner_healthy_down(&self, x: u64) -> Option<NodeId> {
+        let (first, next) = self.ring.index.owner_pair_at_or_after(x)?;
+        let pick = if self.health.is_down(first) {
+            next
+        } else {
+            Some(first)
+        };
+        match pick {
+            Some(o) if !self.health.is_down(o) => Some(NodeId(o)),
+            _ => self.reroute_at(NodeId(first), x),
+        }
+    }
+
     /// A looked-up owner with health applied: `id` itself if it is up, else (cold) the first up
     /// owner of the walk from exact position `pos()`.
     #[inline(always)]
@@ -128,23 +158,34 @@ impl Snapshot {
         }
     }
 
-    /// Applies health to a narrow profile's batch answers, `out[i]` for search position `xs[i]`
-    /// (the positions the batch searched, so no key is hashed again). A first pass lists the keys
-    /// whose owner is down without a branch per key (which would be mispredicted for each of them);
-    /// a second reroutes the listed ones.
+    /// Applies health to a narrow profile's batch answers: `out[i]` for search position `xs[i]`,
+    /// with `next[i]` the owner of the point after the key's (or `NO_NEXT`), as the search read
+    /// them. A first pass lists the keys whose owner is down without a branch per key (which would
+    /// be mispredicted for each of them); each listed key then takes its next owner if that is up,
+    /// and walks on from its position (no key is hashed again) only if not.
     #[inline(never)]
-    pub(super) fn heal_at(&self, out: &mut [u32], xs: &[u64]) {
+    pub(super) fn heal_pairs(&self, out: &mut [u32], next: &[u32], xs: &[u64]) {
         const GROUP: usize = 256;
         let mut down = [0u16; GROUP];
-        for (out, xs) in out.chunks_mut(GROUP).zip(xs.chunks(GROUP)) {
+        for ((out, next), xs) in out
+            .chunks_mut(GROUP)
+            .zip(next.chunks(GROUP))
+            .zip(xs.chunks(GROUP))
+        {
             let mut n = 0;
             for (i, &o) in out.iter().enumerate() {
                 down[n] = i as u16;
                 n += usize::from(self.health.is_down(o));
             }
             for &i in &down[..n] {
-                let (o, x) = (&mut out[usize::from(i)], xs[usize::from(i)]);
-                *o = self.reroute_at(NodeId(*o), x).map_or(NO_OWNER, NodeId::get);
+                let i = usize::from(i);
+                let second = next[i];
+                out[i] = if second != NO_NEXT && !self.health.is_down(second) {
+                    second
+                } else {
+                    self.reroute_at(NodeId(out[i]), xs[i])
+                        .map_or(NO_OWNER, NodeId::get)
+                };
             }
         }
     }

@@ -648,6 +648,16 @@ impl Packed {
         unsafe { *b.ptr.add(r.0) }
     }
 
+    /// The slot after the one at a counted rank: the next point, the page's sentinel (standing for
+    /// the next page's first point), or a pad.
+    #[inline(always)]
+    pub(crate) fn slot_after(&self, b: Bucket, r: Rank) -> u64 {
+        // SAFETY: `r.0 <= len + WINDOW_MAX - 1` (`Rank`'s bound) and the bucket starts at local
+        // rank `start` with `start + len <= m`, so `start + r.0 + 1 <= m + WINDOW_MAX`: the last
+        // of the page's `m + WINDOW_MAX + 1` slots at most (invariant 1).
+        unsafe { *b.ptr.add(r.0 + 1) }
+    }
+
     /// The local rank of the first point `>= x` (a normalized key) in the bucket `start..end` of
     /// page `pg`, or `end` if none is: a binary search of the bucket's full positions.
     fn exact_local(pg: Page<'_>, start: usize, end: usize, x: u64) -> usize {

@@ -29,16 +29,16 @@ fn window(w: &[u64; 8], x: u64) -> u32 {
 
 /// The staged batch loop with this kernel's window count, compiled with AVX2 enabled.
 #[target_feature(enable = "avx2,popcnt")]
-fn batch(radix: &Radix, xs: &[u64], out: &mut [u32]) {
-    radix.batch_with::<8>(xs, out, |w, x| window(w, x));
+fn batch(radix: &Radix, xs: &[u64], out: &mut [u32], next: &mut [u32]) {
+    radix.batch_with::<8>(xs, out, next, |w, x| window(w, x));
 }
 /// Runs the AVX2 batch kernel.
-pub(crate) fn radix_batch(radix: &Radix, xs: &[u64], out: &mut [u32]) {
+pub(crate) fn radix_batch(radix: &Radix, xs: &[u64], out: &mut [u32], next: &mut [u32]) {
     assert!(
         std::arch::is_x86_feature_detected!("avx2")
             && std::arch::is_x86_feature_detected!("popcnt"),
         "the AVX2 kernel was selected on a CPU without AVX2"
     );
     // SAFETY: the CPU has AVX2 and POPCNT (checked just above), all that `batch` enables.
-    unsafe { batch(radix, xs, out) }
+    unsafe { batch(radix, xs, out, next) }
 }

@@ -18,16 +18,16 @@ fn window(w: &[u64; 8], x: u64) -> u32 {
 
 /// The staged batch loop with this kernel's window count, compiled with AVX-512F enabled.
 #[target_feature(enable = "avx512f,popcnt")]
-fn batch(radix: &Radix, xs: &[u64], out: &mut [u32]) {
-    radix.batch_with::<8>(xs, out, |w, x| window(w, x));
+fn batch(radix: &Radix, xs: &[u64], out: &mut [u32], next: &mut [u32]) {
+    radix.batch_with::<8>(xs, out, next, |w, x| window(w, x));
 }
 /// Runs the AVX-512F batch kernel.
-pub(crate) fn radix_batch(radix: &Radix, xs: &[u64], out: &mut [u32]) {
+pub(crate) fn radix_batch(radix: &Radix, xs: &[u64], out: &mut [u32], next: &mut [u32]) {
     assert!(
         std::arch::is_x86_feature_detected!("avx512f")
             && std::arch::is_x86_feature_detected!("popcnt"),
         "the AVX-512F kernel was selected on a CPU without AVX-512F"
     );
     // SAFETY: the CPU has AVX-512F and POPCNT (checked just above), all that `batch` enables.
-    unsafe { batch(radix, xs, out) }
+    unsafe { batch(radix, xs, out, next) }
 }
