@@ -148,6 +148,8 @@ mod health;
 mod keys;
 mod maglev;
 mod md5x;
+#[cfg(feature = "serde")]
+pub mod membership;
 mod names;
 mod node;
 mod placement;
