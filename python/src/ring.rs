@@ -10,6 +10,7 @@ use pyo3::types::{
 use ringroute::{Builder, Keys, NodeId, Placement, Profile, Router, Snapshot, NO_OWNER};
 
 use crate::bounded::BoundedLoad;
+use crate::membership;
 use crate::raw;
 use crate::transaction::Transaction;
 use crate::{
@@ -704,6 +705,44 @@ impl HashRing {
                 b.placement().profile().name()
             ))
         })
+    }
+
+    /// A ring from a membership given as a dict, as in a membership file::
+    ///
+    ///     {"placement": "native", "virtual_nodes": None, "table_size": None,
+    ///      "nodes": ["cache-a", {"name": "cache-b", "weight": 2, "hostname": "10.0.0.2",
+    ///                            "port": 11211, "meta": {"zone": "b"}}]}
+    ///
+    /// Every key is optional; a node's ``meta`` (any JSON object) becomes its ``instance``.
+    /// ``ValueError`` naming the node (index and name) and the field for bad content,
+    /// ``TypeError`` for data that is not JSON; nothing is half-built.
+    #[classmethod]
+    fn from_dict(cls: &Bound<'_, PyType>, d: &Bound<'_, PyAny>) -> PyResult<Self> {
+        membership::ring_of(cls.py(), &membership::from_py(d)?)
+    }
+
+    /// The ring's membership as a dict (see ``from_dict``): ``HashRing.from_dict(ring.to_dict())``
+    /// has the same fingerprint. A node's ``instance`` is written as its ``meta``, so it must be a
+    /// dict of JSON data (``TypeError`` otherwise). Down nodes are not part of a membership.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let snap = self.router.pin();
+        membership::to_py(py, &membership::of_ring(py, &snap)?)
+    }
+
+    /// A ring from a membership file (``str`` or ``os.PathLike``): TOML if the name ends in
+    /// ``.toml``, JSON otherwise, holding what ``from_dict`` takes. ``OSError`` if it cannot be
+    /// read; ``ValueError`` naming the file, the node and the field if its content is wrong.
+    #[classmethod]
+    fn from_file(cls: &Bound<'_, PyType>, path: &Bound<'_, PyAny>) -> PyResult<Self> {
+        membership::ring_of(cls.py(), &membership::load(path)?)
+    }
+
+    /// Write the ring's membership (see ``to_dict``) to a file, TOML if the name ends in ``.toml``
+    /// (which has no null: ``ValueError`` for a meta holding one), JSON otherwise; written whole,
+    /// through a temporary file renamed over the target.
+    fn to_file(&self, py: Python<'_>, path: &Bound<'_, PyAny>) -> PyResult<()> {
+        let snap = self.router.pin();
+        membership::save(&membership::of_ring(py, &snap)?, path)
     }
 
     fn __len__(&self) -> usize {

@@ -220,16 +220,21 @@ impl Membership {
         Self::from_json(&doc)
     }
 
-    /// Reads and decodes a membership file: TOML if its name ends in `.toml` (with the `toml`
-    /// feature), JSON otherwise. Every error names the file.
+    /// Reads and decodes a membership file (see [`Membership::parse`]). Every error names the file.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, MembershipError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path)
             .map_err(|e| MembershipError::new(e.to_string()).in_file(path))?;
+        Self::parse(path, &text)
+    }
+
+    /// Decodes the text of the membership file `path`: TOML if its name ends in `.toml` (with the
+    /// `toml` feature), JSON otherwise. Every error names the file.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, MembershipError> {
         let decoded = if is_toml(path) {
             #[cfg(feature = "toml")]
             {
-                Self::from_toml_str(&text)
+                Self::from_toml_str(text)
             }
             #[cfg(not(feature = "toml"))]
             {
@@ -238,7 +243,7 @@ impl Membership {
                 ))
             }
         } else {
-            Self::from_json_str(&text)
+            Self::from_json_str(text)
         };
         decoded.map_err(|e| e.in_file(path))
     }
@@ -259,25 +264,31 @@ impl Membership {
         })
     }
 
-    /// Writes the membership to `path`, as TOML if the name ends in `.toml`, JSON otherwise. The
-    /// file is written whole: to a temporary file beside it, then renamed over it.
-    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), MembershipError> {
-        let path = path.as_ref();
-        let text = if is_toml(path) {
+    /// The text of the membership file `path`: TOML if its name ends in `.toml` (with the `toml`
+    /// feature), JSON otherwise.
+    pub fn encode(&self, path: &Path) -> Result<String, MembershipError> {
+        if is_toml(path) {
             #[cfg(feature = "toml")]
             {
-                self.to_toml_string().map_err(|e| e.in_file(path))?
+                self.to_toml_string().map_err(|e| e.in_file(path))
             }
             #[cfg(not(feature = "toml"))]
             {
-                return Err(MembershipError::new(
-                    "TOML membership files need ringroute's `toml` feature",
+                Err(
+                    MembershipError::new("TOML membership files need ringroute's `toml` feature")
+                        .in_file(path),
                 )
-                .in_file(path));
             }
         } else {
-            self.to_json_string()
-        };
+            Ok(self.to_json_string())
+        }
+    }
+
+    /// Writes the membership to `path` (see [`Membership::encode`]), whole: to a temporary file
+    /// beside it, then renamed over it.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), MembershipError> {
+        let path = path.as_ref();
+        let text = self.encode(path)?;
         let mut tmp = path.as_os_str().to_owned();
         tmp.push(".tmp");
         let io = |e: std::io::Error| MembershipError::new(e.to_string()).in_file(path);
@@ -292,19 +303,19 @@ impl Membership {
 
     /// Builds the ring, all or nothing; an error names the node that the ring rejects.
     pub fn snapshot(&self) -> Result<Snapshot, MembershipError> {
-        self.snapshot_with(|m| m.record.to_node(&m.name))
+        self.snapshot_with(|_, m| m.record.to_node(&m.name))
     }
 
-    /// Builds the ring with nodes made by `make` (a binding that carries its own payloads), all or
-    /// nothing. `make` must keep each record's name.
+    /// Builds the ring with nodes made by `make` from each record and its index (a binding that
+    /// carries its own payloads), all or nothing. `make` should keep each record's name.
     pub fn snapshot_with(
         &self,
-        mut make: impl FnMut(&MemberRecord) -> Node,
+        mut make: impl FnMut(usize, &MemberRecord) -> Node,
     ) -> Result<Snapshot, MembershipError> {
         let mut builder = Builder::new(self.placement()?);
         for (i, m) in self.nodes.iter().enumerate() {
             builder
-                .add_node(make(m))
+                .add_node(make(i, m))
                 .map_err(|e| MembershipError::new(e.to_string()).at_node(i, Some(&m.name)))?;
         }
         builder
