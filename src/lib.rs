@@ -150,6 +150,7 @@ mod maglev;
 mod md5x;
 #[cfg(feature = "serde")]
 pub mod membership;
+mod movement;
 mod names;
 mod node;
 mod placement;
@@ -165,6 +166,7 @@ pub use builder::{Builder, MAX_NODES, MAX_POINTS};
 pub use error::{Error, Result};
 pub use health::AllDown;
 pub use keys::Keys;
+pub use movement::{movement, Flow, Movement};
 pub use node::{Node, NodeId, Payload};
 pub use placement::{Placement, Profile};
 pub use router::{Pinned, Reader, Router, Transaction};

@@ -21,12 +21,18 @@ fn documented_example_builds() {
     assert_eq!(ring.len(), 2);
     assert_eq!(ring.placement(), Placement::native());
     let a = ring.node_by_name("cache-a").unwrap();
-    assert_eq!((a.hostname(), a.port(), a.weight()), (Some("10.0.0.1"), Some(11211), 1));
+    assert_eq!(
+        (a.hostname(), a.port(), a.weight()),
+        (Some("10.0.0.1"), Some(11211), 1)
+    );
     let meta = a.payload_as::<Meta>().unwrap();
     assert_eq!(meta["zone"], "a");
     assert_eq!(meta["tags"], serde_json::json!([1, 2]));
     let b = ring.node_by_name("cache-b").unwrap();
-    assert_eq!((b.weight(), b.hostname(), b.payload().is_none()), (1, None, true));
+    assert_eq!(
+        (b.weight(), b.hostname(), b.payload().is_none()),
+        (1, None, true)
+    );
     let same = Snapshot::new(
         Placement::native(),
         [Node::new("cache-a"), Node::new("cache-b")],
@@ -38,27 +44,90 @@ fn documented_example_builds() {
 #[test]
 fn errors_name_the_node_and_field() {
     let cases = [
-        (r#"[1]"#, r#"expected an object with a "nodes" list, got [1]"#),
-        (r#"{"nodes": {}}"#, r#"field "nodes": expected a list, got {}"#),
-        (r#"{"placement": "ketama"}"#, r#"field "placement": unknown placement profile "ketama"; valid profiles: native, fastring, uhashring, uhashring-ketama, hash_ring, continuum, nginx, libmemcached, libmemcached-ketama, maglev"#),
-        (r#"{"virtual_nodes": 0}"#, r#"field "virtual_nodes": virtual_nodes must be at least 1 (got 0)"#),
-        (r#"{"virtual_nodes": 1.5}"#, r#"field "virtual_nodes": expected an integer in 0..=4294967295, got 1.5"#),
-        (r#"{"table_size": 7}"#, r#"field "table_size": table_size is the maglev placement's setting, not "native"'s"#),
-        (r#"{"placement": "maglev", "table_size": 8}"#, r#"field "table_size": maglev table size 8 is not a prime number"#),
-        (r#"{"placement": "maglev", "virtual_nodes": 8}"#, r#"field "virtual_nodes": the maglev placement has no virtual nodes: give table_size (a prime)"#),
-        (r#"{"nodez": []}"#, r#"field "nodez": unknown field; valid: placement, virtual_nodes, table_size, nodes"#),
-        (r#"{"nodes": ["a", 5]}"#, r#"node 1: expected a name or an object, got 5"#),
-        (r#"{"nodes": ["a", ""]}"#, r#"node 1: field "name": must not be empty"#),
-        (r#"{"nodes": ["a", {"weight": 2}]}"#, r#"node 1: field "name": missing"#),
-        (r#"{"nodes": [{"name": 7}]}"#, r#"node 0: field "name": expected a string, got 7"#),
-        (r#"{"nodes": ["a", {"name": "b", "weight": "two"}]}"#, r#"node 1 ("b"): field "weight": expected an integer in 0..=4294967295, got "two""#),
-        (r#"{"nodes": [{"name": "b", "weight": -1}]}"#, r#"node 0 ("b"): field "weight": expected an integer in 0..=4294967295, got -1"#),
-        (r#"{"nodes": [{"name": "b", "weight": 1.0}]}"#, r#"node 0 ("b"): field "weight": expected an integer in 0..=4294967295, got 1.0"#),
-        (r#"{"nodes": [{"name": "b", "port": 70000}]}"#, r#"node 0 ("b"): field "port": expected an integer in 0..=65535, got 70000"#),
-        (r#"{"nodes": [{"name": "b", "hostname": 1}]}"#, r#"node 0 ("b"): field "hostname": expected a string, got 1"#),
-        (r#"{"nodes": [{"name": "b", "meta": [1]}]}"#, r#"node 0 ("b"): field "meta": expected an object, got [1]"#),
-        (r#"{"nodes": [{"name": "b", "vnodes": 3}]}"#, r#"node 0 ("b"): field "vnodes": unknown field; valid: name, weight, hostname, port, meta"#),
-        (r#"{"nodes": ["a", "b", {"name": "a"}]}"#, r#"node 2 ("a"): field "name": duplicate: node 0 has the same name"#),
+        (
+            r#"[1]"#,
+            r#"expected an object with a "nodes" list, got [1]"#,
+        ),
+        (
+            r#"{"nodes": {}}"#,
+            r#"field "nodes": expected a list, got {}"#,
+        ),
+        (
+            r#"{"placement": "ketama"}"#,
+            r#"field "placement": unknown placement profile "ketama"; valid profiles: native, fastring, uhashring, uhashring-ketama, hash_ring, continuum, nginx, libmemcached, libmemcached-ketama, maglev"#,
+        ),
+        (
+            r#"{"virtual_nodes": 0}"#,
+            r#"field "virtual_nodes": virtual_nodes must be at least 1 (got 0)"#,
+        ),
+        (
+            r#"{"virtual_nodes": 1.5}"#,
+            r#"field "virtual_nodes": expected an integer in 0..=4294967295, got 1.5"#,
+        ),
+        (
+            r#"{"table_size": 7}"#,
+            r#"field "table_size": table_size is the maglev placement's setting, not "native"'s"#,
+        ),
+        (
+            r#"{"placement": "maglev", "table_size": 8}"#,
+            r#"field "table_size": maglev table size 8 is not a prime number"#,
+        ),
+        (
+            r#"{"placement": "maglev", "virtual_nodes": 8}"#,
+            r#"field "virtual_nodes": the maglev placement has no virtual nodes: give table_size (a prime)"#,
+        ),
+        (
+            r#"{"nodez": []}"#,
+            r#"field "nodez": unknown field; valid: placement, virtual_nodes, table_size, nodes"#,
+        ),
+        (
+            r#"{"nodes": ["a", 5]}"#,
+            r#"node 1: expected a name or an object, got 5"#,
+        ),
+        (
+            r#"{"nodes": ["a", ""]}"#,
+            r#"node 1: field "name": must not be empty"#,
+        ),
+        (
+            r#"{"nodes": ["a", {"weight": 2}]}"#,
+            r#"node 1: field "name": missing"#,
+        ),
+        (
+            r#"{"nodes": [{"name": 7}]}"#,
+            r#"node 0: field "name": expected a string, got 7"#,
+        ),
+        (
+            r#"{"nodes": ["a", {"name": "b", "weight": "two"}]}"#,
+            r#"node 1 ("b"): field "weight": expected an integer in 0..=4294967295, got "two""#,
+        ),
+        (
+            r#"{"nodes": [{"name": "b", "weight": -1}]}"#,
+            r#"node 0 ("b"): field "weight": expected an integer in 0..=4294967295, got -1"#,
+        ),
+        (
+            r#"{"nodes": [{"name": "b", "weight": 1.0}]}"#,
+            r#"node 0 ("b"): field "weight": expected an integer in 0..=4294967295, got 1.0"#,
+        ),
+        (
+            r#"{"nodes": [{"name": "b", "port": 70000}]}"#,
+            r#"node 0 ("b"): field "port": expected an integer in 0..=65535, got 70000"#,
+        ),
+        (
+            r#"{"nodes": [{"name": "b", "hostname": 1}]}"#,
+            r#"node 0 ("b"): field "hostname": expected a string, got 1"#,
+        ),
+        (
+            r#"{"nodes": [{"name": "b", "meta": [1]}]}"#,
+            r#"node 0 ("b"): field "meta": expected an object, got [1]"#,
+        ),
+        (
+            r#"{"nodes": [{"name": "b", "vnodes": 3}]}"#,
+            r#"node 0 ("b"): field "vnodes": unknown field; valid: name, weight, hostname, port, meta"#,
+        ),
+        (
+            r#"{"nodes": ["a", "b", {"name": "a"}]}"#,
+            r#"node 2 ("a"): field "name": duplicate: node 0 has the same name"#,
+        ),
     ];
     for (doc, want) in cases {
         assert_eq!(decode_err(doc), want, "for {doc}");
@@ -88,13 +157,20 @@ fn files_are_named_in_errors_and_round_trip() {
     std::fs::create_dir_all(&dir).unwrap();
     let missing = dir.join("missing.json");
     let e = Membership::load(&missing).unwrap_err();
-    assert!(e.to_string().starts_with(&format!("{}: ", missing.display())), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with(&format!("{}: ", missing.display())),
+        "{e}"
+    );
 
     let bad = dir.join("bad.json");
     std::fs::write(&bad, r#"{"nodes": [{"name": "x", "port": "80"}]}"#).unwrap();
     assert_eq!(
         Membership::load(&bad).unwrap_err().to_string(),
-        format!(r#"{}: node 0 ("x"): field "port": expected an integer in 0..=65535, got "80""#, bad.display())
+        format!(
+            r#"{}: node 0 ("x"): field "port": expected an integer in 0..=65535, got "80""#,
+            bad.display()
+        )
     );
 
     let m = Membership::from_json_str(
@@ -117,28 +193,44 @@ fn files_are_named_in_errors_and_round_trip() {
         );
     }
     // TOML has no null: a meta holding one is refused, naming the file, and nothing is written.
-    let nulls = Membership::from_json_str(r#"{"nodes": [{"name": "a", "meta": {"k": null}}]}"#).unwrap();
+    let nulls =
+        Membership::from_json_str(r#"{"nodes": [{"name": "a", "meta": {"k": null}}]}"#).unwrap();
     let null_toml = dir.join("null.toml");
     let e = nulls.save(&null_toml).unwrap_err().to_string();
-    assert!(e.starts_with(&format!("{}: cannot write TOML", null_toml.display())), "{e}");
+    assert!(
+        e.starts_with(&format!("{}: cannot write TOML", null_toml.display())),
+        "{e}"
+    );
     assert!(!null_toml.exists());
     let toml_bad = dir.join("bad.toml");
-    std::fs::write(&toml_bad, "placement = \"native\"\n[[nodes]]\nname = \"a\"\nweight = \"x\"\n").unwrap();
+    std::fs::write(
+        &toml_bad,
+        "placement = \"native\"\n[[nodes]]\nname = \"a\"\nweight = \"x\"\n",
+    )
+    .unwrap();
     assert_eq!(
         Membership::load(&toml_bad).unwrap_err().to_string(),
-        format!(r#"{}: node 0 ("a"): field "weight": expected an integer in 0..=4294967295, got "x""#, toml_bad.display())
+        format!(
+            r#"{}: node 0 ("a"): field "weight": expected an integer in 0..=4294967295, got "x""#,
+            toml_bad.display()
+        )
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn maglev_settings_round_trip() {
-    let m = Membership::from_json_str(r#"{"placement": "maglev", "table_size": 251, "nodes": ["a", "b"]}"#)
-        .unwrap();
+    let m = Membership::from_json_str(
+        r#"{"placement": "maglev", "table_size": 251, "nodes": ["a", "b"]}"#,
+    )
+    .unwrap();
     let ring = m.snapshot().unwrap();
     assert_eq!(ring.placement(), Placement::maglev(251).unwrap());
     let back = Membership::of(&ring);
-    assert_eq!((back.config.virtual_nodes, back.config.table_size), (None, Some(251)));
+    assert_eq!(
+        (back.config.virtual_nodes, back.config.table_size),
+        (None, Some(251))
+    );
     assert_eq!(back.snapshot().unwrap().fingerprint(), ring.fingerprint());
 }
 

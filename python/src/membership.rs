@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use ringroute::membership::{MemberRecord, Membership, MembershipError, Meta, NodeRecord, RingConfig};
+use ringroute::membership::{
+    MemberRecord, Membership, MembershipError, Meta, NodeRecord, RingConfig,
+};
 use ringroute::{Node, Router, Snapshot};
 
 use crate::ring::HashRing;

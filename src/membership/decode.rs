@@ -140,8 +140,7 @@ impl MemberRecord {
                     }
                     None => return Err(MembershipError::field("name", "missing")),
                 };
-                let record =
-                    NodeRecord::from_json(m).map_err(|e| e.at_node_name(Some(&name)))?;
+                let record = NodeRecord::from_json(m).map_err(|e| e.at_node_name(Some(&name)))?;
                 (name, record)
             }
             other => {
@@ -193,12 +192,11 @@ impl Membership {
         let mut seen = std::collections::HashMap::with_capacity(entries.len());
         for (i, entry) in entries.iter().enumerate() {
             let member = MemberRecord::from_json(entry).map_err(|mut e| {
-                let name = e.node.take().and_then(|(_, n)| n).or_else(|| {
-                    entry
-                        .get("name")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned)
-                });
+                let name = e
+                    .node
+                    .take()
+                    .and_then(|(_, n)| n)
+                    .or_else(|| entry.get("name").and_then(Value::as_str).map(str::to_owned));
                 e.at_node(i, name.as_deref())
             })?;
             if let Some(first) = seen.insert(member.name.clone(), i) {
