@@ -217,14 +217,12 @@ pub(crate) fn walk_arcs(
             return Some(());
         }
         (true, false) => {
-            return Some(for_each_own_arc(pb, ob, space, |o, len| {
-                f(None, Some(o), len)
-            }))
+            for_each_own_arc(pb, ob, space, |o, len| f(None, Some(o), len));
+            return Some(());
         }
         (false, true) => {
-            return Some(for_each_own_arc(pa, oa, space, |o, len| {
-                f(Some(o), None, len)
-            }))
+            for_each_own_arc(pa, oa, space, |o, len| f(Some(o), None, len));
+            return Some(());
         }
         (false, false) => {}
     }
