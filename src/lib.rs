@@ -142,6 +142,7 @@ mod analysis;
 mod bounded;
 mod builder;
 mod error;
+mod events;
 mod fingerprint;
 pub mod hash;
 mod health;
@@ -164,6 +165,7 @@ pub use analysis::{distribution, key_space, moved_arc, moved_fraction, Distribut
 pub use bounded::{BoundedLoad, Lease};
 pub use builder::{Builder, MAX_NODES, MAX_POINTS};
 pub use error::{Error, Result};
+pub use events::{ChangeEvent, Reweight};
 pub use health::AllDown;
 pub use keys::Keys;
 pub use movement::{movement, Flow, Movement};

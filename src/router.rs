@@ -28,9 +28,11 @@
 
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
+use std::sync::mpsc;
 
 use crate::builder::Builder;
 use crate::error::{Error, Result};
+use crate::events::ChangeEvent;
 use crate::node::Node;
 use crate::placement::Placement;
 use crate::snapshot::Snapshot;
@@ -39,11 +41,34 @@ use crate::sync::{self, Arc, Atomic, AtomicU64, Guard, Mutex, MutexGuard, Orderi
 struct WriterState {
     /// Retired snapshots the writer still holds a reference to (see the module docs).
     retired: Vec<Arc<Snapshot>>,
+    /// Where change events go ([`Router::subscribe`]).
+    subscribers: Vec<mpsc::Sender<std::sync::Arc<ChangeEvent>>>,
 }
 
 impl WriterState {
     fn reclaim(&mut self) {
         self.retired.retain(|s| Arc::strong_count(s) > 1);
+    }
+
+    /// Whether anyone listens for change events: a subscriber, or (with the `log` feature) a
+    /// logger enabled for the `ringroute` target at `info`.
+    #[inline]
+    fn listening(&self) -> bool {
+        #[cfg(feature = "log")]
+        if log::log_enabled!(target: "ringroute", log::Level::Info) {
+            return true;
+        }
+        !self.subscribers.is_empty()
+    }
+
+    /// Computes the event of the publication from `old` to `new` and hands it to every listener;
+    /// subscribers whose receiver is gone are dropped.
+    fn notify(&mut self, old: &Snapshot, new: &Snapshot) {
+        let event = std::sync::Arc::new(ChangeEvent::between(old, new));
+        #[cfg(feature = "log")]
+        log::info!(target: "ringroute", "{event}");
+        self.subscribers
+            .retain(|s| s.send(std::sync::Arc::clone(&event)).is_ok());
     }
 }
 
@@ -109,6 +134,7 @@ impl Router {
                 version: AtomicU64::new(version),
                 writer: Mutex::new(WriterState {
                     retired: Vec::new(),
+                    subscribers: Vec::new(),
                 }),
             }),
         }
@@ -232,6 +258,35 @@ impl Router {
         Ok(self.publish(&mut lock, next))
     }
 
+    /// Subscribes to change events: after each later publication (a transaction, a node marked
+    /// down or up), the receiver gets one [`ChangeEvent`] with the new version, the nodes added,
+    /// removed, reweighted, marked down and up, and the exact share of the key space that moved.
+    /// Events are computed by the writer, after the swap, only while someone listens; drop the
+    /// receiver to unsubscribe (the next publication forgets it). The channel is unbounded: a
+    /// subscriber that never reads keeps every event.
+    ///
+    /// ```
+    /// use ringroute::{Node, Placement, Router};
+    /// let router = Router::new(Placement::native());
+    /// router.add_node(Node::new("a"))?;
+    /// let events = router.subscribe();
+    /// router.add_node(Node::new("b"))?;
+    /// let e = events.try_recv().unwrap();
+    /// assert_eq!((e.version, e.added.clone()), (2, vec!["b".to_owned()]));
+    /// assert!(e.moved > 0.3 && e.moved < 0.7); // b took about half of the keys
+    /// # Ok::<(), ringroute::Error>(())
+    /// ```
+    pub fn subscribe(&self) -> mpsc::Receiver<std::sync::Arc<ChangeEvent>> {
+        let (tx, rx) = mpsc::channel();
+        self.shared
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .subscribers
+            .push(tx);
+        rx
+    }
+
     /// Drops the writer's references to retired snapshots that no reader holds any more, and nudges
     /// the epoch collector. Publication does this too; call it after a burst of changes to give the
     /// memory back without waiting for the next one.
@@ -262,6 +317,9 @@ impl Router {
         // local bag for the writer's next pin.
         guard.flush();
         state.reclaim();
+        if state.listening() {
+            state.notify(&old_snapshot, &new);
+        }
         state.retired.push(old_snapshot);
         new
     }
