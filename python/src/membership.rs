@@ -77,9 +77,7 @@ pub fn ring_of(py: Python<'_>, m: &Membership) -> PyResult<HashRing> {
                 .unwrap_or_else(|| rec.record.to_node(&rec.name))
         })
         .map_err(value_error)?;
-    Ok(HashRing {
-        router: Router::from_snapshot(snap),
-    })
+    Ok(HashRing::over(Router::from_snapshot(snap)))
 }
 
 /// The membership of `snap`: each node's `instance` is its `meta`, so it must be a dict of JSON
