@@ -160,6 +160,7 @@ mod router;
 pub mod search;
 mod snapshot;
 mod sync;
+mod timing;
 
 pub use analysis::{distribution, key_space, moved_arc, moved_fraction, Distribution, NodeShare};
 pub use bounded::{BoundedLoad, Lease};
@@ -174,6 +175,7 @@ pub use placement::{Placement, Profile};
 pub use router::{Pinned, Reader, Router, Transaction};
 pub use search::{Kernel, Layout};
 pub use snapshot::{Snapshot, NO_OWNER};
+pub use timing::{PublishTimes, PUBLISH_BUCKETS};
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -29,6 +29,7 @@
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::sync::mpsc;
+use std::time::Instant;
 
 use crate::builder::Builder;
 use crate::error::{Error, Result};
@@ -37,12 +38,15 @@ use crate::node::Node;
 use crate::placement::Placement;
 use crate::snapshot::Snapshot;
 use crate::sync::{self, Arc, Atomic, AtomicU64, Guard, Mutex, MutexGuard, Ordering, Owned};
+use crate::timing::PublishTimes;
 
 struct WriterState {
     /// Retired snapshots the writer still holds a reference to (see the module docs).
     retired: Vec<Arc<Snapshot>>,
     /// Where change events go ([`Router::subscribe`]).
     subscribers: Vec<mpsc::Sender<std::sync::Arc<ChangeEvent>>>,
+    /// Publication times, once asked for ([`Router::track_publish_times`]).
+    times: Option<PublishTimes>,
 }
 
 impl WriterState {
@@ -135,6 +139,7 @@ impl Router {
                 writer: Mutex::new(WriterState {
                     retired: Vec::new(),
                     subscribers: Vec::new(),
+                    times: None,
                 }),
             }),
         }
@@ -246,6 +251,7 @@ impl Router {
             .writer
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let start = lock.times.is_some().then(Instant::now);
         let current = self.load();
         let id = current.id_of(name).ok_or_else(|| Error::UnknownNode {
             name: name.to_owned(),
@@ -255,7 +261,7 @@ impl Router {
         }
         let health = current.health.with(current.len(), id.get(), down);
         let next = current.with_health(health);
-        Ok(self.publish(&mut lock, next))
+        Ok(self.publish(&mut lock, next, start))
     }
 
     /// Subscribes to change events: after each later publication (a transaction, a node marked
@@ -287,6 +293,29 @@ impl Router {
         rx
     }
 
+    /// Starts timing publications (from the start of a commit to the pointer swap) into a
+    /// histogram that [`Router::publish_times`] reads. Costs two clock reads per publication from
+    /// then on; nothing before. Calling it again keeps the times so far.
+    pub fn track_publish_times(&self) {
+        let mut state = self.writer();
+        if state.times.is_none() {
+            state.times = Some(PublishTimes::default());
+        }
+    }
+
+    /// The publication times so far, if [`Router::track_publish_times`] was called. Waits for a
+    /// publication in progress (never for readers).
+    pub fn publish_times(&self) -> Option<PublishTimes> {
+        self.writer().times.clone()
+    }
+
+    fn writer(&self) -> MutexGuard<'_, WriterState> {
+        self.shared
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Drops the writer's references to retired snapshots that no reader holds any more, and nudges
     /// the epoch collector. Publication does this too; call it after a burst of changes to give the
     /// memory back without waiting for the next one.
@@ -299,7 +328,13 @@ impl Router {
             .reclaim();
     }
 
-    fn publish(&self, state: &mut WriterState, snapshot: Snapshot) -> Arc<Snapshot> {
+    /// Publishes `snapshot`; `start` is when the publication began, if it is timed.
+    fn publish(
+        &self,
+        state: &mut WriterState,
+        snapshot: Snapshot,
+        start: Option<Instant>,
+    ) -> Arc<Snapshot> {
         let version = snapshot.version;
         let new = Arc::new(snapshot);
         let guard = sync::pin();
@@ -316,6 +351,9 @@ impl Router {
         // Hand the retired box to the global collector now, so it does not wait in this thread's
         // local bag for the writer's next pin.
         guard.flush();
+        if let (Some(times), Some(start)) = (&mut state.times, start) {
+            times.observe(start.elapsed());
+        }
         state.reclaim();
         if state.listening() {
             state.notify(&old_snapshot, &new);
@@ -395,8 +433,9 @@ impl Transaction<'_> {
         if !self.builder.is_changed() {
             return Ok(self.router.load());
         }
+        let start = self.lock.times.is_some().then(Instant::now);
         let snapshot = self.builder.build()?;
-        Ok(self.router.publish(&mut self.lock, snapshot))
+        Ok(self.router.publish(&mut self.lock, snapshot, start))
     }
 }
 

@@ -116,3 +116,19 @@ fn the_log_target_gets_one_structured_line_per_publication() {
         "{line}"
     );
 }
+
+#[test]
+fn publish_times_are_kept_once_asked_for() {
+    let r = router(&["a"]);
+    assert_eq!(r.publish_times(), None);
+    r.track_publish_times();
+    r.add_node(Node::new("b")).unwrap();
+    r.mark_down("a").unwrap();
+    r.update(|_| Ok(())).unwrap(); // publishes nothing
+    r.track_publish_times(); // keeps the times so far
+    let t = r.publish_times().unwrap();
+    assert_eq!(t.count, 2);
+    assert!(t.sum > 0.0);
+    assert!(t.buckets.windows(2).all(|w| w[0] <= w[1]));
+    assert!(*t.buckets.last().unwrap() <= t.count);
+}
