@@ -791,6 +791,33 @@ impl HashRing {
         Ok(())
     }
 
+    /// Start timing this ring's publications (from the start of a commit to the swap) for
+    /// ``publish_times``; costs two clock reads per publication from then on, nothing before.
+    fn track_publish_times(&self) {
+        self.router.track_publish_times()
+    }
+
+    /// ``None`` until ``track_publish_times()``; then ``{"count", "sum"`` (seconds), ``"buckets"``:
+    /// a list of ``(upper bound in seconds, publications at or under it)``, cumulative, the last
+    /// bound ``inf``.
+    #[getter]
+    fn publish_times<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some(t) = self.router.publish_times() else {
+            return Ok(None);
+        };
+        let d = PyDict::new(py);
+        d.set_item("count", t.count)?;
+        d.set_item("sum", t.sum)?;
+        let mut buckets: Vec<(f64, u64)> = ringroute::PUBLISH_BUCKETS
+            .iter()
+            .copied()
+            .zip(t.buckets)
+            .collect();
+        buckets.push((f64::INFINITY, t.count));
+        d.set_item("buckets", buckets)?;
+        Ok(Some(d))
+    }
+
     fn __len__(&self) -> usize {
         self.router.pin().len()
     }
