@@ -14,8 +14,9 @@ read from the ring when scraped, with no work in between:
 
 ``ClientCollector(client, name="cache")`` exports a cache client of ``ringroute.clients``:
 ``ringroute_client_server_up{server}``, ``ringroute_client_servers_down``, and what the client
-counts: keys routed to each server and writes waiting for repair (``RedisRing``), failures per
-server (``MemcacheRing``).
+counts: for ``RedisRing`` keys routed to each server, writes waiting for repair, and
+``ringroute_client_hits_total``, ``_misses_total``, ``_failovers_total``, ``_repairs_total``; for
+``MemcacheRing`` failures per server.
 
 Register them like any collector::
 
@@ -135,6 +136,15 @@ class ClientCollector(Collector):
                 hints.add_metric([self.name, server], s["hints"])
             down.add_metric([self.name], m["down"])
             yield from (up, down, routed, hints)
+            for stat, doc in (
+                ("hits", "Reads that found a value."),
+                ("misses", "Reads that found no value."),
+                ("failovers", "Hits answered by another server than the key's primary."),
+                ("repairs", "Keys copied back to a server on its return."),
+            ):
+                c = CounterMetricFamily(f"ringroute_client_{stat}", doc, labels=["ring"])
+                c.add_metric([self.name], m[stat])
+                yield c
             return
         stats = self.client.stats_by_server()
         failures = GaugeMetricFamily(

@@ -3,6 +3,7 @@ start_http_server) and parsed with prometheus_client's text-format parser."""
 
 from __future__ import annotations
 
+import time
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -83,13 +84,18 @@ def test_redis_client_metrics(endpoint: tuple[CollectorRegistry, int], redis_far
 
     registry, port = endpoint
     servers = redis_farm.start(3)
-    with RedisRing([s.name for s in servers], replicas=2, cooldown=30) as client:
+    with RedisRing([s.name for s in servers], replicas=2, cooldown=0.3) as client:
         registry.register(ClientCollector(client, name="redis"))
         for i in range(200):
             client.set(f"k{i}", "v")
         servers[0].stop()
         for i in range(200):
             client.set(f"k{i}", "w")
+        primaries = [client.replicas_for(f"k{i}")[0] for i in range(200)]
+        for i in range(200):
+            assert client.get(f"k{i}") == b"w"
+        for i in range(7):
+            assert client.get(f"missing-{i}") is None
         m = scrape(port)
         want = client.metrics(sizes=False)
         assert m[("ringroute_client_servers_down", (("ring", "redis"),))] == want["down"] == 1
@@ -99,6 +105,22 @@ def test_redis_client_metrics(endpoint: tuple[CollectorRegistry, int], redis_far
             assert m[("ringroute_client_routed_total", labels)] == s["routed"]
             assert m[("ringroute_client_hints", labels)] == s["hints"]
         assert m[("ringroute_client_hints", (("ring", "redis"), ("server", servers[0].name)))] > 0
+        r = (("ring", "redis"),)
+        on_victim = primaries.count(servers[0].name)
+        assert 0 < on_victim < 200
+        assert (want["hits"], want["misses"], want["failovers"]) == (200, 7, on_victim)
+        assert m[("ringroute_client_hits_total", r)] == 200
+        assert m[("ringroute_client_misses_total", r)] == 7
+        assert m[("ringroute_client_failovers_total", r)] == on_victim
+        assert m[("ringroute_client_repairs_total", r)] == 0
+        # The victim returns: the writes it missed are copied back, and counted.
+        servers[0].restart()
+        time.sleep(0.4)
+        assert client.is_up(servers[0].name)
+        m = scrape(port)
+        repaired = client.metrics(sizes=False)["repairs"]
+        assert repaired > 0
+        assert m[("ringroute_client_repairs_total", r)] == repaired
 
 
 def test_memcache_client_metrics(endpoint: tuple[CollectorRegistry, int], memcached_farm: Any) -> None:
