@@ -181,6 +181,28 @@ fn ratio(num: u128, den: u128) -> f64 {
 /// weight 0) counts as moved. Runs in O(points of `a` + points of `b`): both sorted point sets are
 /// merged and every arc between consecutive distinct positions is compared once.
 pub fn moved_arc(a: &Snapshot, b: &Snapshot) -> Option<u128> {
+    let mut moved: u128 = 0;
+    walk_arcs(a, b, |from, to, len| {
+        let same = match (from, to) {
+            (Some(x), Some(y)) => a.nodes[x as usize].name == b.nodes[y as usize].name,
+            (None, None) => true,
+            _ => false,
+        };
+        if !same {
+            moved += len;
+        }
+    })?;
+    Some(moved)
+}
+
+/// Calls `f(owner in a, owner in b, length)` for every arc between consecutive distinct points of
+/// the two rings (the wrap-around arc included), `None` for an owner of a ring without points; or
+/// returns `None` if the rings hash keys differently. The lengths sum to [`key_space`].
+pub(crate) fn walk_arcs(
+    a: &Snapshot,
+    b: &Snapshot,
+    mut f: impl FnMut(Option<u32>, Option<u32>, u128),
+) -> Option<()> {
     if a.placement.profile() != b.placement.profile()
         || key_space(&a.placement) != key_space(&b.placement)
     {
@@ -188,17 +210,26 @@ pub fn moved_arc(a: &Snapshot, b: &Snapshot) -> Option<u128> {
     }
     let space = key_space(&a.placement);
     let (pa, pb) = (a.points(), b.points());
+    let (oa, ob) = (a.point_owners(), b.point_owners());
     match (pa.is_empty(), pb.is_empty()) {
-        (true, true) => return Some(0),
-        (true, false) | (false, true) => return Some(space),
+        (true, true) => {
+            f(None, None, space);
+            return Some(());
+        }
+        (true, false) => {
+            for_each_own_arc(pb, ob, space, |o, len| f(None, Some(o), len));
+            return Some(());
+        }
+        (false, true) => {
+            for_each_own_arc(pa, oa, space, |o, len| f(Some(o), None, len));
+            return Some(());
+        }
         (false, false) => {}
     }
-    let (oa, ob) = (a.point_owners(), b.point_owners());
     // The last distinct boundary of the merged set, to measure the wrap-around arc.
     let last = pa[pa.len() - 1].max(pb[pb.len() - 1]);
     let (mut ia, mut ib) = (0usize, 0usize);
     let mut prev: Option<u64> = None;
-    let mut moved: u128 = 0;
     loop {
         // The next distinct boundary: the smaller of the two cursors' points.
         let x = match (pa.get(ia), pb.get(ib)) {
@@ -215,9 +246,7 @@ pub fn moved_arc(a: &Snapshot, b: &Snapshot) -> Option<u128> {
             None => u128::from(x) + space - u128::from(last),
             Some(p) => u128::from(x - p),
         };
-        if a.nodes[owner_a as usize].name != b.nodes[owner_b as usize].name {
-            moved += len;
-        }
+        f(Some(owner_a), Some(owner_b), len);
         prev = Some(x);
         while pa.get(ia) == Some(&x) {
             ia += 1;
@@ -226,7 +255,14 @@ pub fn moved_arc(a: &Snapshot, b: &Snapshot) -> Option<u128> {
             ib += 1;
         }
     }
-    Some(moved)
+    Some(())
+}
+
+/// Calls `f(owner, length)` for the arc of every point of one non-empty ring.
+fn for_each_own_arc(points: &[u64], owners: &[u32], space: u128, mut f: impl FnMut(u32, u128)) {
+    for (r, &o) in owners.iter().enumerate() {
+        f(o, arc_len(points, r, space));
+    }
 }
 
 /// The exact share of the key space whose owner differs between `a` and `b` (see [`moved_arc`]), in

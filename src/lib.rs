@@ -89,7 +89,10 @@
 //! `keys` ([`Keys`], a batch of keys in one buffer), `health` (down nodes, applied along a key's walk
 //! by `snapshot::walk`; [`Router::mark_down`] publishes a snapshot with a new bitmap only),
 //! `bounded` ([`BoundedLoad`]: leases over per-node in-flight counters), `analysis` (exact shares and
-//! moved fractions), `sync` (the concurrency primitives, swapped for loom's under `--cfg loom`).
+//! moved fractions), `movement` ([`movement`]: the exact from → to flows between two rings), `events`
+//! ([`ChangeEvent`]s for [`Router::subscribe`] and the `ringroute` log target), `timing`
+//! ([`PublishTimes`]), `membership` (membership files, features `serde` and `toml`), `sync` (the
+//! concurrency primitives, swapped for loom's under `--cfg loom`).
 //! `unsafe` lives in `search::packed`, `search::simd`, `search::prefetch`, `md5x`, `router` and
 //! `bounded` (its epoch-protected table, as `router`'s snapshot, and `slot`), each block with its `// SAFETY:` note (the workspace denies undocumented ones).
 //!
@@ -142,12 +145,16 @@ mod analysis;
 mod bounded;
 mod builder;
 mod error;
+mod events;
 mod fingerprint;
 pub mod hash;
 mod health;
 mod keys;
 mod maglev;
 mod md5x;
+#[cfg(feature = "serde")]
+pub mod membership;
+mod movement;
 mod names;
 mod node;
 mod placement;
@@ -156,18 +163,22 @@ mod router;
 pub mod search;
 mod snapshot;
 mod sync;
+mod timing;
 
 pub use analysis::{distribution, key_space, moved_arc, moved_fraction, Distribution, NodeShare};
 pub use bounded::{BoundedLoad, Lease};
 pub use builder::{Builder, MAX_NODES, MAX_POINTS};
 pub use error::{Error, Result};
+pub use events::{ChangeEvent, Reweight};
 pub use health::AllDown;
 pub use keys::Keys;
+pub use movement::{movement, Flow, Movement};
 pub use node::{Node, NodeId, Payload};
 pub use placement::{Placement, Profile};
 pub use router::{Pinned, Reader, Router, Transaction};
 pub use search::{Kernel, Layout};
 pub use snapshot::{Snapshot, NO_OWNER};
+pub use timing::{PublishTimes, PUBLISH_BUCKETS};
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -28,22 +28,51 @@
 
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
+use std::sync::mpsc;
+use std::time::Instant;
 
 use crate::builder::Builder;
 use crate::error::{Error, Result};
+use crate::events::ChangeEvent;
 use crate::node::Node;
 use crate::placement::Placement;
 use crate::snapshot::Snapshot;
 use crate::sync::{self, Arc, Atomic, AtomicU64, Guard, Mutex, MutexGuard, Ordering, Owned};
+use crate::timing::PublishTimes;
 
 struct WriterState {
     /// Retired snapshots the writer still holds a reference to (see the module docs).
     retired: Vec<Arc<Snapshot>>,
+    /// Where change events go ([`Router::subscribe`]).
+    subscribers: Vec<mpsc::Sender<std::sync::Arc<ChangeEvent>>>,
+    /// Publication times, once asked for ([`Router::track_publish_times`]).
+    times: Option<PublishTimes>,
 }
 
 impl WriterState {
     fn reclaim(&mut self) {
         self.retired.retain(|s| Arc::strong_count(s) > 1);
+    }
+
+    /// Whether anyone listens for change events: a subscriber, or (with the `log` feature) a
+    /// logger enabled for the `ringroute` target at `info`.
+    #[inline]
+    fn listening(&self) -> bool {
+        #[cfg(feature = "log")]
+        if log::log_enabled!(target: "ringroute", log::Level::Info) {
+            return true;
+        }
+        !self.subscribers.is_empty()
+    }
+
+    /// Computes the event of the publication from `old` to `new` and hands it to every listener;
+    /// subscribers whose receiver is gone are dropped.
+    fn notify(&mut self, old: &Snapshot, new: &Snapshot) {
+        let event = std::sync::Arc::new(ChangeEvent::between(old, new));
+        #[cfg(feature = "log")]
+        log::info!(target: "ringroute", "{event}");
+        self.subscribers
+            .retain(|s| s.send(std::sync::Arc::clone(&event)).is_ok());
     }
 }
 
@@ -109,6 +138,8 @@ impl Router {
                 version: AtomicU64::new(version),
                 writer: Mutex::new(WriterState {
                     retired: Vec::new(),
+                    subscribers: Vec::new(),
+                    times: None,
                 }),
             }),
         }
@@ -220,6 +251,7 @@ impl Router {
             .writer
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let start = lock.times.is_some().then(Instant::now);
         let current = self.load();
         let id = current.id_of(name).ok_or_else(|| Error::UnknownNode {
             name: name.to_owned(),
@@ -229,7 +261,59 @@ impl Router {
         }
         let health = current.health.with(current.len(), id.get(), down);
         let next = current.with_health(health);
-        Ok(self.publish(&mut lock, next))
+        Ok(self.publish(&mut lock, next, start))
+    }
+
+    /// Subscribes to change events: after each later publication (a transaction, a node marked
+    /// down or up), the receiver gets one [`ChangeEvent`] with the new version, the nodes added,
+    /// removed, reweighted, marked down and up, and the exact share of the key space that moved.
+    /// Events are computed by the writer, after the swap, only while someone listens; drop the
+    /// receiver to unsubscribe (the next publication forgets it). The channel is unbounded: a
+    /// subscriber that never reads keeps every event.
+    ///
+    /// ```
+    /// use ringroute::{Node, Placement, Router};
+    /// let router = Router::new(Placement::native());
+    /// router.add_node(Node::new("a"))?;
+    /// let events = router.subscribe();
+    /// router.add_node(Node::new("b"))?;
+    /// let e = events.try_recv().unwrap();
+    /// assert_eq!((e.version, e.added.clone()), (2, vec!["b".to_owned()]));
+    /// assert!(e.moved > 0.3 && e.moved < 0.7); // b took about half of the keys
+    /// # Ok::<(), ringroute::Error>(())
+    /// ```
+    pub fn subscribe(&self) -> mpsc::Receiver<std::sync::Arc<ChangeEvent>> {
+        let (tx, rx) = mpsc::channel();
+        self.shared
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .subscribers
+            .push(tx);
+        rx
+    }
+
+    /// Starts timing publications (from the start of a commit to the pointer swap) into a
+    /// histogram that [`Router::publish_times`] reads. Costs two clock reads per publication from
+    /// then on; nothing before. Calling it again keeps the times so far.
+    pub fn track_publish_times(&self) {
+        let mut state = self.writer();
+        if state.times.is_none() {
+            state.times = Some(PublishTimes::default());
+        }
+    }
+
+    /// The publication times so far, if [`Router::track_publish_times`] was called. Waits for a
+    /// publication in progress (never for readers).
+    pub fn publish_times(&self) -> Option<PublishTimes> {
+        self.writer().times.clone()
+    }
+
+    fn writer(&self) -> MutexGuard<'_, WriterState> {
+        self.shared
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Drops the writer's references to retired snapshots that no reader holds any more, and nudges
@@ -244,7 +328,13 @@ impl Router {
             .reclaim();
     }
 
-    fn publish(&self, state: &mut WriterState, snapshot: Snapshot) -> Arc<Snapshot> {
+    /// Publishes `snapshot`; `start` is when the publication began, if it is timed.
+    fn publish(
+        &self,
+        state: &mut WriterState,
+        snapshot: Snapshot,
+        start: Option<Instant>,
+    ) -> Arc<Snapshot> {
         let version = snapshot.version;
         let new = Arc::new(snapshot);
         let guard = sync::pin();
@@ -261,7 +351,13 @@ impl Router {
         // Hand the retired box to the global collector now, so it does not wait in this thread's
         // local bag for the writer's next pin.
         guard.flush();
+        if let (Some(times), Some(start)) = (&mut state.times, start) {
+            times.observe(start.elapsed());
+        }
         state.reclaim();
+        if state.listening() {
+            state.notify(&old_snapshot, &new);
+        }
         state.retired.push(old_snapshot);
         new
     }
@@ -337,8 +433,9 @@ impl Transaction<'_> {
         if !self.builder.is_changed() {
             return Ok(self.router.load());
         }
+        let start = self.lock.times.is_some().then(Instant::now);
         let snapshot = self.builder.build()?;
-        Ok(self.router.publish(&mut self.lock, snapshot))
+        Ok(self.router.publish(&mut self.lock, snapshot, start))
     }
 }
 

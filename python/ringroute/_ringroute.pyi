@@ -7,7 +7,8 @@ here: at run time the methods return plain dicts and accept ``str`` or ``bytes``
 
 import sys
 from array import array
-from collections.abc import Iterable, Iterator, Mapping
+from os import PathLike
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Literal, Self, TypeAlias, TypedDict, final, overload, type_check_only
 
@@ -63,6 +64,28 @@ class Distribution(TypedDict):
     mean: float
     imbalance: float
     weighted_imbalance: float
+
+@type_check_only
+class ChangeEvent(TypedDict):
+    event: Literal[
+        "node_add", "node_remove", "node_reweight", "node_down", "node_up", "change", "settings"
+    ]
+    version: int
+    timestamp: float
+    added: list[str]
+    removed: list[str]
+    reweighted: dict[str, tuple[int, int]]
+    down: list[str]
+    up: list[str]
+    vnodes_added: int
+    vnodes_removed: int
+    moved: float
+
+@type_check_only
+class PublishTimes(TypedDict):
+    count: int
+    sum: float
+    buckets: list[tuple[float, int]]
 
 # Native classes, not subclassable (pyo3 classes without `subclass`).
 @final
@@ -136,6 +159,16 @@ class HashRing:
     def fingerprint(self) -> int: ...
     def distribution(self) -> Distribution: ...
     def moved_fraction(self, other: HashRing) -> float: ...
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> HashRing: ...
+    def to_dict(self) -> dict[str, Any]: ...
+    @classmethod
+    def from_file(cls, path: str | PathLike[str]) -> HashRing: ...
+    def to_file(self, path: str | PathLike[str]) -> None: ...
+    def on_change(self, callback: Callable[[ChangeEvent], object]) -> None: ...
+    def track_publish_times(self) -> None: ...
+    @property
+    def publish_times(self) -> PublishTimes | None: ...
     def __len__(self) -> int: ...
     def __contains__(self, name: object, /) -> bool: ...
     def __iter__(self) -> Iterator[str]: ...

@@ -24,6 +24,8 @@ use pyo3::types::{PyDict, PyInt, PyString};
 use ringroute::{AllDown, Error, Node, Router};
 
 mod bounded;
+mod events;
+mod membership;
 mod raw;
 mod ring;
 mod transaction;

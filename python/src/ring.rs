@@ -10,6 +10,8 @@ use pyo3::types::{
 use ringroute::{Builder, Keys, NodeId, Placement, Profile, Router, Snapshot, NO_OWNER};
 
 use crate::bounded::BoundedLoad;
+use crate::events::Hub;
+use crate::membership;
 use crate::raw;
 use crate::transaction::Transaction;
 use crate::{
@@ -193,9 +195,27 @@ fn names_list<'py>(py: Python<'py>, snap: &Snapshot, ids: &[u32]) -> PyResult<Bo
 #[pyclass(frozen, module = "ringroute._ringroute", name = "HashRing")]
 pub struct HashRing {
     pub(crate) router: Router,
+    /// Its change listeners (`on_change`, the `ringroute` logger).
+    pub(crate) hub: std::sync::Arc<Hub>,
 }
 
 impl HashRing {
+    /// A ring over `router`, with no listener yet.
+    pub(crate) fn over(router: Router) -> Self {
+        Self {
+            router,
+            hub: Hub::new(),
+        }
+    }
+
+    /// Runs a write, with the change listeners told of what it published.
+    fn write<T>(&self, py: Python<'_>, f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+        self.hub.before(py, &self.router)?;
+        let out = f();
+        self.hub.after(py)?;
+        out
+    }
+
     fn owner<'py>(&self, key: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyString>>> {
         let py = key.py();
         let bytes = key_bytes(key)?;
@@ -273,15 +293,13 @@ impl HashRing {
             }
         };
         let placement = Placement::new(profile, vn).map_err(to_py_err)?;
-        let ring = HashRing {
-            router: Router::new(placement),
-        };
+        let ring = HashRing::over(Router::new(placement));
         if let Some(nodes) = nodes.filter(|n| !n.is_none()) {
             let ops = parse_nodes(nodes)?
                 .into_iter()
                 .map(|s| Op::Add(s.into_node(py)))
                 .collect();
-            apply(py, &ring.router, ops)?;
+            ring.write(py, || apply(py, &ring.router, ops))?;
         }
         Ok(ring)
     }
@@ -309,12 +327,15 @@ impl HashRing {
         instance: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         let spec = NodeSpec::from_args(name, weight, hostname, port, instance)?;
-        apply(py, &self.router, vec![Op::Add(spec.into_node(py))])
+        let op = Op::Add(spec.into_node(py));
+        self.write(py, || apply(py, &self.router, vec![op]))
     }
 
     /// Remove a node from the ring. No-op if the node is not present.
     fn remove_node(&self, py: Python<'_>, name: &str) -> PyResult<()> {
-        apply(py, &self.router, vec![Op::Remove(name.to_owned())])
+        self.write(py, || {
+            apply(py, &self.router, vec![Op::Remove(name.to_owned())])
+        })
     }
 
     /// Set the weight of a node (an int in ``0..2**32``), keeping its metadata and place.
@@ -328,7 +349,9 @@ impl HashRing {
         weight: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
         let w = to_weight(weight)?;
-        apply(py, &self.router, vec![Op::SetWeight(name.to_owned(), w)])
+        self.write(py, || {
+            apply(py, &self.router, vec![Op::SetWeight(name.to_owned(), w)])
+        })
     }
 
     /// Mark the named node down: lookups (``get_node``, the batches, ``get_replicas``,
@@ -337,16 +360,20 @@ impl HashRing {
     /// changes. ``KeyError`` if there is no such node. Marking a down node down does nothing.
     fn mark_down(&self, py: Python<'_>, name: &str) -> PyResult<()> {
         let router = &self.router;
-        py.detach(|| router.mark_down(name).map(drop))
-            .map_err(to_py_err)
+        self.write(py, || {
+            py.detach(|| router.mark_down(name).map(drop))
+                .map_err(to_py_err)
+        })
     }
 
     /// Mark the named node up again: every answer is as before it went down. ``KeyError`` if
     /// there is no such node.
     fn mark_up(&self, py: Python<'_>, name: &str) -> PyResult<()> {
         let router = &self.router;
-        py.detach(|| router.mark_up(name).map(drop))
-            .map_err(to_py_err)
+        self.write(py, || {
+            py.detach(|| router.mark_up(name).map(drop))
+                .map_err(to_py_err)
+        })
     }
 
     /// Whether the named node is up. ``KeyError`` if there is no such node.
@@ -378,7 +405,7 @@ impl HashRing {
     /// ``"fail"`` (see ``all_down``). ``ValueError`` for anything else.
     fn set_all_down(&self, py: Python<'_>, policy: &str) -> PyResult<()> {
         let policy = to_all_down(policy)?;
-        apply(py, &self.router, vec![Op::AllDown(policy)])
+        self.write(py, || apply(py, &self.router, vec![Op::AllDown(policy)]))
     }
 
     /// Start a transaction: changes made on it are published together, once, when the ``with``
@@ -388,7 +415,7 @@ impl HashRing {
     ///         tx.add_node("c", weight=2)
     ///         tx.remove_node("a")
     fn transaction(&self) -> Transaction {
-        Transaction::new(self.router.clone())
+        Transaction::new(self.router.clone(), std::sync::Arc::clone(&self.hub))
     }
 
     /// Bounded loads over this ring (see ``BoundedLoad``): each node takes at most ``factor``
@@ -706,6 +733,91 @@ impl HashRing {
         })
     }
 
+    /// A ring from a membership given as a dict, as in a membership file::
+    ///
+    ///     {"placement": "native", "virtual_nodes": None, "table_size": None,
+    ///      "nodes": ["cache-a", {"name": "cache-b", "weight": 2, "hostname": "10.0.0.2",
+    ///                            "port": 11211, "meta": {"zone": "b"}}]}
+    ///
+    /// Every key is optional; a node's ``meta`` (any JSON object) becomes its ``instance``.
+    /// ``ValueError`` naming the node (index and name) and the field for bad content,
+    /// ``TypeError`` for data that is not JSON; nothing is half-built.
+    #[classmethod]
+    fn from_dict(cls: &Bound<'_, PyType>, d: &Bound<'_, PyAny>) -> PyResult<Self> {
+        membership::ring_of(cls.py(), &membership::from_py(d)?)
+    }
+
+    /// The ring's membership as a dict (see ``from_dict``): ``HashRing.from_dict(ring.to_dict())``
+    /// has the same fingerprint. A node's ``instance`` is written as its ``meta``, so it must be a
+    /// dict of JSON data (``TypeError`` otherwise). Down nodes are not part of a membership.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let snap = self.router.pin();
+        membership::to_py(py, &membership::of_ring(py, &snap)?)
+    }
+
+    /// A ring from a membership file (``str`` or ``os.PathLike``): TOML if the name ends in
+    /// ``.toml``, JSON otherwise, holding what ``from_dict`` takes. ``OSError`` if it cannot be
+    /// read; ``ValueError`` naming the file, the node and the field if its content is wrong.
+    #[classmethod]
+    fn from_file(cls: &Bound<'_, PyType>, path: &Bound<'_, PyAny>) -> PyResult<Self> {
+        membership::ring_of(cls.py(), &membership::load(path)?)
+    }
+
+    /// Write the ring's membership (see ``to_dict``) to a file, TOML if the name ends in ``.toml``
+    /// (which has no null: ``ValueError`` for a meta holding one), JSON otherwise; written whole,
+    /// through a temporary file renamed over the target.
+    fn to_file(&self, py: Python<'_>, path: &Bound<'_, PyAny>) -> PyResult<()> {
+        let snap = self.router.pin();
+        membership::save(&membership::of_ring(py, &snap)?, path)
+    }
+
+    /// Call ``callback(event)`` after each change published through this ring (any thread's),
+    /// with a dict: ``event`` (``"node_add"``, ``"node_remove"``, ``"node_reweight"``,
+    /// ``"node_down"``, ``"node_up"``, ``"change"`` for several kinds, ``"settings"``),
+    /// ``version``, ``timestamp`` (seconds since the epoch), ``added``, ``removed``, ``down``,
+    /// ``up`` (lists of names), ``reweighted`` (name -> ``(old, new)`` weight), ``vnodes_added``,
+    /// ``vnodes_removed`` (points) and ``moved`` (the exact share of the key space whose owner
+    /// changed). The logger ``ringroute`` also gets one ``INFO`` line per change, with the dict as
+    /// the record's ``ringroute`` attribute. A callback that raises is reported through
+    /// ``sys.unraisablehook``; the change stays published.
+    fn on_change(&self, callback: &Bound<'_, PyAny>) -> PyResult<()> {
+        if !callback.is_callable() {
+            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                "callback must be callable, not {}",
+                crate::type_name(callback)
+            )));
+        }
+        self.hub.add(&self.router, callback.clone().unbind());
+        Ok(())
+    }
+
+    /// Start timing this ring's publications (from the start of a commit to the swap) for
+    /// ``publish_times``; costs two clock reads per publication from then on, nothing before.
+    fn track_publish_times(&self) {
+        self.router.track_publish_times()
+    }
+
+    /// ``None`` until ``track_publish_times()``; then ``{"count", "sum"`` (seconds), ``"buckets"``:
+    /// a list of ``(upper bound in seconds, publications at or under it)``, cumulative, the last
+    /// bound ``inf``.
+    #[getter]
+    fn publish_times<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some(t) = self.router.publish_times() else {
+            return Ok(None);
+        };
+        let d = PyDict::new(py);
+        d.set_item("count", t.count)?;
+        d.set_item("sum", t.sum)?;
+        let mut buckets: Vec<(f64, u64)> = ringroute::PUBLISH_BUCKETS
+            .iter()
+            .copied()
+            .zip(t.buckets)
+            .collect();
+        buckets.push((f64::INFINITY, t.count));
+        d.set_item("buckets", buckets)?;
+        Ok(Some(d))
+    }
+
     fn __len__(&self) -> usize {
         self.router.pin().len()
     }
@@ -857,9 +969,7 @@ impl HashRing {
             builder.set_all_down(to_all_down(&policy).map_err(bad_state)?);
         }
         let snap = py.detach(|| builder.build()).map_err(bad_state)?;
-        Ok(HashRing {
-            router: Router::from_snapshot(snap),
-        })
+        Ok(HashRing::over(Router::from_snapshot(snap)))
     }
 }
 

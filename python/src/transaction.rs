@@ -35,14 +35,16 @@ struct State {
 #[pyclass(frozen, module = "ringroute._ringroute", name = "Transaction")]
 pub struct Transaction {
     router: Router,
+    hub: std::sync::Arc<crate::events::Hub>,
     state: Mutex<State>,
 }
 
 impl Transaction {
-    pub(crate) fn new(router: Router) -> Self {
+    pub(crate) fn new(router: Router, hub: std::sync::Arc<crate::events::Hub>) -> Self {
         let working = router.load().edit();
         Self {
             router,
+            hub,
             state: Mutex::new(State {
                 ops: Vec::new(),
                 working: Some(working),
@@ -153,13 +155,16 @@ impl Transaction {
         if ops.is_empty() {
             return Ok(());
         }
-        apply(py, &self.router, ops).map_err(|e| {
+        self.hub.before(py, &self.router)?;
+        let published = apply(py, &self.router, ops).map_err(|e| {
             if e.is_instance_of::<PyKeyError>(py) {
                 PyKeyError::new_err(format!("transaction not published: {}", e.value(py)))
             } else {
                 e
             }
-        })
+        });
+        self.hub.after(py)?;
+        published
     }
 
     /// Drop every change and close the transaction; nothing is published. Called by the ``with``

@@ -173,6 +173,9 @@ class RedisRing:
         self._hints: dict[str, set[KeyT]] = {}
         self._hints_lost: set[str] = set()
         self._routed: Counter[str] = Counter()
+        # Reads that found a value (hits), found none (misses), were answered by another server
+        # than the key's primary (failovers); keys copied back to a returning server (repairs).
+        self._stats: Counter[str] = Counter()
 
     # -- membership -------------------------------------------------------------------------------
 
@@ -430,6 +433,7 @@ class RedisRing:
             if dumped is not None:
                 try:
                     client.restore(key, dumped[1], dumped[0])
+                    self._stat("repairs")
                 except ResponseError as exc:
                     if "BUSYKEY" not in str(exc):
                         raise
@@ -499,12 +503,18 @@ class RedisRing:
             with self._lock:
                 self._routed[name] += 1
 
+    def _stat(self, *names: str) -> None:
+        with self._lock:
+            for n in names:
+                self._stats[n] += 1
+
     def get(self, key: KeyT) -> bytes | Any | None:
         """The value of ``key`` from its first replica that has it (``None`` if none has)."""
         key = _check_key(key)
         self._probe_due()
         tried: set[str] = set()
         counted = False
+        primary = self._topology.get_node(key)
         for _ in range(len(self._clients) + 1):  # bounded: each round tries new servers only
             names = self._live(key, self.replicas, exclude=tried)
             if not names:
@@ -517,6 +527,7 @@ class RedisRing:
                 tried.add(name)
                 ok, value = self._call(name, "get", key)
                 if ok and value is not None:
+                    self._stat("hits", *(("failovers",) if name != primary else ()))
                     return value
                 failed = failed or not ok
             if not failed:
@@ -528,7 +539,9 @@ class RedisRing:
                     continue
                 ok, value = self._call(name, "get", key)
                 if ok and value is not None:
+                    self._stat("hits")
                     return value
+        self._stat("misses")
         return None
 
     def set(
@@ -758,8 +771,11 @@ class RedisRing:
     def metrics(self, *, sizes: bool = True) -> dict[str, Any]:
         """Health and size: per server ``up``, ``down_for`` (seconds of cooldown left), ``routed``
         (keys routed to it as primary by this client), ``keys`` (DBSIZE, ``None`` if down or
-        ``sizes=False``) and ``hints`` (missed writes waiting for repair); and the imbalances
-        (max/mean) of ``routed`` and ``keys``, and of the ring's arc shares (``ring_imbalance``)."""
+        ``sizes=False``) and ``hints`` (missed writes waiting for repair); the imbalances
+        (max/mean) of ``routed`` and ``keys``, and of the ring's arc shares (``ring_imbalance``); and
+        this client's counts since it was made: ``hits`` and ``misses`` (reads that found a value
+        or none), ``failovers`` (hits answered by another server than the key's primary) and
+        ``repairs`` (keys copied back to a server on its return)."""
         now = time.monotonic()
         nodes: dict[str, dict[str, Any]] = {}
         for name in self._clients:
@@ -794,6 +810,7 @@ class RedisRing:
             "keys_imbalance": imbalance([v["keys"] for v in nodes.values() if v["keys"] is not None]),
             "ring_imbalance": self._ring.distribution()["imbalance"] if len(self._ring) else None,
             "rebalance_pending": self.rebalance_pending,
+            **{k: self._stats[k] for k in ("hits", "misses", "failovers", "repairs")},
         }
 
     # -- lifecycle --------------------------------------------------------------------------------
