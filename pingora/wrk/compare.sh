@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Throughput and latency of the affinity proxy on loopback with wrk: the same proxy, selection by
-# ringroute (nginx ring, Maglev) and by pingora's KetamaHashing, in alternating rounds of one run.
+# ringroute (nginx ring, Maglev) and by pingora's KetamaHashing, in rounds of one run (each round
+# starts with the next selection, so a machine getting busier or quieter favours none).
 # Needs wrk (Debian: apt-get install wrk). Usage: pingora/wrk/compare.sh [seconds] [rounds]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -22,8 +23,10 @@ printf '["%s", "%s", "%s", "%s", "%s"]\n' "${ADDRS[@]}" > "$WORK/backends.json"
 "$BIN/name_backends" "${ADDRS[@]}" 2>/dev/null &
 PIDS+=($!)
 sleep 0.5
+SELECTIONS=(ring maglev ketama)
 for round in $(seq "$ROUNDS"); do
-  for sel in ring maglev ketama; do
+  for i in 0 1 2; do
+    sel="${SELECTIONS[$(( (round - 1 + i) % 3 ))]}"
     "$BIN/affinity_proxy" --backends "$WORK/backends.json" --listen 127.0.0.1:18100 \
       --selection "$sel" --threads 1 2>/dev/null &
     proxy=$!
