@@ -8,10 +8,10 @@
 //!
 //! Marking a node down or up publishes a snapshot that shares the ring, its search index and the
 //! node table with the previous one: only the bitmap is new (O(nodes / 64) words). With every node
-//! up, a lookup pays one well-predicted branch on the down count. With some down, the radix search
-//! also reads the owner of the point after the key's (the same bucket, usually the same cache line),
-//! and the lookup takes the first of the two that is up without branching on the first's health;
-//! only a key whose two first owners are both down walks on (`crate::snapshot`'s `walk`).
+//! up, a lookup pays one well-predicted branch on the down count. With some down, a batch's radix
+//! search also reads the owner of the point after each key's (the same bucket, usually the same
+//! cache line), and the batch takes the first of the two that is up; only a key whose two first
+//! owners are both down walks on (`crate::snapshot`'s `walk`).
 
 use std::sync::Arc;
 

@@ -71,33 +71,20 @@ impl Snapshot {
         self.health.any_down() && (self.health.all_down == AllDown::Fail || self.up_owners() > 0)
     }
 
-    /// The owner of narrow search position `x` with health applied. With every node up, the
-    /// search alone; else [`owner_healthy_down`](Self::owner_healthy_down).
+    /// The owner of narrow search position `x` with health applied: with every node up, the search
+    /// alone; else the first up owner from there. (Reading the next owner too and choosing between
+    /// the two without a branch, as batches do, measured slower for single lookups here: 9.8–11.6
+    /// against 8.7–9.9 ns at 100 nodes with a tenth down, alternating builds, CPU time.)
     #[inline(always)]
     pub(super) fn owner_healthy(&self, x: u64) -> Option<NodeId> {
         if !self.health.any_down() {
             return self.ring.index.owner_at_or_after(x).map(NodeId);
         }
-        self.owner_healthy_down(x)
-    }
-
-    /// [`owner_healthy`](Self::owner_healthy) when some node is down. The search also reads the
-    /// owner of the point after the key's (the next of its walk, in the same bucket), and the
-    /// answer is the first of the two that is up, chosen without a branch on the first one's
-    /// health (which no predictor can guess when a tenth of the nodes are down); only when both
-    /// are down, or the second is not at hand, does the walk go on ([`reroute_at`](Self::reroute_at)).
-    #[inline]
-    fn owner_healthy_down(&self, x: u64) -> Option<NodeId> {
-        let (first, next) = self.ring.index.owner_pair_at_or_after(x)?;
-        let pick = if self.health.is_down(first) {
-            next
-        } else {
-            Some(first)
-        };
-        match pick {
-            Some(o) if !self.health.is_down(o) => Some(NodeId(o)),
-            _ => self.reroute_at(NodeId(first), x),
+        let first = self.ring.index.owner_at_or_after(x)?;
+        if self.health.is_down(first) {
+            return self.reroute_at(NodeId(first), x);
         }
+        Some(NodeId(first))
     }
 
     /// A looked-up owner with health applied: `id` itself if it is up, else (cold) the first up
