@@ -127,17 +127,6 @@ impl Index {
         }
     }
 
-    /// The owner of the first point `>= x` and, where the layout has it at hand, the owner of the
-    /// point after it (see `Radix::owner_pair_at_or_after`).
-    #[inline(always)]
-    pub(crate) fn owner_pair_at_or_after(&self, x: u64) -> Option<(u32, Option<u32>)> {
-        match self {
-            Index::Radix(r) => r.owner_pair_at_or_after(x),
-            Index::Eytzinger(e) => e.owner_at_or_after(x).map(|o| (o, None)),
-            Index::Table(t) => t.owner_at_or_after(x).map(|o| (o, None)),
-        }
-    }
-
     /// [`owners_batch`](Self::owners_batch) that also writes each key's next owner into `next`
     /// (as long as `xs`), or [`NO_NEXT`] where the layout does not have it at hand (the radix
     /// layout reads it in the same pass; see `Radix::owners_pair_batch`).
