@@ -2,8 +2,10 @@
 //! tests do): propagation from a write to every router having published it, changes absorbed per
 //! second by the routers during a concurrent burst, and catch-up after a 10,000-change burst.
 //!
-//! `cargo run --release -p ringroute-etcd --example measure [ROUTERS] [CHANGES]` (default 4 and
-//! 1,000). Needs `etcd` and `etcdctl` (Debian: etcd-server, etcd-client).
+//! `cargo run --release -p ringroute-etcd --example measure [ROUTERS] [CHANGES] [CHURN_SECONDS]`
+//! (default 4, 1,000 and 0: with CHURN_SECONDS, the process's resident memory is sampled during a
+//! churn of that long at ~500 changes/s). Needs `etcd` and `etcdctl` (Debian: etcd-server,
+//! etcd-client).
 
 #[path = "../tests/cluster/mod.rs"]
 mod cluster;
@@ -84,6 +86,49 @@ async fn burst(
     last
 }
 
+/// The process's resident memory (VmRSS), in KiB.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned))
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Churns the membership (adds, removes, weight changes over 200 names, ~500 changes/s) while the
+/// running routers follow it, and prints the resident memory every tenth of `length`.
+async fn churn_memory(membership: &EtcdMembership, client: &mut Client, length: Duration) {
+    let layout = membership.layout().clone();
+    let start = Instant::now();
+    let mut samples = vec![rss_kib()];
+    let mut next = start + length / 10;
+    let mut i: u64 = 0;
+    while start.elapsed() < length {
+        let name = format!("churn-{:03}", (i * 7919) % 200);
+        if i % 3 == 0 {
+            client.delete(layout.node_key(&name), None).await.unwrap();
+        } else {
+            let value = format!(r#"{{"weight": {}}}"#, 1 + i % 5);
+            client.put(layout.node_key(&name), value, None).await.unwrap();
+        }
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        if Instant::now() >= next {
+            samples.push(rss_kib());
+            next += length / 10;
+        }
+    }
+    println!(
+        "churn of {} changes over {:.0} s: resident memory (KiB) every tenth {samples:?}",
+        i,
+        length.as_secs_f64()
+    );
+}
+
 fn main() {
     let args: Vec<usize> = std::env::args()
         .skip(1)
@@ -92,7 +137,7 @@ fn main() {
     let routers = args.first().copied().unwrap_or(4);
     let changes = args.get(1).copied().unwrap_or(1000);
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(4)
         .enable_all()
         .build()
         .unwrap();
@@ -169,6 +214,33 @@ fn main() {
             t0.elapsed().as_secs_f64() * 1e3
         );
         sync.stop();
+
+        // Absorption without etcd's write rate in the way: a router whose writer lock is held
+        // while a 10,000-change burst is written queues the watch responses; once released, it
+        // publishes them (coalesced) at its own pace.
+        let router = Router::new(Placement::native());
+        let held_sync = membership.start(router.clone());
+        let log = held_sync.applied();
+        held_sync.wait_synced(Duration::from_secs(20)).await.unwrap();
+        let held = router.transaction();
+        let (last_rev, _) = burst(&membership, &client, n, 1000, 32).await;
+        let t0 = Instant::now();
+        drop(held);
+        held_sync.wait_revision(last_rev, Duration::from_secs(60)).await.unwrap();
+        let took = t0.elapsed();
+        let publications = log.try_iter().filter(|a| !a.list).count();
+        println!(
+            "a router held while 10,000 changes were written: caught up {:.1} ms after release \
+             ({:.0} changes/s absorbed, {publications} publications)",
+            took.as_secs_f64() * 1e3,
+            n as f64 / took.as_secs_f64()
+        );
+        held_sync.stop();
+
+        let churn = args.get(2).copied().unwrap_or(0);
+        if churn > 0 {
+            churn_memory(&membership, &mut client, Duration::from_secs(churn as u64)).await;
+        }
         for s in syncs {
             s.stop();
         }

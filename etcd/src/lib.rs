@@ -53,6 +53,8 @@
 
 mod error;
 mod records;
+#[cfg(test)]
+mod records_prop;
 mod register;
 mod status;
 mod sync;
