@@ -113,7 +113,10 @@ async fn churn_memory(membership: &EtcdMembership, client: &mut Client, length: 
             client.delete(layout.node_key(&name), None).await.unwrap();
         } else {
             let value = format!(r#"{{"weight": {}}}"#, 1 + i % 5);
-            client.put(layout.node_key(&name), value, None).await.unwrap();
+            client
+                .put(layout.node_key(&name), value, None)
+                .await
+                .unwrap();
         }
         i += 1;
         tokio::time::sleep(Duration::from_millis(2)).await;

@@ -76,8 +76,14 @@ fn keys_and_health_values() {
     assert_eq!(layout.health_key("a"), "/ringroute/cache/health/a");
     assert_eq!(layout.config_key(), "/ringroute/cache/config");
     use crate::records::Key;
-    assert_eq!(layout.parse(b"/ringroute/cache/nodes/a"), Some(Key::Node("a".into())));
-    assert_eq!(layout.parse(b"/ringroute/cache/health/a"), Some(Key::Health("a".into())));
+    assert_eq!(
+        layout.parse(b"/ringroute/cache/nodes/a"),
+        Some(Key::Node("a".into()))
+    );
+    assert_eq!(
+        layout.parse(b"/ringroute/cache/health/a"),
+        Some(Key::Health("a".into()))
+    );
     assert_eq!(layout.parse(b"/ringroute/cache/config"), Some(Key::Config));
     assert_eq!(layout.parse(b"/ringroute/cache/nodes/"), None);
     assert_eq!(layout.parse(b"/ringroute/cache2/nodes/a"), None);

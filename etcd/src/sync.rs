@@ -79,7 +79,20 @@ impl Applier {
     fn publish(&mut self, mut touched: Touched, revision: i64, revisions: Vec<i64>, list: bool) {
         touched.all |= self.retry_all;
         self.pending.extend(revisions);
-        match self.records.publish(&self.router, &touched) {
+        // The router's writer lock is a blocking lock and a large publication takes a while:
+        // on a multi-thread runtime, the worker hands its other tasks over while it waits.
+        let (records, router) = (&mut self.records, &self.router);
+        let mut publish = || records.publish(router, &touched);
+        let multi = matches!(
+            tokio::runtime::Handle::current().runtime_flavor(),
+            tokio::runtime::RuntimeFlavor::MultiThread
+        );
+        let result = if multi {
+            tokio::task::block_in_place(publish)
+        } else {
+            publish()
+        };
+        match result {
             Ok(snap) => {
                 self.retry_all = false;
                 self.revision = revision;
