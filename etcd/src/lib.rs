@@ -133,7 +133,9 @@ impl EtcdMembership {
     }
 
     /// Starts syncing `router` with the membership, on the current tokio runtime (panics outside
-    /// one, as [`tokio::spawn`] does). The router keeps its ring until the first list.
+    /// one, as [`tokio::spawn`] does). The router keeps its ring until the first list. On a
+    /// multi-thread runtime each publication runs in [`tokio::task::block_in_place`], since it
+    /// takes the router's (blocking) writer lock.
     pub fn start(&self, router: Router) -> SyncHandle {
         let (status, _) = watch::channel(Status::default());
         let shared = Arc::new(sync::Shared {
