@@ -109,7 +109,7 @@ async fn churn_memory(membership: &EtcdMembership, client: &mut Client, length: 
     let mut i: u64 = 0;
     while start.elapsed() < length {
         let name = format!("churn-{:03}", (i * 7919) % 200);
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             client.delete(layout.node_key(&name), None).await.unwrap();
         } else {
             let value = format!(r#"{{"weight": {}}}"#, 1 + i % 5);
