@@ -79,6 +79,13 @@ pub fn type_name(obj: &Bound<'_, PyAny>) -> String {
 
 pub use raw::key_bytes;
 
+/// The one rule of `name in ring` and `name in tx`: the name a membership test asks about, or `None`
+/// when `obj` cannot name a node (not a `str`, or a `str` with lone surrogates, which no node name
+/// holds), and the answer is then `False`, never an exception.
+pub fn member_name<'a>(obj: &'a Bound<'_, PyAny>) -> Option<&'a str> {
+    obj.cast::<PyString>().ok()?.to_str().ok()
+}
+
 /// An integer argument in `0..=max`: a `TypeError` if it is not an `int`, a `ValueError` if it is out
 /// of range.
 pub fn to_uint(v: &Bound<'_, PyAny>, what: &str, max: u64) -> PyResult<u64> {

@@ -109,6 +109,14 @@ def replace(t: tuple, i: int, v: object) -> tuple:
         replace(good_state(), 5, (1,)),
         replace(good_state(), 6, "sometimes"),
         replace(good_state(), 6, None),
+        # Exact ints only: no None weight read as 1, no bool version or weight, no float.
+        replace(good_state(), 1, True),
+        replace(good_state(), 3, 64.0),
+        replace(good_state(), 3, True),
+        replace(good_state(), 4, (("a", None, None, None, None),)),
+        replace(good_state(), 4, (("a", True, None, None, None),)),
+        replace(good_state(), 4, (("a", 1.0, None, None, None),)),
+        replace(good_state(), 4, (("a", 1, None, True, None),)),
     ],
 )
 def test_damaged_or_foreign_state_is_value_error(state: object) -> None:
