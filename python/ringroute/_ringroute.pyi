@@ -21,6 +21,7 @@ __all__ = [
     "Transaction",
     "BoundedLoad",
     "Lease",
+    "OutOfRangeError",
     "__version__",
     "PICKLE_VERSION",
     "PROFILES",
@@ -31,6 +32,9 @@ PICKLE_VERSION: int
 PROFILES: list[str]
 
 _Key: TypeAlias = str | bytes
+
+class OutOfRangeError(ValueError, OverflowError):
+    """An integer argument out of its range: both a ValueError and an OverflowError."""
 
 @type_check_only
 class NodeInfo(TypedDict):

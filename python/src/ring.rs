@@ -609,18 +609,19 @@ impl HashRing {
         snap.node_by_name(name).and_then(|n| py_instance(py, n))
     }
 
-    /// Mapping of node name to its metadata: a dict per node with ``weight``, ``vnodes`` (its number
-    /// of points: weight × virtual_nodes), ``hostname``, ``port`` and ``instance`` (the last three
-    /// ``None`` if not set). A new dict, in insertion order.
+    /// Mapping of node name to its metadata: a dict per node with ``weight``, ``vnodes`` (the ring's
+    /// ``virtual_nodes``, as fastring reports it; the node's points are weight × vnodes under the
+    /// native profile), ``hostname``, ``port`` and ``instance`` (the last three ``None`` if not set).
+    /// A new dict, in insertion order.
     #[getter]
     fn nodes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let snap = self.router.pin();
-        let vn = u64::from(snap.placement().virtual_nodes());
+        let vn = snap.placement().virtual_nodes();
         let out = PyDict::new(py);
         for n in snap.nodes() {
             let d = PyDict::new(py);
             d.set_item("weight", n.weight())?;
-            d.set_item("vnodes", u64::from(n.weight()) * vn)?;
+            d.set_item("vnodes", vn)?;
             d.set_item("hostname", n.hostname())?;
             d.set_item("port", n.port())?;
             d.set_item("instance", py_instance(py, n))?;

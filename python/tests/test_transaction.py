@@ -24,7 +24,7 @@ def test_block_publishes_once() -> None:
         assert "c" in tx and "a" not in tx
     assert r.version == v + 1
     assert r.node_names == ("b", "c")
-    assert r.nodes["c"] == {"weight": 2, "vnodes": 256, "hostname": "h", "port": 1, "instance": "I"}
+    assert r.nodes["c"] == {"weight": 2, "vnodes": 128, "hostname": "h", "port": 1, "instance": "I"}
     assert r.get_node_weight("b") == 3
 
 
