@@ -173,9 +173,12 @@ fn errors_name_the_node_and_publish_nothing() {
 fn the_node_limit_fails_the_add_that_passes_it() {
     let mut b = Builder::new(Placement::native());
     for i in 0..MAX_NODES {
-        b.add_node(Node::new(format!("n{i}")).with_weight(0)).unwrap();
+        b.add_node(Node::new(format!("n{i}")).with_weight(0))
+            .unwrap();
     }
-    let err = b.add_node(Node::new("one-more").with_weight(0)).unwrap_err();
+    let err = b
+        .add_node(Node::new("one-more").with_weight(0))
+        .unwrap_err();
     assert!(matches!(err, Error::TooManyNodes { .. }), "{err}");
     assert_eq!(b.len(), MAX_NODES);
     assert!(!b.contains("one-more"));

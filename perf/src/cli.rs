@@ -48,6 +48,8 @@ pub struct Config {
     pub json: bool,
     /// Also run the peer crates.
     pub peers: bool,
+    /// Soak mode for this many seconds instead of the table (see `soak.rs`).
+    pub soak: Option<f64>,
 }
 
 /// The largest ring the harness builds (pingora-ketama indexes nodes with a `u16`).
@@ -57,6 +59,13 @@ fn positive_seconds(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 && v <= 3600.0 => Ok(v),
         _ => Err(format!("expected seconds in (0, 3600], got {s:?}")),
+    }
+}
+
+fn soak_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(v),
+        _ => Err(format!("expected seconds in (0, 86400], got {s:?}")),
     }
 }
 
@@ -166,6 +175,18 @@ pub fn command() -> Command {
                 .action(ArgAction::SetTrue),
         )
         .arg(
+            Arg::new("soak")
+                .long("soak")
+                .value_name("S")
+                .help(
+                    "Soak mode: readers check every answer against a fresh build while a writer \
+                     churns (--churn, default 200/s) for S seconds; RSS sampled; exit 1 on a wrong \
+                     answer. Uses the first --nodes (default 100) and the largest --threads",
+                )
+                .allow_negative_numbers(true)
+                .value_parser(soak_seconds),
+        )
+        .arg(
             Arg::new("peers")
                 .long("peers")
                 .help("Also run pingora-ketama, hashring and conhash (single mode) on the same nodes and keys")
@@ -214,6 +235,7 @@ pub fn from_matches(m: &clap::ArgMatches) -> Config {
         duration: *m.get_one::<f64>("duration").expect("has a default"),
         json: m.get_flag("json"),
         peers: m.get_flag("peers"),
+        soak: m.get_one::<f64>("soak").copied(),
     }
 }
 
@@ -237,7 +259,7 @@ mod tests {
         assert_eq!(c.batch_size, 64);
         assert_eq!(c.keys, KeyDist::Uniform);
         assert_eq!(c.churn, 0.0);
-        assert!(!c.json && !c.peers);
+        assert!(!c.json && !c.peers && c.soak.is_none());
     }
 
     #[test]
@@ -264,6 +286,8 @@ mod tests {
             &["--duration", "-1"],
             &["--churn", "-5"],
             &["--batch-size", "0"],
+            &["--soak", "0"],
+            &["--soak", "-3"],
             &["--frobnicate"],
         ] {
             assert!(parse_args(bad).is_err(), "{bad:?} should be rejected");

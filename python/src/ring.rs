@@ -14,8 +14,8 @@ use crate::bounded::BoundedLoad;
 use crate::raw;
 use crate::transaction::Transaction;
 use crate::{
-    all_down_name, apply, key_bytes, member_name, py_instance, py_name, to_all_down, to_py_err, to_uint,
-    to_weight, type_name, NodeSpec, Op, PICKLE_VERSION,
+    all_down_name, apply, key_bytes, member_name, py_instance, py_name, to_all_down, to_py_err,
+    to_uint, to_weight, type_name, NodeSpec, Op, PICKLE_VERSION,
 };
 
 /// Batches at least this long are routed with the GIL released; shorter ones are not worth the
