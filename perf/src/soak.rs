@@ -12,8 +12,9 @@
 //!   every key: the snapshot's owner (`route_id`, the production search) against the reference's
 //!   (binary search of the fresh build's points for the key's hash, wrapping). A mismatch is a wrong
 //!   answer; so is a snapshot whose version has no reference.
-//! - **Memory**: resident set (`/proc/self/statm`) sampled every second: start (after the first
-//!   second), end, peak; flat means end − start stays small while millions of snapshots retire.
+//! - **Memory**: resident set (`/proc/self/statm`) sampled every second: start (after a warm-up of
+//!   5 s, or a tenth of a shorter run, when the window of the last 128 references is full), end,
+//!   peak; flat means end − start stays small while millions of snapshots retire.
 //!
 //! The run fails (exit 1) on any wrong answer.
 
@@ -56,7 +57,7 @@ pub struct SoakReport {
     pub wrong: u64,
     /// Memberships published by the writer.
     pub publications: u64,
-    /// Resident set after the first second, at the end, and the largest sample, in KiB.
+    /// Resident set after the warm-up, KiB.
     pub rss_start_kib: u64,
     /// Resident set at the end, KiB.
     pub rss_end_kib: u64,
@@ -80,10 +81,16 @@ impl SoakReport {
     }
 }
 
-/// A membership's answers computed from a full build: sorted positions and their owners' names.
+/// The references kept: the versions a reader may still hold (it takes a new snapshot every 256
+/// keys, microseconds apart, so a reader a whole window behind is a stall, and counts as wrong).
+const REFERENCE_WINDOW: u64 = 128;
+
+/// A membership's answers computed from a full build: sorted positions, their owners (indices into
+/// `names`), and the members' names.
 struct Reference {
     points: Vec<u64>,
-    owners: Vec<Arc<str>>,
+    owners: Vec<u32>,
+    names: Vec<Arc<str>>,
 }
 
 impl Reference {
@@ -95,14 +102,10 @@ impl Reference {
                 .map(|(n, w)| Node::new(Arc::clone(n)).with_weight(*w)),
         )
         .expect("the soak membership builds");
-        let names: Vec<Arc<str>> = members.iter().map(|(n, _)| Arc::clone(n)).collect();
         Reference {
             points: fresh.points().to_vec(),
-            owners: fresh
-                .point_owners()
-                .iter()
-                .map(|&o| Arc::clone(&names[o as usize]))
-                .collect(),
+            owners: fresh.point_owners().to_vec(),
+            names: members.iter().map(|(n, _)| Arc::clone(n)).collect(),
         }
     }
 
@@ -112,7 +115,8 @@ impl Reference {
             return None;
         }
         let at = self.points.partition_point(|&p| p < hash);
-        Some(&self.owners[if at == self.points.len() { 0 } else { at }])
+        let owner = self.owners[if at == self.points.len() { 0 } else { at }];
+        Some(&self.names[owner as usize])
     }
 }
 
@@ -190,7 +194,9 @@ pub fn run(plan: &SoakPlan) -> SoakReport {
     let end = start + Duration::from_secs_f64(plan.seconds);
     let period = Duration::from_secs_f64(1.0 / plan.churn.max(0.001));
     let mut next_change = start;
-    let mut next_sample = start + Duration::from_secs(1);
+    // The first sample once the reference window has filled and the allocator has warmed up.
+    let warmup = Duration::from_secs_f64((plan.seconds * 0.1).min(5.0));
+    let mut next_sample = start + warmup;
     let (mut rss_start, mut rss_peak) = (0u64, 0u64);
     let mut publications = 1u64;
     let mut removed: Option<(Arc<str>, u32)> = None;
@@ -230,7 +236,7 @@ pub fn run(plan: &SoakPlan) -> SoakReport {
         {
             let mut refs = refs.write().expect("no reader panicked");
             refs.insert(version, Arc::new(Reference::of(placement, &members)));
-            refs.retain(|&v, _| v + 1024 >= version);
+            refs.retain(|&v, _| v + REFERENCE_WINDOW >= version);
         }
         router.update(op).expect("a soak change publishes");
         publications += 1;
@@ -278,7 +284,8 @@ mod tests {
     fn the_reference_wraps_and_takes_the_first_point_at_or_after() {
         let r = Reference {
             points: vec![10, 20, 30],
-            owners: vec![Arc::from("a"), Arc::from("b"), Arc::from("c")],
+            owners: vec![0, 1, 2],
+            names: vec![Arc::from("a"), Arc::from("b"), Arc::from("c")],
         };
         assert_eq!(r.owner(5), Some("a"));
         assert_eq!(r.owner(20), Some("b"));
