@@ -5,8 +5,10 @@ core that reproduces it; the modules hold configuration only (node settings, ins
 placement and lookup goes through the core:
 
 - ``ringroute.compat.uhashring.HashRing``: uhashring 2.x (profiles ``uhashring`` and
-  ``uhashring-ketama``);
-- ``ringroute.compat.hash_ring.HashRing``: amix's hash_ring 1.3.1 (profile ``hash_ring``);
+  ``uhashring-ketama``; a custom ``hash_fn`` or ketama ``replicas`` other than 4 in Python), and
+  ``ringroute.compat.uhashring.monkey.patch_memcache``;
+- ``ringroute.compat.hash_ring.HashRing``: amix's hash_ring 1.3.1 (profile ``hash_ring``), and its
+  python-memcached wrapper ``MemcacheRing``;
 - ``ringroute.compat.continuum.Continuum``: python-continuum 0.1.1 (profile ``continuum``).
 
 Switching is an import away::
