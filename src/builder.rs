@@ -30,7 +30,13 @@ use crate::snapshot::Snapshot;
 /// The most nodes one ring may hold (drained ones included): 2^20.
 pub const MAX_NODES: usize = 1 << 20;
 
-/// The most points one ring may hold: 2^26 (about 1.5 GiB of search structures at the limit).
+/// The most points one ring may hold: 2^26.
+///
+/// A ring at the limit is large to build: the full build of one node with 2^26 points
+/// (`HashRing(2**26, nodes=["a"])` from Python) peaks at about 3.5 GiB resident and takes about
+/// 20 s on a 2-core machine; the finished ring then holds about 0.95 GiB. The build keeps every
+/// point as a 24-byte (position, low bits, owner) triple while it sorts them, beside the node's own
+/// point list, so plan on about 50 bytes per point at the peak. See `docs/performance.md`.
 pub const MAX_POINTS: u64 = 1 << 26;
 
 pub(crate) const NO_ID: u32 = u32::MAX;
@@ -44,8 +50,10 @@ struct Base {
 }
 
 /// A working membership: add, remove, re-weight and re-describe nodes, then [`build`](Builder::build)
-/// the next snapshot. Each change is validated when it is made; a change that fails leaves the builder
-/// as it was.
+/// the next snapshot. Each change is validated when it is made (names, weights and the
+/// [`MAX_NODES`] limit); a change that fails leaves the builder as it was. Only the [`MAX_POINTS`]
+/// limit waits for [`build`](Builder::build), since under some profiles a node's points depend on the
+/// whole membership.
 ///
 /// ```
 /// use ringroute::{Builder, Node, Placement};
@@ -198,7 +206,8 @@ impl Builder {
     /// Adds a node at the end of the insertion order.
     ///
     /// Errors: [`Error::EmptyName`], [`Error::DuplicateNode`], [`Error::WeightOverflow`],
-    /// [`Error::InvalidNodeName`].
+    /// [`Error::InvalidNodeName`], [`Error::TooManyNodes`] (the membership holds [`MAX_NODES`]
+    /// already).
     pub fn add_node(&mut self, node: Node) -> Result<()> {
         if node.name.is_empty() {
             return Err(Error::EmptyName);
@@ -206,6 +215,12 @@ impl Builder {
         if self.slot(&node.name).is_some() {
             return Err(Error::DuplicateNode {
                 name: node.name.to_string(),
+            });
+        }
+        if self.index.len() >= MAX_NODES {
+            return Err(Error::TooManyNodes {
+                nodes: self.index.len() as u64 + 1,
+                limit: MAX_NODES as u64,
             });
         }
         self.placement.check_node(&node.name, node.weight)?;

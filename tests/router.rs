@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 
-use ringroute::{Error, Node, Placement, Router};
+use ringroute::{Builder, Error, Node, Placement, Router, MAX_NODES};
 
 /// Every published snapshot has the shape "nodes g0..g{k-1} of generation g": a reader that ever sees
 /// a mix of generations, or a node count that does not match the generation, has seen a half-built
@@ -165,6 +165,44 @@ fn errors_name_the_node_and_publish_nothing() {
         Placement::from_name("native", Some(0)),
         Err(Error::InvalidVirtualNodes(0))
     );
+}
+
+/// The node limit is checked by the change that would pass it, not at build or commit: the add
+/// fails, the builder (or transaction) keeps what it had, and a removal makes room again.
+#[test]
+fn the_node_limit_fails_the_add_that_passes_it() {
+    let mut b = Builder::new(Placement::native());
+    for i in 0..MAX_NODES {
+        b.add_node(Node::new(format!("n{i}")).with_weight(0))
+            .unwrap();
+    }
+    let err = b
+        .add_node(Node::new("one-more").with_weight(0))
+        .unwrap_err();
+    assert!(matches!(err, Error::TooManyNodes { .. }), "{err}");
+    assert_eq!(b.len(), MAX_NODES);
+    assert!(!b.contains("one-more"));
+    // An existing name is still a duplicate, not a limit error.
+    assert!(matches!(
+        b.add_node(Node::new("n0")),
+        Err(Error::DuplicateNode { .. })
+    ));
+    b.remove_node("n7").unwrap();
+    b.add_node(Node::new("one-more").with_weight(0)).unwrap();
+    assert_eq!(b.build().unwrap().len(), MAX_NODES);
+
+    let router = Router::new(Placement::native());
+    let res = router.update(|tx| {
+        for i in 0..=MAX_NODES {
+            if let Err(e) = tx.add_node(Node::new(format!("n{i}")).with_weight(0)) {
+                assert_eq!(i, MAX_NODES, "the add past the limit fails, no other");
+                return Err(e);
+            }
+        }
+        Ok(())
+    });
+    assert!(matches!(res, Err(Error::TooManyNodes { .. })));
+    assert_eq!(router.version(), 0);
 }
 
 #[test]

@@ -71,6 +71,8 @@ pub struct Config {
     pub kind: Kind,
     /// Maglev table entries.
     pub table_size: u64,
+    /// Soak mode for this many seconds instead of the table (see `soak.rs`).
+    pub soak: Option<f64>,
 }
 
 /// The largest ring the harness builds (pingora-ketama indexes nodes with a `u16`).
@@ -80,6 +82,13 @@ fn positive_seconds(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 && v <= 3600.0 => Ok(v),
         _ => Err(format!("expected seconds in (0, 3600], got {s:?}")),
+    }
+}
+
+fn soak_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(v),
+        _ => Err(format!("expected seconds in (0, 86400], got {s:?}")),
     }
 }
 
@@ -200,6 +209,18 @@ pub fn command() -> Command {
                 .action(ArgAction::SetTrue),
         )
         .arg(
+            Arg::new("soak")
+                .long("soak")
+                .value_name("S")
+                .help(
+                    "Soak mode: readers check every answer against a fresh build while a writer \
+                     churns (--churn, default 200/s) for S seconds; RSS sampled; exit 1 on a wrong \
+                     answer. Uses the first --nodes (default 100) and the largest --threads",
+                )
+                .allow_negative_numbers(true)
+                .value_parser(soak_seconds),
+        )
+        .arg(
             Arg::new("peers")
                 .long("peers")
                 .help("Also run the peers (single mode) on the same nodes and keys: pingora-ketama, hashring and conhash; with --placement maglev, maglev-hash, maglev and hash-rings")
@@ -269,6 +290,7 @@ pub fn from_matches(m: &clap::ArgMatches) -> Config {
             _ => Kind::Native,
         },
         table_size: *m.get_one::<u64>("table-size").expect("has a default"),
+        soak: m.get_one::<f64>("soak").copied(),
     }
 }
 
@@ -292,7 +314,7 @@ mod tests {
         assert_eq!(c.batch_size, 64);
         assert_eq!(c.keys, KeyDist::Uniform);
         assert_eq!(c.churn, 0.0);
-        assert!(!c.json && !c.peers);
+        assert!(!c.json && !c.peers && c.soak.is_none());
         assert_eq!((c.kind, c.table_size), (Kind::Native, 65_537));
         let c = parse_args(&["--placement", "maglev", "--table-size", "251"]).unwrap();
         assert_eq!((c.kind, c.table_size), (Kind::Maglev, 251));
@@ -325,6 +347,8 @@ mod tests {
             &["--placement", "ketama"],
             &["--table-size", "65536"],
             &["--table-size", "5000077"],
+            &["--soak", "0"],
+            &["--soak", "-3"],
             &["--frobnicate"],
         ] {
             assert!(parse_args(bad).is_err(), "{bad:?} should be rejected");

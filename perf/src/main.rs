@@ -18,6 +18,7 @@ mod mem;
 mod peers;
 mod report;
 mod run;
+mod soak;
 mod timer;
 
 use std::io::{IsTerminal, Write};
@@ -90,6 +91,10 @@ impl Progress {
 
 fn main() {
     let cfg = cli::parse();
+    if let Some(seconds) = cfg.soak {
+        soak_main(&cfg, seconds);
+        return;
+    }
     let clock = timer::Clock::calibrate(Duration::from_millis(20));
     let keyset = keys::KeySet::generate(cfg.keys, cfg.key_count, SEED);
     let keys = keyset.slices();
@@ -382,4 +387,43 @@ fn cpu_model() -> String {
 fn fail(msg: &str) -> ! {
     eprintln!("error: {msg}");
     std::process::exit(1)
+}
+
+/// `--soak`: runs the soak and prints its report (a table, or one JSON line with `--json`); exits 1
+/// on a wrong answer.
+fn soak_main(cfg: &Config, seconds: f64) {
+    let keyset = keys::KeySet::generate(cfg.keys, cfg.key_count, SEED);
+    let keys: Vec<Vec<u8>> = keyset.slices().iter().map(|k| k.to_vec()).collect();
+    let plan = soak::SoakPlan {
+        seconds,
+        nodes: cfg.nodes.first().copied().unwrap_or(100),
+        points_per_node: cfg.points_per_node,
+        readers: cfg.threads.iter().copied().max().unwrap_or(2),
+        churn: if cfg.churn > 0.0 { cfg.churn } else { 200.0 },
+        keys: std::sync::Arc::new(keys),
+    };
+    eprintln!(
+        "soak: {} nodes x {} points, {} readers, {} changes/s, {seconds} s",
+        plan.nodes, plan.points_per_node, plan.readers, plan.churn
+    );
+    let r = soak::run(&plan);
+    if cfg.json {
+        println!("{}", r.to_json());
+    } else {
+        println!(
+            "soak {:.0} s: {} answers checked, {} wrong, {} publications; RSS start {} KiB, end {} \
+             KiB, peak {} KiB ({:+} KiB)",
+            r.seconds,
+            r.checked,
+            r.wrong,
+            r.publications,
+            r.rss_start_kib,
+            r.rss_end_kib,
+            r.rss_peak_kib,
+            r.rss_end_kib as i64 - r.rss_start_kib as i64
+        );
+    }
+    if r.wrong > 0 {
+        std::process::exit(1);
+    }
 }

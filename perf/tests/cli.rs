@@ -286,7 +286,29 @@ fn help_lists_the_flags() {
         "--peers",
         "--placement",
         "--table-size",
+        "--soak",
     ] {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
+}
+
+#[test]
+fn soak_checks_every_answer_and_reports_memory() {
+    let records = run_json(&[
+        "--soak",
+        "1.5",
+        "--nodes",
+        "40",
+        "--threads",
+        "2",
+        "--churn",
+        "300",
+    ]);
+    assert_eq!(records.len(), 1, "{records:?}");
+    let r = &records[0];
+    assert_eq!(r["mode"], "soak");
+    assert_eq!(num(r, "wrong"), 0.0);
+    assert!(num(r, "checked") > 10_000.0, "{r}");
+    assert!(num(r, "publications") > 100.0, "{r}");
+    assert!(num(r, "rss_start_kib") > 0.0 && num(r, "rss_peak_kib") >= num(r, "rss_end_kib"));
 }

@@ -10,6 +10,10 @@ with bounded loads, whose ``acquire(key)`` leases a node for one request in flig
 (uhashring 2.x), ``compat.hash_ring.HashRing`` (hash_ring 1.3.1), ``compat.continuum.Continuum``
 (python-continuum 0.1.1).
 
+An integer argument out of its range (a negative weight or count, a weight of 2**32 or more)
+raises ``ringroute.OutOfRangeError``, a subclass of both ``ValueError`` and ``OverflowError``:
+code written for ringroute (``ValueError``) or for fastring (``OverflowError``) catches it.
+
 >>> from ringroute import HashRing
 >>> ring = HashRing(nodes={"cache-a": 1, "cache-b": 1, "cache-c": 2})
 >>> ring.get_node("user:42") in ring
@@ -22,6 +26,7 @@ from ringroute._ringroute import (
     BoundedLoad,
     HashRing,
     Lease,
+    OutOfRangeError,
     Transaction,
     __version__,
 )
@@ -31,6 +36,7 @@ __all__ = [
     "Transaction",
     "BoundedLoad",
     "Lease",
+    "OutOfRangeError",
     "PROFILES",
     "PICKLE_VERSION",
     "__version__",

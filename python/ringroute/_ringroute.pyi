@@ -22,6 +22,7 @@ __all__ = [
     "Transaction",
     "BoundedLoad",
     "Lease",
+    "OutOfRangeError",
     "__version__",
     "PICKLE_VERSION",
     "PROFILES",
@@ -32,6 +33,9 @@ PICKLE_VERSION: int
 PROFILES: list[str]
 
 _Key: TypeAlias = str | bytes
+
+class OutOfRangeError(ValueError, OverflowError):
+    """An integer argument out of its range: both a ValueError and an OverflowError."""
 
 @type_check_only
 class NodeInfo(TypedDict):
@@ -195,7 +199,7 @@ class Transaction:
     def mark_up(self, name: str) -> None: ...
     def commit(self) -> None: ...
     def rollback(self) -> None: ...
-    def __contains__(self, name: str, /) -> bool: ...
+    def __contains__(self, name: object, /) -> bool: ...
     def __enter__(self) -> Transaction: ...
     def __exit__(
         self,

@@ -18,9 +18,10 @@
 
 use std::sync::Arc;
 
-use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyKeyError, PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyInt, PyString};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyInt, PyString, PyTuple, PyType};
 use ringroute::{AllDown, Error, Node, Router};
 
 mod bounded;
@@ -81,8 +82,54 @@ pub fn type_name(obj: &Bound<'_, PyAny>) -> String {
 
 pub use raw::key_bytes;
 
-/// An integer argument in `0..=max`: a `TypeError` if it is not an `int`, a `ValueError` if it is out
-/// of range.
+/// The one rule of `name in ring` and `name in tx`: the name a membership test asks about, or `None`
+/// when `obj` cannot name a node (not a `str`, or a `str` with lone surrogates, which no node name
+/// holds), and the answer is then `False`, never an exception.
+pub fn member_name<'a>(obj: &'a Bound<'_, PyAny>) -> Option<&'a str> {
+    obj.cast::<PyString>().ok()?.to_str().ok()
+}
+
+/// The docstring of `ringroute.OutOfRangeError`.
+const OUT_OF_RANGE_DOC: &str = "An integer argument out of its range (a negative weight, count or \
+port, a weight of 2**32 or more, ...). Both a ``ValueError`` (what ringroute documents) and an \
+``OverflowError`` (what fastring, whose arguments are unsigned, raises): ``except`` clauses written \
+for either catch it.";
+
+/// `ringroute.OutOfRangeError`, a subclass of both `ValueError` and `OverflowError`, made once per
+/// interpreter (a class with two built-in bases is made by calling `type`, as Python's `class`
+/// statement does).
+pub fn out_of_range_error(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    static TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+    TYPE.get_or_try_init(py, || {
+        let bases = PyTuple::new(
+            py,
+            [
+                py.get_type::<PyValueError>(),
+                py.get_type::<PyOverflowError>(),
+            ],
+        )?;
+        let ns = PyDict::new(py);
+        ns.set_item("__module__", "ringroute")?;
+        ns.set_item("__doc__", OUT_OF_RANGE_DOC)?;
+        let ty = py
+            .get_type::<PyType>()
+            .call1(("OutOfRangeError", bases, ns))?
+            .cast_into::<PyType>()?;
+        Ok(ty.unbind())
+    })
+    .map(|t| t.bind(py))
+}
+
+/// An `OutOfRangeError` with `msg` (or the error that prevented making one).
+pub fn out_of_range(py: Python<'_>, msg: String) -> PyErr {
+    match out_of_range_error(py) {
+        Ok(ty) => PyErr::from_type(ty.clone(), msg),
+        Err(e) => e,
+    }
+}
+
+/// An integer argument in `0..=max`: a `TypeError` if it is not an `int`, an `OutOfRangeError`
+/// (a `ValueError` and an `OverflowError`) if it is out of range.
 pub fn to_uint(v: &Bound<'_, PyAny>, what: &str, max: u64) -> PyResult<u64> {
     if !v.is_instance_of::<PyInt>() {
         return Err(PyTypeError::new_err(format!(
@@ -92,9 +139,10 @@ pub fn to_uint(v: &Bound<'_, PyAny>, what: &str, max: u64) -> PyResult<u64> {
     }
     match v.extract::<i128>() {
         Ok(i) if (0..=i128::from(max)).contains(&i) => Ok(i as u64),
-        _ => Err(PyValueError::new_err(format!(
-            "{what} must be between 0 and {max}, got {v}"
-        ))),
+        _ => Err(out_of_range(
+            v.py(),
+            format!("{what} must be between 0 and {max}, got {v}"),
+        )),
     }
 }
 
@@ -263,6 +311,7 @@ fn _ringroute(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Transaction>()?;
     m.add_class::<BoundedLoad>()?;
     m.add_class::<Lease>()?;
+    m.add("OutOfRangeError", out_of_range_error(m.py())?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("PICKLE_VERSION", PICKLE_VERSION)?;
     let names: Vec<&str> = ringroute::Profile::ALL.iter().map(|p| p.name()).collect();

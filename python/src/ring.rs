@@ -5,7 +5,8 @@ use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{
-    PyBytes, PyDict, PyFrozenSet, PyIterator, PyList, PyMemoryView, PyString, PyTuple, PyType,
+    PyBytes, PyDict, PyFrozenSet, PyInt, PyIterator, PyList, PyMemoryView, PyString, PyTuple,
+    PyType,
 };
 use ringroute::{Builder, Keys, NodeId, Placement, Profile, Router, Snapshot, NO_OWNER};
 
@@ -15,8 +16,8 @@ use crate::membership;
 use crate::raw;
 use crate::transaction::Transaction;
 use crate::{
-    all_down_name, apply, key_bytes, py_instance, py_name, to_all_down, to_py_err, to_uint,
-    to_weight, type_name, NodeSpec, Op, PICKLE_VERSION,
+    all_down_name, apply, key_bytes, member_name, py_instance, py_name, to_all_down, to_py_err,
+    to_uint, to_weight, type_name, NodeSpec, Op, PICKLE_VERSION,
 };
 
 /// Batches at least this long are routed with the GIL released; shorter ones are not worth the
@@ -250,6 +251,19 @@ fn parse_nodes(nodes: &Bound<'_, PyAny>) -> PyResult<Vec<NodeSpec>> {
         out.push(NodeSpec::from_args(&item, None, None, None, None)?);
     }
     Ok(out)
+}
+
+/// `obj` if it is exactly an `int` (not a `bool`, not `None`, no subclass), else a pickle-state
+/// error naming `what`: a state is read as written, never converted.
+fn exact_int<'a, 'py>(obj: &'a Bound<'py, PyAny>, what: &str) -> PyResult<&'a Bound<'py, PyAny>> {
+    if obj.is_exact_instance_of::<PyInt>() {
+        Ok(obj)
+    } else {
+        Err(bad_state(format!(
+            "{what} must be an int, not {}",
+            type_name(obj)
+        )))
+    }
 }
 
 /// A `ValueError` for a damaged or foreign pickle state.
@@ -622,18 +636,19 @@ impl HashRing {
         snap.node_by_name(name).and_then(|n| py_instance(py, n))
     }
 
-    /// Mapping of node name to its metadata: a dict per node with ``weight``, ``vnodes`` (its number
-    /// of points: weight × virtual_nodes), ``hostname``, ``port`` and ``instance`` (the last three
-    /// ``None`` if not set). A new dict, in insertion order.
+    /// Mapping of node name to its metadata: a dict per node with ``weight``, ``vnodes`` (the ring's
+    /// ``virtual_nodes``, as fastring reports it; the node's points are weight × vnodes under the
+    /// native profile), ``hostname``, ``port`` and ``instance`` (the last three ``None`` if not set).
+    /// A new dict, in insertion order.
     #[getter]
     fn nodes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let snap = self.router.pin();
-        let vn = u64::from(snap.placement().virtual_nodes());
+        let vn = snap.placement().virtual_nodes();
         let out = PyDict::new(py);
         for n in snap.nodes() {
             let d = PyDict::new(py);
             d.set_item("weight", n.weight())?;
-            d.set_item("vnodes", u64::from(n.weight()) * vn)?;
+            d.set_item("vnodes", vn)?;
             d.set_item("hostname", n.hostname())?;
             d.set_item("port", n.port())?;
             d.set_item("instance", py_instance(py, n))?;
@@ -822,11 +837,10 @@ impl HashRing {
         self.router.pin().len()
     }
 
-    fn __contains__(&self, name: &Bound<'_, PyAny>) -> PyResult<bool> {
-        match name.cast::<PyString>() {
-            Ok(s) => Ok(self.router.pin().contains(s.to_str()?)),
-            Err(_) => Ok(false),
-        }
+    /// Whether ``name`` is a node of the ring: ``False`` for anything that cannot be a node name
+    /// (a non-``str``, a ``str`` with lone surrogates), never an exception.
+    fn __contains__(&self, name: &Bound<'_, PyAny>) -> bool {
+        member_name(name).is_some_and(|n| self.router.pin().contains(n))
     }
 
     fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyIterator>> {
@@ -900,7 +914,7 @@ impl HashRing {
         }
         let version = t.get_item(1)?;
         // Version 1 (5 fields) had no health; version 2 adds the down nodes and the policy.
-        let fields = match version.extract::<u32>() {
+        let fields = match exact_int(&version, "the format version")?.extract::<u32>() {
             Ok(1) => 5,
             Ok(PICKLE_VERSION) => 7,
             _ => {
@@ -921,8 +935,7 @@ impl HashRing {
             .get_item(2)?
             .extract()
             .map_err(|_| bad_state("placement is not a str"))?;
-        let vn: u32 = t
-            .get_item(3)?
+        let vn: u32 = exact_int(&t.get_item(3)?, "virtual_nodes")?
             .extract()
             .map_err(|_| bad_state("virtual_nodes is not an int in 1..2**32"))?;
         let placement = Placement::from_name(&profile, Some(vn)).map_err(bad_state)?;
@@ -937,11 +950,17 @@ impl HashRing {
                 .ok()
                 .filter(|f| f.len() == 5)
                 .ok_or_else(|| bad_state(format!("node {i} is not a 5-tuple")))?;
+            let weight = f.get_item(1)?;
+            exact_int(&weight, &format!("node {i}: weight"))?;
+            let port = f.get_item(3)?;
+            if !port.is_none() {
+                exact_int(&port, &format!("node {i}: port"))?;
+            }
             let spec = NodeSpec::from_args(
                 &f.get_item(0)?,
-                Some(&f.get_item(1)?),
+                Some(&weight),
                 Some(&f.get_item(2)?),
-                Some(&f.get_item(3)?),
+                Some(&port),
                 Some(&f.get_item(4)?),
             )
             .map_err(|e| bad_state(format!("node {i}: {e}")))?;

@@ -13,7 +13,7 @@ use pyo3::exceptions::{PyKeyError, PyRuntimeError};
 use pyo3::prelude::*;
 use ringroute::{Builder, Router};
 
-use crate::{apply, to_py_err, to_weight, NodeSpec, Op};
+use crate::{apply, member_name, to_py_err, to_weight, NodeSpec, Op};
 
 struct State {
     ops: Vec<Op>,
@@ -134,10 +134,12 @@ impl Transaction {
         self.set_down(name, false)
     }
 
-    /// Whether the named node is in the ring as changed so far in this transaction.
-    fn __contains__(&self, name: &str) -> PyResult<bool> {
+    /// Whether the named node is in the ring as changed so far in this transaction. ``False`` for
+    /// anything that cannot be a node name, as for ``name in ring``.
+    fn __contains__(&self, name: &Bound<'_, PyAny>) -> PyResult<bool> {
         let mut st = self.lock();
-        Ok(open(&mut st)?.contains(name))
+        let working = open(&mut st)?;
+        Ok(member_name(name).is_some_and(|n| working.contains(n)))
     }
 
     /// Publish every change made so far as one new membership (nothing if there was none) and close
@@ -146,12 +148,13 @@ impl Transaction {
     /// A change that no longer applies because another writer published meanwhile (for example
     /// ``set_node_weight`` on a node that was removed) raises, and nothing is published.
     fn commit(&self, py: Python<'_>) -> PyResult<()> {
-        let ops = {
+        let (ops, working) = {
             let mut st = self.lock();
             open(&mut st)?;
-            st.working = None;
-            std::mem::take(&mut st.ops)
+            (std::mem::take(&mut st.ops), st.working.take())
         };
+        // Dropped with the lock released (see `rollback`).
+        drop(working);
         if ops.is_empty() {
             return Ok(());
         }
@@ -170,9 +173,14 @@ impl Transaction {
     /// Drop every change and close the transaction; nothing is published. Called by the ``with``
     /// block when it raises.
     fn rollback(&self) {
-        let mut st = self.lock();
-        st.working = None;
-        st.ops.clear();
+        let dropped = {
+            let mut st = self.lock();
+            (st.working.take(), std::mem::take(&mut st.ops))
+        };
+        // The pending nodes go only now, with the lock released: an `instance` dropped here may run
+        // Python code (a `__del__`) that uses this transaction, which would wait for the lock for
+        // ever, holding the interpreter, had it been dropped under it.
+        drop(dropped);
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {

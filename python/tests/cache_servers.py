@@ -1,7 +1,7 @@
 """Real memcached and redis-server instances for the cache-client tests.
 
-Every server listens on 127.0.0.1 only, on a free port, without persistence; the fixtures in
-conftest.py stop every server they started, whatever the test did. A missing binary is a test
+Every server listens on a loopback address only (127.0.0.1 unless a test asks for 127.0.0.x), on a
+free port, without persistence; the fixtures in conftest.py stop every server they started, whatever the test did. A missing binary is a test
 failure with install instructions (scripts/test-all installs both), never a skip.
 """
 
@@ -24,25 +24,30 @@ INSTALL_HINT = (
 )
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return int(s.getsockname()[1])
 
 
-def _accepts(port: int) -> bool:
+def _accepts(port: int, host: str = "127.0.0.1") -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+        with socket.create_connection((host, port), timeout=0.2):
             return True
     except OSError:
         return False
 
 
 class CacheServer:
-    """One memcached or redis-server process on 127.0.0.1:port (restartable on the same port)."""
+    """One memcached or redis-server process on host:port, host a loopback address (127.0.0.1 unless
+    a test needs servers on distinct addresses), restartable on the same port."""
 
-    def __init__(self, kind: Kind, port: int, workdir: str, extra: list[str] | None = None) -> None:
+    def __init__(
+        self, kind: Kind, port: int, workdir: str, extra: list[str] | None = None, host: str = "127.0.0.1"
+    ) -> None:
+        assert host.startswith("127."), "test servers listen on loopback addresses only"
         self.kind = kind
+        self.host = host
         self.port = port
         self.workdir = workdir
         self.extra = extra or []
@@ -50,13 +55,13 @@ class CacheServer:
 
     @property
     def name(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     def _argv(self) -> list[str]:
         if self.kind == "memcached":
             binary = shutil.which("memcached")
             assert binary, INSTALL_HINT
-            argv = [binary, "-l", "127.0.0.1", "-p", str(self.port), "-U", "0", "-m", "32", "-t", "1"]
+            argv = [binary, "-l", self.host, "-p", str(self.port), "-U", "0", "-m", "32", "-t", "1"]
             if os.geteuid() == 0:
                 argv += ["-u", "root"]
         else:
@@ -64,7 +69,7 @@ class CacheServer:
             assert binary, INSTALL_HINT
             argv = [
                 binary,
-                "--bind", "127.0.0.1",
+                "--bind", self.host,
                 "--port", str(self.port),
                 "--save", "",
                 "--appendonly", "no",
@@ -86,7 +91,7 @@ class CacheServer:
             if self.proc.poll() is not None:
                 self.proc = None
                 return False
-            if _accepts(self.port):
+            if _accepts(self.port, self.host):
                 # Make sure the listener is ours: a server that could not bind exits at once.
                 time.sleep(0.05)
                 if self.proc.poll() is None:
@@ -123,7 +128,7 @@ class CacheServer:
             if self.start():
                 return
             time.sleep(0.1)
-        raise RuntimeError(f"could not restart {self.kind} on 127.0.0.1:{self.port}")
+        raise RuntimeError(f"could not restart {self.kind} on {self.host}:{self.port}")
 
     @property
     def running(self) -> bool:
@@ -138,17 +143,21 @@ class ServerFarm:
         self.servers: list[CacheServer] = []
         self.workdir = tempfile.mkdtemp(prefix=f"ringroute-{kind}-")
 
-    def start(self, n: int = 1, extra: list[str] | None = None) -> list[CacheServer]:
+    def start(
+        self, n: int = 1, extra: list[str] | None = None, hosts: list[str] | None = None
+    ) -> list[CacheServer]:
+        """Start ``n`` servers, on 127.0.0.1 or on ``hosts`` (one loopback address each)."""
         started = []
-        for _ in range(n):
+        for i in range(n):
+            host = hosts[i] if hosts else "127.0.0.1"
             for _attempt in range(10):
-                server = CacheServer(self.kind, free_port(), self.workdir, extra)
+                server = CacheServer(self.kind, free_port(host), self.workdir, extra, host)
                 self.servers.append(server)
                 if server.start():
                     started.append(server)
                     break
             else:
-                raise RuntimeError(f"could not start {self.kind} on a free 127.0.0.1 port")
+                raise RuntimeError(f"could not start {self.kind} on a free {host} port")
         return started
 
     def stop_all(self) -> None:

@@ -70,7 +70,7 @@ def test_nodes_forms() -> None:
     )
     assert r.nodes["a"] == {
         "weight": 2,
-        "vnodes": 256,
+        "vnodes": 128,
         "hostname": "h",
         "port": 1,
         "instance": inst,
@@ -162,7 +162,7 @@ def test_weight_zero_registers_without_keys() -> None:
     r.add_node("drained", weight=0)
     assert "drained" in r and r.get_node_weight("drained") == 0
     assert {r.get_node(f"k{i}") for i in range(500)} == {"a"}
-    assert r.nodes["drained"]["vnodes"] == 0
+    assert r.nodes["drained"]["vnodes"] == r.virtual_nodes == 128  # the ring's, as fastring
 
 
 def test_set_node_weight(ring: HashRing) -> None:
@@ -224,7 +224,7 @@ def test_nodes_property(ring: HashRing) -> None:
         "port": 11211,
         "instance": {"client": "A"},
     }
-    assert nodes["b"] == {"weight": 2, "vnodes": 256, "hostname": None, "port": None, "instance": None}
+    assert nodes["b"] == {"weight": 2, "vnodes": 128, "hostname": None, "port": None, "instance": None}
     nodes["a"]["weight"] = 99  # a copy: the ring is unchanged
     assert ring.get_node_weight("a") == 1
 
@@ -433,3 +433,52 @@ def test_stubs_ship_and_match_the_runtime_api() -> None:
         }
         runtime = {n for n in dir(cls) if not n.startswith("_")}
         assert stub == runtime, (cls.__name__, stub ^ runtime)
+
+
+# --- fastring compatibility: out-of-range integers, vnodes, identity -------------------------------
+
+
+def test_out_of_range_is_both_value_error_and_overflow_error() -> None:
+    import ringroute
+
+    assert issubclass(ringroute.OutOfRangeError, ValueError)
+    assert issubclass(ringroute.OutOfRangeError, OverflowError)
+    assert ringroute.OutOfRangeError.__module__ == "ringroute"
+    r = HashRing(nodes=["a", "b"])
+    for call in (
+        lambda: r.add_node("x", weight=-1),
+        lambda: r.add_node("x", weight=2**32),
+        lambda: r.set_node_weight("a", -5),
+        lambda: r.get_replicas("k", -1),
+        lambda: HashRing(-1),
+        lambda: HashRing(2**32),
+        lambda: r.add_node("x", port=-1),
+    ):
+        for exc in (ValueError, OverflowError, ringroute.OutOfRangeError):
+            with pytest.raises(exc):
+                call()
+    assert len(r) == 2 and "x" not in r
+    # A wrong type stays a TypeError.
+    with pytest.raises(TypeError):
+        r.add_node("x", weight="1")  # type: ignore[arg-type]
+
+
+def test_fastring_view_of_nodes_and_names() -> None:
+    r = HashRing(virtual_nodes=64)
+    assert r.nodes == {} and list(r) == [] and r.get_node("k") is None
+    r.add_node("a", weight=2)
+    r.add_node("b", weight=3)
+    r.add_node("c")
+    assert {n: (d["weight"], d["vnodes"]) for n, d in r.nodes.items()} == {
+        "a": (2, 64),
+        "b": (3, 64),
+        "c": (1, 64),
+    }
+    assert "virtual_nodes=64" in repr(r)
+    # The owner's name is the same object every time (no new string per lookup).
+    assert r.get_node("any-key") is r.get_node("any-key")
+    assert r.get_replicas("k", 10)[0] == r.get_node("k") and len(r.get_replicas("k", 10)) == 3
+    with pytest.raises(KeyError):
+        HashRing()["k"]
+    r.remove_node("a")
+    assert r.get_node_weight("a") is None and len(r) == 2

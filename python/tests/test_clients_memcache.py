@@ -193,3 +193,149 @@ def test_libmemcached_placement_shares_a_pool_with_pylibmc(
             mc.set(k, b"from-ringroute")
         assert all(pl.get(k) == b"from-ringroute" for k in keys[::5])
     pl.disconnect_all()
+
+
+def run_bounded(fn, seconds: float):  # type: ignore[no-untyped-def]
+    """Run ``fn`` in a thread; fail the test if it has not returned after ``seconds`` (a hang)."""
+    import threading
+
+    box: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            box["error"] = exc
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(seconds)
+    assert not t.is_alive(), f"still blocked after {seconds} s"
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box.get("value")
+
+
+def test_default_timeouts_bound_a_server_that_never_answers(memcached_farm) -> None:  # type: ignore[no-untyped-def]
+    from ringroute.clients.memcache import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT
+
+    (server,) = memcached_farm.start(1)
+    mc = MemcacheRing([server.name])  # every setting at its default
+    try:
+        assert mc.set("k", b"v") and mc.get("k") == b"v"
+        server.pause()  # accepts connections (the kernel does), answers nothing
+        start = time.monotonic()
+        assert run_bounded(lambda: mc.get("k"), 15) is None  # a miss, after the timeout
+        assert run_bounded(lambda: mc.set("k2", b"v"), 15) is False
+        assert time.monotonic() - start >= DEFAULT_TIMEOUT
+        assert (DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT) == (0.5, 1.0)
+    finally:
+        server.resume()
+        mc.close()
+
+
+def test_values_that_are_not_bytes_str_int_float_are_refused(memcached_farm) -> None:  # type: ignore[no-untyped-def]
+    from pymemcache.serde import pickle_serde
+
+    servers = memcached_farm.start(2)
+    with MemcacheRing([s.name for s in servers]) as mc:
+        for bad in ({"a": 1}, None, object(), True, bytearray(b"x"), memoryview(b"x"), [1], ("a",)):
+            with pytest.raises(TypeError, match="bytes, str, int or float"):
+                mc.set("k", bad)
+            for write in (mc.add, mc.replace, mc.append, mc.prepend):
+                with pytest.raises(TypeError):
+                    write("k", bad)
+            with pytest.raises(TypeError):
+                mc.set_many({"ok": b"v", "k": bad})
+            with pytest.raises(TypeError):
+                mc.cas("k", bad, b"1")
+        assert mc.get("k") is None
+        for good, stored in ((b"raw", b"raw"), ("text", b"text"), (7, b"7"), (1.5, b"1.5")):
+            assert mc.set("k", good) is True
+            assert mc.get("k") == stored
+    # With a serde, objects are the serde's business.
+    with MemcacheRing([s.name for s in servers], serde=pickle_serde) as mc:
+        assert mc.set("obj", {"a": 1}) and mc.get("obj") == {"a": 1}
+        assert mc.set("none", None) is True and mc.get("none", default="miss") is None
+
+
+def test_one_client_shared_by_threads(memcached_farm) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    servers = memcached_farm.start(2)
+    errors: list[BaseException] = []
+    wrong: list[str] = []
+    ops = 3000
+
+    with MemcacheRing([s.name for s in servers]) as mc:  # the defaults: pooled connections
+
+        def work(t: int) -> None:
+            try:
+                for i in range(ops):
+                    k = f"t{t}-k{i % 200}"
+                    v = f"{t}:{i}".encode()
+                    if not mc.set(k, v):
+                        wrong.append(f"set {k}")
+                    got = mc.get(k)
+                    if got != v:  # each key has one writer: it reads back what it wrote
+                        wrong.append(f"{k}: {got!r} != {v!r}")
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(120)
+        assert not any(th.is_alive() for th in threads)
+        assert errors == [] and wrong == [], (errors[:3], wrong[:3])
+        assert all(v["up"] and v["failures"] == 0 for v in mc.stats_by_server().values())
+        assert set(mc.ring) == {s.name for s in servers}
+
+    # Without pooling a client is one thread's: another thread is refused before anything is sent.
+    with MemcacheRing([s.name for s in servers], use_pooling=False) as single:
+        assert single.set("mine", b"1")
+        seen: list[BaseException] = []
+
+        def other() -> None:
+            try:
+                single.get("mine")
+            except BaseException as exc:  # noqa: BLE001
+                seen.append(exc)
+
+        th = threading.Thread(target=other)
+        th.start()
+        th.join(30)
+        assert len(seen) == 1 and isinstance(seen[0], RuntimeError), seen
+        assert single.get("mine") == b"1"  # its own thread goes on
+
+
+def test_one_key_check_for_routing_and_commands(memcached_farm) -> None:  # type: ignore[no-untyped-def]
+    servers = memcached_farm.start(2)
+    with MemcacheRing([s.name for s in servers]) as mc:
+        for bad, err in (
+            ("x" * 251, MemcacheIllegalInputError),
+            (b"x" * 251, MemcacheIllegalInputError),
+            ("a b", MemcacheIllegalInputError),
+            ("é", MemcacheIllegalInputError),
+            ("", MemcacheIllegalInputError),
+            (bytearray(b"k"), TypeError),
+            (memoryview(b"k"), TypeError),
+            (1, TypeError),
+        ):
+            for call in (mc.server_for, mc.get, lambda k: mc.set(k, b"v"), mc.delete):
+                with pytest.raises(err):
+                    call(bad)
+            with pytest.raises(err):
+                mc.get_many(["ok", bad])
+        assert mc.server_for("x" * 250) in mc.servers
+    # key_prefix counts towards the length, for routing as for the commands.
+    with MemcacheRing([s.name for s in servers], key_prefix=b"app:") as mc:
+        with pytest.raises(MemcacheIllegalInputError):
+            mc.server_for("x" * 247)
+        with pytest.raises(MemcacheIllegalInputError):
+            mc.set("x" * 247, b"v")
+        assert mc.server_for("x" * 246) and mc.set("x" * 246, b"v")
+    # allow_unicode_keys: the same rule for routing and commands.
+    with MemcacheRing([s.name for s in servers], allow_unicode_keys=True) as mc:
+        assert mc.server_for("é") and mc.set("é", b"v") and mc.get("é") == b"v"

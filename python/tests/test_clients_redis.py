@@ -526,3 +526,46 @@ def test_threads_share_the_ring_health_through_a_kill_and_a_restart(redis_farm) 
             copies = {n: rr.client(n).get(k) for n in placed[k.encode()]}
             assert set(copies) <= set(rr.replicas_for(k)), (k, copies, rr.replicas_for(k))
             assert set(copies.values()) == {v.encode()}, (k, copies, v)
+
+
+def test_racing_writers_of_one_key_leave_every_replica_alike(redis_farm) -> None:  # type: ignore[no-untyped-def]
+    """Threads of one process setting (and deleting) the same keys at once: every replica of every
+    key ends with the same value, so a read after the primary fails returns what it held."""
+    import threading
+
+    ring, servers = make_ring(redis_farm, 3, replicas=3)
+    keys = [f"race-{i}" for i in range(300)]
+    rounds = 5
+    with ring:
+        barrier = threading.Barrier(3)
+        errors: list[BaseException] = []
+
+        def writer(tag: str) -> None:
+            try:
+                for r in range(rounds):
+                    barrier.wait(30)
+                    for i, k in enumerate(keys):
+                        if tag == "d" and i % 7 == r:
+                            ring.delete(k.encode())  # bytes and str keys share one lock
+                        else:
+                            ring.set(k, f"{tag}-{r}-{i}")
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+
+        threads = [threading.Thread(target=writer, args=(t,)) for t in ("a", "b", "d")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert not any(t.is_alive() for t in threads) and errors == []
+        differ = []
+        for k in keys:
+            copies = {name: ring.client(name).get(k) for name in ring.replicas_for(k)}
+            if len(set(copies.values())) != 1:
+                differ.append((k, copies))
+        assert differ == [], f"{len(differ)} of {len(keys)} keys differ across replicas: {differ[:3]}"
+        before = {k: ring.get(k) for k in keys}
+        # The primary of the first key fails: every read still answers the same value.
+        primary = ring.replicas_for(keys[0])[0]
+        next(s for s in servers if s.name == primary).stop()
+        assert {k: ring.get(k) for k in keys} == before

@@ -141,7 +141,11 @@ def test_errors_and_refusals() -> None:
     with pytest.raises(ValueError):
         c.add_server("host", 70000)
     with pytest.raises(TypeError):
-        c.add_server("host", 80, 1.5)
+        c.add_server("host", 80, "1")
+    with pytest.raises(ValueError):
+        c.add_server("host", 80, float("nan"))
+    with pytest.raises(ValueError):
+        c.add_server("host", 80, -0.5)
     with pytest.raises(ValueError):
         c.add_server("[::1]", 80)
     with pytest.raises(ValueError):
@@ -151,10 +155,20 @@ def test_errors_and_refusals() -> None:
     assert len(c) == 0
     with pytest.raises(ZeroDivisionError):
         c.add_server("a", 1, 0)  # all capacities 0: the original divides by zero too
-    assert len(c) == 0  # the failed add is undone (the original keeps it listed)
+    # As the original: the server stays listed, the ring stays as it was (empty here).
+    assert len(c) == 1 and c.servers[0].hostname == "a" and c.points() == []
+    with pytest.raises(IndexError, match="empty continuum"):
+        c.resolve("k")
+    c.remove_server(c.servers[0])
     c.add_server("a", 1, 1)
     c.add_server("b", 1, 0)  # a zero capacity beside others is fine: no dots
     assert {s.hostname for _, s in c.points()} == {"a"}
+    # Removing the last server with capacity leaves the others at 0: the removal stays, the ring
+    # keeps its points (the original's continuum is replaced only once built).
+    before = c.points()
+    with pytest.raises(ZeroDivisionError):
+        c.remove_server(Server("a", 1, 1))
+    assert [s.hostname for s in c.servers] == ["b"] and c.points() == before
 
 
 def test_collapse_past_a_few_hundred_servers() -> None:
@@ -179,6 +193,49 @@ def test_autogenerate_false_waits_for_generate() -> None:
         c.resolve("k")
     c.generate()
     assert c.resolve("k").hostname == "a"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["10.0.0.1", "cache", "h-2"]),
+            st.integers(0, 65535),
+            st.one_of(st.integers(0, 5), st.floats(0, 5, allow_nan=False)),
+        ),
+        min_size=1,
+        max_size=8,
+        unique_by=lambda s: (s[0], s[1]),
+    ),
+    st.sampled_from([DEFAULT_TOTAL_DOTS, 7, 22, 333]),
+    st.lists(st.one_of(st.text(max_size=10), st.binary(max_size=10)), min_size=1, max_size=30),
+)
+def test_float_capacities_match_the_reference(servers, totaldots, keys) -> None:
+    """The original accepts float capacities (its share is a float division): the same points."""
+    if sum(c for _, _, c in servers) == 0:
+        servers[0] = (servers[0][0], servers[0][1], 0.5)
+    c = Continuum(totaldots, autogenerate=False)
+    added = [c.add_server(*s) for s in servers]
+    c.generate()
+    resolve = continuum_reference(servers, totaldots)
+    for k in keys:
+        try:
+            want = added[resolve(k)]
+        except IndexError:
+            with pytest.raises(IndexError, match="empty continuum"):
+                c.resolve(k)
+            continue
+        assert c.resolve(k) is want
+
+
+def test_float_capacity_example() -> None:
+    c = Continuum()
+    a = c.add_server("192.168.0.1", 8080, 1.5)
+    b = c.add_server("192.168.0.2", 8080, 0.5)
+    assert repr(a) == '<Server "192.168.0.1:8080", capacity=1>'  # the original's %d
+    owners = [s for _, s in c.points()]
+    assert owners.count(a) == 750 and owners.count(b) == 250
+    assert c.resolve("my-key1") in (a, b)
 
 
 def test_totaldots_rounding_as_python_continuum() -> None:
@@ -241,8 +298,8 @@ def test_empty_ring_and_errors() -> None:
         HashRing(None)
     with pytest.raises(TypeError, match="key must be str or bytes"):
         HashRing(["a"]).get_node(3)
-    with pytest.raises(TypeError):
-        HashRing([1, 2])
+    with pytest.raises(ValueError, match="twice"):
+        HashRing([1, "1"])  # one str for two nodes
     with pytest.raises(ValueError, match="twice"):
         HashRing(["a", "a"])
     with pytest.raises(TypeError):
@@ -307,3 +364,67 @@ def test_hash_ring_shared_position() -> None:
         assert ring.get_node(k) == ref_ring[ref_keys[p]]
         assert ring.get_node_pos(k) == len(set(ref_keys[:p]))
         assert list(ring.iterate_nodes(k)) == walk(k)
+
+
+class Node:
+    """A node object that is not a str (the original hashes ``str(node)`` and hands it back)."""
+
+    def __init__(self, name: object) -> None:
+        self.name = name
+
+    def __str__(self) -> str:
+        return str(self.name)
+
+
+def test_hash_ring_nodes_are_any_objects() -> None:
+    nodes = [Node(1), Node(2), Node(3)]
+    ring = HashRing(nodes, {nodes[2]: 2})
+    text = HashRing(["1", "2", "3"], {"3": 2})
+    keys = ["BABU", "aloha"] + [f"k{i}" for i in range(500)]
+    for k in keys:
+        got = ring.get_node(k)
+        assert any(got is n for n in nodes)
+        assert str(got) == text.get_node(k)  # placed by str(node)
+        walk = list(ring.iterate_nodes(k))
+        assert len(walk) == 3 and all(any(w is n for n in nodes) for w in walk)
+        assert [str(w) for w in walk] == list(text.iterate_nodes(k))
+    assert all(any(v is n for n in nodes) for v in ring.ring.values())
+    ints = HashRing([10, 20, 30])
+    assert ints.get_node("x") in (10, 20, 30) and str(ints.get_node("x")) == HashRing(["10", "20", "30"]).get_node("x")
+
+
+def test_hash_ring_suite_cases() -> None:
+    """What hash_ring's own tests check, in this suite's words: one key one node, stable; every
+    node gets words of a long list; a walk visits every node once."""
+    servers = [f"192.168.0.{i}:11212" for i in (246, 247, 249, 250, 251, 252)]
+    ring = HashRing(servers)
+    assert ring.get_node("amir") in servers and ring.get_node("amir") == ring.get_node("amir")
+    words = [f"{w}{i}" for i in range(300) for w in ("level", "racecar", "rotor")]
+    counts = {s: 0 for s in servers}
+    for w in words:
+        counts[ring.get_node(w)] += 1
+    assert all(counts.values())
+    small = HashRing(["1", "2", "3", "4", "5"])
+    assert sorted(small.iterate_nodes("a")) == ["1", "2", "3", "4", "5"]
+
+
+def test_add_multi_servers() -> None:
+    c = Continuum()
+    a, b = c.add_multi_servers([("a", 1), ("b", 2, 3)])
+    assert c.servers == [a, b] and b.capacity == 3
+    with pytest.raises(TypeError, match="server already added"):
+        c.add_multi_servers([("c", 1), ("a", 1)])
+    assert [s.hostname for s in c.servers] == ["a", "b", "c"]
+
+
+def test_module_examples_run_as_doctests() -> None:
+    """The examples in the drop-ins' docs (python-continuum's README example among them) run."""
+    import doctest
+
+    import ringroute.compat.continuum as continuum_mod
+    import ringroute.compat.hash_ring as hash_ring_mod
+    import ringroute.compat.uhashring as uhashring_mod
+
+    for mod in (continuum_mod, hash_ring_mod, uhashring_mod):
+        result = doctest.testmod(mod)
+        assert result.failed == 0 and result.attempted > 0, mod.__name__

@@ -109,6 +109,14 @@ def replace(t: tuple, i: int, v: object) -> tuple:
         replace(good_state(), 5, (1,)),
         replace(good_state(), 6, "sometimes"),
         replace(good_state(), 6, None),
+        # Exact ints only: no None weight read as 1, no bool version or weight, no float.
+        replace(good_state(), 1, True),
+        replace(good_state(), 3, 64.0),
+        replace(good_state(), 3, True),
+        replace(good_state(), 4, (("a", None, None, None, None),)),
+        replace(good_state(), 4, (("a", True, None, None, None),)),
+        replace(good_state(), 4, (("a", 1.0, None, None, None),)),
+        replace(good_state(), 4, (("a", 1, None, True, None),)),
     ],
 )
 def test_damaged_or_foreign_state_is_value_error(state: object) -> None:
@@ -120,3 +128,54 @@ def test_truncated_pickle_bytes_fail() -> None:
     data = pickle.dumps(sample())
     with pytest.raises(Exception):
         pickle.loads(data[: len(data) // 2])
+
+
+def _states():  # type: ignore[no-untyped-def]
+    """Pickle states: the good one with fields and nodes replaced by arbitrary values."""
+    from hypothesis import strategies as st
+
+    leaf = st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-(2**70), 2**70),
+        st.floats(allow_nan=True),
+        st.text(max_size=6),
+        st.binary(max_size=4),
+        st.sampled_from(["native", "ketama", "uhashring", "panic", "fail", "a", "ringroute.HashRing"]),
+    )
+    value = st.recursive(leaf, lambda inner: st.one_of(st.lists(inner, max_size=5).map(tuple), st.lists(inner, max_size=3)), max_leaves=12)
+    node = st.tuples(value, value, value, value, value)
+    good = good_state()
+
+    @st.composite
+    def mutate(draw):  # type: ignore[no-untyped-def]
+        state = list(good)
+        for _ in range(draw(st.integers(1, 3))):
+            i = draw(st.integers(0, len(state)))
+            if i == len(state):
+                state.append(draw(value))
+            elif i == 4:
+                state[4] = tuple(draw(st.lists(st.one_of(node, value), max_size=4)))
+            else:
+                state[i] = draw(value)
+        return tuple(state)
+
+    return st.one_of(mutate(), value)
+
+
+def test_fuzzed_states_are_value_errors_or_rings() -> None:
+    """Arbitrary pickle states: a ValueError, or a ring that routes and pickles again; nothing else."""
+    from hypothesis import given, settings
+
+    @settings(max_examples=600, deadline=None)
+    @given(_states())
+    def check(state: object) -> None:
+        try:
+            ring = HashRing._from_state(state)  # type: ignore[arg-type]
+        except ValueError:
+            return
+        assert isinstance(ring, HashRing)
+        ring.get_node_batch(["a", "b", "c"])
+        assert pickle.loads(pickle.dumps(ring)).fingerprint == ring.fingerprint
+
+    check()

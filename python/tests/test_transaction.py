@@ -24,7 +24,7 @@ def test_block_publishes_once() -> None:
         assert "c" in tx and "a" not in tx
     assert r.version == v + 1
     assert r.node_names == ("b", "c")
-    assert r.nodes["c"] == {"weight": 2, "vnodes": 256, "hostname": "h", "port": 1, "instance": "I"}
+    assert r.nodes["c"] == {"weight": 2, "vnodes": 128, "hostname": "h", "port": 1, "instance": "I"}
     assert r.get_node_weight("b") == 3
 
 
@@ -163,3 +163,90 @@ def test_transaction_repr() -> None:
     assert repr(tx) == "<ringroute.Transaction open changes=1>"
     tx.commit()
     assert repr(tx) == "<ringroute.Transaction closed changes=0>"
+
+
+# A node instance whose __del__ uses the transaction, or the ring, dropped by a rollback (or by the
+# exception that leaves a `with` block) or by a commit. Each scenario runs in a child interpreter
+# under a timeout: a freeze holds the GIL, so it could not be interrupted in this process.
+DEL_SCRIPT = """
+import sys
+import ringroute
+
+ring = ringroute.HashRing(nodes=["a"])
+seen = []
+
+class Touch:
+    def __del__(self):
+        seen.append((repr(tx), "b" in ring, ring.get_node("k")))
+        for use in (lambda: "b" in tx, lambda: tx.add_node("late")):
+            try:
+                use()
+            except RuntimeError:
+                seen.append("closed")
+
+tx = ring.transaction()
+mode = sys.argv[1]
+if mode == "rollback":
+    tx.add_node("b", instance=Touch())
+    tx.rollback()
+elif mode == "with":
+    try:
+        with tx:
+            tx.add_node("b", instance=Touch())
+            raise KeyError("abort")
+    except KeyError:
+        pass
+elif mode == "failed-commit":
+    tx.add_node("b", instance=Touch())
+    tx.set_node_weight("a", 2)
+    ring.remove_node("a")  # the commit's set_node_weight no longer applies
+    try:
+        tx.commit()
+    except KeyError:
+        pass
+    import gc; gc.collect()
+owner = None if mode == "failed-commit" else "a"
+assert seen == [("<ringroute.Transaction closed changes=0>", False, owner), "closed", "closed"], seen
+assert "b" not in ring
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("mode", ["rollback", "with", "failed-commit"])
+def test_pending_instance_whose_del_uses_the_transaction_does_not_freeze(mode: str) -> None:
+    import subprocess
+    import sys
+
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", DEL_SCRIPT, mode],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{mode}: the interpreter froze dropping the pending node")
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_membership_test_follows_one_rule() -> None:
+    r = HashRing(nodes=["a"])
+    odd: list[object] = [1, b"a", None, "\ud800", ("a",), 1.5]
+    with r.transaction() as tx:
+        for obj in odd:
+            assert obj not in tx
+            assert obj not in r
+        assert "a" in tx and "a" in r
+
+
+def test_node_limit_is_checked_by_the_add_that_passes_it() -> None:
+    limit = 1 << 20
+    r = HashRing()
+    with r.transaction() as tx:
+        for i in range(limit):
+            tx.add_node(f"n{i}", weight=0)
+        with pytest.raises(ValueError, match="over the limit"):
+            tx.add_node("one-more", weight=0)  # raises here, not at commit
+        assert "one-more" not in tx
+        tx.rollback()
+    assert len(r) == 0 and r.version == 0

@@ -9,11 +9,13 @@ client given the same server list, so they can share a pool.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from typing import Any
 
 # pymemcache ships no type information: its names are Any (ignore_missing_imports for pymemcache in
 # the [tool.mypy] section of python/pyproject.toml).
+from pymemcache.client.base import check_key_helper
 from pymemcache.client.hash import HashClient
 from pymemcache.exceptions import (
     MemcacheIllegalInputError,
@@ -23,12 +25,16 @@ from pymemcache.exceptions import (
 from ringroute import HashRing
 from ringroute.clients._servers import Server, ServerSpec, parse_server, parse_servers
 
-__all__ = ["MemcacheRing"]
+__all__ = ["MemcacheRing", "StrictSerde", "check_key"]
 
 #: memcached's default port, used for a server given as ``"host"``.
 DEFAULT_PORT = 11211
-#: The longest key memcached accepts (text and meta protocols).
+#: The longest key memcached accepts (text and meta protocols), ``key_prefix`` included.
 MAX_KEY_LENGTH = 250
+#: Seconds to wait for a connection, and then for each answer, unless given: a server that accepts
+#: connections and never answers costs this much, not a hang (the same defaults as ``RedisRing``).
+DEFAULT_CONNECT_TIMEOUT = 0.5
+DEFAULT_TIMEOUT = 1.0
 
 
 class _RingHasher:
@@ -55,25 +61,47 @@ class _RingHasher:
         return self.ring.get_node(key)
 
 
-def _check_key(key: object) -> None:
-    """Reject what memcached cannot store, before anything is sent: a clear error, nothing changed.
+def check_key(key: object, key_prefix: bytes = b"", allow_unicode_keys: bool = False) -> bytes:
+    """The one key check of ``MemcacheRing``, used by every path (``server_for``, every command,
+    the batch ones): what memcached cannot store is refused before anything is routed or sent, with
+    a clear error and nothing changed. Returns the key as sent (``key_prefix`` + key).
 
-    pymemcache checks length, whitespace and NUL (with the key prefix); memcached's protocol also
-    forbids the other control characters, which pymemcache would send.
+    Keys are ``str`` or ``bytes`` (``TypeError`` otherwise, ``bytearray`` and ``memoryview``
+    included); pymemcache's rules (ASCII ``str`` unless ``allow_unicode_keys``, at most 250 bytes with
+    the prefix, no whitespace or NUL) and memcached's (no other control character) give
+    ``MemcacheIllegalInputError``.
     """
-    if isinstance(key, str):
-        raw = key.encode("utf-8", "surrogatepass")
-    elif isinstance(key, (bytes, bytearray, memoryview)):
-        raw = bytes(key)
-    else:
+    if not isinstance(key, (str, bytes)):
         raise TypeError(f"memcached keys are str or bytes, not {type(key).__name__}: {key!r}")
-    if not raw:
+    if not key:
         raise MemcacheIllegalInputError("empty key")
+    raw: bytes = check_key_helper(key, allow_unicode_keys, key_prefix)
     bad = next((b for b in raw if b < 0x21 or b == 0x7F), None)
     if bad is not None:
         raise MemcacheIllegalInputError(
             f"key contains a control character or whitespace (byte 0x{bad:02x}): {key!r}"
         )
+    return raw
+
+
+class StrictSerde:
+    """The serde ``MemcacheRing`` uses when none is given: values are stored as pymemcache stores
+    them (``bytes`` as they are; ``str``, ``int`` and ``float`` as their text), and anything else —
+    ``None``, ``bool``, dicts, objects, ``bytearray`` — is a ``TypeError`` instead of its ``str()``
+    stored in silence. Pass ``serde=`` (e.g. ``pymemcache.serde.pickle_serde``) to store objects.
+    """
+
+    def serialize(self, key: bytes, value: object) -> tuple[bytes | str | int | float, int]:
+        if isinstance(value, bool) or not isinstance(value, (bytes, str, int, float)):
+            raise TypeError(
+                f"MemcacheRing stores bytes, str, int or float values, not {type(value).__name__} "
+                f"(key {key!r}); serialize it first, or give the client a serde= "
+                "(pymemcache.serde.pickle_serde, ...)"
+            )
+        return value, 0
+
+    def deserialize(self, key: bytes, value: bytes, flags: int) -> bytes:
+        return value
 
 
 # HashClient is Any to mypy (see the imports), and --strict refuses subclassing Any.
@@ -91,9 +119,23 @@ class MemcacheRing(HashClient):  # type: ignore[misc]
       ``libmemcached``; keep the default to stay compatible with other clients).
     - ``client_kwargs``: pymemcache ``HashClient`` arguments (``connect_timeout``, ``timeout``,
       ``retry_attempts``, ``retry_timeout``, ``dead_timeout``, ``use_pooling``, ``serde``,
-      ``key_prefix``, ...). One default differs from ``HashClient``: ``default_noreply=False``
-      (storage commands wait for the server's answer, so a refused value raises instead of
-      vanishing) — pass ``default_noreply=True`` for pymemcache's fire-and-forget writes.
+      ``key_prefix``, ...). Defaults that differ from ``HashClient``'s:
+
+      - ``default_noreply=False``: storage commands wait for the server's answer, so a refused value
+        raises instead of vanishing (pass ``default_noreply=True`` for fire-and-forget writes);
+      - ``connect_timeout=0.5`` and ``timeout=1.0`` seconds: a server that accepts connections and
+        never answers fails the call (as an unreachable server does) instead of blocking for ever;
+      - ``use_pooling=True``: each thread borrows its own connection from a per-server pool, so one
+        client may be shared by any number of threads. With ``use_pooling=False`` a client keeps
+        one socket per server and belongs to the first thread that uses it: a call from another
+        thread raises ``RuntimeError`` (before anything is sent) instead of mixing two threads'
+        commands on one socket;
+      - values: ``bytes``, ``str``, ``int`` or ``float`` unless a ``serde`` (or ``serializer``) is
+        given; anything else raises ``TypeError`` (see ``StrictSerde``) instead of storing its
+        ``str()``.
+
+    Keys are checked once, by one rule (``check_key``), on every path: ``server_for`` refuses what
+    ``set`` refuses.
 
     Failure semantics (a cache): a server that cannot be reached (connection refused, timeout,
     connection closed) makes the call return its miss/failure value (``get`` → default,
@@ -120,8 +162,16 @@ class MemcacheRing(HashClient):  # type: ignore[misc]
         self._weights: dict[str, int] = {s.name: s.weight for s in parsed}
         hasher = _RingHasher(placement, virtual_nodes, self._weights)
         client_kwargs.setdefault("default_noreply", False)
+        client_kwargs.setdefault("connect_timeout", DEFAULT_CONNECT_TIMEOUT)
+        client_kwargs.setdefault("timeout", DEFAULT_TIMEOUT)
+        client_kwargs.setdefault("use_pooling", True)
+        if not any(client_kwargs.get(k) is not None for k in ("serde", "serializer", "deserializer")):
+            client_kwargs["serde"] = StrictSerde()
+        prefix = client_kwargs.get("key_prefix", b"")
+        self._owner: int | None = None  # the one thread of a client without pooling
         super().__init__([(s.host, s.port) for s in parsed], hasher=lambda: hasher, **client_kwargs)
         self._ring_hasher = hasher
+        self._prefix: bytes = prefix.encode("ascii") if isinstance(prefix, str) else prefix
 
     # -- the ring ---------------------------------------------------------------------------------
 
@@ -136,9 +186,13 @@ class MemcacheRing(HashClient):  # type: ignore[misc]
         return dict(self._weights)
 
     def server_for(self, key: str | bytes) -> str | None:
-        """The server (``"host:port"``) a key is routed to now, or ``None`` if none is live."""
-        _check_key(key)
+        """The server (``"host:port"``) a key is routed to now, or ``None`` if none is live. The key
+        is checked as every command checks it."""
+        self._check_key(key)
         return self.ring.get_node(key)
+
+    def _check_key(self, key: object) -> None:
+        check_key(key, self._prefix, self.allow_unicode_keys)
 
     def add_node(self, server: ServerSpec) -> None:
         """Add a server to the pool at run time (only the keys of its new arcs move to it)."""
@@ -183,7 +237,17 @@ class MemcacheRing(HashClient):  # type: ignore[misc]
     # -- pymemcache hooks -------------------------------------------------------------------------
 
     def _get_client(self, key: Any) -> Any:
-        _check_key(key)
+        self._check_key(key)
+        if not self.use_pooling:
+            me = threading.get_ident()
+            if self._owner is None:
+                self._owner = me
+            elif self._owner != me:
+                raise RuntimeError(
+                    "this MemcacheRing(use_pooling=False) keeps one connection per server and "
+                    "belongs to the thread that used it first; share a client created with "
+                    "use_pooling=True (the default) instead"
+                )
         return super()._get_client(key)
 
     def _safely_run_func(self, client: Any, func: Any, default_val: Any, *args: Any, **kwargs: Any) -> Any:
@@ -210,7 +274,7 @@ class MemcacheRing(HashClient):  # type: ignore[misc]
         """Delete many keys; every key is checked before any is deleted."""
         keys = list(keys)
         for key in keys:
-            _check_key(key)
+            self._check_key(key)
         return bool(super().delete_many(keys, *args, **kwargs))
 
     delete_multi = delete_many

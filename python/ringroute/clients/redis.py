@@ -54,6 +54,11 @@ _CONFIG_ERRORS = (AuthenticationError, AuthorizationError)
 #: after the last, it stays down and the next operation goes on with it.
 _CLEAR_ROUNDS = 8
 
+#: Locks striped by key: the writes of one key (``set``, ``delete``, a repair's or a rebalance's
+#: copy) from one client are made one after the other, each reaching all its replicas before the
+#: next starts, so every replica sees the same order and ends with the same value.
+_STRIPES = 1024
+
 
 def _is_connection_failure(exc: BaseException) -> bool:
     return isinstance(exc, _CONNECTION_ERRORS) and not isinstance(exc, _CONFIG_ERRORS)
@@ -122,6 +127,14 @@ class RedisRing:
     Safe to share between threads for ``get``/``set``/``delete`` (the ring is lock-free; the
     cooldowns, hints and counters are under a lock); change membership and rebalance from one
     thread.
+
+    Write order: the writes of one key made through one ``RedisRing`` (``set``, ``delete``, and the
+    copies of a repair or a ``rebalance()``) hold a lock striped by key while they reach the key's
+    replicas, so concurrent writers of a key from threads of one process leave every replica with
+    the same value, and a read after a failover returns what the failed primary held. Across
+    processes (or two ``RedisRing`` objects) nothing orders the writes of one key: two writers that
+    race on a key may leave its replicas with different values until the next write of it. Give each
+    key one writing process, or write values that carry their own version if that matters.
     """
 
     def __init__(
@@ -152,6 +165,7 @@ class RedisRing:
         self._redis_kwargs = redis_kwargs
         parsed = parse_servers(servers, DEFAULT_PORT)
         self._lock = threading.Lock()
+        self._stripes = tuple(threading.Lock() for _ in range(_STRIPES))
         # Down servers -> when they may be probed again (the skipping itself is the ring's), and
         # the earliest of those deadlines (read without the lock: the cheap per-operation check).
         self._down_until: dict[str, float] = {}
@@ -414,42 +428,47 @@ class RedisRing:
 
     def _copy_back(self, name: str, client: redis.Redis, keys: set[KeyT]) -> None:
         """Step 3 of ``_return``: each key done is taken out of ``keys``."""
-        R = self.replicas
         for key in list(keys):
-            walk = list(self._topology.iterate_nodes(key))[: 2 * R]
-            dumped = None
-            for donor in walk:
-                if donor == name or self._is_down(donor):
-                    continue
-                try:
-                    dumped = self._dump(self._clients[donor], key)
-                except Exception as exc:
-                    if not _is_connection_failure(exc):
-                        raise
-                    self._mark_down(donor, exc)
-                    continue
-                if dumped is not None:
-                    break
-            if dumped is not None:
-                try:
-                    client.restore(key, dumped[1], dumped[0])
-                    self._stat("repairs")
-                except ResponseError as exc:
-                    if "BUSYKEY" not in str(exc):
-                        raise
-                # Stand-ins: servers past the key's replicas that took its writes meanwhile (not
-                # one serving it in place of another replica that is down; this server counts as
-                # up even if a racing write has just marked it down again for its next return).
-                serving = [n for n in walk if n == name or not self._is_down(n)][:R]
-                for extra in walk[R:]:
-                    if extra != name and extra not in serving and not self._is_down(extra):
-                        try:
-                            self._clients[extra].delete(key)
-                        except Exception as exc:
-                            if not _is_connection_failure(exc):
-                                raise
-                            self._mark_down(extra, exc)
+            with self._key_lock(key):
+                self._copy_back_key(name, client, key)
             keys.discard(key)
+
+    def _copy_back_key(self, name: str, client: redis.Redis, key: KeyT) -> None:
+        """(Under the key's lock.) Copy one missed key back onto ``name``."""
+        R = self.replicas
+        walk = list(self._topology.iterate_nodes(key))[: 2 * R]
+        dumped = None
+        for donor in walk:
+            if donor == name or self._is_down(donor):
+                continue
+            try:
+                dumped = self._dump(self._clients[donor], key)
+            except Exception as exc:
+                if not _is_connection_failure(exc):
+                    raise
+                self._mark_down(donor, exc)
+                continue
+            if dumped is not None:
+                break
+        if dumped is not None:
+            try:
+                client.restore(key, dumped[1], dumped[0])
+                self._stat("repairs")
+            except ResponseError as exc:
+                if "BUSYKEY" not in str(exc):
+                    raise
+            # Stand-ins: servers past the key's replicas that took its writes meanwhile (not
+            # one serving it in place of another replica that is down; this server counts as
+            # up even if a racing write has just marked it down again for its next return).
+            serving = [n for n in walk if n == name or not self._is_down(n)][:R]
+            for extra in walk[R:]:
+                if extra != name and extra not in serving and not self._is_down(extra):
+                    try:
+                        self._clients[extra].delete(key)
+                    except Exception as exc:
+                        if not _is_connection_failure(exc):
+                            raise
+                        self._mark_down(extra, exc)
 
     @staticmethod
     def _dump(client: redis.Redis, key: KeyT) -> tuple[bytes, int] | None:
@@ -497,6 +516,12 @@ class RedisRing:
                 raise
             self._mark_down(name, exc)
             return False, None
+
+    def _key_lock(self, key: KeyT) -> threading.Lock:
+        """The write lock of ``key`` (one of ``_STRIPES``; ``"k"`` and ``b"k"`` share one). Taken
+        after any probe, never while another is held, and with nothing else taken under it but
+        ``_lock``: no lock-order cycle."""
+        return self._stripes[self._topology.key_hash(key) % _STRIPES]
 
     def _count(self, name: str | None) -> None:
         if name is not None:
@@ -569,13 +594,19 @@ class RedisRing:
             )
         if ex is not None and px is not None:
             raise ValueError("give ex or px, not both")
-        written = self._write(key, "set", value, ex=ex, px=px)
+        self._probe_due()
+        with self._key_lock(key):
+            written = self._write(key, "set", value, ex=ex, px=px)
         return bool(written)
 
     def delete(self, key: KeyT) -> int:
         """Delete ``key`` from all its copies; returns how many copies were deleted."""
         key = _check_key(key)
         self._probe_due()
+        with self._key_lock(key):
+            return self._delete(key)
+
+    def _delete(self, key: KeyT) -> int:
         deleted = 0
         ideal = self._topology.get_replicas(key, self.replicas)
         # The key's live replicas and as many servers after them (stand-ins of earlier outages).
@@ -598,7 +629,7 @@ class RedisRing:
         return deleted
 
     def _write(self, key: KeyT, method: str, *args: Any, **kwargs: Any) -> list[str]:
-        self._probe_due()
+        """(Under the key's lock.) Write ``key`` to its live replicas."""
         ideal = self._topology.get_replicas(key, self.replicas)
         written: list[str] = []
         tried: set[str] = set()
@@ -681,7 +712,9 @@ class RedisRing:
                         others = [n for n in old_reps if n not in new_reps and n in rank]
                         if (keepers + others)[0] != src:
                             continue
-                        self._move(client, src, key, [n for n in new_reps if n not in old_reps], report)
+                        targets = [n for n in new_reps if n not in old_reps]
+                        with self._key_lock(key):
+                            self._move(client, src, key, targets, report)
                 except Exception as exc:
                     if not _is_connection_failure(exc):
                         raise

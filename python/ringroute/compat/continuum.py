@@ -26,20 +26,29 @@ Quirks of the original, reproduced exactly (do not use this scheme for large clu
 Errors as the original: ``resolve`` on an empty continuum is ``IndexError('empty continuum')``; adding
 a server whose ``(hostname, port)`` is present is ``TypeError('server already added')``; removing an
 absent server is ``ValueError('list.remove(x): x not in list')``; all capacities 0 is
-``ZeroDivisionError`` (the change that caused it is undone, where the original keeps the server
-listed).
+``ZeroDivisionError``, and as in the original the change that caused it stays in ``servers`` while the
+ring stays as it was (the original builds its new list of points before it replaces the old one).
+
+Capacities may be ``int`` or ``float``, as in the original. With every capacity an ``int`` the ring is
+the Rust core's ``continuum`` profile; with a ``float`` among them the points are made in Python with
+the original's arithmetic (a float share of a float total) and searched with ``bisect``, so the
+answers stay the original's exactly.
 
 Keys: a ``str`` key is hashed as its UTF-8 bytes, a ``bytes`` key as itself (the original was written
 for Python 2's byte strings). Differences: ``hostname`` must be a ``str`` without ``[``/``]`` around it,
-``port`` an ``int`` in 0..65535, ``capacity`` and ``totaldots`` ints >= 0 and >= 1 (the original's
-floats are refused with ``TypeError``); the original's ``continuum`` list of entries is not exposed
-(``points()`` gives ``(position, Server)`` pairs).
+``port`` an ``int`` in 0..65535, ``capacity`` a finite ``int`` or ``float`` >= 0, ``totaldots`` an int
+>= 1; the original's ``continuum`` list of entries is not exposed (``points()`` gives
+``(position, Server)`` pairs).
 """
 
 from __future__ import annotations
 
+import math
+import struct
+from bisect import bisect_right
 from functools import total_ordering
-from typing import Any
+from hashlib import md5
+from typing import Any, Union
 
 from ringroute._ringroute import HashRing as _CoreRing
 
@@ -56,7 +65,7 @@ class Server:
 
     __slots__ = ("hostname", "port", "capacity")
 
-    def __init__(self, hostname: str, port: int, capacity: int) -> None:
+    def __init__(self, hostname: str, port: int, capacity: float) -> None:
         self.hostname = hostname
         self.port = port
         self.capacity = capacity
@@ -100,16 +109,53 @@ def _check_server(hostname: Any, port: Any, capacity: Any) -> None:
         raise TypeError(f"port must be an int, not {type(port).__name__}")
     if not 0 <= port <= 65535:
         raise ValueError(f"port must be between 0 and 65535, got {port}")
-    if not isinstance(capacity, int):
-        raise TypeError(f"capacity must be an int, not {type(capacity).__name__}")
-    if capacity < 0:
-        raise ValueError(f"capacity must be >= 0, got {capacity}")
+    if isinstance(capacity, bool) or not isinstance(capacity, (int, float)):
+        raise TypeError(f"capacity must be an int or a float, not {type(capacity).__name__}")
+    if not (capacity >= 0 and math.isfinite(capacity)):
+        raise ValueError(f"capacity must be a finite number >= 0, got {capacity}")
 
 
 def _key(key: Any) -> str | bytes:
     if isinstance(key, (str, bytes)):
         return key
     raise TypeError(f"key must be str or bytes, not {type(key).__name__}")
+
+
+def _words(data: bytes) -> tuple[int, int, int, int]:
+    """The 4 little-endian 32-bit words of ``data``'s md5, as the original's ``_hash``."""
+    words: tuple[int, int, int, int] = struct.unpack("<IIII", md5(data).digest())
+    return words
+
+
+class _FloatRing:
+    """The original's points for capacities that are not all ints, made in Python with its
+    arithmetic: sorted (position, server name) entries, equal positions in server order."""
+
+    def __init__(self, servers: list[Server], totaldots: int) -> None:
+        total = float(sum(s.capacity for s in servers))
+        entries: list[tuple[int, str]] = []
+        for s in servers:
+            dots = int(totaldots * (s.capacity / total))
+            d, m = divmod(dots, 4)
+            for x in range(d):
+                entries.extend((p, s._name) for p in _words(b"%s-%d-%d" % (s.hostname.encode(), s.port, x)))
+            entries.extend((p, s._name) for p in range(m))
+        entries.sort(key=lambda e: e[0])  # stable: equal positions keep the servers' order
+        self.positions = [p for p, _ in entries]
+        self.names = [n for _, n in entries]
+
+    def get_node(self, key: str | bytes) -> str | None:
+        if not self.positions:
+            return None
+        at = bisect_right(self.positions, _words(key.encode() if isinstance(key, str) else key)[0])
+        return self.names[at if at < len(self.names) else 0]
+
+    def get_points(self) -> list[tuple[int, str]]:
+        return list(zip(self.positions, self.names))
+
+    @property
+    def point_count(self) -> int:
+        return len(self.positions)
 
 
 class Continuum:
@@ -127,14 +173,14 @@ class Continuum:
         self.servers: list[Server] = []
         self.totaldots = totaldots
         self.autogenerate = autogenerate
-        # The core ring and its servers by node name, swapped together (one attribute) so a lookup
-        # on another thread never pairs a ring with the wrong servers.
-        self._state: tuple[_CoreRing, dict[str, Server]] = (
+        # The ring and its servers by node name, swapped together (one attribute) so a lookup on
+        # another thread never pairs a ring with the wrong servers.
+        self._state: tuple[Union[_CoreRing, _FloatRing], dict[str, Server]] = (
             _CoreRing(totaldots, placement="continuum"),
             {},
         )
 
-    def add_server(self, hostname: str, port: int, capacity: int = 1) -> Server:
+    def add_server(self, hostname: str, port: int, capacity: float = 1) -> Server:
         """Add a server of the given capacity and return it; ``TypeError('server already added')``
         if a server of the same hostname and port is present."""
         _check_server(hostname, port, capacity)
@@ -143,40 +189,45 @@ class Continuum:
             raise TypeError("server already added")
         self.servers.append(server)
         if self.autogenerate:
-            self._generate_or_undo(lambda: self.servers.pop())
+            self.generate()  # on ZeroDivisionError the server stays listed, as in the original
         return server
+
+    def add_multi_servers(self, server_list: Any) -> list[Server]:
+        """Add several servers, each a ``(hostname, port[, capacity])`` tuple, in order; returns
+        them. Stops at the first that fails (the ones before it stay added), as the original."""
+        return [self.add_server(*s) for s in server_list]
 
     def remove_server(self, server: Server) -> None:
         """Remove a server (any ``Server`` equal to it); ``ValueError`` if it is not present."""
         i = self.servers.index(server) if server in self.servers else -1
         if i < 0:
             raise ValueError("list.remove(x): x not in list")
-        removed = self.servers.pop(i)
+        self.servers.pop(i)
         if self.autogenerate:
-            self._generate_or_undo(lambda: self.servers.insert(i, removed))
-
-    def _generate_or_undo(self, undo: Any) -> None:
-        try:
             self.generate()
-        except BaseException:
-            undo()
-            raise
 
     def generate(self) -> None:
         """Rebuild the ring from ``servers`` (called by every change when ``autogenerate``)."""
         servers = list(self.servers)
         if servers and sum(s.capacity for s in servers) == 0:
             raise ZeroDivisionError("float division by zero")
-        ring = _CoreRing(self.totaldots, placement="continuum")
         by_name: dict[str, Server] = {}
-        with ring.transaction() as tx:
-            for s in servers:
-                _check_server(s.hostname, s.port, s.capacity)
-                name = s._name
-                if name in by_name:
-                    raise TypeError("server already added")
-                by_name[name] = s
-                tx.add_node(name, s.capacity)
+        for s in servers:
+            _check_server(s.hostname, s.port, s.capacity)
+            if s._name in by_name:
+                raise TypeError("server already added")
+            by_name[s._name] = s
+        capacities = [s.capacity for s in servers]
+        ring: Union[_CoreRing, _FloatRing]
+        if all(isinstance(c, int) for c in capacities):
+            core = _CoreRing(self.totaldots, placement="continuum")
+            if servers:
+                with core.transaction() as tx:
+                    for s in servers:
+                        tx.add_node(s._name, int(s.capacity))
+            ring = core
+        else:
+            ring = _FloatRing(servers, self.totaldots)
         self._state = (ring, by_name)
 
     def resolve(self, key: str | bytes) -> Server:

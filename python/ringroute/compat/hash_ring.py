@@ -19,21 +19,41 @@ empty ring.
 
 A total weight of 0 raises ``ZeroDivisionError``, as the original.
 
-Differences: node names must be distinct non-empty ``str`` and weights ``int`` >= 0 (the original took any
-objects with a ``str``; other names raise ``TypeError``, repeated or empty names ``ValueError``);
-``MemcacheRing`` (a python-memcache wrapper) is not provided. A 32-bit position shared by two points
+Nodes may be any objects, as in the original: a node is placed by ``str(node)`` and every answer
+(``get_node``, ``iterate_nodes``, ``ring``) hands back the caller's object; ``weights`` is keyed by
+the node objects.
+
+``MemcacheRing`` (the original's python-memcache wrapper, ``from ringroute.compat.hash_ring import
+MemcacheRing``) is ``memcache.Client`` of python-memcached with each key sent to the first server of
+its ring walk that connects; it needs ``pip install python-memcached`` and is imported only when
+asked for.
+
+Differences: two nodes whose ``str`` is equal (or a repeated node) raise ``ValueError``, as does a node
+whose ``str`` is empty; weights must be ``int`` >= 0. A 32-bit position shared by two points
 appears twice in the original's sorted key list and once in ringroute's, so past such a position
 ``get_node_pos`` is smaller by one (owners are the same; about one ring in 6000 of 10 nodes has one).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from ringroute._ringroute import HashRing as _CoreRing
 
-__all__ = ["HashRing"]
+__all__ = ["HashRing", "MemcacheRing"]
+
+if TYPE_CHECKING:
+    from ringroute.compat.memcache_ring import MemcacheRing
+
+
+def __getattr__(name: str) -> Any:
+    # MemcacheRing needs python-memcached: imported only when asked for.
+    if name == "MemcacheRing":
+        from ringroute.compat.memcache_ring import MemcacheRing
+
+        return MemcacheRing
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _key(key: Any) -> str | bytes:
@@ -45,8 +65,9 @@ def _key(key: Any) -> str | bytes:
 class HashRing:
     """A consistent hash ring with hash_ring 1.3.1's API and answers (see the module docs)."""
 
-    def __init__(self, nodes: Sequence[str], weights: Mapping[str, int] | None = None) -> None:
-        """A ring of ``nodes`` (names, in order) with optional ``weights`` (name -> int, default 1).
+    def __init__(self, nodes: Iterable[Any], weights: Mapping[Any, int] | None = None) -> None:
+        """A ring of ``nodes`` (any objects, placed by their ``str``, in order) with optional
+        ``weights`` (node -> int, default 1).
 
         ``nodes=None`` raises ``TypeError`` as in the original, which iterates it.
         """
@@ -55,27 +76,30 @@ class HashRing:
             weights = {}
         self.weights = weights
         ring = _CoreRing(placement="hash_ring")
+        objects: dict[str, Any] = {}
         names = list(nodes)
         with ring.transaction() as tx:
             for node in names:
-                if not isinstance(node, str):
-                    raise TypeError(f"node names must be str, not {type(node).__name__}")
-                if node in tx:
-                    raise ValueError(f"node {node!r} is listed twice")
+                text = str(node)
+                if text in objects:
+                    raise ValueError(f"node {node!r} is listed twice (or shares its str with another)")
                 weight = weights.get(node, 1)
                 if not isinstance(weight, int):
                     raise TypeError(f"weight of {node!r} must be an int, not {type(weight).__name__}")
                 if weight < 0:
                     raise ValueError(f"weight of {node!r} must be >= 0, got {weight}")
-                tx.add_node(node, weight)
+                tx.add_node(text, weight)
+                objects[text] = node
             if names and not any(weights.get(n, 1) for n in names):
                 # The original divides by the total weight.
                 raise ZeroDivisionError("division by zero")
         self._ring = ring
+        self._objects = objects
 
-    def get_node(self, string_key: str | bytes) -> str | None:
+    def get_node(self, string_key: str | bytes) -> Any:
         """The node owning ``string_key``, or ``None`` if the ring is empty."""
-        return self._ring.get_node(_key(string_key))
+        name = self._ring.get_node(_key(string_key))
+        return None if name is None else self._objects[name]
 
     def get_node_pos(self, string_key: str | bytes) -> int | None:
         """The index of the point owning ``string_key`` in the sorted point list (``None`` on an
@@ -90,16 +114,18 @@ class HashRing:
         if not self._ring.point_count:
             yield None, None
             return
-        yield from self._ring.range(key, None, True)
+        objects = self._objects
+        for name in self._ring.range(key, None, True):
+            yield objects[name]
 
     def gen_key(self, key: str | bytes) -> int:
         """The position of ``key`` on the ring: md5 bytes 0-3 as a little-endian int."""
         return self._ring.key_position(_key(key))
 
     @property
-    def ring(self) -> dict[int, str]:
+    def ring(self) -> dict[int, Any]:
         """The ring as a dict ``{position: node}`` (the original's ``ring`` attribute)."""
-        return dict(self._ring.get_points())
+        return {p: self._objects[n] for p, n in self._ring.get_points()}
 
     @property
     def _sorted_keys(self) -> list[int]:
