@@ -16,7 +16,8 @@ read from the ring when scraped, with no work in between:
 ``ringroute_client_server_up{server}``, ``ringroute_client_servers_down``, and what the client
 counts: for ``RedisRing`` keys routed to each server, writes waiting for repair, and
 ``ringroute_client_hits_total``, ``_misses_total``, ``_failovers_total``, ``_repairs_total``; for
-``MemcacheRing`` failures per server.
+``MemcacheRing`` failures per server and ``ringroute_client_hits_total``, ``_misses_total`` (it
+keeps no replicas, so it has no failovers or repairs).
 
 Register them like any collector::
 
@@ -155,3 +156,11 @@ class ClientCollector(Collector):
             failures.add_metric([self.name, server], s["failures"])
         down.add_metric([self.name], sum(1 for s in stats.values() if not s["up"]))
         yield from (up, down, failures)
+        counts = self.client.counters()
+        for stat, doc in (
+            ("hits", "Reads that found a value."),
+            ("misses", "Reads that found no value (the key's server unreachable included)."),
+        ):
+            c = CounterMetricFamily(f"ringroute_client_{stat}", doc, labels=["ring"])
+            c.add_metric([self.name], counts[stat])
+            yield c

@@ -138,9 +138,17 @@ def test_memcache_client_metrics(endpoint: tuple[CollectorRegistry, int], memcac
         for k in keys:
             mc.set(k, b"v")
         servers[0].stop()
-        for k in keys:
-            mc.get(k)
+        hits = sum(mc.get(k) is not None for k in keys)
+        found = mc.get_many(keys[:50] + ["absent:1", "absent:2"])
         m = scrape(port)
+        counts = mc.counters()
+        assert 0 < hits < len(keys)
+        assert counts == {
+            "hits": hits + len(found),
+            "misses": len(keys) - hits + 52 - len(found),
+        }
+        assert m[("ringroute_client_hits_total", (("ring", "mc"),))] == counts["hits"]
+        assert m[("ringroute_client_misses_total", (("ring", "mc"),))] == counts["misses"]
         stats = mc.stats_by_server()
         down = sum(1 for s in stats.values() if not s["up"])
         assert down == 1

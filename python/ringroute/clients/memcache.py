@@ -105,6 +105,10 @@ class StrictSerde:
 
 
 # HashClient is Any to mypy (see the imports), and --strict refuses subclassing Any.
+# A default no stored value can be: tells a miss from a stored value equal to the caller's default.
+_MISS = object()
+
+
 class MemcacheRing(HashClient):  # type: ignore[misc]
     """A memcached client over many servers, each key routed by a ringroute ``HashRing``.
 
@@ -172,6 +176,8 @@ class MemcacheRing(HashClient):  # type: ignore[misc]
         super().__init__([(s.host, s.port) for s in parsed], hasher=lambda: hasher, **client_kwargs)
         self._ring_hasher = hasher
         self._prefix: bytes = prefix.encode("ascii") if isinstance(prefix, str) else prefix
+        self._counts = {"hits": 0, "misses": 0}
+        self._counts_lock = threading.Lock()
 
     # -- the ring ---------------------------------------------------------------------------------
 
@@ -233,6 +239,40 @@ class MemcacheRing(HashClient):  # type: ignore[misc]
                 "failures": 0 if failed is None else failed["attempts"] + 1,
             }
         return out
+
+    # -- reads, counted ---------------------------------------------------------------------------
+
+    def get(self, key: Any, default: Any = None, **kwargs: Any) -> Any:
+        """The value of ``key``, or ``default`` if no server has it (or its server cannot be
+        reached); counted as a hit or a miss (``counters``)."""
+        value = super().get(key, _MISS, **kwargs)
+        if value is _MISS:
+            self._count(misses=1)
+            return default
+        self._count(hits=1)
+        return value
+
+    def get_many(self, keys: Iterable[Any], *args: Any, **kwargs: Any) -> dict[Any, Any]:
+        """The values of the ``keys`` that some server has, as a dict; each key counted as a hit
+        or a miss (``counters``)."""
+        keys = list(keys)
+        found: dict[Any, Any] = super().get_many(keys, *args, **kwargs)
+        self._count(hits=len(found), misses=len(set(keys)) - len(found))
+        return found
+
+    get_multi = get_many
+
+    def counters(self) -> dict[str, int]:
+        """This client's reads since it was made: ``hits`` (a value found) and ``misses`` (none
+        found, the key's server unreachable included), over ``get`` and ``get_many``. Safe to
+        read from any thread."""
+        with self._counts_lock:
+            return dict(self._counts)
+
+    def _count(self, *, hits: int = 0, misses: int = 0) -> None:
+        with self._counts_lock:
+            self._counts["hits"] += hits
+            self._counts["misses"] += misses
 
     # -- pymemcache hooks -------------------------------------------------------------------------
 
