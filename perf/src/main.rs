@@ -173,74 +173,56 @@ fn main() {
         drop(router);
 
         // --- peers (single mode only: they have no batch) ---
-        if cfg.peers && cfg.kind == Kind::Maglev {
-            maglev_peers(
-                &cfg,
-                &cores,
-                &keys,
-                &clock,
-                &mut progress,
-                &mut records,
-                &mut builds,
+        if cfg.peers {
+            let mut run = Peers {
+                cfg: &cfg,
+                cores: &cores,
+                keys: &keys,
+                clock: &clock,
+                progress: &mut progress,
+                records: &mut records,
+                builds: &mut builds,
                 n,
-            );
-        }
-        if cfg.peers && cfg.kind == Kind::Native {
+            };
             let ppn = cfg.points_per_node;
-            progress.say(&format!("building pingora-ketama, {n} nodes"));
-            let (ring, b) = measure_build("pingora-ketama", n, || peers::pingora(n, ppn));
-            builds.push(b);
-            peer_cells(
-                &cfg,
-                &cores,
-                &keys,
-                &clock,
-                &mut progress,
-                &mut records,
-                "pingora-ketama",
-                n,
-                || {
-                    let ring = &ring;
-                    move |k: &[u8]| ring.node(k)
-                },
-            );
-            drop(ring);
-            progress.say(&format!("building hashring, {n} nodes"));
-            let (ring, b) = measure_build("hashring", n, || peers::hashring(n, ppn));
-            builds.push(b);
-            peer_cells(
-                &cfg,
-                &cores,
-                &keys,
-                &clock,
-                &mut progress,
-                &mut records,
-                "hashring",
-                n,
-                || {
-                    let ring = &ring;
-                    move |k: &[u8]| ring.get(&k)
-                },
-            );
-            drop(ring);
-            progress.say(&format!("building conhash, {n} nodes"));
-            let (ring, b) = measure_build("conhash", n, || peers::conhash(n, ppn));
-            builds.push(b);
-            peer_cells(
-                &cfg,
-                &cores,
-                &keys,
-                &clock,
-                &mut progress,
-                &mut records,
-                "conhash",
-                n,
-                || {
-                    let ring = &ring;
-                    move |k: &[u8]| ring.get(k)
-                },
-            );
-            drop(ring);
+            let m = cfg.table_size;
+            match cfg.kind {
+                Kind::Native => {
+                    run.peer(
+                        "pingora-ketama",
+                        || peers::pingora(n, ppn),
+                        |r, k| r.node(k),
+                    );
+                    run.peer(
+                        "hashring",
+                        || peers::hashring(n, ppn),
+                        |r, k| r.get(&k).copied(),
+                    );
+                    run.peer(
+                        "conhash",
+                        || peers::conhash(n, ppn),
+                        |r, k| r.get(k).map(|c| c.idx),
+                    );
+                }
+                Kind::Maglev => {
+                    run.peer(
+                        "maglev-hash",
+                        || peers::maglev_hash(n, m),
+                        |t, k| t.get(&k).map(String::len),
+                    );
+                    run.peer(
+                        "maglev",
+                        || peers::maglev(n, m),
+                        |t, k| maglev::ConsistentHasher::get(t, &k).map(String::len),
+                    );
+                    let names: Vec<String> = (0..n).map(peers::name).collect();
+                    run.peer(
+                        "hash-rings",
+                        || peers::hash_rings(&names, m),
+                        |t, k| t.get_node(&k).len(),
+                    );
+                }
+            }
         }
     }
     progress.finish();
@@ -261,73 +243,44 @@ fn main() {
     }
 }
 
-/// Builds and runs the Maglev peers at `n` nodes.
-#[allow(clippy::too_many_arguments)]
-fn maglev_peers(
-    cfg: &Config,
-    cores: &[core_affinity::CoreId],
-    keys: &[&[u8]],
-    clock: &timer::Clock,
-    progress: &mut Progress,
-    records: &mut Vec<Record>,
-    builds: &mut Vec<Build>,
+/// What every peer's cells at one ring size share.
+struct Peers<'a, 'k> {
+    cfg: &'a Config,
+    cores: &'a [core_affinity::CoreId],
+    keys: &'a [&'k [u8]],
+    clock: &'a timer::Clock,
+    progress: &'a mut Progress,
+    records: &'a mut Vec<Record>,
+    builds: &'a mut Vec<Build>,
     n: usize,
-) {
-    let m = cfg.table_size;
-    progress.say(&format!("building maglev-hash, {n} nodes"));
-    let (table, b) = measure_build("maglev-hash", n, || peers::maglev_hash(n, m));
-    builds.push(b);
-    peer_cells(
-        cfg,
-        cores,
-        keys,
-        clock,
-        progress,
-        records,
-        "maglev-hash",
-        n,
-        || {
-            let table = &table;
-            move |k: &[u8]| table.get(&k).map(String::len)
-        },
-    );
-    drop(table);
-    progress.say(&format!("building maglev, {n} nodes"));
-    let (table, b) = measure_build("maglev", n, || peers::maglev(n, m));
-    builds.push(b);
-    peer_cells(
-        cfg,
-        cores,
-        keys,
-        clock,
-        progress,
-        records,
-        "maglev",
-        n,
-        || {
-            let table = &table;
-            move |k: &[u8]| maglev::ConsistentHasher::get(table, &k).map(String::len)
-        },
-    );
-    drop(table);
-    progress.say(&format!("building hash-rings, {n} nodes"));
-    let names: Vec<String> = (0..n).map(peers::name).collect();
-    let (table, b) = measure_build("hash-rings", n, || peers::hash_rings(&names, m));
-    builds.push(b);
-    peer_cells(
-        cfg,
-        cores,
-        keys,
-        clock,
-        progress,
-        records,
-        "hash-rings",
-        n,
-        || {
-            let table = &table;
-            move |k: &[u8]| table.get_node(&k).len()
-        },
-    );
+}
+
+impl Peers<'_, '_> {
+    /// Builds peer `name`'s ring with `build` (timed, its heap counted) and runs its single-lookup
+    /// cells with `lookup`, then drops the ring.
+    fn peer<T: Sync, R>(
+        &mut self,
+        name: &'static str,
+        build: impl FnOnce() -> T,
+        lookup: impl Fn(&T, &[u8]) -> R + Sync,
+    ) {
+        let n = self.n;
+        self.progress.say(&format!("building {name}, {n} nodes"));
+        let (ring, b) = measure_build(name, n, build);
+        self.builds.push(b);
+        let (ring, lookup) = (&ring, &lookup);
+        peer_cells(
+            self.cfg,
+            self.cores,
+            self.keys,
+            self.clock,
+            self.progress,
+            self.records,
+            name,
+            n,
+            || move |k: &[u8]| lookup(ring, k),
+        );
+    }
 }
 
 /// Runs the single-lookup cells of one peer.
