@@ -57,6 +57,29 @@ pub fn compute(a: &Snapshot, b: &Snapshot) -> Result<Movement, Failure> {
     })
 }
 
+/// The from → to movement matrix: the nodes before (rows) and after (columns), in id order, and
+/// the share of the key space each pair's flow carries (0 where none flows).
+pub fn matrix(
+    a: &Snapshot,
+    b: &Snapshot,
+    m: &Movement,
+) -> (Vec<String>, Vec<String>, Vec<Vec<f64>>) {
+    let rows: Vec<String> = a.nodes().map(|n| n.name().to_owned()).collect();
+    let cols: Vec<String> = b.nodes().map(|n| n.name().to_owned()).collect();
+    let mut cells = vec![vec![0.0f64; cols.len()]; rows.len()];
+    for f in &m.flows {
+        let r = f
+            .from
+            .as_ref()
+            .and_then(|n| rows.iter().position(|x| x == n));
+        let c = f.to.as_ref().and_then(|n| cols.iter().position(|x| x == n));
+        if let (Some(r), Some(c)) = (r, c) {
+            cells[r][c] = f.share;
+        }
+    }
+    (rows, cols, cells)
+}
+
 /// The `diff` report: the table (or JSON) text.
 pub fn report(a: &Snapshot, b: &Snapshot, m: &Movement, as_json: bool) -> String {
     let names = union_names(a, b);
@@ -75,19 +98,7 @@ pub fn report(a: &Snapshot, b: &Snapshot, m: &Movement, as_json: bool) -> String
                 json!({"name": n, "status": status(a, b, n), "lost": lost, "gained": gained})
             })
             .collect();
-        let rows: Vec<String> = a.nodes().map(|n| n.name().to_owned()).collect();
-        let cols: Vec<String> = b.nodes().map(|n| n.name().to_owned()).collect();
-        let mut matrix = vec![vec![0.0f64; cols.len()]; rows.len()];
-        for f in &m.flows {
-            let r = f
-                .from
-                .as_ref()
-                .and_then(|n| rows.iter().position(|x| x == n));
-            let c = f.to.as_ref().and_then(|n| cols.iter().position(|x| x == n));
-            if let (Some(r), Some(c)) = (r, c) {
-                matrix[r][c] = f.share;
-            }
-        }
+        let (rows, cols, matrix) = matrix(a, b, m);
         let flows: Vec<_> = m
             .flows
             .iter()
@@ -136,7 +147,8 @@ pub fn run(a: Args) -> Result<(), Failure> {
     let (x, y) = (load_ring(&a.a)?, load_ring(&a.b)?);
     let m = compute(&x, &y)?;
     if let Some(path) = &a.plot {
-        crate::plot::movement(&x, &y, &m, path)?;
+        let (rows, cols, cells) = matrix(&x, &y, &m);
+        crate::plot::movement(&rows, &cols, &cells, m.moved_fraction(), path)?;
     }
     print!("{}", report(&x, &y, &m, a.json));
     Ok(())

@@ -8,7 +8,7 @@ use std::path::Path;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{register_font, FontStyle};
-use ringroute::{distribution, Movement, Snapshot};
+use ringroute::{distribution, Snapshot};
 
 use crate::fail::Failure;
 
@@ -146,22 +146,17 @@ pub fn shares(snap: &Snapshot, path: &Path) -> Result<(), Failure> {
 
 /// `diff --plot`: the from (rows, before) -> to (columns, after) movement matrix as a heat map;
 /// what stays with its node is not drawn.
-pub fn movement(a: &Snapshot, b: &Snapshot, m: &Movement, path: &Path) -> Result<(), Failure> {
+/// `rows`, `cols` and `cells` are the movement matrix (`diff::matrix`), `moved` the share that
+/// changes owner.
+pub fn movement(
+    rows: &[String],
+    cols: &[String],
+    cells: &[Vec<f64>],
+    moved: f64,
+    path: &Path,
+) -> Result<(), Failure> {
     font()?;
-    let rows: Vec<String> = a.nodes().map(|n| n.name().to_owned()).collect();
-    let cols: Vec<String> = b.nodes().map(|n| n.name().to_owned()).collect();
     let (nr, nc) = (rows.len().max(1), cols.len().max(1));
-    let mut cells = vec![vec![0.0f64; nc]; nr];
-    for f in &m.flows {
-        let r = f
-            .from
-            .as_ref()
-            .and_then(|n| rows.iter().position(|x| x == n));
-        let c = f.to.as_ref().and_then(|n| cols.iter().position(|x| x == n));
-        if let (Some(r), Some(c)) = (r, c) {
-            cells[r][c] = f.share;
-        }
-    }
     let max = cells
         .iter()
         .flatten()
@@ -171,10 +166,7 @@ pub fn movement(a: &Snapshot, b: &Snapshot, m: &Movement, path: &Path) -> Result
     let side = (200 + 60 * nr.max(nc) as u32).clamp(480, 1400);
     let root = BitMapBackend::new(path, (side + 100, side)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| draw_err(path, e))?;
-    let caption = format!(
-        "keys moved, from -> to: {:.4}% in all",
-        m.moved_fraction() * 100.0
-    );
+    let caption = format!("keys moved, from -> to: {:.4}% in all", moved * 100.0);
     let mut chart = ChartBuilder::on(&root)
         .caption(caption, ("sans-serif", 20))
         .margin(14)
@@ -192,8 +184,8 @@ pub fn movement(a: &Snapshot, b: &Snapshot, m: &Movement, path: &Path) -> Result
         .y_desc("from (before)")
         .x_labels(nc)
         .y_labels(nr)
-        .x_label_formatter(&|v| seg_label(&cols, v, false))
-        .y_label_formatter(&|v| seg_label(&rows, v, true))
+        .x_label_formatter(&|v| seg_label(cols, v, false))
+        .y_label_formatter(&|v| seg_label(rows, v, true))
         .draw()
         .map_err(|e| draw_err(path, e))?;
     let cell = |r: usize, c: usize| {
