@@ -31,7 +31,7 @@ pub(super) fn fresh_points(
         placement.node_points(node, m, &mut scratch);
         fresh.extend(scratch.iter().map(|&(p, l)| (p, l, id as u32)));
     }
-    fresh.sort_unstable();
+    super::sort::sort_points(&mut fresh);
     fresh
 }
 

@@ -18,6 +18,7 @@ use crate::search::{lower_bound_wrap, Index, Layout, Table};
 
 mod build;
 mod merge;
+mod sort;
 
 pub(crate) use merge::Moves;
 
