@@ -11,6 +11,7 @@
 use std::sync::Arc;
 
 use super::build::{fresh_points, Pt};
+use super::sort::sort_points;
 use super::Ring;
 use crate::node::Node;
 use crate::placement::{EqualPoints, Membership, Placement};
@@ -37,7 +38,10 @@ impl Ring {
     /// The ring of the membership `moves` describes (whose points depend on nothing but each node,
     /// see [`crate::Profile::membership_dependent`]), made from this one (see the module docs).
     pub(crate) fn next(&self, placement: &Placement, m: &Membership, moves: &Moves<'_>) -> Ring {
-        let fresh = fresh_points(placement, moves.nodes, m, Some(moves.repoint));
+        let mut fresh = fresh_points(placement, moves.nodes, m, Some(moves.repoint), |p, l, o| {
+            (p, l, o)
+        });
+        sort_points(&mut fresh);
         if let Some(ring) = self.merge_pages(placement, m, &fresh, moves) {
             return ring;
         }

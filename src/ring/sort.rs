@@ -3,18 +3,41 @@
 //! bucket afterwards is a handful of comparisons: linear time where a comparison sort takes
 //! `n log n` (at 1,000 nodes of 160 points, the comparison sort was ~80 % of a full build).
 //!
-//! Large inputs take two counting passes (the top bits into partitions that fit the cache, then
+//! [`bucket_sort`] also hands back where each bucket starts, which a full build uses as the search
+//! table as it is. Large inputs take two counting passes (the top bits into partitions that fit the cache, then
 //! each partition by the next bits), so no pass scatters over more memory than the caches hold.
 //! Inputs that are not spread evenly (a profile whose positions collide, or names chosen to crowd
 //! one bucket) stay correct and `n log n`: a crowded bucket is sorted with the standard sort.
 
 use super::build::Pt;
 
+/// What can be sorted here: a point, ordered as the ring orders points, with its position.
+pub(super) trait Point: Copy + Ord {
+    /// The position (as the profile has it).
+    fn position(&self) -> u64;
+}
+
+impl Point for Pt {
+    #[inline(always)]
+    fn position(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A narrow point as one number: its position above its owner's id (ordered as a [`Pt`] with no
+/// low bits is).
+impl Point for u128 {
+    #[inline(always)]
+    fn position(&self) -> u64 {
+        (*self >> 64) as u64
+    }
+}
+
 /// Below this many points the standard sort is as fast.
 const SMALL: usize = 512;
 
-/// The most bits one counting pass sorts by (a count table of 2^16 `u32`, 256 KiB).
-const PASS_BITS: u32 = 16;
+/// The most bits one counting pass sorts by (a count table of 2^18 `u32`, 1 MiB).
+const PASS_BITS: u32 = 18;
 
 /// Bits of the first of two passes: 2^10 partitions, each written through its own cache line.
 const FIRST_BITS: u32 = 10;
@@ -22,57 +45,68 @@ const FIRST_BITS: u32 = 10;
 /// Buckets this small are finished by insertion sort; larger ones by the standard sort.
 const INSERTION_MAX: usize = 24;
 
-/// Sorts `pts` ascending by (position, low bits, owner), as `sort_unstable` would.
-pub(super) fn sort_points(pts: &mut Vec<Pt>) {
+/// Sorts `pts` ascending (by position, low bits, owner), as `sort_unstable` would.
+pub(super) fn sort_points<T: Point>(pts: &mut [T]) {
     let n = pts.len();
     if n < SMALL {
         pts.sort_unstable();
         return;
     }
     // The bits the positions use, and about one bucket per point over them.
-    let used = 64 - pts.iter().fold(0u64, |acc, p| acc | p.0).leading_zeros();
+    let used = 64
+        - pts
+            .iter()
+            .fold(0u64, |acc, p| acc | p.position())
+            .leading_zeros();
     let bits = (usize::BITS - 1 - n.leading_zeros()).min(used);
     if bits == 0 {
         pts.sort_unstable();
         return;
     }
-    let top = used - bits; // a point's bucket is `position >> top` (< 2^bits)
-    let mut scratch: Vec<Pt> = Vec::with_capacity(n);
-    if bits <= PASS_BITS {
-        scratch.extend_from_slice(pts);
-        let mut counts = vec![0u32; (1 << bits) + 1];
-        scatter(&scratch, pts, &mut counts, |p| (p.0 >> top) as usize);
-        finish(pts, &counts);
-        return;
-    }
-    // Two passes: the first `FIRST_BITS` of the bucket bits into `scratch`, then each partition by
-    // the rest back into `pts`.
-    let rest = bits - FIRST_BITS;
-    let shift = top + rest;
-    scratch.extend_from_slice(pts);
-    let mut parts = vec![0u32; (1 << FIRST_BITS) + 1];
-    scatter(pts, &mut scratch, &mut parts, |p| (p.0 >> shift) as usize);
-    let mask = (1usize << rest) - 1;
-    let mut counts = vec![0u32; (1 << rest) + 1];
-    for w in parts.windows(2) {
-        let (a, b) = (w[0] as usize, w[1] as usize);
-        if b - a <= INSERTION_MAX {
-            pts[a..b].copy_from_slice(&scratch[a..b]);
-            insertion_sort(&mut pts[a..b]);
-            continue;
-        }
-        counts.fill(0);
-        scatter(&scratch[a..b], &mut pts[a..b], &mut counts, |p| {
-            (p.0 >> top) as usize & mask
-        });
-        finish(&mut pts[a..b], &counts);
-    }
+    let top = used - bits;
+    bucket_sort(pts, bits, |p| (p.position() >> top) as usize);
 }
 
-/// A stable counting sort of `src` into `dst` by `bucket` (below `counts.len() - 1`); leaves
-/// `counts[i]` = the start of bucket `i` in `dst` and the last entry `src.len()`.
+/// Sorts `pts` ascending (by position, low bits, owner), given `bucket`, a function of the
+/// position that never decreases with it and is below `2^bits`; returns the rank of each bucket's
+/// first point (`2^bits + 1` entries, the last `pts.len()`).
+pub(super) fn bucket_sort<T: Point>(
+    pts: &mut [T],
+    bits: u32,
+    bucket: impl Fn(&T) -> usize,
+) -> Vec<u32> {
+    let n = pts.len();
+    debug_assert!(n < u32::MAX as usize);
+    let mut starts = vec![0u32; (1 << bits) + 1];
+    let mut scratch: Vec<T> = pts.to_vec();
+    if bits <= PASS_BITS {
+        scatter(&scratch, pts, &mut starts, &bucket);
+        finish(pts, &starts);
+        return starts;
+    }
+    // Two passes: the top `FIRST_BITS` of the bucket into `scratch`, then each partition by the
+    // rest back into `pts`.
+    let rest = bits - FIRST_BITS;
+    let mask = (1usize << rest) - 1;
+    let mut parts = vec![0u32; (1 << FIRST_BITS) + 1];
+    scatter(pts, &mut scratch, &mut parts, |p| bucket(p) >> rest);
+    for (i, w) in parts.windows(2).enumerate() {
+        let (a, b) = (w[0] as usize, w[1] as usize);
+        let local = &mut starts[i << rest..=(i + 1) << rest];
+        local.fill(0);
+        scatter(&scratch[a..b], &mut pts[a..b], local, |p| bucket(p) & mask);
+        finish(&mut pts[a..b], local);
+        for s in local.iter_mut() {
+            *s += a as u32;
+        }
+    }
+    starts
+}
+
+/// A stable counting sort of `src` into `dst` by `bucket` (below `counts.len() - 1`), `counts`
+/// zeroed; leaves `counts[i]` = the start of bucket `i` in `dst` and the last entry `src.len()`.
 #[inline(always)]
-fn scatter(src: &[Pt], dst: &mut [Pt], counts: &mut [u32], bucket: impl Fn(&Pt) -> usize) {
+fn scatter<T: Point>(src: &[T], dst: &mut [T], counts: &mut [u32], bucket: impl Fn(&T) -> usize) {
     debug_assert_eq!(src.len(), dst.len());
     for p in src {
         counts[bucket(p) + 1] += 1;
@@ -90,7 +124,16 @@ fn scatter(src: &[Pt], dst: &mut [Pt], counts: &mut [u32], bucket: impl Fn(&Pt) 
 }
 
 /// Sorts each bucket of `pts` (bucket `i` = `counts[i]..counts[i + 1]`).
-fn finish(pts: &mut [Pt], counts: &[u32]) {
+fn finish<T: Point>(pts: &mut [T], counts: &[u32]) {
+    if counts
+        .windows(2)
+        .all(|w| (w[1] - w[0]) as usize <= INSERTION_MAX)
+    {
+        // One insertion sort over all of it: no point moves past its bucket's start, so this
+        // costs no more than sorting each bucket, without a loop per bucket.
+        insertion_sort(pts);
+        return;
+    }
     for w in counts.windows(2) {
         let bucket = &mut pts[w[0] as usize..w[1] as usize];
         if bucket.len() <= INSERTION_MAX {
@@ -101,9 +144,10 @@ fn finish(pts: &mut [Pt], counts: &[u32]) {
     }
 }
 
-/// Insertion sort, for the few points of a bucket.
+/// Insertion sort, for the few points of a bucket (or points that are each at most a few places
+/// from their own).
 #[inline(always)]
-fn insertion_sort(v: &mut [Pt]) {
+fn insertion_sort<T: Point>(v: &mut [T]) {
     for i in 1..v.len() {
         let x = v[i];
         let mut j = i;

@@ -94,6 +94,15 @@ impl Index {
         }
     }
 
+    /// The radix index of points sorted and counted into buckets by a full build (see
+    /// [`radix_geometry`]): each point its position (as the profile has it) above its node id
+    /// (below 2^16), `buckets[b]` the rank of bucket `b`'s first point. `None` if they do not fit
+    /// the radix layout.
+    pub(crate) fn from_buckets(points: &[u128], buckets: &[u32], norm: u32) -> Option<Self> {
+        packed::Packed::from_buckets(points, buckets, norm)
+            .map(|p| Index::Radix(Radix::from_packed(p)))
+    }
+
     /// The index in a chosen layout; `None` if the ring does not fit it (a table is made only by
     /// the Maglev placement, from its own construction).
     pub(crate) fn build_as(
@@ -167,6 +176,13 @@ impl Index {
             Index::Table(t) => t.owners_batch(xs, out, kernel),
         }
     }
+}
+
+/// The radix layout's bucket table for `n` points whose largest position, normalized by the
+/// profile's shift, is `last`: `(bits, shift)`, 2^bits buckets, a normalized position's bucket
+/// being `position >> shift`.
+pub(crate) fn radix_geometry(n: usize, last: Option<u64>) -> (u32, u32) {
+    packed::Packed::geometry(n, last)
 }
 
 /// A radix index made from points handed over in ascending order and packed as they come, so a full

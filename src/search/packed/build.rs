@@ -39,43 +39,114 @@ impl Packed {
         norm: u32,
         ids: Vec<u32>,
     ) -> Option<Self> {
-        let norm = norm % 64;
         let n = slots.len().min(lows.len());
-        if n >= u32::MAX as usize {
-            return None;
-        }
         let (slots, lows) = (&slots[..n], &lows[..n]);
         let last = n.checked_sub(1).map(|r| position(slots[r], lows[r]));
         let (bits, shift) = Self::geometry(n, last);
-        let buckets = 1usize << bits;
-        let pages = buckets >> LOCAL_BITS;
+        let pages = 1usize << (bits - LOCAL_BITS);
         let page_of = |r: usize| (position(slots[r], lows[r]) >> shift) as usize >> LOCAL_BITS;
         let mut starts = vec![0u32; pages + 1];
         for r in 0..n {
             // The geometry's `used` bits cover every point: the page is below `pages`.
             starts[page_of(r) + 1] += 1;
         }
-        if starts.iter().any(|&c| c as usize > PAGE_MAX) {
-            return None;
-        }
-        let lines: usize = starts[1..].iter().map(|&c| page_lines(c as usize)).sum();
         for p in 0..pages {
             starts[p + 1] += starts[p];
         }
-        let first = slots.first().map_or(0xFFFF, |&s| slot_owner(s));
+        let point = |r: usize| (slots[r], lows[r]);
+        Self::assemble(
+            n,
+            norm,
+            ids,
+            (bits, shift),
+            starts,
+            point,
+            |_, a, b, table| {
+                count_table(table, (a..b).map(point), shift);
+            },
+        )
+    }
+
+    /// The packing of points sorted and counted into buckets already, by a full build: `points`
+    /// sorted, each its position (as the profile has it) in the top 64 bits above its node id, every
+    /// id below 2^16 (slot ids = node ids), and `buckets[b]` the rank of the first point of bucket `b` under
+    /// [`Packed::geometry`] for these points (`2^bits + 1` entries, the last `points.len()`).
+    /// Nothing is counted again: the page tables are the bucket starts. `None` as for
+    /// [`from_sorted`](Self::from_sorted), or if `buckets` does not fit that geometry.
+    pub(crate) fn from_buckets(points: &[u128], buckets: &[u32], norm: u32) -> Option<Self> {
+        let n = points.len();
+        let norm = norm % 64;
+        let geometry = Self::geometry(n, points.last().map(|&x| ((x >> 64) as u64) << norm));
+        if buckets.len() != (1 << geometry.0) + 1 || buckets.last() != Some(&(n as u32)) {
+            return None;
+        }
+        let starts: Vec<u32> = buckets.iter().step_by(LOCAL).copied().collect();
+        Self::assemble(
+            n,
+            norm,
+            Vec::new(),
+            geometry,
+            starts,
+            |r| {
+                let x = points[r];
+                pack_point((x >> 64) as u64, x as u32 & 0xFFFF, norm)
+            },
+            |p, _, _, table| {
+                let b = p << LOCAL_BITS;
+                let first = buckets[b];
+                for l in 0..=LOCAL {
+                    // Within a page: at most `PAGE_MAX` (checked before any page is written).
+                    table[l] = (buckets[b + l] - first) as u16;
+                }
+            },
+        )
+    }
+
+    /// The packing of `n` points, sorted, read as (slot, low) by `point`, in the table geometry
+    /// `(bits, shift)`, whose pages start at the ranks `starts` (`2^(bits - LOCAL_BITS) + 1`
+    /// entries, the last `n`); `table(p, a, b, entries)` fills the first `LOCAL + 1` (zeroed)
+    /// table entries of page `p`, which holds ranks `a..b`. `None` if a page would hold more points
+    /// than it can.
+    fn assemble(
+        n: usize,
+        norm: u32,
+        ids: Vec<u32>,
+        (bits, shift): (u32, u32),
+        starts: Vec<u32>,
+        point: impl Fn(usize) -> (u64, u16),
+        mut table: impl FnMut(usize, usize, usize, &mut [u16]),
+    ) -> Option<Self> {
+        let norm = norm % 64;
+        if n >= u32::MAX as usize {
+            return None;
+        }
+        let buckets = 1usize << bits;
+        let pages = buckets >> LOCAL_BITS;
+        if starts.windows(2).any(|w| (w[1] - w[0]) as usize > PAGE_MAX) {
+            return None;
+        }
+        let lines: usize = starts
+            .windows(2)
+            .map(|w| page_lines((w[1] - w[0]) as usize))
+            .sum();
+        let first = if n > 0 {
+            slot_owner(point(0).0)
+        } else {
+            0xFFFF
+        };
         let mut out = vec![Line([PAD; 8]); lines].into_boxed_slice();
         let mut heads = Vec::with_capacity(pages);
         let mut at = 0;
         for p in 0..pages {
             let (a, b) = (starts[p] as usize, starts[p + 1] as usize);
-            let next = if b < n { slot_owner(slots[b]) } else { first };
+            let next = if b < n { slot_owner(point(b).0) } else { first };
             let len = page_lines(b - a);
-            write_page(
+            write_page_with(
                 &mut out[at..at + len],
-                &slots[a..b],
-                &lows[a..b],
-                shift,
+                b - a,
                 next,
+                |t| table(p, a, b, t),
+                |i| point(a + i),
             );
             heads.push(Head(out[at..].as_ptr().cast()));
             at += len;
@@ -152,7 +223,7 @@ impl Packed {
     /// [`POINTS_PER_BUCKET`] points per bucket, indexed by the top `bits` of the bits the positions
     /// actually use (a 32-bit profile's points all sit below 2^32), so buckets stay small whatever
     /// the key space.
-    fn geometry(n: usize, last: Option<u64>) -> (u32, u32) {
+    pub(crate) fn geometry(n: usize, last: Option<u64>) -> (u32, u32) {
         let bits = (n / POINTS_PER_BUCKET)
             .max(2)
             .next_power_of_two()
@@ -177,28 +248,56 @@ impl Packed {
 /// Writes a page of `points` (packed, sorted, all in one page) with their `lows` into `dst` (its
 /// lines, pads already), the sentinel owned by slot `next`.
 pub(super) fn write_page(dst: &mut [Line], points: &[u64], lows: &[u16], shift: u32, next: u32) {
-    let m = points.len();
-    debug_assert!(m <= PAGE_MAX && lows.len() == m);
-    debug_assert!(dst.len() == page_lines(m));
-    let words: &mut [u64] = bytemuck::cast_slice_mut(dst);
-    let (table_words, slots) = words.split_at_mut(TABLE_WORDS);
-    // The table is read as `u16`s in memory order, so it is written through a `u16` view.
-    let table: &mut [u16] = bytemuck::cast_slice_mut(table_words);
-    table.fill(0);
-    for (&s, &l) in points.iter().zip(lows) {
+    debug_assert!(lows.len() == points.len());
+    let point = |i: usize| (points[i], lows[i]);
+    write_page_with(
+        dst,
+        points.len(),
+        next,
+        |t| count_table(t, (0..points.len()).map(point), shift),
+        point,
+    );
+}
+
+/// Fills a page's zeroed table entries `0..=LOCAL` from its points (slot, low), in order.
+fn count_table(table: &mut [u16], points: impl Iterator<Item = (u64, u16)>, shift: u32) {
+    for (s, l) in points {
         let local = ((position(s, l) >> shift) as usize) & (LOCAL - 1);
         table[local + 1] += 1;
     }
     for l in 1..=LOCAL {
         table[l] += table[l - 1];
     }
-    table[LOCAL + 1] = m as u16;
-    slots[..m].copy_from_slice(points);
-    slots[m] = sentinel(next);
-    let low_words = &mut slots[m + WINDOW_MAX + 1..m + WINDOW_MAX + 1 + m.div_ceil(4)];
+}
+
+/// Writes a page of `m` points, point `i` (slot, low) = `point(i)`, into `dst` (its lines, pads
+/// already), the sentinel owned by slot `next`; `table` fills the table entries `0..=LOCAL`
+/// (zeroed when it is called).
+#[inline(always)]
+fn write_page_with(
+    dst: &mut [Line],
+    m: usize,
+    next: u32,
+    table: impl FnOnce(&mut [u16]),
+    point: impl Fn(usize) -> (u64, u16),
+) {
+    debug_assert!(m <= PAGE_MAX);
+    debug_assert!(dst.len() == page_lines(m));
+    let words: &mut [u64] = bytemuck::cast_slice_mut(dst);
+    let (table_words, slots) = words.split_at_mut(TABLE_WORDS);
+    // The table is read as `u16`s in memory order, so it is written through a `u16` view.
+    let entries: &mut [u16] = bytemuck::cast_slice_mut(table_words);
+    entries.fill(0);
+    table(entries);
+    entries[LOCAL + 1] = m as u16;
+    let (slots, rest) = slots.split_at_mut(m);
+    let low_words = &mut rest[WINDOW_MAX + 1..WINDOW_MAX + 1 + m.div_ceil(4)];
     let low_halves: &mut [u16] = bytemuck::cast_slice_mut(low_words);
-    low_halves[..m].copy_from_slice(lows);
+    for (i, (slot, low)) in slots.iter_mut().zip(low_halves.iter_mut()).enumerate() {
+        (*slot, *low) = point(i);
+    }
     low_halves[m..].fill(0);
+    rest[0] = sentinel(next);
 }
 
 #[cfg(test)]
