@@ -238,9 +238,10 @@ impl Packed {
         plan: &SlotPlan,
         keep_equal: bool,
     ) -> Option<Rewrite> {
+        let room = touched.iter().map(|&t| self.page(t).len()).sum::<usize>() + fresh.len();
         let mut out = Rewrite {
-            slots: Vec::new(),
-            lows: Vec::new(),
+            slots: Vec::with_capacity(room),
+            lows: Vec::with_capacity(room),
             spans: Vec::with_capacity(touched.len()),
             removed: 0,
         };
