@@ -109,6 +109,33 @@ proptest! {
         }
     }
 
+    /// Replicas (the index's own slot walk for few replicas, a walk of the points for many) equal
+    /// the first distinct owners of the reference walk, with some nodes down.
+    #[test]
+    fn replicas_equal_the_distinct_owners_of_the_walk((nodes, vn) in membership(), n in 0usize..40, down in prop::collection::vec(any::<bool>(), 8), random in prop::collection::vec(any::<u64>(), 32)) {
+        let router = Router::from_snapshot(build(&nodes, vn));
+        for (i, (name, _)) in nodes.iter().enumerate() {
+            if down.get(i % 8) == Some(&true) && i % 3 == 0 {
+                router.mark_down(name).unwrap();
+            }
+        }
+        let ring = router.load();
+        let mut out = Vec::new();
+        for h in probes(&ring, &random) {
+            ring.replicas_hash_into(h, n, &mut out);
+            let mut want: Vec<NodeId> = Vec::new();
+            for id in ring.walk_hash(h) {
+                if want.len() == n {
+                    break;
+                }
+                if !want.contains(&id) {
+                    want.push(id);
+                }
+            }
+            prop_assert_eq!(&out, &want);
+        }
+    }
+
     /// Incremental builds (merge changed nodes' points into the old order) equal a full build of the
     /// final membership, for any sequence of transactions.
     #[test]

@@ -137,6 +137,13 @@ pub fn to_uint(v: &Bound<'_, PyAny>, what: &str, max: u64) -> PyResult<u64> {
             type_name(v)
         )));
     }
+    // `u64` first: one C call. (`i128` goes through Python-level arithmetic under the limited
+    // API, several hundred ns; it is needed only to tell a negative or huge int in the message.)
+    if let Ok(i) = v.extract::<u64>() {
+        if i <= max {
+            return Ok(i);
+        }
+    }
     match v.extract::<i128>() {
         Ok(i) if (0..=i128::from(max)).contains(&i) => Ok(i as u64),
         _ => Err(out_of_range(

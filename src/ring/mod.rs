@@ -189,7 +189,7 @@ impl Ring {
     pub(crate) fn first_owner_at_or_after(
         &self,
         x: u64,
-        keep: impl Fn(u32) -> bool,
+        mut keep: impl FnMut(u32) -> bool,
     ) -> Option<u32> {
         match &self.index {
             Index::Radix(r) => r.first_owner_at_or_after(x, keep),

@@ -95,7 +95,7 @@ impl Radix {
     pub(crate) fn first_owner_at_or_after(
         &self,
         x: u64,
-        keep: impl Fn(u32) -> bool,
+        keep: impl FnMut(u32) -> bool,
     ) -> Option<u32> {
         self.packed
             .first_owner_at_or_after(self.packed.key(x), keep)

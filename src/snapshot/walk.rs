@@ -261,6 +261,23 @@ impl Snapshot {
         if want == 0 {
             return;
         }
+        if want <= 16 && !self.placement.profile().is_wide() {
+            // A narrow ring: walk the index's own slots from the key (as single lookups' health
+            // walk does), collecting distinct up owners; `out` is the set (a linear scan beats
+            // any set at this size).
+            let skip = self.skips_down();
+            let hash = u64::try_from(pos).unwrap_or(u64::MAX);
+            self.ring
+                .first_owner_at_or_after(self.placement.search_from(hash), |o| {
+                    let id = NodeId(o);
+                    if (skip && self.health.is_down(o)) || out.contains(&id) {
+                        return false;
+                    }
+                    out.push(id);
+                    out.len() == want
+                });
+            return;
+        }
         // Small replica counts: a linear scan of `out` beats any set. Large ones: a bitmap.
         let mut seen = if want > 16 {
             vec![0u64; self.nodes.len().div_ceil(64)]

@@ -511,7 +511,7 @@ impl Packed {
     pub(crate) fn first_owner_at_or_after(
         &self,
         x: u64,
-        keep: impl Fn(u32) -> bool,
+        mut keep: impl FnMut(u32) -> bool,
     ) -> Option<u32> {
         let (mut page, start, end) = self.locate(x);
         let pg = self.page(page);
