@@ -365,6 +365,24 @@ impl Builder {
         Ok(())
     }
 
+    /// Checks the [`MAX_POINTS`] limit as [`build`](Self::build) will (a pass over the nodes).
+    ///
+    /// Errors: [`Error::TooManyPoints`].
+    pub(crate) fn check_points(&self) -> Result<()> {
+        let live = || self.nodes.iter().flatten().map(|n| &**n);
+        let membership = Membership::of(live());
+        let total: u64 = live()
+            .map(|n| self.placement.point_count(n, &membership))
+            .sum();
+        if total > MAX_POINTS {
+            return Err(Error::TooManyPoints {
+                points: total,
+                limit: MAX_POINTS,
+            });
+        }
+        Ok(())
+    }
+
     /// Builds the snapshot. Its version is the base snapshot's plus one (0 for a new membership).
     ///
     /// Errors: [`Error::TooManyNodes`], [`Error::TooManyPoints`].

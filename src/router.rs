@@ -25,6 +25,18 @@
 //! - [`Router::load`]: an `Arc<Snapshot>` to keep as long as you like.
 //! - [`Router::reader`]: a per-thread handle that caches the snapshot and checks one atomic version
 //!   counter per call, refreshing only after a publication.
+//!
+//! # Staged writes
+//!
+//! [`Router::stage_add_node`], [`Router::stage_remove_node`] and [`Router::stage_set_weight`]
+//! check a change when it is made, as a transaction does, but do not publish it: the changes staged
+//! since the last publication are published together, as one snapshot, by the next read from any
+//! thread ([`Router::pin`], [`Router::load`], a [`Reader`]), the next transaction or health change,
+//! or [`Router::flush`]. So a loop of staged changes builds the ring once, and a read never misses
+//! a change staged before it began: the read that finds staged changes publishes them first (it
+//! takes the writer lock to do so, the one time a reader waits). A staged change sets the top bit
+//! of the router's version counter, which readers load anyway; without staged changes reading costs
+//! what it did.
 
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
@@ -47,11 +59,48 @@ struct WriterState {
     subscribers: Vec<mpsc::Sender<std::sync::Arc<ChangeEvent>>>,
     /// Publication times, once asked for ([`Router::track_publish_times`]).
     times: Option<PublishTimes>,
+    /// Changes staged and not yet published (see the module docs).
+    staged: Option<Builder>,
+    /// Snapshots freed under the lock, dropped when it is released ([`WriterLock`]).
+    garbage: Vec<Arc<Snapshot>>,
+}
+
+/// The writer lock. Releasing it drops the snapshots freed while it was held, after the mutex is
+/// unlocked: a node's payload may run code when dropped (a Python object's `__del__`) that uses
+/// the router, and must not find the lock held by its own thread.
+struct WriterLock<'a>(Option<MutexGuard<'a, WriterState>>);
+
+impl Deref for WriterLock<'_> {
+    type Target = WriterState;
+
+    fn deref(&self) -> &WriterState {
+        self.0.as_deref().expect("held until dropped")
+    }
+}
+
+impl DerefMut for WriterLock<'_> {
+    fn deref_mut(&mut self) -> &mut WriterState {
+        self.0.as_deref_mut().expect("held until dropped")
+    }
+}
+
+impl Drop for WriterLock<'_> {
+    fn drop(&mut self) {
+        let garbage = self.0.as_mut().map(|g| std::mem::take(&mut g.garbage));
+        drop(self.0.take());
+        drop(garbage);
+    }
 }
 
 impl WriterState {
+    /// Moves the retired snapshots no one else holds to `garbage`, to be dropped once the lock is
+    /// released.
     fn reclaim(&mut self) {
-        self.retired.retain(|s| Arc::strong_count(s) > 1);
+        let (keep, free): (Vec<_>, Vec<_>) = std::mem::take(&mut self.retired)
+            .into_iter()
+            .partition(|s| Arc::strong_count(s) > 1);
+        self.retired = keep;
+        self.garbage.extend(free);
     }
 
     /// Whether anyone listens for change events: a subscriber, or (with the `log` feature) a
@@ -76,8 +125,12 @@ impl WriterState {
     }
 }
 
+/// The bit of `Shared::version` that says changes are staged (see the module docs).
+const STAGED: u64 = 1 << 63;
+
 struct Shared {
     current: Atomic<Arc<Snapshot>>,
+    /// The current snapshot's version, with [`STAGED`] set while changes are staged.
     version: AtomicU64,
     writer: Mutex<WriterState>,
 }
@@ -140,15 +193,22 @@ impl Router {
                     retired: Vec::new(),
                     subscribers: Vec::new(),
                     times: None,
+                    staged: None,
+                    garbage: Vec::new(),
                 }),
             }),
         }
     }
 
-    /// The version of the current snapshot.
+    /// The version of the current snapshot (publishing staged changes first, if any).
     #[inline]
     pub fn version(&self) -> u64 {
-        self.shared.version.load(Ordering::Acquire)
+        let v = self.shared.version.load(Ordering::Acquire);
+        if v & STAGED == 0 {
+            return v;
+        }
+        self.flush_staged();
+        self.shared.version.load(Ordering::Acquire) & !STAGED
     }
 
     /// Pins the current snapshot: the guard derefs to it and keeps it alive until dropped. Cost: one
@@ -156,6 +216,7 @@ impl Router {
     /// pin delays the freeing of retired snapshots, never a writer).
     #[inline]
     pub fn pin(&self) -> Pinned<'_> {
+        self.publish_staged();
         let guard = sync::pin();
         let shared = self.shared.current.load(Ordering::Acquire, &guard);
         // SAFETY: the pointer is never null (see `Shared::drop`), and it was loaded under `guard`, so
@@ -171,6 +232,12 @@ impl Router {
 
     /// The current snapshot as an `Arc`, to keep for as long as you like.
     pub fn load(&self) -> Arc<Snapshot> {
+        self.publish_staged();
+        self.load_current()
+    }
+
+    /// The current snapshot, staged changes or not.
+    fn load_current(&self) -> Arc<Snapshot> {
         let guard = sync::pin();
         let shared = self.shared.current.load(Ordering::Acquire, &guard);
         // SAFETY: as in `pin`: non-null, and protected by `guard` while we clone the `Arc`.
@@ -185,16 +252,138 @@ impl Router {
         }
     }
 
+    /// Publishes the staged changes, if any (see the module docs): one load when there are none.
+    #[inline(always)]
+    fn publish_staged(&self) {
+        if self.shared.version.load(Ordering::Acquire) & STAGED != 0 {
+            self.flush_staged();
+        }
+    }
+
+    /// Publishes the staged changes, if any, and returns the current snapshot. Reads do this by
+    /// themselves; call it to publish at a time of your choosing (and to learn the snapshot).
+    pub fn flush(&self) -> Arc<Snapshot> {
+        self.flush_staged();
+        self.load_current()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn flush_staged(&self) {
+        let mut state = self.writer();
+        self.publish_locked(&mut state);
+    }
+
+    /// Publishes the staged changes under the writer lock `state`, if any.
+    fn publish_locked(&self, state: &mut WriterState) {
+        let Some(builder) = state.staged.take().filter(Builder::is_changed) else {
+            return;
+        };
+        let start = state.times.is_some().then(Instant::now);
+        match builder.build() {
+            Ok(snapshot) => {
+                self.publish(state, snapshot, start);
+            }
+            // Unreachable: every staged change was checked against the limits the build checks
+            // (and a Maglev placement publishes at once). Should it happen, the changes are
+            // dropped whole and the version bit cleared: never half of them, never a stuck bit.
+            Err(_) => {
+                debug_assert!(false, "a staged change failed to build");
+                let v = self.load_current().version;
+                self.shared.version.store(v, Ordering::Release);
+            }
+        }
+    }
+
+    /// Stages `change` (see the module docs): runs it on the staged changes and checks the
+    /// points limit. A change that fails leaves the staged changes as they were. Under the Maglev
+    /// placement (whose table is checked only by building it) the change publishes at once.
+    fn stage(
+        &self,
+        change: impl FnOnce(&mut Builder) -> Result<bool>,
+        undo: impl FnOnce(&mut Builder),
+    ) -> Result<bool> {
+        let mut state = self.writer();
+        if state.staged.is_none() {
+            state.staged = Some(self.load_current().edit());
+        }
+        let Some(builder) = state.staged.as_mut() else {
+            unreachable!("staged just above")
+        };
+        let changed = change(builder)?;
+        if let Err(e) = builder.check_points() {
+            undo(builder);
+            return Err(e);
+        }
+        if builder.placement().profile() == crate::Profile::Maglev {
+            let start = state.times.is_some().then(Instant::now);
+            let Some(builder) = state.staged.take() else {
+                unreachable!("staged just above")
+            };
+            match builder.build() {
+                Ok(snapshot) => {
+                    self.publish(&mut state, snapshot, start);
+                }
+                Err(e) => return Err(e),
+            }
+            return Ok(changed);
+        }
+        if builder.is_changed() {
+            self.shared.version.fetch_or(STAGED, Ordering::AcqRel);
+        }
+        Ok(changed)
+    }
+
+    /// Stages adding `node` unless a node of that name is present (see the module docs); returns
+    /// whether it was added. Errors: as [`Builder::add_node_if_absent`], and
+    /// [`Error::TooManyPoints`](crate::Error::TooManyPoints); nothing is staged then.
+    ///
+    /// ```
+    /// use ringroute::{Node, Placement, Router};
+    /// let router = Router::new(Placement::native());
+    /// for name in ["a", "b", "c"] {
+    ///     router.stage_add_node(Node::new(name))?; // checked now, published by the next read
+    /// }
+    /// let snap = router.pin(); // publishes the three as one snapshot
+    /// assert_eq!((snap.len(), snap.version()), (3, 1));
+    /// # Ok::<(), ringroute::Error>(())
+    /// ```
+    pub fn stage_add_node(&self, node: Node) -> Result<bool> {
+        let name = node.name.clone();
+        self.stage(
+            |b| b.add_node_if_absent(node),
+            |b| drop(b.remove_node_if_present(&name)),
+        )
+    }
+
+    /// Stages removing the named node if present (see the module docs); returns whether it was.
+    pub fn stage_remove_node(&self, name: &str) -> bool {
+        self.stage(|b| Ok(b.remove_node_if_present(name).is_some()), |_| {})
+            .unwrap_or(false)
+    }
+
+    /// Stages a change of the named node's weight (see the module docs). Errors: as
+    /// [`Builder::set_weight`], and [`Error::TooManyPoints`](crate::Error::TooManyPoints); nothing
+    /// is staged then.
+    pub fn stage_set_weight(&self, name: &str, weight: u32) -> Result<()> {
+        let before = std::cell::Cell::new(0);
+        self.stage(
+            |b| {
+                before.set(b.node(name).map_or(0, |n| n.weight));
+                b.set_weight(name, weight).map(|()| true)
+            },
+            |b| drop(b.set_weight(name, before.get())),
+        )
+        .map(drop)
+    }
+
     /// Starts a transaction: waits for other writers (never for readers), then lets you make any
     /// number of changes that [`Transaction::commit`] publishes as one snapshot. Dropping it without
     /// committing publishes nothing.
     pub fn transaction(&self) -> Transaction<'_> {
-        let lock = self
-            .shared
-            .writer
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let builder = self.load().edit();
+        let mut lock = self.writer();
+        self.publish_locked(&mut lock);
+        let builder = self.load_current().edit();
         Transaction {
             router: self,
             lock,
@@ -246,13 +435,10 @@ impl Router {
     }
 
     fn set_health(&self, name: &str, down: bool) -> Result<Arc<Snapshot>> {
-        let mut lock = self
-            .shared
-            .writer
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut lock = self.writer();
+        self.publish_locked(&mut lock);
         let start = lock.times.is_some().then(Instant::now);
-        let current = self.load();
+        let current = self.load_current();
         let id = current.id_of(name).ok_or_else(|| Error::UnknownNode {
             name: name.to_owned(),
         })?;
@@ -284,12 +470,7 @@ impl Router {
     /// ```
     pub fn subscribe(&self) -> mpsc::Receiver<std::sync::Arc<ChangeEvent>> {
         let (tx, rx) = mpsc::channel();
-        self.shared
-            .writer
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .subscribers
-            .push(tx);
+        self.writer().subscribers.push(tx);
         rx
     }
 
@@ -309,11 +490,14 @@ impl Router {
         self.writer().times.clone()
     }
 
-    fn writer(&self) -> MutexGuard<'_, WriterState> {
-        self.shared
-            .writer
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Takes the writer lock (see [`WriterLock`]).
+    fn writer(&self) -> WriterLock<'_> {
+        WriterLock(Some(
+            self.shared
+                .writer
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        ))
     }
 
     /// Drops the writer's references to retired snapshots that no reader holds any more, and nudges
@@ -321,11 +505,7 @@ impl Router {
     /// memory back without waiting for the next one.
     pub fn reclaim(&self) {
         sync::pin().flush();
-        self.shared
-            .writer
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .reclaim();
+        self.writer().reclaim();
     }
 
     /// Publishes `snapshot`; `start` is when the publication began, if it is timed.
@@ -405,7 +585,8 @@ impl Reader {
     /// The current snapshot, refreshed if the router has published since the last call.
     #[inline]
     pub fn snapshot(&mut self) -> &Snapshot {
-        if self.router.version() != self.snap.version {
+        // Staged changes set the counter's top bit, so they fail this test too.
+        if self.router.shared.version.load(Ordering::Acquire) != self.snap.version {
             self.snap = self.router.load();
         }
         &self.snap
@@ -422,7 +603,7 @@ impl Reader {
 /// Holds the router's writer lock: other writers wait, readers never do.
 pub struct Transaction<'r> {
     router: &'r Router,
-    lock: MutexGuard<'r, WriterState>,
+    lock: WriterLock<'r>,
     builder: Builder,
 }
 
@@ -431,7 +612,7 @@ impl Transaction<'_> {
     /// returns the current snapshot. On error, publishes nothing.
     pub fn commit(mut self) -> Result<Arc<Snapshot>> {
         if !self.builder.is_changed() {
-            return Ok(self.router.load());
+            return Ok(self.router.load_current());
         }
         let start = self.lock.times.is_some().then(Instant::now);
         let snapshot = self.builder.build()?;

@@ -7,8 +7,13 @@ Cases (per operation, median of repeated timings; lower is better):
   list-comprehension loop   [ring.get_node(k) for k in keys], per key
   batch, per key            ring.get_node_batch(keys) on 1000 str keys, per key (fastring has one)
   hashed-u64 batch          ring.get_node_batch(array('Q', hashes)), per key (ringroute only)
-  add+remove at 1000 nodes  add_node(new) then remove_node(new) on a ring of 1000 nodes
-  build 1000 nodes          HashRing(nodes=1000 names) (fastring: add_node in a loop)
+  get_replicas(k, 3)        the owner and the next two distinct nodes of one key
+  iterate_nodes(k), 3 taken the first three nodes of a key's walk (uhashring and ringroute)
+  add+remove, N nodes       add_node(new) then remove_node(new) on a ring of N = 100 and 1000 nodes
+  add+remove+get, N nodes   the same, then one get_node (ringroute publishes single calls at the
+                            next read: this is the cost of a change that is read)
+  add_node loop, N nodes    a ring built by N add_node calls, then one get_node
+  build N nodes             HashRing(nodes=N names) (fastring: add_node in a loop)
 
 A second table compares the drop-in ``ringroute.compat.uhashring.HashRing`` (and ``ringroute.HashRing``
 with ``placement="uhashring"``, the same md5 placement without the conf-dict layer) with uhashring on
@@ -27,6 +32,7 @@ import time
 import timeit
 from array import array
 from collections.abc import Callable
+from itertools import islice
 
 import ringroute
 
@@ -70,7 +76,7 @@ def make_ringroute(names: list[str]):
 
 
 def make_uhashring(names: list[str]):
-    return uhashring.HashRing(nodes=names)
+    return uhashring.HashRing(nodes=names) if names else uhashring.HashRing()
 
 
 def make_fastring(names: list[str]):
@@ -80,19 +86,39 @@ def make_fastring(names: list[str]):
     return r
 
 
-def membership_cases(make, budget: float) -> dict[str, float]:
-    """add+remove of one node on a 1000-node ring, and the build of that ring (both tables)."""
-    big_names = [f"node-{i}" for i in range(1000)]
-    big = make(big_names)
+def membership_cases(
+    make, budget: float, sizes: tuple[int, ...] = (100, 1000), loop_sizes: tuple[int, ...] = (100, 1000)
+) -> dict[str, float | None]:
+    """Membership changes at each ring size: add+remove of one node (alone, and with a lookup after
+    each pair, which is when ringroute publishes what single calls staged), a ring built by an
+    add_node loop (plus one lookup, so that the build is published; only at `loop_sizes`: uhashring
+    rebuilds its whole ring at each add_node), and HashRing(nodes=...)."""
+    out: dict[str, float | None] = {}
+    for n in sizes:
+        names = [f"node-{i}" for i in range(n)]
+        ring = make(names)
 
-    def add_remove() -> None:
-        big.add_node("extra-node")
-        big.remove_node("extra-node")
+        def add_remove(ring=ring) -> None:
+            ring.add_node("extra-node")
+            ring.remove_node("extra-node")
 
-    return {
-        "add+remove at 1000 nodes": measure(add_remove, 1, budget),
-        "build 1000 nodes": measure(lambda: make(big_names), 1, budget),
-    }
+        def add_remove_read(ring=ring) -> None:
+            ring.add_node("extra-node")
+            ring.remove_node("extra-node")
+            ring.get_node("user:42")
+
+        def loop_build(names=names) -> None:
+            r = make([])
+            add = r.add_node
+            for name in names:
+                add(name)
+            r.get_node("user:42")
+
+        out[f"add+remove, {n} nodes"] = measure(add_remove, 1, budget)
+        out[f"add+remove+get, {n} nodes"] = measure(add_remove_read, 1, budget)
+        out[f"add_node loop, {n} nodes"] = measure(loop_build, 1, budget) if n in loop_sizes else None
+        out[f"build {n} nodes"] = measure(lambda names=names: make(names), 1, budget)
+    return out
 
 
 def cases(lib: str, make, nodes: int, budget: float) -> dict[str, float | None]:
@@ -111,7 +137,14 @@ def cases(lib: str, make, nodes: int, budget: float) -> dict[str, float | None]:
         out["hashed-u64 batch, per key"] = measure(lambda: batch(hashes), len(keys), budget)
     else:
         out["hashed-u64 batch, per key"] = None
-    out.update(membership_cases(make, budget))
+    replicas = getattr(ring, "get_replicas", None)
+    env = {"replicas": replicas}
+    out["get_replicas(k, 3)"] = measure("replicas('user:42', 3)", 1, budget, env) if replicas else None
+    iterate = getattr(ring, "iterate_nodes", None)
+    out["iterate_nodes(k), 3 taken"] = (
+        measure(lambda: list(islice(iterate("user:42"), 3)), 1, budget) if iterate else None
+    )
+    out.update(membership_cases(make, budget, loop_sizes=(100,) if lib == "uhashring" else (100, 1000)))
     return out
 
 
@@ -125,7 +158,7 @@ def dropin_cases(make, nodes: int, budget: float) -> dict[str, float]:
         "get_node single call": measure("get('user:42')", 1, budget, env),
         "list-comprehension loop": measure("[get(k) for k in keys]", len(keys), budget, env),
     }
-    out.update(membership_cases(make, budget))
+    out.update(membership_cases(make, budget, sizes=(1000,), loop_sizes=()))
     return out
 
 
@@ -147,6 +180,8 @@ def dropin_table(nodes: int, budget: float) -> None:
     print(head)
     print("-" * len(head))
     for row in res["compat"]:
+        if any(res[lib][row] is None for lib in libs):
+            continue
         line = f"{row:<28}" + "".join(f"{fmt(res[lib][row]):>14}" for lib in libs)
         peer = res["uhashring"][row]
         line += f"{peer / res['compat'][row]:>19.1f}x{peer / res['profile'][row]:>20.1f}x"

@@ -86,6 +86,15 @@ impl Hub {
             .push(callback);
     }
 
+    /// Whether anyone listens (a callback, or the logger once a write found it enabled): writes
+    /// then publish at once, so that each change reaches the listeners when it is made.
+    pub fn listening(&self) -> bool {
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
     /// Before a write: subscribe if the `ringroute` logger would log the change.
     pub fn before(&self, py: Python<'_>, router: &Router) -> PyResult<()> {
         let subscribed = self

@@ -209,6 +209,14 @@ impl HashRing {
         }
     }
 
+    /// Whether a single add, remove or re-weight is staged rather than published at once: when no
+    /// one listens for change events (see `ringroute::Router`'s staged writes: the next lookup from
+    /// any thread publishes what is staged, so no lookup misses a change made before it).
+    fn staging(&self, py: Python<'_>) -> PyResult<bool> {
+        self.hub.before(py, &self.router)?;
+        Ok(!self.hub.listening())
+    }
+
     /// Runs a write, with the change listeners told of what it published.
     fn write<T>(&self, py: Python<'_>, f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
         self.hub.before(py, &self.router)?;
@@ -341,12 +349,24 @@ impl HashRing {
         instance: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         let spec = NodeSpec::from_args(name, weight, hostname, port, instance)?;
-        let op = Op::Add(spec.into_node(py));
-        self.write(py, || apply(py, &self.router, vec![op]))
+        let node = spec.into_node(py);
+        if self.staging(py)? {
+            let router = &self.router;
+            return py
+                .detach(|| router.stage_add_node(node))
+                .map(drop)
+                .map_err(to_py_err);
+        }
+        self.write(py, || apply(py, &self.router, vec![Op::Add(node)]))
     }
 
     /// Remove a node from the ring. No-op if the node is not present.
     fn remove_node(&self, py: Python<'_>, name: &str) -> PyResult<()> {
+        if self.staging(py)? {
+            let router = &self.router;
+            py.detach(|| router.stage_remove_node(name));
+            return Ok(());
+        }
         self.write(py, || {
             apply(py, &self.router, vec![Op::Remove(name.to_owned())])
         })
@@ -363,6 +383,12 @@ impl HashRing {
         weight: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
         let w = to_weight(weight)?;
+        if self.staging(py)? {
+            let router = &self.router;
+            return py
+                .detach(|| router.stage_set_weight(name, w))
+                .map_err(to_py_err);
+        }
         self.write(py, || {
             apply(py, &self.router, vec![Op::SetWeight(name.to_owned(), w)])
         })
@@ -689,7 +715,10 @@ impl HashRing {
         self.router.pin().point_count()
     }
 
-    /// The membership version: 0 for a new ring, one more at each publication.
+    /// The membership version: 0 for a new ring, one more at each publication. While no
+    /// ``on_change`` callback or ``ringroute`` logger listens, single ``add_node``,
+    /// ``remove_node`` and ``set_node_weight`` calls are checked at once but published together by
+    /// the next read from any thread, so a loop of them counts as one publication.
     #[getter]
     fn version(&self) -> u64 {
         self.router.version()
