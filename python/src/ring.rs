@@ -542,8 +542,19 @@ impl HashRing {
         let count = to_uint(count, "count", u32::MAX.into())? as usize;
         let bytes = key_bytes(key)?;
         let snap = self.router.pin();
-        let ids = snap.replicas(bytes, count);
-        PyList::new(py, ids.into_iter().map(|id| name_of(py, &snap, id)))
+        // One buffer per thread: no allocation per call (nothing in here calls back into Python,
+        // so the buffer is never borrowed twice).
+        thread_local! {
+            static IDS: std::cell::RefCell<(Vec<NodeId>, Vec<u32>)> = const {
+                std::cell::RefCell::new((Vec::new(), Vec::new()))
+            };
+        }
+        IDS.with_borrow_mut(|(ids, raw)| {
+            snap.replicas_wide_into(snap.key_hash_wide(bytes), count, ids);
+            raw.clear();
+            raw.extend(ids.iter().map(|id| id.get()));
+            names_list(py, &snap, raw)
+        })
     }
 
     /// An iterator over the nodes for ``key``, walking clockwise from its owner once around the ring.
