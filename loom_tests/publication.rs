@@ -375,11 +375,12 @@ fn staged_view(snap: &Snapshot) -> u64 {
     v
 }
 
-/// A staged change races two readers: each sees the old snapshot or the one publication of the
-/// staged change (made by whichever read first finds it staged), whole; once the writer is joined,
-/// every read sees it. Nothing leaks (`model`).
+/// A staged change races a reader: it sees the old snapshot or the one publication of the staged
+/// change (made by whichever of the two publishes it first: its read, or a later read), whole, and
+/// a second read never goes back; once the writer is joined, every read sees it. Nothing leaks
+/// (`model`).
 #[test]
-fn staged_change_races_readers() {
+fn staged_change_races_a_reader() {
     model(|| {
         let router = new_router();
         let writer = {
@@ -388,14 +389,10 @@ fn staged_change_races_readers() {
                 assert!(router.stage_add_node(node(1)).unwrap());
             })
         };
-        let reader = {
-            let router = router.clone();
-            thread::spawn(move || staged_view(&router.pin()))
-        };
-        let mine = staged_view(&router.load());
+        let first = staged_view(&router.pin());
+        let second = staged_view(&router.load());
+        assert!(first <= second);
         writer.join().unwrap();
-        let theirs = reader.join().unwrap();
-        assert!(mine <= 1 && theirs <= 1);
         assert_eq!(staged_view(&router.pin()), 1);
         assert_eq!(staged_view(router.reader().snapshot()), 1);
     });
