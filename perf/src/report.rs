@@ -422,26 +422,54 @@ pub fn print_table(records: &[Record], builds: &[Build], cfg: &Config, clock: &C
 
     println!();
     println!(
-        "{:<15} {:>6} {:>10} {:>13} {:>22}",
-        "ring", "nodes", "build ms", "heap MiB", "publish idle p50/p99 µs"
+        "{:<15} {:>6} {:>10} {:>9} {:>8} {:>22} {:>22}",
+        "ring",
+        "nodes",
+        "build ms",
+        "heap MiB",
+        "B/point",
+        "publish idle p50/p99 µs",
+        "vs fastest peer build"
     );
+    let points = |nodes: usize| match cfg.kind {
+        crate::cli::Kind::Native => nodes as f64 * f64::from(cfg.points_per_node),
+        crate::cli::Kind::Maglev => cfg.table_size as f64,
+    };
     for b in builds {
-        let idle = records
+        let idle_us = records
             .iter()
             .find(|r| r.imp == b.imp && r.nodes == b.nodes)
-            .and_then(|r| r.publish_idle_us)
-            .map_or("-".to_string(), |(a, c)| format!("{a:.0} / {c:.0}"));
+            .and_then(|r| r.publish_idle_us);
+        let idle = idle_us.map_or("-".to_string(), |(a, c)| format!("{a:.0} / {c:.0}"));
+        // ringroute's rows: the fastest-building peer's build time over ringroute's build, and
+        // over ringroute's one-node publication (a peer's only way to change its ring is a build).
+        let peer = builds
+            .iter()
+            .filter(|p| p.nodes == b.nodes && p.imp != "ringroute")
+            .min_by(|x, y| x.build_ms.total_cmp(&y.build_ms));
+        let vs = match (b.imp, peer) {
+            ("ringroute", Some(p)) => {
+                let publish = idle_us.map_or(String::new(), |(p50, _)| {
+                    format!(", publish {:.0}×", p.build_ms * 1e3 / p50.max(1e-3))
+                });
+                format!("build {:.2}×{publish}", p.build_ms / b.build_ms.max(1e-9))
+            }
+            _ => String::new(),
+        };
         println!(
-            "{:<15} {:>6} {:>10.1} {:>13.1} {:>22}",
+            "{:<15} {:>6} {:>10.2} {:>9.1} {:>8.1} {:>22} {:>22}",
             b.imp,
             b.nodes,
             b.build_ms,
             b.heap_bytes as f64 / (1024.0 * 1024.0),
-            idle
+            b.heap_bytes as f64 / points(b.nodes),
+            idle,
+            vs
         );
     }
     println!(
-        "publish idle: remove_node / add_node of one node (build + publish), no readers, up to {} calls (at most ~1 s); heap MiB: heap bytes the built ring holds (counted by the harness's allocator).",
+        "build ms: median of up to {} builds (~1 s); heap MiB, B/point: heap bytes the built ring holds (counted by the harness's allocator), per point (Maglev: per table entry); publish idle: remove_node / add_node of one node (build + publish), no readers, up to {} calls (at most ~1 s); vs fastest peer build: the fastest-building peer's build time / ringroute's build time, and / ringroute's publish p50 (a peer's only way to change its ring is a full build).",
+        crate::BUILD_RUNS,
         2 * crate::IDLE_PUBLISH_PAIRS
     );
     println!(
