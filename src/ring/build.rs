@@ -116,8 +116,30 @@ impl Ring {
         let norm = profile.position_norm();
         let mut shadowed = Vec::new();
         if !profile.is_wide() && id_bound <= 1 << 16 {
+            // The kept points as numbers (position above id), counted into the radix table's
+            // buckets in one pass (they are sorted), and packed from those counts.
+            let mut kept: Vec<u128> = Vec::with_capacity(n);
+            settle_equal(&sorted, profile, &mut shadowed, |p, _, o| {
+                kept.push(u128::from(p) << 64 | u128::from(o));
+            });
+            let top = |x: u128| ((x >> 64) as u64) << norm;
+            let (bits, shift) = radix_geometry(kept.len(), kept.last().map(|&x| top(x)));
+            let mut buckets = vec![0u32; (1 << bits) + 1];
+            for &x in &kept {
+                buckets[(top(x) >> shift) as usize + 1] += 1;
+            }
+            for b in 1..buckets.len() {
+                buckets[b] += buckets[b - 1];
+            }
+            if let Some(index) = Index::from_buckets(&kept, &buckets, norm) {
+                return Self::assemble(index, None, None, shadowed);
+            }
+            // A page would overflow (positions crowded far beyond what hashing gives): the packer
+            // falls back to the Eytzinger layout.
             let mut packer = Packer::with_capacity(n, norm);
-            settle_equal(&sorted, profile, &mut shadowed, |p, _, o| packer.push(p, o));
+            for &x in &kept {
+                packer.push((x >> 64) as u64, x as u32);
+            }
             return Self::assemble(packer.finish(), None, None, shadowed);
         }
         let (mut points, mut owners) = (Vec::with_capacity(n), Vec::with_capacity(n));
