@@ -34,9 +34,10 @@ pub const MAX_NODES: usize = 1 << 20;
 ///
 /// A ring at the limit is large to build: the full build of one node with 2^26 points
 /// (`HashRing(2**26, nodes=["a"])` from Python) peaks at about 3.5 GiB resident and takes about
-/// 20 s on a 2-core machine; the finished ring then holds about 0.95 GiB. The build keeps every
-/// point as a 24-byte (position, low bits, owner) triple while it sorts them, beside the node's own
-/// point list, so plan on about 50 bytes per point at the peak. See `docs/performance.md`.
+/// 16 s of CPU on a 2-core machine, most of it the kernel faulting in fresh memory; the finished
+/// ring then holds about 0.95 GiB. The build keeps every point as a 16-byte (position, owner)
+/// number twice while it sorts them, beside the node's own point list, so plan on about 55 bytes
+/// per point at the peak. See `docs/performance.md`.
 pub const MAX_POINTS: u64 = 1 << 26;
 
 pub(crate) const NO_ID: u32 = u32::MAX;
