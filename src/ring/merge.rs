@@ -114,21 +114,23 @@ fn kept_and_fresh(old: &Ring, fresh: Vec<Pt>, repoint: &[bool], old_to_new: &[u3
         (id != NO_ID && !repoint[id as usize]).then_some((p, l, id))
     };
     let lows = old.lows.as_deref();
-    let kept = old
-        .iter()
-        .enumerate()
-        .map(|(r, (p, o))| (p, lows.map_or(0, |l| l[r]), o))
-        .filter_map(|pt| keep(&pt));
     let capacity = old.len() + old.shadowed.len() + fresh.len();
-    let mut kept: Vec<Pt> = if old.shadowed.is_empty() {
-        kept.collect()
-    } else {
-        merge_sorted(
-            kept,
+    let mut kept: Vec<Pt> = Vec::with_capacity(capacity);
+    let mut r = 0;
+    old.for_each_point(|p, o| {
+        let l = lows.map_or(0, |l| l[r]);
+        r += 1;
+        if let Some(pt) = keep(&(p, l, o)) {
+            kept.push(pt);
+        }
+    });
+    if !old.shadowed.is_empty() {
+        kept = merge_sorted(
+            kept.into_iter(),
             old.shadowed.iter().filter_map(keep).collect(),
             capacity,
-        )
-    };
+        );
+    }
     if !fresh.is_empty() {
         kept = merge_sorted(kept.into_iter(), fresh, capacity);
     }

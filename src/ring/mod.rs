@@ -178,6 +178,15 @@ impl Ring {
         self.owned_from(0)
     }
 
+    /// Calls `f(position, owner)` for every point, in order (a radix ring loops over its pages'
+    /// slices, faster than [`iter`](Self::iter) for a pass over the whole ring).
+    pub(crate) fn for_each_point(&self, mut f: impl FnMut(u64, u32)) {
+        match &self.index {
+            Index::Radix(r) => r.for_each(f),
+            _ => self.iter().for_each(|(p, o)| f(p, o)),
+        }
+    }
+
     /// The owners of every point, one full turn from rank `start`.
     pub(crate) fn owners_from(&self, start: usize) -> impl Iterator<Item = u32> + '_ {
         self.owned_from(start).map(|(_, o)| o)

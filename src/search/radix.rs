@@ -89,6 +89,11 @@ impl Radix {
         }
     }
 
+    /// Calls `f(position, node id)` for every point, in order.
+    pub(crate) fn for_each(&self, f: impl FnMut(u64, u32)) {
+        self.packed.for_each(f)
+    }
+
     /// The owner of the first point `>= x`, wrapping, that `keep` accepts (see
     /// `Packed::first_owner_at_or_after`).
     #[inline]

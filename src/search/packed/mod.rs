@@ -487,6 +487,17 @@ impl Packed {
         self.id(slot_owner(self.page(p).points()[i]))
     }
 
+    /// Calls `f(position as the profile has it, node id)` for every point, in order: a loop over
+    /// each page's slices, for passes over the whole ring.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(u64, u32)) {
+        for p in 0..self.heads.len() {
+            let pg = self.page(p);
+            for (&s, &l) in pg.points().iter().zip(pg.lows()) {
+                f(position(s, l) >> self.norm, self.id(slot_owner(s)));
+            }
+        }
+    }
+
     /// Every point from rank `start` (`<= n`) on, wrapping, one full turn: (normalized position,
     /// slot id).
     pub(crate) fn iter_from(&self, start: usize) -> Points<'_> {
