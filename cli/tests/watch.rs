@@ -27,10 +27,25 @@ fn free_port() -> u16 {
         .unwrap()
 }
 
-/// A running `ringroute watch`, its stdout read line by line on a thread.
+/// A running `ringroute watch`, its stdout and stderr read line by line on threads.
 struct Watch {
     child: Child,
     lines: mpsc::Receiver<String>,
+    errors: mpsc::Receiver<String>,
+}
+
+/// Sends the lines of `from` to a channel, from a thread.
+fn read_lines(from: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
 }
 
 impl Watch {
@@ -40,20 +55,32 @@ impl Watch {
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("the binary runs");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                if tx.send(line).is_err() {
-                    return;
-                }
+        let lines = read_lines(child.stdout.take().unwrap());
+        let errors = read_lines(child.stderr.take().unwrap());
+        Watch {
+            child,
+            lines,
+            errors,
+        }
+    }
+
+    /// Waits for a line on stderr that contains `text`; returns it.
+    fn said(&mut self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .errors
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("ringroute watch did not say {text:?} within 30 s"));
+            assert!(!line.contains("panicked"), "{line}");
+            if line.contains(text) {
+                return line;
             }
-        });
-        Watch { child, lines }
+        }
     }
 
     /// The next line, as its `key=value` fields.
@@ -366,6 +393,84 @@ fn watch_takes_the_placement_of_the_prefix_config() {
         moved(&line),
         moved_fraction(&ring, &db.ring(ketama, r1)).unwrap()
     );
+    assert_eq!(watch.terminate(), Some(0));
+}
+
+#[test]
+fn watch_keeps_the_last_ring_while_etcd_is_down_and_lists_again() {
+    if !cluster::enabled() {
+        return;
+    }
+    let mut etcd = cluster::Cluster::start(1);
+    let prefix = "/watch/restart";
+    let mut db = Etcd::new(&etcd.endpoints(), prefix);
+    let r0 = db.txn(vec![db.node("a", "{}"), db.node("b", "{}")]);
+    let endpoints = etcd.endpoints().join(",");
+    let port = free_port();
+    let metrics = format!("127.0.0.1:{port}");
+    let mut watch = Watch::start(&[
+        "--etcd",
+        &endpoints,
+        "--prefix",
+        prefix,
+        "--metrics",
+        &metrics,
+        "--ring",
+        "sessions",
+    ]);
+    let line = watch.next();
+    check(
+        &line,
+        &[("source", "list"), ("version", "1"), ("nodes", "2")],
+    );
+    watch.said("watching /watch/restart");
+    drop(db);
+
+    etcd.kill(0);
+    watch.said("lost etcd");
+    // The metrics still serve the last ring.
+    let label = [("ring", "sessions")];
+    assert_eq!(value(&scrape(port), "ringroute_nodes", &label), 2.0);
+
+    etcd.restart(0);
+    etcd.wait_healthy(Duration::from_secs(30));
+    watch.said("watching /watch/restart");
+    // A full read again, which finds the ring unchanged.
+    let line = watch.next();
+    let r = r0.to_string();
+    check(
+        &line,
+        &[
+            ("revision", &r),
+            ("source", "list"),
+            ("event", "none"),
+            ("version", "1"),
+            ("nodes", "2"),
+            ("moved", "0"),
+        ],
+    );
+    let mut db = Etcd::new(&etcd.endpoints(), prefix);
+    let r1 = db.txn(vec![db.node("c", "{}")]);
+    let line = watch.next();
+    let r = r1.to_string();
+    check(
+        &line,
+        &[
+            ("revision", &r),
+            ("source", "watch"),
+            ("added", "c"),
+            ("version", "2"),
+        ],
+    );
+    assert_eq!(
+        moved(&line),
+        moved_fraction(
+            &db.ring(Placement::native(), r0),
+            &db.ring(Placement::native(), r1)
+        )
+        .unwrap()
+    );
+    assert_eq!(value(&scrape(port), "ringroute_nodes", &label), 3.0);
     assert_eq!(watch.terminate(), Some(0));
 }
 

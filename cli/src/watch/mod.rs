@@ -213,7 +213,7 @@ async fn placement(
             Ok(None) => return Ok(Placement::native()),
             Ok(Some(value)) => return Ok(config_placement(membership, &value, notice)),
             Err(EtcdError::Timeout(_)) if last.is_some() => last.clone().unwrap_or_default(),
-            Err(e) => brief(&e),
+            Err(e) => notice::brief(&e.to_string()).to_owned(),
         };
         if let Some(t) = timeout.filter(|&t| start.elapsed() >= t) {
             return Err(Failure::msg(format!(
@@ -230,15 +230,6 @@ async fn placement(
         };
         tokio::time::sleep(nap).await;
         wait = (wait * 2).min(Duration::from_secs(2));
-    }
-}
-
-/// The text of an etcd error without the debug dump of its transport source.
-fn brief(e: &EtcdError) -> String {
-    let text = e.to_string();
-    match text.split_once(", source: ") {
-        Some((head, _)) => head.to_owned(),
-        None => text,
     }
 }
 
@@ -309,4 +300,47 @@ fn print_lines(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_are_host_and_port() {
+        for ok in [
+            "127.0.0.1:2379",
+            "http://etcd-1:2379",
+            "[::1]:2379",
+            "http://10.0.0.1:1/",
+        ] {
+            assert_eq!(check_endpoint(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            "127.0.0.1",
+            "127.0.0.1:0",
+            "127.0.0.1:65536",
+            ":2379",
+            "https://etcd:2379",
+            "user@etcd:2379",
+            "etcd:2379/x",
+            "et cd:2379",
+        ] {
+            assert!(check_endpoint(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn prefixes_and_ring_labels() {
+        assert!(check_prefix("/ringroute/cache").is_ok());
+        assert!(check_prefix("cache").is_ok());
+        for bad in ["", "/", "//", "/a\nb"] {
+            assert!(check_prefix(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(ring_label("/ringroute/cache/"), "cache");
+        assert_eq!(ring_label("cache"), "cache");
+        assert_eq!(seconds("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(seconds("0").is_err() && seconds("x").is_err() && seconds("inf").is_err());
+    }
 }

@@ -4,6 +4,12 @@
 
 use ringroute_etcd::Status;
 
+/// The text of an etcd error without the debug dump of its transport source (what follows
+/// `, source: `), which says the same again at length.
+pub fn brief(text: &str) -> &str {
+    text.split_once(", source: ").map_or(text, |(head, _)| head)
+}
+
 /// The state of what was last said.
 pub struct Notice {
     endpoints: String,
@@ -55,7 +61,7 @@ impl Notice {
             ));
             self.last_error = None;
         } else if !s.synced {
-            let err = s.last_error.as_deref().unwrap_or("no answer yet");
+            let err = brief(s.last_error.as_deref().unwrap_or("no answer yet"));
             if self.synced {
                 self.say(&format!("lost etcd ({err}): the last ring stays, retrying"));
                 self.last_error = Some(err.to_owned());
