@@ -11,6 +11,8 @@ mod plot;
 mod route;
 mod table;
 mod tune;
+#[cfg(feature = "watch")]
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,6 +54,17 @@ enum Command {
     /// The smallest virtual_nodes that keeps the imbalance under a bound, for this membership.
     #[command(after_help = "Example:\n  ringroute tune -m ring.json --max-imbalance 1.05")]
     Tune(tune::Args),
+    /// Follow a membership held in etcd: one line per change with what moved, and the ring's
+    /// Prometheus metrics.
+    #[cfg(feature = "watch")]
+    #[command(
+        after_help = "Example:\n  ringroute watch --etcd 127.0.0.1:2379 --prefix /ringroute/cache \
+        --metrics 127.0.0.1:9464\n\n\
+        Each publication of the ring prints one line: the etcd revision it reflects, the ring's \
+        version, the nodes added, removed and reweighted, and the exact share of the key space \
+        that changed owner (moved=). Stops on ctrl-c or SIGTERM (exit 0)."
+    )]
+    Watch(watch::Args),
 }
 
 /// The membership file argument shared by the commands that read one.
@@ -68,6 +81,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Dist(a) => dist::run(a),
         Command::Diff(a) => diff::run(a),
         Command::Tune(a) => tune::run(a),
+        #[cfg(feature = "watch")]
+        Command::Watch(a) => watch::run(a),
     }
 }
 
