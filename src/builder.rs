@@ -366,6 +366,11 @@ impl Builder {
         Ok(())
     }
 
+    /// Entry slots in use, removed nodes' holes included (at least [`len`](Self::len)).
+    pub(crate) fn slots(&self) -> usize {
+        self.nodes.len()
+    }
+
     /// Checks the [`MAX_POINTS`] limit as [`build`](Self::build) will (a pass over the nodes).
     ///
     /// Errors: [`Error::TooManyPoints`].

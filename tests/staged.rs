@@ -201,3 +201,26 @@ fn staged_changes_publish_when_read_and_maglev_at_once() {
     maglev.stage_add_node(Node::new("a")).unwrap();
     assert_eq!(events.try_recv().unwrap().added, vec!["a".to_owned()]);
 }
+
+/// Changes that nothing reads publish now and then by themselves: the staged changes never hold
+/// more removed nodes' holes than about twice the live nodes.
+#[test]
+fn unread_churn_stays_bounded() {
+    let router = Router::new(Placement::native());
+    for i in 0..10 {
+        router.stage_add_node(Node::new(name(i))).unwrap();
+    }
+    let events = router.subscribe();
+    for _ in 0..1_000 {
+        router.stage_add_node(Node::new("extra")).unwrap();
+        assert!(router.stage_remove_node("extra"));
+    }
+    let published = events.try_iter().count();
+    assert!(
+        (10..=40).contains(&published),
+        "{published} publications for 2,000 unread changes"
+    );
+    let snap = router.pin();
+    assert_eq!(snap.len(), 10);
+    assert!(snap.id_of("extra").is_none());
+}
