@@ -4,6 +4,8 @@
 
 #[path = "../fuzz/src/input.rs"]
 mod input;
+#[path = "../fuzz/src/membership.rs"]
+mod membership;
 #[path = "../fuzz/src/ops.rs"]
 mod ops;
 #[path = "../fuzz/src/profiles.rs"]
@@ -46,6 +48,18 @@ fn profiles_corpus_passes() {
     }
 }
 
+#[test]
+fn membership_corpus_passes() {
+    let inputs = corpus("membership");
+    let built: usize = inputs.iter().map(|data| membership::run(data)).sum();
+    // The corpus holds valid files: some of its inputs build a ring.
+    assert!(
+        built >= 4,
+        "{built} rings built from {} inputs",
+        inputs.len()
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
 
@@ -57,5 +71,18 @@ proptest! {
     #[test]
     fn profiles_random_inputs(data in prop::collection::vec(any::<u8>(), 0..300)) {
         profiles::run(&data);
+    }
+
+    #[test]
+    fn membership_random_inputs(data in prop::collection::vec(any::<u8>(), 0..300)) {
+        membership::run(&data);
+    }
+
+    /// Random documents of the membership's shape (random bytes rarely decode).
+    #[test]
+    fn membership_random_documents(
+        doc in r#"\{("placement": "(native|maglev|hash_ring|continuum|uhashring|nginx|libmemcached)", )?("virtual_nodes": [0-9]{1,2}, )?"nodes": \[("[a-d]{0,2}", |\{"name": "[a-d]{0,2}", "weight": [0-9]{1,2}(, "port": [0-9]{1,5})?\}, )*"z"\]\}"#
+    ) {
+        membership::run(doc.as_bytes());
     }
 }

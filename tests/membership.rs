@@ -234,6 +234,26 @@ fn maglev_settings_round_trip() {
     assert_eq!(back.snapshot().unwrap().fingerprint(), ring.fingerprint());
 }
 
+#[test]
+fn meta_numbers_survive_the_json_round_trip() {
+    // Numbers beyond 64 bits are floats in JSON values; writing one and reading it back must give
+    // the same float (serde_json's `float_roundtrip`), so the membership compares equal.
+    for number in [
+        "122222222200000000000000003422972222516261319",
+        "2.2250738585072011e-308",
+        "0.30000000000000004",
+        "1e300",
+        "-7.000000000000001",
+    ] {
+        let m = Membership::from_json_str(&format!(
+            r#"{{"nodes": [{{"name": "a", "meta": {{"n": [{number}, 2.5]}}}}]}}"#
+        ))
+        .unwrap();
+        let back = Membership::from_json_str(&m.to_json_string()).unwrap();
+        assert_eq!(back, m, "{number}");
+    }
+}
+
 proptest! {
     /// Any membership: its file round trip keeps the fingerprint and the records, and the order of
     /// the nodes in the file does not change the fingerprint.

@@ -3,5 +3,6 @@
 //! (`tests/fuzz_checks.rs` includes these files and feeds them the corpus and random inputs).
 
 pub mod input;
+pub mod membership;
 pub mod ops;
 pub mod profiles;

@@ -10,7 +10,17 @@ from array import array
 from os import PathLike
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
-from typing import Any, Literal, Self, TypeAlias, TypedDict, final, overload, type_check_only
+from typing import (
+    Any,
+    Literal,
+    NotRequired,
+    Self,
+    TypeAlias,
+    TypedDict,
+    final,
+    overload,
+    type_check_only,
+)
 
 if sys.version_info >= (3, 12):
     from collections.abc import Buffer
@@ -41,9 +51,9 @@ class OutOfRangeError(ValueError, OverflowError):
 class NodeInfo(TypedDict):
     weight: int
     vnodes: int
-    hostname: str | None
-    port: int | None
-    instance: Any
+    hostname: NotRequired[str]
+    port: NotRequired[int]
+    instance: NotRequired[Any]
 
 @type_check_only
 class NodeConf(TypedDict, total=False):
@@ -126,6 +136,7 @@ class HashRing:
     def bounded(self, factor: float = 1.25) -> BoundedLoad: ...
     def get_node(self, key: _Key) -> str | None: ...
     def get_node_batch(self, keys: Iterable[_Key] | Buffer) -> list[str | None]: ...
+    def get_owners(self, keys: Iterable[_Key] | Buffer) -> list[str | None]: ...
     @overload
     def get_node_index_batch(
         self, keys: Iterable[_Key] | Buffer, *, with_names: Literal[False] = False

@@ -493,6 +493,11 @@ impl HashRing {
         names_list(py, &snap, &ids)
     }
 
+    /// ``get_node_batch`` under fastring's name for it.
+    fn get_owners<'py>(&self, keys: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+        self.get_node_batch(keys)
+    }
+
     /// Like ``get_node_batch``, but returns an ``array('I')`` of indices into ``ring.node_names``.
     ///
     /// A writer may publish between two calls: with ``with_names=True`` the result is
@@ -675,8 +680,9 @@ impl HashRing {
 
     /// Mapping of node name to its metadata: a dict per node with ``weight``, ``vnodes`` (the ring's
     /// ``virtual_nodes``, as fastring reports it; the node's points are weight × vnodes under the
-    /// native profile), ``hostname``, ``port`` and ``instance`` (the last three ``None`` if not set).
-    /// A new dict, in insertion order.
+    /// native profile), and ``hostname``, ``port`` and ``instance`` when they are set (a node
+    /// without them has fastring's two keys only, so the dict equals fastring's). A new dict, in
+    /// insertion order.
     #[getter]
     fn nodes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let snap = self.router.pin();
@@ -686,9 +692,15 @@ impl HashRing {
             let d = PyDict::new(py);
             d.set_item("weight", n.weight())?;
             d.set_item("vnodes", vn)?;
-            d.set_item("hostname", n.hostname())?;
-            d.set_item("port", n.port())?;
-            d.set_item("instance", py_instance(py, n))?;
+            if let Some(h) = n.hostname() {
+                d.set_item("hostname", h)?;
+            }
+            if let Some(p) = n.port() {
+                d.set_item("port", p)?;
+            }
+            if let Some(i) = py_instance(py, n) {
+                d.set_item("instance", i)?;
+            }
             out.set_item(py_name(py, n), d)?;
         }
         Ok(out)

@@ -224,7 +224,8 @@ def test_nodes_property(ring: HashRing) -> None:
         "port": 11211,
         "instance": {"client": "A"},
     }
-    assert nodes["b"] == {"weight": 2, "vnodes": 128, "hostname": None, "port": None, "instance": None}
+    # Metadata that is not set is left out: the dict of a plain node is fastring's.
+    assert nodes["b"] == {"weight": 2, "vnodes": 128}
     nodes["a"]["weight"] = 99  # a copy: the ring is unchanged
     assert ring.get_node_weight("a") == 1
 
@@ -483,3 +484,30 @@ def test_fastring_view_of_nodes_and_names() -> None:
         HashRing()["k"]
     r.remove_node("a")
     assert r.get_node_weight("a") is None and len(r) == 2
+
+
+def test_nodes_of_plain_nodes_hold_weight_and_vnodes_only() -> None:
+    # A fastring user compares the whole mapping: nodes without metadata give exactly two keys.
+    r = HashRing(virtual_nodes=32)
+    r.add_node("x", weight=4)
+    r.add_node("y")
+    assert r.nodes == {"x": {"weight": 4, "vnodes": 32}, "y": {"weight": 1, "vnodes": 32}}
+    # Each piece of metadata appears once it is set, and only it.
+    r.add_node("h", hostname="10.1.1.1")
+    r.add_node("p", port=6379)
+    marker = object()
+    r.add_node("i", instance=marker)
+    assert r.nodes["h"] == {"weight": 1, "vnodes": 32, "hostname": "10.1.1.1"}
+    assert r.nodes["p"] == {"weight": 1, "vnodes": 32, "port": 6379}
+    assert r.nodes["i"] == {"weight": 1, "vnodes": 32, "instance": marker}
+
+
+def test_get_owners_is_the_batch_lookup_under_fastrings_name() -> None:
+    r = HashRing(nodes=["n1", "n2", "n3", "n4"])
+    keys = [f"item:{i}" for i in range(300)]
+    owners = r.get_owners(keys)
+    assert owners == r.get_node_batch(keys) == [r.get_node(k) for k in keys]
+    assert set(owners) == {"n1", "n2", "n3", "n4"}
+    assert HashRing().get_owners(["a", "b"]) == [None, None]
+    with pytest.raises(TypeError):
+        r.get_owners(["ok", 3])  # type: ignore[list-item]
