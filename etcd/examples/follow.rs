@@ -29,14 +29,16 @@ fn main() {
     let membership = EtcdMembership::new(args[0].split(','), &args[1]);
     let router = Router::new(Placement::native());
     let _guard = runtime.enter();
-    let sync = membership.start(router);
+    let sync = std::sync::Arc::new(membership.start(router));
     let log = sync.applied();
     let synced = runtime.block_on(sync.wait_synced(Duration::from_secs(30)));
     let synced = synced.unwrap_or_else(|e| {
         eprintln!("follow: {e}");
         std::process::exit(1)
     });
-    // Publications are printed by their own thread, in order, each as it happens.
+    // Publications are printed by their own thread, in order, each as it happens; a re-list
+    // says why.
+    let status = std::sync::Arc::clone(&sync);
     let printer = std::thread::spawn(move || {
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
@@ -48,6 +50,7 @@ fn main() {
                 "revisions": a.revisions,
                 "list": a.list,
                 "fingerprint": a.fingerprint,
+                "error": status.status().last_error,
             });
             if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
                 return;
@@ -56,6 +59,6 @@ fn main() {
     });
     let mut sink = Vec::new();
     let _ = std::io::stdin().read_to_end(&mut sink);
-    sync.stop();
+    drop(sync);
     drop(printer);
 }

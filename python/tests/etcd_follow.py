@@ -1,7 +1,8 @@
 """A process of the etcd membership tests.
 
 ``etcd_follow.py follow ENDPOINTS PREFIX``: a router (a HashRing synced by EtcdMembership) that
-prints one JSON line per publication, ``{"revision", "revisions", "list", "fingerprint"}``, after a
+prints one JSON line per publication, ``{"revision", "revisions", "list", "fingerprint", "error"}``
+(error: the last one met, which a re-list follows), after a
 ``{"synced": revision}`` line, until standard input closes.
 
 ``etcd_follow.py register ENDPOINTS PREFIX NAME TTL``: registers node NAME, prints
@@ -38,12 +39,14 @@ def main() -> None:
             sys.stdin.read()
         return
 
+    ring = HashRing()
+    sync = EtcdMembership(ring, endpoints, prefix, on_applied=lambda a: on_applied(a))
+
     def on_applied(a: Applied) -> None:
         emit({"revision": a.revision, "revisions": list(a.revisions), "list": a.list,
-              "fingerprint": a.fingerprint})
+              "fingerprint": a.fingerprint, "error": sync.status.last_error})
 
-    ring = HashRing()
-    with EtcdMembership(ring, endpoints, prefix, on_applied=on_applied) as sync:
+    with sync:
         emit({"synced": sync.wait_synced(30)})
         sys.stdin.read()
 

@@ -57,8 +57,9 @@ class EtcdMembership:
     counts as absent.
 
     The sync is the ring's only writer while it runs. ``timeout`` bounds every request;
-    ``backoff`` is the first and the longest wait before a re-list; ``on_applied`` is called (in
-    the sync's thread) after each publication with its ``Applied``.
+    ``backoff`` is the first and the longest wait before a re-list; while the watch is quiet, its
+    member is probed every ``probe_interval`` seconds (a dead or leaderless member ends the watch);
+    ``on_applied`` is called (in the sync's thread) after each publication with its ``Applied``.
 
     Use as a context manager, or call ``start()`` and ``stop()``.
     """
@@ -296,7 +297,7 @@ class EtcdMembership:
                 try:
                     first = inbox.get(timeout=self._probe_interval)
                 except queue.Empty:
-                    self._gateway.probe(root, min(self._gateway.timeout, self._probe_interval))
+                    self._gateway.probe(root, self._gateway.timeout)
                     continue
                 batch = [first]
                 while not isinstance(batch[-1], _End):
