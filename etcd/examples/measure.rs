@@ -241,6 +241,8 @@ fn main() {
         held_sync.stop();
 
         let churn = args.get(2).copied().unwrap_or(0);
+        // The publication logs are not read during the churn: dropped, so that they do not grow.
+        drop(logs);
         if churn > 0 {
             churn_memory(&membership, &mut client, Duration::from_secs(churn as u64)).await;
         }

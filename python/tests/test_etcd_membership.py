@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from etcd_cluster import Cluster, expected_ring
 from ringroute import HashRing
@@ -382,3 +384,30 @@ def _retry(f: Any, timeout: float = 20) -> Any:
             assert time.monotonic() < deadline
             time.sleep(0.1)
 
+
+
+VALUES = [
+    b"{}", b'{"weight": 0}', b'{"weight": 3, "hostname": "h", "port": 1}', b'{"meta": {"a": [1]}}',
+    b'{"weight": "x"}', b'{"weight": -1}', b'{"port": 65536}', b"[]", b"{", b"\xff", b'{"name": 5}',
+    b'{"weight": 4294967296}', b'{"typo": 1}', b"down", b"up", b'"down"', b"sideways",
+]
+
+
+@given(
+    st.dictionaries(
+        st.builds(lambda kind, n: f"/p/{kind}/{n}".encode(), st.sampled_from(["nodes", "health", "x"]),
+                  st.sampled_from(["a", "b", "c", "d/e"])),
+        st.sampled_from(VALUES),
+    )
+)
+def test_a_list_decodes_as_its_keys_one_by_one(kvs: dict[bytes, bytes]) -> None:
+    from ringroute.membership._records import Layout, Records, Touched
+
+    items = sorted(kvs.items())
+    together, one_by_one = Records(Layout("/p")), Records(Layout("/p"))
+    t1, t2 = Touched(), Touched()
+    together.load(items, t1)
+    for key, value in items:
+        one_by_one.apply(key, value, t2)
+    assert together.nodes == one_by_one.nodes and together.down == one_by_one.down
+    assert together.skipped == one_by_one.skipped and t1 == t2

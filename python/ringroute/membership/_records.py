@@ -13,9 +13,12 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ringroute import HashRing, Transaction
+
+if TYPE_CHECKING:
+    from ringroute._ringroute import NodeInfo
 
 log = logging.getLogger("ringroute")
 
@@ -83,8 +86,9 @@ class NodeRecord:
     meta: dict[str, Any] | None
 
 
-def decode_node(name: str, value: bytes) -> NodeRecord:
-    """Decodes a node record's value; ``ValueError`` (or ``TypeError``) if it is not one."""
+def _probe(name: str, value: bytes) -> tuple[dict[str, Any], int]:
+    """A node record's value as an entry of a membership document for the native decoder, and its
+    weight (checked here and replaced by 0 in the entry, so that decoding builds no points)."""
     doc = _loads(value)
     if not isinstance(doc, dict):
         raise ValueError(f"expected a JSON object, got {_short(doc)}")
@@ -92,14 +96,18 @@ def decode_node(name: str, value: bytes) -> NodeRecord:
     probe = dict(doc)
     probe["name"] = name  # a record's own "name" is ignored, as by the native decoder
     if type(weight) is int and 0 <= weight <= _MAX_WEIGHT:
-        probe["weight"] = 0  # checked here; weight 0 builds no points
-    info = HashRing.from_dict({"nodes": [probe]}).nodes[name]
-    return NodeRecord(
-        weight=1 if weight is None else weight,
-        hostname=info["hostname"],
-        port=info["port"],
-        meta=info["instance"],
-    )
+        probe["weight"] = 0
+    return probe, 1 if weight is None else weight
+
+
+def _record(weight: int, info: NodeInfo) -> NodeRecord:
+    return NodeRecord(weight, info["hostname"], info["port"], info["instance"])
+
+
+def decode_node(name: str, value: bytes) -> NodeRecord:
+    """Decodes a node record's value; ``ValueError`` (or ``TypeError``) if it is not one."""
+    probe, weight = _probe(name, value)
+    return _record(weight, HashRing.from_dict({"nodes": [probe]}).nodes[name])
 
 
 def decode_health(value: bytes) -> bool:
@@ -163,6 +171,33 @@ class Records:
     def _skip(self, key: bytes, why: object) -> None:
         self.skipped += 1
         log.warning("membership: skipped %s: %s", key.decode("utf-8", "replace"), why)
+
+    def load(self, items: list[tuple[bytes, bytes]], touched: Touched) -> None:
+        """Applies the puts of a list (distinct keys): as ``apply`` on each, with the node records
+        decoded together (one native decode for all; one by one only if one of them is bad)."""
+        probes: list[tuple[bytes, bytes, str, dict[str, Any], int]] = []
+        for key, value in items:
+            parsed = self.layout.parse(key)
+            if parsed is None or parsed[0] != "node":
+                self.apply(key, value, touched)
+                continue
+            try:
+                probe, weight = _probe(parsed[1], value)
+            except (ValueError, TypeError) as e:
+                self._skip(key, e)
+                self.nodes.pop(parsed[1], None)
+                touched.names.add(parsed[1])
+                continue
+            probes.append((key, value, parsed[1], probe, weight))
+        try:
+            infos = HashRing.from_dict({"nodes": [p for _, _, _, p, _ in probes]}).nodes
+        except (ValueError, TypeError):
+            for key, value, _, _, _ in probes:
+                self.apply(key, value, touched)
+            return
+        for _, _, name, _, weight in probes:
+            self.nodes[name] = _record(weight, infos[name])
+            touched.names.add(name)
 
     def apply(self, key: bytes, value: bytes | None, touched: Touched) -> None:
         """Applies a put (``value``) or a delete (``None``) of ``key``; records what it touched."""

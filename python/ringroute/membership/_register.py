@@ -96,7 +96,14 @@ class Registration:
         self._stop.set()
         self._thread.join(self._gateway.timeout * 2)
         try:
-            self._gateway.lease_revoke(self.lease_id)
+            for attempt in range(self._gateway.members):
+                try:
+                    self._gateway.lease_revoke(self.lease_id)
+                    return
+                except EtcdError:
+                    if attempt + 1 == self._gateway.members:
+                        raise
+                    self._gateway.rotate()
         finally:
             self._gateway.close()
 

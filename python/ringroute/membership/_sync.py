@@ -94,6 +94,7 @@ class EtcdMembership:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._stream: WatchStream | None = None
+        self._inbox: queue.SimpleQueue[dict[str, Any] | _End] = queue.SimpleQueue()
         self._started = time.monotonic()
         # The applier's state across sessions.
         self._applied_revision = 0
@@ -132,6 +133,7 @@ class EtcdMembership:
         stream = self._stream
         if stream is not None:
             stream.close()
+        self._inbox.put(_End(EtcdError("stopped")))  # wakes the sync thread at once
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
@@ -197,9 +199,7 @@ class EtcdMembership:
         a ring synced at that revision has the same fingerprint, nodes and health."""
         read, items = self._gateway.range_prefix(self._layout.root_bytes, revision)
         records = Records(self._layout)
-        touched = Touched()
-        for key, value in items:
-            records.apply(key, value, touched)
+        records.load(items, Touched())
         return records.ring(self._ring), read
 
     # --- the sync thread ------------------------------------------------------------------
@@ -277,15 +277,16 @@ class EtcdMembership:
         listed, items = self._gateway.range_prefix(root)
         self._records.clear()
         touched = Touched(all=True)
-        for key, value in items:
-            self._records.apply(key, value, touched)
+        self._records.load(items, touched)
         self._pending = []
         self._update(lists=self._status.lists + 1)
         self._publish(touched, listed, [], True)
 
         stream = self._gateway.watch(root, listed + 1)
         self._stream = stream
+        # A queue per session: nothing of an earlier watch is read in this one.
         inbox: queue.SimpleQueue[dict[str, Any] | _End] = queue.SimpleQueue()
+        self._inbox = inbox
         reader = threading.Thread(
             target=_read, args=(stream, inbox), name="ringroute-etcd watch", daemon=True
         )
