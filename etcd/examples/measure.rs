@@ -4,8 +4,9 @@
 //!
 //! `cargo run --release -p ringroute-etcd --example measure [ROUTERS] [CHANGES] [CHURN_SECONDS]`
 //! (default 4, 1,000 and 0: with CHURN_SECONDS, the process's resident memory is sampled during a
-//! churn of that long at ~500 changes/s). Needs `etcd` and `etcdctl` (Debian: etcd-server,
-//! etcd-client).
+//! churn of that long at ~500 changes/s). `RINGROUTE_MEASURE_WORKERS` sets the runtime's worker
+//! threads (default 4). Needs `etcd` and `etcdctl` (Debian:
+//! etcd-server, etcd-client).
 
 #[path = "../tests/cluster/mod.rs"]
 mod cluster;
@@ -139,8 +140,14 @@ fn main() {
         .collect();
     let routers = args.first().copied().unwrap_or(4);
     let changes = args.get(1).copied().unwrap_or(1000);
+    // RINGROUTE_MEASURE_WORKERS: the runtime's worker threads (default 4; at least 1, since the
+    // measurement blocks one thread while it waits for the routers).
+    let workers: usize = std::env::var("RINGROUTE_MEASURE_WORKERS")
+        .ok()
+        .map(|w| w.parse().expect("a number of workers"))
+        .unwrap_or(4);
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
+        .worker_threads(workers.max(1))
         .enable_all()
         .build()
         .unwrap();
@@ -241,6 +248,8 @@ fn main() {
         held_sync.stop();
 
         let churn = args.get(2).copied().unwrap_or(0);
+        // The publication logs are not read during the churn: dropped, so that they do not grow.
+        drop(logs);
         if churn > 0 {
             churn_memory(&membership, &mut client, Duration::from_secs(churn as u64)).await;
         }

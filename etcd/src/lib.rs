@@ -118,7 +118,11 @@ impl EtcdMembership {
     }
 
     /// A client of the cluster, with request timeouts, HTTP/2 keep-alives that notice a dead
-    /// member within a second or two, and watches that end when their member has no leader.
+    /// member within ~8 s, and watches that end when their member has no leader.
+    ///
+    /// The keep-alive pings are 6 s apart: etcd's server closes a connection that pings more often
+    /// than its `--grpc-keepalive-min-time` (5 s by default) while nothing is sent back, which an
+    /// idle watch is (with pings every 500 ms, an idle watch was cut and re-listed every ~2 s).
     pub async fn connect(&self) -> Result<Client, EtcdError> {
         if self.endpoints.is_empty() {
             return Err(EtcdError::Invalid("no etcd endpoints".into()));
@@ -126,7 +130,7 @@ impl EtcdMembership {
         let options = ConnectOptions::new()
             .with_timeout(self.timeout)
             .with_connect_timeout(self.timeout)
-            .with_keep_alive(Duration::from_millis(500), Duration::from_millis(1000))
+            .with_keep_alive(Duration::from_secs(6), Duration::from_secs(2))
             .with_keep_alive_while_idle(true)
             .with_require_leader(true);
         Ok(Client::connect(&self.endpoints, Some(options)).await?)

@@ -198,3 +198,34 @@ async fn bad_records_are_skipped_counted_and_never_empty_the_ring() {
     assert_eq!(sync.status().skipped, 9);
     sync.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_watch_stays_live() {
+    if !cluster::enabled() {
+        return;
+    }
+    // etcd closes a connection whose keep-alive pings come faster than its minimum (5 s) while it
+    // sends nothing back: an idle watch must not be cut (and re-listed) by the client's own pings.
+    let etcd = cluster::Cluster::start(3);
+    let membership = EtcdMembership::new(etcd.endpoints(), "/fleet/idle");
+    let mut client = membership.connect().await.unwrap();
+    let router = Router::new(Placement::native());
+    let sync = membership.start(router.clone());
+    sync.wait_synced(Duration::from_secs(10)).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let rev = client
+        .put(membership.layout().node_key("a"), "{}", None)
+        .await
+        .unwrap()
+        .header()
+        .unwrap()
+        .revision();
+    sync.wait_revision(rev, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let status = sync.status();
+    assert_eq!(status.lists, 1, "re-listed: {:?}", status.last_error);
+    assert!(sync.synced());
+    assert_eq!(names(&router), vec!["a"]);
+    sync.stop();
+}

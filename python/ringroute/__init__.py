@@ -10,6 +10,9 @@ with bounded loads, whose ``acquire(key)`` leases a node for one request in flig
 (uhashring 2.x), ``compat.hash_ring.HashRing`` (hash_ring 1.3.1), ``compat.continuum.Continuum``
 (python-continuum 0.1.1).
 
+``ringroute.membership`` (the ``etcd`` extra) keeps a ring in sync with a fleet's membership in etcd,
+so that every process routes with the same ring; ``import ringroute`` does not load it.
+
 An integer argument out of its range (a negative weight or count, a weight of 2**32 or more)
 raises ``ringroute.OutOfRangeError``, a subclass of both ``ValueError`` and ``OverflowError``:
 code written for ringroute (``ValueError``) or for fastring (``OverflowError``) catches it.

@@ -88,3 +88,18 @@ def redis_farm():  # type: ignore[no-untyped-def]
         yield farm
     finally:
         farm.stop_all()
+
+
+# --- a real etcd cluster (tests of ringroute.membership) -----------------------------------------
+
+
+@pytest.fixture
+def etcd_cluster():  # type: ignore[no-untyped-def]
+    """A 3-member etcd cluster on free 127.0.0.1 ports, temp data dirs; killed at the end."""
+    from etcd_cluster import Cluster
+
+    cluster = Cluster(3)
+    try:
+        yield cluster
+    finally:
+        cluster.stop_all()
