@@ -59,7 +59,7 @@ def test_lists_then_watches_and_keeps_its_ring_when_stopped(etcd_cluster: Cluste
         sync.wait_revision(rev, 10)
         assert sync.revision == rev
         assert set(ring.node_names) == {"a", "b"} and ring.down_nodes == frozenset()
-        assert ring.nodes["a"]["hostname"] is None and ring.get_node_weight("a") == 3
+        assert "hostname" not in ring.nodes["a"] and ring.get_node_weight("a") == 3
         check_against_etcd(etcd_cluster, sync, p)
         assert sync.status.lists == 1 and sync.status.skipped == 0
     # Stopped: the ring keeps its last state; later writes do not reach it.

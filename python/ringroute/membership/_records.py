@@ -101,7 +101,7 @@ def _probe(name: str, value: bytes) -> tuple[dict[str, Any], int]:
 
 
 def _record(weight: int, info: NodeInfo) -> NodeRecord:
-    return NodeRecord(weight, info["hostname"], info["port"], info["instance"])
+    return NodeRecord(weight, info.get("hostname"), info.get("port"), info.get("instance"))
 
 
 def decode_node(name: str, value: bytes) -> NodeRecord:
