@@ -50,14 +50,7 @@ fn read_lines(from: impl Read + Send + 'static) -> mpsc::Receiver<String> {
 
 impl Watch {
     fn start(args: &[&str]) -> Watch {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ringroute"))
-            .arg("watch")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the binary runs");
+        let mut child = spawn(args);
         let lines = read_lines(child.stdout.take().unwrap());
         let errors = read_lines(child.stderr.take().unwrap());
         Watch {
@@ -474,16 +467,21 @@ fn watch_keeps_the_last_ring_while_etcd_is_down_and_lists_again() {
     assert_eq!(watch.terminate(), Some(0));
 }
 
-/// Runs `ringroute watch` with `args`, expecting it to end by itself within 20 s.
-fn run(args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ringroute"))
+/// Starts `ringroute watch` with `args`, its stdout and stderr piped.
+fn spawn(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_ringroute"))
         .arg("watch")
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .expect("the binary runs")
+}
+
+/// Runs `ringroute watch` with `args`, expecting it to end by itself within 20 s.
+fn run(args: &[&str]) -> Output {
+    let mut child = spawn(args);
     let deadline = Instant::now() + Duration::from_secs(20);
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
