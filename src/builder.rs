@@ -442,9 +442,12 @@ impl Builder {
         }
         let version = self.base.as_ref().map_or(0, |b| b.version + 1);
         let whole = self.placement.profile().membership_dependent();
+        // Most points new (a ring filled from empty, a loop of staged adds): a full build sorts
+        // them faster than a merge into the few old ones.
+        let mostly_new = 2 * repoint.iter().filter(|&&r| r).count() > nodes.len();
         let ring = match &self.base {
             Some(base) if !self.points_changed => Arc::clone(&base.ring),
-            Some(base) if !whole => Arc::new(base.ring.next(
+            Some(base) if !whole && !mostly_new => Arc::new(base.ring.next(
                 &self.placement,
                 &membership,
                 &Moves {
