@@ -305,12 +305,9 @@ impl Router {
         undo: impl FnOnce(&mut Builder),
     ) -> Result<bool> {
         let mut state = self.writer();
-        if state.staged.is_none() {
-            state.staged = Some(self.load_current().edit());
-        }
-        let Some(builder) = state.staged.as_mut() else {
-            unreachable!("staged just above")
-        };
+        let builder = state
+            .staged
+            .get_or_insert_with(|| self.load_current().edit());
         let changed = change(builder)?;
         if let Err(e) = builder.check_points() {
             undo(builder);
