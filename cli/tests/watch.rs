@@ -7,18 +7,20 @@
 
 #[path = "../../etcd/tests/cluster/mod.rs"]
 mod cluster;
+#[path = "../../prometheus/tests/scrape_client/mod.rs"]
+mod scrape_client;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use etcd_client::{Client, Txn, TxnOp};
-use prometheus_parse::{Sample, Scrape, Value};
 use ringroute::{distribution, moved_fraction, Placement, Snapshot};
 use ringroute_etcd::EtcdMembership;
+use scrape_client::{scrape, value};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -112,31 +114,6 @@ impl Drop for Watch {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-fn scrape(port: u16) -> Scrape {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    Scrape::parse(body.lines().map(|l| Ok(l.to_owned()))).unwrap()
-}
-
-fn value(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
-    let s: Vec<&Sample> = scrape
-        .samples
-        .iter()
-        .filter(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-        .collect();
-    assert_eq!(s.len(), 1, "{name} {labels:?}: {:?}", scrape.samples);
-    match &s[0].value {
-        Value::Gauge(v) | Value::Counter(v) | Value::Untyped(v) => *v,
-        other => panic!("{name}: {other:?}"),
     }
 }
 

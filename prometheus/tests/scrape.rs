@@ -1,15 +1,18 @@
 //! Scrapes a real HTTP endpoint serving a registry with a `RingCollector`, parses the answer with
 //! a Prometheus text-format parser, and checks every value against what the ring reports.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod scrape_client;
+
 use prometheus_client::registry::Registry;
-use prometheus_parse::{Sample, Scrape, Value};
+use prometheus_parse::Value;
 use ringroute::{distribution, Node, Placement, Router};
 use ringroute_prometheus::RingCollector;
+use scrape_client::{scrape, value};
 
 /// Serves `registry` at `http://127.0.0.1:<port>/metrics` on a thread; returns the port.
 fn serve(registry: Arc<Registry>) -> u16 {
@@ -42,31 +45,6 @@ fn serve(registry: Arc<Registry>) -> u16 {
         }
     });
     port
-}
-
-fn scrape(port: u16) -> Scrape {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    Scrape::parse(body.lines().map(|l| Ok(l.to_owned()))).unwrap()
-}
-
-fn value(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
-    let s: Vec<&Sample> = scrape
-        .samples
-        .iter()
-        .filter(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-        .collect();
-    assert_eq!(s.len(), 1, "{name} {labels:?}: {:?}", scrape.samples);
-    match &s[0].value {
-        Value::Gauge(v) | Value::Counter(v) | Value::Untyped(v) => *v,
-        other => panic!("{name}: {other:?}"),
-    }
 }
 
 #[test]
