@@ -153,6 +153,9 @@ fn a_failed_staged_change_stages_nothing() {
 fn a_read_on_another_thread_sees_what_was_staged_before_it() {
     let router = Router::new(Placement::native());
     let (tx, rx) = mpsc::channel::<u32>();
+    // The writer waits for each read to finish before its next change: name `i % 200` comes
+    // round again, and a removal staged while the read runs would be seen, rightly.
+    let (done, read) = mpsc::channel::<()>();
     let reader_router = router.clone();
     let reader = thread::spawn(move || {
         let mut cached = reader_router.reader();
@@ -170,6 +173,7 @@ fn a_read_on_another_thread_sees_what_was_staged_before_it() {
                 cached.snapshot().id_of(&want).is_some(),
                 "reader missed {want}"
             );
+            done.send(()).unwrap();
         }
     });
     for i in 0..400u32 {
@@ -177,6 +181,7 @@ fn a_read_on_another_thread_sees_what_was_staged_before_it() {
         router.stage_remove_node(&n);
         router.stage_add_node(Node::new(n.as_str())).unwrap();
         tx.send(i).unwrap();
+        read.recv().unwrap();
     }
     drop(tx);
     reader.join().unwrap();
