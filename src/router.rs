@@ -271,26 +271,34 @@ impl Router {
     #[inline(never)]
     fn flush_staged(&self) {
         let mut state = self.writer();
-        self.publish_locked(&mut state);
+        self.publish_staged_locked(&mut state);
     }
 
-    /// Publishes the staged changes under the writer lock `state`, if any.
-    fn publish_locked(&self, state: &mut WriterState) {
+    /// Publishes the staged changes under the writer lock `state`, if any, where a build error
+    /// cannot happen: every staged change was checked against the limits the build checks (and a
+    /// Maglev placement publishes at once).
+    fn publish_staged_locked(&self, state: &mut WriterState) {
+        let built = self.try_publish_staged(state);
+        debug_assert!(built.is_ok(), "a staged change failed to build");
+    }
+
+    /// Builds and publishes the staged changes under the writer lock `state`, if they change
+    /// anything. On a build error nothing is published: the staged changes are dropped whole and
+    /// the version bit cleared (never half of them, never a stuck bit).
+    fn try_publish_staged(&self, state: &mut WriterState) -> Result<()> {
         let Some(builder) = state.staged.take().filter(Builder::is_changed) else {
-            return;
+            return Ok(());
         };
         let start = state.times.is_some().then(Instant::now);
         match builder.build() {
             Ok(snapshot) => {
                 self.publish(state, snapshot, start);
+                Ok(())
             }
-            // Unreachable: every staged change was checked against the limits the build checks
-            // (and a Maglev placement publishes at once). Should it happen, the changes are
-            // dropped whole and the version bit cleared: never half of them, never a stuck bit.
-            Err(_) => {
-                debug_assert!(false, "a staged change failed to build");
+            Err(e) => {
                 let v = self.load_current().version;
                 self.shared.version.store(v, Ordering::Release);
+                Err(e)
             }
         }
     }
@@ -319,15 +327,9 @@ impl Router {
         if builder.placement().profile() == crate::Profile::Maglev
             || builder.slots() > 2 * builder.len() + 64
         {
-            let start = state.times.is_some().then(Instant::now);
-            let Some(builder) = state.staged.take().filter(Builder::is_changed) else {
-                return Ok(changed);
-            };
             // Under Maglev nothing else was staged (each change publishes at once), so a table
-            // the change cannot make is refused with nothing staged. Otherwise every staged change
-            // was checked against what the build checks, and it cannot fail.
-            let snapshot = builder.build()?;
-            self.publish(&mut state, snapshot, start);
+            // the change cannot make is refused with nothing staged.
+            self.try_publish_staged(&mut state)?;
             return Ok(changed);
         }
         if builder.is_changed() {
@@ -384,7 +386,7 @@ impl Router {
     /// committing publishes nothing.
     pub fn transaction(&self) -> Transaction<'_> {
         let mut lock = self.writer();
-        self.publish_locked(&mut lock);
+        self.publish_staged_locked(&mut lock);
         let builder = self.load_current().edit();
         Transaction {
             router: self,
@@ -438,7 +440,7 @@ impl Router {
 
     fn set_health(&self, name: &str, down: bool) -> Result<Arc<Snapshot>> {
         let mut lock = self.writer();
-        self.publish_locked(&mut lock);
+        self.publish_staged_locked(&mut lock);
         let start = lock.times.is_some().then(Instant::now);
         let current = self.load_current();
         let id = current.id_of(name).ok_or_else(|| Error::UnknownNode {
