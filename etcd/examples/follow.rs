@@ -29,8 +29,8 @@ fn main() {
     let membership = EtcdMembership::new(args[0].split(','), &args[1]);
     let router = Router::new(Placement::native());
     let _guard = runtime.enter();
-    let sync = std::sync::Arc::new(membership.start(router));
-    let log = sync.applied();
+    let (sync, log) = membership.start_with_applied(router);
+    let sync = std::sync::Arc::new(sync);
     let synced = runtime.block_on(sync.wait_synced(Duration::from_secs(30)));
     let synced = synced.unwrap_or_else(|e| {
         eprintln!("follow: {e}");

@@ -161,8 +161,8 @@ fn main() {
         let mut rs = Vec::new();
         for _ in 0..routers {
             let router = Router::new(Placement::native());
-            let sync = membership.start(router.clone());
-            logs.push(sync.applied());
+            let (sync, log) = membership.start_with_applied(router.clone());
+            logs.push(log);
             sync.wait_synced(Duration::from_secs(20)).await.unwrap();
             syncs.push(sync);
             rs.push(router);
@@ -229,8 +229,7 @@ fn main() {
         // while a 10,000-change burst is written queues the watch responses; once released, it
         // publishes them (coalesced) at its own pace.
         let router = Router::new(Placement::native());
-        let held_sync = membership.start(router.clone());
-        let log = held_sync.applied();
+        let (held_sync, log) = membership.start_with_applied(router.clone());
         held_sync.wait_synced(Duration::from_secs(20)).await.unwrap();
         let held = router.transaction();
         let (last_rev, _) = burst(&membership, &client, n, 1000, 32).await;

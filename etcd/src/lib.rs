@@ -140,11 +140,27 @@ impl EtcdMembership {
     /// one, as [`tokio::spawn`] does). The router keeps its ring until the first list. On a
     /// multi-thread runtime each publication runs in [`tokio::task::block_in_place`], since it
     /// takes the router's (blocking) writer lock.
+    ///
+    /// A subscriber through [`SyncHandle::applied`] sees the publications made after it
+    /// subscribed, so it may miss the first list; [`EtcdMembership::start_with_applied`] sees them
+    /// all.
     pub fn start(&self, router: Router) -> SyncHandle {
+        self.spawn(router, Vec::new())
+    }
+
+    /// Starts syncing `router` as [`EtcdMembership::start`] does, with a subscriber to its
+    /// publications ([`Applied`], in order) made before the sync starts, so that it sees every
+    /// one, the first list included.
+    pub fn start_with_applied(&self, router: Router) -> (SyncHandle, mpsc::Receiver<Applied>) {
+        let (tx, rx) = mpsc::channel();
+        (self.spawn(router, vec![tx]), rx)
+    }
+
+    fn spawn(&self, router: Router, subscribers: Vec<mpsc::Sender<Applied>>) -> SyncHandle {
         let (status, _) = watch::channel(Status::default());
         let shared = Arc::new(sync::Shared {
             status,
-            applied: Mutex::new(Vec::new()),
+            applied: Mutex::new(subscribers),
         });
         let task = tokio::spawn(sync::run(self.clone(), router, Arc::clone(&shared)));
         SyncHandle {
@@ -261,8 +277,9 @@ impl SyncHandle {
         }
     }
 
-    /// Subscribes to the sync's publications, one [`Applied`] each, in order (an unbounded
-    /// channel: drop the receiver to unsubscribe).
+    /// Subscribes to the sync's publications from now on, one [`Applied`] each, in order (an
+    /// unbounded channel: drop the receiver to unsubscribe). To see the first list too, start
+    /// with [`EtcdMembership::start_with_applied`].
     pub fn applied(&self) -> mpsc::Receiver<Applied> {
         let (tx, rx) = mpsc::channel();
         self.shared

@@ -131,8 +131,7 @@ async fn watch(a: Args) -> Result<(), Failure> {
         eprintln!("ringroute: metrics at http://{addr}/metrics");
         server = Some(tokio::spawn(serve::serve(listener, registry)));
     }
-    let sync = membership.start(router.clone());
-    let applied = sync.applied();
+    let (sync, applied) = membership.start_with_applied(router.clone());
     let nodes = router.load().len();
     let (done_tx, mut done) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || {

@@ -100,8 +100,7 @@ impl Fleet {
     /// Adds a router synced with `membership`.
     pub async fn add(&mut self, membership: &EtcdMembership) {
         let router = Router::new(Placement::native());
-        let sync = membership.start(router.clone());
-        let log = sync.applied();
+        let (sync, log) = membership.start_with_applied(router.clone());
         sync.wait_synced(Duration::from_secs(20)).await.unwrap();
         self.routers.push(router);
         self.syncs.push(sync);
