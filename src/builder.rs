@@ -556,3 +556,92 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod equal_point_tests {
+    use super::*;
+    use crate::placement::Profile;
+
+    /// The nodes of `snap` in id order (insertion order), as a fresh build would be fed them.
+    fn fresh_of(snap: &Snapshot) -> Snapshot {
+        Snapshot::new(snap.placement(), snap.nodes().cloned()).unwrap()
+    }
+
+    fn check(snap: &Snapshot, round: &str) {
+        let fresh = fresh_of(snap);
+        assert_eq!(snap.points(), fresh.points(), "{round}");
+        assert_eq!(snap.point_owners(), fresh.point_owners(), "{round}");
+        assert_eq!(snap.ring.shadowed, fresh.ring.shadowed, "{round}");
+        let crate::search::Index::Radix(radix) = &snap.ring.index else {
+            panic!("a radix ring");
+        };
+        assert!(radix.chunk_count() > 1, "{round}: the incremental path ran");
+    }
+
+    /// nginx keeps the point of the node added first where points meet (equal 32-bit CRCs, some
+    /// tens in a ring of 3,000 nodes). Changes that make shadowed points come back, make a
+    /// re-added node's points lose, evict a staying node's point and re-weight a node in a
+    /// collision all take the page merge and give the ring a fresh build gives.
+    #[test]
+    fn meeting_points_take_the_page_merge_and_match_a_fresh_build() {
+        let placement = Placement::new(Profile::Nginx, None).unwrap();
+        let names: Vec<String> = (0..3000)
+            .map(|i| format!("10.1.{}.{}:80", i / 250, i % 250))
+            .collect();
+        let mut snap =
+            Snapshot::new(placement, names.iter().map(|n| Node::new(n.as_str()))).unwrap();
+        let shadowed = snap.ring.shadowed.clone();
+        assert!(
+            shadowed.len() >= 5,
+            "collisions to work with: {}",
+            shadowed.len()
+        );
+        // (winner, loser) names of a few collisions.
+        let pairs: Vec<(String, String)> = shadowed
+            .iter()
+            .take(6)
+            .map(|&(p, _, loser)| {
+                let r = snap.ring.rank_at_or_after(p).unwrap();
+                assert_eq!(snap.ring.position(r), p);
+                let winner = snap.ring.owner(r);
+                let name = |id: u32| snap.nodes().nth(id as usize).unwrap().name.to_string();
+                (name(winner), name(loser))
+            })
+            .collect();
+        for (i, (winner, loser)) in pairs.iter().enumerate() {
+            // The winner leaves: the loser's point comes back.
+            let mut b = snap.edit();
+            b.remove_node(winner).unwrap();
+            snap = b.build().unwrap();
+            check(&snap, &format!("{i}: {winner} left"));
+            // It comes back, added last: now it loses, shadowed.
+            let mut b = snap.edit();
+            b.add_node(Node::new(winner.as_str())).unwrap();
+            snap = b.build().unwrap();
+            check(&snap, &format!("{i}: {winner} back"));
+            // The loser is re-weighted: its points are made afresh, all of them losing or not.
+            let mut b = snap.edit();
+            b.set_weight(loser, 2).unwrap();
+            snap = b.build().unwrap();
+            check(&snap, &format!("{i}: {loser} re-weighted"));
+            // The loser leaves and comes back, now after the winner: the winner keeps the place.
+            let mut b = snap.edit();
+            b.remove_node(loser).unwrap();
+            b.add_node(Node::new(loser.as_str())).unwrap();
+            snap = b.build().unwrap();
+            check(&snap, &format!("{i}: {loser} re-added"));
+        }
+        // One change of several nodes, collisions among them.
+        let mut b = snap.edit();
+        for (winner, loser) in pairs.iter().take(3) {
+            b.remove_node(winner).unwrap();
+            b.remove_node(loser).unwrap();
+        }
+        for (winner, loser) in pairs.iter().take(3) {
+            b.add_node(Node::new(loser.as_str())).unwrap();
+            b.add_node(Node::new(winner.as_str())).unwrap();
+        }
+        snap = b.build().unwrap();
+        check(&snap, "several at once");
+    }
+}

@@ -50,8 +50,10 @@ impl Ring {
     }
 
     /// The common case of [`next`](Self::next): the radix index's page merge. `None` (the general
-    /// path runs) for a wide profile, a ring with shadowed points or no radix index, or a change
-    /// the page merge declines.
+    /// path runs) for a wide profile, a ring without a radix index, or a change the page merge
+    /// declines. Under a rule that keeps one point per position, the positions where points meet
+    /// are settled here first ([`Contest`]): the page merge then adds each winner, evicts a
+    /// staying point that lost, and the losers are kept aside as the new ring's shadowed points.
     fn merge_pages(
         &self,
         placement: &Placement,
@@ -63,10 +65,9 @@ impl Ring {
         let Index::Radix(radix) = &self.index else {
             return None;
         };
-        if profile.is_wide() || !self.shadowed.is_empty() {
+        if profile.is_wide() {
             return None;
         }
-        let fresh: Vec<(u64, u32)> = fresh.iter().map(|&(p, _, id)| (p, id)).collect();
         let mut gone_positions = Vec::new();
         let mut scratch = Vec::new();
         for node in moves.dropped {
@@ -74,15 +75,149 @@ impl Ring {
             placement.node_points(node, m, &mut scratch);
             gone_positions.extend(scratch.iter().map(|&(p, _)| p));
         }
+        let rule = profile.equal_points();
+        let contest = match rule {
+            EqualPoints::All => None,
+            _ => Some(Contest::settle(
+                self,
+                radix,
+                rule,
+                fresh,
+                &mut gone_positions,
+                moves,
+            )?),
+        };
+        let fresh: Vec<(u64, u32)> = match &contest {
+            Some(c) => c.fresh.clone(),
+            None => fresh.iter().map(|&(p, _, id)| (p, id)).collect(),
+        };
         let change = Change {
             fresh: &fresh,
             gone_positions: &gone_positions,
             old_to_new: moves.old_to_new,
             repoint: moves.repoint,
-            keep_equal: profile.equal_points() == EqualPoints::All,
+            evicted: contest.as_ref().map_or(&[], |c| &c.evicted),
+            keep_equal: rule == EqualPoints::All,
         };
         let index = Index::Radix(radix.merged(moves.nodes_before, &change)?);
-        Some(Ring::assemble(index, None, None, Vec::new()))
+        let shadowed = contest.map_or_else(Vec::new, |c| c.shadowed);
+        Some(Ring::assemble(index, None, None, shadowed))
+    }
+}
+
+/// A change under a rule that keeps one point per position (nginx's first, a dict's last),
+/// settled position by position where points meet, for the page merge.
+struct Contest {
+    /// The points to add: fresh points that won or met no one, and shadowed points that came
+    /// back, as (position, new node id), sorted.
+    fresh: Vec<(u64, u32)>,
+    /// Points of staying nodes that lost their position to a fresh point, sorted.
+    evicted: Vec<(u64, u32)>,
+    /// The new ring's shadowed points, sorted.
+    shadowed: Vec<Pt>,
+}
+
+impl Contest {
+    /// Settles the change: `fresh` (sorted, new ids) meets the old ring's points and its shadowed
+    /// ones. `gone_positions` (every point of the dropped nodes) loses the dropped nodes' shadowed
+    /// points, leaving the positions the page merge removes. `None` if the shadowed points do not
+    /// match the dropped nodes' (the general path runs).
+    fn settle(
+        old: &Ring,
+        radix: &crate::search::Radix,
+        rule: EqualPoints,
+        fresh: &[Pt],
+        gone_positions: &mut Vec<u64>,
+        moves: &Moves<'_>,
+    ) -> Option<Contest> {
+        let stays = |o: u32| {
+            let id = moves.old_to_new[o as usize];
+            (id != NO_ID && !moves.repoint[id as usize]).then_some(id)
+        };
+        // The old shadowed points: those of staying nodes (renumbered) stay contenders; those of
+        // dropped nodes were never in the index, so they leave the positions to remove.
+        let mut kept_shadow: Vec<Pt> = Vec::new();
+        let mut gone_shadow: Vec<u64> = Vec::new();
+        for &(p, l, o) in &old.shadowed {
+            match stays(o) {
+                Some(id) => kept_shadow.push((p, l, id)),
+                None => gone_shadow.push(p),
+            }
+        }
+        if !gone_shadow.is_empty() {
+            gone_positions.sort_unstable();
+            gone_shadow.sort_unstable();
+            let mut left = Vec::with_capacity(gone_positions.len());
+            let mut g = gone_shadow.iter().peekable();
+            for &p in gone_positions.iter() {
+                while g.next_if(|&&q| q < p).is_some() {}
+                if g.next_if(|&&q| q == p).is_none() {
+                    left.push(p);
+                }
+            }
+            if g.next().is_some() || left.len() + gone_shadow.len() != gone_positions.len() {
+                return None;
+            }
+            *gone_positions = left;
+        }
+        // The positions where something may meet: each fresh point's, and each staying shadowed
+        // point's (its winner may be leaving).
+        let mut at: Vec<u64> = fresh.iter().map(|&(p, _, _)| p).collect();
+        at.extend(kept_shadow.iter().map(|&(p, _, _)| p));
+        at.sort_unstable();
+        at.dedup();
+        let mut contenders: Vec<Pt> = Vec::new();
+        let mut out = Contest {
+            fresh: Vec::with_capacity(fresh.len()),
+            evicted: Vec::new(),
+            shadowed: Vec::new(),
+        };
+        let (mut f, mut k) = (0, 0);
+        for p in at {
+            contenders.clear();
+            // The old point at p, if any and its node stays.
+            let visible = radix
+                .point_at_or_after(p)
+                .filter(|&(q, _)| q == p)
+                .and_then(|(_, o)| stays(o).map(|id| (p, 0, id)));
+            contenders.extend(visible);
+            while let Some(&pt) = kept_shadow.get(k).filter(|&&(q, _, _)| q == p) {
+                contenders.push(pt);
+                k += 1;
+            }
+            while let Some(&pt) = fresh.get(f).filter(|&&(q, _, _)| q == p) {
+                contenders.push(pt);
+                f += 1;
+            }
+            // The rule's winner: the node added first (lowest id) or last (highest); on a tie (one
+            // node's equal points) the earliest, so an old point that keeps its place stays put.
+            let mut w = 0;
+            for (i, c) in contenders.iter().enumerate().skip(1) {
+                let better = match rule {
+                    EqualPoints::Last => c.2 > contenders[w].2,
+                    _ => c.2 < contenders[w].2,
+                };
+                if better {
+                    w = i;
+                }
+            }
+            let old_point = visible.is_some();
+            for (i, &c) in contenders.iter().enumerate() {
+                match (i == w, i == 0 && old_point) {
+                    (true, true) => {}
+                    (true, false) => out.fresh.push((c.0, c.2)),
+                    (false, true) => {
+                        out.evicted.push((c.0, c.2));
+                        out.shadowed.push(c);
+                    }
+                    (false, false) => out.shadowed.push(c),
+                }
+            }
+        }
+        out.fresh.sort_unstable();
+        out.evicted.sort_unstable();
+        out.shadowed.sort_unstable();
+        Some(out)
     }
 }
 

@@ -29,6 +29,10 @@ pub(crate) struct Change<'a> {
     pub(crate) old_to_new: &'a [u32],
     /// By new node id: whether the node's points are new (its old points, if any, go).
     pub(crate) repoint: &'a [bool],
+    /// Points of nodes that stay (neither left nor re-pointed) that go all the same, as
+    /// (position, new node id), sorted: points that lose their position to an equal point under
+    /// the profile's rule.
+    pub(crate) evicted: &'a [(u64, u32)],
     /// Whether two points may share a position (otherwise the merge gives up on meeting one).
     pub(crate) keep_equal: bool,
 }
@@ -51,6 +55,8 @@ struct Rewrite {
     spans: Vec<(usize, usize)>,
     /// How many old points were dropped.
     removed: usize,
+    /// How many of them were evicted points (see [`Change::evicted`]).
+    evicted: usize,
 }
 
 /// The page contents of the packing being made: the rewritten pages' from the [`Rewrite`], every
@@ -117,7 +123,12 @@ impl Packed {
             .map(|&(p, id)| (p << norm, id, plan.slot_of[id as usize]))
             .collect();
         let gone_positions: Vec<u64> = change.gone_positions.iter().map(|&p| p << norm).collect();
-        let n = (self.n + fresh.len()).checked_sub(gone_positions.len())?;
+        let evicted: Vec<(u64, u32)> = change
+            .evicted
+            .iter()
+            .map(|&(p, id)| (p << norm, id))
+            .collect();
+        let n = (self.n + fresh.len()).checked_sub(gone_positions.len() + evicted.len())?;
         if n == 0 || n > self.buckets * 2 * POINTS_PER_BUCKET || n * 2 < self.buckets {
             return None;
         }
@@ -127,9 +138,11 @@ impl Packed {
         {
             return None;
         }
-        let touched = self.touched_pages(&fresh, &gone_positions);
-        let rewrite = self.rewrite(&touched, &fresh, &plan, change.keep_equal)?;
-        if rewrite.removed != gone_positions.len() {
+        let touched = self.touched_pages(&fresh, &gone_positions, &evicted);
+        let rewrite = self.rewrite(&touched, &fresh, &evicted, &plan, change.keep_equal)?;
+        if rewrite.removed != gone_positions.len() + evicted.len()
+            || rewrite.evicted != evicted.len()
+        {
             return None;
         }
         let mut span_at = vec![u32::MAX; self.pages()];
@@ -217,11 +230,17 @@ impl Packed {
     }
 
     /// Step 2: the pages that points are added to or removed from, ascending.
-    fn touched_pages(&self, fresh: &[(u64, u32, u32)], gone_positions: &[u64]) -> Vec<usize> {
+    fn touched_pages(
+        &self,
+        fresh: &[(u64, u32, u32)],
+        gone_positions: &[u64],
+        evicted: &[(u64, u32)],
+    ) -> Vec<usize> {
         let mut touched: Vec<usize> = fresh
             .iter()
             .map(|&(p, _, _)| self.page_index(p))
             .chain(gone_positions.iter().map(|&p| self.page_index(p)))
+            .chain(evicted.iter().map(|&(p, _)| self.page_index(p)))
             .collect();
         touched.sort_unstable();
         touched.dedup();
@@ -229,12 +248,14 @@ impl Packed {
     }
 
     /// Step 3: the new contents of the touched pages: their points less those of the slots that
-    /// go, merged with the fresh points by (position, node id). `None` if a page overflows, a fresh
-    /// point is left over, or two points meet at one position where that is not allowed.
+    /// go and the evicted ones, merged with the fresh points by (position, node id). `None` if a
+    /// page overflows, a fresh point is left over, or two points meet at one position where that
+    /// is not allowed.
     fn rewrite(
         &self,
         touched: &[usize],
         fresh: &[(u64, u32, u32)],
+        evicted: &[(u64, u32)],
         plan: &SlotPlan,
         keep_equal: bool,
     ) -> Option<Rewrite> {
@@ -244,6 +265,7 @@ impl Packed {
             lows: Vec::with_capacity(room),
             spans: Vec::with_capacity(touched.len()),
             removed: 0,
+            evicted: 0,
         };
         let id_of = |s: u64| {
             plan.ids
@@ -252,6 +274,7 @@ impl Packed {
                 .unwrap_or(FREE)
         };
         let mut f = 0;
+        let mut e = 0;
         for &t in touched {
             let pg = self.page(t);
             let from = out.slots.len();
@@ -270,7 +293,14 @@ impl Packed {
                     out.removed += 1;
                     continue;
                 }
-                push_fresh_below(&mut out, Some((position(s, l), id_of(s))));
+                let at = (position(s, l), id_of(s));
+                if evicted.get(e) == Some(&at) {
+                    e += 1;
+                    out.removed += 1;
+                    out.evicted += 1;
+                    continue;
+                }
+                push_fresh_below(&mut out, Some(at));
                 out.slots.push(s);
                 out.lows.push(l);
             }
@@ -440,6 +470,7 @@ mod tests {
                     gone_positions: &gone_positions,
                     old_to_new: &old_to_new,
                     repoint: &repoint,
+                    evicted: &[],
                     keep_equal: true,
                 },
             )
@@ -548,6 +579,7 @@ mod tests {
                         gone_positions: &gone_positions,
                         old_to_new: &old_to_new,
                         repoint: &repoint,
+                        evicted: &[],
                         keep_equal: true,
                     },
                 )
