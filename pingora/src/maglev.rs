@@ -10,7 +10,7 @@ use ringroute::{Placement, Snapshot};
 
 use crate::config::RingConfig;
 use crate::error::Result;
-use crate::selection::{DistinctBackends, Ring};
+use crate::selection::{DistinctBackends, Ring, Routed};
 
 /// Envoy's Maglev table over pingora backends, bit for bit (`envoy.load_balancing_policies.maglev`,
 /// the same host for every key hash; keys hash with XXH64 as Envoy's hash policies do). Lookups
@@ -20,7 +20,7 @@ use crate::selection::{DistinctBackends, Ring};
 /// [`iter`](BackendSelection::iter) yields the key's table entry first, then the next distinct
 /// backends of the following table entries (the fallback walk of [`ringroute::Profile::Maglev`]).
 pub struct MaglevSelection {
-    snap: Arc<Snapshot>,
+    routed: Routed,
 }
 
 /// The configuration of a [`MaglevSelection`]: a [`RingConfig`] whose placement is a Maglev table
@@ -62,7 +62,12 @@ impl Deref for MaglevConfig {
 
 impl Ring for MaglevSelection {
     fn snapshot(&self) -> &Snapshot {
-        &self.snap
+        self.routed.snapshot()
+    }
+
+    #[inline]
+    fn backend(&self, id: ringroute::NodeId) -> Option<&Backend> {
+        self.routed.backend(id)
     }
 }
 
@@ -70,7 +75,7 @@ impl MaglevSelection {
     /// A selection over `backends` built with `config` (as pingora builds it).
     pub fn with_config(backends: &BTreeSet<Backend>, config: &MaglevConfig) -> Self {
         Self {
-            snap: config.build(backends),
+            routed: Routed::new(config.build(backends)),
         }
     }
 }

@@ -89,9 +89,3 @@ pub(crate) fn apply(
     }
     Ok(())
 }
-
-/// The backend a node of a selection's snapshot stands for.
-#[inline]
-pub(crate) fn backend(snap: &Snapshot, id: ringroute::NodeId) -> Option<&Backend> {
-    snap.node(id)?.payload_as::<Backend>()
-}

@@ -9,7 +9,6 @@ use pingora_load_balancing::Backend;
 use ringroute::{NodeId, Snapshot};
 
 use crate::config::RingConfig;
-use crate::members::backend;
 
 /// A consistent-hash ring over pingora backends, of any ringroute profile; by default `nginx`,
 /// which picks exactly the backend `KetamaHashing` picks for every key (and walks the same
@@ -21,13 +20,43 @@ use crate::members::backend;
 /// walk, each once, and ends after the last: `LoadBalancer::select(key, n)` looks at up to `n`
 /// distinct backends and takes the first healthy one.
 pub struct RingSelection {
+    routed: Routed,
+}
+
+/// A selection's snapshot and, by node id, the backend each node stands for (read directly by the
+/// iterator, not through the node's payload).
+pub(crate) struct Routed {
     snap: Arc<Snapshot>,
+    backends: Box<[Option<Backend>]>,
+}
+
+impl Routed {
+    pub(crate) fn new(snap: Arc<Snapshot>) -> Self {
+        let backends = snap
+            .nodes()
+            .map(|n| n.payload_as::<Backend>().cloned())
+            .collect();
+        Self { snap, backends }
+    }
+
+    pub(crate) fn snapshot(&self) -> &Snapshot {
+        &self.snap
+    }
+
+    #[inline]
+    pub(crate) fn backend(&self, id: NodeId) -> Option<&Backend> {
+        self.backends.get(id.index())?.as_ref()
+    }
 }
 
 /// The snapshot behind a selection (both selections share the iterator).
 pub trait Ring: Send + Sync + sealed::Sealed {
     /// The snapshot this selection routes with.
     fn snapshot(&self) -> &Snapshot;
+
+    /// The backend of node `id` of the snapshot.
+    #[doc(hidden)]
+    fn backend(&self, id: NodeId) -> Option<&Backend>;
 }
 
 mod sealed {
@@ -40,14 +69,19 @@ impl RingSelection {
     /// A selection over `backends` built with `config` (as pingora builds it).
     pub fn with_config(backends: &BTreeSet<Backend>, config: &RingConfig) -> Self {
         Self {
-            snap: config.build(backends),
+            routed: Routed::new(config.build(backends)),
         }
     }
 }
 
 impl Ring for RingSelection {
     fn snapshot(&self) -> &Snapshot {
-        &self.snap
+        self.routed.snapshot()
+    }
+
+    #[inline]
+    fn backend(&self, id: NodeId) -> Option<&Backend> {
+        self.routed.backend(id)
     }
 }
 
@@ -106,6 +140,6 @@ impl<S: Ring> BackendIter for DistinctBackends<S> {
             self.rest.get(self.step).copied()
         };
         self.step += 1;
-        backend(snap, id?)
+        self.sel.backend(id?)
     }
 }
