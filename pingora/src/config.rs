@@ -109,8 +109,8 @@ impl RingConfig {
         lock(&self.shared.error).clone()
     }
 
-    /// The bounded-load picker fed by this config's builds, if [`with_bounded_loads`]
-    /// (Self::with_bounded_loads) made it.
+    /// The bounded-load picker fed by this config's builds, if
+    /// [`with_bounded_loads`](Self::with_bounded_loads) made it.
     pub fn bounded_loads(&self) -> Option<BoundedBackends> {
         self.shared.bounded.clone().map(BoundedBackends::new)
     }

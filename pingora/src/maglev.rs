@@ -1,5 +1,6 @@
 //! [`MaglevSelection`]: Envoy's Maglev table as a pingora `BackendSelection`.
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use ringroute::{Placement, Snapshot};
 
 use crate::config::RingConfig;
 use crate::error::Result;
-use crate::selection::{DistinctBackends, Ring, Routed};
+use crate::selection::{hold, DistinctBackends, Hold, Ring, Routed};
 
 /// Envoy's Maglev table over pingora backends, bit for bit (`envoy.load_balancing_policies.maglev`,
 /// the same host for every key hash; keys hash with XXH64 as Envoy's hash policies do). Lookups
@@ -69,6 +70,15 @@ impl Ring for MaglevSelection {
     fn backend(&self, id: ringroute::NodeId) -> Option<&Backend> {
         self.routed.backend(id)
     }
+
+    #[inline]
+    fn held(this: &Arc<Self>) -> Hold<Self> {
+        hold(&MAGLEV_HELD, this)
+    }
+}
+
+thread_local! {
+    static MAGLEV_HELD: RefCell<Option<Hold<MaglevSelection>>> = const { RefCell::new(None) };
 }
 
 impl MaglevSelection {
@@ -94,6 +104,6 @@ impl BackendSelection for MaglevSelection {
     }
 
     fn iter(self: &Arc<Self>, key: &[u8]) -> Self::Iter {
-        DistinctBackends::new(Arc::clone(self), key)
+        DistinctBackends::new(Self::held(self), key)
     }
 }

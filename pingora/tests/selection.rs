@@ -236,3 +236,75 @@ fn an_empty_set_selects_nothing() {
     let sel = Arc::new(MaglevSelection::build(&BTreeSet::new()));
     assert!(sel.iter(b"k").next().is_none());
 }
+
+fn set_of(n: usize) -> BTreeSet<Backend> {
+    (0..n)
+        .map(|i| backend(format!("10.9.0.{}:80", i + 1).parse().unwrap(), 1))
+        .collect()
+}
+
+/// An iterator keeps its selection alive after every other reference is gone; a thread holds the
+/// selection it iterated last (one reference, however many iterators it made), and lets it go
+/// when it iterates a newer one, as pingora's rebuild makes.
+fn holds_and_lets_go<S: BackendSelection + Ring + 'static>(first: S, second: S)
+where
+    S::Iter: BackendIter,
+{
+    let old = Arc::new(first);
+    let weak = Arc::downgrade(&old);
+    let mut its: Vec<S::Iter> = (0..5).map(|k| old.iter(&[k])).collect();
+    assert_eq!(
+        Arc::strong_count(&old),
+        2,
+        "one hold for the thread's iterators"
+    );
+    let want: Vec<Backend> = its
+        .iter_mut()
+        .map(|it| it.next().unwrap().clone())
+        .collect();
+    drop(old);
+    // The iterators still walk the dropped selection.
+    assert!(weak.upgrade().is_some());
+    for it in &mut its {
+        assert!(it.next().is_some());
+    }
+    drop(its);
+    // The thread still holds it until it iterates another selection.
+    assert!(weak.upgrade().is_some());
+    let new = Arc::new(second);
+    let mut it = new.iter(&[0]);
+    assert!(it.next().is_some());
+    assert!(weak.upgrade().is_none(), "the old selection was let go");
+    assert_eq!(want.len(), 5);
+    assert!(want.iter().all(|b| set_of(5).contains(b)));
+    // Another thread's iterators hold on their own.
+    let other = Arc::clone(&new);
+    std::thread::spawn(move || {
+        let mut it = other.iter(&[1]);
+        assert!(it.next().is_some());
+        assert_eq!(
+            Arc::strong_count(&other),
+            4,
+            "this thread's hold, the other's, two Arcs"
+        );
+    })
+    .join()
+    .unwrap();
+    assert_eq!(
+        Arc::strong_count(&new),
+        2,
+        "the other thread's hold went with it"
+    );
+}
+
+#[test]
+fn iterators_hold_their_selection_and_threads_let_old_ones_go() {
+    holds_and_lets_go(
+        RingSelection::build(&set_of(5)),
+        RingSelection::build(&set_of(6)),
+    );
+    holds_and_lets_go(
+        MaglevSelection::build(&set_of(5)),
+        MaglevSelection::build(&set_of(6)),
+    );
+}

@@ -1,7 +1,7 @@
 //! A session-affinity reverse proxy on pingora-proxy: each request's session key (a header, a
 //! cookie or the client's address: [`Affinity`]) picks its backend through a `LoadBalancer`
-//! (any selection: [`RingSelection`](crate::RingSelection), [`MaglevSelection`]
-//! (crate::MaglevSelection), or pingora's own `KetamaHashing` to compare), skipping backends
+//! (any selection: [`RingSelection`](crate::RingSelection),
+//! [`MaglevSelection`](crate::MaglevSelection), or pingora's own `KetamaHashing` to compare), skipping backends
 //! pingora's health checks find down; or, with bounded loads, through [`BoundedBackends`], holding
 //! a lease for the request's lifetime. `examples/affinity_proxy.rs` runs it from the command line.
 
