@@ -645,3 +645,47 @@ mod equal_point_tests {
         check(&snap, "several at once");
     }
 }
+
+#[cfg(test)]
+mod wide_tests {
+    use super::*;
+    use crate::placement::Profile;
+
+    /// The uhashring profile's 128-bit points take the page merge too (their low 64 bits merged
+    /// beside it), and every change gives the ring, low bits included, that a fresh build gives.
+    #[test]
+    fn wide_changes_take_the_page_merge_and_match_a_fresh_build() {
+        let placement = Placement::new(Profile::Uhashring, None).unwrap();
+        let names: Vec<String> = (0..300).map(|i| format!("cache-{i}")).collect();
+        let mut snap =
+            Snapshot::new(placement, names.iter().map(|n| Node::new(n.as_str()))).unwrap();
+        let mut live = names.clone();
+        for (round, gone) in [17usize, 150, 3, 280, 42].into_iter().enumerate() {
+            let mut b = snap.edit();
+            b.remove_node(&live[gone]).unwrap();
+            live.remove(gone);
+            let added = format!("new-{round}");
+            b.add_node(Node::new(added.as_str()).with_weight(2))
+                .unwrap();
+            live.push(added);
+            b.set_weight(&live[10], round as u32 + 2).unwrap();
+            snap = b.build().unwrap();
+            let crate::search::Index::Radix(radix) = &snap.ring.index else {
+                panic!("a radix ring");
+            };
+            assert!(
+                radix.chunk_count() > 1,
+                "round {round}: the incremental path ran"
+            );
+            let fresh = Snapshot::new(placement, snap.nodes().cloned()).unwrap();
+            assert_eq!(snap.points(), fresh.points(), "round {round}");
+            assert_eq!(snap.point_owners(), fresh.point_owners(), "round {round}");
+            assert_eq!(snap.ring.lows, fresh.ring.lows, "round {round}");
+            for k in 0..3000 {
+                let key = format!("key-{k}");
+                assert_eq!(snap.route_id(&key), fresh.route_id(&key), "{key}");
+                assert_eq!(snap.replicas(&key, 3), fresh.replicas(&key, 3), "{key}");
+            }
+        }
+    }
+}

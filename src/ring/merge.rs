@@ -50,10 +50,14 @@ impl Ring {
     }
 
     /// The common case of [`next`](Self::next): the radix index's page merge. `None` (the general
-    /// path runs) for a wide profile, a ring without a radix index, or a change the page merge
-    /// declines. Under a rule that keeps one point per position, the positions where points meet
-    /// are settled here first ([`Contest`]): the page merge then adds each winner, evicts a
-    /// staying point that lost, and the losers are kept aside as the new ring's shadowed points.
+    /// path runs) for a ring without a radix index, or a change the page merge declines. Under a
+    /// rule that keeps one point per position, the positions where points meet are settled here
+    /// first ([`Contest`]): the page merge then adds each winner, evicts a staying point that lost,
+    /// and the losers are kept aside as the new ring's shadowed points.
+    ///
+    /// A wide profile's index holds each point's top 64 bits, and the ring the low 64 bits in rank
+    /// order beside it: the page merge runs on the top bits (declining any two that are equal,
+    /// which the general path settles), and the low bits are merged afresh in one pass.
     fn merge_pages(
         &self,
         placement: &Placement,
@@ -65,7 +69,7 @@ impl Ring {
         let Index::Radix(radix) = &self.index else {
             return None;
         };
-        if profile.is_wide() {
+        if profile.is_wide() && !self.shadowed.is_empty() {
             return None;
         }
         let mut gone_positions = Vec::new();
@@ -77,6 +81,7 @@ impl Ring {
         }
         let rule = profile.equal_points();
         let contest = match rule {
+            _ if profile.is_wide() => None,
             EqualPoints::All => None,
             _ => Some(Contest::settle(
                 self,
@@ -87,6 +92,7 @@ impl Ring {
                 moves,
             )?),
         };
+        let fresh_wide = fresh;
         let fresh: Vec<(u64, u32)> = match &contest {
             Some(c) => c.fresh.clone(),
             None => fresh.iter().map(|&(p, _, id)| (p, id)).collect(),
@@ -97,11 +103,42 @@ impl Ring {
             old_to_new: moves.old_to_new,
             repoint: moves.repoint,
             evicted: contest.as_ref().map_or(&[], |c| &c.evicted),
-            keep_equal: rule == EqualPoints::All,
+            keep_equal: rule == EqualPoints::All && !profile.is_wide(),
         };
         let index = Index::Radix(radix.merged(moves.nodes_before, &change)?);
+        let lows = profile
+            .is_wide()
+            .then(|| self.merged_lows(fresh_wide, moves));
         let shadowed = contest.map_or_else(Vec::new, |c| c.shadowed);
-        Some(Ring::assemble(index, None, None, shadowed))
+        Some(Ring::assemble(index, None, lows, shadowed))
+    }
+
+    /// The low 64 bits of the next ring's points, in rank order: this ring's, less those of the
+    /// nodes that leave or are re-pointed, merged with the fresh points' by their top bits (which
+    /// the page merge has found all different).
+    fn merged_lows(&self, fresh: &[Pt], moves: &Moves<'_>) -> Vec<u64> {
+        let lows = self.lows.as_deref().unwrap_or(&[]);
+        let mut out = Vec::with_capacity(self.len() + fresh.len());
+        let mut f = fresh.iter().peekable();
+        let mut r = 0;
+        self.for_each_point(|p, o| {
+            let low = lows.get(r).copied().unwrap_or(0);
+            r += 1;
+            let id = moves.old_to_new[o as usize];
+            if id == NO_ID || moves.repoint[id as usize] {
+                return;
+            }
+            while let Some(&&(q, l, _)) = f.peek() {
+                if q >= p {
+                    break;
+                }
+                out.push(l);
+                f.next();
+            }
+            out.push(low);
+        });
+        out.extend(f.map(|&(_, l, _)| l));
+        out
     }
 }
 
