@@ -105,40 +105,73 @@ impl Ring {
             evicted: contest.as_ref().map_or(&[], |c| &c.evicted),
             keep_equal: rule == EqualPoints::All && !profile.is_wide(),
         };
+        let lows = match profile.is_wide() {
+            true => Some(self.merged_lows(&gone_positions, fresh_wide)?),
+            false => None,
+        };
         let index = Index::Radix(radix.merged(moves.nodes_before, &change)?);
-        let lows = profile
-            .is_wide()
-            .then(|| self.merged_lows(fresh_wide, moves));
         let shadowed = contest.map_or_else(Vec::new, |c| c.shadowed);
         Some(Ring::assemble(index, None, lows, shadowed))
     }
 
     /// The low 64 bits of the next ring's points, in rank order: this ring's, less those of the
-    /// nodes that leave or are re-pointed, merged with the fresh points' by their top bits (which
-    /// the page merge has found all different).
-    fn merged_lows(&self, fresh: &[Pt], moves: &Moves<'_>) -> Vec<u64> {
-        let lows = self.lows.as_deref().unwrap_or(&[]);
-        let mut out = Vec::with_capacity(self.len() + fresh.len());
-        let mut f = fresh.iter().peekable();
-        let mut r = 0;
-        self.for_each_point(|p, o| {
-            let low = lows.get(r).copied().unwrap_or(0);
-            r += 1;
-            let id = moves.old_to_new[o as usize];
-            if id == NO_ID || moves.repoint[id as usize] {
-                return;
+    /// points at `gone` (top bits), with those of the `fresh` points inserted, as runs copied
+    /// between the ranks where points go or come. `None` if a top-bits position is not exactly one
+    /// point's, or a fresh point meets one that stays (equal top bits, which the general path
+    /// settles).
+    fn merged_lows(&self, gone: &[u64], fresh: &[Pt]) -> Option<Vec<u64>> {
+        let lows = self.lows.as_deref()?;
+        let n = self.len();
+        if lows.len() != n {
+            return None;
+        }
+        let only_at =
+            |r: usize, p: u64| self.position(r) == p && (r + 1 == n || self.position(r + 1) != p);
+        let mut cut = Vec::with_capacity(gone.len());
+        for &p in gone {
+            let r = self.rank_at_or_after(p)?;
+            if !only_at(r, p) || (r > 0 && self.position(r - 1) == p) {
+                return None;
             }
-            while let Some(&&(q, l, _)) = f.peek() {
-                if q >= p {
-                    break;
-                }
-                out.push(l);
-                f.next();
+            cut.push(r);
+        }
+        cut.sort_unstable();
+        if cut.windows(2).any(|w| w[0] == w[1]) {
+            return None;
+        }
+        // Each fresh point goes before the old point of rank `r` (`n`: after the last).
+        let mut ins = Vec::with_capacity(fresh.len());
+        for &(q, l, _) in fresh {
+            let r = match self.rank_at_or_after(q) {
+                Some(0) if self.position(0) < q => n,
+                Some(r) => r,
+                None => 0,
+            };
+            // A point at the same top bits must be one that goes (a re-pointed node's own).
+            if r < n && self.position(r) == q && cut.binary_search(&r).is_err() {
+                return None;
             }
-            out.push(low);
-        });
-        out.extend(f.map(|&(_, l, _)| l));
-        out
+            ins.push((r, l));
+        }
+        let mut out = Vec::with_capacity(n + ins.len() - cut.len());
+        let (mut at, mut c, mut f) = (0, 0, 0);
+        loop {
+            let next_cut = cut.get(c).copied().unwrap_or(n);
+            let next_ins = ins.get(f).map_or(n, |&(r, _)| r);
+            let to = next_cut.min(next_ins);
+            out.extend_from_slice(&lows[at..to]);
+            at = to;
+            if f < ins.len() && next_ins == to {
+                out.push(ins[f].1);
+                f += 1;
+            } else if c < cut.len() && next_cut == to {
+                at += 1;
+                c += 1;
+            } else {
+                break;
+            }
+        }
+        Some(out)
     }
 }
 
