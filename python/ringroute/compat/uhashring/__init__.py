@@ -196,11 +196,14 @@ class HashRing:
     def _apply(self, changes: dict[Any, dict[str, Any]], remove: Any = None, removing: bool = False) -> None:
         """Stores ``changes`` (and removes ``remove`` if ``removing``) in the conf and the ring, or
         raises before changing anything."""
-        nodes = dict(self._nodes)
-        if removing:
-            del nodes[remove]
-        nodes.update(changes)
-        by_text = {str(n): c for n, c in nodes.items()}
+        if self._points is not None or self._ketama:
+            # The whole membership after the change (the md5 mode's core edits only the changed
+            # nodes, so it skips this copy).
+            nodes = dict(self._nodes)
+            if removing:
+                del nodes[remove]
+            nodes.update(changes)
+            by_text = {str(n): c for n, c in nodes.items()}
         if self._points is not None:
             self._points.update(
                 by_text,
