@@ -244,6 +244,11 @@ impl Router {
         Arc::clone(unsafe { shared.deref() })
     }
 
+    /// Whether `a` and `b` are handles of the same router.
+    pub fn ptr_eq(a: &Router, b: &Router) -> bool {
+        Arc::ptr_eq(&a.shared, &b.shared)
+    }
+
     /// A per-thread handle that caches the current snapshot (see [`Reader`]).
     pub fn reader(&self) -> Reader {
         Reader {

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from pathlib import Path
 from typing import Literal
 
 Kind = Literal["memcached", "redis"]
@@ -114,9 +115,30 @@ class CacheServer:
         self.proc = None
 
     def pause(self) -> None:
-        """SIGSTOP: the server keeps its connections but answers nothing (clients time out)."""
+        """SIGSTOP: the server keeps its connections but answers nothing (clients time out).
+        Returns once every thread of the server is stopped (the signal is delivered
+        asynchronously: a request sent at once could otherwise still be answered)."""
         assert self.proc is not None
         self.proc.send_signal(signal.SIGSTOP)
+        deadline = time.monotonic() + 5
+        while not self._stopped():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.kind} on port {self.port} did not stop")
+            time.sleep(0.001)
+
+    def _stopped(self) -> bool:
+        """Whether every thread of the server is in the stopped state (/proc/PID/task/*/stat)."""
+        assert self.proc is not None
+        tasks = Path(f"/proc/{self.proc.pid}/task")
+        for task in tasks.iterdir():
+            try:
+                stat = (task / "stat").read_text()
+            except FileNotFoundError:
+                continue  # a thread that just ended
+            # The state follows the command name, which is in parentheses.
+            if stat[stat.rindex(")") + 2] not in "Tt":
+                return False
+        return True
 
     def resume(self) -> None:
         assert self.proc is not None
