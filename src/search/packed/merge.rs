@@ -403,20 +403,26 @@ impl Packed {
         (heads, chunks, live)
     }
 
-    /// Step 7: the page starts, moved by the count changes of the touched pages, met in order.
+    /// Step 7: the page starts, moved by the count changes of the touched pages: the old starts
+    /// copied, then each run between two touched pages moved by the changes met so far (a plain
+    /// add over a slice, which the compiler vectorizes).
     fn moved_starts(&self, touched: &[usize], next: &NextPages<'_>) -> Box<[u32]> {
         let pages = self.pages();
-        let mut starts = Vec::with_capacity(pages + 1);
-        let mut delta = 0i64;
-        let mut touched = touched.iter().peekable();
-        starts.push(0);
-        for p in 0..pages {
-            if touched.next_if(|&&t| t == p).is_some() {
-                delta += next.len(p) as i64 - self.page(p).len() as i64;
+        let mut starts = self.starts.clone();
+        let mut delta = 0u32;
+        for (i, &t) in touched.iter().enumerate() {
+            // Counts are below 2^32 (`n` is a u32), so the change is added modulo 2^32.
+            delta = delta
+                .wrapping_add(next.len(t) as u32)
+                .wrapping_sub(self.page(t).len() as u32);
+            let end = touched.get(i + 1).copied().unwrap_or(pages);
+            if delta != 0 {
+                for s in &mut starts[t + 1..=end] {
+                    *s = s.wrapping_add(delta);
+                }
             }
-            starts.push((i64::from(self.starts[p + 1]) + delta) as u32);
         }
-        starts.into_boxed_slice()
+        starts
     }
 }
 
