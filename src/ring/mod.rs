@@ -17,6 +17,8 @@ use std::sync::OnceLock;
 use crate::search::{lower_bound_wrap, Index, Layout, Table};
 
 mod build;
+#[cfg(test)]
+mod incremental_tests;
 mod merge;
 mod sort;
 
