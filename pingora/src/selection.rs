@@ -74,23 +74,27 @@ pub type Hold<S> = Rc<Arc<S>>;
 
 /// This thread's hold on the selection `this`, kept in `slot`: the held one if it is `this`,
 /// else a new hold that replaces it. Outside the thread's lifetime (a thread-local destructor
-/// selecting), a hold of its own.
+/// selecting) or from inside the replacement (the old selection's drop selecting), a hold of its
+/// own.
 pub(crate) fn hold<S>(
     slot: &'static std::thread::LocalKey<RefCell<Option<Hold<S>>>>,
     this: &Arc<S>,
 ) -> Hold<S> {
-    slot.try_with(|held| {
-        let mut held = held.borrow_mut();
-        match &*held {
-            Some(h) if Arc::ptr_eq(h, this) => Rc::clone(h),
-            _ => {
-                let h = Rc::new(Arc::clone(this));
-                *held = Some(Rc::clone(&h));
-                h
-            }
+    let held = slot.try_with(|held| {
+        let mut held = held.try_borrow_mut().ok()?;
+        if let Some(h) = held.as_ref().filter(|h| Arc::ptr_eq(h, this)) {
+            return Some(Rc::clone(h));
         }
-    })
-    .unwrap_or_else(|_| Rc::new(Arc::clone(this)))
+        let h = Rc::new(Arc::clone(this));
+        let old = held.replace(Rc::clone(&h));
+        drop(held);
+        drop(old); // the previous selection's drop, outside the borrow
+        Some(h)
+    });
+    match held {
+        Ok(Some(h)) => h,
+        _ => Rc::new(Arc::clone(this)),
+    }
 }
 
 thread_local! {

@@ -80,25 +80,18 @@ impl Ring {
             gone_positions.extend(scratch.iter().map(|&(p, _)| p));
         }
         let rule = profile.equal_points();
-        let contest = match rule {
-            _ if profile.is_wide() => None,
-            EqualPoints::All => None,
-            _ => Some(Contest::settle(
-                self,
-                radix,
-                rule,
-                fresh,
-                &mut gone_positions,
-                moves,
-            )?),
+        let contest = if profile.is_wide() || rule == EqualPoints::All {
+            None
+        } else {
+            let c = Contest::settle(self, radix, rule, fresh, &mut gone_positions, moves);
+            Some(c?)
         };
-        let fresh_wide = fresh;
-        let fresh: Vec<(u64, u32)> = match &contest {
+        let added: Vec<(u64, u32)> = match &contest {
             Some(c) => c.fresh.clone(),
             None => fresh.iter().map(|&(p, _, id)| (p, id)).collect(),
         };
         let change = Change {
-            fresh: &fresh,
+            fresh: &added,
             gone_positions: &gone_positions,
             old_to_new: moves.old_to_new,
             repoint: moves.repoint,
@@ -106,7 +99,7 @@ impl Ring {
             keep_equal: rule == EqualPoints::All && !profile.is_wide(),
         };
         let lows = match profile.is_wide() {
-            true => Some(self.merged_lows(&gone_positions, fresh_wide)?),
+            true => Some(self.merged_lows(&gone_positions, fresh)?),
             false => None,
         };
         let index = Index::Radix(radix.merged(moves.nodes_before, &change)?);
@@ -125,12 +118,14 @@ impl Ring {
         if lows.len() != n {
             return None;
         }
+        // The first point at or after `p` (so no earlier one is at `p`) is at `p`, and the next
+        // one is not.
         let only_at =
             |r: usize, p: u64| self.position(r) == p && (r + 1 == n || self.position(r + 1) != p);
         let mut cut = Vec::with_capacity(gone.len());
         for &p in gone {
             let r = self.rank_at_or_after(p)?;
-            if !only_at(r, p) || (r > 0 && self.position(r - 1) == p) {
+            if !only_at(r, p) {
                 return None;
             }
             cut.push(r);
