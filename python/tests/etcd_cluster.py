@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from typing import Any
@@ -164,16 +165,29 @@ class Cluster:
     def __init__(self, n: int = 3) -> None:
         self.binary = require_etcd()
         self.workdir = tempfile.mkdtemp(prefix="ringroute-etcd-")
-        self.members = [Member(f"m{i}", self.workdir) for i in range(n)]
-        self.initial = ",".join(f"{m.name}=http://127.0.0.1:{m.peer_port}" for m in self.members)
-        self.kv = Kv(self.endpoints)
-        try:
-            for i in range(n):
-                self.start(i)
-            self.wait_healthy(30)
-        except BaseException:
-            self.stop_all()
-            raise
+        # A cluster not healthy within 30 s (a port taken between its probe and etcd's bind, a
+        # member starved on a loaded machine) is stopped and started afresh on new ports, up to
+        # three times; the last failure is raised.
+        for attempt in range(1, 4):
+            attempt_dir = os.path.join(self.workdir, f"attempt{attempt}")
+            os.makedirs(attempt_dir)
+            self.members = [Member(f"m{i}", attempt_dir) for i in range(n)]
+            self.initial = ",".join(f"{m.name}=http://127.0.0.1:{m.peer_port}" for m in self.members)
+            self.kv = Kv(self.endpoints)
+            try:
+                for i in range(n):
+                    self.start(i)
+                self.wait_healthy(30)
+                return
+            except AssertionError as e:
+                self.stop_all(remove=False)
+                if attempt == 3:
+                    shutil.rmtree(self.workdir, ignore_errors=True)
+                    raise
+                print(f"etcd cluster, attempt {attempt}: {e}; starting afresh", file=sys.stderr)
+            except BaseException:
+                self.stop_all()
+                raise
 
     @property
     def endpoints(self) -> list[str]:
@@ -237,7 +251,9 @@ class Cluster:
                 return i
         raise AssertionError("no leader")
 
-    def stop_all(self) -> None:
+    def stop_all(self, remove: bool = True) -> None:
+        """Kills every member; with ``remove``, deletes the data dirs and logs too."""
         for i in range(len(self.members)):
             self.kill(i)
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        if remove:
+            shutil.rmtree(self.workdir, ignore_errors=True)

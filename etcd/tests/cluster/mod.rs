@@ -63,8 +63,46 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Starts `n` members and waits until every one answers its health check.
+    /// Starts `n` members and waits until every one answers its health check. A cluster that is
+    /// not healthy within 30 s (a port taken between its probe and etcd's bind, a start starved on
+    /// a loaded machine) is stopped and started afresh on new ports, up to three times; the last
+    /// failure panics with the members' log tails.
     pub fn start(n: usize) -> Cluster {
+        let mut failures = Vec::new();
+        for attempt in 1..=3 {
+            let cluster = Self::start_once(n);
+            match cluster.healthy_within(Duration::from_secs(30)) {
+                Ok(()) => return cluster,
+                Err(why) => {
+                    let logs = cluster.log_tails();
+                    eprintln!("etcd cluster, attempt {attempt}: {why}; starting afresh");
+                    failures.push(format!("attempt {attempt}: {why}\n{logs}"));
+                }
+            }
+        }
+        panic!("etcd cluster did not start:\n{}", failures.join("\n"));
+    }
+
+    /// The last lines of each member's log.
+    fn log_tails(&self) -> String {
+        self.members
+            .iter()
+            .map(|m| {
+                let log = std::fs::read_to_string(self._tmp.path().join(format!("{}.log", m.name)))
+                    .unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(5).collect();
+                format!(
+                    "{}: {}",
+                    m.name,
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n  ")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Starts `n` members on fresh ports, without waiting.
+    fn start_once(n: usize) -> Cluster {
         let tmp = tempfile::Builder::new()
             .prefix("ringroute-etcd-")
             .tempdir()
@@ -91,7 +129,6 @@ impl Cluster {
         for i in 0..n {
             cluster.spawn(i);
         }
-        cluster.wait_healthy(Duration::from_secs(30));
         cluster
     }
 
@@ -149,6 +186,13 @@ impl Cluster {
 
     /// Waits until every running member says it is healthy (it has a leader and answers).
     pub fn wait_healthy(&self, timeout: Duration) {
+        if let Err(why) = self.healthy_within(timeout) {
+            panic!("{why}");
+        }
+    }
+
+    /// Waits until every running member says it is healthy; an error if `timeout` passes first.
+    fn healthy_within(&self, timeout: Duration) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
         let running: Vec<String> = self
             .members
@@ -163,12 +207,13 @@ impl Cluster {
                     .unwrap_or(false)
             });
             if ok {
-                return;
+                return Ok(());
             }
-            assert!(
-                Instant::now() < deadline,
-                "etcd cluster not healthy after {timeout:?} (etcdctl from etcd-client needed)"
-            );
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "etcd cluster not healthy after {timeout:?} (etcdctl from etcd-client needed)"
+                ));
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     }
