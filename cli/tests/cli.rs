@@ -1,6 +1,8 @@
 //! The `ringroute` binary, run as a user runs it: golden output for small memberships, exit codes
 //! and one-line errors, the pictures, and routes that agree with the library.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -51,13 +53,7 @@ fn golden(name: &str, actual: &str) {
 
 /// A failing run: exit code 1, one line on stderr, no panic, nothing on stdout.
 fn fails(args: &[&str], stdin: &[u8]) -> String {
-    let out = run(args, stdin);
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
-    assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    assert!(out.stdout.is_empty());
-    err.trim_end().to_owned()
+    common::one_line_failure(args, run(args, stdin))
 }
 
 #[test]

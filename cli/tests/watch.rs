@@ -7,6 +7,7 @@
 
 #[path = "../../etcd/tests/cluster/mod.rs"]
 mod cluster;
+mod common;
 #[path = "../../prometheus/tests/scrape_client/mod.rs"]
 mod scrape_client;
 
@@ -472,13 +473,7 @@ fn run(args: &[&str]) -> Output {
 
 /// A failing run: exit code 1, one line on stderr, no panic, nothing on stdout.
 fn fails(args: &[&str]) -> String {
-    let out = run(args);
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
-    assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    assert!(out.stdout.is_empty());
-    err.trim_end().to_owned()
+    common::one_line_failure(args, run(args))
 }
 
 #[test]
