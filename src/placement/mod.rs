@@ -26,6 +26,7 @@ mod continuum;
 mod hash_ring;
 mod libmemcached;
 mod native;
+mod native_points;
 mod nginx;
 mod uhashring;
 mod uhashring_ketama;
@@ -548,6 +549,32 @@ impl Placement {
             // The table is built for the whole membership (`Ring::build`), not from points.
             Profile::Maglev => {}
         }
+    }
+
+    /// Appends the positions of `node`'s points (as [`node_points`](Self::node_points) makes them,
+    /// low bits dropped), each shifted left by `norm`, to `out`; `scratch` is working space.
+    pub(crate) fn node_positions(
+        &self,
+        node: &Node,
+        m: &Membership,
+        norm: u32,
+        out: &mut Vec<u64>,
+        scratch: &mut Vec<(u64, u64)>,
+    ) {
+        if self.profile == Profile::Native {
+            if node.weight > 0 {
+                native_points::node_positions(
+                    &node.name,
+                    node.weight * self.virtual_nodes,
+                    norm,
+                    out,
+                );
+            }
+            return;
+        }
+        scratch.clear();
+        self.node_points(node, m, scratch);
+        out.extend(scratch.iter().map(|&(p, _)| p << norm));
     }
 
     /// Bytes that identify the placement in the fingerprint.

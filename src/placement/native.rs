@@ -15,13 +15,5 @@ pub(super) fn key_hash(key: &[u8]) -> u64 {
 }
 
 pub(super) fn node_points(name: &str, count: u32, out: &mut Vec<(u64, u64)>) {
-    let mut buf = Vec::with_capacity(name.len() + 5);
-    buf.extend_from_slice(name.as_bytes());
-    buf.push(b'#');
-    let base = buf.len();
-    buf.extend_from_slice(&[0; 4]);
-    for i in 0..count {
-        buf[base..].copy_from_slice(&i.to_le_bytes());
-        out.push((xxh3_64(&buf), 0));
-    }
+    super::native_points::node_points(name, count, out);
 }

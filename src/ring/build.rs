@@ -3,13 +3,21 @@
 
 use std::sync::Arc;
 
-use super::sort::{bucket_sort, sort_points};
+use super::sort::{bucket_sort, running_sum, sort_items, sort_points, Items};
 use super::{Plain, Ring};
 use crate::error::Result;
 use crate::maglev::MaglevTable;
 use crate::node::Node;
 use crate::placement::{EqualPoints, Membership, Placement, Profile};
 use crate::search::{radix_geometry, Index, Packer, Table};
+
+/// The fewest native points for which a full build hashes each point twice instead of storing
+/// its position between the counting and the placing (see [`sort_items`]). Below it, the positions
+/// fit the cache.
+const REHASH_MIN: u64 = 1 << 17;
+
+/// Bits beyond the table's that a full build sorts by (see [`sort_items`]).
+const EXTRA_BITS: u32 = 1;
 
 /// A point while a ring is built: (position, low bits, owner id). Sorting these orders equal positions
 /// by node id, i.e. by insertion order, as a stable sort of the original's insertion-ordered points does.
@@ -59,10 +67,34 @@ impl Ring {
             sort_points(&mut pts);
             return Ok(Self::from_sorted(profile, pts, nodes.len()));
         }
-        let pts = fresh_points(placement, nodes, m, None, |p, _, o| {
-            u128::from(p) << 64 | u128::from(o)
-        });
-        Ok(Self::from_narrow(profile, pts, nodes.len()))
+        let norm = profile.position_norm();
+        let total: u64 = nodes
+            .iter()
+            .map(|node| placement.point_count(node, m))
+            .sum();
+        if profile == Profile::Native && total > REHASH_MIN {
+            // Native points are hashed twice (see `sort_items`) rather than stored.
+            let mut scratch = Vec::new();
+            let sorted = sort_items(nodes.len(), total as usize, EXTRA_BITS, |id, out| {
+                placement.node_positions(&nodes[id], m, norm, out, &mut scratch)
+            });
+            if let Some(ring) = sorted.and_then(|s| Self::from_items(norm, s)) {
+                return Ok(ring);
+            }
+            let pts = fresh_points(placement, nodes, m, None, |p, _, o| {
+                u128::from(p) << 64 | u128::from(o)
+            });
+            return Ok(Self::from_narrow(profile, pts, nodes.len()));
+        }
+        // Every node's points, node by node, normalized.
+        let mut q: Vec<u64> = Vec::with_capacity(total as usize);
+        let mut ends: Vec<u32> = Vec::with_capacity(nodes.len());
+        let mut scratch = Vec::new();
+        for node in nodes {
+            placement.node_positions(node, m, norm, &mut q, &mut scratch);
+            ends.push(q.len() as u32);
+        }
+        Ok(Self::from_positions(profile, q, ends))
     }
 
     /// Envoy's Maglev table of `nodes` (keyed by name), `table_size` entries, as a ring whose
@@ -80,6 +112,40 @@ impl Ring {
             None => Index::build(&[], &[], 0),
         };
         Ok(Self::assemble(index, None, None, Vec::new()))
+    }
+
+    /// The ring of sorted items, if no two points meet and the pages hold them.
+    fn from_items(norm: u32, sorted: Items) -> Option<Ring> {
+        if !sorted.distinct {
+            return None;
+        }
+        let index = Index::from_items(&sorted.items, &sorted.buckets, sorted.geometry, norm)?;
+        Some(Self::assemble(index, None, None, Vec::new()))
+    }
+
+    /// Turns the points of a narrow profile, normalized and node by node (node `id`'s are
+    /// `q[ends[id - 1]..ends[id]]`), into a ring, as [`from_sorted`](Self::from_sorted) does once
+    /// they are sorted: as items (see [`sort_items`]) when they fit and no two points meet,
+    /// otherwise through [`from_narrow`](Self::from_narrow).
+    fn from_positions(profile: Profile, q: Vec<u64>, ends: Vec<u32>) -> Ring {
+        let norm = profile.position_norm();
+        let range =
+            |id: usize| (if id == 0 { 0 } else { ends[id - 1] as usize })..ends[id] as usize;
+        let sorted = sort_items(ends.len(), q.len(), EXTRA_BITS, |id, out| {
+            out.extend_from_slice(&q[range(id)])
+        });
+        if let Some(ring) = sorted.and_then(|s| Self::from_items(norm, s)) {
+            return ring;
+        }
+        let mut pts = Vec::with_capacity(q.len());
+        for id in 0..ends.len() {
+            pts.extend(
+                q[range(id)]
+                    .iter()
+                    .map(|&x| u128::from(x >> norm) << 64 | id as u128),
+            );
+        }
+        Self::from_narrow(profile, pts, ends.len())
     }
 
     /// Turns the points of a narrow profile, in any order, into a ring, as
@@ -128,9 +194,7 @@ impl Ring {
             for &x in &kept {
                 buckets[(top(x) >> shift) as usize + 1] += 1;
             }
-            for b in 1..buckets.len() {
-                buckets[b] += buckets[b - 1];
-            }
+            running_sum(&mut buckets);
             if let Some(index) = Index::from_buckets(&kept, &buckets, norm) {
                 return Self::assemble(index, None, None, shadowed);
             }
@@ -198,6 +262,70 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// The ring `from_positions` makes of points given node by node, against the sorted path's.
+    fn check_items_build(profile: Profile, by_node: &[Vec<u64>]) {
+        let norm = profile.position_norm();
+        let (mut q, mut ends) = (Vec::new(), Vec::new());
+        for ps in by_node {
+            q.extend(ps.iter().map(|&p| p << norm));
+            ends.push(q.len() as u32);
+        }
+        check_against_sorted(profile, by_node, Ring::from_positions(profile, q, ends));
+    }
+
+    /// `fast`, a ring of the points given node by node, against the sorted path's.
+    fn check_against_sorted(profile: Profile, by_node: &[Vec<u64>], fast: Ring) {
+        let norm = profile.position_norm();
+        let mut sorted = Vec::new();
+        for (id, ps) in by_node.iter().enumerate() {
+            sorted.extend(ps.iter().map(|&p| (p, 0, id as u32)));
+        }
+        sorted.sort_unstable();
+        let slow = Ring::from_sorted(profile, sorted, by_node.len());
+        assert_eq!(fast.plain().points, slow.plain().points);
+        assert_eq!(fast.plain().owners, slow.plain().owners);
+        assert_eq!(fast.shadowed, slow.shadowed);
+        if let (Index::Radix(f), Index::Radix(s)) = (&fast.index, &slow.index) {
+            f.check();
+            s.check();
+        }
+        let max = u64::MAX >> norm;
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..2_000 {
+            x = x.rotate_left(17).wrapping_mul(0xBF58_476D_1CE4_E5B9) ^ 0x94D0_49BB_1331_11EB;
+            let k = x & max;
+            assert_eq!(fast.rank_at_or_after(k), slow.rank_at_or_after(k));
+        }
+    }
+
+    /// Real rings of both narrow hash profiles, small enough for one counting pass and large
+    /// enough for two (1,000 nodes × 160 points: 2^19 fine buckets), and nginx's CRC-32 points,
+    /// which meet at equal positions at that size (the path through `from_narrow`).
+    #[test]
+    fn items_build_equals_the_sorted_build_on_real_rings() {
+        for profile in [Profile::Native, Profile::Nginx] {
+            let placement = Placement::new(profile, Some(160)).unwrap();
+            for n in [1usize, 2, 3, 10, 100, 1000] {
+                let nodes: Vec<Arc<Node>> = (0..n)
+                    .map(|i| Arc::new(Node::new(format!("10.1.{}.{}:80", i / 256, i % 256))))
+                    .collect();
+                let m = Membership::of(nodes.iter().map(|n| &**n));
+                let by_node: Vec<Vec<u64>> = nodes
+                    .iter()
+                    .map(|node| {
+                        let mut out = Vec::new();
+                        placement.node_points(node, &m, &mut out);
+                        out.into_iter().map(|(p, _)| p).collect()
+                    })
+                    .collect();
+                check_items_build(profile, &by_node);
+                // And the full build itself (native points are hashed twice there, not stored).
+                let built = Ring::build(&placement, &nodes, &m).unwrap();
+                check_against_sorted(profile, &by_node, built);
+            }
+        }
+    }
+
     proptest! {
         /// The bucketed full build makes the ring the sorted path makes, equal positions and
         /// crowded buckets included.
@@ -223,6 +351,34 @@ mod tests {
             for x in [0, 1, 2, 3, max / 3, max / 2, max] {
                 prop_assert_eq!(fast.rank_at_or_after(x), slow.rank_at_or_after(x));
             }
+        }
+
+        /// Points given node by node make the ring the sorted path makes: equal positions, crowded
+        /// pages, nodes without points, ids too wide for items (fewer than ~32 points per node).
+        #[test]
+        fn items_build_equals_the_sorted_build(
+            by_node in proptest::collection::vec(
+                proptest::collection::vec(any::<u64>(), 0..120), 1..200),
+            crc in any::<bool>(),
+            crowd in 0usize..100,
+            meet in prop_oneof![Just(0usize), 0usize..4],
+            top in prop_oneof![Just(0u32), 0u32..64],
+        ) {
+            let profile = if crc { Profile::Nginx } else { Profile::Native };
+            let max = u64::MAX >> profile.position_norm();
+            let mut by_node: Vec<Vec<u64>> = by_node
+                .into_iter()
+                .map(|ps| ps.into_iter().map(|p| (p >> top) & max).collect())
+                .collect();
+            let k = by_node.len();
+            // A crowd of distinct positions in the first bucket, and `meet` points at one position.
+            for i in 0..crowd {
+                by_node[i % k].push((i as u64 * 7 + 1) & max);
+            }
+            for i in 0..meet {
+                by_node[(i * 3) % k].push(max / 3);
+            }
+            check_items_build(profile, &by_node);
         }
     }
 }

@@ -22,7 +22,7 @@ mod table;
 use bytemuck::{Pod, Zeroable};
 
 pub(crate) use eytzinger::Eytzinger;
-pub(crate) use packed::Change;
+pub(crate) use packed::{Change, LOCAL_BITS};
 pub(crate) use radix::{Points as RadixPoints, Radix, NO_NEXT};
 #[cfg(test)]
 pub(crate) use simd::kernels_under_test;
@@ -100,6 +100,18 @@ impl Index {
     /// the radix layout.
     pub(crate) fn from_buckets(points: &[u128], buckets: &[u32], norm: u32) -> Option<Self> {
         packed::Packed::from_buckets(points, buckets, norm)
+            .map(|p| Index::Radix(Radix::from_packed(p)))
+    }
+
+    /// The radix index of a full build's points as items (see `Packed::from_items`), in the
+    /// geometry `(bits, shift)` of [`radix_geometry`]. `None` if they do not fit the radix layout.
+    pub(crate) fn from_items(
+        items: &[u64],
+        buckets: &[u32],
+        geometry: (u32, u32),
+        norm: u32,
+    ) -> Option<Self> {
+        packed::Packed::from_items(items, buckets, geometry, norm)
             .map(|p| Index::Radix(Radix::from_packed(p)))
     }
 

@@ -121,6 +121,12 @@ impl Radix {
         self.packed.chunk_count()
     }
 
+    /// Checks every invariant of the packing (panics if one fails).
+    #[cfg(test)]
+    pub(crate) fn check(&self) {
+        self.packed.check();
+    }
+
     /// Whether the packed owner fields (slot ids) differ from the node ids somewhere.
     #[cfg(test)]
     pub(crate) fn translates_slots(&self) -> bool {

@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use super::{
-    pack_point, page_lines, position, sentinel, slot_owner, Chunk, Head, Line, Packed, Page,
+    pack, pack_point, page_lines, position, sentinel, slot_owner, Chunk, Head, Line, Packed, Page,
     DIR_MAX, LOCAL, LOCAL_BITS, PAD, PAGE_MAX, POINTS_PER_BUCKET, TABLE_WORDS, WINDOW_MAX,
 };
 
@@ -50,8 +50,10 @@ impl Packed {
             // The geometry's `used` bits cover every point: the page is below `pages`.
             starts[page_of(r) + 1] += 1;
         }
-        for p in 0..pages {
-            starts[p + 1] += starts[p];
+        let mut sum = 0;
+        for s in &mut starts {
+            sum += *s;
+            *s = sum;
         }
         let point = |r: usize| (slots[r], lows[r]);
         Self::assemble(
@@ -60,7 +62,7 @@ impl Packed {
             ids,
             (bits, shift),
             starts,
-            point,
+            |_, r| point(r),
             |_, a, b, table| {
                 count_table(table, (a..b).map(point), shift);
             },
@@ -87,7 +89,7 @@ impl Packed {
             Vec::new(),
             geometry,
             starts,
-            |r| {
+            |_, r| {
                 let x = points[r];
                 pack_point((x >> 64) as u64, x as u32 & 0xFFFF, norm)
             },
@@ -102,7 +104,52 @@ impl Packed {
         )
     }
 
-    /// The packing of `n` points, sorted, read as (slot, low) by `point`, in the table geometry
+    /// The packing of a full build's points as *items* (see `ring::sort::sort_items`): page by page,
+    /// each point as the bits of its normalized position below its page (`shift + LOCAL_BITS` of
+    /// them) at the top of a word, above its node id (node ids are the slot ids, below `2^16` and
+    /// below `2^(64 - shift - LOCAL_BITS)`), sorted within each page; `buckets[b]` the rank of the
+    /// first point of bucket `b` in the geometry `(bits, shift)` (`2^bits + 1` entries, the last
+    /// `items.len()`). `None` if `buckets` does not fit, or a page would hold more than it can.
+    pub(crate) fn from_items(
+        items: &[u64],
+        buckets: &[u32],
+        (bits, shift): (u32, u32),
+        norm: u32,
+    ) -> Option<Self> {
+        let n = items.len();
+        let in_page = shift + LOCAL_BITS;
+        if buckets.len() != (1 << bits) + 1 || buckets.last() != Some(&(n as u32)) || in_page > 64 {
+            return None;
+        }
+        let low = 64 - in_page;
+        let id_mask = (1u64 << low.min(16)) - 1;
+        let starts: Vec<u32> = buckets.iter().step_by(LOCAL).copied().collect();
+        Self::assemble(
+            n,
+            norm % 64,
+            Vec::new(),
+            (bits, shift),
+            starts,
+            |p, r| {
+                let x = items[r];
+                // A ring of one page has `in_page` up to 64: its page bits are none.
+                let q = (p as u64).checked_shl(in_page).unwrap_or(0) | x >> low;
+                (pack(q, (x & id_mask) as u32), q as u16)
+            },
+            |p, _, _, table| {
+                let b = p << LOCAL_BITS;
+                let first = buckets[b];
+                for l in 0..=LOCAL {
+                    // Within a page: at most `PAGE_MAX` (checked before any page is written).
+                    table[l] = (buckets[b + l] - first) as u16;
+                }
+            },
+        )
+    }
+
+    /// The packing of `n` points, sorted, read as (slot, low) by `point(page, rank)` (its slot id
+    /// must not depend on `page`: the owner of a page's next point is read with any page), in the
+    /// table geometry
     /// `(bits, shift)`, whose pages start at the ranks `starts` (`2^(bits - LOCAL_BITS) + 1`
     /// entries, the last `n`); `table(p, a, b, entries)` fills the first `LOCAL + 1` (zeroed)
     /// table entries of page `p`, which holds ranks `a..b`. `None` if a page would hold more points
@@ -113,7 +160,7 @@ impl Packed {
         ids: Vec<u32>,
         (bits, shift): (u32, u32),
         starts: Vec<u32>,
-        point: impl Fn(usize) -> (u64, u16),
+        point: impl Fn(usize, usize) -> (u64, u16),
         mut table: impl FnMut(usize, usize, usize, &mut [u16]),
     ) -> Option<Self> {
         let norm = norm % 64;
@@ -129,24 +176,21 @@ impl Packed {
             .windows(2)
             .map(|w| page_lines((w[1] - w[0]) as usize))
             .sum();
-        let first = if n > 0 {
-            slot_owner(point(0).0)
-        } else {
-            0xFFFF
-        };
+        let owner = |r: usize| slot_owner(point(0, r).0);
+        let first = if n > 0 { owner(0) } else { 0xFFFF };
         let mut out = vec![Line([PAD; 8]); lines].into_boxed_slice();
         let mut heads = Vec::with_capacity(pages);
         let mut at = 0;
         for p in 0..pages {
             let (a, b) = (starts[p] as usize, starts[p + 1] as usize);
-            let next = if b < n { slot_owner(point(b).0) } else { first };
+            let next = if b < n { owner(b) } else { first };
             let len = page_lines(b - a);
             write_page_with(
                 &mut out[at..at + len],
                 b - a,
                 next,
                 |t| table(p, a, b, t),
-                |i| point(a + i),
+                |i| point(p, a + i),
             );
             heads.push(Head(out[at..].as_ptr().cast()));
             at += len;

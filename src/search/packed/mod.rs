@@ -77,7 +77,7 @@ pub(crate) const WINDOW_MAX: usize = 8;
 const POINTS_PER_BUCKET: usize = 2;
 
 /// Buckets per page, as a power of two.
-const LOCAL_BITS: u32 = 4;
+pub(crate) const LOCAL_BITS: u32 = 4;
 
 /// Buckets per page: 16, so a page holds about 32 points (measured against 8 and 32 buckets: the
 /// bytes a publication writes are lowest near 32 points per page; `docs/performance.md`).
