@@ -201,6 +201,7 @@ impl Packed {
                 chunks: vec![Chunk {
                     lines: Arc::new(out),
                     live: lines,
+                    pages: None,
                 }],
                 starts: starts.into_boxed_slice(),
                 ids: ids.into_boxed_slice(),

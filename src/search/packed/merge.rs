@@ -64,16 +64,16 @@ struct Rewrite {
 struct NextPages<'a> {
     prev: &'a Packed,
     rewrite: &'a Rewrite,
-    /// Page → its index in the touched pages, or `u32::MAX` (a table, not a search: the walks ask
-    /// about pages often, and a publication spends O(pages) on the heads and starts anyway).
-    span_at: Vec<u32>,
+    /// The touched pages, ascending (`rewrite.spans` in the same order).
+    touched: &'a [usize],
 }
 
 impl NextPages<'_> {
     /// The touched page's range in the rewrite, if page `p` is touched.
     #[inline]
     fn span(&self, p: usize) -> Option<(usize, usize)> {
-        self.rewrite.spans.get(self.span_at[p] as usize).copied()
+        let i = self.touched.binary_search(&p).ok()?;
+        self.rewrite.spans.get(i).copied()
     }
 
     /// Page `p`'s points and their low bits.
@@ -87,11 +87,11 @@ impl NextPages<'_> {
         }
     }
 
-    /// Page `p`'s point count.
+    /// Page `p`'s point count (an untouched page's from the page starts, without reading it).
     fn len(&self, p: usize) -> usize {
         match self.span(p) {
             Some((a, b)) => b - a,
-            None => self.prev.page(p).len(),
+            None => self.prev.page_len(p),
         }
     }
 
@@ -99,7 +99,14 @@ impl NextPages<'_> {
     /// not empty).
     fn next_owner(&self, p: usize) -> u32 {
         let pages = self.prev.pages();
-        let mut q = (p + 1) % pages;
+        let q = (p + 1) % pages;
+        if self.span(q).is_none() && self.prev.page_len(q) > 0 {
+            // The next page is untouched and holds a point: the first point after `p` is the one
+            // it was, and page `p`'s old sentinel names its owner (slot ids stay), where reading
+            // the next page would miss the cache.
+            return self.prev.page(p).sentinel_owner();
+        }
+        let mut q = q;
         while self.len(q) == 0 {
             q = (q + 1) % pages;
         }
@@ -145,14 +152,10 @@ impl Packed {
         {
             return None;
         }
-        let mut span_at = vec![u32::MAX; self.pages()];
-        for (i, &t) in touched.iter().enumerate() {
-            span_at[t] = i as u32;
-        }
         let next = NextPages {
             prev: self,
             rewrite: &rewrite,
-            span_at,
+            touched: &touched,
         };
         let mut written: Vec<usize> = touched
             .iter()
@@ -328,6 +331,14 @@ impl Packed {
         let pages = self.pages();
         let mut resent = Vec::new();
         for &t in touched {
+            // The page before `t` keeps its sentinel when `t` held a point before and holds one
+            // now, owned by the same slot: then the first point after it has the same owner. (Page
+            // `t` is in the cache; the page before it is read only when this does not settle it.)
+            let (old, new) = (self.page(t), next.contents(t).0);
+            if old.len() > 0 && !new.is_empty() && slot_owner(old.points()[0]) == slot_owner(new[0])
+            {
+                continue;
+            }
             let mut q = t;
             for _ in 1..pages {
                 q = (q + pages - 1) % pages;
@@ -335,7 +346,7 @@ impl Packed {
                     break;
                 }
                 let pg = self.page(q);
-                if slot_owner(pg.slots()[pg.len()]) != next.next_owner(q) {
+                if pg.sentinel_owner() != next.next_owner(q) {
                     resent.push(q);
                 }
                 if pg.len() > 0 {
@@ -353,9 +364,11 @@ impl Packed {
             return Vec::new();
         }
         let oldest = &self.chunks[0];
-        (0..self.pages())
-            .filter(|&p| oldest.contains(self.heads[p]))
-            .collect()
+        let live = |&p: &usize| oldest.contains(self.heads[p]);
+        match &oldest.pages {
+            Some(pages) => pages.iter().map(|&p| p as usize).filter(live).collect(),
+            None => (0..self.pages()).filter(live).collect(),
+        }
     }
 
     /// Step 6: pages `written` (ascending) written into one new chunk: the new heads, the chunks
@@ -398,6 +411,7 @@ impl Packed {
             chunks.push(Chunk {
                 lines: Arc::new(out),
                 live: lines,
+                pages: Some(written.iter().map(|&p| p as u32).collect()),
             });
         }
         (heads, chunks, live)

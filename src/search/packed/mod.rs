@@ -177,6 +177,10 @@ unsafe impl Sync for Head {}
 struct Chunk {
     lines: Arc<Box<[Line]>>,
     live: usize,
+    /// The pages written into the chunk, ascending (`None`: every page of the ring, a full build's
+    /// chunk). The pages still in it are among these: a publication that empties the oldest chunk
+    /// looks at them, not at every page of the ring.
+    pages: Option<Arc<[u32]>>,
 }
 
 impl Chunk {
@@ -227,6 +231,13 @@ impl<'a> Page<'a> {
         // SAFETY: the page holds `len() + WINDOW_MAX + 1` slots after its table (invariant 1),
         // immutable for as long as the packing that lends the page (`'a`).
         unsafe { std::slice::from_raw_parts(self.slots_ptr(), self.len() + WINDOW_MAX + 1) }
+    }
+
+    /// The slot id named by the page's sentinel: the owner of the ring's next point after the
+    /// page, wrapping.
+    #[inline]
+    pub(crate) fn sentinel_owner(self) -> u32 {
+        slot_owner(self.slots()[self.len()])
     }
 
     /// The page's packed points.
@@ -622,6 +633,12 @@ impl Packed {
     #[inline(always)]
     pub(crate) fn pages(&self) -> usize {
         self.heads.len()
+    }
+
+    /// Page `p`'s point count, from the page starts (without reading the page).
+    #[inline]
+    pub(crate) fn page_len(&self, p: usize) -> usize {
+        (self.starts[p + 1] - self.starts[p]) as usize
     }
 
     /// The address of normalized key `x`'s page address in `heads`, for a prefetch hint only (not
