@@ -34,6 +34,7 @@
 mod fill;
 #[cfg(test)]
 mod tests;
+mod xxh64;
 
 use crate::error::{Error, Result};
 
@@ -55,9 +56,9 @@ pub(crate) const MAX_TOTAL_WEIGHT: u64 = u32::MAX as u64;
 
 /// The key hash of Envoy's hash policies for a string or bytes value (a header value, a cookie):
 /// XXH64 with seed 0 (`HashUtil::xxHash64`). A key's table entry is `key_hash(key) mod M`.
-#[inline]
+#[inline(always)]
 pub(crate) fn key_hash(key: &[u8]) -> u64 {
-    xxhash_rust::xxh64::xxh64(key, 0)
+    xxh64::xxh64_seed0(key)
 }
 
 /// The hash Envoy looks up on retry `attempt` of a pick whose hash is `hash` (`chooseHost(hash,

@@ -129,6 +129,11 @@ impl Snapshot {
                         *b = xxh3_64(k.as_ref());
                     }
                 }),
+                Profile::Maglev => self.search_chunks(kernel, keys, out, |ks, buf| {
+                    for (b, k) in buf.iter_mut().zip(ks) {
+                        *b = crate::maglev::key_hash(k.as_ref());
+                    }
+                }),
                 _ => self.search_chunks(kernel, keys, out, |ks, buf| {
                     for (b, k) in buf.iter_mut().zip(ks) {
                         *b = self

@@ -312,6 +312,8 @@ impl Snapshot {
         match self.placement.profile() {
             // See `route_hash`: native = xxh3, then the `>=` search, nothing else.
             Profile::Native => self.owner_healthy(xxh3_64(key)),
+            // Maglev: XXH64 inline, and the entry is the hash itself mod M.
+            Profile::Maglev => self.owner_healthy(crate::maglev::key_hash(key)),
             p if p.is_wide() => self.route_wide(self.placement.key_hash_wide(key)),
             _ => self.owner_healthy(self.placement.search_from(self.placement.key_hash(key))),
         }
