@@ -46,6 +46,10 @@ const PASS_BITS: u32 = 18;
 /// Bits of the first of two passes: 2^10 partitions, each written through its own cache line.
 const FIRST_BITS: u32 = 10;
 
+/// Bits of the first of [`sort_items`]' two passes. It writes two streams a partition (positions
+/// and ids), so it takes fewer partitions than [`bucket_sort`].
+const ITEM_FIRST_BITS: u32 = 8;
+
 /// Buckets this small are finished by insertion sort; larger ones by the standard sort.
 const INSERTION_MAX: usize = 24;
 
@@ -181,7 +185,6 @@ pub(super) fn sort_items(
     let low = 64 - plan.in_page;
     let item = |x: u64, id: usize| x << low | id as u64;
     running_sum(&mut counts);
-    let mut next: Vec<u32> = counts[..counts.len() - 1].to_vec();
     let mut buckets = vec![0u32; (1 << bits) + 1];
     let mut distinct = true;
     // `items` from rank `base` on, its buckets `buckets`.
@@ -197,19 +200,20 @@ pub(super) fn sort_items(
     };
     let first_shift = plan.first_shift;
     if plan.one_pass {
-        // The counts are by fine bucket: place each point's item at once.
+        // The counts are by fine bucket: place each point's item at once. Each bucket's start is
+        // its cursor, which then ends at the next bucket's start (no copy of the counts).
         let mut items = vec![0u64; n];
         for id in 0..nodes {
             buf.clear();
             fill(id, &mut buf);
             for &x in &buf {
-                let at = &mut next[(x >> first_shift) as usize];
+                let at = &mut counts[(x >> first_shift) as usize];
                 items[*at as usize] = item(x, id);
                 *at += 1;
             }
         }
-        for (b, start) in buckets.iter_mut().enumerate() {
-            *start = counts[b << plan.extra];
+        for (b, start) in buckets.iter_mut().enumerate().skip(1) {
+            *start = counts[(b << plan.extra) - 1];
         }
         finish_pages(&mut items, &buckets, 0, &mut distinct);
         return Some(Items {
@@ -219,7 +223,9 @@ pub(super) fn sort_items(
             distinct,
         });
     }
-    // Pass one: positions and ids into their partitions (the top `FIRST_BITS` of the fine bucket).
+    // Pass one: positions and ids into their partitions (the top `ITEM_FIRST_BITS` of the fine
+    // bucket).
+    let mut next: Vec<u32> = counts[..counts.len() - 1].to_vec();
     let mut items = vec![0u64; n];
     let mut ids = vec![0u16; n];
     for id in 0..nodes {
@@ -234,10 +240,10 @@ pub(super) fn sort_items(
     }
     // Pass two: each partition by the rest of its fine bucket, its items written over its
     // positions (copied out first), its pages finished while they are in the cache.
-    let rest = plan.fine_bits - FIRST_BITS;
+    let rest = plan.fine_bits - ITEM_FIRST_BITS;
     let mask = (1usize << rest) - 1;
     let fine_shift = plan.fine_shift;
-    let per_part = 1usize << (bits - FIRST_BITS);
+    let per_part = 1usize << (bits - ITEM_FIRST_BITS);
     let mut fine = vec![0u32; (1 << rest) + 1];
     let mut xs: Vec<u64> = Vec::new();
     for (i, w) in counts.windows(2).enumerate() {
@@ -292,7 +298,7 @@ impl Plan {
         let extra = extra.min(shift);
         let (fine_bits, fine_shift) = (bits + extra, shift - extra);
         let one_pass = fine_bits <= PASS_BITS;
-        let first_bits = if one_pass { fine_bits } else { FIRST_BITS };
+        let first_bits = if one_pass { fine_bits } else { ITEM_FIRST_BITS };
         Plan {
             in_page: shift + LOCAL_BITS,
             extra,
