@@ -185,7 +185,6 @@ pub(super) fn sort_items(
     let low = 64 - plan.in_page;
     let item = |x: u64, id: usize| x << low | id as u64;
     running_sum(&mut counts);
-    let mut buckets = vec![0u32; (1 << bits) + 1];
     let mut distinct = true;
     // `items` from rank `base` on, its buckets `buckets`.
     let finish_pages = |items: &mut [u64], buckets: &[u32], base: u32, distinct: &mut bool| {
@@ -212,9 +211,19 @@ pub(super) fn sort_items(
                 *at += 1;
             }
         }
-        for (b, start) in buckets.iter_mut().enumerate().skip(1) {
-            *start = counts[(b << plan.extra) - 1];
+        // The bucket starts, made in place in the counts (bucket `b` starts where fine bucket
+        // `(b << extra) - 1` ended; read at or after where it is written, so nothing is
+        // overwritten before it is read), then cut to the table's size.
+        let mut buckets = counts;
+        if plan.extra == 0 {
+            buckets.copy_within(..1 << bits, 1);
+        } else {
+            for b in 1..=1usize << bits {
+                buckets[b] = buckets[(b << plan.extra) - 1];
+            }
         }
+        buckets[0] = 0;
+        buckets.truncate((1 << bits) + 1);
         finish_pages(&mut items, &buckets, 0, &mut distinct);
         return Some(Items {
             items,
@@ -225,6 +234,7 @@ pub(super) fn sort_items(
     }
     // Pass one: positions and ids into their partitions (the top `ITEM_FIRST_BITS` of the fine
     // bucket).
+    let mut buckets = vec![0u32; (1 << bits) + 1];
     let mut next: Vec<u32> = counts[..counts.len() - 1].to_vec();
     let mut items = vec![0u64; n];
     let mut ids = vec![0u16; n];
