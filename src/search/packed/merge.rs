@@ -17,6 +17,9 @@ use super::{
     MAX_CHUNKS, PAD, PAGE_MAX, POINTS_PER_BUCKET, SLACK,
 };
 
+/// How many touched pages ahead of the one being merged are fetched.
+const PREFETCH_AHEAD: usize = 6;
+
 /// What an incremental publication changes, in the ring's terms: node ids and positions as the
 /// profile has them (the packing normalizes them and assigns the slots).
 pub(crate) struct Change<'a> {
@@ -278,7 +281,15 @@ impl Packed {
         };
         let mut f = 0;
         let mut e = 0;
-        for &t in touched {
+        // The touched pages are scattered over the ring: each is fetched a few pages ahead of its
+        // turn, so their misses overlap instead of coming one after the other.
+        for &t in touched.iter().take(PREFETCH_AHEAD) {
+            self.prefetch_page(t);
+        }
+        for (i, &t) in touched.iter().enumerate() {
+            if let Some(&ahead) = touched.get(i + PREFETCH_AHEAD) {
+                self.prefetch_page(ahead);
+            }
             let pg = self.page(t);
             let from = out.slots.len();
             let mut push_fresh_below = |out: &mut Rewrite, below: Option<(u64, u32)>| {
@@ -390,7 +401,7 @@ impl Packed {
         let mut live = self.live + lines;
         for &p in written {
             let old = self.heads[p];
-            let old_lines = page_lines(self.page(p).len());
+            let old_lines = page_lines(self.page_len(p));
             live -= old_lines;
             let c = by_base.partition_point(|&(b, _)| b <= old.0 as usize);
             if let Some(&(_, c)) = c.checked_sub(1).and_then(|c| by_base.get(c)) {

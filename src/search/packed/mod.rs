@@ -109,6 +109,10 @@ const MAX_CHUNKS: usize = 64;
 /// gave 7.7–7.9 ns against the flat table's 7.6–7.9.
 const DIR_MAX: usize = 1 << 14;
 
+/// The most lines of a page a publication prefetches ahead of reading it (a page of ~32 points is
+/// 7 lines; fetching only its first 2 measured no gain).
+const PREFETCH_LINES: usize = 8;
+
 /// A node id meaning "no node" in the slot table.
 const FREE: u32 = u32::MAX;
 
@@ -633,6 +637,16 @@ impl Packed {
     #[inline(always)]
     pub(crate) fn pages(&self) -> usize {
         self.heads.len()
+    }
+
+    /// Hints the CPU to fetch page `p`'s lines (a publication about to read it; it never reads
+    /// through the hint).
+    #[inline]
+    pub(crate) fn prefetch_page(&self, p: usize) {
+        let h = self.heads[p].0;
+        for l in 0..page_lines(self.page_len(p)).min(PREFETCH_LINES) {
+            super::prefetch::prefetch_read(h.wrapping_add(8 * l));
+        }
     }
 
     /// Page `p`'s point count, from the page starts (without reading the page).
