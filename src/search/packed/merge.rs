@@ -20,6 +20,10 @@ use super::{
 /// How many touched pages ahead of the one being merged are fetched.
 const PREFETCH_AHEAD: usize = 6;
 
+/// The fewest pages a ring has for its publications to prefetch pages (2^12 pages: ~128 k points,
+/// ~1.7 MiB; at 100 nodes, 512 pages, the hints measured 2 % slower).
+const PREFETCH_MIN_PAGES: usize = 1 << 12;
+
 /// What an incremental publication changes, in the ring's terms: node ids and positions as the
 /// profile has them (the packing normalizes them and assigns the slots).
 pub(crate) struct Change<'a> {
@@ -282,13 +286,19 @@ impl Packed {
         let mut f = 0;
         let mut e = 0;
         // The touched pages are scattered over the ring: each is fetched a few pages ahead of its
-        // turn, so their misses overlap instead of coming one after the other.
-        for &t in touched.iter().take(PREFETCH_AHEAD) {
+        // turn, so their misses overlap instead of coming one after the other. (A small ring is in
+        // the cache already, and the hints only cost.)
+        let ahead = if self.pages() >= PREFETCH_MIN_PAGES {
+            PREFETCH_AHEAD
+        } else {
+            0
+        };
+        for &t in touched.iter().take(ahead) {
             self.prefetch_page(t);
         }
         for (i, &t) in touched.iter().enumerate() {
-            if let Some(&ahead) = touched.get(i + PREFETCH_AHEAD) {
-                self.prefetch_page(ahead);
+            if let Some(&q) = touched.get(i + ahead).filter(|_| ahead > 0) {
+                self.prefetch_page(q);
             }
             let pg = self.page(t);
             let from = out.slots.len();
