@@ -538,7 +538,7 @@ impl Placement {
         }
         out.reserve(self.point_count(node, m) as usize);
         match self.profile {
-            Profile::Native => native::node_points(name, w * vn, out),
+            Profile::Native => native_points::node_points(name, w * vn, out),
             Profile::Uhashring => uhashring::node_points(name, w * vn, out),
             Profile::UhashringKetama => uhashring_ketama::node_points(name, w, m, vn, out),
             Profile::HashRing => hash_ring::node_points(name, w, m, vn, out),

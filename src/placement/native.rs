@@ -2,7 +2,8 @@
 //!
 //! Point `i` of node `name` is `xxh3_64(name ‖ b"#" ‖ (i as u32).to_le_bytes())`; a key is at
 //! `xxh3_64(key)`; owner = first point `>=` the key, wrapping. `virtual_nodes` = points per unit of
-//! weight (fastring's `HashRing(virtual_nodes)`, default 128). Pinned by `tests/golden_fastring.rs`.
+//! weight (fastring's `HashRing(virtual_nodes)`, default 128). Points are made in `native_points`. Pinned by
+//! `tests/golden_fastring.rs`.
 
 use crate::hash::xxh3_64;
 
@@ -12,8 +13,4 @@ pub(super) const DEFAULT_VIRTUAL_NODES: u32 = 128;
 #[inline(always)]
 pub(super) fn key_hash(key: &[u8]) -> u64 {
     xxh3_64(key)
-}
-
-pub(super) fn node_points(name: &str, count: u32, out: &mut Vec<(u64, u64)>) {
-    super::native_points::node_points(name, count, out);
 }

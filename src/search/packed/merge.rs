@@ -297,8 +297,10 @@ impl Packed {
             self.prefetch_page(t);
         }
         for (i, &t) in touched.iter().enumerate() {
-            if let Some(&q) = touched.get(i + ahead).filter(|_| ahead > 0) {
-                self.prefetch_page(q);
+            if ahead > 0 {
+                if let Some(&q) = touched.get(i + ahead) {
+                    self.prefetch_page(q);
+                }
             }
             let pg = self.page(t);
             let from = out.slots.len();
