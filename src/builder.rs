@@ -23,7 +23,7 @@ use crate::fingerprint::node_term;
 use crate::health::{AllDown, Health};
 use crate::names::NameIndex;
 use crate::node::{Node, Payload};
-use crate::placement::{Membership, Placement};
+use crate::placement::{Placement, Tally};
 use crate::ring::{Moves, Ring};
 use crate::snapshot::Snapshot;
 
@@ -89,6 +89,8 @@ pub struct Builder {
     fp_sum: u64,
     /// Whether each slot's node is down (see `crate::health`).
     down: Vec<bool>,
+    /// The working membership's running sums (its [`Membership`] and point count).
+    tally: Tally,
     /// What lookups answer when every owner is down.
     all_down: AllDown,
     points_changed: bool,
@@ -108,6 +110,7 @@ impl Builder {
             index: NameIndex::default(),
             fp_sum: 0,
             down: Vec::new(),
+            tally: Tally::default(),
             all_down: AllDown::default(),
             points_changed: false,
             changed: false,
@@ -137,6 +140,7 @@ impl Builder {
             index,
             fp_sum: s.fp_sum,
             down,
+            tally: s.tally,
             all_down: s.health.all_down,
             points_changed: false,
             changed: false,
@@ -231,6 +235,7 @@ impl Builder {
         }
         self.changed = true;
         self.fp_sum = self.fp_sum.wrapping_add(node_term(&node.name, node.weight));
+        self.tally.add(&self.placement, node.weight);
         let slot = self.nodes.len() as u32;
         self.nodes.push(Some(Arc::new(node)));
         self.old_ids.push(NO_ID);
@@ -259,6 +264,7 @@ impl Builder {
         self.points_changed = true;
         self.changed = true;
         self.fp_sum = self.fp_sum.wrapping_sub(node_term(&node.name, node.weight));
+        self.tally.remove(&self.placement, node.weight);
         Ok(Arc::unwrap_or_clone(node))
     }
 
@@ -295,7 +301,10 @@ impl Builder {
         }
         let (node, slot) = self.entry_mut(name)?;
         let delta = node_term(&node.name, weight).wrapping_sub(node_term(&node.name, node.weight));
+        let before = node.weight;
         Arc::make_mut(node).weight = weight;
+        self.tally.remove(&self.placement, before);
+        self.tally.add(&self.placement, weight);
         self.repoint[slot] = true;
         self.points_changed = true;
         self.changed = true;
@@ -375,11 +384,11 @@ impl Builder {
     ///
     /// Errors: [`Error::TooManyPoints`].
     pub(crate) fn check_points(&self) -> Result<()> {
-        let live = || self.nodes.iter().flatten().map(|n| &**n);
-        let membership = Membership::of(live());
-        let total: u64 = live()
-            .map(|n| self.placement.point_count(n, &membership))
-            .sum();
+        let total = total_points(
+            &self.placement,
+            &self.tally,
+            self.nodes.iter().flatten().map(|n| &**n),
+        );
         if total > MAX_POINTS {
             return Err(Error::TooManyPoints {
                 points: total,
@@ -423,11 +432,12 @@ impl Builder {
             }
             nodes.push(node);
         }
-        let membership = Membership::of(nodes.iter().map(|n| &**n));
-        let total_points: u64 = nodes
-            .iter()
-            .map(|n| self.placement.point_count(n, &membership))
-            .sum();
+        let membership = self.tally.membership();
+        debug_assert_eq!(
+            membership,
+            crate::placement::Membership::of(nodes.iter().map(|n| &**n))
+        );
+        let total_points = total_points(&self.placement, &self.tally, nodes.iter().map(|n| &**n));
         if total_points > MAX_POINTS {
             return Err(Error::TooManyPoints {
                 points: total_points,
@@ -469,6 +479,7 @@ impl Builder {
             ring,
             self.fp_sum,
             health,
+            self.tally,
         ))
     }
 }
@@ -506,4 +517,25 @@ fn slot_name(nodes: &[Option<Arc<Node>>], i: u32) -> &str {
         .get(i as usize)
         .and_then(Option::as_ref)
         .map_or("", |n| &n.name)
+}
+
+/// A membership's point count: from its running sums when each node's count depends on the node
+/// alone (no node is read), else counted node by node (`nodes`: the live nodes, in any order).
+fn total_points<'a>(
+    placement: &Placement,
+    tally: &Tally,
+    nodes: impl Iterator<Item = &'a Node>,
+) -> u64 {
+    let membership = tally.membership();
+    let counted = |nodes: &mut dyn Iterator<Item = &'a Node>| -> u64 {
+        nodes.map(|n| placement.point_count(n, &membership)).sum()
+    };
+    let mut nodes = nodes;
+    match tally.own_points(placement) {
+        Some(total) => {
+            debug_assert_eq!(total, counted(&mut nodes));
+            total
+        }
+        None => counted(&mut nodes),
+    }
 }

@@ -155,7 +155,7 @@ pub(crate) enum EqualPoints {
 }
 
 /// What a membership-dependent profile needs to know about the whole membership.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Membership {
     /// Registered nodes, drained (weight 0) ones included.
     pub(crate) nodes: u64,
@@ -165,6 +165,56 @@ pub(crate) struct Membership {
     pub(crate) total_weight: u64,
     /// Whether any node has a weight above 1.
     pub(crate) any_heavy: bool,
+}
+
+/// Running sums over a membership, kept up to date change by change (`crate::builder`), so that a
+/// publication knows the [`Membership`] and, for a profile whose points depend on each node alone,
+/// the ring's point count without reading every node.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Tally {
+    nodes: u64,
+    live: u64,
+    total_weight: u64,
+    /// Nodes of weight above 1.
+    heavy: u64,
+    /// The sum of [`Placement::own_point_count`] over the nodes (0 under a profile that has none).
+    own_points: u64,
+}
+
+impl Tally {
+    /// The sums with a node of weight `weight` added.
+    pub(crate) fn add(&mut self, placement: &Placement, weight: u32) {
+        self.nodes += 1;
+        self.live += u64::from(weight > 0);
+        self.total_weight += u64::from(weight);
+        self.heavy += u64::from(weight > 1);
+        self.own_points += placement.own_point_count(weight).unwrap_or(0);
+    }
+
+    /// The sums with a node of weight `weight` (one [`Tally::add`]ed before) removed.
+    pub(crate) fn remove(&mut self, placement: &Placement, weight: u32) {
+        self.nodes -= 1;
+        self.live -= u64::from(weight > 0);
+        self.total_weight -= u64::from(weight);
+        self.heavy -= u64::from(weight > 1);
+        self.own_points -= placement.own_point_count(weight).unwrap_or(0);
+    }
+
+    /// The membership these sums describe.
+    pub(crate) fn membership(&self) -> Membership {
+        Membership {
+            nodes: self.nodes,
+            live: self.live,
+            total_weight: self.total_weight,
+            any_heavy: self.heavy > 0,
+        }
+    }
+
+    /// The ring's point count under `placement` when each node's count depends on the node alone
+    /// (`None` under a membership-dependent profile: then every node must be counted).
+    pub(crate) fn own_points(&self, placement: &Placement) -> Option<u64> {
+        placement.own_point_count(0).map(|_| self.own_points)
+    }
 }
 
 impl Membership {
@@ -517,6 +567,9 @@ impl Placement {
         if w == 0 {
             return 0;
         }
+        if let Some(count) = self.own_point_count(w) {
+            return count;
+        }
         match self.profile {
             Profile::Native | Profile::Uhashring | Profile::Nginx => u64::from(w) * u64::from(vn),
             Profile::UhashringKetama => 4 * uhashring_ketama::groups(w, m, vn),
@@ -526,6 +579,18 @@ impl Placement {
             Profile::LibmemcachedKetama => libmemcached::count_oaat(w, m, vn),
             // A table, not points: its entries are counted once for the ring (the table size).
             Profile::Maglev => 0,
+        }
+    }
+
+    /// A node's point count when it depends on the node's weight alone (`virtual_nodes · weight`
+    /// for the native, uhashring and nginx profiles); `None` under a membership-dependent profile.
+    #[inline]
+    pub(crate) fn own_point_count(&self, weight: u32) -> Option<u64> {
+        match self.profile {
+            Profile::Native | Profile::Uhashring | Profile::Nginx => {
+                Some(u64::from(weight) * u64::from(self.virtual_nodes))
+            }
+            _ => None,
         }
     }
 

@@ -25,6 +25,7 @@ use crate::hash::xxh3_64;
 use crate::health::Health;
 use crate::names::NameIndex;
 use crate::node::{Node, NodeId};
+use crate::placement::Tally;
 use crate::placement::{Placement, Profile, Tie};
 use crate::ring::Ring;
 use crate::search::Layout;
@@ -61,6 +62,8 @@ pub struct Snapshot {
     pub(crate) fp_sum: u64,
     /// Which nodes are down (see `crate::health`).
     pub(crate) health: Health,
+    /// The membership's running sums, kept so that the next build reads only the nodes it changed.
+    pub(crate) tally: Tally,
     /// How many up nodes own a point: made on first use from the ring's owners and the health.
     up_owners: OnceLock<usize>,
     /// The user's derived data (see [`Snapshot::derived`]).
@@ -89,6 +92,7 @@ impl Snapshot {
         ring: Arc<Ring>,
         fp_sum: u64,
         health: Health,
+        tally: Tally,
     ) -> Self {
         debug_assert!(nodes
             .iter()
@@ -109,6 +113,7 @@ impl Snapshot {
             by_name,
             ring,
             health,
+            tally,
             up_owners: OnceLock::new(),
             derived: OnceLock::new(),
         }
@@ -125,6 +130,7 @@ impl Snapshot {
             by_name: Arc::clone(&self.by_name),
             ring: Arc::clone(&self.ring),
             health,
+            tally: self.tally,
             up_owners: OnceLock::new(),
             derived: OnceLock::new(),
         }
@@ -344,6 +350,7 @@ impl Snapshot {
             by_name: Arc::clone(&self.by_name),
             derived: OnceLock::new(),
             health: self.health.clone(),
+            tally: self.tally,
             up_owners: OnceLock::new(),
             ring: Arc::new(self.ring.with_layout(layout, norm)?),
         })
