@@ -84,6 +84,8 @@ impl fmt::Debug for Snapshot {
 }
 
 impl Snapshot {
+    // The snapshot's parts, each named: a struct of them would only repeat the field list.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn assemble(
         version: u64,
         placement: Placement,
