@@ -36,8 +36,10 @@ static ALLOC: mem::CountingAlloc = mem::CountingAlloc;
 /// The seed of the key stream (every run routes the same keys).
 const SEED: u64 = 0x5EED_2026;
 
-/// Remove + re-add pairs timed with no readers running, per ring size (fewer if they take over 1 s).
-const IDLE_PUBLISH_PAIRS: usize = 8;
+/// Remove + re-add pairs timed with no readers running, per ring size (fewer if they take over 1 s):
+/// enough that the median is a warm call's, not the first few calls' (which fault in the memory
+/// the later ones reuse).
+const IDLE_PUBLISH_PAIRS: usize = 100;
 
 /// Progress lines on stderr.
 struct Progress {
