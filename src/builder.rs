@@ -33,11 +33,10 @@ pub const MAX_NODES: usize = 1 << 20;
 /// The most points one ring may hold: 2^26.
 ///
 /// A ring at the limit is large to build: the full build of one node with 2^26 points
-/// (`HashRing(2**26, nodes=["a"])` from Python) peaks at about 3.5 GiB resident and takes about
-/// 16 s of CPU on a 2-core machine, most of it the kernel faulting in fresh memory; the finished
-/// ring then holds about 0.95 GiB. The build keeps every point as a 16-byte (position, owner)
-/// number twice while it sorts them, beside the node's own point list, so plan on about 55 bytes
-/// per point at the peak. See `docs/performance.md`.
+/// (`HashRing(2**26, nodes=["a"])` from Python, native profile) peaked at about 1.64 GB resident
+/// and took about 6.4 s on a 2-core machine, half of it the kernel faulting in fresh memory. The
+/// build holds about 24 bytes a point at its peak and the finished ring about 14. See
+/// `docs/performance.md`.
 pub const MAX_POINTS: u64 = 1 << 26;
 
 pub(crate) const NO_ID: u32 = u32::MAX;
@@ -380,7 +379,8 @@ impl Builder {
         self.nodes.len()
     }
 
-    /// Checks the [`MAX_POINTS`] limit as [`build`](Self::build) will (a pass over the nodes).
+    /// Checks the [`MAX_POINTS`] limit as [`build`](Self::build) will (from the running sums, or a
+    /// pass over the nodes under a membership-dependent profile).
     ///
     /// Errors: [`Error::TooManyPoints`].
     pub(crate) fn check_points(&self) -> Result<()> {
