@@ -213,7 +213,7 @@ impl Tally {
     /// The ring's point count under `placement` when each node's count depends on the node alone
     /// (`None` under a membership-dependent profile: then every node must be counted).
     pub(crate) fn own_points(&self, placement: &Placement) -> Option<u64> {
-        placement.own_point_count(0).map(|_| self.own_points)
+        (!placement.profile().membership_dependent()).then_some(self.own_points)
     }
 }
 
@@ -567,11 +567,10 @@ impl Placement {
         if w == 0 {
             return 0;
         }
-        if let Some(count) = self.own_point_count(w) {
-            return count;
-        }
         match self.profile {
-            Profile::Native | Profile::Uhashring | Profile::Nginx => u64::from(w) * u64::from(vn),
+            Profile::Native | Profile::Uhashring | Profile::Nginx => {
+                self.own_point_count(w).unwrap_or(0)
+            }
             Profile::UhashringKetama => 4 * uhashring_ketama::groups(w, m, vn),
             Profile::HashRing => 3 * hash_ring::groups(w, m, vn),
             Profile::Continuum => continuum::dots(w, m, vn),
