@@ -527,15 +527,12 @@ fn total_points<'a>(
     nodes: impl Iterator<Item = &'a Node>,
 ) -> u64 {
     let membership = tally.membership();
-    let counted = |nodes: &mut dyn Iterator<Item = &'a Node>| -> u64 {
-        nodes.map(|n| placement.point_count(n, &membership)).sum()
-    };
-    let mut nodes = nodes;
+    let counted = nodes.map(|n| placement.point_count(n, &membership));
     match tally.own_points(placement) {
         Some(total) => {
-            debug_assert_eq!(total, counted(&mut nodes));
+            debug_assert_eq!(total, counted.sum::<u64>());
             total
         }
-        None => counted(&mut nodes),
+        None => counted.sum(),
     }
 }

@@ -581,16 +581,13 @@ impl Placement {
         }
     }
 
-    /// A node's point count when it depends on the node's weight alone (`virtual_nodes · weight`
-    /// for the native, uhashring and nginx profiles); `None` under a membership-dependent profile.
+    /// A node's point count when it depends on the node's weight alone (`virtual_nodes · weight`:
+    /// the profiles that are not membership-dependent, native, uhashring and nginx); `None` under a
+    /// membership-dependent profile.
     #[inline]
     pub(crate) fn own_point_count(&self, weight: u32) -> Option<u64> {
-        match self.profile {
-            Profile::Native | Profile::Uhashring | Profile::Nginx => {
-                Some(u64::from(weight) * u64::from(self.virtual_nodes))
-            }
-            _ => None,
-        }
+        (!self.profile.membership_dependent())
+            .then(|| u64::from(weight) * u64::from(self.virtual_nodes))
     }
 
     /// Appends the points of `node` in membership `m` to `out` as `(position, low bits)` pairs, in the
