@@ -26,6 +26,7 @@ use ringroute::{AllDown, Error, Node, Router};
 
 mod bounded;
 mod events;
+mod fastcall;
 mod membership;
 mod raw;
 mod ring;
@@ -130,6 +131,7 @@ pub fn out_of_range(py: Python<'_>, msg: String) -> PyErr {
 
 /// An integer argument in `0..=max`: a `TypeError` if it is not an `int`, an `OutOfRangeError`
 /// (a `ValueError` and an `OverflowError`) if it is out of range.
+#[inline]
 pub fn to_uint(v: &Bound<'_, PyAny>, what: &str, max: u64) -> PyResult<u64> {
     if !v.is_instance_of::<PyInt>() {
         return Err(PyTypeError::new_err(format!(
@@ -315,6 +317,7 @@ pub fn apply(py: Python<'_>, router: &Router, ops: Vec<Op>) -> PyResult<()> {
 #[pymodule(gil_used = false)]
 fn _ringroute(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<HashRing>()?;
+    fastcall::install(&m.py().get_type::<HashRing>())?;
     m.add_class::<Transaction>()?;
     m.add_class::<BoundedLoad>()?;
     m.add_class::<Lease>()?;

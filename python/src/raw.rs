@@ -1,5 +1,6 @@
 //! Raw CPython fast paths of the batch calls: reading the keys out of a list or tuple, and building the
-//! result list from cached name strings. Every `unsafe` block of the binding lives in this module.
+//! result list from cached name strings. Every `unsafe` block of the binding lives in this module,
+//! except the calling convention of the single-key lookups (`fastcall`).
 //!
 //! Why not PyO3's safe iterators: they take and release a strong reference per item and wrap every
 //! key in a `Result`, which cost more than the hashing and the search of the key together
@@ -130,12 +131,14 @@ fn append(dst: &mut Vec<u8>, src: &[u8]) {
     }
 }
 
-/// A new list with one item per id: `None` for [`NO_OWNER`], else `names[id]` (the snapshot's name table,
+/// A new list with one item per id (`raw_id` gives its number): `None` for [`NO_OWNER`], else `names[id]` (the snapshot's name table,
 /// which the caller keeps alive), or `fallback(id)` for an id beyond the table. Each list item takes
 /// its own reference.
-pub fn names_list<'py>(
+#[inline]
+pub fn names_list<'py, T: Copy>(
     py: Python<'py>,
-    ids: &[u32],
+    ids: &[T],
+    raw_id: impl Fn(T) -> u32,
     names: &[Py<PyString>],
     mut fallback: impl FnMut(u32) -> Bound<'py, PyString>,
 ) -> PyResult<Bound<'py, PyList>> {
@@ -157,6 +160,7 @@ pub fn names_list<'py>(
         let items = (*list.as_ptr().cast::<ffi::PyListObject>()).ob_item;
         let none = ffi::Py_None();
         for (i, &id) in ids.iter().enumerate() {
+            let id = raw_id(id);
             let obj = if id == NO_OWNER {
                 none
             } else if let Some(name) = names.get(id as usize) {

@@ -1,5 +1,8 @@
 //! `ringroute.HashRing`: fastring's `HashRing` API (and more) over a core [`Router`].
 
+use std::cell::RefCell;
+use std::sync::Arc;
+
 use pyo3::buffer::{Element, PyUntypedBuffer};
 use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -148,18 +151,38 @@ fn names_tuple<'py>(py: Python<'py>, snap: &Snapshot) -> PyResult<Bound<'py, PyT
 /// lookup from Python) and kept with it, so a lookup answers with a table read.
 struct NameTable(Vec<Py<PyString>>);
 
-/// `snap`'s name table (empty only if the snapshot's derived slot holds something else, which no
-/// snapshot made by this module does; callers fall back to the node's own name then).
+/// `snap`'s name table, shared (`None` only if the snapshot's derived slot holds something else,
+/// which no snapshot made by this module does; callers fall back to the node's own name then).
+#[inline]
+fn shared_names<'s>(py: Python<'_>, snap: &'s Snapshot) -> Option<&'s Arc<NameTable>> {
+    snap.derived(|s| {
+        Arc::new(NameTable(
+            s.nodes().map(|n| py_name(py, n).unbind()).collect(),
+        ))
+    })
+}
+
+/// `snap`'s name table (see [`shared_names`]; empty in the case it describes).
 #[inline]
 fn name_table<'s>(py: Python<'_>, snap: &'s Snapshot) -> &'s [Py<PyString>] {
-    snap.derived(|s| NameTable(s.nodes().map(|n| py_name(py, n).unbind()).collect()))
-        .map_or(&[], |t| &t.0)
+    shared_names(py, snap).map_or(&[], |t| &t.0)
 }
 
 /// The name of node `id` of `snap`.
 #[inline]
 pub(crate) fn name_of<'py>(py: Python<'py>, snap: &Snapshot, id: NodeId) -> Bound<'py, PyString> {
-    if let Some(name) = name_table(py, snap).get(id.index()) {
+    name_in(py, snap, name_table(py, snap), id)
+}
+
+/// The name of node `id` of `snap`, from `names` (`snap`'s name table).
+#[inline]
+fn name_in<'py>(
+    py: Python<'py>,
+    snap: &Snapshot,
+    names: &[Py<PyString>],
+    id: NodeId,
+) -> Bound<'py, PyString> {
+    if let Some(name) = names.get(id.index()) {
         return name.bind(py).clone();
     }
     // Ids come from `snap` itself, so the node exists; fall back to the id's text rather than panic.
@@ -171,9 +194,13 @@ pub(crate) fn name_of<'py>(py: Python<'py>, snap: &Snapshot, id: NodeId) -> Boun
 
 /// The owners' names of a batch (`None` for [`NO_OWNER`]), as a list, from the snapshot's name table.
 fn names_list<'py>(py: Python<'py>, snap: &Snapshot, ids: &[u32]) -> PyResult<Bound<'py, PyList>> {
-    raw::names_list(py, ids, name_table(py, snap), |i| {
-        name_of(py, snap, NodeId::new(i))
-    })
+    raw::names_list(
+        py,
+        ids,
+        |i| i,
+        name_table(py, snap),
+        |i| name_of(py, snap, NodeId::new(i)),
+    )
 }
 
 /// A consistent hash ring: keys (`str` or `bytes`) map to node names, deterministically, and a change
@@ -225,11 +252,35 @@ impl HashRing {
         out
     }
 
-    fn owner<'py>(&self, key: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyString>>> {
+    /// Up to `count` distinct nodes for `key`, its owner first (`get_replicas`; see `fastcall`).
+    pub(crate) fn replicas<'py>(
+        &self,
+        key: &Bound<'py, PyAny>,
+        count: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let py = key.py();
+        let count = to_uint(count, "count", u32::MAX.into())? as usize;
+        let bytes = key_bytes(key)?;
+        with_current(py, &self.router, |v| {
+            v.snap
+                .replicas_wide_into(v.snap.key_hash_wide(bytes), count, v.ids);
+            raw::names_list(py, v.ids, NodeId::get, v.names, |i| {
+                name_of(py, v.snap, NodeId::new(i))
+            })
+        })
+    }
+
+    /// The owner of `key` (`get_node`; see `fastcall`).
+    pub(crate) fn owner<'py>(
+        &self,
+        key: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyString>>> {
         let py = key.py();
         let bytes = key_bytes(key)?;
-        Ok(with_current(&self.router, |snap| {
-            snap.route_id(bytes).map(|id| name_of(py, snap, id))
+        Ok(with_current(py, &self.router, |v| {
+            v.snap
+                .route_id(bytes)
+                .map(|id| name_in(py, v.snap, v.names, id))
         }))
     }
 }
@@ -237,38 +288,81 @@ impl HashRing {
 /// The most routers whose readers a thread keeps (see [`with_current`]).
 const READERS_PER_THREAD: usize = 4;
 
+/// What a thread keeps to read one ring: its reader, and the name table of the reader's snapshot
+/// with that snapshot's version (so a lookup reads the table without asking the snapshot for it).
+struct Cached {
+    reader: Reader,
+    names: Option<(u64, Arc<NameTable>)>,
+}
+
+/// A thread's lookup state: the rings it read last (most recent last), an id buffer.
+struct Local {
+    rings: Vec<Cached>,
+    ids: Vec<NodeId>,
+}
+
 thread_local! {
-    /// This thread's readers of the rings it read last, most recent last.
-    static READERS: std::cell::RefCell<Vec<Reader>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// This thread's lookup state (one thread-local, read once per call).
+    static LOCAL: RefCell<Local> = const {
+        RefCell::new(Local { rings: Vec::new(), ids: Vec::new() })
+    };
+}
+
+/// What a lookup works on: a snapshot, its name table, a buffer for ids.
+struct View<'a> {
+    snap: &'a Snapshot,
+    names: &'a [Py<PyString>],
+    ids: &'a mut Vec<NodeId>,
 }
 
 /// Runs `f` on the current snapshot of `router` (staged changes published first), through this
 /// thread's [`Reader`] of it: one load of the router's version per call, where a pin costs a
 /// sequentially consistent write (~6 ns of a ~45 ns `get_node`). A thread keeps the readers of
 /// the last [`READERS_PER_THREAD`] rings it read, and so their last snapshots, until it reads
-/// others or ends. Falls back to a pin where the thread's readers are out of reach (a
-/// thread-local destructor, or `f` reading a ring again from inside).
-fn with_current<R>(router: &Router, f: impl Fn(&Snapshot) -> R) -> R {
-    let cached = READERS.try_with(|cell| {
-        let mut readers = cell.try_borrow_mut().ok()?;
-        let i = match readers
+/// others or ends. Falls back to a pin where the thread's state is out of reach (a thread-local
+/// destructor, or `f` reading a ring again from inside, say from a `__del__` run by a collection).
+fn with_current<R>(py: Python<'_>, router: &Router, f: impl FnOnce(View<'_>) -> R) -> R {
+    let mut f = Some(f);
+    let cached = LOCAL.try_with(|cell| {
+        let mut local = cell.try_borrow_mut().ok()?;
+        let Local { rings, ids } = &mut *local;
+        let i = match rings
             .iter()
-            .rposition(|r| Router::ptr_eq(r.router(), router))
+            .rposition(|c| Router::ptr_eq(c.reader.router(), router))
         {
             Some(i) => i,
             None => {
-                if readers.len() >= READERS_PER_THREAD {
-                    readers.remove(0);
+                if rings.len() >= READERS_PER_THREAD {
+                    rings.remove(0);
                 }
-                readers.push(router.reader());
-                readers.len() - 1
+                rings.push(Cached {
+                    reader: router.reader(),
+                    names: None,
+                });
+                rings.len() - 1
             }
         };
-        Some(f(readers[i].snapshot()))
+        let Cached { reader, names } = &mut rings[i];
+        let snap = reader.snapshot();
+        let version = snap.version();
+        if names.as_ref().is_none_or(|(v, _)| *v != version) {
+            *names = shared_names(py, snap).map(|t| (version, Arc::clone(t)));
+        }
+        let names = names.as_ref().map_or(&[][..], |(_, t)| &t.0);
+        let f = f.take()?;
+        Some(f(View { snap, names, ids }))
     });
-    match cached {
-        Ok(Some(r)) => r,
-        _ => f(&router.pin()),
+    match (cached, f) {
+        (Ok(Some(r)), _) => r,
+        (_, Some(f)) => {
+            let snap = router.pin();
+            f(View {
+                snap: &snap,
+                names: name_table(py, &snap),
+                ids: &mut Vec::new(),
+            })
+        }
+        (_, None) => unreachable!("`f` is taken only by a call that returns its result"),
     }
 }
 
@@ -507,12 +601,6 @@ impl HashRing {
             .map_err(to_py_err)
     }
 
-    /// Return the node responsible for ``key`` (``str`` or ``bytes``), or ``None`` if the ring is
-    /// empty.
-    fn get_node<'py>(&self, key: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyString>>> {
-        self.owner(key)
-    }
-
     fn __getitem__<'py>(&self, key: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyString>> {
         self.owner(key)?
             .ok_or_else(|| PyKeyError::new_err("the ring has no nodes"))
@@ -573,33 +661,6 @@ impl HashRing {
         } else {
             Ok(array)
         }
-    }
-
-    /// Return up to ``count`` distinct nodes responsible for ``key``: the primary owner first (same
-    /// as ``get_node``), then the next distinct nodes walking clockwise around the ring.
-    fn get_replicas<'py>(
-        &self,
-        key: &Bound<'py, PyAny>,
-        count: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyList>> {
-        let py = key.py();
-        let count = to_uint(count, "count", u32::MAX.into())? as usize;
-        let bytes = key_bytes(key)?;
-        // One buffer per thread: no allocation per call (nothing in here calls back into Python,
-        // so the buffer is never borrowed twice).
-        thread_local! {
-            static IDS: std::cell::RefCell<(Vec<NodeId>, Vec<u32>)> = const {
-                std::cell::RefCell::new((Vec::new(), Vec::new()))
-            };
-        }
-        with_current(&self.router, |snap| {
-            IDS.with_borrow_mut(|(ids, raw)| {
-                snap.replicas_wide_into(snap.key_hash_wide(bytes), count, ids);
-                raw.clear();
-                raw.extend(ids.iter().map(|id| id.get()));
-                names_list(py, snap, raw)
-            })
-        })
     }
 
     /// An iterator over the nodes for ``key``, walking clockwise from its owner once around the ring.

@@ -395,6 +395,32 @@ def test_repr(ring: HashRing) -> None:
     )
 
 
+def test_single_key_methods_take_arguments_like_python_functions(ring: HashRing) -> None:
+    """get_node and get_replicas are plain vectorcall methods: positional or keyword arguments, and
+    CPython's own TypeErrors for a missing, extra, unknown or repeated argument."""
+    assert ring.get_node(key="k") == ring.get_node("k") == HashRing.get_node(ring, "k")
+    assert ring.get_replicas("k", count=2) == ring.get_replicas(key="k", count=2)
+    assert ring.get_replicas(count=2, key="k") == ring.get_replicas("k", 2)
+    assert str(inspect.signature(HashRing.get_node)) == "(self, /, key)"
+    assert str(inspect.signature(HashRing.get_replicas)) == "(self, /, key, count)"
+    assert HashRing.get_node.__doc__ and HashRing.get_replicas.__doc__
+    bad_calls = [
+        (lambda: ring.get_node(), "missing required argument 'key'"),  # type: ignore[call-arg]
+        (lambda: ring.get_node("a", "b"), "takes 1 positional argument but 2"),  # type: ignore[call-arg]
+        (lambda: ring.get_node(k="x"), "unexpected keyword argument 'k'"),  # type: ignore[call-arg]
+        (lambda: ring.get_node("x", key="y"), "multiple values for argument 'key'"),  # type: ignore[misc]
+        (lambda: ring.get_replicas("x"), "missing required argument 'count'"),  # type: ignore[call-arg]
+        (lambda: ring.get_replicas("x", 1, 2), "takes 2 positional arguments but 3"),  # type: ignore[call-arg]
+        (lambda: ring.get_replicas(1, 2), "key must be str or bytes, not int"),  # type: ignore[arg-type]
+        (lambda: HashRing.get_node("not a ring", "k"), "HashRing"),  # type: ignore[arg-type]
+    ]
+    for call, message in bad_calls:
+        with pytest.raises(TypeError, match=message):
+            call()
+    with pytest.raises(UnicodeEncodeError):
+        ring.get_node("\udc80")
+
+
 def test_frozen_class(ring: HashRing) -> None:
     with pytest.raises(AttributeError):
         ring.foo = 1  # type: ignore[attr-defined]

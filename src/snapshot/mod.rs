@@ -230,6 +230,7 @@ impl Snapshot {
     /// assert!(snap.derived(|_| 0u8).is_none()); // the slot holds a Vec<String>
     /// # Ok::<(), ringroute::Error>(())
     /// ```
+    #[inline]
     pub fn derived<T: Any + Send + Sync>(&self, init: impl FnOnce(&Snapshot) -> T) -> Option<&T> {
         if self.derived.get().is_none() {
             // `set` fails only if another thread stored a value first: then that value is used.
