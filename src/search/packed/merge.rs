@@ -9,6 +9,7 @@
 //! and, when the ring holds [`MAX_CHUNKS`] chunks, the pages of the oldest chunk; write all of
 //! those pages into one new chunk; move the page starts by the touched pages' count changes.
 
+use std::cell::Cell;
 use std::sync::Arc;
 
 use super::build::write_page;
@@ -73,13 +74,28 @@ struct NextPages<'a> {
     rewrite: &'a Rewrite,
     /// The touched pages, ascending (`rewrite.spans` in the same order).
     touched: &'a [usize],
+    /// Where in `touched` the last search ended: pages are asked for mostly in ascending order,
+    /// each near the one before, so a search starts by looking there.
+    hint: Cell<usize>,
 }
 
 impl NextPages<'_> {
     /// The touched page's range in the rewrite, if page `p` is touched.
     #[inline]
     fn span(&self, p: usize) -> Option<(usize, usize)> {
-        let i = self.touched.binary_search(&p).ok()?;
+        let h = self.hint.get();
+        // The first touched page at or after `p`, looked for from the hint, then everywhere.
+        let i = match self.touched.get(h..h + 2) {
+            Some(&[a, b]) if a < p && p <= b => h + 1,
+            Some(&[a, _]) if a == p => h,
+            _ => match self.touched.binary_search(&p) {
+                Ok(i) | Err(i) => i,
+            },
+        };
+        self.hint.set(i.min(self.touched.len().saturating_sub(2)));
+        if self.touched.get(i) != Some(&p) {
+            return None;
+        }
         self.rewrite.spans.get(i).copied()
     }
 
@@ -163,6 +179,7 @@ impl Packed {
             prev: self,
             rewrite: &rewrite,
             touched: &touched,
+            hint: Cell::new(0),
         };
         let mut written: Vec<usize> = touched
             .iter()
@@ -296,6 +313,8 @@ impl Packed {
         for &t in touched.iter().take(ahead) {
             self.prefetch_page(t);
         }
+        // Whether any old slot goes (otherwise the old points are copied in runs, unread).
+        let any_gone = plan.gone.contains(&true);
         for (i, &t) in touched.iter().enumerate() {
             if ahead > 0 {
                 if let Some(&q) = touched.get(i + ahead) {
@@ -304,6 +323,51 @@ impl Packed {
             }
             let pg = self.page(t);
             let from = out.slots.len();
+            if evicted.is_empty() {
+                // The common case, without evictions: the old points are copied in runs between
+                // the fresh points (a fresh point goes before the first old point not below it by
+                // (position, node id)), dropping those of the slots that go.
+                let (pts, lows) = (pg.points(), pg.lows());
+                let copy_run = |out: &mut Rewrite, a: usize, b: usize| {
+                    if !any_gone {
+                        out.slots.extend_from_slice(&pts[a..b]);
+                        out.lows.extend_from_slice(&lows[a..b]);
+                        return;
+                    }
+                    for (&s, &l) in pts[a..b].iter().zip(&lows[a..b]) {
+                        if plan.gone.get(slot_owner(s) as usize) == Some(&true) {
+                            out.removed += 1;
+                        } else {
+                            out.slots.push(s);
+                            out.lows.push(l);
+                        }
+                    }
+                };
+                let mut at = 0;
+                while let Some(&(q, id, slot)) = fresh.get(f) {
+                    if self.page_index(q) != t {
+                        break;
+                    }
+                    let mut j = at;
+                    while j < pts.len() {
+                        let p = position(pts[j], lows[j]);
+                        if p > q || (p == q && id_of(pts[j]) >= id) {
+                            break;
+                        }
+                        j += 1;
+                    }
+                    copy_run(&mut out, at, j);
+                    out.slots.push(pack(q, slot));
+                    out.lows.push(q as u16);
+                    f += 1;
+                    at = j;
+                }
+                copy_run(&mut out, at, pts.len());
+                if !self.settle_page(&mut out, from, keep_equal) {
+                    return None;
+                }
+                continue;
+            }
             let mut push_fresh_below = |out: &mut Rewrite, below: Option<(u64, u32)>| {
                 while let Some(&(q, id, slot)) = fresh.get(f) {
                     if self.page_index(q) != t || below.is_some_and(|b| (q, id) >= b) {
@@ -331,21 +395,30 @@ impl Packed {
                 out.lows.push(l);
             }
             push_fresh_below(&mut out, None);
-            let (slots, lows) = (&out.slots[from..], &out.lows[from..]);
-            if slots.len() > PAGE_MAX {
+            if !self.settle_page(&mut out, from, keep_equal) {
                 return None;
             }
-            if !keep_equal
-                && slots
-                    .windows(2)
-                    .zip(lows.windows(2))
-                    .any(|(s, l)| quantize(s[0]) == quantize(s[1]) && l[0] == l[1])
-            {
-                return None;
-            }
-            out.spans.push((from, out.slots.len()));
         }
         (f == fresh.len()).then_some(out)
+    }
+
+    /// Closes the touched page whose new contents are `out`'s points from `from` on: records its
+    /// span, or answers false if it overflows or two of its points meet where that is not allowed.
+    fn settle_page(&self, out: &mut Rewrite, from: usize, keep_equal: bool) -> bool {
+        let (slots, lows) = (&out.slots[from..], &out.lows[from..]);
+        if slots.len() > PAGE_MAX {
+            return false;
+        }
+        if !keep_equal
+            && slots
+                .windows(2)
+                .zip(lows.windows(2))
+                .any(|(s, l)| quantize(s[0]) == quantize(s[1]) && l[0] == l[1])
+        {
+            return false;
+        }
+        out.spans.push((from, out.slots.len()));
+        true
     }
 
     /// Step 4: the untouched pages whose sentinel changes: walking back from each touched page over
