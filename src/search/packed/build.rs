@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::{
     pack, pack_point, page_lines, position, sentinel, slot_owner, Chunk, Head, Line, Packed, Page,
-    DIR_MAX, LOCAL, LOCAL_BITS, PAD, PAGE_MAX, POINTS_PER_BUCKET, TABLE_WORDS, WINDOW_MAX,
+    Table, DIR_MAX, LOCAL, LOCAL_BITS, PAD, PAGE_MAX, POINTS_PER_BUCKET, TABLE_WORDS, WINDOW_MAX,
 };
 
 impl Packed {
@@ -290,22 +290,28 @@ impl Packed {
     }
 }
 
-/// Writes a page of `points` (packed, sorted, all in one page) with their `lows` into `dst` (its
-/// lines, pads already), the sentinel owned by slot `next`.
-pub(super) fn write_page(dst: &mut [Line], points: &[u64], lows: &[u16], shift: u32, next: u32) {
+/// Writes a page of `points` (packed, sorted, all in one page) with their `lows` and its `table`
+/// (made by whoever made the points: see `Packed::merged`) into `dst` (its lines, pads already),
+/// the sentinel owned by slot `next`.
+pub(super) fn write_page_from(
+    dst: &mut [Line],
+    points: &[u64],
+    lows: &[u16],
+    table: &Table,
+    next: u32,
+) {
     debug_assert!(lows.len() == points.len());
-    let point = |i: usize| (points[i], lows[i]);
     write_page_with(
         dst,
         points.len(),
         next,
-        |t| count_table(t, (0..points.len()).map(point), shift),
-        point,
+        |t| t[..=LOCAL].copy_from_slice(table),
+        |i| (points[i], lows[i]),
     );
 }
 
 /// Fills a page's zeroed table entries `0..=LOCAL` from its points (slot, low), in order.
-fn count_table(table: &mut [u16], points: impl Iterator<Item = (u64, u16)>, shift: u32) {
+pub(super) fn count_table(table: &mut [u16], points: impl Iterator<Item = (u64, u16)>, shift: u32) {
     for (s, l) in points {
         let local = ((position(s, l) >> shift) as usize) & (LOCAL - 1);
         table[local + 1] += 1;

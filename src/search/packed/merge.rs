@@ -12,10 +12,10 @@
 use std::cell::Cell;
 use std::sync::Arc;
 
-use super::build::write_page;
+use super::build::{count_table, write_page_from};
 use super::{
-    pack, page_lines, position, quantize, slot_owner, Chunk, Head, Line, Packed, FREE, LOCAL_BITS,
-    MAX_CHUNKS, PAD, PAGE_MAX, POINTS_PER_BUCKET, SLACK,
+    pack, page_lines, position, quantize, slot_owner, Chunk, Head, Line, Packed, Table, FREE,
+    LOCAL, LOCAL_BITS, MAX_CHUNKS, PAD, PAGE_MAX, POINTS_PER_BUCKET, SLACK,
 };
 
 /// How many touched pages ahead of the one being merged are fetched.
@@ -61,6 +61,9 @@ struct Rewrite {
     lows: Vec<u16>,
     /// For each touched page (in order): the range of `slots` and `lows` that is its contents.
     spans: Vec<(usize, usize)>,
+    /// For each touched page (in order): its new table, the old one moved by the points that came
+    /// and went (a page's few changes cost less than counting its ~32 points again).
+    tables: Vec<Table>,
     /// How many old points were dropped.
     removed: usize,
     /// How many of them were evicted points (see [`Change::evicted`]).
@@ -80,9 +83,9 @@ struct NextPages<'a> {
 }
 
 impl NextPages<'_> {
-    /// The touched page's range in the rewrite, if page `p` is touched.
+    /// Where page `p` is in `touched`, if it is touched.
     #[inline]
-    fn span(&self, p: usize) -> Option<(usize, usize)> {
+    fn touched_index(&self, p: usize) -> Option<usize> {
         let h = self.hint.get();
         // The first touched page at or after `p`, looked for from the hint, then everywhere.
         let i = match self.touched.get(h..h + 2) {
@@ -93,10 +96,13 @@ impl NextPages<'_> {
             },
         };
         self.hint.set(i.min(self.touched.len().saturating_sub(2)));
-        if self.touched.get(i) != Some(&p) {
-            return None;
-        }
-        self.rewrite.spans.get(i).copied()
+        (self.touched.get(i) == Some(&p)).then_some(i)
+    }
+
+    /// The touched page's range in the rewrite, if page `p` is touched.
+    #[inline]
+    fn span(&self, p: usize) -> Option<(usize, usize)> {
+        self.rewrite.spans.get(self.touched_index(p)?).copied()
     }
 
     /// Page `p`'s points and their low bits.
@@ -106,6 +112,24 @@ impl NextPages<'_> {
             None => {
                 let pg = self.prev.page(p);
                 (pg.points(), pg.lows())
+            }
+        }
+    }
+
+    /// Page `p`'s contents and table entries `0..=LOCAL`.
+    fn page(&self, p: usize) -> (&[u64], &[u16], Table) {
+        match self.touched_index(p) {
+            Some(i) => {
+                let (a, b) = self.rewrite.spans[i];
+                (
+                    &self.rewrite.slots[a..b],
+                    &self.rewrite.lows[a..b],
+                    self.rewrite.tables[i],
+                )
+            }
+            None => {
+                let pg = self.prev.page(p);
+                (pg.points(), pg.lows(), pg.table())
             }
         }
     }
@@ -291,6 +315,7 @@ impl Packed {
             slots: Vec::with_capacity(room),
             lows: Vec::with_capacity(room),
             spans: Vec::with_capacity(touched.len()),
+            tables: Vec::with_capacity(touched.len()),
             removed: 0,
             evicted: 0,
         };
@@ -328,7 +353,8 @@ impl Packed {
                 // the fresh points (a fresh point goes before the first old point not below it by
                 // (position, node id)), dropping those of the slots that go.
                 let (pts, lows) = (pg.points(), pg.lows());
-                let copy_run = |out: &mut Rewrite, a: usize, b: usize| {
+                let mut table = pg.table();
+                let copy_run = |out: &mut Rewrite, table: &mut Table, a: usize, b: usize| {
                     if !any_gone {
                         out.slots.extend_from_slice(&pts[a..b]);
                         out.lows.extend_from_slice(&lows[a..b]);
@@ -337,6 +363,7 @@ impl Packed {
                     for (&s, &l) in pts[a..b].iter().zip(&lows[a..b]) {
                         if plan.gone.get(slot_owner(s) as usize) == Some(&true) {
                             out.removed += 1;
+                            self.retable(table, position(s, l), u16::wrapping_sub);
                         } else {
                             out.slots.push(s);
                             out.lows.push(l);
@@ -356,14 +383,15 @@ impl Packed {
                         }
                         j += 1;
                     }
-                    copy_run(&mut out, at, j);
+                    copy_run(&mut out, &mut table, at, j);
                     out.slots.push(pack(q, slot));
                     out.lows.push(q as u16);
+                    self.retable(&mut table, q, u16::wrapping_add);
                     f += 1;
                     at = j;
                 }
-                copy_run(&mut out, at, pts.len());
-                if !self.settle_page(&mut out, from, keep_equal) {
+                copy_run(&mut out, &mut table, at, pts.len());
+                if !self.settle_page(&mut out, from, table, keep_equal) {
                     return None;
                 }
                 continue;
@@ -395,16 +423,36 @@ impl Packed {
                 out.lows.push(l);
             }
             push_fresh_below(&mut out, None);
-            if !self.settle_page(&mut out, from, keep_equal) {
+            let mut table = [0; LOCAL + 1];
+            count_table(
+                &mut table,
+                out.slots[from..]
+                    .iter()
+                    .copied()
+                    .zip(out.lows[from..].iter().copied()),
+                self.shift,
+            );
+            if !self.settle_page(&mut out, from, table, keep_equal) {
                 return None;
             }
         }
         (f == fresh.len()).then_some(out)
     }
 
-    /// Closes the touched page whose new contents are `out`'s points from `from` on: records its
-    /// span, or answers false if it overflows or two of its points meet where that is not allowed.
-    fn settle_page(&self, out: &mut Rewrite, from: usize, keep_equal: bool) -> bool {
+    /// Moves `table` by a point at normalized position `x` that comes (`wrapping_add`) or goes
+    /// (`wrapping_sub`): every entry above its local bucket counts it.
+    #[inline]
+    fn retable(&self, table: &mut Table, x: u64, op: fn(u16, u16) -> u16) {
+        let local = ((x >> self.shift) as usize) & (LOCAL - 1);
+        for e in &mut table[local + 1..] {
+            *e = op(*e, 1);
+        }
+    }
+
+    /// Closes the touched page whose new contents are `out`'s points from `from` on, with `table`:
+    /// records its span and table, or answers false if it overflows or two of its points meet where
+    /// that is not allowed.
+    fn settle_page(&self, out: &mut Rewrite, from: usize, table: Table, keep_equal: bool) -> bool {
         let (slots, lows) = (&out.slots[from..], &out.lows[from..]);
         if slots.len() > PAGE_MAX {
             return false;
@@ -417,7 +465,9 @@ impl Packed {
         {
             return false;
         }
+        debug_assert_eq!(usize::from(table[LOCAL]), slots.len());
         out.spans.push((from, out.slots.len()));
+        out.tables.push(table);
         true
     }
 
@@ -497,8 +547,8 @@ impl Packed {
             }
             let len = page_lines(next.len(p));
             let dst = &mut out[at..at + len];
-            let (points, lows) = next.contents(p);
-            write_page(dst, points, lows, self.shift, next.next_owner(p));
+            let (points, lows, table) = next.page(p);
+            write_page_from(dst, points, lows, &table, next.next_owner(p));
             heads[p] = Head(dst.as_ptr().cast());
             at += len;
         }

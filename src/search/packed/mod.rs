@@ -113,6 +113,9 @@ const DIR_MAX: usize = 1 << 14;
 /// 7 lines; fetching only its first 2 measured no gain).
 const PREFETCH_LINES: usize = 8;
 
+/// A page's table entries `0..=LOCAL` (see the module docs; entry `LOCAL + 1` repeats the count).
+pub(crate) type Table = [u16; LOCAL + 1];
+
 /// A node id meaning "no node" in the slot table.
 const FREE: u32 = u32::MAX;
 
@@ -215,6 +218,12 @@ impl<'a> Page<'a> {
         // SAFETY: a page starts with `LOCAL + 2` `u16` entries (invariant 1); `i <= LOCAL + 1`, and
         // every caller passes at most `LOCAL + 1`. The head is 64-byte aligned.
         unsafe { *self.h.cast::<u16>().add(i) as usize }
+    }
+
+    /// Table entries `0..=LOCAL`: entry `l` counts the page's points in local buckets below `l`.
+    #[inline]
+    pub(crate) fn table(self) -> Table {
+        std::array::from_fn(|l| self.entry(l) as u16)
     }
 
     /// The number of points in the page.
