@@ -17,50 +17,67 @@ use ringroute::{Keys, NO_OWNER};
 
 use crate::type_name;
 
-/// Appends the bytes of `key` (see [`key_bytes`]) to `keys` as one key.
+// Key bytes are copied out of Python objects into one core `Keys` batch, or hashed on the spot:
+// owning copies (or hashes) is what lets the search run with the GIL released while other threads
+// mutate (or free) the objects the keys came from.
+
+/// Calls `each` with the bytes (see [`key_bytes`]) of every key of a list, in order, read in place
+/// under the list's critical section (free-threaded builds; with the GIL no other thread runs
+/// meanwhile anyway). `each` must not run interpreter code. On free-threaded builds each item is
+/// held by a strong reference while `each` reads it, and the list's length is re-read for every
+/// item, so that even a critical section suspended inside the interpreter could not make us read
+/// a freed object; with the GIL, which no code in this loop lets go of, the list keeps its items
+/// alive and they are read through the list's own reference.
 #[inline(always)]
-fn push(keys: &mut Keys, key: &Bound<'_, PyAny>) -> PyResult<()> {
-    let bytes = key_bytes(key)?;
-    keys.push_with(|buf| append(buf, bytes));
-    Ok(())
-}
-
-// Key bytes are copied out of Python objects into one core `Keys` batch: owning copies is what
-// lets the search run with the GIL released while other threads mutate (or free) the objects the
-// keys came from.
-
-/// The keys of a list, read in place under the list's critical section (free-threaded builds;
-/// with the GIL no other thread runs meanwhile anyway). Each item is held by a strong reference
-/// while its bytes are copied, and the list's length is re-read for every item, so that even a
-/// critical section suspended inside the interpreter could not make us read a freed object.
-pub fn keys_of_list(list: &Bound<'_, PyList>) -> PyResult<Keys> {
+pub fn each_key_of_list(list: &Bound<'_, PyList>, mut each: impl FnMut(&[u8])) -> PyResult<()> {
     with_critical_section(list.as_any(), || {
         let lp = list.as_ptr();
-        let mut keys = Keys::with_capacity(list.len(), list.len() * 16);
         let mut i = 0;
         loop {
             // SAFETY: `lp` is a list (the type of `list`), read while attached; `i` is checked
             // against its current length just before the item is read, and nothing between the
-            // read and taking a strong reference to the item runs interpreter code.
+            // read and taking a strong reference to the item runs interpreter code. With the GIL
+            // (not free-threaded), nothing until the item's last use runs interpreter code either
+            // (`key_bytes` reads the object or fills its UTF-8 cache; `each` is plain Rust), so
+            // no other code can change the list or free the item meanwhile.
             let item = unsafe {
                 if i >= ffi::PyList_GET_SIZE(lp) {
                     break;
                 }
-                Bound::from_borrowed_ptr(list.py(), ffi::PyList_GET_ITEM(lp, i))
+                #[cfg(Py_GIL_DISABLED)]
+                let item = Bound::from_borrowed_ptr(list.py(), ffi::PyList_GET_ITEM(lp, i));
+                #[cfg(not(Py_GIL_DISABLED))]
+                let item = Borrowed::from_ptr(list.py(), ffi::PyList_GET_ITEM(lp, i));
+                item
             };
-            push(&mut keys, &item)?;
+            each(key_bytes(&item)?);
             i += 1;
         }
-        Ok(keys)
+        Ok(())
     })
 }
 
-/// The keys of a tuple (immutable, so read in place without any lock).
+/// Calls `each` with the bytes of every key of a tuple, in order (immutable, so read in place
+/// without any lock).
+#[inline(always)]
+pub fn each_key_of_tuple(tuple: &Bound<'_, PyTuple>, mut each: impl FnMut(&[u8])) -> PyResult<()> {
+    for item in tuple.iter_borrowed() {
+        each(key_bytes(&item)?);
+    }
+    Ok(())
+}
+
+/// The keys of a list, copied (see [`each_key_of_list`]).
+pub fn keys_of_list(list: &Bound<'_, PyList>) -> PyResult<Keys> {
+    let mut keys = Keys::with_capacity(list.len(), list.len() * 16);
+    each_key_of_list(list, |b| keys.push_with(|buf| append(buf, b)))?;
+    Ok(keys)
+}
+
+/// The keys of a tuple, copied.
 pub fn keys_of_tuple(tuple: &Bound<'_, PyTuple>) -> PyResult<Keys> {
     let mut keys = Keys::with_capacity(tuple.len(), tuple.len() * 16);
-    for item in tuple.iter_borrowed() {
-        push(&mut keys, &item)?;
-    }
+    each_key_of_tuple(tuple, |b| keys.push_with(|buf| append(buf, b)))?;
     Ok(keys)
 }
 
@@ -77,6 +94,16 @@ pub fn key_bytes<'a>(key: &'a Bound<'_, PyAny>) -> PyResult<&'a [u8]> {
     // alive, and neither is mutated while it is (str and bytes are immutable).
     unsafe {
         if ffi::PyUnicode_Check(obj) != 0 {
+            // A compact ASCII str (most keys): its characters are its UTF-8 bytes, stored in the
+            // object itself; read in place, without a call into the interpreter. (These layout
+            // macros exist up to CPython 3.13 in PyO3's bindings.)
+            #[cfg(not(any(Py_LIMITED_API, PyPy, GraalPy, Py_3_14)))]
+            if ffi::PyUnicode_IS_COMPACT_ASCII(obj) != 0 {
+                return Ok(std::slice::from_raw_parts(
+                    ffi::PyUnicode_DATA(obj).cast::<u8>(),
+                    ffi::PyUnicode_GET_LENGTH(obj) as usize,
+                ));
+            }
             let mut len: ffi::Py_ssize_t = 0;
             let p = ffi::PyUnicode_AsUTF8AndSize(obj, &mut len);
             if p.is_null() {

@@ -163,11 +163,16 @@ ANY_KEYS = st.lists(
 
 
 @settings(max_examples=150)
-@given(ANY_KEYS, st.sampled_from(["native", "hash_ring", "uhashring", "continuum", "nginx"]))
+@given(
+    ANY_KEYS,
+    st.sampled_from(["native", "hash_ring", "uhashring", "continuum", "nginx", "maglev"]),
+)
 def test_batch_equals_single_lookups(keys: list, placement: str) -> None:
-    """The batch paths (list, tuple, iterator; keys copied out, hashed and searched together, names
-    from the snapshot's table) answer exactly as get_node, for keys of every length (the short-copy
-    branches: 0-3, 4-7, 8-16 and longer bytes), str, str subclasses and bytes."""
+    """The batch paths (list, tuple, iterator; keys copied out and then hashed and searched
+    together, or, under native and maglev, hashed as they are read; names from the snapshot's
+    table) answer exactly as get_node, for keys of every length (the short-copy branches: 0-3, 4-7,
+    8-16 and longer bytes), ASCII and other str (read in place or through their UTF-8 form), str
+    subclasses and bytes."""
     ring = HashRing(nodes={f"n{i}": 1 + i % 3 for i in range(7)}, placement=placement)
     want = [ring.get_node(k) for k in keys]
     assert ring.get_node_batch(keys) == want

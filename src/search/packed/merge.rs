@@ -310,7 +310,8 @@ impl Packed {
         plan: &SlotPlan,
         keep_equal: bool,
     ) -> Option<Rewrite> {
-        let room = touched.iter().map(|&t| self.page(t).len()).sum::<usize>() + fresh.len();
+        // From the page starts: reading the pages here would take their cache misses one by one.
+        let room = touched.iter().map(|&t| self.page_len(t)).sum::<usize>() + fresh.len();
         let mut out = Rewrite {
             slots: Vec::with_capacity(room),
             lows: Vec::with_capacity(room),
