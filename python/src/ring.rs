@@ -646,7 +646,8 @@ impl HashRing {
     }
 
     /// Batch variant of ``get_node``: a list aligned with ``keys``, each entry the owning node's
-    /// name or ``None`` if the ring is empty. Releases the GIL while hashing and searching, and
+    /// name or ``None`` if the ring is empty. Releases the GIL while searching (and, under the md5
+    /// and CRC profiles, while hashing; xxh3 and XXH64 keys are hashed as they are read), and
     /// answers every key from one membership.
     ///
     /// ``keys`` may be any iterable of ``str``/``bytes``, or a buffer of unsigned 64-bit key hashes
