@@ -360,6 +360,7 @@ struct View<'a> {
 /// the last [`READERS_PER_THREAD`] rings it read, and so their last snapshots, until it reads
 /// others or ends. Falls back to a pin where the thread's state is out of reach (a thread-local
 /// destructor, or `f` reading a ring again from inside, say from a `__del__` run by a collection).
+#[inline(always)]
 fn with_current<R>(py: Python<'_>, router: &Router, f: impl FnOnce(View<'_>) -> R) -> R {
     let mut f = Some(f);
     let cached = LOCAL.try_with(|cell| {
