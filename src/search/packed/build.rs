@@ -190,7 +190,11 @@ impl Packed {
                 b - a,
                 next,
                 |t| table(p, a, b, t),
-                |i| point(p, a + i),
+                |slots, lows| {
+                    for (i, (slot, low)) in slots.iter_mut().zip(lows).enumerate() {
+                        (*slot, *low) = point(p, a + i);
+                    }
+                },
             );
             heads.push(Head(out[at..].as_ptr().cast()));
             at += len;
@@ -306,7 +310,10 @@ pub(super) fn write_page_from(
         points.len(),
         next,
         |t| t[..=LOCAL].copy_from_slice(table),
-        |i| (points[i], lows[i]),
+        |s, l| {
+            s.copy_from_slice(points);
+            l.copy_from_slice(lows);
+        },
     );
 }
 
@@ -321,16 +328,16 @@ pub(super) fn count_table(table: &mut [u16], points: impl Iterator<Item = (u64, 
     }
 }
 
-/// Writes a page of `m` points, point `i` (slot, low) = `point(i)`, into `dst` (its lines, pads
-/// already), the sentinel owned by slot `next`; `table` fills the table entries `0..=LOCAL`
-/// (zeroed when it is called).
+/// Writes a page of `m` points into `dst` (its lines, pads already), the sentinel owned by slot
+/// `next`: `table` fills the table entries `0..=LOCAL` (zeroed when it is called), `points` the
+/// `m` slots and the `m` low bits.
 #[inline(always)]
 fn write_page_with(
     dst: &mut [Line],
     m: usize,
     next: u32,
     table: impl FnOnce(&mut [u16]),
-    point: impl Fn(usize) -> (u64, u16),
+    points: impl FnOnce(&mut [u64], &mut [u16]),
 ) {
     debug_assert!(m <= PAGE_MAX);
     debug_assert!(dst.len() == page_lines(m));
@@ -344,9 +351,7 @@ fn write_page_with(
     let (slots, rest) = slots.split_at_mut(m);
     let low_words = &mut rest[WINDOW_MAX + 1..WINDOW_MAX + 1 + m.div_ceil(4)];
     let low_halves: &mut [u16] = bytemuck::cast_slice_mut(low_words);
-    for (i, (slot, low)) in slots.iter_mut().zip(low_halves.iter_mut()).enumerate() {
-        (*slot, *low) = point(i);
-    }
+    points(slots, &mut low_halves[..m]);
     low_halves[m..].fill(0);
     rest[0] = sentinel(next);
 }
