@@ -341,6 +341,15 @@ impl Packed {
         }
         // Whether any old slot goes (otherwise the old points are copied in runs, unread).
         let any_gone = plan.gone.contains(&true);
+        // The one slot that goes, when only one does (a node removed or re-pointed): its points
+        // are found by comparing owners, without a table read per point.
+        let only_gone = {
+            let mut gone = plan.gone.iter().enumerate().filter(|&(_, &g)| g);
+            match (gone.next(), gone.next()) {
+                (Some((s, _)), None) => Some(s as u32),
+                _ => None,
+            }
+        };
         for (i, &t) in touched.iter().enumerate() {
             if ahead > 0 {
                 if let Some(&q) = touched.get(i + ahead) {
@@ -361,14 +370,23 @@ impl Packed {
                         out.lows.extend_from_slice(&lows[a..b]);
                         return;
                     }
-                    for (&s, &l) in pts[a..b].iter().zip(&lows[a..b]) {
-                        if plan.gone.get(slot_owner(s) as usize) == Some(&true) {
+                    // Runs of kept points between the ones that go, each copied at once.
+                    let mut i = a;
+                    while i < b {
+                        let next_gone = match only_gone {
+                            Some(g) => pts[i..b].iter().position(|&s| slot_owner(s) == g),
+                            None => pts[i..b].iter().position(|&s| {
+                                plan.gone.get(slot_owner(s) as usize) == Some(&true)
+                            }),
+                        };
+                        let end = next_gone.map_or(b, |k| i + k);
+                        out.slots.extend_from_slice(&pts[i..end]);
+                        out.lows.extend_from_slice(&lows[i..end]);
+                        if end < b {
                             out.removed += 1;
-                            self.retable(table, position(s, l), u16::wrapping_sub);
-                        } else {
-                            out.slots.push(s);
-                            out.lows.push(l);
+                            self.retable(table, position(pts[end], lows[end]), u16::wrapping_sub);
                         }
+                        i = end + 1;
                     }
                 };
                 let mut at = 0;
