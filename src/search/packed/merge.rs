@@ -106,6 +106,7 @@ impl NextPages<'_> {
     }
 
     /// Page `p`'s points and their low bits.
+    #[inline]
     fn contents(&self, p: usize) -> (&[u64], &[u16]) {
         match self.span(p) {
             Some((a, b)) => (&self.rewrite.slots[a..b], &self.rewrite.lows[a..b]),
@@ -117,6 +118,7 @@ impl NextPages<'_> {
     }
 
     /// Page `p`'s contents and table entries `0..=LOCAL`.
+    #[inline]
     fn page(&self, p: usize) -> (&[u64], &[u16], Table) {
         match self.touched_index(p) {
             Some(i) => {
@@ -135,6 +137,7 @@ impl NextPages<'_> {
     }
 
     /// Page `p`'s point count (an untouched page's from the page starts, without reading it).
+    #[inline]
     fn len(&self, p: usize) -> usize {
         match self.span(p) {
             Some((a, b)) => b - a,
