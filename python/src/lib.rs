@@ -31,6 +31,7 @@ mod membership;
 mod raw;
 mod ring;
 mod transaction;
+mod walk;
 
 pub use bounded::{BoundedLoad, Lease};
 pub use ring::HashRing;
@@ -321,6 +322,7 @@ fn _ringroute(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Transaction>()?;
     m.add_class::<BoundedLoad>()?;
     m.add_class::<Lease>()?;
+    m.add_class::<walk::NodeWalk>()?;
     m.add("OutOfRangeError", out_of_range_error(m.py())?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("PICKLE_VERSION", PICKLE_VERSION)?;

@@ -19,6 +19,7 @@ use crate::events::Hub;
 use crate::membership;
 use crate::raw;
 use crate::transaction::Transaction;
+use crate::walk::NodeWalk;
 use crate::{
     all_down_name, apply, key_bytes, member_name, py_instance, py_name, to_all_down, to_py_err,
     to_uint, to_weight, type_name, NodeSpec, Op, PICKLE_VERSION,
@@ -707,14 +708,14 @@ impl HashRing {
     /// An iterator over the nodes for ``key``, walking clockwise from its owner once around the ring.
     /// With ``distinct`` (the default) each node appears once; without it, one entry per point
     /// (virtual node). Empty on an empty ring.
+    /// The walk is the ring's as it is at the call (later changes do not show in it), and is made
+    /// as it is read: taking the first few nodes costs a few lookups, not a walk of the ring.
     #[pyo3(signature = (key, distinct=true))]
-    fn iterate_nodes<'py>(
-        &self,
-        key: &Bound<'py, PyAny>,
-        distinct: bool,
-    ) -> PyResult<Bound<'py, PyIterator>> {
-        let names = self.walk(key, None, distinct)?;
-        names.try_iter()
+    fn iterate_nodes(&self, key: &Bound<'_, PyAny>, distinct: bool) -> PyResult<NodeWalk> {
+        let bytes = key_bytes(key)?;
+        let snap = self.router.load();
+        let pos = snap.key_hash_wide(bytes);
+        Ok(NodeWalk::new(snap, pos, distinct))
     }
 
     /// uhashring's ``range``: a list of the nodes for ``key`` walking clockwise from its owner, at

@@ -360,6 +360,29 @@ def test_iterate_nodes(ring: HashRing) -> None:
     assert list(HashRing().iterate_nodes("k")) == []
 
 
+def test_iterate_nodes_is_lazy_and_keeps_its_membership() -> None:
+    """The walk is made in chunks as it is read (the same nodes as range, chunk boundaries
+    included), and stays the walk of the membership it started on."""
+    from itertools import islice
+
+    ring = HashRing(8, nodes=[f"n{i}" for i in range(40)])
+    for key in ("k", "user:1", b"\x00"):
+        for distinct in (True, False):
+            want = ring.range(key, unique=distinct)
+            for n in (0, 1, 7, 8, 9, 16, 17, 24, 25, 40, 200):
+                assert list(islice(ring.iterate_nodes(key, distinct), n)) == want[:n]
+            assert list(ring.iterate_nodes(key, distinct)) == want
+    walk = ring.iterate_nodes("k")
+    first = [next(walk) for _ in range(3)]
+    before = ring.range("k")
+    ring.remove_node(before[5])
+    ring.mark_down(before[6])
+    assert first + list(walk) == before
+    assert before[5] not in list(ring.iterate_nodes("k"))
+    with pytest.raises(TypeError):
+        ring.iterate_nodes(1)  # type: ignore[arg-type]
+
+
 def test_range(ring: HashRing) -> None:
     assert ring.range("k") == ring.get_replicas("k", 3)
     assert ring.range("k", 2) == ring.get_replicas("k", 2)
