@@ -86,7 +86,7 @@ pub(crate) struct MaglevTable {
 
 /// The entries of a table, as narrow as the host count allows.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Entries {
+pub(crate) enum Entries {
     /// No host: every lookup misses (Envoy's `chooseHost` returns no host).
     Empty,
     /// Up to 65,536 hosts: 2 bytes an entry.
@@ -201,6 +201,7 @@ impl MaglevTable {
 
     /// The number of entries, `M` (also for an empty table).
     #[inline]
+    #[cfg(test)]
     pub(crate) fn size(&self) -> u64 {
         self.size
     }
@@ -212,8 +213,13 @@ impl MaglevTable {
         matches!(self.entries, Entries::Empty)
     }
 
+    /// The entries, host indices in entry order (for the search table, without a copy).
+    pub(crate) fn into_entries(self) -> Entries {
+        self.entries
+    }
+
     /// The host index of entry `i`; `None` for an empty table or `i >= M`.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn entry(&self, i: u64) -> Option<u32> {
         let i = usize::try_from(i).ok()?;
         match &self.entries {

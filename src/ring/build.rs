@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::sort::{bucket_sort, running_sum, sort_items, sort_points, Items};
 use super::{Plain, Ring};
 use crate::error::Result;
-use crate::maglev::MaglevTable;
+use crate::maglev::{Entries, MaglevTable};
 use crate::node::Node;
 use crate::placement::{EqualPoints, Membership, Placement, Profile};
 use crate::search::{radix_geometry, Index, Packer, Table};
@@ -105,8 +105,13 @@ impl Ring {
             .map(|n| (n.name.as_bytes(), n.weight))
             .collect();
         let table = MaglevTable::build(&hosts, table_size)?;
-        let owners: Vec<u32> = (0..table.size()).filter_map(|i| table.entry(i)).collect();
-        let index = match Table::new(&owners) {
+        // The entries become the search table as they are (host index = node id).
+        let table = match table.into_entries() {
+            Entries::Narrow(e) => Table::from_narrow(e),
+            Entries::Wide(e) => Table::from_wide(e),
+            Entries::Empty => None,
+        };
+        let index = match table {
             Some(t) => Index::Table(t),
             // No node of weight above 0: no entries, a ring without points.
             None => Index::build(&[], &[], 0),

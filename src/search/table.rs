@@ -35,17 +35,34 @@ impl std::fmt::Debug for Table {
 
 impl Table {
     /// The table whose entry `i` is owned by `owners[i]`; `None` if `owners` is empty.
+    #[cfg(test)]
     pub(crate) fn new(owners: &[u32]) -> Option<Self> {
-        let size = owners.len() as u64;
+        let narrow = owners.iter().all(|&o| o <= u32::from(u16::MAX));
+        if narrow {
+            Self::from_narrow(owners.iter().map(|&o| o as u16).collect())
+        } else {
+            Self::from_wide(owners.into())
+        }
+    }
+
+    /// The table whose entry `i` is owned by `owners[i]` (ids that fit 16 bits, taken as they are);
+    /// `None` if `owners` is empty.
+    pub(crate) fn from_narrow(owners: Box<[u16]>) -> Option<Self> {
+        Self::with_owners(owners.len(), Owners::Narrow(owners))
+    }
+
+    /// The table whose entry `i` is owned by `owners[i]`, taken as they are; `None` if `owners` is
+    /// empty.
+    pub(crate) fn from_wide(owners: Box<[u32]>) -> Option<Self> {
+        Self::with_owners(owners.len(), Owners::Wide(owners))
+    }
+
+    /// The table of `size` entries owned by `owners`; `None` if `size` is 0.
+    fn with_owners(size: usize, owners: Owners) -> Option<Self> {
+        let size = size as u64;
         if size == 0 {
             return None;
         }
-        let narrow = owners.iter().all(|&o| o <= u32::from(u16::MAX));
-        let owners = if narrow {
-            Owners::Narrow(owners.iter().map(|&o| o as u16).collect())
-        } else {
-            Owners::Wide(owners.into())
-        };
         Some(Self {
             owners,
             size,
