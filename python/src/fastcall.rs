@@ -170,31 +170,42 @@ impl<const N: usize> Method<N> {
     }
 }
 
+/// Defines `extern "C" fn $entry`, the CPython entry point of method `$method`, which runs
+/// `$body` on the call's arguments.
+macro_rules! entry_point {
+    ($entry:ident, $method:ident, $body:expr) => {
+        unsafe extern "C" fn $entry(
+            slf: *mut ffi::PyObject,
+            args: *const *mut ffi::PyObject,
+            nargs: ffi::Py_ssize_t,
+            kwnames: *mut ffi::PyObject,
+        ) -> *mut ffi::PyObject {
+            // SAFETY: called by CPython as the method `$method` of `HashRing`, which `install`
+            // puts on the class with this function as its entry point.
+            unsafe { $method.call($body, slf, args, nargs, kwnames) }
+        }
+    };
+}
+
 static GET_NODE: Method<1> = Method {
     name: c"get_node",
     params: ["key"],
     doc: c"get_node($self, key)\n--\n\nReturn the node responsible for ``key`` (``str`` or ``bytes``), or ``None`` if the ring is\nempty.",
 };
 
-unsafe extern "C" fn get_node(
-    slf: *mut ffi::PyObject,
-    args: *const *mut ffi::PyObject,
-    nargs: ffi::Py_ssize_t,
-    kwnames: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    fn body<'py>(
-        py: Python<'py>,
-        ring: &HashRing,
-        [key]: [Borrowed<'_, 'py, PyAny>; 1],
-    ) -> PyResult<Bound<'py, PyAny>> {
-        Ok(match ring.owner(&key)? {
-            Some(name) => name.into_any(),
-            None => py.None().into_bound(py),
-        })
-    }
-    // SAFETY: called by CPython as the method `GET_NODE` of `HashRing` (installed by `install`).
-    unsafe { GET_NODE.call(body, slf, args, nargs, kwnames) }
+/// `get_node`'s body.
+fn get_node_body<'py>(
+    py: Python<'py>,
+    ring: &HashRing,
+    [key]: [Borrowed<'_, 'py, PyAny>; 1],
+) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match ring.owner(&key)? {
+        Some(name) => name.into_any(),
+        None => py.None().into_bound(py),
+    })
 }
+
+entry_point!(get_node, GET_NODE, get_node_body);
 
 static GET_REPLICAS: Method<2> = Method {
     name: c"get_replicas",
@@ -202,22 +213,16 @@ static GET_REPLICAS: Method<2> = Method {
     doc: c"get_replicas($self, key, count)\n--\n\nReturn up to ``count`` distinct nodes responsible for ``key``: the primary owner first (same\nas ``get_node``), then the next distinct nodes walking clockwise around the ring.",
 };
 
-unsafe extern "C" fn get_replicas(
-    slf: *mut ffi::PyObject,
-    args: *const *mut ffi::PyObject,
-    nargs: ffi::Py_ssize_t,
-    kwnames: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    fn body<'py>(
-        _: Python<'py>,
-        ring: &HashRing,
-        [key, count]: [Borrowed<'_, 'py, PyAny>; 2],
-    ) -> PyResult<Bound<'py, PyAny>> {
-        Ok(ring.replicas(&key, &count)?.into_any())
-    }
-    // SAFETY: called by CPython as the method `GET_REPLICAS` of `HashRing` (installed by `install`).
-    unsafe { GET_REPLICAS.call(body, slf, args, nargs, kwnames) }
+/// `get_replicas`'s body.
+fn get_replicas_body<'py>(
+    _: Python<'py>,
+    ring: &HashRing,
+    [key, count]: [Borrowed<'_, 'py, PyAny>; 2],
+) -> PyResult<Bound<'py, PyAny>> {
+    Ok(ring.replicas(&key, &count)?.into_any())
 }
+
+entry_point!(get_replicas, GET_REPLICAS, get_replicas_body);
 
 /// Installs this module's methods on `ty` (the `HashRing` class), in place of PyO3's.
 pub fn install(ty: &Bound<'_, PyType>) -> PyResult<()> {
