@@ -68,23 +68,25 @@ impl Batch {
     /// for a ring under `placement`.
     fn new(keys: &Bound<'_, PyAny>, placement: Placement) -> PyResult<Self> {
         let py = keys.py();
+        // The batch of a list's or tuple's keys: read by `$each` and hashed as read under the
+        // xxHash profiles (one loop per hash function, so that it is inlined), else copied out by
+        // `$copy`.
+        macro_rules! read {
+            ($seq:expr, $each:path, $copy:path) => {{
+                let mut h = Vec::with_capacity($seq.len());
+                match ReadHash::of(placement) {
+                    Some(ReadHash::Xxh3) => $each($seq, |b| h.push(xxh3_64(b)))?,
+                    Some(ReadHash::Xxh64) => $each($seq, |b| h.push(xxh64(b)))?,
+                    None => return Ok(Batch::Keys($copy($seq)?)),
+                }
+                Ok(Batch::Hashes(h))
+            }};
+        }
         if let Ok(list) = keys.cast::<PyList>() {
-            let mut h = Vec::with_capacity(list.len());
-            match ReadHash::of(placement) {
-                Some(ReadHash::Xxh3) => raw::each_key_of_list(list, |b| h.push(xxh3_64(b)))?,
-                Some(ReadHash::Xxh64) => raw::each_key_of_list(list, |b| h.push(xxh64(b)))?,
-                None => return Ok(Batch::Keys(raw::keys_of_list(list)?)),
-            }
-            return Ok(Batch::Hashes(h));
+            return read!(list, raw::each_key_of_list, raw::keys_of_list);
         }
         if let Ok(t) = keys.cast::<PyTuple>() {
-            let mut h = Vec::with_capacity(t.len());
-            match ReadHash::of(placement) {
-                Some(ReadHash::Xxh3) => raw::each_key_of_tuple(t, |b| h.push(xxh3_64(b)))?,
-                Some(ReadHash::Xxh64) => raw::each_key_of_tuple(t, |b| h.push(xxh64(b)))?,
-                None => return Ok(Batch::Keys(raw::keys_of_tuple(t)?)),
-            }
-            return Ok(Batch::Hashes(h));
+            return read!(t, raw::each_key_of_tuple, raw::keys_of_tuple);
         }
         if keys.is_instance_of::<PyString>() || keys.is_instance_of::<PyBytes>() {
             return Err(PyTypeError::new_err(format!(

@@ -515,11 +515,13 @@ impl Placement {
         }
     }
 
-    /// [`key_hash`](Self::key_hash) for the profiles other than `native` and `maglev`.
+    /// [`key_hash`](Self::key_hash) for the profiles other than `native` and `maglev`, which it
+    /// answers only by leaving them to `key_hash` (the match names every profile, so a new one
+    /// must choose its hash here).
     #[inline(never)]
     fn key_hash_other(&self, key: &[u8]) -> u64 {
         match self.profile {
-            Profile::Native => native::key_hash(key),
+            Profile::Native | Profile::Maglev => self.key_hash(key),
             Profile::Uhashring => (uhashring::key_hash_wide(key) >> 64) as u64,
             Profile::UhashringKetama
             | Profile::HashRing
@@ -527,7 +529,6 @@ impl Placement {
             | Profile::Libmemcached => u64::from(crate::hash::ketama_hash(key)),
             Profile::Nginx => nginx::key_hash(key),
             Profile::LibmemcachedKetama => libmemcached::key_hash_oaat(key),
-            Profile::Maglev => crate::maglev::key_hash(key),
         }
     }
 
