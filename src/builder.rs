@@ -177,6 +177,16 @@ impl Builder {
     }
 
     /// The entry slot of the named node.
+    /// Makes room for `more` nodes to be added without growing on the way.
+    fn reserve(&mut self, more: usize) {
+        self.nodes.reserve(more);
+        self.old_ids.reserve(more);
+        self.repoint.reserve(more);
+        self.down.reserve(more);
+        let nodes = &self.nodes;
+        self.index.reserve(more, |i| slot_name(nodes, i));
+    }
+
     fn slot(&self, name: &str) -> Option<usize> {
         let nodes = &self.nodes;
         self.index
@@ -216,7 +226,12 @@ impl Builder {
         if node.name.is_empty() {
             return Err(Error::EmptyName);
         }
-        if self.slot(&node.name).is_some() {
+        let hash = self.index.hash(&node.name);
+        let nodes = &self.nodes;
+        if (self.index)
+            .get_hashed(hash, &node.name, |i| slot_name(nodes, i))
+            .is_some()
+        {
             return Err(Error::DuplicateNode {
                 name: node.name.to_string(),
             });
@@ -242,7 +257,7 @@ impl Builder {
         self.down.push(false);
         let nodes = &self.nodes;
         self.index
-            .insert(slot_name(nodes, slot), slot, |i| slot_name(nodes, i));
+            .insert_hashed(hash, slot, |i| slot_name(nodes, i));
         Ok(())
     }
 
@@ -489,7 +504,9 @@ impl Snapshot {
     ///
     /// Errors: any error of [`Builder::add_node`] or [`Builder::build`].
     pub fn new(placement: Placement, nodes: impl IntoIterator<Item = Node>) -> Result<Self> {
+        let nodes = nodes.into_iter();
         let mut b = Builder::new(placement);
+        b.reserve(nodes.size_hint().0.min(MAX_NODES));
         for n in nodes {
             b.add_node(n)?;
         }
