@@ -311,21 +311,22 @@ fn peer_cells<M, L, R>(
     }
 }
 
-/// Builds a ring, timing it and counting the heap bytes it holds.
-/// How many times a ring is built for its build time (the median is reported).
-pub const BUILD_RUNS: usize = 5;
+/// How many builds after the first a ring's build time is the median of, at most (fewer when they
+/// take over a second in all).
+pub const BUILD_RUNS: usize = 11;
 
 /// Builds a ring with `build`, the first time counting the heap it holds, then again (the previous
-/// ring dropped first, outside the timing) up to [`BUILD_RUNS`] times in all while the builds so
-/// far took under a second. Returns the last ring and the median build time (of the builds after
-/// the first when there are any: the first runs through the counting allocator and is cold).
+/// ring dropped first, outside the timing) up to [`BUILD_RUNS`] more times while the builds so far
+/// took under a second. Returns the last ring, the first build's time (cold: fresh memory, which
+/// the allocator has not yet learned to keep for the next build) and the median of the others (the
+/// first's when there are none).
 fn measure_build<T>(imp: &'static str, nodes: usize, build: impl Fn() -> T) -> (T, Build) {
     let begin = Instant::now();
     let t = Instant::now();
     let (mut ring, heap_bytes) = mem::count_heap(&build);
     let first = t.elapsed().as_secs_f64() * 1e3;
     let mut times: Vec<f64> = Vec::new();
-    while times.len() + 1 < BUILD_RUNS && begin.elapsed() < Duration::from_secs(1) {
+    while times.len() < BUILD_RUNS && begin.elapsed() < Duration::from_secs(1) {
         drop(ring);
         let t = Instant::now();
         ring = build();
@@ -341,6 +342,7 @@ fn measure_build<T>(imp: &'static str, nodes: usize, build: impl Fn() -> T) -> (
             imp,
             nodes,
             build_ms: times[times.len() / 2],
+            first_ms: first,
             heap_bytes,
         },
     )

@@ -129,13 +129,10 @@ pub(super) struct Items {
 /// ordered as one within a page.
 ///
 /// `fill(id, out)` appends node `id`'s normalized positions to `out` (`nodes` nodes, about
-/// `estimate` points in all). It is called twice per node, first to count the points into buckets,
-/// then to place them: hashing a native point again costs less than writing every position to
-/// memory and reading it back (a 10,000-node ring's positions are 12.8 MB of fresh pages). The
-/// counting sort runs on up to `extra` bits more than the table has, so that almost every point
-/// has a bucket of its own and the insertion sort after it seldom moves one; rings of more than
-/// 2^18 such buckets sort in two passes, the second one partition by partition in the cache, as
-/// [`bucket_sort`] does.
+/// `estimate` points in all). The sort runs on up to `extra` bits more than the table has (*fine
+/// buckets*), so that almost every point has a bucket of its own and the insertion sort after it
+/// seldom moves one. Rings of more than 2^18 fine buckets sort [`by_partitions`] (each point
+/// hashed once), others, and large ones whose points do not spread as hashes do, [`by_counting`].
 ///
 /// `None` if the node ids do not fit below the items' position bits (fewer than ~32 points per
 /// node) or the points are too many to rank in a `u32`.
@@ -143,6 +140,21 @@ pub(super) struct Items {
 /// [`Index::from_items`]: crate::search::Index::from_items
 /// [`radix_geometry`]: crate::search::radix_geometry
 pub(super) fn sort_items(
+    nodes: usize,
+    estimate: usize,
+    extra: u32,
+    mut fill: impl FnMut(usize, &mut Vec<u64>),
+) -> Option<Items> {
+    by_partitions(nodes, estimate, extra, &mut fill)
+        .or_else(|| by_counting(nodes, estimate, extra, fill))
+}
+
+/// [`sort_items`] by a count of every point first. `fill` is called twice per node, first to count
+/// the points into buckets, then to place them: hashing a native point again costs less than
+/// writing every position to memory and reading it back (a 10,000-node ring's positions are
+/// 12.8 MB of fresh pages). Rings of more than 2^18 fine buckets sort in two passes, the second one
+/// partition by partition in the cache, as [`bucket_sort`] does.
+fn by_counting(
     nodes: usize,
     estimate: usize,
     extra: u32,
@@ -186,17 +198,6 @@ pub(super) fn sort_items(
     let item = |x: u64, id: usize| x << low | id as u64;
     running_sum(&mut counts);
     let mut distinct = true;
-    // `items` from rank `base` on, its buckets `buckets`.
-    let finish_pages = |items: &mut [u64], buckets: &[u32], base: u32, distinct: &mut bool| {
-        // Each page's items in order (the counting sort ordered the fine buckets, so this only
-        // orders points within one), checked for points that meet while the page is in the cache.
-        for p in 0..(buckets.len() - 1) / LOCAL {
-            let (a, b) = (buckets[p * LOCAL] - base, buckets[(p + 1) * LOCAL] - base);
-            let page = &mut items[a as usize..b as usize];
-            insertion_sort(page);
-            *distinct &= page.windows(2).all(|w| w[0] >> low != w[1] >> low);
-        }
-    };
     let first_shift = plan.first_shift;
     if plan.one_pass {
         // The counts are by fine bucket: place each point's item at once. Each bucket's start is
@@ -224,7 +225,7 @@ pub(super) fn sort_items(
         }
         buckets[0] = 0;
         buckets.truncate((1 << bits) + 1);
-        finish_pages(&mut items, &buckets, 0, &mut distinct);
+        finish_pages(&mut items, &buckets, 0, low, &mut distinct);
         return Some(Items {
             items,
             buckets,
@@ -277,7 +278,7 @@ pub(super) fn sort_items(
         for (b, start) in local.iter_mut().enumerate() {
             *start = fine[b << plan.extra] + a as u32;
         }
-        finish_pages(out, local, a as u32, &mut distinct);
+        finish_pages(out, local, a as u32, low, &mut distinct);
     }
     Some(Items {
         items,
@@ -285,6 +286,131 @@ pub(super) fn sort_items(
         geometry,
         distinct,
     })
+}
+
+/// Partitions for about this many points each in [`by_partitions`] (a partition's fine-bucket
+/// counts then take a few KiB, in L1).
+const PARTITION_POINTS: usize = 2048;
+
+/// The most partition bits of [`by_partitions`] (as many write streams as L1 has lines to spare).
+const PARTITION_BITS_MAX: u32 = 8;
+
+/// [`sort_items`] for rings too large for one counting pass, with each point hashed once and no
+/// count of the whole ring: when the positions
+/// spread evenly over 64 bits (hashes do), the number of points whose top `k` bits are `p` is
+/// about `n / 2^k`, within a few standard deviations. So the points go straight into `2^k`
+/// partitions of room `n / 2^k + 8σ + 16` each (the positions into `items`, the ids beside them),
+/// and each partition is then sorted by its fine buckets in the cache, into its place in `items`
+/// (at or before its room, so no partition is overwritten before it is read). `None` (and the
+/// caller counts first, as before) if a partition overflows its room (for hashed positions, about
+/// a chance in 10^12 per build), the positions do not use the top bit, or the items do not fit.
+fn by_partitions(
+    nodes: usize,
+    estimate: usize,
+    extra: u32,
+    fill: &mut impl FnMut(usize, &mut Vec<u64>),
+) -> Option<Items> {
+    let id_bits = usize::BITS - nodes.saturating_sub(1).leading_zeros();
+    if nodes > 1 << 16 || estimate >= (u32::MAX as usize) / 2 || estimate < SMALL {
+        return None;
+    }
+    // The table geometry is known from the estimate alone (`radix_geometry` only needs the count
+    // and whether the top bit is used, checked below); the partitions cut it by whole pages.
+    let geometry = radix_geometry(estimate, Some(u64::MAX));
+    let plan = Plan::new(geometry, extra);
+    let (bits, _) = geometry;
+    // Rings whose fine buckets one counting pass covers count first (measured: at 1000 nodes the
+    // partition pass costs more than the count of a 1 MiB table it saves).
+    if plan.one_pass || id_bits + plan.in_page > 64 || bits < LOCAL_BITS {
+        return None;
+    }
+    let part_bits = (usize::BITS - 1 - (estimate / PARTITION_POINTS).max(1).leading_zeros())
+        .min(PARTITION_BITS_MAX)
+        .min(bits - LOCAL_BITS);
+    let parts = 1usize << part_bits;
+    let mean = estimate as f64 / parts as f64;
+    let room = (mean + 8.0 * mean.sqrt()) as usize + 16;
+    let mut items = vec![0u64; room * parts];
+    let mut ids = vec![0u16; room * parts];
+    let mut fill_to = vec![0u32; parts];
+    let (mut n, mut max) = (0usize, 0u64);
+    let mut buf: Vec<u64> = Vec::new();
+    let part_of = |x: u64| x.checked_shr(64 - part_bits).unwrap_or(0) as usize;
+    for id in 0..nodes {
+        buf.clear();
+        fill(id, &mut buf);
+        n += buf.len();
+        for &x in &buf {
+            max = max.max(x);
+            let p = part_of(x);
+            let at = fill_to[p] as usize;
+            if at == room {
+                return None;
+            }
+            items[p * room + at] = x;
+            ids[p * room + at] = id as u16;
+            fill_to[p] += 1;
+        }
+    }
+    if n != estimate || max >> 63 == 0 {
+        return None;
+    }
+    // Each partition by its fine buckets, into `items[base..]`.
+    let low = 64 - plan.in_page;
+    let rest = plan.fine_bits - part_bits;
+    let mask = (1usize << rest) - 1;
+    let fine_shift = plan.fine_shift;
+    let per_part = 1usize << (bits - part_bits);
+    let mut buckets = vec![0u32; (1 << bits) + 1];
+    let mut fine = vec![0u32; (1 << rest) + 1];
+    let mut next: Vec<u32> = Vec::with_capacity(1 << rest);
+    let mut xs: Vec<u64> = Vec::with_capacity(room);
+    let mut distinct = true;
+    let mut base = 0usize;
+    for (p, &count) in fill_to.iter().enumerate() {
+        let (from, count) = (p * room, count as usize);
+        xs.clear();
+        xs.extend_from_slice(&items[from..from + count]);
+        fine.fill(0);
+        for &x in &xs {
+            fine[((x >> fine_shift) as usize & mask) + 1] += 1;
+        }
+        running_sum(&mut fine);
+        next.clear();
+        next.extend_from_slice(&fine[..fine.len() - 1]);
+        let out = &mut items[base..base + count];
+        for (&x, &id) in xs.iter().zip(&ids[from..from + count]) {
+            let at = &mut next[(x >> fine_shift) as usize & mask];
+            out[*at as usize] = x << low | u64::from(id);
+            *at += 1;
+        }
+        let local = &mut buckets[p * per_part..=(p + 1) * per_part];
+        for (b, start) in local.iter_mut().enumerate() {
+            *start = fine[b << plan.extra] + base as u32;
+        }
+        finish_pages(out, local, base as u32, low, &mut distinct);
+        base += count;
+    }
+    items.truncate(n);
+    Some(Items {
+        items,
+        buckets,
+        geometry,
+        distinct,
+    })
+}
+
+/// Finishes the pages of `items` (the points from rank `base` on, counted into `buckets`): each
+/// page's items in order (the counting sort ordered the fine buckets, so this only orders points
+/// within one), checked for points that meet (equal positions: bits above `low`) while the page is
+/// in the cache.
+fn finish_pages(items: &mut [u64], buckets: &[u32], base: u32, low: u32, distinct: &mut bool) {
+    for p in 0..(buckets.len() - 1) / LOCAL {
+        let (a, b) = (buckets[p * LOCAL] - base, buckets[(p + 1) * LOCAL] - base);
+        let page = &mut items[a as usize..b as usize];
+        insertion_sort(page);
+        *distinct &= page.windows(2).all(|w| w[0] >> low != w[1] >> low);
+    }
 }
 
 /// How [`sort_items`] counts in a geometry.
@@ -429,6 +555,77 @@ mod tests {
         pts.extend((0..3_000u32).map(|i| (1 << 40 | u64::from(i % 7), u64::from(i % 3), i)));
         pts.extend((0..100u32).map(|i| (u64::MAX, 0, 100 - i)));
         check(pts);
+    }
+
+    /// `nodes` nodes of `per_node` hash-like 64-bit positions each.
+    fn hashed(nodes: usize, per_node: usize, seed: u64) -> Vec<Vec<u64>> {
+        (0..nodes)
+            .map(|id| {
+                (0..per_node)
+                    .map(|i| {
+                        ((id * per_node + i) as u64 ^ seed)
+                            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                            .rotate_left(29)
+                            .wrapping_mul(0xBF58_476D_1CE4_E5B9)
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn same_items(a: &Items, b: &Items) {
+        assert_eq!(a.items, b.items);
+        assert_eq!(a.buckets, b.buckets);
+        assert_eq!(a.geometry, b.geometry);
+        assert_eq!(a.distinct, b.distinct);
+    }
+
+    #[test]
+    fn partitions_sort_as_the_count_does() {
+        // 3000 × 160 points: 2^19 fine buckets, past one counting pass.
+        for (nodes, per_node, extra) in [(3000, 160, 1), (2100, 200, 2), (4000, 160, 0)] {
+            let pts = hashed(nodes, per_node, nodes as u64);
+            let fill = |id: usize, out: &mut Vec<u64>| out.extend_from_slice(&pts[id]);
+            let n = nodes * per_node;
+            let parted = by_partitions(nodes, n, extra, &mut { fill }).expect("hashes spread");
+            let counted = by_counting(nodes, n, extra, fill).unwrap();
+            same_items(&parted, &counted);
+            assert!(parted.distinct);
+            assert_eq!(parted.items.len(), n);
+        }
+    }
+
+    #[test]
+    fn partitions_decline_what_they_cannot_place() {
+        let (nodes, per_node) = (3000, 160);
+        let mut pts = hashed(nodes, per_node, 7);
+        let n = nodes * per_node;
+        // A wrong estimate; positions that leave the top bit unused; a crowd in one partition.
+        {
+            let fill = |id: usize, out: &mut Vec<u64>| out.extend_from_slice(&pts[id]);
+            assert!(by_partitions(nodes, n + 1, 1, &mut { fill }).is_none());
+        }
+        for v in pts.iter_mut().flatten() {
+            *v >>= 1;
+        }
+        {
+            let fill = |id: usize, out: &mut Vec<u64>| out.extend_from_slice(&pts[id]);
+            assert!(by_partitions(nodes, n, 1, &mut { fill }).is_none());
+            // `sort_items` then counts, and agrees with the count.
+            same_items(
+                &sort_items(nodes, n, 1, fill).unwrap(),
+                &by_counting(nodes, n, 1, fill).unwrap(),
+            );
+        }
+        for v in pts[0..200].iter_mut().flatten() {
+            *v = u64::MAX - (*v >> 20);
+        }
+        let fill = |id: usize, out: &mut Vec<u64>| out.extend_from_slice(&pts[id]);
+        assert!(by_partitions(nodes, n, 1, &mut { fill }).is_none());
+        same_items(
+            &sort_items(nodes, n, 1, fill).unwrap(),
+            &by_counting(nodes, n, 1, fill).unwrap(),
+        );
     }
 
     proptest! {
