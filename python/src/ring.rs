@@ -303,13 +303,18 @@ impl HashRing {
         let py = key.py();
         let count = to_uint(count, "count", u32::MAX.into())? as usize;
         let bytes = key_bytes(key)?;
+        // The closure hands back the list alone (an exception stays raised in the interpreter
+        // meanwhile): a `PyResult` is eight words, moved through memory on the way out.
         with_current(py, &self.router, |v| {
             v.snap
                 .replicas_wide_into(v.snap.key_hash_wide(bytes), count, v.ids);
             raw::names_list(py, v.ids, NodeId::get, v.names, |i| {
                 name_of(py, v.snap, NodeId::new(i))
             })
+            .map_err(|e| e.restore(py))
+            .ok()
         })
+        .ok_or_else(|| PyErr::fetch(py))
     }
 
     /// The owner of `key` (`get_node`; see `fastcall`).
