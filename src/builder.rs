@@ -176,7 +176,6 @@ impl Builder {
         self.changed
     }
 
-    /// The entry slot of the named node.
     /// Makes room for `more` nodes to be added without growing on the way.
     fn reserve(&mut self, more: usize) {
         self.nodes.reserve(more);
@@ -187,6 +186,7 @@ impl Builder {
         self.index.reserve(more, |i| slot_name(nodes, i));
     }
 
+    /// The entry slot of the named node.
     fn slot(&self, name: &str) -> Option<usize> {
         let nodes = &self.nodes;
         self.index

@@ -260,8 +260,9 @@ pub fn print_json(
             "publish_p99_us": opt(r.churn.map(|c| round(c.p99_us, 1))),
             "publish_idle_p50_us": opt(r.publish_idle_us.map(|p| round(p.0, 1))),
             "publish_idle_p99_us": opt(r.publish_idle_us.map(|p| round(p.1, 1))),
-            "build_ms": opt(build.map(|b| round(b.build_ms, 2))),
-            "build_first_ms": opt(build.map(|b| round(b.first_ms, 2))),
+            // Four decimals (0.1 µs): a warm build of a small table takes a few µs.
+            "build_ms": opt(build.map(|b| round(b.build_ms, 4))),
+            "build_first_ms": opt(build.map(|b| round(b.first_ms, 4))),
             "ring_heap_bytes": opt(build.map(|b| b.heap_bytes)),
             "peak_rss_kib": peak_rss_kib,
             "layout": opt(r.layout.clone()),

@@ -76,6 +76,7 @@ fn check_record(r: &Value) {
     assert!(r["latency_samples"].as_u64().unwrap() > 0);
     assert!(num(r, "peak_rss_kib") > 0.0);
     assert!(num(r, "build_ms") >= 0.0);
+    assert!(num(r, "build_first_ms") >= 0.0);
     assert!(r["ring_heap_bytes"].as_u64().unwrap() > 0);
 }
 
@@ -176,6 +177,7 @@ fn maglev_runs_against_the_maglev_crates() {
         assert_eq!(r["placement"], "maglev");
         assert_eq!(r["table_size"], 251);
         assert!(r["build_ms"].as_f64().unwrap() > 0.0);
+        assert!(r["build_first_ms"].as_f64().unwrap() > 0.0);
         if r["impl"] == "ringroute" {
             assert_eq!(r["layout"], "table");
             let best = r["fastest_peer"].as_str().unwrap();
