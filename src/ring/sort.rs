@@ -251,34 +251,12 @@ fn by_counting(
     }
     // Pass two: each partition by the rest of its fine bucket, its items written over its
     // positions (copied out first), its pages finished while they are in the cache.
-    let rest = plan.fine_bits - ITEM_FIRST_BITS;
-    let mask = (1usize << rest) - 1;
-    let fine_shift = plan.fine_shift;
     let per_part = 1usize << (bits - ITEM_FIRST_BITS);
-    let mut fine = vec![0u32; (1 << rest) + 1];
-    let mut xs: Vec<u64> = Vec::new();
+    let mut sorter = Partitions::new(&plan, plan.fine_bits - ITEM_FIRST_BITS, low);
     for (i, w) in counts.windows(2).enumerate() {
         let (a, b) = (w[0] as usize, w[1] as usize);
-        xs.clear();
-        xs.extend_from_slice(&items[a..b]);
-        fine.fill(0);
-        for &x in &xs {
-            fine[((x >> fine_shift) as usize & mask) + 1] += 1;
-        }
-        running_sum(&mut fine);
-        next.clear();
-        next.extend_from_slice(&fine[..fine.len() - 1]);
-        let out = &mut items[a..b];
-        for (&x, &id) in xs.iter().zip(&ids[a..b]) {
-            let at = &mut next[(x >> fine_shift) as usize & mask];
-            out[*at as usize] = item(x, usize::from(id));
-            *at += 1;
-        }
         let local = &mut buckets[i * per_part..=(i + 1) * per_part];
-        for (b, start) in local.iter_mut().enumerate() {
-            *start = fine[b << plan.extra] + a as u32;
-        }
-        finish_pages(out, local, a as u32, low, &mut distinct);
+        sorter.sort(&mut items, a..b, a, &ids[a..b], local, &mut distinct);
     }
     Some(Items {
         items,
@@ -357,38 +335,23 @@ fn by_partitions(
     }
     // Each partition by its fine buckets, into `items[base..]`.
     let low = 64 - plan.in_page;
-    let rest = plan.fine_bits - part_bits;
-    let mask = (1usize << rest) - 1;
-    let fine_shift = plan.fine_shift;
     let per_part = 1usize << (bits - part_bits);
     let mut buckets = vec![0u32; (1 << bits) + 1];
-    let mut fine = vec![0u32; (1 << rest) + 1];
-    let mut next: Vec<u32> = Vec::with_capacity(1 << rest);
-    let mut xs: Vec<u64> = Vec::with_capacity(room);
+    let mut sorter = Partitions::new(&plan, plan.fine_bits - part_bits, low);
     let mut distinct = true;
     let mut base = 0usize;
     for (p, &count) in fill_to.iter().enumerate() {
         let (from, count) = (p * room, count as usize);
-        xs.clear();
-        xs.extend_from_slice(&items[from..from + count]);
-        fine.fill(0);
-        for &x in &xs {
-            fine[((x >> fine_shift) as usize & mask) + 1] += 1;
-        }
-        running_sum(&mut fine);
-        next.clear();
-        next.extend_from_slice(&fine[..fine.len() - 1]);
-        let out = &mut items[base..base + count];
-        for (&x, &id) in xs.iter().zip(&ids[from..from + count]) {
-            let at = &mut next[(x >> fine_shift) as usize & mask];
-            out[*at as usize] = x << low | u64::from(id);
-            *at += 1;
-        }
         let local = &mut buckets[p * per_part..=(p + 1) * per_part];
-        for (b, start) in local.iter_mut().enumerate() {
-            *start = fine[b << plan.extra] + base as u32;
-        }
-        finish_pages(out, local, base as u32, low, &mut distinct);
+        let ids = &ids[from..from + count];
+        sorter.sort(
+            &mut items,
+            from..from + count,
+            base,
+            ids,
+            local,
+            &mut distinct,
+        );
         base += count;
     }
     items.truncate(n);
@@ -398,6 +361,70 @@ fn by_partitions(
         geometry,
         distinct,
     })
+}
+
+/// The second pass of a partitioned sort: each partition's points (positions in `items`, ids beside
+/// them) counted by the `rest` bits of their fine bucket below the partition's, placed as items, and
+/// their pages finished; the buffers are reused from one partition to the next.
+struct Partitions {
+    mask: usize,
+    fine_shift: u32,
+    extra: u32,
+    low: u32,
+    fine: Vec<u32>,
+    next: Vec<u32>,
+    xs: Vec<u64>,
+}
+
+impl Partitions {
+    fn new(plan: &Plan, rest: u32, low: u32) -> Self {
+        Partitions {
+            mask: (1usize << rest) - 1,
+            fine_shift: plan.fine_shift,
+            extra: plan.extra,
+            low,
+            fine: vec![0u32; (1 << rest) + 1],
+            next: Vec::with_capacity(1 << rest),
+            xs: Vec::new(),
+        }
+    }
+
+    /// Sorts the partition whose positions are `items[src]` and ids `ids` into items at
+    /// `items[dst..]` (`dst` at or before `src.start`, or the same range: the positions are copied
+    /// out first), writes its table buckets' starts into `local` (`dst` onward) and finishes its
+    /// pages.
+    fn sort(
+        &mut self,
+        items: &mut [u64],
+        src: std::ops::Range<usize>,
+        dst: usize,
+        ids: &[u16],
+        local: &mut [u32],
+        distinct: &mut bool,
+    ) {
+        let (mask, fine_shift, low) = (self.mask, self.fine_shift, self.low);
+        let count = src.len();
+        self.xs.clear();
+        self.xs.extend_from_slice(&items[src]);
+        self.fine.fill(0);
+        for &x in &self.xs {
+            self.fine[((x >> fine_shift) as usize & mask) + 1] += 1;
+        }
+        running_sum(&mut self.fine);
+        self.next.clear();
+        self.next
+            .extend_from_slice(&self.fine[..self.fine.len() - 1]);
+        let out = &mut items[dst..dst + count];
+        for (&x, &id) in self.xs.iter().zip(ids) {
+            let at = &mut self.next[(x >> fine_shift) as usize & mask];
+            out[*at as usize] = x << low | u64::from(id);
+            *at += 1;
+        }
+        for (b, start) in local.iter_mut().enumerate() {
+            *start = self.fine[b << self.extra] + dst as u32;
+        }
+        finish_pages(out, local, dst as u32, low, distinct);
+    }
 }
 
 /// Finishes the pages of `items` (the points from rank `base` on, counted into `buckets`): each
