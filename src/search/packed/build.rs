@@ -282,15 +282,41 @@ impl Packed {
         (bits, used.saturating_sub(bits))
     }
 
-    /// This packing written afresh into one chunk (same points, slot ids and node ids).
-    pub(super) fn repacked(&self) -> Option<Packed> {
-        let (slots, lows): (Vec<u64>, Vec<u16>) = (0..self.heads.len())
-            .flat_map(|p| {
-                let pg = self.page(p);
-                pg.points().iter().copied().zip(pg.lows().iter().copied())
-            })
-            .unzip();
-        Self::from_sorted(&slots, &lows, self.norm, self.ids.to_vec())
+    /// This packing written afresh into one chunk (same points, slot ids and node ids): each page
+    /// copied whole, line by line, since a page holds everything it is read by (its table, points,
+    /// sentinel and low bits); the directory, if kept, made again for the new addresses.
+    pub(super) fn repacked(&self) -> Packed {
+        let pages = self.heads.len();
+        let mut out: Vec<Line> = Vec::with_capacity(self.live);
+        let mut offsets = Vec::with_capacity(pages);
+        for p in 0..pages {
+            offsets.push(out.len());
+            out.extend_from_slice(self.page(p).lines());
+        }
+        let out = out.into_boxed_slice();
+        let heads = offsets
+            .into_iter()
+            .map(|at| Head(out[at..].as_ptr().cast()))
+            .collect();
+        let live = out.len();
+        Self {
+            heads,
+            chunks: vec![Chunk {
+                lines: Arc::new(out),
+                live,
+                pages: None,
+            }],
+            starts: self.starts.clone(),
+            ids: self.ids.clone(),
+            shift: self.shift,
+            buckets: self.buckets,
+            n: self.n,
+            norm: self.norm,
+            live,
+            dir: Box::default(),
+            dir_lens: Box::default(),
+        }
+        .with_dir()
     }
 }
 

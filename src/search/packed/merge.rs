@@ -235,7 +235,7 @@ impl Packed {
         .with_dir_after(self, &written);
         let held: usize = merged.chunks.iter().map(|c| c.lines.len()).sum();
         if held > SLACK * live {
-            return merged.repacked();
+            return Some(merged.repacked());
         }
         Some(merged)
     }
@@ -785,5 +785,67 @@ mod tests {
         }
         assert_eq!(ring.contents().len(), points.len());
         assert!(max_chunks <= MAX_CHUNKS, "chunks are freed: {max_chunks}");
+    }
+
+    /// A packing spread over many chunks, repacked into one by copying its pages, reads as it did:
+    /// same points, same answers, every invariant (the directory's too, for a ring that keeps one).
+    #[test]
+    fn a_repacked_ring_reads_as_its_source() {
+        for (count, nodes) in [(4_000, 40u32), (40_000, 250)] {
+            let points = sample(count, 11);
+            let owners: Vec<u32> = (0..points.len() as u32).map(|i| i % nodes).collect();
+            let mut ring = Packed::build(&points, &owners, 0).unwrap();
+            // Node `nodes - 1` leaves and comes back, a few times: pages land in several chunks.
+            let last = nodes - 1;
+            let mine: Vec<u64> = points
+                .iter()
+                .zip(&owners)
+                .filter(|&(_, &o)| o == last)
+                .map(|(&p, _)| p)
+                .collect();
+            for round in 0..6 {
+                let present = round % 2 == 0;
+                let (old_to_new, repoint, fresh, gone): (Vec<u32>, Vec<bool>, Vec<_>, Vec<_>) =
+                    if present {
+                        let mut map: Vec<u32> = (0..nodes).collect();
+                        map[last as usize] = NO_ID;
+                        (map, vec![false; last as usize], Vec::new(), mine.clone())
+                    } else {
+                        let mut repoint = vec![false; nodes as usize];
+                        repoint[last as usize] = true;
+                        let fresh = mine.iter().map(|&p| (p, last)).collect();
+                        ((0..last).collect(), repoint, fresh, Vec::new())
+                    };
+                let before = if present { nodes } else { last } as usize;
+                ring = ring
+                    .merged(
+                        before,
+                        &Change {
+                            fresh: &fresh,
+                            gone_positions: &gone,
+                            old_to_new: &old_to_new,
+                            repoint: &repoint,
+                            evicted: &[],
+                            keep_equal: true,
+                        },
+                    )
+                    .unwrap();
+            }
+            assert!(ring.chunk_count() > 1);
+            let packed = ring.repacked();
+            packed.check();
+            assert_eq!(packed.chunk_count(), 1);
+            assert_eq!(packed.dir().is_some(), ring.dir().is_some());
+            assert_eq!(packed.contents(), ring.contents());
+            assert_eq!(packed.ids(), ring.ids());
+            for x in sample(2_000, 5).into_iter().chain([0, u64::MAX]) {
+                assert_eq!(packed.exact_slot(x), ring.exact_slot(x), "{x:#x}");
+                assert_eq!(
+                    packed.rank_at_or_after(x),
+                    ring.rank_at_or_after(x),
+                    "{x:#x}"
+                );
+            }
+        }
     }
 }

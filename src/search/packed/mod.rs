@@ -259,6 +259,16 @@ impl<'a> Page<'a> {
         &self.slots()[..self.len()]
     }
 
+    /// The page's whole lines, as written: table, slots, sentinel, pads, low bits and padding.
+    #[inline]
+    fn lines(self) -> &'a [Line] {
+        // SAFETY: a page is `page_lines(len())` whole lines from its 64-byte-aligned head, inside
+        // its chunk or the static empty page (invariant 1: every page is written that way, by
+        // `build::assemble` and `merge::write`, and the empty page is 2 lines, `page_lines(0)`),
+        // immutable for as long as the packing that lends the page (`'a`).
+        unsafe { std::slice::from_raw_parts(self.h.cast::<Line>(), page_lines(self.len())) }
+    }
+
     /// The low 16 bits of each point's position.
     #[inline]
     pub(crate) fn lows(self) -> &'a [u16] {
