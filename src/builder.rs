@@ -71,12 +71,12 @@ pub struct Builder {
     placement: Placement,
     base: Option<Base>,
     /// The node in each entry slot, `None` for a removed node's. Entry slots are in insertion order;
-    /// the nodes of the base snapshot start in the slots of their ids. (Three columns rather than a
-    /// vector of entry structs: `build` walks every slot, and moving an 8-byte `Option<Arc>` stays in
-    /// registers where a struct went through the stack.)
+    /// the nodes of the base snapshot are in the slots of their ids, the first `base.len` (a base
+    /// node removed and added again comes back as a new node, in a new slot), so a slot below that
+    /// is its node's id in the base snapshot. (Columns rather than a vector of entry structs:
+    /// `build` walks every slot, and moving an 8-byte `Option<Arc>` stays in registers where a
+    /// struct went through the stack.)
     nodes: Vec<Option<Arc<Node>>>,
-    /// Each slot's node's id in the base snapshot, or `NO_ID` if it was not there.
-    old_ids: Vec<u32>,
     /// Whether each slot's node's points must be (re)generated.
     repoint: Vec<bool>,
     /// The base snapshot's version of every base node removed or re-weighted since: their points
@@ -103,7 +103,6 @@ impl Builder {
             placement,
             base: None,
             nodes: Vec::new(),
-            old_ids: Vec::new(),
             repoint: Vec::new(),
             dropped: Vec::new(),
             index: NameIndex::default(),
@@ -133,7 +132,6 @@ impl Builder {
                 version: s.version,
             }),
             nodes: s.nodes.iter().map(|n| Some(Arc::clone(n))).collect(),
-            old_ids: (0..n as u32).collect(),
             repoint: vec![false; n],
             dropped: Vec::new(),
             index,
@@ -179,11 +177,15 @@ impl Builder {
     /// Makes room for `more` nodes to be added without growing on the way.
     fn reserve(&mut self, more: usize) {
         self.nodes.reserve(more);
-        self.old_ids.reserve(more);
         self.repoint.reserve(more);
         self.down.reserve(more);
         let nodes = &self.nodes;
         self.index.reserve(more, |i| slot_name(nodes, i));
+    }
+
+    /// Whether entry slot `slot` holds a node of the base snapshot (whose id there is `slot`).
+    fn is_base_slot(&self, slot: usize) -> bool {
+        slot < self.base.as_ref().map_or(0, |b| b.len)
     }
 
     /// The entry slot of the named node.
@@ -252,7 +254,6 @@ impl Builder {
         self.tally.add(&self.placement, node.weight);
         let slot = self.nodes.len() as u32;
         self.nodes.push(Some(Arc::new(node)));
-        self.old_ids.push(NO_ID);
         self.repoint.push(true);
         self.down.push(false);
         let nodes = &self.nodes;
@@ -271,7 +272,7 @@ impl Builder {
                 name: name.to_owned(),
             })? as usize;
         let node = self.nodes[i].take().expect("index points at a live entry");
-        if self.old_ids[i] != NO_ID && !self.repoint[i] {
+        if self.is_base_slot(i) && !self.repoint[i] {
             self.dropped.push(Arc::clone(&node));
         }
         // Even a drained node's removal renumbers the nodes after it, so the owner array changes.
@@ -310,7 +311,7 @@ impl Builder {
             return Ok(());
         }
         let base_version = Arc::clone(node);
-        if self.old_ids[slot] != NO_ID && !self.repoint[slot] {
+        if self.is_base_slot(slot) && !self.repoint[slot] {
             self.dropped.push(base_version);
         }
         let (node, slot) = self.entry_mut(name)?;
@@ -424,29 +425,47 @@ impl Builder {
                 limit: MAX_NODES as u64,
             });
         }
-        let mut nodes: Vec<Arc<Node>> = Vec::with_capacity(live);
-        let mut repoint: Vec<bool> = Vec::with_capacity(live);
-        let mut down: Vec<u32> = Vec::new();
-        let mut old_to_new = vec![NO_ID; self.base.as_ref().map_or(0, |b| b.len)];
         let slots = self.nodes.len();
-        // slot_to_id[slot]: the dense id of the node in entry slot `slot` (holes are removed nodes).
-        let mut slot_to_id: Vec<u32> = Vec::with_capacity(if slots == live { 0 } else { slots });
-        for (slot, node) in self.nodes.into_iter().enumerate() {
-            let id = nodes.len() as u32;
-            if slots != live {
+        let base_len = self.base.as_ref().map_or(0, |b| b.len);
+        // Dense ids: each slot's node's id is the count of live slots before it (the slot itself
+        // unless a node was removed). One pass over the slots makes every per-slot column the ring
+        // needs: the base snapshot's nodes are in the slots of their old ids.
+        let holes = slots != live;
+        let mut slot_to_id: Vec<u32> = Vec::with_capacity(if holes { slots } else { 0 });
+        let mut old_to_new: Vec<u32> = Vec::with_capacity(base_len);
+        let mut kept_repoint: Vec<bool> = Vec::with_capacity(if holes { live } else { 0 });
+        let mut down: Vec<u32> = Vec::new();
+        let mut next = 0u32;
+        for (s, ((node, &is_down), &repoint)) in
+            (self.nodes.iter().zip(&self.down).zip(&self.repoint)).enumerate()
+        {
+            let id = next;
+            let present = node.is_some();
+            if holes {
                 slot_to_id.push(id);
+                if present {
+                    kept_repoint.push(repoint);
+                }
             }
-            let Some(node) = node else { continue };
-            let old = self.old_ids[slot];
-            if old != NO_ID {
-                old_to_new[old as usize] = id;
+            if s < base_len {
+                old_to_new.push(if present { id } else { NO_ID });
             }
-            repoint.push(self.repoint[slot]);
-            if self.down[slot] {
+            if present && is_down {
                 down.push(id);
             }
-            nodes.push(node);
+            next += u32::from(present);
         }
+        let repoint = if holes { kept_repoint } else { self.repoint };
+        // The live nodes in slot order: the holes dropped in place, then the `Option`s unwrapped in
+        // place (the same size), with no per-node capacity checks.
+        let mut nodes = self.nodes;
+        if holes {
+            nodes.retain(Option::is_some);
+        }
+        let nodes: Vec<Arc<Node>> = nodes
+            .into_iter()
+            .map(|n| n.expect("holes were dropped"))
+            .collect();
         let membership = self.tally.membership();
         debug_assert_eq!(
             membership,
@@ -462,7 +481,7 @@ impl Builder {
         // The index maps names to entry slots; those are the dense ids unless a node was removed,
         // and then each is renumbered in place (no name hashed again).
         let mut by_name = self.index;
-        if slots != live {
+        if holes {
             by_name.renumber(|slot| slot_to_id[slot as usize]);
         }
         let version = self.base.as_ref().map_or(0, |b| b.version + 1);
