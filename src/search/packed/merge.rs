@@ -6,7 +6,8 @@
 //! The steps, in order: give every node of the new membership a slot id ([`SlotPlan`]: a node
 //! keeps its slot while it stays, a new node takes the lowest free one); find the pages the change
 //! touches; write their new contents ([`Rewrite`]); find the untouched pages whose sentinel changes
-//! and, when the ring holds [`MAX_CHUNKS`] chunks, the pages of the oldest chunk; write all of
+//! and, when the ring holds [`MAX_CHUNKS`] chunks, the pages of the chunk with the fewest live;
+//! write all of
 //! those pages into one new chunk; move the page starts by the touched pages' count changes.
 
 use std::cell::Cell;
@@ -212,7 +213,7 @@ impl Packed {
             .iter()
             .copied()
             .chain(self.resent_pages(&touched, &next))
-            .chain(self.oldest_chunk_pages())
+            .chain(self.drained_chunk_pages())
             .collect();
         written.sort_unstable();
         written.dedup();
@@ -525,15 +526,17 @@ impl Packed {
         resent
     }
 
-    /// Step 5: the pages of the oldest chunk when the packing holds [`MAX_CHUNKS`], moved into the
-    /// new chunk so that the oldest can go.
-    fn oldest_chunk_pages(&self) -> Vec<usize> {
+    /// Step 5: when the packing holds [`MAX_CHUNKS`], the live pages of the chunk that has the
+    /// fewest (the oldest of those), moved into the new chunk so that it can go.
+    fn drained_chunk_pages(&self) -> Vec<usize> {
         if self.chunks.len() < MAX_CHUNKS {
             return Vec::new();
         }
-        let oldest = &self.chunks[0];
-        let live = |&p: &usize| oldest.contains(self.heads[p]);
-        match &oldest.pages {
+        let Some(drained) = self.chunks.iter().min_by_key(|c| c.live) else {
+            return Vec::new();
+        };
+        let live = |&p: &usize| drained.contains(self.heads[p]);
+        match &drained.pages {
             Some(pages) => pages.iter().map(|&p| p as usize).filter(live).collect(),
             None => (0..self.pages()).filter(live).collect(),
         }
@@ -785,6 +788,60 @@ mod tests {
         }
         assert_eq!(ring.contents().len(), points.len());
         assert!(max_chunks <= MAX_CHUNKS, "chunks are freed: {max_chunks}");
+    }
+
+    /// Nodes of few points joining a large ring one by one, each into pages of its own: no
+    /// publication rewrites much more than the pages its own points fall in. (The full build's
+    /// chunk is still mostly live when the ring first holds [`MAX_CHUNKS`] chunks; moving it then
+    /// would rewrite most of the ring in one publication.)
+    #[test]
+    fn no_publication_moves_a_mostly_live_chunk() {
+        let points = sample(65_536, 3);
+        let owners: Vec<u32> = (0..points.len() as u32).map(|i| i % 250).collect();
+        let mut ring = Packed::build(&points, &owners, 0).unwrap();
+        let pages = ring.heads.len();
+        let mut max_written = 0;
+        for (round, nodes) in (0..3 * MAX_CHUNKS as u64).zip(250u32..) {
+            // Four new points, anywhere in the ring.
+            let mut fresh: Vec<(u64, u32)> = (0..4)
+                .map(|i| {
+                    (
+                        (round * 4 + i + 1).wrapping_mul(0xD6E8_FEB8_6659_FD93),
+                        nodes,
+                    )
+                })
+                .collect();
+            fresh.sort_unstable();
+            let mut repoint = vec![false; nodes as usize];
+            repoint.push(true);
+            let next = ring
+                .merged(
+                    nodes as usize,
+                    &Change {
+                        fresh: &fresh,
+                        gone_positions: &[],
+                        old_to_new: &(0..nodes).collect::<Vec<_>>(),
+                        repoint: &repoint,
+                        evicted: &[],
+                        keep_equal: true,
+                    },
+                )
+                .unwrap();
+            let written = (0..pages)
+                .filter(|&p| next.heads[p] != ring.heads[p])
+                .count();
+            max_written = max_written.max(written);
+            next.check();
+            assert!(next.chunk_count() <= MAX_CHUNKS);
+            ring = next;
+        }
+        assert_eq!(ring.len(), points.len() + 4 * 3 * MAX_CHUNKS);
+        // Each publication: its own pages (at most 4, and a neighbour each whose sentinel
+        // changes) and the live pages of one earlier publication's chunk (as many again).
+        assert!(
+            max_written <= 16,
+            "a publication rewrote {max_written} of {pages} pages"
+        );
     }
 
     /// A packing spread over many chunks, repacked into one by copying its pages, reads as it did:
