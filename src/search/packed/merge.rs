@@ -588,26 +588,28 @@ impl Packed {
         (heads, chunks, live)
     }
 
-    /// Step 7: the page starts, moved by the count changes of the touched pages: the old starts
-    /// copied, then each run between two touched pages moved by the changes met so far (a plain
-    /// add over a slice, which the compiler vectorizes).
+    /// Step 7: the page starts, moved by the count changes of the touched pages: the old starts up
+    /// to the first touched page, then each run between two touched pages with the changes met so
+    /// far added, in one pass (the old counts from the page starts, so no page is read).
     fn moved_starts(&self, touched: &[usize], next: &NextPages<'_>) -> Box<[u32]> {
         let pages = self.pages();
-        let mut starts = self.starts.clone();
+        let mut starts = Vec::with_capacity(pages + 1);
+        let first = touched.first().map_or(pages, |&t| t);
+        starts.extend_from_slice(&self.starts[..=first]);
         let mut delta = 0u32;
         for (i, &t) in touched.iter().enumerate() {
             // Counts are below 2^32 (`n` is a u32), so the change is added modulo 2^32.
             delta = delta
                 .wrapping_add(next.len(t) as u32)
-                .wrapping_sub(self.page(t).len() as u32);
+                .wrapping_sub(self.page_len(t) as u32);
             let end = touched.get(i + 1).copied().unwrap_or(pages);
-            if delta != 0 {
-                for s in &mut starts[t + 1..=end] {
-                    *s = s.wrapping_add(delta);
-                }
-            }
+            starts.extend(
+                self.starts[t + 1..=end]
+                    .iter()
+                    .map(|s| s.wrapping_add(delta)),
+            );
         }
-        starts
+        starts.into_boxed_slice()
     }
 }
 
