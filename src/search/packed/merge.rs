@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use super::build::{count_table, write_page_from};
 use super::{
-    pack, page_lines, position, quantize, slot_owner, Chunk, Head, Line, Packed, Table, FREE,
-    LOCAL, LOCAL_BITS, MAX_CHUNKS, PAD, PAGE_MAX, POINTS_PER_BUCKET, SLACK,
+    pack, page_lines, position, quantize, sentinel, slot_owner, Chunk, Head, Line, Packed, Table,
+    FREE, LOCAL, LOCAL_BITS, MAX_CHUNKS, PAD, PAGE_MAX, POINTS_PER_BUCKET, SLACK, TABLE_WORDS,
 };
 
 /// How many touched pages ahead of the one being merged are fetched.
@@ -114,25 +114,6 @@ impl NextPages<'_> {
             None => {
                 let pg = self.prev.page(p);
                 (pg.points(), pg.lows())
-            }
-        }
-    }
-
-    /// Page `p`'s contents and table entries `0..=LOCAL`.
-    #[inline]
-    fn page(&self, p: usize) -> (&[u64], &[u16], Table) {
-        match self.touched_index(p) {
-            Some(i) => {
-                let (a, b) = self.rewrite.spans[i];
-                (
-                    &self.rewrite.slots[a..b],
-                    &self.rewrite.lows[a..b],
-                    self.rewrite.tables[i],
-                )
-            }
-            None => {
-                let pg = self.prev.page(p);
-                (pg.points(), pg.lows(), pg.table())
             }
         }
     }
@@ -548,6 +529,7 @@ impl Packed {
     fn write(&self, written: &[usize], next: &NextPages<'_>) -> (Box<[Head]>, Vec<Chunk>, usize) {
         let lines: usize = written.iter().map(|&p| page_lines(next.len(p))).sum();
         let mut out = vec![Line([PAD; 8]); lines].into_boxed_slice();
+        let mut start = 0;
         let mut heads = self.heads.clone();
         let mut chunks = self.chunks.clone();
         // Chunks by address, to find the one each rewritten page leaves.
@@ -557,11 +539,11 @@ impl Packed {
             .map(|(i, c)| (c.base(), i))
             .collect();
         by_base.sort_unstable();
-        let mut at = 0;
         let mut live = self.live + lines;
         for &p in written {
             let old = self.heads[p];
-            let old_lines = page_lines(self.page_len(p));
+            let old_len = self.page_len(p);
+            let old_lines = page_lines(old_len);
             live -= old_lines;
             let c = by_base.partition_point(|&(b, _)| b <= old.0 as usize);
             if let Some(&(_, c)) = c.checked_sub(1).and_then(|c| by_base.get(c)) {
@@ -570,13 +552,38 @@ impl Packed {
                     c.live = c.live.saturating_sub(old_lines);
                 }
             }
-            let len = page_lines(next.len(p));
-            let dst = &mut out[at..at + len];
-            let (points, lows, table) = next.page(p);
-            write_page_from(dst, points, lows, &table, next.next_owner(p));
-            heads[p] = Head(dst.as_ptr().cast());
-            at += len;
+            // This page before the next one: the touched pages are found from a hint that moves
+            // forward.
+            let touched = next.touched_index(p);
+            let next_owner = next.next_owner(p);
+            let len = match touched {
+                Some(i) => {
+                    let (a, b) = next.rewrite.spans[i];
+                    let len = page_lines(b - a);
+                    write_page_from(
+                        &mut out[start..start + len],
+                        &next.rewrite.slots[a..b],
+                        &next.rewrite.lows[a..b],
+                        &next.rewrite.tables[i],
+                        next_owner,
+                    );
+                    len
+                }
+                None => {
+                    // An untouched page (its sentinel changes, or it leaves a drained chunk):
+                    // copied whole, its sentinel set.
+                    let src = self.page(p).lines();
+                    let dst = &mut out[start..start + src.len()];
+                    dst.copy_from_slice(src);
+                    let words: &mut [u64] = bytemuck::cast_slice_mut(dst);
+                    words[TABLE_WORDS + old_len] = sentinel(next_owner);
+                    src.len()
+                }
+            };
+            heads[p] = Head(out[start..].as_ptr().cast());
+            start += len;
         }
+        debug_assert_eq!(start, lines);
         chunks.retain(|c| c.live > 0);
         if lines > 0 {
             chunks.push(Chunk {
