@@ -179,8 +179,7 @@ impl Builder {
         self.nodes.reserve(more);
         self.repoint.reserve(more);
         self.down.reserve(more);
-        let nodes = &self.nodes;
-        self.index.reserve(more, |i| slot_name(nodes, i));
+        self.index.reserve(more);
     }
 
     /// Whether entry slot `slot` holds a node of the base snapshot (whose id there is `slot`).
@@ -256,9 +255,7 @@ impl Builder {
         self.nodes.push(Some(Arc::new(node)));
         self.repoint.push(true);
         self.down.push(false);
-        let nodes = &self.nodes;
-        self.index
-            .insert_hashed(hash, slot, |i| slot_name(nodes, i));
+        self.index.insert_hashed(hash, slot);
         Ok(())
     }
 
