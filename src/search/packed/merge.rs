@@ -729,13 +729,19 @@ mod tests {
         }
     }
 
+    /// `count` sampled points (`seed`), owned by nodes `0..nodes` in turn, and their packing.
+    fn ring_of(count: usize, seed: u64, nodes: u32) -> (Vec<u64>, Vec<u32>, Packed) {
+        let points = sample(count, seed);
+        let owners: Vec<u32> = (0..points.len() as u32).map(|i| i % nodes).collect();
+        let ring = Packed::build(&points, &owners, 0).unwrap();
+        (points, owners, ring)
+    }
+
     /// Churn: one node of 250 leaves and comes back (as the last node, as a ring appends it), 200
     /// times. Few pages are rewritten each time, and chunks are freed as they go.
     #[test]
     fn a_small_change_rewrites_few_pages_and_frees_chunks_as_it_goes() {
-        let points = sample(40_000, 7);
-        let owners: Vec<u32> = (0..points.len() as u32).map(|i| i % 250).collect();
-        let mut ring = Packed::build(&points, &owners, 0).unwrap();
+        let (points, owners, mut ring) = ring_of(40_000, 7, 250);
         let pages = ring.heads.len();
         let mine: Vec<u64> = points
             .iter()
@@ -805,9 +811,7 @@ mod tests {
     /// would rewrite most of the ring in one publication.)
     #[test]
     fn no_publication_moves_a_mostly_live_chunk() {
-        let points = sample(65_536, 3);
-        let owners: Vec<u32> = (0..points.len() as u32).map(|i| i % 250).collect();
-        let mut ring = Packed::build(&points, &owners, 0).unwrap();
+        let (points, _, mut ring) = ring_of(65_536, 3, 250);
         let pages = ring.heads.len();
         let mut max_written = 0;
         for (round, nodes) in (0..3 * MAX_CHUNKS as u64).zip(250u32..) {
@@ -858,9 +862,7 @@ mod tests {
     #[test]
     fn a_repacked_ring_reads_as_its_source() {
         for (count, nodes) in [(4_000, 40u32), (40_000, 250)] {
-            let points = sample(count, 11);
-            let owners: Vec<u32> = (0..points.len() as u32).map(|i| i % nodes).collect();
-            let mut ring = Packed::build(&points, &owners, 0).unwrap();
+            let (points, owners, mut ring) = ring_of(count, 11, nodes);
             // Node `nodes - 1` leaves and comes back, a few times: pages land in several chunks.
             let last = nodes - 1;
             let mine: Vec<u64> = points
