@@ -552,8 +552,8 @@ impl Packed {
                     c.live = c.live.saturating_sub(old_lines);
                 }
             }
-            // This page before the next one: the touched pages are found from a hint that moves
-            // forward.
+            // Page `p` is looked up before the page after it (which `next_owner` reads): the
+            // touched pages are found from a hint that only moves forward.
             let touched = next.touched_index(p);
             let next_owner = next.next_owner(p);
             let len = match touched {
