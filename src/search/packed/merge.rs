@@ -6,7 +6,7 @@
 //! The steps, in order: give every node of the new membership a slot id ([`SlotPlan`]: a node
 //! keeps its slot while it stays, a new node takes the lowest free one); find the pages the change
 //! touches; write their new contents ([`Rewrite`]); find the untouched pages whose sentinel changes
-//! and, when the ring holds [`MAX_CHUNKS`] chunks, the pages of the chunk with the fewest live;
+//! and, when the ring holds [`MAX_CHUNKS`] chunks, the live pages of the chunk with the fewest;
 //! write all of
 //! those pages into one new chunk; move the page starts by the touched pages' count changes.
 

@@ -21,9 +21,8 @@
 //! instead of all of it. Readers of the new ring then miss the cache on the few lines that are new,
 //! not on the whole index. A chunk is freed with the last ring that uses one of its pages; a ring
 //! holds at most [`MAX_CHUNKS`] (a publication moves the live pages of the chunk with the fewest into
-//! its own), and
-//! when its chunks add up to more than [`SLACK`] times its live pages, the next publication packs
-//! the ring afresh into one chunk.
+//! its own), and when its chunks add up to more than [`SLACK`] times its live pages, the next
+//! publication packs the ring afresh into one chunk.
 //!
 //! Positions are stored *normalized*: shifted left by `norm` bits, so that a profile whose positions
 //! are 32 bits wide uses the top 32 bits of the packed field, not bits 16 to 31 (where most keys
@@ -99,9 +98,9 @@ const SLACK: usize = 4;
 /// chunk with the fewest into its own, which frees that chunk. Under churn that is about the oldest
 /// of the publications' chunks, which has about `(1 - 160 / 5000)^64`, 12 %, of its pages still
 /// live when one 1000-node ring's node changes, so the moves add about an eighth to a
-/// publication's writes, and chunk memory stays near twice the live pages. (The oldest chunk was
-/// moved before, whatever it held: for the full build's chunk of a 10,000-node ring, still ~85 %
-/// live at that point, one publication in 64 rewrote most of the ring, ~2 ms.)
+/// publication's writes, and chunk memory stays near twice the live pages. (Not simply the oldest
+/// chunk: a full build's chunk can still be mostly live when a ring first reaches the limit, ~85 %
+/// at 10,000 nodes, and moving it would rewrite most of the ring in one publication.)
 const MAX_CHUNKS: usize = 64;
 
 /// The most buckets a ring has for which it keeps a directory (`Packed::dir`): a single lookup then
