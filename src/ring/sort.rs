@@ -37,8 +37,10 @@ impl Point for u128 {
     }
 }
 
-/// Below this many points the standard sort is as fast.
-const SMALL: usize = 512;
+/// Below this many points the standard sort is used. From here on buckets cost less: a node's 160
+/// points, sorted at each publication that adds a node, took 45 % fewer instructions by buckets
+/// than by the standard sort (callgrind).
+const SMALL: usize = 64;
 
 /// The most bits one counting pass sorts by (a count table of 2^18 `u32`, 1 MiB).
 const PASS_BITS: u32 = 18;
@@ -567,7 +569,7 @@ mod tests {
 
     #[test]
     fn sorts_every_size_and_width_as_the_standard_sort() {
-        for n in [0, 1, 511, 512, 513, 4_000, 70_000, 300_000] {
+        for n in [0, 1, 63, 64, 65, 160, 511, 512, 513, 4_000, 70_000, 300_000] {
             for bits_used in [64, 32, 20, 3] {
                 check(spread(n, bits_used, n as u64));
             }

@@ -258,12 +258,16 @@ impl Packed {
             h: self.heads[p].0,
             _ring: PhantomData,
         };
+        // The table read once, and the page's entries written through slices of one page's
+        // length: a loop of plain element operations, which the compiler makes vector code of.
+        let (table, slots) = (pg.table(), pg.slots_ptr());
         let base = p << LOCAL_BITS;
+        let dir = &mut self.dir[base..base + LOCAL];
+        let lens = &mut self.dir_lens[base..base + LOCAL];
         for l in 0..LOCAL {
-            let (start, end) = (pg.entry(l), pg.entry(l + 1));
-            self.dir[base + l] = Head(pg.slots_ptr().wrapping_add(start));
-            // A page holds at most `PAGE_MAX` points, below `u16::MAX`.
-            self.dir_lens[base + l] = (end - start) as u16;
+            dir[l] = Head(slots.wrapping_add(usize::from(table[l])));
+            // A page holds at most `PAGE_MAX` points, below `u16::MAX`, and its table ascends.
+            lens[l] = table[l + 1].wrapping_sub(table[l]);
         }
     }
 
