@@ -3,7 +3,6 @@
 //! views of their lines, and read back through the views of the parent module.
 
 use std::marker::PhantomData;
-use std::sync::Arc;
 
 use super::{
     pack, pack_point, page_lines, position, sentinel, slot_owner, Chunk, Head, Line, Packed, Page,
@@ -202,11 +201,7 @@ impl Packed {
         Some(
             Self {
                 heads: heads.into_boxed_slice(),
-                chunks: vec![Chunk {
-                    lines: Arc::new(out),
-                    live: lines,
-                    pages: None,
-                }],
+                chunks: vec![Chunk::new(out, None)],
                 starts: starts.into_boxed_slice(),
                 ids: ids.into_boxed_slice(),
                 shift,
@@ -305,11 +300,7 @@ impl Packed {
         let live = out.len();
         Self {
             heads,
-            chunks: vec![Chunk {
-                lines: Arc::new(out),
-                live,
-                pages: None,
-            }],
+            chunks: vec![Chunk::new(out, None)],
             starts: self.starts.clone(),
             ids: self.ids.clone(),
             shift: self.shift,

@@ -11,7 +11,6 @@
 //! those pages into one new chunk; move the page starts by the touched pages' count changes.
 
 use std::cell::Cell;
-use std::sync::Arc;
 
 use super::build::{count_table, write_page_from};
 use super::{
@@ -219,7 +218,7 @@ impl Packed {
             dir_lens: Box::default(),
         }
         .with_dir_after(self, &written);
-        let held: usize = merged.chunks.iter().map(|c| c.lines.len()).sum();
+        let held: usize = merged.chunks.iter().map(|c| c.lines().len()).sum();
         if held > SLACK * live {
             return Some(merged.repacked());
         }
@@ -547,7 +546,7 @@ impl Packed {
             return Vec::new();
         };
         let live = |&p: &usize| drained.contains(self.heads[p]);
-        match &drained.pages {
+        match &drained.memory.pages {
             Some(pages) => pages.iter().map(|&p| p as usize).filter(live).collect(),
             None => (0..self.pages()).filter(live).collect(),
         }
@@ -616,11 +615,10 @@ impl Packed {
         debug_assert_eq!(start, lines);
         chunks.retain(|c| c.live > 0);
         if lines > 0 {
-            chunks.push(Chunk {
-                lines: Arc::new(out),
-                live: lines,
-                pages: Some(written.iter().map(|&p| p as u32).collect()),
-            });
+            chunks.push(Chunk::new(
+                out,
+                Some(written.iter().map(|&p| p as u32).collect()),
+            ));
         }
         (heads, chunks, live)
     }

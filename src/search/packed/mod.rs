@@ -184,24 +184,45 @@ unsafe impl Sync for Head {}
 /// uses (an estimate kept by the publications that made it: a ring's `live` counts only its own).
 #[derive(Clone)]
 struct Chunk {
-    lines: Arc<Box<[Line]>>,
+    /// The lines and the list of pages, behind one reference count: a publication clones and
+    /// drops every chunk of the ring it comes from (up to [`MAX_CHUNKS`]), one atomic operation
+    /// each way.
+    memory: Arc<ChunkMemory>,
     live: usize,
+}
+
+/// What a [`Chunk`] shares between the rings that use it.
+struct ChunkMemory {
+    lines: Box<[Line]>,
     /// The pages written into the chunk, ascending (`None`: every page of the ring, a full build's
     /// chunk). The pages still in it are among these: a publication that empties the chunk
     /// looks at them, not at every page of the ring.
-    pages: Option<Arc<[u32]>>,
+    pages: Option<Box<[u32]>>,
 }
 
 impl Chunk {
+    /// A chunk of `lines` holding `pages` (see [`ChunkMemory::pages`]), all of them live.
+    fn new(lines: Box<[Line]>, pages: Option<Box<[u32]>>) -> Chunk {
+        Chunk {
+            live: lines.len(),
+            memory: Arc::new(ChunkMemory { lines, pages }),
+        }
+    }
+
+    #[inline]
+    fn lines(&self) -> &[Line] {
+        &self.memory.lines
+    }
+
     #[inline]
     fn base(&self) -> usize {
-        self.lines.as_ptr() as usize
+        self.lines().as_ptr() as usize
     }
 
     #[inline]
     fn contains(&self, h: Head) -> bool {
         let a = h.0 as usize;
-        a >= self.base() && a < self.base() + self.lines.len() * 64
+        a >= self.base() && a < self.base() + self.lines().len() * 64
     }
 }
 
