@@ -54,8 +54,10 @@
 //!   packed points (48 position bits above a 16-bit owner, so the owner sits in the cache line just
 //!   compared; the other 16 position bits in the page's cold tail); a table indexed by the top bits
 //!   of a key gives its bucket of about two points, counted in one vector compare. Rings of up to
-//!   16,384 buckets (~200 nodes of 160 points) keep a directory of each bucket's first slot, read in
-//!   one step; others read their page's address first. 32-bit profiles' positions are shifted to
+//!   16,384 buckets (~200 nodes of 160 points) are flat: their points in one array, and a directory
+//!   of each bucket's first slot, read in one step; a publication writes them whole. Larger rings
+//!   are paged: a lookup reads its page's address first, and a publication rewrites only the pages
+//!   its points fall in. 32-bit profiles' positions are shifted to
 //!   the top of the packed field. Rings of more nodes use a cache-line-aligned Eytzinger array with
 //!   a parallel owner array, searched by a branchless descent with software prefetch. Both return
 //!   exactly what a sorted-array lower bound with wrap-around ([`search::lower_bound_wrap`]) returns;

@@ -1,5 +1,6 @@
 //! The incremental path against fresh builds: for each kind of ring, changes that must take the
-//! page merge do (the new ring's pages sit in more than one chunk), and give exactly the ring a
+//! page merge do (a paged ring's pages then sit in more than one chunk; a flat ring's slot ids
+//! then differ from its node ids, which a fresh build's never do), and give exactly the ring a
 //! fresh build of the same membership gives.
 
 use crate::placement::Profile;
@@ -21,7 +22,12 @@ fn check(snap: &Snapshot, keys: usize, what: &str) {
     let Index::Radix(radix) = &snap.ring.index else {
         panic!("{what}: a radix ring");
     };
-    assert!(radix.chunk_count() > 1, "{what}: the incremental path ran");
+    let merged = if radix.is_flat() {
+        radix.translates_slots()
+    } else {
+        radix.chunk_count() > 1
+    };
+    assert!(merged, "{what}: the incremental path ran");
     let fresh = fresh_of(snap);
     assert_eq!(snap.points(), fresh.points(), "{what}");
     assert_eq!(snap.point_owners(), fresh.point_owners(), "{what}");
@@ -39,13 +45,15 @@ fn check(snap: &Snapshot, keys: usize, what: &str) {
 }
 
 /// Rounds of one removal far from the end of the insertion order, one addition and one
-/// re-weighting, on a ring of 300 nodes of `profile`; each round checked.
-fn rounds_in_the_middle(profile: Profile) -> Snapshot {
+/// re-weighting, on a ring of `nodes` nodes (at least 300 are paged, 60 flat) of `profile`; each
+/// round checked.
+fn rounds_in_the_middle(profile: Profile, nodes: usize) -> Snapshot {
     let placement = Placement::new(profile, None).unwrap();
-    let names: Vec<String> = (0..300).map(|i| format!("node-{i}")).collect();
+    let names: Vec<String> = (0..nodes).map(|i| format!("node-{i}")).collect();
     let mut snap = Snapshot::new(placement, names.iter().map(|n| Node::new(n.as_str()))).unwrap();
     let mut live = names;
     for (round, gone) in [17usize, 150, 3, 280, 42].into_iter().enumerate() {
+        let gone = gone % (nodes - round);
         let mut b = snap.edit();
         b.remove_node(&live[gone]).unwrap();
         live.remove(gone);
@@ -64,18 +72,31 @@ fn rounds_in_the_middle(profile: Profile) -> Snapshot {
 /// differ from its node ids, and it routes every key as a ring built afresh does.
 #[test]
 fn a_change_in_the_middle_shares_pages_and_routes_as_a_fresh_build() {
-    let snap = rounds_in_the_middle(Profile::Native);
+    let snap = rounds_in_the_middle(Profile::Native, 300);
     let Index::Radix(radix) = &snap.ring.index else {
         panic!("a radix ring");
     };
     assert!(radix.translates_slots());
+    assert!(!radix.is_flat());
+}
+
+/// The same on a ring small enough to be flat: every round takes the flat merge.
+#[test]
+fn a_change_to_a_flat_ring_merges_and_routes_as_a_fresh_build() {
+    for profile in [Profile::Native, Profile::Uhashring, Profile::Nginx] {
+        let snap = rounds_in_the_middle(profile, 60);
+        let Index::Radix(radix) = &snap.ring.index else {
+            panic!("a radix ring");
+        };
+        assert!(radix.is_flat(), "{profile:?}");
+    }
 }
 
 /// The uhashring profile's 128-bit points take the page merge too (their low 64 bits merged
 /// beside it).
 #[test]
 fn wide_changes_take_the_page_merge_and_match_a_fresh_build() {
-    rounds_in_the_middle(Profile::Uhashring);
+    rounds_in_the_middle(Profile::Uhashring, 300);
 }
 
 /// nginx keeps the point of the node added first where points meet (equal 32-bit CRCs, some tens

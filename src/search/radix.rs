@@ -4,7 +4,7 @@
 //! Each point is packed in one `u64`: its top 48 position bits above a 16-bit owner (slot) id, so the
 //! owner sits in the cache line just compared. A table indexed by the top `b` bits of a position
 //! (sized for about two points per bucket) gives each bucket's first slot and length, through the
-//! ring's directory or its page (`super::packed`). A search then counts the bucket's points below
+//! directory of a flat (small) ring or the page of a paged one (`super::packed`). A search then counts the bucket's points below
 //! the key: every point of an earlier bucket is below it and every point of a later bucket above,
 //! so the first point `>= key` is at `first + count`. Comparing packed values with the key's top 48
 //! bits (low 16 bits zero) counts exactly the points whose top 48 bits are lower; a point whose top
@@ -125,6 +125,12 @@ impl Radix {
     #[cfg(test)]
     pub(crate) fn check(&self) {
         self.packed.check();
+    }
+
+    /// Whether the points are packed flat (a small ring) rather than in pages.
+    #[cfg(test)]
+    pub(crate) fn is_flat(&self) -> bool {
+        self.packed.is_flat()
     }
 
     /// Whether the packed owner fields (slot ids) differ from the node ids somewhere.

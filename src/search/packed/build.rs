@@ -1,12 +1,10 @@
-//! Making a packing: from sorted points in one pass ([`Packed::from_sorted`]), the directory of
-//! small rings, and the writing of one page. Safe code only: pages are written through `bytemuck`
+//! Making a packing: from sorted points in one pass ([`Packed::from_sorted`]), flat for small rings
+//! (`super::flat`), and the writing of one page. Safe code only: pages are written through `bytemuck`
 //! views of their lines, and read back through the views of the parent module.
 
-use std::marker::PhantomData;
-
 use super::{
-    pack, pack_point, page_lines, position, sentinel, slot_owner, Chunk, Head, Line, Packed, Page,
-    Table, DIR_MAX, LOCAL, LOCAL_BITS, PAD, PAGE_MAX, POINTS_PER_BUCKET, TABLE_WORDS, WINDOW_MAX,
+    pack, pack_point, page_lines, position, sentinel, slot_owner, Chunk, Head, Line, Packed, Table,
+    DIR_MAX, LOCAL, LOCAL_BITS, PAD, PAGE_MAX, POINTS_PER_BUCKET, TABLE_WORDS, WINDOW_MAX,
 };
 
 impl Packed {
@@ -38,6 +36,17 @@ impl Packed {
         norm: u32,
         ids: Vec<u32>,
     ) -> Option<Self> {
+        Self::from_sorted_as(slots, lows, norm, ids, true)
+    }
+
+    /// [`from_sorted`](Self::from_sorted), made flat only if `flat_ok`.
+    pub(super) fn from_sorted_as(
+        slots: &[u64],
+        lows: &[u16],
+        norm: u32,
+        ids: Vec<u32>,
+        flat_ok: bool,
+    ) -> Option<Self> {
         let n = slots.len().min(lows.len());
         let (slots, lows) = (&slots[..n], &lows[..n]);
         let last = n.checked_sub(1).map(|r| position(slots[r], lows[r]));
@@ -55,7 +64,7 @@ impl Packed {
             *s = sum;
         }
         let point = |r: usize| (slots[r], lows[r]);
-        Self::assemble(
+        Self::assemble_as(
             n,
             norm,
             ids,
@@ -65,6 +74,7 @@ impl Packed {
             |_, a, b, table| {
                 count_table(table, (a..b).map(point), shift);
             },
+            flat_ok,
         )
     }
 
@@ -153,6 +163,7 @@ impl Packed {
     /// entries, the last `n`); `table(p, a, b, entries)` fills the first `LOCAL + 1` (zeroed)
     /// table entries of page `p`, which holds ranks `a..b`. `None` if a page would hold more points
     /// than it can.
+    /// A ring of at most [`DIR_MAX`] buckets is made flat, others paged (see the module docs).
     fn assemble(
         n: usize,
         norm: u32,
@@ -160,7 +171,22 @@ impl Packed {
         (bits, shift): (u32, u32),
         starts: Vec<u32>,
         point: impl Fn(usize, usize) -> (u64, u16),
+        table: impl FnMut(usize, usize, usize, &mut [u16]),
+    ) -> Option<Self> {
+        Self::assemble_as(n, norm, ids, (bits, shift), starts, point, table, true)
+    }
+
+    /// [`assemble`](Self::assemble), made flat only if `flat_ok` (tests make small rings paged).
+    #[allow(clippy::too_many_arguments)]
+    fn assemble_as(
+        n: usize,
+        norm: u32,
+        ids: Vec<u32>,
+        (bits, shift): (u32, u32),
+        starts: Vec<u32>,
+        point: impl Fn(usize, usize) -> (u64, u16),
         mut table: impl FnMut(usize, usize, usize, &mut [u16]),
+        flat_ok: bool,
     ) -> Option<Self> {
         let norm = norm % 64;
         if n >= u32::MAX as usize {
@@ -168,8 +194,12 @@ impl Packed {
         }
         let buckets = 1usize << bits;
         let pages = buckets >> LOCAL_BITS;
-        if starts.windows(2).any(|w| (w[1] - w[0]) as usize > PAGE_MAX) {
+        if starts.len() != pages + 1 || starts.windows(2).any(|w| (w[1] - w[0]) as usize > PAGE_MAX)
+        {
             return None;
+        }
+        if flat_ok && buckets <= DIR_MAX {
+            return Self::assemble_flat(n, norm, ids, (bits, shift), &starts, point, table);
         }
         let lines: usize = starts
             .windows(2)
@@ -198,72 +228,20 @@ impl Packed {
             heads.push(Head(out[at..].as_ptr().cast()));
             at += len;
         }
-        Some(
-            Self {
-                heads: heads.into_boxed_slice(),
-                chunks: vec![Chunk::new(out, None)],
-                starts: starts.into_boxed_slice(),
-                ids: ids.into_boxed_slice(),
-                shift,
-                buckets,
-                n,
-                norm,
-                live: lines,
-                dir: Box::default(),
-                dir_lens: Box::default(),
-            }
-            .with_dir(),
-        )
-    }
-
-    /// This packing with its directory made (see [`DIR_MAX`]), if the ring is small enough.
-    fn with_dir(mut self) -> Self {
-        if self.buckets > DIR_MAX {
-            self.dir = Box::default();
-            self.dir_lens = Box::default();
-            return self;
-        }
-        self.dir = vec![Head(std::ptr::null()); self.buckets].into_boxed_slice();
-        self.dir_lens = vec![0; self.buckets].into_boxed_slice();
-        for p in 0..self.heads.len() {
-            self.fill_dir(p);
-        }
-        self
-    }
-
-    /// This packing with its directory made from `prev`'s (same buckets), the entries of the pages
-    /// in `written` (the only pages whose heads differ) made afresh.
-    pub(super) fn with_dir_after(mut self, prev: &Packed, written: &[usize]) -> Self {
-        if prev.dir().is_none() || prev.buckets != self.buckets {
-            return self.with_dir();
-        }
-        self.dir = prev.dir.clone();
-        self.dir_lens = prev.dir_lens.clone();
-        for &p in written {
-            self.fill_dir(p);
-        }
-        self
-    }
-
-    /// Writes page `p`'s buckets into the directory (as long as the bucket count).
-    fn fill_dir(&mut self, p: usize) {
-        // The page as a pointer copy, so the directory can be written while it is read (the page
-        // lives in a chunk `self` holds, and only the directory changes).
-        let pg = Page {
-            h: self.heads[p].0,
-            _ring: PhantomData,
-        };
-        // The table read once, and the page's entries written through slices of one page's
-        // length: a loop of plain element operations, which the compiler makes vector code of.
-        let (table, slots) = (pg.table(), pg.slots_ptr());
-        let base = p << LOCAL_BITS;
-        let dir = &mut self.dir[base..base + LOCAL];
-        let lens = &mut self.dir_lens[base..base + LOCAL];
-        for l in 0..LOCAL {
-            dir[l] = Head(slots.wrapping_add(usize::from(table[l])));
-            // A page holds at most `PAGE_MAX` points, below `u16::MAX`, and its table ascends.
-            lens[l] = table[l + 1].wrapping_sub(table[l]);
-        }
+        Some(Self {
+            heads: heads.into_boxed_slice(),
+            chunks: vec![Chunk::new(out, None)],
+            starts: starts.into_boxed_slice(),
+            ids: ids.into_boxed_slice(),
+            shift,
+            buckets,
+            n,
+            norm,
+            live: lines,
+            flat: None,
+            dir: Box::default(),
+            first: Head(std::ptr::null()),
+        })
     }
 
     /// The table's size (`bits`: 2^bits buckets, at least one page's worth) and the shift that takes
@@ -283,7 +261,7 @@ impl Packed {
 
     /// This packing written afresh into one chunk (same points, slot ids and node ids): each page
     /// copied whole, line by line, since a page holds everything it is read by (its table, points,
-    /// sentinel and low bits); the directory, if kept, made again for the new addresses.
+    /// sentinel and low bits). Paged packings only (a flat one is never repacked).
     pub(super) fn repacked(&self) -> Packed {
         let pages = self.heads.len();
         let mut out: Vec<Line> = Vec::with_capacity(self.live);
@@ -309,9 +287,9 @@ impl Packed {
             norm: self.norm,
             live,
             dir: Box::default(),
-            dir_lens: Box::default(),
+            flat: None,
+            first: Head(std::ptr::null()),
         }
-        .with_dir()
     }
 }
 

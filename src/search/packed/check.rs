@@ -1,14 +1,52 @@
 //! Test support: every invariant of a packing checked against its pages, views for tests, and
 //! sample positions.
 
-use super::{page_lines, sentinel, slot_owner, Packed, DIR_MAX, LOCAL, LOCAL_BITS, PAD};
+use super::{
+    page_lines, position, sentinel, slot_owner, Packed, DIR_MAX, EMPTY_PAGE, LOCAL, LOCAL_BITS,
+    PAD, WINDOW_MAX,
+};
 
 impl Packed {
-    /// This packing without its directory, so that tests reach the path through the pages.
-    pub(crate) fn without_dir(mut self) -> Self {
-        self.dir = Box::default();
-        self.dir_lens = Box::default();
-        self
+    /// This packing without its directory, so that tests reach the path through the pages: a
+    /// flat packing's points packed into pages.
+    pub(crate) fn without_dir(self) -> Self {
+        self.paged()
+    }
+
+    /// The same points (and slot ids) packed into pages, whatever the ring's size.
+    pub(crate) fn paged(&self) -> Self {
+        if self.flat.is_none() {
+            return self.clone();
+        }
+        let (slots, lows) = self.flat_points();
+        Packed::from_sorted_as(&slots, &lows, self.norm, self.ids.to_vec(), false)
+            .expect("the points of a packing pack again")
+    }
+
+    /// Every point's slot and low bits, in order.
+    fn flat_points(&self) -> (Vec<u64>, Vec<u16>) {
+        (0..self.n)
+            .map(|r| {
+                let x = self.norm_position(r);
+                (super::pack(x, slot_owner(self.slot_of_rank(r))), x as u16)
+            })
+            .unzip()
+    }
+
+    /// The packed slot of point `r < n`.
+    fn slot_of_rank(&self, r: usize) -> u64 {
+        match &self.flat {
+            Some(f) => f.slots[r],
+            None => {
+                let (p, i) = self.page_of_rank(r);
+                self.page(p).points()[i]
+            }
+        }
+    }
+
+    /// Whether the packing is flat.
+    pub(crate) fn is_flat(&self) -> bool {
+        self.flat.is_some()
     }
 
     /// How many chunks the packing holds (for tests and the notes).
@@ -23,11 +61,12 @@ impl Packed {
 
     /// Checks every invariant and every page's table and sentinel against its points (for tests).
     pub(crate) fn check(&self) {
+        if self.flat.is_some() {
+            return self.check_flat();
+        }
         let pages = self.heads.len();
         assert!(pages >= 1);
-        assert!(self.dir.is_empty() || self.dir.len() == self.buckets);
-        assert_eq!(self.dir().is_some(), !self.dir.is_empty());
-        assert_eq!(self.dir.is_empty(), self.buckets > DIR_MAX);
+        assert!(self.dir.is_empty() && self.dir().is_none());
         assert_eq!(self.buckets, pages * LOCAL);
         assert_eq!(self.starts.len(), pages + 1);
         assert_eq!(self.starts[pages] as usize, self.n);
@@ -61,15 +100,56 @@ impl Packed {
                 slot_owner(self.page(q).points()[i])
             };
             assert_eq!(pg.slots()[m], sentinel(want), "sentinel of page {p}");
-            if !self.dir.is_empty() {
-                for l in 0..LOCAL {
-                    let g = (p << LOCAL_BITS) + l;
-                    let first = pg.slots_ptr().wrapping_add(pg.entry(l));
-                    assert!(self.dir[g].0 == first, "directory of page {p} bucket {l}");
-                    assert_eq!(usize::from(self.dir_lens[g]), pg.entry(l + 1) - pg.entry(l));
-                }
-            }
             assert!(pg.slots()[m + 1..].iter().all(|&s| s == PAD));
+        }
+    }
+
+    /// [`check`](Self::check) of a flat packing: the arrays' lengths, the points in order, the
+    /// sentinel and pads, every directory entry against the points of its bucket.
+    fn check_flat(&self) {
+        let f = self.flat.as_ref().expect("flat");
+        let n = self.n;
+        assert!(self.buckets <= DIR_MAX && self.buckets >= LOCAL);
+        assert!(self.buckets.is_power_of_two());
+        assert!(self.chunks.is_empty() && self.starts.is_empty() && self.live == 0);
+        assert_eq!(self.heads.len() * LOCAL, self.buckets);
+        let empty: *const u64 = EMPTY_PAGE.as_ptr().cast();
+        assert!(self.heads.iter().all(|h| h.0 == empty));
+        assert_eq!(f.slots.len(), n + WINDOW_MAX + 1);
+        assert_eq!(f.lows.len(), n);
+        assert_eq!(self.dir.len(), self.buckets + 1);
+        assert!(self.first.0 == f.slots.as_ptr());
+        assert!(self.dir().is_some());
+        let pos = |r: usize| position(f.slots[r], f.lows[r]);
+        assert!((1..n).all(|r| pos(r - 1) <= pos(r)), "points out of order");
+        let first = if n > 0 {
+            slot_owner(f.slots[0])
+        } else {
+            0xFFFF
+        };
+        assert_eq!(f.slots[n], sentinel(first), "sentinel");
+        assert!(f.slots[n + 1..].iter().all(|&s| s == PAD));
+        let first = f.slots.as_ptr() as usize;
+        let rank = |b: usize| {
+            assert_eq!(
+                (self.dir[b] - first) % 8,
+                0,
+                "directory entry {b} off the slots"
+            );
+            (self.dir[b] - first) / 8
+        };
+        assert_eq!(rank(0), 0);
+        assert_eq!(rank(self.buckets), n);
+        for b in 0..self.buckets {
+            let (start, end) = (rank(b), rank(b + 1));
+            assert!(start <= end, "directory of bucket {b}");
+            for r in start..end {
+                assert_eq!(
+                    ((pos(r) >> self.shift) as usize).min(self.buckets - 1),
+                    b,
+                    "bucket {b}"
+                );
+            }
         }
     }
 }

@@ -4,8 +4,9 @@
 //!
 //! This file holds the format and its read views, and with them every `unsafe` block of the layout;
 //! its submodules make packings and write pages through safe slices only: `build` (a packing from
-//! sorted points, the directory, writing a page), `merge` (the next packing from the previous one
-//! and a change, sharing the untouched pages) and, for tests, `check` (every invariant verified).
+//! sorted points, writing a page), `merge` (the next packing from the previous one and a change,
+//! sharing the untouched pages), `flat` (the flat layout of small rings, and its publications) and,
+//! for tests, `check` (every invariant verified).
 //!
 //! A slot's top 48 bits and the point's low 16 bits make its full position, and the slot's low 16
 //! bits its owner's *slot id*: each node gets a slot that it keeps for as long as it is in the ring
@@ -37,23 +38,32 @@
 //!   ones, owner = the slot id of the next point of the ring, wrapping), then [`PAD`]s;
 //! - `m` `u16` low bits.
 //!
+//! **Flat.** Rings of at most [`DIR_MAX`] buckets (a 100-node ring of 160 points a node has 8192)
+//! are not paged: their packed points lie in one array, in order, followed by the sentinel (owned by
+//! the slot of the ring's first point) and [`WINDOW_MAX`] pads, their low bits in another, and a
+//! *directory* gives each bucket's first slot's address (the next entry ends it). A lookup reads
+//! two adjacent directory entries and then the slots. A publication writes the next ring's arrays whole, in runs copied between the
+//! points that come and go, and moves the directory by the counts that changed: at this size that
+//! is a few hundred KiB of streaming copies, where rewriting a third of the pages one by one (what
+//! 160 changed points do to 512 pages) costs more than twice as much.
+//!
 //! Invariants, established when a packing is made and never changed afterwards (the fields are
-//! private, pages are never written once a head points at them, and no method hands out `&mut`):
+//! private, pages and flat arrays are never written once a packing holds them, and no method hands
+//! out `&mut`):
+//! 0. a packing is *flat* (`flat` is set, the directory is kept, `buckets <= DIR_MAX`; `chunks`
+//!    and `starts` are empty and every head is the static empty page's, so that invariant 1 holds
+//!    and a read through the pages, which no flat lookup makes, stays in bounds) or *paged* (`flat`
+//!    is not set, no directory); invariants 2 and 3 are the paged ones;
 //! 1. `heads.len() >= 1`, `buckets == heads.len() * LOCAL`, and every head is the address of a page
 //!    laid out as above, inside a chunk of `chunks` (or the static empty page);
 //! 2. every table entry is `<= m`, so a window of up to [`WINDOW_MAX`] slots from any bucket start,
 //!    and every [`Rank`] a count returns (`<= m + WINDOW_MAX`), is inside the page's slots;
 //! 3. `starts[p]` is the ring rank of page `p`'s first point, `starts[pages] == n`;
-//! 4. the directory (`dir`, `dir_lens`) is empty, or has one entry per bucket: the address of the
-//!    bucket's first slot in the page `heads` points at and the bucket's point count, the bounds a
-//!    [`Bucket`] stands for.
-//!
-//! **Directory.** A lookup through the pages reads the page's address, then its table, then the
-//! slots. Rings of at most [`DIR_MAX`] buckets also keep each bucket's first slot and length, so a
-//! lookup reads one entry and then the slots, as a flat table would; a publication copies the
-//! directory (at most 160 KiB) and makes the rewritten pages' entries again. Larger rings would
-//! rewrite too much of it per publication (1 MiB at 1000 nodes), which measured as the very
-//! cache-miss tail the pages are there to avoid.
+//! 4. the directory `dir` is empty (paged), or (flat) has `buckets + 1` entries, each the address
+//!    of a slot of the flat array (whose address is `first`), ascending, from `first` to the
+//!    address of slot `n`: bucket `b` is the slots from `dir[b]` up to `dir[b + 1]`; the flat
+//!    array holds `n + WINDOW_MAX + 1` slots, so a bucket's slots and the `WINDOW_MAX + 1`
+//!    after them are in it, as a page's are in the page: the bounds a [`Bucket`] stands for.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -63,6 +73,7 @@ use super::Line;
 mod build;
 #[cfg(test)]
 mod check;
+mod flat;
 mod merge;
 
 pub(crate) use merge::Change;
@@ -103,12 +114,12 @@ const SLACK: usize = 4;
 /// at 10,000 nodes, and moving it would rewrite most of the ring in one publication.)
 const MAX_CHUNKS: usize = 64;
 
-/// The most buckets a ring has for which it keeps a directory (`Packed::dir`): a single lookup then
-/// reads its bucket in one step instead of two, and a publication rewrites the whole directory
-/// (`10 * DIR_MAX` bytes at most, 160 KiB; a 100-node ring of 160 points per node has 8192
-/// buckets). Measured at 100 nodes against the flat (unpaged) table the layout had before: without
-/// a directory, single lookups took ~0.7–1 ns more (alternating `route_id` loops); with it, criterion
-/// gave 7.7–7.9 ns against the flat table's 7.6–7.9.
+/// The most buckets a flat ring has (see the module docs); larger rings are paged. A flat ring of
+/// this many buckets holds ~32 k points, ~320 KiB of slots and low bits and 64 KiB of directory,
+/// which a publication writes whole; a paged ring would rewrite about as much and hand it out in
+/// pages (at 1000 nodes a whole flat ring, ~2 MiB a publication, measured as a cache-miss tail for
+/// the readers under churn). Without a directory, lookups in a ring of this size take one more
+/// dependent read (its page's address), ~0.7–1 ns measured at 100 nodes.
 const DIR_MAX: usize = 1 << 14;
 
 /// The most lines of a page a publication prefetches ahead of reading it (a page of ~32 points is
@@ -173,9 +184,9 @@ static EMPTY_PAGE: [Line; 2] = [Line([0, 0, 0, 0, 0, PAD, PAD, PAD]), Line([PAD;
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Head(*const u64);
 
-// SAFETY: a `Head` is the address of immutable memory (a page is never written once a head points
-// at it), owned by the chunks of the `Packed` that holds the head, or static; reading it from any
-// thread is as safe as reading a shared `&[u64]`.
+// SAFETY: a `Head` is the address of immutable memory (a page or a flat array is never written once
+// a packing holds it), owned by the chunks or the flat arrays of the `Packed` that holds the head,
+// or static; reading it from any thread is as safe as reading a shared `&[u64]`.
 unsafe impl Send for Head {}
 // SAFETY: as for `Send`: only ever read.
 unsafe impl Sync for Head {}
@@ -224,6 +235,13 @@ impl Chunk {
         let a = h.0 as usize;
         a >= self.base() && a < self.base() + self.lines().len() * 64
     }
+}
+
+/// A flat packing's points (see the module docs): the packed points in order, then the sentinel and
+/// [`WINDOW_MAX`] pads (`n + WINDOW_MAX + 1` slots); the points' low 16 bits (`n`).
+struct Flat {
+    slots: Box<[u64]>,
+    lows: Box<[u16]>,
 }
 
 /// A page of a packing, borrowed from it.
@@ -328,7 +346,8 @@ impl Entry {
 }
 
 /// The points of one bucket: `len` slots from `ptr`, a bucket start `start <= m` of some page, with
-/// `start + len <= m` (made only by [`Packed::bucket_at`]).
+/// `start + len <= m` (made only by [`Packed::bucket_at`]), or of a flat array of `n` points, with
+/// `start + len <= n` (made only by [`Dir::bucket`]).
 #[derive(Clone, Copy)]
 pub(crate) struct Bucket {
     ptr: *const u64,
@@ -345,12 +364,13 @@ impl Bucket {
     };
 }
 
-/// A ring's directory, borrowed from it: each bucket's first slot and length (made only by
-/// [`Packed::dir`], so both arrays are as long as the ring has buckets, never empty).
+/// A flat ring's directory, borrowed from it: its first slot and each bucket's first slot's
+/// address (made only by [`Packed::dir`], from a flat packing: `starts` has an entry per bucket
+/// and one more, ascending slot addresses of the flat array at `first`; invariant 4).
 #[derive(Clone, Copy)]
 pub(crate) struct Dir<'a> {
-    firsts: &'a [Head],
-    lens: &'a [u16],
+    first: *const u64,
+    starts: &'a [usize],
     shift: u32,
 }
 
@@ -358,14 +378,14 @@ impl Dir<'_> {
     /// The bucket index of normalized key `x`, clamped to the last bucket (see `Packed::locate`).
     #[inline(always)]
     fn index(self, x: u64) -> usize {
-        ((x >> self.shift) as usize).min(self.firsts.len() - 1)
+        ((x >> self.shift) as usize).min(self.starts.len() - 2)
     }
 
-    /// The address of normalized key `x`'s first-slot entry, for a prefetch hint only (not
+    /// The address of normalized key `x`'s directory entry, for a prefetch hint only (not
     /// clamped: a key above every bucket hints past the end, which a prefetch ignores).
     #[inline(always)]
     pub(crate) fn hint(self, x: u64) -> *const u64 {
-        self.firsts
+        self.starts
             .as_ptr()
             .wrapping_add((x >> self.shift) as usize)
             .cast()
@@ -375,14 +395,19 @@ impl Dir<'_> {
     #[inline(always)]
     pub(crate) fn bucket(self, x: u64) -> Bucket {
         let i = self.index(x);
-        // SAFETY: `i <= firsts.len() - 1` (never empty), and `lens` is as long as `firsts`
-        // (`Packed::dir` hands out only a directory whose arrays both have a word per bucket).
-        let (first, len) = unsafe { (self.firsts.get_unchecked(i).0, *self.lens.get_unchecked(i)) };
-        // `Packed::with_dir` made the entries from the pages `heads` points at: the bucket's first
-        // slot in its page and its point count, the bounds a `Bucket` stands for.
+        // SAFETY: `i <= starts.len() - 2` (a flat directory has at least `LOCAL + 1` entries), so
+        // entries `i` and `i + 1` are both in it.
+        let (start, end) = unsafe {
+            (
+                *self.starts.get_unchecked(i),
+                *self.starts.get_unchecked(i + 1),
+            )
+        };
+        // The bucket is the slots from address `start` up to `end` of the flat array (invariant
+        // 4), the bounds a `Bucket` stands for; the address taken with the array's provenance.
         Bucket {
-            ptr: first,
-            len: usize::from(len),
+            ptr: self.first.with_addr(start),
+            len: (end - start) / 8,
         }
     }
 }
@@ -408,6 +433,20 @@ impl Iterator for Points<'_> {
     fn next(&mut self) -> Option<(u64, u32)> {
         if self.left == 0 {
             return None;
+        }
+        if let Some(f) = &self.packed.flat {
+            // A flat packing: `i` is the rank, wrapping at `n`.
+            let out = (
+                position(f.slots[self.i], f.lows[self.i]),
+                slot_owner(f.slots[self.i]),
+            );
+            self.i = if self.i + 1 == self.packed.n {
+                0
+            } else {
+                self.i + 1
+            };
+            self.left -= 1;
+            return Some(out);
         }
         loop {
             let pg = self.packed.page(self.page);
@@ -441,17 +480,23 @@ pub(crate) struct Packed {
     norm: u32,
     /// Lines of the pages `heads` points at.
     live: usize,
-    /// For rings of at most [`DIR_MAX`] buckets, each bucket's first slot (the address in its
-    /// page); empty otherwise.
-    dir: Box<[Head]>,
-    /// Each bucket's point count, when `dir` is kept (else empty).
-    dir_lens: Box<[u16]>,
+    /// A flat packing's arrays (see the module docs); `None` for a paged one.
+    flat: Option<Arc<Flat>>,
+    /// A flat packing's directory: each bucket's first slot's address, then the address of slot
+    /// `n` (invariant 4); empty for a paged one. Addresses rather than ranks: a lookup uses the
+    /// entry as it is (no add on its path to the slots), and a publication moves entries with
+    /// plain integer adds.
+    dir: Box<[usize]>,
+    /// A flat packing's first slot (its flat array's address, kept here so that a lookup reads it
+    /// beside the directory's); null for a paged one.
+    first: Head,
 }
 
 impl std::fmt::Debug for Packed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Packed")
             .field("n", &self.n)
+            .field("flat", &self.flat.is_some())
             .field("pages", &self.heads.len())
             .field("chunks", &self.chunks.len())
             .finish()
@@ -527,6 +572,9 @@ impl Packed {
     /// The normalized position of point `r < n`.
     #[inline]
     pub(crate) fn norm_position(&self, r: usize) -> u64 {
+        if let Some(f) = &self.flat {
+            return position(f.slots[r], f.lows[r]);
+        }
         let (p, i) = self.page_of_rank(r);
         self.page(p).norm_position(i)
     }
@@ -540,6 +588,9 @@ impl Packed {
     /// The node id owning point `r < n`.
     #[inline]
     pub(crate) fn owner(&self, r: usize) -> u32 {
+        if let Some(f) = &self.flat {
+            return self.id(slot_owner(f.slots[r]));
+        }
         let (p, i) = self.page_of_rank(r);
         self.id(slot_owner(self.page(p).points()[i]))
     }
@@ -547,6 +598,12 @@ impl Packed {
     /// Calls `f(position as the profile has it, node id)` for every point, in order: a loop over
     /// each page's slices, for passes over the whole ring.
     pub(crate) fn for_each(&self, mut f: impl FnMut(u64, u32)) {
+        if let Some(flat) = &self.flat {
+            for (&s, &l) in flat.slots[..self.n].iter().zip(&flat.lows[..]) {
+                f(position(s, l) >> self.norm, self.id(slot_owner(s)));
+            }
+            return;
+        }
         for p in 0..self.heads.len() {
             let pg = self.page(p);
             for (&s, &l) in pg.points().iter().zip(pg.lows()) {
@@ -558,7 +615,9 @@ impl Packed {
     /// Every point from rank `start` (`<= n`) on, wrapping, one full turn: (normalized position,
     /// slot id).
     pub(crate) fn iter_from(&self, start: usize) -> Points<'_> {
-        let (page, i) = if start < self.n {
+        let (page, i) = if self.flat.is_some() {
+            (0, if start < self.n { start } else { 0 })
+        } else if start < self.n {
             self.page_of_rank(start)
         } else {
             (0, 0)
@@ -581,6 +640,9 @@ impl Packed {
         x: u64,
         mut keep: impl FnMut(u32) -> bool,
     ) -> Option<u32> {
+        if self.flat.is_some() {
+            return self.first_owner_at_or_after_flat(x, keep);
+        }
         let (mut page, start, end) = self.locate(x);
         let pg = self.page(page);
         let mut points = pg.points();
@@ -668,9 +730,10 @@ impl Packed {
     /// The ring's directory, if it keeps one (see [`DIR_MAX`]).
     #[inline(always)]
     pub(crate) fn dir(&self) -> Option<Dir<'_>> {
-        (self.dir.len() == self.buckets && self.dir_lens.len() == self.buckets).then_some(Dir {
-            firsts: &self.dir,
-            lens: &self.dir_lens,
+        // A flat packing's directory is never empty (invariant 4), a paged one's always is.
+        (!self.dir.is_empty()).then_some(Dir {
+            first: self.first.0,
+            starts: &self.dir,
             shift: self.shift,
         })
     }
@@ -728,7 +791,7 @@ impl Packed {
     pub(crate) fn slot_at(&self, b: Bucket, r: Rank) -> u64 {
         // SAFETY: the bucket starts at local rank `start <= m` and `r.0 <= len + WINDOW_MAX - 1`
         // (`Rank`'s bound), so `start + r.0 <= m + WINDOW_MAX`, inside the page's slots
-        // (invariant 1).
+        // (invariant 1; for a flat bucket, `n` for `m`, inside the flat array: invariant 4).
         unsafe { *b.ptr.add(r.0) }
     }
 
@@ -738,7 +801,8 @@ impl Packed {
     pub(crate) fn slot_after(&self, b: Bucket, r: Rank) -> u64 {
         // SAFETY: `r.0 <= len + WINDOW_MAX - 1` (`Rank`'s bound) and the bucket starts at local
         // rank `start` with `start + len <= m`, so `start + r.0 + 1 <= m + WINDOW_MAX`: the last
-        // of the page's `m + WINDOW_MAX + 1` slots at most (invariant 1).
+        // of the page's `m + WINDOW_MAX + 1` slots at most (invariant 1; for a flat bucket, `n`
+        // for `m`, the flat array's last slot at most: invariant 4).
         unsafe { *b.ptr.add(r.0 + 1) }
     }
 
@@ -761,6 +825,9 @@ impl Packed {
     /// last point stands for the next point): the exact path through the bucket's full positions,
     /// for a key whose top 48 bits equal a point's.
     pub(crate) fn exact_slot(&self, x: u64) -> u64 {
+        if let Some(f) = &self.flat {
+            return f.slots[self.rank_at_or_after_flat(x)];
+        }
         let (page, start, end) = self.locate(x);
         let pg = self.page(page);
         pg.slots()[Self::exact_local(pg, start, end, x)]
@@ -768,6 +835,9 @@ impl Packed {
 
     /// The ring rank of the first point `>= x` (a normalized key; `n` past the last point).
     pub(crate) fn rank_at_or_after(&self, x: u64) -> usize {
+        if self.flat.is_some() {
+            return self.rank_at_or_after_flat(x);
+        }
         let (page, start, end) = self.locate(x);
         self.starts[page] as usize + Self::exact_local(self.page(page), start, end, x)
     }
@@ -790,8 +860,9 @@ impl Packed {
         loop {
             // SAFETY: the bucket starts at local rank `start <= m` with `start + len <= m`; `i` is
             // 0 or below `len`, so `start + i <= m` and the `W` slots from there end by
-            // `m + WINDOW_MAX`, inside the page's `m + WINDOW_MAX + 1` slots (invariants 1, 2);
-            // `[u64; W]` has `u64`'s alignment.
+            // `m + WINDOW_MAX`, inside the page's `m + WINDOW_MAX + 1` slots (invariants 1, 2; for
+            // a flat bucket, `n` for `m`, inside the flat array: invariant 4); `[u64; W]` has
+            // `u64`'s alignment.
             let w = unsafe { &*b.ptr.add(i).cast::<[u64; W]>() };
             c += window(w).min(W as u32);
             i += W;
