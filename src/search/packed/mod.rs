@@ -238,10 +238,11 @@ impl Chunk {
 }
 
 /// A flat packing's points (see the module docs): the packed points in order, then the sentinel and
-/// [`WINDOW_MAX`] pads (`n + WINDOW_MAX + 1` slots); the points' low 16 bits (`n`).
+/// [`WINDOW_MAX`] pads (`n + WINDOW_MAX + 1` slots); the points' low 16 bits (`n`). Vectors, not
+/// boxed slices: their spare room is kept (see `flat::room`).
 struct Flat {
-    slots: Box<[u64]>,
-    lows: Box<[u16]>,
+    slots: Vec<u64>,
+    lows: Vec<u16>,
 }
 
 /// A page of a packing, borrowed from it.
