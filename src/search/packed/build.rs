@@ -64,7 +64,7 @@ impl Packed {
             *s = sum;
         }
         let point = |r: usize| (slots[r], lows[r]);
-        Self::assemble_as(
+        Self::assemble(
             n,
             norm,
             ids,
@@ -110,6 +110,7 @@ impl Packed {
                     table[l] = (buckets[b + l] - first) as u16;
                 }
             },
+            true,
         )
     }
 
@@ -153,32 +154,19 @@ impl Packed {
                     table[l] = (buckets[b + l] - first) as u16;
                 }
             },
+            true,
         )
     }
 
     /// The packing of `n` points, sorted, read as (slot, low) by `point(page, rank)` (its slot id
     /// must not depend on `page`: the owner of a page's next point is read with any page), in the
-    /// table geometry
-    /// `(bits, shift)`, whose pages start at the ranks `starts` (`2^(bits - LOCAL_BITS) + 1`
-    /// entries, the last `n`); `table(p, a, b, entries)` fills the first `LOCAL + 1` (zeroed)
-    /// table entries of page `p`, which holds ranks `a..b`. `None` if a page would hold more points
-    /// than it can.
-    /// A ring of at most [`DIR_MAX`] buckets is made flat, others paged (see the module docs).
-    fn assemble(
-        n: usize,
-        norm: u32,
-        ids: Vec<u32>,
-        (bits, shift): (u32, u32),
-        starts: Vec<u32>,
-        point: impl Fn(usize, usize) -> (u64, u16),
-        table: impl FnMut(usize, usize, usize, &mut [u16]),
-    ) -> Option<Self> {
-        Self::assemble_as(n, norm, ids, (bits, shift), starts, point, table, true)
-    }
-
-    /// [`assemble`](Self::assemble), made flat only if `flat_ok` (tests make small rings paged).
+    /// table geometry `(bits, shift)`, whose pages start at the ranks `starts`
+    /// (`2^(bits - LOCAL_BITS) + 1` entries, the last `n`); `table(p, a, b, entries)` fills the
+    /// first `LOCAL + 1` (zeroed) table entries of page `p`, which holds ranks `a..b`. A ring of at
+    /// most [`DIR_MAX`] buckets is made flat if `flat_ok` (tests make small rings paged too),
+    /// others paged (see the module docs). `None` if a page would hold more points than it can.
     #[allow(clippy::too_many_arguments)]
-    fn assemble_as(
+    fn assemble(
         n: usize,
         norm: u32,
         ids: Vec<u32>,
