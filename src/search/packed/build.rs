@@ -1,6 +1,6 @@
 //! Making a packing: from sorted points in one pass ([`Packed::from_sorted`]), flat for small rings
-//! (`super::flat`), and the writing of one page. Safe code only: pages are written through `bytemuck`
-//! views of their lines, and read back through the views of the parent module.
+//! (`super::flat`), and the writing of one page. Safe code only: pages are written through
+//! `bytemuck` views of their lines, and read back through the views of the parent module.
 
 use super::{
     pack, pack_point, page_lines, position, sentinel, slot_owner, Chunk, Head, Line, Packed, Table,

@@ -296,8 +296,8 @@ impl Packed {
     }
 
     /// `pages` (page indexes, any order, repeats allowed) ascending, each once. A ring of up to
-    /// 64 · [`BITMAP_WORDS`] pages marks them in a bitmap of its pages and reads it back in order (a
-    /// word a 64 pages): cheaper than sorting the ~160 pages a node's points fall in.
+    /// 64 · [`BITMAP_WORDS`] pages marks them in a bitmap of its pages and reads it back in order
+    /// (one word for 64 pages): cheaper than sorting the ~160 pages a node's points fall in.
     fn ascending_pages(&self, mut pages: Vec<usize>) -> Vec<usize> {
         let words = self.pages().div_ceil(64);
         if words > BITMAP_WORDS || pages.len() < 16 {

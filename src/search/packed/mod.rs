@@ -42,10 +42,11 @@
 //! are not paged: their packed points lie in one array, in order, followed by the sentinel (owned by
 //! the slot of the ring's first point) and [`WINDOW_MAX`] pads, their low bits in another, and a
 //! *directory* gives each bucket's first slot's address (the next entry ends it). A lookup reads
-//! two adjacent directory entries and then the slots. A publication writes the next ring's arrays whole, in runs copied between the
-//! points that come and go, and moves the directory by the counts that changed: at this size that
-//! is a few hundred KiB of streaming copies, where rewriting a third of the pages one by one (what
-//! 160 changed points do to 512 pages) costs more than twice as much.
+//! two adjacent directory entries and then the slots. A publication writes the next ring's arrays
+//! whole, in runs copied between the points that come and go, and moves the directory by the
+//! counts that changed: at this size that is a few hundred KiB of streaming copies, where
+//! rewriting a third of the pages one by one (what 160 changed points do to 512 pages) costs more
+//! than twice as much.
 //!
 //! Invariants, established when a packing is made and never changed afterwards (the fields are
 //! private, pages and flat arrays are never written once a packing holds them, and no method hands
@@ -115,7 +116,7 @@ const SLACK: usize = 4;
 const MAX_CHUNKS: usize = 64;
 
 /// The most buckets a flat ring has (see the module docs); larger rings are paged. A flat ring of
-/// this many buckets holds ~32 k points, ~320 KiB of slots and low bits and 64 KiB of directory,
+/// this many buckets holds ~32 k points, ~320 KiB of slots and low bits and 128 KiB of directory,
 /// which a publication writes whole; a paged ring would rewrite about as much and hand it out in
 /// pages (at 1000 nodes a whole flat ring, ~2 MiB a publication, measured as a cache-miss tail for
 /// the readers under churn). Without a directory, lookups in a ring of this size take one more
