@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use super::merge::SlotPlan;
 use super::{
-    pack, position, quantize, sentinel, slot_owner, Flat, Head, Packed, EMPTY_PAGE, FREE, LOCAL,
-    LOCAL_BITS, PAD, WINDOW_MAX,
+    first_not_below, pack, position, quantize, sentinel, slot_owner, Flat, Head, Packed,
+    EMPTY_PAGE, LOCAL, LOCAL_BITS, PAD, WINDOW_MAX,
 };
 
 /// The room a flat array of `len` elements is allocated with when made afresh: a sixteenth more,
@@ -154,16 +154,7 @@ impl Packed {
     /// `start..end`, or `end`: a binary search of the full positions.
     fn flat_exact(&self, start: usize, end: usize, x: u64) -> usize {
         let (slots, lows) = self.flat_arrays();
-        let (mut lo, mut hi) = (start, end);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if position(slots[mid], lows[mid]) < x {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        lo
+        first_not_below(start, end, x, |r| position(slots[r], lows[r]))
     }
 
     /// [`Packed::rank_at_or_after`] of a flat packing.
@@ -221,13 +212,7 @@ impl Packed {
         let old_n = self.n;
         let (os, ol) = (slots.get(..old_n)?, lows.get(..old_n)?);
         let pos = |r: usize| position(os[r], ol[r]);
-        let id_of = |s: u64| {
-            plan.ids
-                .get(slot_owner(s) as usize)
-                .copied()
-                .unwrap_or(FREE)
-        };
-        let goes = |s: u64| plan.gone.get(slot_owner(s) as usize) == Some(&true);
+        let (id_of, goes) = (|s: u64| plan.id_of(s), |s: u64| plan.goes(s));
         // The ranks of the old points that go: every point at a gone position whose slot goes
         // (several may share a position), and each evicted point.
         let mut dropped: Vec<usize> = Vec::with_capacity(gone_positions.len() + evicted.len());

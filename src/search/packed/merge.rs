@@ -59,6 +59,23 @@ pub(super) struct SlotPlan {
     slot_of: Vec<u32>,
 }
 
+impl SlotPlan {
+    /// The new node id owning packed slot `s` (`FREE` for a free slot).
+    #[inline]
+    pub(super) fn id_of(&self, s: u64) -> u32 {
+        self.ids
+            .get(slot_owner(s) as usize)
+            .copied()
+            .unwrap_or(FREE)
+    }
+
+    /// Whether packed slot `s`'s point goes (its slot's node left or is re-pointed).
+    #[inline]
+    pub(super) fn goes(&self, s: u64) -> bool {
+        self.gone.get(slot_owner(s) as usize) == Some(&true)
+    }
+}
+
 /// The new contents of the touched pages, one after the other.
 struct Rewrite {
     slots: Vec<u64>,
@@ -344,12 +361,7 @@ impl Packed {
             removed: 0,
             evicted: 0,
         };
-        let id_of = |s: u64| {
-            plan.ids
-                .get(slot_owner(s) as usize)
-                .copied()
-                .unwrap_or(FREE)
-        };
+        let id_of = |s: u64| plan.id_of(s);
         let mut f = 0;
         let mut e = 0;
         // The touched pages are scattered over the ring: each is fetched a few pages ahead of its
@@ -399,9 +411,7 @@ impl Packed {
                     while i < b {
                         let next_gone = match only_gone {
                             Some(g) => pts[i..b].iter().position(|&s| slot_owner(s) == g),
-                            None => pts[i..b].iter().position(|&s| {
-                                plan.gone.get(slot_owner(s) as usize) == Some(&true)
-                            }),
+                            None => pts[i..b].iter().position(|&s| plan.goes(s)),
                         };
                         let end = next_gone.map_or(b, |k| i + k);
                         out.slots.extend_from_slice(&pts[i..end]);
@@ -450,7 +460,7 @@ impl Packed {
                 }
             };
             for (&s, &l) in pg.points().iter().zip(pg.lows()) {
-                if plan.gone.get(slot_owner(s) as usize) == Some(&true) {
+                if plan.goes(s) {
                     out.removed += 1;
                     continue;
                 }

@@ -172,6 +172,21 @@ fn sentinel(owner: u32) -> u64 {
     quantize(PAD) | u64::from(owner & 0xFFFF)
 }
 
+/// The first rank of `start..end` whose full position `pos(rank)` (ascending along the range) is
+/// not below `x`, or `end` (`start` if the range is empty): a binary search.
+fn first_not_below(start: usize, end: usize, x: u64, pos: impl Fn(usize) -> u64) -> usize {
+    let (mut lo, mut hi) = (start, end.max(start));
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if pos(mid) < x {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
 /// Lines a page of `m` points takes.
 #[inline]
 fn page_lines(m: usize) -> usize {
@@ -811,16 +826,7 @@ impl Packed {
     /// The local rank of the first point `>= x` (a normalized key) in the bucket `start..end` of
     /// page `pg`, or `end` if none is: a binary search of the bucket's full positions.
     fn exact_local(pg: Page<'_>, start: usize, end: usize, x: u64) -> usize {
-        let (mut lo, mut hi) = (start, end.max(start));
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if pg.norm_position(mid) < x {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        lo
+        first_not_below(start, end, x, |i| pg.norm_position(i))
     }
 
     /// The slot of the first point `>= x` (a normalized key), wrapping (the sentinel past a page's
