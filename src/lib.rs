@@ -95,8 +95,10 @@
 //! ([`ChangeEvent`]s for [`Router::subscribe`] and the `ringroute` log target), `timing`
 //! ([`PublishTimes`]), `membership` (membership files, features `serde` and `toml`), `sync` (the
 //! concurrency primitives, swapped for loom's under `--cfg loom`).
-//! `unsafe` lives in `search::packed`, `search::simd`, `search::prefetch`, `md5x`, `router` and
-//! `bounded` (its epoch-protected table, as `router`'s snapshot, and `slot`), each block with its `// SAFETY:` note (the workspace denies undocumented ones).
+//! `unsafe` lives in `search::packed`, `search::simd`, `search::prefetch`, `md5x`, `maglev::lanes`
+//! (the Maglev fill's AVX-512F probe), `router` and `bounded` (its epoch-protected table, as
+//! `router`'s snapshot, and `slot`), each block with its `// SAFETY:` note (the workspace denies
+//! undocumented ones).
 //!
 //! ## Compatibility profiles
 //!

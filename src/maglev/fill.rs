@@ -25,6 +25,12 @@
 //!   conditional subtraction (no multiplication or division), in groups of two or four slots with
 //!   one branch a group (only the group's first slot is on the step's dependency chain), and taken
 //!   slots are a bitmap (`M / 8` bytes, in L1 for the default size) apart from the entries.
+//! - **Windows** (CPUs with AVX-512F): a probe's branches are mispredicted about once a pick, so
+//!   picks are gathered into windows of distinct hosts (consecutive hosts under round robin) and
+//!   probed sixteen at once against the bitmap as it is ([`lanes`]); then each takes its slot in pick
+//!   order. A pick whose slot an earlier pick of its window took probes on from there, so the table
+//!   is the one of picking one at a time. Windows shrink as slots run out (`left / 16` picks), which
+//!   keeps those collisions rare.
 //! - **Endgame**: with `k` free slots a pick probes ~`M / k` slots, so the last `√M` picks would
 //!   take about half of all probes. There, each pick instead ranks the free slots in its host's
 //!   permutation (`(slot − offset) · skip⁻¹ mod M`) and takes the first: the slot the probes would
@@ -32,6 +38,8 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+
+use super::lanes;
 
 /// One host's inputs to the fill, in Envoy's order (sorted by key).
 #[derive(Clone, Copy, Debug)]
@@ -78,8 +86,9 @@ pub(super) fn fill<E: Entry>(
     max_weight: f64,
     m: u32,
     scan: Option<bool>,
+    lanes: bool,
 ) -> Box<[E]> {
-    let mut filler = Filler::new(hosts, m);
+    let mut filler = Filler::new(hosts, m, lanes && lanes::available());
     match scan {
         None if hosts.iter().all(|h| h.weight == max_weight) => {
             round_robin(hosts.len(), &mut filler)
@@ -94,17 +103,6 @@ pub(super) fn fill<E: Entry>(
     filler.table
 }
 
-/// The probe state of one host.
-#[derive(Clone, Copy)]
-struct Cursor {
-    /// The slot its permutation is at: `(offset + skip · next) mod M`.
-    slot: u32,
-    /// `skip`.
-    skip: u32,
-    /// `2 · skip mod M`.
-    skip2: u32,
-}
-
 /// The table being filled, and where each host's permutation is.
 struct Filler<'a, E> {
     hosts: &'a [BuildHost],
@@ -112,13 +110,49 @@ struct Filler<'a, E> {
     table: Box<[E]>,
     /// One bit a slot: taken.
     taken: Box<[u64]>,
-    cursor: Vec<Cursor>,
+    /// Per host, the slot its permutation is at: `(offset + skip · next) mod M`.
+    slot: Vec<u32>,
+    /// Per host, `skip`.
+    skip: Vec<u32>,
+    /// Per host, `2 · skip mod M`.
+    skip2: Vec<u32>,
     /// Slots not yet taken.
     left: u32,
     /// At this many free slots or fewer, [`Filler::place_endgame`] takes over.
     endgame_at: u32,
     /// The endgame's state, made when it starts.
     endgame: Option<Endgame>,
+    /// Picks waiting for [`Filler::flush`] (with [`lanes`]; `None` without).
+    window: Option<Window>,
+}
+
+/// A window of picks probed together by [`lanes::first_free`]: distinct hosts, in pick order.
+struct Window {
+    /// The hosts, in pick order.
+    hosts: Vec<u32>,
+    /// Per host, the number of the window it last joined.
+    joined: Vec<u32>,
+    /// This window's number (from 1; `joined` starts at 0).
+    number: u32,
+    /// The most picks this window takes.
+    cap: usize,
+    /// The picks' starts and skips (copied from the hosts' cursors).
+    start: Vec<u32>,
+    skip: Vec<u32>,
+    /// The probe's answers and scratch.
+    found: lanes::Found,
+}
+
+/// Windows of fewer picks are probed one by one: too few to fill the lanes.
+const WINDOW_MIN: usize = 8;
+
+/// The most picks a window takes.
+const WINDOW_MAX: usize = 1024;
+
+/// The most picks a window takes when `left` slots are free: fewer as slots run out, since the more
+/// picks a window has, the more often an earlier one takes the slot a later one found.
+fn window_cap(left: u32) -> usize {
+    (left as usize / 16).clamp(WINDOW_MIN, WINDOW_MAX)
 }
 
 /// The last few free slots, found by rank instead of by probing.
@@ -132,30 +166,54 @@ struct Endgame {
 }
 
 impl<'a, E: Entry> Filler<'a, E> {
-    fn new(hosts: &'a [BuildHost], m: u32) -> Self {
+    fn new(hosts: &'a [BuildHost], m: u32, lanes: bool) -> Self {
         Filler {
             hosts,
             m,
             table: vec![E::default(); m as usize].into_boxed_slice(),
             taken: vec![0u64; (m as usize).div_ceil(64)].into_boxed_slice(),
-            cursor: hosts
-                .iter()
-                .map(|h| Cursor {
-                    slot: h.offset,
-                    skip: h.skip,
-                    skip2: step(h.skip, h.skip, m),
-                })
-                .collect(),
+            slot: hosts.iter().map(|h| h.offset).collect(),
+            skip: hosts.iter().map(|h| h.skip).collect(),
+            skip2: hosts.iter().map(|h| step(h.skip, h.skip, m)).collect(),
             left: m,
             endgame_at: m.isqrt(),
             endgame: None,
+            window: lanes.then(|| Window {
+                hosts: Vec::new(),
+                joined: vec![0; hosts.len()],
+                number: 1,
+                cap: 0,
+                start: Vec::new(),
+                skip: Vec::new(),
+                found: lanes::Found::default(),
+            }),
         }
     }
 
     /// Host `h` takes the first free slot of its permutation from where it is (Envoy's
-    /// `while (occupied[c]) { next++; c = permutation(entry); }`).
+    /// `while (occupied[c]) { next++; c = permutation(entry); }`). With lanes, the pick may wait in
+    /// the window; it is made, in order, before any pick outside the window.
     #[inline(always)]
     fn place(&mut self, h: usize) {
+        if let Some(w) = &mut self.window {
+            // Slots left when this pick is made, after the window's picks before it.
+            if self.left as usize - w.hosts.len() > self.endgame_at as usize {
+                if w.joined[h] == w.number {
+                    self.flush();
+                }
+                let w = self.window.as_mut().expect("windows are on");
+                if w.hosts.is_empty() {
+                    w.cap = window_cap(self.left);
+                }
+                w.hosts.push(h as u32);
+                w.joined[h] = w.number;
+                if w.hosts.len() >= w.cap {
+                    self.flush();
+                }
+                return;
+            }
+            self.flush();
+        }
         if self.left > self.endgame_at {
             self.probe(h);
         } else {
@@ -170,11 +228,7 @@ impl<'a, E: Entry> Filler<'a, E> {
     #[inline(always)]
     fn probe(&mut self, h: usize) {
         let m = self.m;
-        let Cursor {
-            slot: mut c,
-            skip,
-            skip2,
-        } = self.cursor[h];
+        let (mut c, skip, skip2) = (self.slot[h], self.skip[h], self.skip2[h]);
         let taken = &self.taken;
         // The taken bit of slot `c` in bit 0.
         let bit = |c: u32| taken[(c >> 6) as usize] >> (c & 63);
@@ -206,16 +260,83 @@ impl<'a, E: Entry> Filler<'a, E> {
         self.take(h, slot);
     }
 
+    /// Makes the window's picks: probes them together, then takes their slots in pick order.
+    fn flush(&mut self) {
+        let Some(mut w) = self.window.take() else {
+            return;
+        };
+        if w.hosts.len() < WINDOW_MIN {
+            for &h in &w.hosts {
+                self.probe(h as usize);
+            }
+        } else {
+            w.start.clear();
+            w.skip.clear();
+            w.start
+                .extend(w.hosts.iter().map(|&h| self.slot[h as usize]));
+            w.skip
+                .extend(w.hosts.iter().map(|&h| self.skip[h as usize]));
+            let found = w.found.first_free(&self.taken, self.m, &w.start, &w.skip);
+            self.commit(w.hosts.iter().map(|&h| h as usize), found);
+        }
+        w.hosts.clear();
+        w.number += 1;
+        self.window = Some(w);
+    }
+
+    /// Makes the picks of hosts `first..first + count` in turn, probed together (round robin's
+    /// windows: the hosts' cursors are the probe's input as they are).
+    fn place_range(&mut self, first: usize, count: usize) {
+        let Some(mut w) = self.window.take() else {
+            unreachable!("ranges are placed with lanes only");
+        };
+        let range = first..first + count;
+        let found = w.found.first_free(
+            &self.taken,
+            self.m,
+            &self.slot[range.clone()],
+            &self.skip[range],
+        );
+        self.commit(first.., found);
+        self.window = Some(w);
+    }
+
+    /// Each host of `picks` takes its slot of `found`, in order: the first free slot of its
+    /// permutation before the window's earlier picks were made. Where one of them took it, the host
+    /// probes on from there.
+    #[inline(always)]
+    fn commit(&mut self, picks: impl Iterator<Item = usize>, found: &[u32]) {
+        let m = self.m;
+        for (h, &slot) in picks.zip(found) {
+            let word = &mut self.taken[(slot >> 6) as usize];
+            let bit = 1u64 << (slot & 63);
+            if *word & bit != 0 {
+                self.probe_from(h, slot);
+                continue;
+            }
+            *word |= bit;
+            self.table[slot as usize] = E::from_index(self.hosts[h].index);
+            self.slot[h] = step(slot, self.skip[h], m);
+            self.left -= 1;
+        }
+    }
+
+    /// Host `h` probes on from `slot`, taken by an earlier pick of its window.
+    #[cold]
+    #[inline(never)]
+    fn probe_from(&mut self, h: usize, slot: u32) {
+        self.slot[h] = slot;
+        self.probe(h);
+    }
+
     /// Records `slot` as host `h`'s, and moves `h`'s permutation past it.
     #[inline(always)]
     fn take(&mut self, h: usize, slot: u32) {
         self.taken[(slot >> 6) as usize] |= 1 << (slot & 63);
         self.table[slot as usize] = E::from_index(self.hosts[h].index);
-        let cursor = &mut self.cursor[h];
-        cursor.slot = step(slot, cursor.skip, self.m);
+        self.slot[h] = step(slot, self.skip[h], self.m);
         self.left -= 1;
     }
-
     /// [`Filler::place`] when few slots are free: every slot before a host's position in its
     /// permutation is taken (it probed them all), so its next slot is the free slot `s` that comes
     /// first in its permutation, the one of least rank `(s − offset) · skip⁻¹ mod M`. That is one
@@ -230,7 +351,7 @@ impl<'a, E: Entry> Filler<'a, E> {
             mu: u64::MAX / u64::from(m),
         });
         if endgame.inverse[h] == 0 {
-            endgame.inverse[h] = inverse_mod(self.hosts[h].skip, m);
+            endgame.inverse[h] = inverse_mod(self.skip[h], m);
         }
         let (inverse, offset, mu) = (
             u64::from(endgame.inverse[h]),
@@ -313,15 +434,24 @@ fn step(c: u32, skip: u32, m: u32) -> u32 {
 /// picks hosts `0, 1, …, n − 1, 0, 1, …`.
 fn round_robin<E: Entry>(n: usize, filler: &mut Filler<E>) {
     let mut h = 0;
-    for _ in filler.endgame_at..filler.m {
-        filler.probe(h);
-        h += 1;
-        if h == n {
-            h = 0;
+    if filler.window.is_some() {
+        // Windows of consecutive hosts, each host once.
+        loop {
+            let count = window_cap(filler.left).min(n - h);
+            if count < WINDOW_MIN
+                || count as u64 + u64::from(filler.endgame_at) >= u64::from(filler.left)
+            {
+                break;
+            }
+            filler.place_range(h, count);
+            h += count;
+            if h == n {
+                h = 0;
+            }
         }
     }
     while filler.left > 0 {
-        filler.place_endgame(h);
+        filler.place(h);
         h += 1;
         if h == n {
             h = 0;

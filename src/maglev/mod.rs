@@ -32,6 +32,7 @@
 //! (`crate::ring`), whose entries become the ring's lookup table (`crate::search`).
 
 mod fill;
+mod lanes;
 #[cfg(test)]
 mod tests;
 mod xxh64;
@@ -110,12 +111,18 @@ impl MaglevTable {
     /// pointer address), [`Error::TotalWeightTooLarge`] for weights summing above
     /// [`MAX_TOTAL_WEIGHT`].
     pub(crate) fn build(hosts: &[(&[u8], u32)], table_size: u64) -> Result<Self> {
-        Self::build_with(hosts, table_size, None)
+        Self::build_with(hosts, table_size, None, true)
     }
 
     /// [`MaglevTable::build`], with the fill's schedule forced (`Some(true)`: Envoy's scan,
-    /// `Some(false)`: the event heap) or chosen by the weights (`None`); all give the same table.
-    fn build_with(hosts: &[(&[u8], u32)], table_size: u64, scan: Option<bool>) -> Result<Self> {
+    /// `Some(false)`: the event heap) or chosen by the weights (`None`), and its probes made
+    /// sixteen hosts at once where the CPU can (`lanes`) or one at a time; all give the same table.
+    fn build_with(
+        hosts: &[(&[u8], u32)],
+        table_size: u64,
+        scan: Option<bool>,
+        lanes: bool,
+    ) -> Result<Self> {
         let m = validate_size(table_size)?;
         if hosts.len() > MAX_HOSTS {
             return Err(Error::TooManyNodes {
@@ -174,9 +181,9 @@ impl MaglevTable {
             .collect();
 
         let entries = if hosts.len() <= 1 << 16 {
-            Entries::Narrow(fill::fill(&build, max_weight, m, scan))
+            Entries::Narrow(fill::fill(&build, max_weight, m, scan, lanes))
         } else {
-            Entries::Wide(fill::fill(&build, max_weight, m, scan))
+            Entries::Wide(fill::fill(&build, max_weight, m, scan, lanes))
         };
         Ok(MaglevTable {
             size: table_size,

@@ -99,12 +99,25 @@ fn addresses(ports: std::ops::Range<u32>) -> Vec<String> {
     ports.map(|p| format!("127.0.0.1:{p}")).collect()
 }
 
+/// Each schedule of `scans`, probed one host at a time and (where the CPU can) sixteen at once.
+fn fills(scans: &[Option<bool>]) -> Vec<(Option<bool>, bool)> {
+    let lanes: &[bool] = if super::lanes::available() {
+        &[false, true]
+    } else {
+        &[false]
+    };
+    scans
+        .iter()
+        .flat_map(|&scan| lanes.iter().map(move |&l| (scan, l)))
+        .collect()
+}
+
 /// Checks a table by every lookup path against Envoy's expected entries: `owner(i)` for the hashes
 /// `i` of three rounds of the table (Envoy's tests read `3 * M` keys), `entry(i)`, and the reference.
 fn assert_envoy_table(hosts: &[(&[u8], u32)], size: u64, expected: &[u32]) {
-    for scan in [None, Some(true), Some(false)] {
-        let t = MaglevTable::build_with(hosts, size, scan).unwrap();
-        assert_eq!(entries(&t), expected, "schedule {scan:?}");
+    for (scan, lanes) in fills(&[None, Some(true), Some(false)]) {
+        let t = MaglevTable::build_with(hosts, size, scan, lanes).unwrap();
+        assert_eq!(entries(&t), expected, "schedule {scan:?}, lanes {lanes}");
         for hash in 0..3 * size {
             assert_eq!(t.owner(hash), Some(expected[(hash % size) as usize]));
         }
@@ -220,8 +233,8 @@ fn envoy_locality_weighted_lopsided() {
         .collect();
     assert_eq!(f64::from(127 * 1023) / f64::from(128 * 1023), 127.0 / 128.0);
     assert_eq!(1.0 / f64::from(128 * 1023), (1.0f64 / 128.0) / 1023.0);
-    for scan in [None, Some(false)] {
-        let t = MaglevTable::build_with(&hosts, DEFAULT_TABLE_SIZE, scan).unwrap();
+    for (scan, lanes) in fills(&[None, Some(false)]) {
+        let t = MaglevTable::build_with(&hosts, DEFAULT_TABLE_SIZE, scan, lanes).unwrap();
         let c = counts(&t, 1024);
         assert_eq!(c[0], DEFAULT_TABLE_SIZE - 1023);
         assert!(c[1..].iter().all(|&n| n == 1));
@@ -357,9 +370,40 @@ fn weighted_default_size_matches_reference() {
         .collect();
     for hosts in [spread, heavy] {
         let expected = envoy_reference(&hosts, DEFAULT_TABLE_SIZE);
-        for scan in [None, Some(true), Some(false)] {
-            let t = MaglevTable::build_with(&hosts, DEFAULT_TABLE_SIZE, scan).unwrap();
-            assert!(entries(&t) == expected, "schedule {scan:?}");
+        for (scan, lanes) in fills(&[None, Some(true), Some(false)]) {
+            let t = MaglevTable::build_with(&hosts, DEFAULT_TABLE_SIZE, scan, lanes).unwrap();
+            assert!(entries(&t) == expected, "schedule {scan:?}, lanes {lanes}");
+        }
+    }
+}
+
+/// Probing sixteen hosts at once gives the table of probing one at a time, for host counts below,
+/// near and above the window's sizes, equal and spread weights, and each schedule. (Without
+/// AVX-512F both builds probe one host at a time.)
+#[test]
+fn lanes_fill_as_one_host_at_a_time() {
+    for (n, size) in [
+        (7, 65_537),
+        (33, 65_537),
+        (250, 65_537),
+        (2000, 131_071),
+        (9, 1009),
+    ] {
+        let names: Vec<String> = (0..n).map(|i| format!("host-{i}.example")).collect();
+        let equal = keys(&names);
+        let spread: Vec<(&[u8], u32)> = (0u32..)
+            .zip(&names)
+            .map(|(i, n)| (n.as_bytes(), 1 + i * 37 % 100))
+            .collect();
+        for hosts in [equal, spread] {
+            for scan in [None, Some(true), Some(false)] {
+                let one = MaglevTable::build_with(&hosts, size, scan, false).unwrap();
+                let lanes = MaglevTable::build_with(&hosts, size, scan, true).unwrap();
+                assert!(
+                    entries(&one) == entries(&lanes),
+                    "{n} hosts, M = {size}, {scan:?}"
+                );
+            }
         }
     }
 }
@@ -408,8 +452,8 @@ proptest! {
     ) {
         let hosts = as_hosts(&hosts);
         let expected = envoy_reference(&hosts, size);
-        for scan in [None, Some(true), Some(false)] {
-            let t = MaglevTable::build_with(&hosts, size, scan).unwrap();
+        for (scan, lanes) in fills(&[None, Some(true), Some(false)]) {
+            let t = MaglevTable::build_with(&hosts, size, scan, lanes).unwrap();
             prop_assert_eq!(entries(&t), expected.clone());
         }
     }
