@@ -29,7 +29,7 @@
 //!   picks are gathered into windows of distinct hosts (consecutive hosts under round robin) and
 //!   probed sixteen at once against the bitmap as it is ([`lanes`]); then each takes its slot in pick
 //!   order. A pick whose slot an earlier pick of its window took probes on from there, so the table
-//!   is the one of picking one at a time. Windows shrink as slots run out (`left / 16` picks), which
+//!   is the one of picking one at a time. Windows shrink as slots run out (`left / 8` picks), which
 //!   keeps those collisions rare.
 //! - **Endgame**: with `k` free slots a pick probes ~`M / k` slots, so the last `√M` picks would
 //!   take about half of all probes. There, each pick instead ranks the free slots in its host's
@@ -124,6 +124,8 @@ struct Filler<'a, E> {
     endgame: Option<Endgame>,
     /// Picks waiting for [`Filler::flush`] (with [`lanes`]; `None` without).
     window: Option<Window>,
+    /// The probe's answers for a window, and its scratch.
+    found: lanes::Found,
 }
 
 /// A window of picks probed together by [`lanes::first_free`]: distinct hosts, in pick order.
@@ -139,8 +141,6 @@ struct Window {
     /// The picks' starts and skips (copied from the hosts' cursors).
     start: Vec<u32>,
     skip: Vec<u32>,
-    /// The probe's answers and scratch.
-    found: lanes::Found,
 }
 
 /// Windows of fewer picks are probed one by one: too few to fill the lanes.
@@ -150,9 +150,10 @@ const WINDOW_MIN: usize = 8;
 const WINDOW_MAX: usize = 1024;
 
 /// The most picks a window takes when `left` slots are free: fewer as slots run out, since the more
-/// picks a window has, the more often an earlier one takes the slot a later one found.
+/// picks a window has, the more often an earlier one takes the slot a later one found (`left / 8`
+/// measured best, against `/ 2` to `/ 32`).
 fn window_cap(left: u32) -> usize {
-    (left as usize / 16).clamp(WINDOW_MIN, WINDOW_MAX)
+    (left as usize / 8).clamp(WINDOW_MIN, WINDOW_MAX)
 }
 
 /// The last few free slots, found by rank instead of by probing.
@@ -185,8 +186,8 @@ impl<'a, E: Entry> Filler<'a, E> {
                 cap: 0,
                 start: Vec::new(),
                 skip: Vec::new(),
-                found: lanes::Found::default(),
             }),
+            found: lanes::Found::default(),
         }
     }
 
@@ -262,43 +263,46 @@ impl<'a, E: Entry> Filler<'a, E> {
 
     /// Makes the window's picks: probes them together, then takes their slots in pick order.
     fn flush(&mut self) {
-        let Some(mut w) = self.window.take() else {
+        let Some(w) = &mut self.window else {
             return;
         };
-        if w.hosts.len() < WINDOW_MIN {
-            for &h in &w.hosts {
+        if w.hosts.is_empty() {
+            return;
+        }
+        let hosts = std::mem::take(&mut w.hosts);
+        if hosts.len() < WINDOW_MIN {
+            for &h in &hosts {
                 self.probe(h as usize);
             }
         } else {
             w.start.clear();
             w.skip.clear();
-            w.start
-                .extend(w.hosts.iter().map(|&h| self.slot[h as usize]));
-            w.skip
-                .extend(w.hosts.iter().map(|&h| self.skip[h as usize]));
-            let found = w.found.first_free(&self.taken, self.m, &w.start, &w.skip);
-            self.commit(w.hosts.iter().map(|&h| h as usize), found);
+            w.start.extend(hosts.iter().map(|&h| self.slot[h as usize]));
+            w.skip.extend(hosts.iter().map(|&h| self.skip[h as usize]));
+            let mut found = std::mem::take(&mut self.found);
+            let answers = found.first_free(&self.taken, self.m, &w.start, &w.skip);
+            self.commit(hosts.iter().map(|&h| h as usize), answers);
+            self.found = found;
         }
+        let w = self.window.as_mut().expect("windows are on");
+        w.hosts = hosts;
         w.hosts.clear();
         w.number += 1;
-        self.window = Some(w);
     }
 
     /// Makes the picks of hosts `first..first + count` in turn, probed together (round robin's
     /// windows: the hosts' cursors are the probe's input as they are).
     fn place_range(&mut self, first: usize, count: usize) {
-        let Some(mut w) = self.window.take() else {
-            unreachable!("ranges are placed with lanes only");
-        };
         let range = first..first + count;
-        let found = w.found.first_free(
+        let mut found = std::mem::take(&mut self.found);
+        let answers = found.first_free(
             &self.taken,
             self.m,
             &self.slot[range.clone()],
             &self.skip[range],
         );
-        self.commit(first.., found);
-        self.window = Some(w);
+        self.commit(first.., answers);
+        self.found = found;
     }
 
     /// Each host of `picks` takes its slot of `found`, in order: the first free slot of its
@@ -358,18 +362,23 @@ impl<'a, E: Entry> Filler<'a, E> {
             self.hosts[h].offset,
             endgame.mu,
         );
-        // The least (rank, index in `free`), packed in one u64.
-        let mut best = u64::MAX;
-        for (k, &s) in endgame.free.iter().enumerate() {
-            let d = if s >= offset {
-                s - offset
-            } else {
-                s + m - offset
-            };
-            let rank = mul_mod(u64::from(d), inverse, u64::from(m), mu);
-            best = best.min(rank << 32 | k as u64);
-        }
-        let slot = endgame.free.swap_remove(best as u32 as usize);
+        let k = if self.window.is_some() {
+            lanes::least_rank(&endgame.free, offset, inverse as u32, m)
+        } else {
+            // The least (rank, index in `free`), packed in one u64.
+            let mut best = u64::MAX;
+            for (k, &s) in endgame.free.iter().enumerate() {
+                let d = if s >= offset {
+                    s - offset
+                } else {
+                    s + m - offset
+                };
+                let rank = mul_mod(u64::from(d), inverse, u64::from(m), mu);
+                best = best.min(rank << 32 | k as u64);
+            }
+            best as u32 as usize
+        };
+        let slot = endgame.free.swap_remove(k);
         self.take(h, slot);
     }
 }

@@ -33,9 +33,6 @@ const PROBES: usize = 4;
 pub(super) struct Found {
     /// The answers, by pick.
     slots: Vec<u32>,
-    /// The probe's output, in the order picks finish: slots, and picks.
-    done_slots: Vec<u32>,
-    done_picks: Vec<u32>,
 }
 
 impl Found {
@@ -62,36 +59,22 @@ impl Found {
         assert!(skip.len() == n);
         assert!(m < 1 << 31 && taken.len() as u64 * 64 >= u64::from(m));
         assert!(start.iter().chain(skip).all(|&x| x < m));
-        // The probe stores whole vectors: room for 16 more.
-        for v in [&mut self.slots, &mut self.done_slots, &mut self.done_picks] {
-            if v.len() < n + 16 {
-                v.resize(n + 16, 0);
-            }
+        if self.slots.len() < n {
+            self.slots.resize(n, 0);
         }
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the CPU has AVX-512F and POPCNT (asserted above), all `probe` enables; its other
-        // requirements (starts and skips below `m < 2^31`, `taken` covering `m` bits, outputs of
-        // `n + 16`) are asserted or made just above.
+        // requirements (starts and skips below `m < 2^31`, `taken` covering `m` bits, an output of
+        // `n` or more) are asserted or made just above.
         unsafe {
-            probe::<PROBES>(
-                taken,
-                m,
-                start,
-                skip,
-                &mut self.done_slots,
-                &mut self.done_picks,
-            )
+            probe::<PROBES>(taken, m, start, skip, &mut self.slots)
         };
-        for (&slot, &pick) in self.done_slots[..n].iter().zip(&self.done_picks[..n]) {
-            self.slots[pick as usize] = slot;
-        }
         &self.slots[..n]
     }
 }
 
-/// The probe loop. Requires AVX-512F and POPCNT, every `start` and `skip` below `m < 2^31`, `taken` of at
-/// least `m` bits, and `out_slots`, `out_picks` of `start.len() + 16`; writes each pick's slot and
-/// index to them, in the order picks finish.
+/// The probe loop. Requires AVX-512F and POPCNT, every `start` and `skip` below `m < 2^31`, `taken`
+/// of at least `m` bits, and `out` of at least `start.len()`; writes pick `k`'s slot to `out[k]`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,popcnt")]
 unsafe fn probe<const P: usize>(
@@ -99,8 +82,7 @@ unsafe fn probe<const P: usize>(
     m: u32,
     start: &[u32],
     skip: &[u32],
-    out_slots: &mut [u32],
-    out_picks: &mut [u32],
+    out: &mut [u32],
 ) {
     use std::arch::x86_64::*;
 
@@ -178,18 +160,9 @@ unsafe fn probe<const P: usize>(
         for j in (0..P - 1).rev() {
             first = _mm512_mask_mov_epi32(first, free_at[j], slots[j]);
         }
-        // SAFETY: `written + 16 ≤ n + 16` (each pick is written once, `written ≤ n` before and
-        // after), within both outputs' `n + 16`.
-        unsafe {
-            _mm512_storeu_si512(
-                out_slots.as_mut_ptr().add(written).cast(),
-                _mm512_maskz_compress_epi32(done, first),
-            );
-            _mm512_storeu_si512(
-                out_picks.as_mut_ptr().add(written).cast(),
-                _mm512_maskz_compress_epi32(done, pick),
-            );
-        }
+        // SAFETY: the lanes of `done` hold picks below `n` (loaded as `next..n`), so the scatter
+        // writes within `out`'s `n` or more `u32`s.
+        unsafe { _mm512_mask_i32scatter_epi32::<4>(out.as_mut_ptr().cast(), done, pick, first) };
         written += done.count_ones() as usize;
         c = step(slots[P - 2], sk2);
         active &= !done;
@@ -205,4 +178,112 @@ fn lowest_bits(mut mask: u16, k: u32) -> u16 {
         mask &= !(1 << (15 - mask.leading_zeros()));
     }
     mask
+}
+
+/// The index in `free` (not empty) of the slot of least rank `(slot − offset) · inverse mod m` in a
+/// host's permutation (`inverse` = its `skip⁻¹ mod m`): the slot its probes would reach first. Eight
+/// slots a step, in `f64` (products below 2^52 are exact).
+///
+/// # Panics
+/// If [`available`] is false, if `free` is empty, if `m` is 2^26 or more, or if a free slot,
+/// `offset` or `inverse` is `m` or more.
+pub(super) fn least_rank(free: &[u32], offset: u32, inverse: u32, m: u32) -> usize {
+    assert!(
+        available(),
+        "the AVX-512F probe was chosen on a CPU without it"
+    );
+    assert!(!free.is_empty() && m < 1 << 26 && offset < m && inverse < m);
+    assert!(free.iter().all(|&s| s < m));
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: the CPU has AVX-512F (asserted above), all `rank_min` enables.
+    unsafe {
+        rank_min(free, offset, inverse, m)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    unreachable!("`available` is false off x86-64")
+}
+
+/// [`least_rank`]'s loop. Requires AVX-512F and its arguments' bounds. Every rank is an integer
+/// below `m < 2^26`: `d · inverse < 2^52` is exact, the quotient estimate `⌊x · (1 / m)⌋` is off by
+/// at most one, and `x − q · m` by a fused multiply-add is exact, then brought into `[0, m)`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn rank_min(free: &[u32], offset: u32, inverse: u32, m: u32) -> usize {
+    use std::arch::x86_64::*;
+
+    let mf = _mm512_set1_pd(f64::from(m));
+    let reciprocal = _mm512_set1_pd(1.0 / f64::from(m));
+    let (off, inv) = (
+        _mm512_set1_pd(f64::from(offset)),
+        _mm512_set1_pd(f64::from(inverse)),
+    );
+    let zero = _mm512_setzero_pd();
+    let mut best = _mm512_set1_pd(f64::INFINITY);
+    let mut best_at = _mm512_setzero_si512();
+    let mut at = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+    for chunk in free.chunks(8) {
+        let lanes: __mmask8 = 0xFF >> (8 - chunk.len());
+        // SAFETY: the mask covers `chunk.len()` lanes, so the load reads within `chunk`.
+        let v = unsafe { _mm512_maskz_loadu_epi32(__mmask16::from(lanes), chunk.as_ptr().cast()) };
+        let s = _mm512_cvtepu32_pd(_mm512_castsi512_si256(v));
+        let d = _mm512_sub_pd(s, off);
+        let d = _mm512_mask_add_pd(d, _mm512_cmp_pd_mask::<_CMP_LT_OQ>(d, zero), d, mf);
+        let x = _mm512_mul_pd(d, inv);
+        let q = _mm512_roundscale_pd::<{ _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC }>(
+            _mm512_mul_pd(x, reciprocal),
+        );
+        let r = _mm512_fnmadd_pd(q, mf, x);
+        let r = _mm512_mask_add_pd(r, _mm512_cmp_pd_mask::<_CMP_LT_OQ>(r, zero), r, mf);
+        let r = _mm512_mask_sub_pd(r, _mm512_cmp_pd_mask::<_CMP_GE_OQ>(r, mf), r, mf);
+        let less = _mm512_mask_cmp_pd_mask::<_CMP_LT_OQ>(lanes, r, best);
+        best = _mm512_mask_mov_pd(best, less, r);
+        best_at = _mm512_mask_mov_epi64(best_at, less, at);
+        at = _mm512_add_epi64(at, _mm512_set1_epi64(8));
+    }
+    // Ranks are distinct (a permutation), so one lane holds the least.
+    let least = _mm512_reduce_min_pd(best);
+    let lane = _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(best, _mm512_set1_pd(least)).trailing_zeros();
+    let mut index = [0i64; 8];
+    // SAFETY: `index` is 8 `i64`s, the 64 bytes the unaligned store writes.
+    unsafe { _mm512_storeu_si512(index.as_mut_ptr().cast(), best_at) };
+    index[lane as usize] as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The vector rank's least is the scalar one's, up to the largest table size (where the
+        /// products come nearest 2^52).
+        #[test]
+        fn least_rank_is_the_scalar_least(
+            m in prop::sample::select(&[2u32, 7, 65_537, 131_071, 4_999_963, 5_000_011][..]),
+            seed in any::<u64>(),
+            len in 1usize..300,
+        ) {
+            if !available() {
+                // Nothing to compare: the fill never calls it on this CPU.
+                return Ok(());
+            }
+            let mut x = seed | 1;
+            let mut next = || {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x % u64::from(m)) as u32
+            };
+            let mut free: Vec<u32> = (0..len).map(|_| next()).collect();
+            free.sort_unstable();
+            free.dedup();
+            let (offset, inverse) = (next(), next().max(1));
+            let rank = |s: u32| {
+                let d = (u64::from(s) + u64::from(m) - u64::from(offset)) % u64::from(m);
+                d * u64::from(inverse) % u64::from(m)
+            };
+            let expected = (0..free.len()).min_by_key(|&k| rank(free[k])).unwrap();
+            prop_assert_eq!(least_rank(&free, offset, inverse, m), expected);
+        }
+    }
 }
