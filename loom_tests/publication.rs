@@ -361,6 +361,33 @@ fn bounded_lease_outlives_its_node() {
     });
 }
 
+/// A lease taken by a thread that owns its stripe (counted with a plain store) is handed to another
+/// thread and released there (counted with `fetch_add`), while a third thread sums the total: the
+/// sum never sees the release without the lease (the stripe's count would go below 0, which the
+/// model checks), and is never more than the one lease.
+#[test]
+fn bounded_lease_handed_over() {
+    loom::model(|| {
+        let router = bounded_router();
+        let bl = BoundedLoad::new(router.clone(), 2.0).unwrap();
+        // Model thread 1 owns stripe 1; thread 2 shares stripe 0 with the main thread.
+        let taker = {
+            let bl = bl.clone();
+            thread::spawn(move || bl.acquire_owned("k").unwrap())
+        };
+        let reader = {
+            let bl = bl.clone();
+            thread::spawn(move || assert!(bl.in_flight() <= 1))
+        };
+        let lease = taker.join().unwrap();
+        drop(lease);
+        reader.join().unwrap();
+        assert_eq!(bl.in_flight(), 0);
+        assert!(bl.loads().iter().all(|(_, n)| *n == 0));
+        router.reclaim();
+    });
+}
+
 /// The membership of a snapshot in the staged model: generation 0 holds `v0`, generation 1 (the
 /// one publication of the staged change) `v0` and `v1`.
 fn staged_view(snap: &Snapshot) -> u64 {

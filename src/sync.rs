@@ -29,36 +29,56 @@ pub(crate) const STRIPES: usize = 16;
 #[cfg(loom)]
 pub(crate) const STRIPES: usize = 2;
 
-/// The calling thread's stripe, below [`STRIPES`]: threads take stripes in turn as they first ask,
-/// so up to `STRIPES` threads each have their own (for counters that every thread bumps, kept one
-/// per stripe so that threads do not write each other's cache lines).
+/// A thread's counter stripe: its index, below [`STRIPES`], and whether the thread has it to itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Stripe {
+    /// The stripe, below [`STRIPES`].
+    pub(crate) index: usize,
+    /// Whether no other thread ever has this stripe: the first [`STRIPES`] threads to ask each get
+    /// one of their own, and the threads after them share (not own) the stripes in turn. A stripe's
+    /// owner may count in it with plain loads and stores, since no other thread writes those words.
+    pub(crate) owned: bool,
+}
+
+/// The calling thread's stripe: threads take stripes in turn as they first ask, so up to
+/// `STRIPES` threads each have their own (for counters that every thread bumps, kept one per stripe
+/// so that threads do not write each other's cache lines).
 #[cfg(not(loom))]
 #[inline]
-pub(crate) fn stripe() -> usize {
+pub(crate) fn stripe() -> Stripe {
     use std::cell::Cell;
     use std::sync::atomic::AtomicUsize;
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local! {
-        static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+        static NUMBER: Cell<usize> = const { Cell::new(usize::MAX) };
     }
-    STRIPE.with(|s| {
+    let n = NUMBER.with(|s| {
         let mut v = s.get();
         if v == usize::MAX {
-            v = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
+            // Far below usize::MAX in any process: one per thread that ever asks.
+            v = NEXT.fetch_add(1, Ordering::Relaxed);
             s.set(v);
         }
         v
-    })
+    });
+    Stripe {
+        index: n % STRIPES,
+        owned: n < STRIPES,
+    }
 }
 
 /// The calling thread's stripe under loom: its model thread number (the digits of its id's
 /// `ThreadId(n)` form, the same in every execution of a model), so that a model's threads take
-/// different stripes as they do in a real run.
+/// different stripes as they do in a real run, and threads from the [`STRIPES`]th on share them.
 #[cfg(loom)]
-pub(crate) fn stripe() -> usize {
+pub(crate) fn stripe() -> Stripe {
     let id = format!("{:?}", loom::thread::current().id());
-    id.bytes()
+    let n = id
+        .bytes()
         .filter(u8::is_ascii_digit)
-        .fold(0usize, |n, d| n * 10 + usize::from(d - b'0'))
-        % STRIPES
+        .fold(0usize, |n, d| n * 10 + usize::from(d - b'0'));
+    Stripe {
+        index: n % STRIPES,
+        owned: n < STRIPES,
+    }
 }

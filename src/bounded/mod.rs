@@ -20,8 +20,8 @@
 //! membership or health change), the next `acquire` makes the next table under a lock, handing each
 //! node that stays (by name) the slot it had, and swaps it in behind an epoch-protected pointer, as
 //! the router swaps snapshots. Between publications, `acquire` reads the table with no lock and no
-//! shared write beyond the two counters it bumps: the node's, and the calling thread's stripe of
-//! the total.
+//! shared write beyond the two counters it bumps: the node's (one atomic increment, and one
+//! decrement on release), and the calling thread's stripe of the total.
 //!
 //! # The total, in stripes
 //!
@@ -32,8 +32,16 @@
 //! to the stripe it took it from, so no stripe is ever negative and each is a lower bound of `m`.
 //! An acquire first checks the owner against the capacity its own stripe alone gives (never more
 //! than the true one), and sums every stripe only when that says no: with one thread the answer is
-//! exact as before, and with many the common case reads and writes only the thread's own lines. A lease holds a counted
-//! reference to its slot (the slot's lease count is its reference count too), so it releases the
+//! exact as before, and with many the common case reads and writes only the thread's own lines.
+//!
+//! A stripe's counters only grow: leases taken, and leases given back, each in a word its owner
+//! thread writes alone (the first `STRIPES` threads each own a stripe) and a word every other
+//! thread adds to. The owner bumps its words with a plain load and store, so the common acquire and
+//! release (on the thread that owns the stripe) make one locked instruction each, the node's
+//! counter's; give-backs are published with `Release` and read first with `Acquire`, so a stripe's
+//! count never sees a lease given back before it was taken (a loom model checks this).
+//!
+//! A lease holds a counted reference to its slot (the slot's lease count is its reference count too), so it releases the
 //! right counter after any change; a removed node's slot goes away with its last lease. A node
 //! removed and added again while leases of its old self are out starts from a new slot (those
 //! leases still count in [`BoundedLoad::in_flight`], not in its load).
@@ -109,31 +117,93 @@ impl Table {
     }
 }
 
-/// A cache-line-aligned atomic: one stripe of the in-flight total.
+/// One stripe of the in-flight total, cache-line aligned: four counters that only grow. Its count
+/// is the leases counted in it (`up`) less those given back (`down`); the words written by the
+/// stripe's owner thread alone are bumped with a plain load and store, the others with `fetch_add`.
 #[repr(align(128))]
-struct Padded(AtomicU64);
+struct Stripe {
+    /// Leases its owner thread took.
+    up_owned: AtomicU64,
+    /// Leases other threads of the stripe took (threads past the first `STRIPES` share stripes).
+    up_shared: AtomicU64,
+    /// Leases of the stripe its owner thread gave back.
+    down_owned: AtomicU64,
+    /// Leases of the stripe other threads gave back.
+    down_other: AtomicU64,
+}
+
+/// Adds one to a counter only the calling thread writes: no locked instruction.
+#[inline(always)]
+fn bump_owned(counter: &AtomicU64, order: Ordering) {
+    counter.store(counter.load(Ordering::Relaxed).wrapping_add(1), order);
+}
+
+impl Stripe {
+    /// Leases counted in the stripe and not given back. The `down` words are read first, with
+    /// `Acquire`: every give-back is published with `Release` after its lease's count (by the same
+    /// thread, or by one the lease was handed to), so the `up` words read after them include every
+    /// lease those give-backs are of, and the count is never negative.
+    #[inline(always)]
+    fn count(&self) -> u64 {
+        let down = self
+            .down_owned
+            .load(Ordering::Acquire)
+            .wrapping_add(self.down_other.load(Ordering::Acquire));
+        let up = self
+            .up_owned
+            .load(Ordering::Relaxed)
+            .wrapping_add(self.up_shared.load(Ordering::Relaxed));
+        // Checked in loom's models (release builds), where a missing order would show.
+        #[cfg(loom)]
+        assert!(up >= down, "in-flight underflow");
+        debug_assert!(up >= down, "in-flight underflow");
+        up.saturating_sub(down)
+    }
+
+    /// Counts a lease taken by a thread of stripe `by` (this stripe).
+    #[inline(always)]
+    fn up(&self, by: sync::Stripe) {
+        if by.owned {
+            bump_owned(&self.up_owned, Ordering::Relaxed);
+        } else {
+            self.up_shared.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Gives back a lease of this stripe (of index `index`), from a thread of stripe `by`.
+    #[inline(always)]
+    fn down(&self, index: usize, by: sync::Stripe) {
+        if by.owned && by.index == index {
+            bump_owned(&self.down_owned, Ordering::Release);
+        } else {
+            self.down_other.fetch_add(1, Ordering::Release);
+        }
+    }
+}
 
 /// The in-flight total, one stripe per thread stripe (see the module docs).
-struct Total([Padded; sync::STRIPES]);
+struct Total([Stripe; sync::STRIPES]);
 
 impl Total {
     fn new() -> Self {
-        Self(std::array::from_fn(|_| Padded(AtomicU64::new(0))))
+        Self(std::array::from_fn(|_| Stripe {
+            up_owned: AtomicU64::new(0),
+            up_shared: AtomicU64::new(0),
+            down_owned: AtomicU64::new(0),
+            down_other: AtomicU64::new(0),
+        }))
     }
 
     /// The sum of the stripes now.
     #[inline]
     fn sum(&self) -> u64 {
-        self.0
-            .iter()
-            .map(|s| s.0.load(Ordering::Relaxed))
-            .fold(0, u64::wrapping_add)
+        self.0.iter().map(Stripe::count).fold(0, u64::wrapping_add)
     }
 
-    /// Stripe `i`'s count now.
+    /// Stripe `i`.
     #[inline(always)]
-    fn stripe(&self, i: usize) -> &AtomicU64 {
-        &self.0[i % sync::STRIPES].0
+    fn stripe(&self, i: usize) -> &Stripe {
+        &self.0[i % sync::STRIPES]
     }
 }
 
@@ -241,8 +311,8 @@ impl BoundedLoad {
     /// [`AllDown::Fail`](crate::AllDown::Fail). The lease counts until it is dropped or
     /// [released](Lease::release).
     ///
-    /// Cost: a lookup of `key`, two counter increments (the node's and the thread's stripe of the
-    /// total) and a thread-local epoch pin; a sum of the total's stripes only when the owner is
+    /// Cost: a lookup of `key`, two counter increments (the node's, atomic, and the thread's stripe
+    /// of the total, a plain store when the thread owns its stripe) and a thread-local epoch pin; a sum of the total's stripes only when the owner is
     /// near its capacity, and a walk of the ring only when it is full. No lock, except on the first
     /// acquire after each publication of the router, which makes the next counter table.
     #[inline]
@@ -262,18 +332,15 @@ impl BoundedLoad {
         let guard = sync::pin();
         let table = self.table(&guard);
         let stripe = sync::stripe();
-        let (id, entry) = self.pick(table, key, stripe)?;
+        let (id, entry) = self.pick(table, key, stripe.index)?;
         let slot = entry.slot.lease();
-        self.inner
-            .in_flight
-            .stripe(stripe)
-            .fetch_add(1, Ordering::Relaxed);
+        self.inner.in_flight.stripe(stripe.index).up(stripe);
         Some(Lease {
             holder,
             slot,
             id,
             version: table.version,
-            stripe,
+            stripe: stripe.index,
         })
     }
 
@@ -288,12 +355,12 @@ impl BoundedLoad {
         let load = entry.slot.load();
         // The thread's own stripe is a lower bound of the total, so the capacity it gives is too:
         // room under it is room under the true one.
-        let own = self.inner.in_flight.stripe(stripe).load(Ordering::Relaxed);
-        if load < capacity(self.scale_of(table, own), entry.weight) {
+        let own = self.inner.in_flight.stripe(stripe).count();
+        if has_room(load, self.scale_of(table, own), entry.weight) {
             return Some((owner, entry));
         }
         let scale = self.scale(table);
-        if load < capacity(scale, entry.weight) {
+        if has_room(load, scale, entry.weight) {
             return Some((owner, entry));
         }
         Some(self.overflow(table, pos, scale, owner, load))
@@ -338,7 +405,7 @@ impl BoundedLoad {
             distinct += 1;
             let entry = &table.entries[id.index()];
             let load = entry.slot.load();
-            if load < capacity(scale, entry.weight) {
+            if has_room(load, scale, entry.weight) {
                 return (id, entry);
             }
             if load < best.1 {
@@ -455,6 +522,13 @@ fn capacity(scale: f64, weight: f64) -> u64 {
     (scale * weight).ceil() as u64
 }
 
+/// `load < capacity(scale, weight)`, without the rounding: for a whole `load`, `load < ceil(x)`
+/// exactly when `load < x` (and neither holds for a NaN `x`).
+#[inline(always)]
+fn has_room(load: u64, scale: f64, weight: f64) -> bool {
+    (load as f64) < scale * weight
+}
+
 /// The nodes an overflow walk has visited: a bitmap on the stack for rings of up to 1024 nodes.
 enum Seen {
     Small([u64; 16]),
@@ -537,11 +611,10 @@ impl Drop for Lease<'_> {
             Holder::Borrowed(i) => i,
             Holder::Owned(i) => i,
         };
-        let before = inner
+        inner
             .in_flight
             .stripe(self.stripe)
-            .fetch_sub(1, Ordering::Relaxed);
-        debug_assert!(before > 0, "in-flight underflow");
+            .down(self.stripe, sync::stripe());
     }
 }
 
