@@ -290,6 +290,43 @@ impl<'a, E: Entry> Filler<'a, E> {
         w.number += 1;
     }
 
+    /// Makes the picks of `hosts` (distinct) in turn, or as many as there are slots left; true if
+    /// no slot is left. With lanes, the picks are probed together in windows of consecutive picks
+    /// while the endgame is not near (the window machinery of [`Filler::place`] without its
+    /// per-pick checks: the hosts are known to be distinct).
+    fn place_all(&mut self, hosts: &[u32]) -> bool {
+        let mut rest = hosts;
+        if self.window.is_some() {
+            self.flush();
+            loop {
+                let count = window_cap(self.left).min(rest.len());
+                if count < WINDOW_MIN
+                    || count as u64 + u64::from(self.endgame_at) >= u64::from(self.left)
+                {
+                    break;
+                }
+                let (now, later) = rest.split_at(count);
+                let w = self.window.as_mut().expect("windows are on");
+                w.start.clear();
+                w.skip.clear();
+                w.start.extend(now.iter().map(|&h| self.slot[h as usize]));
+                w.skip.extend(now.iter().map(|&h| self.skip[h as usize]));
+                let mut found = std::mem::take(&mut self.found);
+                let answers = found.first_free(&self.taken, self.m, &w.start, &w.skip);
+                self.commit(now.iter().map(|&h| h as usize), answers);
+                self.found = found;
+                rest = later;
+            }
+        }
+        for &h in rest {
+            self.place(h as usize);
+            if self.left == 0 {
+                return true;
+            }
+        }
+        false
+    }
+
     /// Makes the picks of hosts `first..first + count` in turn, probed together (round robin's
     /// windows: the hosts' cursors are the probe's input as they are).
     fn place_range(&mut self, first: usize, count: usize) {
@@ -477,22 +514,33 @@ fn scan_schedule<E: Entry>(hosts: &[BuildHost], max_weight: f64, filler: &mut Fi
     // Every iteration picks at least the hosts of the largest weight, so this ends within M iterations.
     let mut iteration: u32 = 1;
     loop {
-        let mut count = 0;
-        for ((h, host), target) in (0u32..).zip(hosts).zip(&mut target) {
-            let pass = f64::from(iteration) * host.weight >= *target;
-            *target += if pass { max_weight } else { 0.0 };
-            passing[count] = h;
-            count += usize::from(pass);
-        }
-        for &h in &passing[..count] {
-            // Hosts after the last slot had their targets raised too; nothing reads them again.
-            filler.place(h as usize);
-            if filler.left == 0 {
-                return;
-            }
+        let count = passing_hosts(iteration, hosts, max_weight, &mut target, &mut passing);
+        // Hosts after the last slot had their targets raised too; nothing reads them again.
+        if filler.place_all(&passing[..count]) {
+            return;
         }
         iteration += 1;
     }
+}
+
+/// Lists in `passing` the hosts whose check passes in `iteration`, in order, raising their targets;
+/// returns how many. Kept out of line: inlined into the fill, its loop lost its registers.
+#[inline(never)]
+fn passing_hosts(
+    iteration: u32,
+    hosts: &[BuildHost],
+    max_weight: f64,
+    target: &mut [f64],
+    passing: &mut [u32],
+) -> usize {
+    let mut count = 0;
+    for ((h, host), target) in (0u32..).zip(hosts).zip(target) {
+        let pass = f64::from(iteration) * host.weight >= *target;
+        *target += if pass { max_weight } else { 0.0 };
+        passing[count] = h;
+        count += usize::from(pass);
+    }
+    count
 }
 
 /// Makes the `m` picks of Envoy's loop, in its order, from a heap of each host's next passing
