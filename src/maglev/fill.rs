@@ -378,6 +378,7 @@ impl<'a, E: Entry> Filler<'a, E> {
         self.slot[h] = step(slot, self.skip[h], self.m);
         self.left -= 1;
     }
+
     /// [`Filler::place`] when few slots are free: every slot before a host's position in its
     /// permutation is taken (it probed them all), so its next slot is the free slot `s` that comes
     /// first in its permutation, the one of least rank `(s − offset) · skip⁻¹ mod M`. That is one
