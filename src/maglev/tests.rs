@@ -378,8 +378,8 @@ fn weighted_default_size_matches_reference() {
 }
 
 /// Probing sixteen hosts at once gives the table of probing one at a time, for host counts below,
-/// near and above the window's sizes, equal and spread weights, and each schedule. (Without
-/// AVX-512F both builds probe one host at a time.)
+/// near and above the window's sizes, up to the largest table, equal and spread weights, and each
+/// schedule. (Without AVX-512F both builds probe one host at a time.)
 #[test]
 fn lanes_fill_as_one_host_at_a_time() {
     for (n, size) in [
@@ -388,6 +388,7 @@ fn lanes_fill_as_one_host_at_a_time() {
         (250, 65_537),
         (2000, 131_071),
         (9, 1009),
+        (20, 5_000_011),
     ] {
         let names: Vec<String> = (0..n).map(|i| format!("host-{i}.example")).collect();
         let equal = keys(&names);
