@@ -275,19 +275,26 @@ impl<'a, E: Entry> Filler<'a, E> {
                 self.probe(h as usize);
             }
         } else {
-            w.start.clear();
-            w.skip.clear();
-            w.start.extend(hosts.iter().map(|&h| self.slot[h as usize]));
-            w.skip.extend(hosts.iter().map(|&h| self.skip[h as usize]));
-            let mut found = std::mem::take(&mut self.found);
-            let answers = found.first_free(&self.taken, self.m, &w.start, &w.skip);
-            self.commit(hosts.iter().map(|&h| h as usize), answers);
-            self.found = found;
+            self.place_together(&hosts);
         }
         let w = self.window.as_mut().expect("windows are on");
         w.hosts = hosts;
         w.hosts.clear();
         w.number += 1;
+    }
+
+    /// Makes the picks of `hosts` (distinct, with lanes, more slots left than picks): probes them
+    /// together from the hosts' cursors, then commits them in order.
+    fn place_together(&mut self, hosts: &[u32]) {
+        let w = self.window.as_mut().expect("windows are on");
+        w.start.clear();
+        w.skip.clear();
+        w.start.extend(hosts.iter().map(|&h| self.slot[h as usize]));
+        w.skip.extend(hosts.iter().map(|&h| self.skip[h as usize]));
+        let mut found = std::mem::take(&mut self.found);
+        let answers = found.first_free(&self.taken, self.m, &w.start, &w.skip);
+        self.commit(hosts.iter().map(|&h| h as usize), answers);
+        self.found = found;
     }
 
     /// Makes the picks of `hosts` (distinct) in turn, or as many as there are slots left; true if
@@ -306,15 +313,7 @@ impl<'a, E: Entry> Filler<'a, E> {
                     break;
                 }
                 let (now, later) = rest.split_at(count);
-                let w = self.window.as_mut().expect("windows are on");
-                w.start.clear();
-                w.skip.clear();
-                w.start.extend(now.iter().map(|&h| self.slot[h as usize]));
-                w.skip.extend(now.iter().map(|&h| self.skip[h as usize]));
-                let mut found = std::mem::take(&mut self.found);
-                let answers = found.first_free(&self.taken, self.m, &w.start, &w.skip);
-                self.commit(now.iter().map(|&h| h as usize), answers);
-                self.found = found;
+                self.place_together(now);
                 rest = later;
             }
         }
