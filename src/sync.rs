@@ -29,7 +29,8 @@ pub(crate) const STRIPES: usize = 16;
 #[cfg(loom)]
 pub(crate) const STRIPES: usize = 2;
 
-/// A thread's counter stripe: its index, below [`STRIPES`], and whether the thread has it to itself.
+/// A thread's counter stripe: its index, below [`STRIPES`], and whether the thread has it to
+/// itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Stripe {
     /// The stripe, below [`STRIPES`].

@@ -41,10 +41,10 @@
 //! counter's; give-backs are published with `Release` and read first with `Acquire`, so a stripe's
 //! count never sees a lease given back before it was taken (a loom model checks this).
 //!
-//! A lease holds a counted reference to its slot (the slot's lease count is its reference count too), so it releases the
-//! right counter after any change; a removed node's slot goes away with its last lease. A node
-//! removed and added again while leases of its old self are out starts from a new slot (those
-//! leases still count in [`BoundedLoad::in_flight`], not in its load).
+//! A lease holds a counted reference to its slot (the slot's lease count is its reference count
+//! too), so it releases the right counter after any change; a removed node's slot goes away with
+//! its last lease. A node removed and added again while leases of its old self are out starts from
+//! a new slot (those leases still count in [`BoundedLoad::in_flight`], not in its load).
 
 use std::fmt;
 
@@ -312,8 +312,9 @@ impl BoundedLoad {
     /// [released](Lease::release).
     ///
     /// Cost: a lookup of `key`, two counter increments (the node's, atomic, and the thread's stripe
-    /// of the total, a plain store when the thread owns its stripe) and a thread-local epoch pin; a sum of the total's stripes only when the owner is
-    /// near its capacity, and a walk of the ring only when it is full. No lock, except on the first
+    /// of the total, a plain store when the thread owns its stripe) and a thread-local epoch pin;
+    /// a sum of the total's stripes only when the owner is near its capacity, and a walk of the
+    /// ring only when it is full. No lock, except on the first
     /// acquire after each publication of the router, which makes the next counter table.
     #[inline]
     pub fn acquire(&self, key: impl AsRef<[u8]>) -> Option<Lease<'_>> {

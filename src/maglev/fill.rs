@@ -27,10 +27,10 @@
 //!   slots are a bitmap (`M / 8` bytes, in L1 for the default size) apart from the entries.
 //! - **Windows** (CPUs with AVX-512F): a probe's branches are mispredicted about once a pick, so
 //!   picks are gathered into windows of distinct hosts (consecutive hosts under round robin) and
-//!   probed sixteen at once against the bitmap as it is ([`lanes`]); then each takes its slot in pick
-//!   order. A pick whose slot an earlier pick of its window took probes on from there, so the table
-//!   is the one of picking one at a time. Windows shrink as slots run out (`left / 8` picks), which
-//!   keeps those collisions rare.
+//!   probed sixteen at once against the bitmap as it is ([`lanes`]); then each takes its slot in
+//!   pick order. A pick whose slot an earlier pick of its window took probes on from there, so the
+//!   table is the one of picking one at a time. Windows shrink as slots run out (`left / 8` picks),
+//!   which keeps those collisions rare.
 //! - **Endgame**: with `k` free slots a pick probes ~`M / k` slots, so the last `√M` picks would
 //!   take about half of all probes. There, each pick instead ranks the free slots in its host's
 //!   permutation (`(slot − offset) · skip⁻¹ mod M`) and takes the first: the slot the probes would

@@ -40,10 +40,10 @@ impl Found {
     /// in `taken` is clear.
     ///
     /// # Panics
-    /// If [`available`] is false, if the slices' lengths differ, if `taken` has fewer than `m` bits,
-    /// if `m` is 2^31 or more, or if a start or skip is `m` or more. (A pick whose permutation has no
-    /// free slot would never end; the caller only asks while slots are free, and `m` is prime, so
-    /// every permutation visits every slot.)
+    /// If [`available`] is false, if the slices' lengths differ, if `taken` has fewer than `m`
+    /// bits, if `m` is 2^31 or more, or if a start or skip is `m` or more. (A pick whose
+    /// permutation has no free slot would never end; the caller only asks while slots are free,
+    /// and `m` is prime, so every permutation visits every slot.)
     pub(super) fn first_free(
         &mut self,
         taken: &[u64],
@@ -100,8 +100,8 @@ unsafe fn probe<const P: usize>(
     let free = |active: __mmask16, c: __m512i| {
         let index = _mm512_srli_epi32::<5>(c);
         // SAFETY: every active lane's slot is below m, so its word index is below m / 32, within
-        // `taken` (at least m bits, read as 32-bit words: u64 words are little-endian pairs of them,
-        // and their alignment suits u32 reads).
+        // `taken` (at least m bits, read as 32-bit words: u64 words are little-endian pairs of
+        // them, and their alignment suits u32 reads).
         let w = unsafe {
             _mm512_mask_i32gather_epi32::<4>(_mm512_setzero_si512(), active, index, words)
         };
@@ -180,9 +180,9 @@ fn lowest_bits(mut mask: u16, k: u32) -> u16 {
     mask
 }
 
-/// The index in `free` (not empty) of the slot of least rank `(slot − offset) · inverse mod m` in a
-/// host's permutation (`inverse` = its `skip⁻¹ mod m`): the slot its probes would reach first. Eight
-/// slots a step, in `f64` (products below 2^52 are exact).
+/// The index in `free` (not empty) of the slot of least rank `(slot − offset) · inverse mod m` in
+/// a host's permutation (`inverse` = its `skip⁻¹ mod m`): the slot its probes would reach first.
+/// Eight slots a step, in `f64` (products below 2^52 are exact).
 ///
 /// # Panics
 /// If [`available`] is false, if `free` is empty, if `m` is 2^26 or more, or if a free slot,
