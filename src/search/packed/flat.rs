@@ -21,8 +21,10 @@ fn room(len: usize) -> usize {
 /// `old`: the same while `len` fits it with at most an eighth to spare, else [`room`]. Publications
 /// that add and remove nodes then ask for one size again and again, and the allocator gives each
 /// the room an earlier ring's arrays left. With exact sizes, glibc's heap grew by the larger array
-/// and gave its top back to the system about every fourth publication at 100 nodes (634 `brk`
-/// calls in 2000 publications against ~60), and each regrowth faulted fresh pages in.
+/// and gave its top back to the system about every fourth publication at 100 nodes (AMD guest: 634
+/// `brk` calls in 2000 publications against ~60), and each regrowth faulted fresh pages in. On the
+/// Intel guest the heap still grows and trims through the first ~1000 publications (651 `brk`
+/// calls), then settles.
 fn room_after(old: usize, len: usize) -> usize {
     if len <= old && len >= old - old / 8 {
         old
