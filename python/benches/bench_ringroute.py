@@ -8,6 +8,7 @@ Cases (per operation, median of repeated timings; lower is better):
   batch, per key            ring.get_node_batch(keys) on 1000 str keys, per key (fastring has one)
   hashed-u64 batch          ring.get_node_batch(array('Q', hashes)), per key (ringroute only)
   get_replicas(k, 3)        the owner and the next two distinct nodes of one key
+  get_replicas loop         for k in keys: ring.get_replicas(k, 3), 1000 str keys, per key
   iterate_nodes(k), 3 taken the first three nodes of a key's walk (uhashring and ringroute)
   add+remove, N nodes       add_node(new) then remove_node(new) on a ring of N = 100 and 1000 nodes
   add+remove+get, N nodes   the same, then one get_node (ringroute publishes single calls at the
@@ -140,6 +141,10 @@ def cases(lib: str, make, nodes: int, budget: float) -> dict[str, float | None]:
     replicas = getattr(ring, "get_replicas", None)
     env = {"replicas": replicas}
     out["get_replicas(k, 3)"] = measure("replicas('user:42', 3)", 1, budget, env) if replicas else None
+    env = {"replicas": replicas, "keys": keys}
+    out["get_replicas loop, per key"] = (
+        measure("for k in keys: replicas(k, 3)", len(keys), budget, env) if replicas else None
+    )
     iterate = getattr(ring, "iterate_nodes", None)
     out["iterate_nodes(k), 3 taken"] = (
         measure(lambda: list(islice(iterate("user:42"), 3)), 1, budget) if iterate else None

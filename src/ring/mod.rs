@@ -210,6 +210,20 @@ impl Ring {
         }
     }
 
+    /// [`first_owner_at_or_after`](Self::first_owner_at_or_after) for walks of several points from
+    /// varied keys (replicas): a radix ring finds the key's point as a lookup does.
+    #[inline]
+    pub(crate) fn first_owner_searched(
+        &self,
+        x: u64,
+        keep: impl FnMut(u32) -> bool,
+    ) -> Option<u32> {
+        match &self.index {
+            Index::Radix(r) => r.first_owner_searched(x, keep),
+            _ => self.first_owner_at_or_after(x, keep),
+        }
+    }
+
     /// Every point as (position, owner), one full turn from rank `start`.
     fn owned_from(&self, start: usize) -> RingPoints<'_> {
         let start = start.min(self.len());

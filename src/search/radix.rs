@@ -106,6 +106,27 @@ impl Radix {
             .first_owner_at_or_after(self.packed.key(x), keep)
     }
 
+    /// [`first_owner_at_or_after`](Self::first_owner_at_or_after) with the key's point found as a
+    /// single lookup finds it (a window count: no branch per slot), then the walk from there. For
+    /// walks of several points from many keys (replicas), where the scan's exit branch is
+    /// mispredicted: 85 against 70 ns a Python `get_replicas(k, 3)` of varied keys at 100 nodes.
+    /// A single lookup's health reroute keeps the scan (a count cost ~5 ns more a reroute there).
+    #[inline]
+    pub(crate) fn first_owner_searched(
+        &self,
+        x: u64,
+        keep: impl FnMut(u32) -> bool,
+    ) -> Option<u32> {
+        let p = &self.packed;
+        if p.len() == 0 {
+            return None;
+        }
+        let x = p.key(x);
+        let b = p.bucket(x);
+        let rank = p.count::<4>(b, |w| window_count(w, x));
+        p.first_owner_from_count(x, b, rank, keep)
+    }
+
     /// The next index: this one, holding the points of a membership of `nodes_before` nodes, with
     /// `change` applied; only the pages the change touches are written, every other is shared.
     /// `None` when the change does not fit an incremental update (see `Packed::merged`).
@@ -519,6 +540,8 @@ mod tests {
                         .find(|&o| keep(o));
                     prop_assert_eq!(radix.first_owner_at_or_after(x, keep), want_up);
                     prop_assert_eq!(paged.first_owner_at_or_after(x, keep), want_up);
+                    prop_assert_eq!(radix.first_owner_searched(x, keep), want_up);
+                    prop_assert_eq!(paged.first_owner_searched(x, keep), want_up);
                 }
             }
             // The next owner, where a lookup reads it: the owner of the point after the key's.

@@ -268,7 +268,7 @@ impl Snapshot {
             let skip = self.skips_down();
             let hash = u64::try_from(pos).unwrap_or(u64::MAX);
             self.ring
-                .first_owner_at_or_after(self.placement.search_from(hash), |o| {
+                .first_owner_searched(self.placement.search_from(hash), |o| {
                     let id = NodeId(o);
                     if (skip && self.health.is_down(o)) || out.contains(&id) {
                         return false;

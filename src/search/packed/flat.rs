@@ -170,7 +170,7 @@ impl Packed {
     pub(super) fn first_owner_at_or_after_flat(
         &self,
         x: u64,
-        mut keep: impl FnMut(u32) -> bool,
+        keep: impl FnMut(u32) -> bool,
     ) -> Option<u32> {
         let (slots, _) = self.flat_arrays();
         let (start, end) = self.flat_range(x);
@@ -182,17 +182,7 @@ impl Packed {
         if r < end && slots[r] >> 16 == top {
             r = self.flat_exact(start, end, x);
         }
-        for _ in 0..self.n {
-            if r >= self.n {
-                r = 0;
-            }
-            let id = self.id(slot_owner(slots[r]));
-            if keep(id) {
-                return Some(id);
-            }
-            r += 1;
-        }
-        None
+        self.walk_owners(0, r, keep)
     }
 
     /// [`Packed::merged`] of a flat packing, from its common steps: the slot plan, the fresh

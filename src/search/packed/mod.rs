@@ -655,14 +655,14 @@ impl Packed {
     pub(crate) fn first_owner_at_or_after(
         &self,
         x: u64,
-        mut keep: impl FnMut(u32) -> bool,
+        keep: impl FnMut(u32) -> bool,
     ) -> Option<u32> {
         if self.flat.is_some() {
             return self.first_owner_at_or_after_flat(x, keep);
         }
-        let (mut page, start, end) = self.locate(x);
+        let (page, start, end) = self.locate(x);
         let pg = self.page(page);
-        let mut points = pg.points();
+        let points = pg.points();
         let top = x >> 16;
         let mut from = start;
         while from < end && points[from] >> 16 < top {
@@ -671,6 +671,59 @@ impl Packed {
         if from < end && points[from] >> 16 == top {
             from = Self::exact_local(pg, start, end, x);
         }
+        self.walk_owners(page, from, keep)
+    }
+
+    /// [`first_owner_at_or_after`](Self::first_owner_at_or_after) from the key's point as a
+    /// search found it: `rank`, counted in `b`, the bucket of normalized key `x` (no scan of the
+    /// bucket). When the slot there has the key's top 48 bits, the exact path runs instead.
+    #[inline(always)]
+    pub(crate) fn first_owner_from_count(
+        &self,
+        x: u64,
+        b: Bucket,
+        rank: Rank,
+        keep: impl FnMut(u32) -> bool,
+    ) -> Option<u32> {
+        if self.slot_at(b, rank) >> 16 == x >> 16 {
+            return self.first_owner_at_or_after(x, keep);
+        }
+        // The rank from the first slot of the bucket's array (the flat slots, or its page's).
+        let (page, base) = match &self.flat {
+            Some(f) => (0, f.slots.as_ptr()),
+            None => {
+                let page = self.bucket_index(x) >> LOCAL_BITS;
+                (page, self.page(page).slots_ptr())
+            }
+        };
+        let from = (b.ptr as usize).wrapping_sub(base as usize) / 8 + rank.0;
+        self.walk_owners(page, from, keep)
+    }
+
+    /// The node id of the first point that `keep` accepts from local rank `from` of page `page`
+    /// on (a flat packing: from rank `from`), wrapping, or `None` after one full turn. `from` may
+    /// be the page's length: the walk starts at the next page (the ring's start).
+    fn walk_owners(
+        &self,
+        mut page: usize,
+        mut from: usize,
+        mut keep: impl FnMut(u32) -> bool,
+    ) -> Option<u32> {
+        if let Some(f) = &self.flat {
+            let slots = &f.slots[..self.n];
+            for _ in 0..self.n {
+                if from >= self.n {
+                    from = 0;
+                }
+                let id = self.id(slot_owner(slots[from]));
+                if keep(id) {
+                    return Some(id);
+                }
+                from += 1;
+            }
+            return None;
+        }
+        let mut points = self.page(page).points();
         // `from` may be the page's length (past its last point): the walk goes on to the next page.
         let mut left = self.n;
         loop {
