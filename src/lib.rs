@@ -96,9 +96,9 @@
 //! ([`PublishTimes`]), `membership` (membership files, features `serde` and `toml`), `sync` (the
 //! concurrency primitives, swapped for loom's under `--cfg loom`).
 //! `unsafe` lives in `search::packed`, `search::simd`, `search::prefetch`, `md5x`, `maglev::lanes`
-//! (the Maglev fill's AVX-512F probe), `router` and `bounded` (its epoch-protected table, as
-//! `router`'s snapshot, and `slot`), each block with its `// SAFETY:` note (the workspace denies
-//! undocumented ones).
+//! (the Maglev fill's AVX-512F probe), `maglev::hash_lanes` (XXH64 of Maglev batch keys in
+//! AVX-512 lanes), `router` and `bounded` (its epoch-protected table, as `router`'s snapshot, and
+//! `slot`), each block with its `// SAFETY:` note (the workspace denies undocumented ones).
 //!
 //! ## Compatibility profiles
 //!

@@ -32,6 +32,7 @@
 //! (`crate::ring`), whose entries become the ring's lookup table (`crate::search`).
 
 mod fill;
+mod hash_lanes;
 mod lanes;
 #[cfg(test)]
 mod tests;
@@ -60,6 +61,13 @@ pub(crate) const MAX_TOTAL_WEIGHT: u64 = u32::MAX as u64;
 #[inline(always)]
 pub(crate) fn key_hash(key: &[u8]) -> u64 {
     xxh64::xxh64_seed0(key)
+}
+
+/// [`key_hash`] of every key into `out` (at least as long as `keys`): with `lanes`, eight keys at
+/// a time where the CPU can (`hash_lanes`), else one at a time; the same answers either way.
+#[inline]
+pub(crate) fn key_hashes<K: AsRef<[u8]>>(keys: &[K], out: &mut [u64], lanes: bool) {
+    hash_lanes::hash_keys(keys, out, lanes)
 }
 
 /// The hash Envoy looks up on retry `attempt` of a pick whose hash is `hash` (`chooseHost(hash,

@@ -4,11 +4,11 @@
 //! which the compiler lays out straight when they are inlined. Inputs of 32 bytes or more take the
 //! crate's function. Every answer equals `xxhash_rust::xxh64::xxh64(key, 0)` (tested below).
 
-const P1: u64 = 0x9E37_79B1_85EB_CA87;
-const P2: u64 = 0xC2B2_AE3D_27D4_EB4F;
-const P3: u64 = 0x1656_67B1_9E37_79F9;
-const P4: u64 = 0x85EB_CA77_C2B2_AE63;
-const P5: u64 = 0x27D4_EB2F_1656_67C5;
+pub(super) const P1: u64 = 0x9E37_79B1_85EB_CA87;
+pub(super) const P2: u64 = 0xC2B2_AE3D_27D4_EB4F;
+pub(super) const P3: u64 = 0x1656_67B1_9E37_79F9;
+pub(super) const P4: u64 = 0x85EB_CA77_C2B2_AE63;
+pub(super) const P5: u64 = 0x27D4_EB2F_1656_67C5;
 
 #[inline(always)]
 fn read64(b: &[u8]) -> u64 {

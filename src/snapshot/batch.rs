@@ -129,10 +129,9 @@ impl Snapshot {
                         *b = xxh3_64(k.as_ref());
                     }
                 }),
+                // The AVX-512 kernel hashes eight keys at a time (`maglev::hash_lanes`).
                 Profile::Maglev => self.search_chunks(kernel, keys, out, |ks, buf| {
-                    for (b, k) in buf.iter_mut().zip(ks) {
-                        *b = crate::maglev::key_hash(k.as_ref());
-                    }
+                    crate::maglev::key_hashes(ks, buf, kernel == Kernel::Avx512)
                 }),
                 _ => self.search_chunks(kernel, keys, out, |ks, buf| {
                     for (b, k) in buf.iter_mut().zip(ks) {
