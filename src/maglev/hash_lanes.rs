@@ -9,10 +9,10 @@
 //! outside 4..32 bytes is hashed one key at a time ([`super::key_hash`]). Every answer equals
 //! `XXH64(key, 0)` (tested against the scalar hash below).
 //!
-//! Scalar XXH64 of a 10-byte key makes nine 64-bit multiplies, one after another, and the
-//! multiplier takes one a cycle: a batch cannot go below ~9 cycles a key that way. Eight lanes
-//! make the same nine multiplies for eight keys, and [`VECTORS`] vectors are hashed side by side
-//! to hide the vector multiplies' latency.
+//! Scalar XXH64 of a 10-byte key makes nine 64-bit multiplies (seven of them one after another),
+//! and the multiplier takes one a cycle: a batch cannot go below ~9 cycles a key that way. Eight
+//! lanes make the same nine multiplies for eight keys, and [`VECTORS`] vectors are hashed side by
+//! side to hide the vector multiplies' latency.
 
 use super::xxh64::{P1, P2, P3, P4, P5};
 
@@ -212,8 +212,9 @@ mod tests {
         }
     }
 
-    /// Keys that end at the last byte of an allocation: the lanes read nothing past a key (run
-    /// under a memory checker, a read past the end would show; here the answers are checked).
+    /// Keys each in an allocation of its own length, so that every key ends at its allocation's
+    /// last byte (the lanes' reads stay inside a key by their offsets; here the answers are
+    /// checked).
     #[test]
     fn keys_at_the_end_of_their_allocation() {
         let keys: Vec<Vec<u8>> = (4..32usize)

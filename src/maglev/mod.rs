@@ -63,8 +63,8 @@ pub(crate) fn key_hash(key: &[u8]) -> u64 {
     xxh64::xxh64_seed0(key)
 }
 
-/// [`key_hash`] of every key into `out` (at least as long as `keys`): with `lanes`, eight keys at
-/// a time where the CPU can (`hash_lanes`), else one at a time; the same answers either way.
+/// [`key_hash`] of every key into `out` (at least as long as `keys`): with `lanes`, eight keys a
+/// vector where the CPU can (`hash_lanes`), else one at a time; the same answers either way.
 #[inline]
 pub(crate) fn key_hashes<K: AsRef<[u8]>>(keys: &[K], out: &mut [u64], lanes: bool) {
     hash_lanes::hash_keys(keys, out, lanes)

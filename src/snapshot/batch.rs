@@ -129,7 +129,7 @@ impl Snapshot {
                         *b = xxh3_64(k.as_ref());
                     }
                 }),
-                // The AVX-512 kernel hashes eight keys at a time (`maglev::hash_lanes`).
+                // The AVX-512 kernel hashes eight keys a vector (`maglev::hash_lanes`).
                 Profile::Maglev => self.search_chunks(kernel, keys, out, |ks, buf| {
                     crate::maglev::key_hashes(ks, buf, kernel == Kernel::Avx512)
                 }),
