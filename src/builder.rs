@@ -84,11 +84,11 @@ pub struct Builder {
     dropped: Vec<Arc<Node>>,
     /// Name → entry slot.
     index: NameIndex,
-    /// The fingerprint's sum of node terms for the working membership (see [`fingerprint`]).
+    /// The fingerprint's sum of node terms for the working membership (see `crate::fingerprint`).
     fp_sum: u64,
     /// Whether each slot's node is down (see `crate::health`).
     down: Vec<bool>,
-    /// The working membership's running sums (its [`Membership`] and point count).
+    /// The working membership's running sums (its `Membership` and point count).
     tally: Tally,
     /// What lookups answer when every owner is down.
     all_down: AllDown,

@@ -345,7 +345,7 @@ impl Router {
 
     /// Stages adding `node` unless a node of that name is present (see the module docs); returns
     /// whether it was added. Errors: as [`Builder::add_node_if_absent`], and
-    /// [`Error::TooManyPoints`](crate::Error::TooManyPoints); nothing is staged then.
+    /// [`Error::TooManyPoints`]; nothing is staged then.
     ///
     /// ```
     /// use ringroute::{Node, Placement, Router};
@@ -372,7 +372,7 @@ impl Router {
     }
 
     /// Stages a change of the named node's weight (see the module docs). Errors: as
-    /// [`Builder::set_weight`], and [`Error::TooManyPoints`](crate::Error::TooManyPoints); nothing
+    /// [`Builder::set_weight`], and [`Error::TooManyPoints`]; nothing
     /// is staged then.
     pub fn stage_set_weight(&self, name: &str, weight: u32) -> Result<()> {
         let before = std::cell::Cell::new(0);
@@ -432,13 +432,13 @@ impl Router {
     /// bitmap is new). Marking a node that is down already publishes nothing. See
     /// [`AllDown`](crate::AllDown) for when every node is down.
     ///
-    /// Errors: [`Error::UnknownNode`](crate::Error::UnknownNode), and nothing is published.
+    /// Errors: [`Error::UnknownNode`], and nothing is published.
     pub fn mark_down(&self, name: &str) -> Result<Arc<Snapshot>> {
         self.set_health(name, true)
     }
 
     /// Marks the named node up again and publishes: every answer is as before it went down.
-    /// Errors: [`Error::UnknownNode`](crate::Error::UnknownNode).
+    /// Errors: [`Error::UnknownNode`].
     pub fn mark_up(&self, name: &str) -> Result<Arc<Snapshot>> {
         self.set_health(name, false)
     }

@@ -128,7 +128,7 @@ struct Filler<'a, E> {
     found: lanes::Found,
 }
 
-/// A window of picks probed together by [`lanes::first_free`]: distinct hosts, in pick order.
+/// A window of picks probed together by `lanes::Found::first_free`: distinct hosts, in pick order.
 struct Window {
     /// The hosts, in pick order.
     hosts: Vec<u32>,

@@ -8,7 +8,7 @@
 //! (`fill`) commits them in pick order and probes again where an earlier pick of the window took
 //! the slot.
 
-/// Whether this CPU can run [`first_free`] (AVX-512F and POPCNT).
+/// Whether this CPU can run [`Found::first_free`] (AVX-512F and POPCNT).
 pub(super) fn available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
