@@ -91,8 +91,8 @@
 //! `keys` ([`Keys`], a batch of keys in one buffer), `health` (down nodes, applied along a key's walk
 //! by `snapshot::walk`; [`Router::mark_down`] publishes a snapshot with a new bitmap only),
 //! `bounded` ([`BoundedLoad`]: leases over per-node in-flight counters), `analysis` (exact shares and
-//! moved fractions), `movement` ([`movement()`]: the exact from → to flows between two rings), `events`
-//! ([`ChangeEvent`]s for [`Router::subscribe`] and the `ringroute` log target), `timing`
+//! moved fractions), `movement` ([`movement()`]: the exact from → to flows between two rings),
+//! `events` ([`ChangeEvent`]s for [`Router::subscribe`] and the `ringroute` log target), `timing`
 //! ([`PublishTimes`]), `membership` (membership files, features `serde` and `toml`), `sync` (the
 //! concurrency primitives, swapped for loom's under `--cfg loom`).
 //! `unsafe` lives in `search::packed`, `search::simd`, `search::prefetch`, `md5x`, `maglev::lanes`
