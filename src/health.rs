@@ -110,6 +110,13 @@ impl Health {
         }
     }
 
+    /// The down bitmap: bit `i % 64` of word `i / 64` is set when node `i` is down (empty when
+    /// every node is up; ids past its end are up).
+    #[inline(always)]
+    pub(crate) fn words(&self) -> &[u64] {
+        &self.down
+    }
+
     /// Whether any node is down.
     #[inline(always)]
     pub(crate) fn any_down(&self) -> bool {

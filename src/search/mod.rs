@@ -26,6 +26,7 @@ pub(crate) use packed::{Change, LOCAL_BITS};
 pub(crate) use radix::{Points as RadixPoints, Radix, NO_NEXT};
 #[cfg(test)]
 pub(crate) use simd::kernels_under_test;
+pub(crate) use simd::list_set;
 pub use simd::Kernel;
 pub(crate) use table::Table;
 

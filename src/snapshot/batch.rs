@@ -165,7 +165,7 @@ impl Snapshot {
                 let (buf, next) = (&mut buf[..xs.len()], &mut next[..xs.len()]);
                 positions(xs, buf);
                 self.ring.index.owners_pair_batch(buf, out, next, kernel);
-                self.heal_pairs(out, next, buf);
+                self.heal_pairs(kernel, out, next, buf);
             }
             return;
         }

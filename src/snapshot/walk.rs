@@ -6,7 +6,7 @@ use super::{Snapshot, NO_OWNER};
 use crate::health::AllDown;
 use crate::node::NodeId;
 use crate::placement::Tie;
-use crate::search::NO_NEXT;
+use crate::search::{list_set, Kernel, NO_NEXT};
 
 impl Snapshot {
     /// Whether node `id` is up (see [`crate::Router::mark_down`]); `false` for an id out of range.
@@ -148,24 +148,21 @@ impl Snapshot {
     /// Applies health to a narrow profile's batch answers: `out[i]` for search position `xs[i]`,
     /// with `next[i]` the owner of the point after the key's (or `NO_NEXT`), as the search read
     /// them. A first pass lists the keys whose owner is down without a branch per key (which would
-    /// be mispredicted for each of them); each listed key then takes its next owner if that is up,
-    /// and walks on from its position (no key is hashed again) only if not.
+    /// be mispredicted for each of them; with `kernel`'s vectors where it has them, see
+    /// [`list_set`]); each listed key then takes its next owner if that is up, and walks on from its
+    /// position (no key is hashed again) only if not.
     #[inline(never)]
-    pub(super) fn heal_pairs(&self, out: &mut [u32], next: &[u32], xs: &[u64]) {
+    pub(super) fn heal_pairs(&self, kernel: Kernel, out: &mut [u32], next: &[u32], xs: &[u64]) {
         const GROUP: usize = 256;
-        let mut down = [0u16; GROUP];
+        let mut down = [0u32; GROUP];
         for ((out, next), xs) in out
             .chunks_mut(GROUP)
             .zip(next.chunks(GROUP))
             .zip(xs.chunks(GROUP))
         {
-            let mut n = 0;
-            for (i, &o) in out.iter().enumerate() {
-                down[n] = i as u16;
-                n += usize::from(self.health.is_down(o));
-            }
+            let n = list_set(kernel, out, self.health.words(), &mut down);
             for &i in &down[..n] {
-                let i = usize::from(i);
+                let i = i as usize;
                 let second = next[i];
                 out[i] = if second != NO_NEXT && !self.health.is_down(second) {
                     second

@@ -31,3 +31,52 @@ pub(crate) fn radix_batch(radix: &Radix, xs: &[u64], out: &mut [u32], next: &mut
     // SAFETY: the CPU has AVX-512F and POPCNT (checked just above), all that `batch` enables.
     unsafe { batch(radix, xs, out, next) }
 }
+
+/// Writes to `list` the indices `i` of `ids` whose bit is set in the bitmap `words` (bit `id % 32`
+/// of word `id / 32`; an id past the bitmap is not set), in order, 16 ids a step; returns how many.
+/// `list` holds `ids.len()` at least.
+#[target_feature(enable = "avx512f")]
+fn set_bits(ids: &[u32], words: &[u32], list: &mut [u32]) -> usize {
+    use std::arch::x86_64::*;
+    assert!(list.len() >= ids.len() && !words.is_empty() && ids.len() < 1 << 31);
+    let last = _mm512_set1_epi32(words.len() as i32 - 1);
+    let len = _mm512_set1_epi32(words.len() as i32);
+    let steps = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    let mut n = 0;
+    let mut chunks = ids.chunks_exact(16);
+    for (c, chunk) in (&mut chunks).enumerate() {
+        // SAFETY: `chunk` is 16 `u32`s (64 bytes), read unaligned.
+        let id = unsafe { _mm512_loadu_si512(chunk.as_ptr().cast()) };
+        let word = _mm512_srli_epi32::<5>(id);
+        let inside = _mm512_cmplt_epu32_mask(word, len);
+        // SAFETY: every index is clamped to the bitmap's last word, so each 4-byte read is one of
+        // `words`.
+        let w = unsafe {
+            _mm512_i32gather_epi32::<4>(_mm512_min_epu32(word, last), words.as_ptr().cast())
+        };
+        let bit = _mm512_srlv_epi32(w, _mm512_and_si512(id, _mm512_set1_epi32(31)));
+        let set = _mm512_mask_test_epi32_mask(inside, bit, _mm512_set1_epi32(1));
+        let index = _mm512_add_epi32(steps, _mm512_set1_epi32((c * 16) as i32));
+        // SAFETY: the compressed store writes `set.count_ones()` lanes from `list[n]` on, and
+        // `n + 16 <= c * 16 + 16 <= ids.len() <= list.len()` (n counts at most the ids before
+        // this chunk).
+        unsafe { _mm512_mask_compressstoreu_epi32(list.as_mut_ptr().add(n).cast(), set, index) };
+        n += set.count_ones() as usize;
+    }
+    let done = ids.len() - chunks.remainder().len();
+    for (i, &id) in chunks.remainder().iter().enumerate() {
+        list[n] = (done + i) as u32;
+        let w = words.get(id as usize / 32).copied().unwrap_or(0);
+        n += (w >> (id % 32) & 1) as usize;
+    }
+    n
+}
+
+/// [`set_bits`] where the CPU has AVX-512F, else `None`.
+pub(crate) fn list_set_bits(ids: &[u32], words: &[u32], list: &mut [u32]) -> Option<usize> {
+    if !std::arch::is_x86_feature_detected!("avx512f") || words.is_empty() {
+        return None;
+    }
+    // SAFETY: the CPU has AVX-512F (checked just above), all that `set_bits` enables.
+    Some(unsafe { set_bits(ids, words, list) })
+}

@@ -105,6 +105,30 @@ impl FromStr for Kernel {
     }
 }
 
+/// The indices `i` of `ids` whose node is set in the bitmap `down` (bit `id % 64` of word
+/// `id / 64`; an id past the bitmap is not set), in order, into `list` (at least as long as `ids`);
+/// returns how many. The AVX-512 kernel tests 16 ids a step (a gather of bitmap words and a
+/// compressed store of the indices); the others one at a time, without a branch per id. Every
+/// kernel gives the same list: health's first pass over a batch's answers.
+pub(crate) fn list_set(kernel: Kernel, ids: &[u32], down: &[u64], list: &mut [u32]) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if kernel == Kernel::Avx512 {
+        // Bit `i` of a `u64` word is bit `i % 32` of its `u32` half `i / 32` (little-endian).
+        let words: &[u32] = bytemuck::cast_slice(down);
+        if let Some(n) = avx512::list_set_bits(ids, words, &mut list[..ids.len()]) {
+            return n;
+        }
+    }
+    let _ = kernel;
+    let mut n = 0;
+    for (i, &id) in ids.iter().enumerate() {
+        list[n] = i as u32;
+        let w = down.get(id as usize / 64).copied().unwrap_or(0);
+        n += (w >> (id % 64) & 1) as usize;
+    }
+    n
+}
+
 /// The kernels a test runs (every one this CPU has), said once per test on stderr with the ones
 /// it cannot run, so a test log shows which kernels were checked. Written to the stream directly,
 /// which the test harness does not capture.
@@ -131,4 +155,35 @@ pub(crate) fn kernels_under_test(test: &'static str) -> Vec<Kernel> {
         );
     }
     Kernel::available()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Every kernel lists exactly the ids whose bit is set, in order, ids past the bitmap
+        /// included (never set), for lengths on and off the vector steps.
+        #[test]
+        fn list_set_equals_the_reference(
+            down in prop::collection::vec(any::<u64>(), 1..5),
+            ids in prop::collection::vec(0u32..400, 0..90),
+            far in prop::collection::vec(any::<u32>(), 0..4),
+        ) {
+            let mut ids = ids;
+            ids.extend(far);
+            let want: Vec<u32> = (0..ids.len() as u32)
+                .filter(|&i| {
+                    let id = ids[i as usize];
+                    down.get(id as usize / 64).is_some_and(|w| w >> (id % 64) & 1 == 1)
+                })
+                .collect();
+            for kernel in kernels_under_test("simd::list_set_equals_the_reference") {
+                let mut list = vec![u32::MAX; ids.len()];
+                let n = list_set(kernel, &ids, &down, &mut list);
+                prop_assert_eq!(&list[..n], &want[..], "kernel {}", kernel);
+            }
+        }
+    }
 }
