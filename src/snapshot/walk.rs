@@ -149,8 +149,8 @@ impl Snapshot {
     /// with `next[i]` the owner of the point after the key's (or `NO_NEXT`), as the search read
     /// them. A first pass lists the keys whose owner is down without a branch per key (which would
     /// be mispredicted for each of them; with `kernel`'s vectors where it has them, see
-    /// [`list_set`]); each listed key then takes its next owner if that is up, and walks on from its
-    /// position (no key is hashed again) only if not.
+    /// [`list_set`]); each listed key then takes its next owner if that is up, and walks on from
+    /// its position (no key is hashed again) only if not.
     #[inline(never)]
     pub(super) fn heal_pairs(&self, kernel: Kernel, out: &mut [u32], next: &[u32], xs: &[u64]) {
         const GROUP: usize = 256;
