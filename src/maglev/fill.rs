@@ -305,13 +305,7 @@ impl<'a, E: Entry> Filler<'a, E> {
         let mut rest = hosts;
         if self.window.is_some() {
             self.flush();
-            loop {
-                let count = window_cap(self.left).min(rest.len());
-                if count < WINDOW_MIN
-                    || count as u64 + u64::from(self.endgame_at) >= u64::from(self.left)
-                {
-                    break;
-                }
+            while let Some(count) = self.window_for(rest.len()) {
                 let (now, later) = rest.split_at(count);
                 self.place_together(now);
                 rest = later;
@@ -324,6 +318,14 @@ impl<'a, E: Entry> Filler<'a, E> {
             }
         }
         false
+    }
+
+    /// How many of the next `picks` (distinct hosts) one window takes now: [`window_cap`]'s share,
+    /// or `None` when that is too few to fill the lanes or would reach the endgame.
+    fn window_for(&self, picks: usize) -> Option<usize> {
+        let count = window_cap(self.left).min(picks);
+        (count >= WINDOW_MIN && (count as u64) + u64::from(self.endgame_at) < u64::from(self.left))
+            .then_some(count)
     }
 
     /// Makes the picks of hosts `first..first + count` in turn, probed together (round robin's
@@ -348,6 +350,8 @@ impl<'a, E: Entry> Filler<'a, E> {
     fn commit(&mut self, picks: impl Iterator<Item = usize>, found: &[u32]) {
         let m = self.m;
         for (h, &slot) in picks.zip(found) {
+            // `take`'s steps, with the bitmap word tested and set through one reference (calling
+            // `take` after the test was 1–3 % slower a 100-node build).
             let word = &mut self.taken[(slot >> 6) as usize];
             let bit = 1u64 << (slot & 63);
             if *word & bit != 0 {
@@ -482,13 +486,7 @@ fn round_robin<E: Entry>(n: usize, filler: &mut Filler<E>) {
     let mut h = 0;
     if filler.window.is_some() {
         // Windows of consecutive hosts, each host once.
-        loop {
-            let count = window_cap(filler.left).min(n - h);
-            if count < WINDOW_MIN
-                || count as u64 + u64::from(filler.endgame_at) >= u64::from(filler.left)
-            {
-                break;
-            }
+        while let Some(count) = filler.window_for(n - h) {
             filler.place_range(h, count);
             h += count;
             if h == n {

@@ -32,9 +32,10 @@ pub(crate) fn radix_batch(radix: &Radix, xs: &[u64], out: &mut [u32], next: &mut
     unsafe { batch(radix, xs, out, next) }
 }
 
-/// Writes to `list` the indices `i` of `ids` whose bit is set in the bitmap `words` (bit `id % 32`
-/// of word `id / 32`; an id past the bitmap is not set), in order, 16 ids a step; returns how many.
-/// `list` holds `ids.len()` at least.
+/// Writes to `list` the indices `i` of the first `16 · ⌊ids.len() / 16⌋` ids whose bit is set in
+/// the bitmap `words` (bit `id % 32` of word `id / 32`; an id past the bitmap is not set), in
+/// order, 16 ids a step; returns how many. The caller lists the rest. `list` holds `ids.len()` at
+/// least.
 #[target_feature(enable = "avx512f")]
 fn set_bits(ids: &[u32], words: &[u32], list: &mut [u32]) -> usize {
     use std::arch::x86_64::*;
@@ -43,8 +44,7 @@ fn set_bits(ids: &[u32], words: &[u32], list: &mut [u32]) -> usize {
     let len = _mm512_set1_epi32(words.len() as i32);
     let steps = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     let mut n = 0;
-    let mut chunks = ids.chunks_exact(16);
-    for (c, chunk) in (&mut chunks).enumerate() {
+    for (c, chunk) in ids.chunks_exact(16).enumerate() {
         // SAFETY: `chunk` is 16 `u32`s (64 bytes), read unaligned.
         let id = unsafe { _mm512_loadu_si512(chunk.as_ptr().cast()) };
         let word = _mm512_srli_epi32::<5>(id);
@@ -62,12 +62,6 @@ fn set_bits(ids: &[u32], words: &[u32], list: &mut [u32]) -> usize {
         // this chunk).
         unsafe { _mm512_mask_compressstoreu_epi32(list.as_mut_ptr().add(n).cast(), set, index) };
         n += set.count_ones() as usize;
-    }
-    let done = ids.len() - chunks.remainder().len();
-    for (i, &id) in chunks.remainder().iter().enumerate() {
-        list[n] = (done + i) as u32;
-        let w = words.get(id as usize / 32).copied().unwrap_or(0);
-        n += (w >> (id % 32) & 1) as usize;
     }
     n
 }

@@ -111,17 +111,18 @@ impl FromStr for Kernel {
 /// compressed store of the indices); the others one at a time, without a branch per id. Every
 /// kernel gives the same list: health's first pass over a batch's answers.
 pub(crate) fn list_set(kernel: Kernel, ids: &[u32], down: &[u64], list: &mut [u32]) -> usize {
+    // The ids listed by vectors (whole steps of 16), and how many of them were set.
+    let (mut done, mut n) = (0, 0);
     #[cfg(target_arch = "x86_64")]
     if kernel == Kernel::Avx512 {
         // Bit `i` of a `u64` word is bit `i % 32` of its `u32` half `i / 32` (little-endian).
         let words: &[u32] = bytemuck::cast_slice(down);
-        if let Some(n) = avx512::list_set_bits(ids, words, &mut list[..ids.len()]) {
-            return n;
+        if let Some(set) = avx512::list_set_bits(ids, words, &mut list[..ids.len()]) {
+            (done, n) = (ids.len() / 16 * 16, set);
         }
     }
     let _ = kernel;
-    let mut n = 0;
-    for (i, &id) in ids.iter().enumerate() {
+    for (i, &id) in ids.iter().enumerate().skip(done) {
         list[n] = i as u32;
         let w = down.get(id as usize / 64).copied().unwrap_or(0);
         n += (w >> (id % 64) & 1) as usize;
