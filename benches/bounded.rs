@@ -89,15 +89,17 @@ fn one_thread(c: &mut Criterion) {
     g.finish();
 }
 
-/// Wall time for `threads` threads to each run `iters` rounds of `round` (started together).
-fn timed(threads: usize, iters: u64, round: &(impl Fn() + Sync)) -> Duration {
+/// Wall time for `threads` threads to each run `iters` rounds of `round` (started together; each
+/// round is given its thread's index).
+fn timed(threads: usize, iters: u64, round: &(impl Fn(usize) + Sync)) -> Duration {
     let barrier = Barrier::new(threads + 1);
     std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
+        for t in 0..threads {
+            let barrier = &barrier;
+            s.spawn(move || {
                 barrier.wait();
                 for _ in 0..iters {
-                    round();
+                    round(t);
                 }
             });
         }
@@ -113,14 +115,29 @@ fn two_threads(c: &mut Criterion) {
     let keys = common::keys(KEYS);
     let router = router();
     let bl = BoundedLoad::new(router.clone(), 1.25).unwrap();
-    let acquire = || {
+    // Every thread routes the same keys in the same order, started together: the threads keep
+    // pace with each other, so they ask for the same node at the same moment and both cores write
+    // its counter (the worst case for shared counters; a hot key's requests do the same).
+    let acquire = |_| {
         for k in &keys {
             black_box(bl.acquire(black_box(k.as_bytes())))
                 .unwrap()
                 .release();
         }
     };
-    let lookup = || {
+    // The same keys, each thread from its own place in the list (thread `t` starts `t / threads`
+    // of the way in): the threads serve different requests at any moment, as a load balancer's
+    // workers do, and meet on a node's counter only as often as two random keys share an owner.
+    let threads_now = AtomicU64::new(1);
+    let acquire_apart = |t: usize| {
+        let from = KEYS * t / threads_now.load(Ordering::Relaxed) as usize;
+        for k in keys[from..].iter().chain(&keys[..from]) {
+            black_box(bl.acquire(black_box(k.as_bytes())))
+                .unwrap()
+                .release();
+        }
+    };
+    let lookup = |_| {
         let snap = router.pin();
         for k in &keys {
             black_box(snap.route_id(black_box(k.as_bytes())));
@@ -133,6 +150,10 @@ fn two_threads(c: &mut Criterion) {
         g.throughput(Throughput::Elements((KEYS * threads) as u64));
         g.bench_function(format!("acquire_release/{threads}_threads"), |b| {
             b.iter_custom(|iters| timed(threads, iters, &acquire))
+        });
+        threads_now.store(threads as u64, Ordering::Relaxed);
+        g.bench_function(format!("acquire_release_apart/{threads}_threads"), |b| {
+            b.iter_custom(|iters| timed(threads, iters, &acquire_apart))
         });
         g.bench_function(format!("route_id/{threads}_threads"), |b| {
             b.iter_custom(|iters| timed(threads, iters, &lookup))

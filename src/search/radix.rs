@@ -154,6 +154,12 @@ impl Radix {
         self.packed.is_flat()
     }
 
+    /// A flat packing's slots' address (0 for a paged one).
+    #[cfg(test)]
+    pub(crate) fn flat_address(&self) -> usize {
+        self.packed.flat_address()
+    }
+
     /// Whether the packed owner fields (slot ids) differ from the node ids somewhere.
     #[cfg(test)]
     pub(crate) fn translates_slots(&self) -> bool {

@@ -2,8 +2,10 @@
 //! a key's owner is entry `x % size`, one read. The ring's "points" are the entries: point `r` is at
 //! position `r` and its walk goes on to entries `r + 1, r + 2, …`, wrapping.
 //!
-//! The remainder is computed by multiplication (Barrett reduction): with `m = ⌊2^64 / d⌋`, the
-//! quotient estimate `q = ⌊x · m / 2^64⌋` is `⌊x / d⌋` or one less for every 64-bit `x`, so
+//! The remainder is computed by multiplication (Barrett reduction): with `m = ⌊(2^64 − 1) / d⌋`,
+//! `m · d = 2^64 − e` for some `1 <= e <= d`, so `x · m / 2^64 = x / d − x · e / (d · 2^64)` is
+//! above `x / d − 1` for every 64-bit `x`: the quotient estimate `q = ⌊x · m / 2^64⌋` is `⌊x / d⌋`
+//! or one less (also for `d = 1`, where `m = 2^64 − 1`, with no case of its own), so
 //! `x − q · d` is the remainder after at most one subtraction of `d`. Two multiplications, where a
 //! 64-bit division takes tens of cycles (and the 192-bit product of Lemire's direct remainder, used
 //! before, took five); a property test checks it against `%`.
@@ -23,7 +25,7 @@ pub(crate) struct Table {
     owners: Owners,
     /// The number of entries, at least 1.
     size: u64,
-    /// `⌊2^64 / size⌋` (0 for a one-entry table), for the remainder by multiplication.
+    /// `⌊(2^64 − 1) / size⌋`, for the remainder by multiplication (see the module docs).
     magic: u64,
 }
 
@@ -66,12 +68,7 @@ impl Table {
         Some(Self {
             owners,
             size,
-            // `2^64 / 1` does not fit; `entry_of` answers 0 for a one-entry table without it.
-            magic: if size > 1 {
-                ((1u128 << 64) / u128::from(size)) as u64
-            } else {
-                0
-            },
+            magic: u64::MAX / size,
         })
     }
 
@@ -84,9 +81,6 @@ impl Table {
     /// `x % size`, by multiplication (see the module docs).
     #[inline(always)]
     pub(crate) fn entry_of(&self, x: u64) -> usize {
-        if self.size == 1 {
-            return 0;
-        }
         let q = ((u128::from(x) * u128::from(self.magic)) >> 64) as u64;
         // `q` is the quotient or one less (see the module docs): `r < 2 · size`.
         let r = x - q * self.size;

@@ -6,7 +6,7 @@ use super::{Snapshot, NO_OWNER};
 use crate::health::AllDown;
 use crate::node::NodeId;
 use crate::placement::Tie;
-use crate::search::{list_set, Kernel, NO_NEXT};
+use crate::search::{list_set, Index, Kernel, NO_NEXT};
 
 impl Snapshot {
     /// Whether node `id` is up (see [`crate::Router::mark_down`]); `false` for an id out of range.
@@ -85,6 +85,28 @@ impl Snapshot {
             return self.reroute_at(NodeId(first), x);
         }
         Some(NodeId(first))
+    }
+
+    /// [`owner_healthy`](Self::owner_healthy) for a Maglev ring, whose index is a table: the
+    /// table's read inline, with nothing else of the other layouts' searches beside it (a lookup
+    /// function holding all three saved and restored registers for them on every call).
+    #[inline(always)]
+    pub(super) fn table_owner_healthy(&self, x: u64) -> Option<NodeId> {
+        let Index::Table(t) = &self.ring.index else {
+            return self.owner_healthy_out_of_line(x);
+        };
+        let first = t.owner(t.entry_of(x));
+        if self.health.any_down() && self.health.is_down(first) {
+            return self.reroute_at(NodeId(first), x);
+        }
+        Some(NodeId(first))
+    }
+
+    /// [`owner_healthy`](Self::owner_healthy), not inlined.
+    #[cold]
+    #[inline(never)]
+    fn owner_healthy_out_of_line(&self, x: u64) -> Option<NodeId> {
+        self.owner_healthy(x)
     }
 
     /// A looked-up owner with health applied: `id` itself if it is up, else (cold) the first up

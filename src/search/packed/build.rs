@@ -227,7 +227,7 @@ impl Packed {
             norm,
             live: lines,
             flat: None,
-            dir: Box::default(),
+            dir: Vec::new(),
             first: Head(std::ptr::null()),
         })
     }
@@ -274,7 +274,7 @@ impl Packed {
             n: self.n,
             norm: self.norm,
             live,
-            dir: Box::default(),
+            dir: Vec::new(),
             flat: None,
             first: Head(std::ptr::null()),
         }

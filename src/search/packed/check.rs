@@ -49,6 +49,11 @@ impl Packed {
         self.flat.is_some()
     }
 
+    /// A flat packing's slots' address (null for a paged one): which memory its arrays took.
+    pub(crate) fn flat_address(&self) -> usize {
+        self.first.0 as usize
+    }
+
     /// How many chunks the packing holds (for tests and the notes).
     pub(crate) fn chunk_count(&self) -> usize {
         self.chunks.len()

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::merge::SlotPlan;
 use super::{
-    first_not_below, pack, position, quantize, sentinel, slot_owner, Flat, Head, Packed,
+    first_not_below, pack, position, quantize, sentinel, slot_owner, Flat, Head, Packed, Spares,
     EMPTY_PAGE, LOCAL, LOCAL_BITS, PAD, WINDOW_MAX,
 };
 
@@ -15,22 +15,6 @@ use super::{
 /// rounded up to 64.
 fn room(len: usize) -> usize {
     (len + len / 16).next_multiple_of(64)
-}
-
-/// The room the next ring's array of `len` elements is allocated with, the previous ring's having
-/// `old`: the same while `len` fits it with at most an eighth to spare, else [`room`]. Publications
-/// that add and remove nodes then ask for one size again and again, and the allocator gives each
-/// the room an earlier ring's arrays left. With exact sizes, glibc's heap grew by the larger array
-/// and gave its top back to the system about every fourth publication at 100 nodes (AMD guest: 634
-/// `brk` calls in 2000 publications against ~60), and each regrowth faulted fresh pages in. On the
-/// Intel guest the heap still grows and trims through the first ~1000 publications (651 `brk`
-/// calls), then settles.
-fn room_after(old: usize, len: usize) -> usize {
-    if len <= old && len >= old - old / 8 {
-        old
-    } else {
-        room(len)
-    }
 }
 
 impl Packed {
@@ -68,11 +52,13 @@ impl Packed {
         dir[buckets] = n as u32;
         slots[n] = sentinel(if n > 0 { slot_owner(slots[0]) } else { 0xFFFF });
         let at = |first: usize| Some(dir.iter().map(|&r| first + 8 * r as usize).collect());
-        Self::from_flat(slots, lows, at, true, ids, shift, n, norm)
+        let spares = Arc::new(Spares::default());
+        Self::from_flat((slots, lows, spares), at, true, ids, shift, n, norm)
     }
 
     /// The flat packing of `slots` (`n` packed points in order, the sentinel, [`WINDOW_MAX`] pads),
-    /// `lows` and the directory `dir(first)` makes for the slots at address `first` (each
+    /// `lows` (with the lineage's `spares`) and the directory `dir(first)` makes for the slots at
+    /// address `first` (each
     /// bucket's first slot's address, then slot `n`'s), or `None` if `dir` declines. The bounds of
     /// every lookup rest on the directory (invariant 4): with `full_check`, every entry is checked
     /// here (a pass of plain integer operations over the directory); without, `dir` must have
@@ -80,8 +66,7 @@ impl Packed {
     /// length and ends are checked here. `None` if a check fails.
     #[allow(clippy::too_many_arguments)]
     fn from_flat(
-        slots: Vec<u64>,
-        lows: Vec<u16>,
+        (slots, lows, spares): (Vec<u64>, Vec<u16>, Arc<Spares>),
         dir: impl FnOnce(usize) -> Option<Vec<usize>>,
         full_check: bool,
         ids: Vec<u32>,
@@ -119,7 +104,11 @@ impl Packed {
         {
             return None;
         }
-        let flat = Arc::new(Flat { slots, lows });
+        let flat = Arc::new(Flat {
+            slots,
+            lows,
+            spares,
+        });
         Some(Packed {
             heads: vec![Head(EMPTY_PAGE.as_ptr().cast()); buckets >> LOCAL_BITS].into_boxed_slice(),
             chunks: Vec::new(),
@@ -132,7 +121,7 @@ impl Packed {
             live: 0,
             first: Head(flat.slots.as_ptr()),
             flat: Some(flat),
-            dir: dir.into_boxed_slice(),
+            dir,
         })
     }
 
@@ -234,13 +223,10 @@ impl Packed {
         if dropped.len() != gone_positions.len() + evicted.len() {
             return None;
         }
-        let (room_slots, room_lows) = self
-            .flat
-            .as_ref()
-            .map_or((0, 0), |f| (f.slots.capacity(), f.lows.capacity()));
-        let mut next_slots: Vec<u64> =
-            Vec::with_capacity(room_after(room_slots, n + WINDOW_MAX + 1));
-        let mut next_lows: Vec<u16> = Vec::with_capacity(room_after(room_lows, n));
+        // The next arrays: spares of this lineage where they fit (see `spares`), else new ones.
+        let spares = Arc::clone(&self.flat.as_ref()?.spares);
+        let (mut next_slots, mut next_lows, next_dir) =
+            spares.take((n + WINDOW_MAX + 1, n, self.dir.len()), room);
         // Where the fresh points land in the output, for the check of equal positions.
         let mut landed: Vec<usize> = Vec::with_capacity(fresh.len());
         let mut from = 0;
@@ -305,16 +291,16 @@ impl Packed {
         let moved = |first: usize| {
             let end = first + 8 * n;
             let shift = first.wrapping_sub(old_first);
-            let mut dir = self.dir.to_vec();
+            let mut dir = next_dir;
             let mut ok = shift.is_multiple_of(8);
             let mut by = 0isize;
             let mut from = 0;
-            let mut run = |dir: &mut [usize], to: usize, by: isize| {
-                // Old address to new: the same rank in the new array, `by` slots on.
+            // Writes the old directory's entries `from..to` into `dir`, moved: old address to
+            // new, the same rank in the new array, `by` slots on (one pass, read and written:
+            // a copy and then a pass of adds over it measured ~8 % slower a publication).
+            let mut run = |dir: &mut Vec<usize>, to: usize, by: isize| {
                 let delta = shift.wrapping_add((by * 8) as usize);
-                for s in &mut dir[from..to] {
-                    *s = s.wrapping_add(delta);
-                }
+                dir.extend(self.dir[from..to].iter().map(|s| s.wrapping_add(delta)));
                 if from < to {
                     let (lo, hi) = (dir[from], dir[to - 1]);
                     ok &= first <= lo && lo <= hi && hi <= end;
@@ -331,7 +317,13 @@ impl Packed {
             ok.then_some(dir)
         };
         Self::from_flat(
-            next_slots, next_lows, moved, false, plan.ids, self.shift, n, self.norm,
+            (next_slots, next_lows, spares),
+            moved,
+            false,
+            plan.ids,
+            self.shift,
+            n,
+            self.norm,
         )
     }
 }

@@ -242,7 +242,7 @@ impl Packed {
             norm,
             live,
             flat: None,
-            dir: Box::default(),
+            dir: Vec::new(),
             first: Head(std::ptr::null()),
         };
         let held: usize = merged.chunks.iter().map(|c| c.lines().len()).sum();

@@ -76,8 +76,10 @@ mod build;
 mod check;
 mod flat;
 mod merge;
+mod spares;
 
 pub(crate) use merge::Change;
+use spares::Spares;
 
 /// Filler after a page's sentinel: never counted as below a key (nothing is above `u64::MAX`).
 pub(crate) const PAD: u64 = u64::MAX;
@@ -255,10 +257,22 @@ impl Chunk {
 
 /// A flat packing's points (see the module docs): the packed points in order, then the sentinel and
 /// [`WINDOW_MAX`] pads (`n + WINDOW_MAX + 1` slots); the points' low 16 bits (`n`). Vectors, not
-/// boxed slices: their spare room is kept (see `flat::room`).
+/// boxed slices: their spare room is kept (see `flat::room`), and they go back to the lineage's
+/// spares when the packing goes (see `spares`).
 struct Flat {
     slots: Vec<u64>,
     lows: Vec<u16>,
+    spares: Arc<Spares>,
+}
+
+impl Drop for Flat {
+    fn drop(&mut self) {
+        let (slots, lows) = (
+            std::mem::take(&mut self.slots),
+            std::mem::take(&mut self.lows),
+        );
+        self.spares.give_points(slots, lows);
+    }
 }
 
 /// A page of a packing, borrowed from it.
@@ -502,11 +516,19 @@ pub(crate) struct Packed {
     /// A flat packing's directory: each bucket's first slot's address, then the address of slot
     /// `n` (invariant 4); empty for a paged one. Addresses rather than ranks: a lookup uses the
     /// entry as it is (no add on its path to the slots), and a publication moves entries with
-    /// plain integer adds.
-    dir: Box<[usize]>,
+    /// plain integer adds. Given back to the lineage's spares when the packing goes.
+    dir: Vec<usize>,
     /// A flat packing's first slot (its flat array's address, kept here so that a lookup reads it
     /// beside the directory's); null for a paged one.
     first: Head,
+}
+
+impl Drop for Packed {
+    fn drop(&mut self) {
+        if let Some(f) = &self.flat {
+            f.spares.give_dir(std::mem::take(&mut self.dir));
+        }
+    }
 }
 
 impl std::fmt::Debug for Packed {

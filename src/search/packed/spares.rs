@@ -1,0 +1,137 @@
+//! Spare arrays for a flat ring's publications: the arrays of rings that are gone, kept for the
+//! rings made after them.
+//!
+//! A flat publication writes the next ring's arrays whole (about 230 KiB at 100 nodes). Fresh
+//! arrays each time cost more than the copy into them: the allocator grows its heap for them and
+//! gives the top back when an old ring goes, and every regrowth faults the pages in again (in a
+//! profile of 100-node publications, a sixth of the time was the kernel's and a twentieth
+//! `malloc`'s). So the arrays of a ring that goes are given back to the rings of its lineage (every
+//! ring published from the same full build shares one [`Spares`]), and the next publication takes
+//! them: memory the process has, most often still in the cache.
+//!
+//! A lineage keeps at most [`KEEP`] arrays of each kind. Nothing waits on the lock: a ring can go on
+//! any thread (the one that runs the epoch collector's deferred drops, a reader's included), so
+//! giving back and taking use `try_lock`, and a busy lock means the arrays are freed, or made
+//! afresh, as before.
+
+use crate::sync::Mutex;
+
+/// The most arrays of each kind a lineage keeps: the rings that go between two publications are
+/// the one replaced and, when readers held it, one or two before it.
+const KEEP: usize = 3;
+
+/// The spare arrays of one lineage of flat rings (see the module docs).
+#[derive(Default)]
+pub(super) struct Spares {
+    kept: Mutex<Kept>,
+}
+
+#[derive(Default)]
+struct Kept {
+    slots: Vec<Vec<u64>>,
+    lows: Vec<Vec<u16>>,
+    dirs: Vec<Vec<usize>>,
+}
+
+/// Takes the last array of `kept` that holds `len` elements with at most a quarter to spare (an
+/// array far larger would keep memory a shrunk ring no longer needs), emptied; else a new one of
+/// capacity `room`.
+fn take<T>(kept: &mut Vec<Vec<T>>, len: usize, room: usize) -> Vec<T> {
+    while let Some(mut v) = kept.pop() {
+        if v.capacity() >= len && v.capacity() - v.capacity() / 4 <= len {
+            v.clear();
+            return v;
+        }
+    }
+    Vec::with_capacity(room)
+}
+
+/// Keeps `v` in `kept` unless [`KEEP`] are kept already.
+fn give<T>(kept: &mut Vec<Vec<T>>, v: Vec<T>) {
+    if kept.len() < KEEP && v.capacity() > 0 {
+        kept.push(v);
+    }
+}
+
+impl Spares {
+    /// Arrays for a ring of `slots` slots, `lows` low bits and `dir` directory entries: kept ones
+    /// where they fit, else new ones of capacity `room(len)` for each `len`.
+    pub(super) fn take(
+        &self,
+        (slots, lows, dir): (usize, usize, usize),
+        room: impl Fn(usize) -> usize,
+    ) -> (Vec<u64>, Vec<u16>, Vec<usize>) {
+        match self.kept.try_lock() {
+            Ok(mut k) => (
+                take(&mut k.slots, slots, room(slots)),
+                take(&mut k.lows, lows, room(lows)),
+                take(&mut k.dirs, dir, dir),
+            ),
+            Err(_) => (
+                Vec::with_capacity(room(slots)),
+                Vec::with_capacity(room(lows)),
+                Vec::with_capacity(dir),
+            ),
+        }
+    }
+
+    /// Gives back a gone ring's point arrays (freed instead if the lock is busy or enough are kept).
+    pub(super) fn give_points(&self, slots: Vec<u64>, lows: Vec<u16>) {
+        if let Ok(mut k) = self.kept.try_lock() {
+            give(&mut k.slots, slots);
+            give(&mut k.lows, lows);
+        }
+    }
+
+    /// Gives back a gone ring's directory (as [`give_points`](Self::give_points)).
+    pub(super) fn give_dir(&self, dir: Vec<usize>) {
+        if let Ok(mut k) = self.kept.try_lock() {
+            give(&mut k.dirs, dir);
+        }
+    }
+
+    /// How many arrays of each kind are kept (slots, low bits, directories).
+    #[cfg(test)]
+    pub(super) fn counts(&self) -> (usize, usize, usize) {
+        let k = self.kept.lock().unwrap();
+        (k.slots.len(), k.lows.len(), k.dirs.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arrays_given_back_are_taken_again_when_they_fit() {
+        let spares = Spares::default();
+        let slots = Vec::with_capacity(1000);
+        let ptr = slots.as_ptr();
+        spares.give_points(slots, Vec::with_capacity(900));
+        spares.give_dir(Vec::with_capacity(300));
+        assert_eq!(spares.counts(), (1, 1, 1));
+        let (s, l, d) = spares.take((990, 900, 300), |n| n + n / 16);
+        assert_eq!(s.as_ptr(), ptr);
+        assert!(s.is_empty() && l.capacity() == 900 && d.capacity() == 300);
+        assert_eq!(spares.counts(), (0, 0, 0));
+    }
+
+    #[test]
+    fn arrays_too_small_or_far_too_large_are_not_taken() {
+        let spares = Spares::default();
+        spares.give_points(Vec::with_capacity(100), Vec::with_capacity(4000));
+        let (s, l, _) = spares.take((200, 1000, 10), |n| n + 1);
+        assert_eq!((s.capacity(), l.capacity()), (201, 1001));
+        // Both were looked at and dropped.
+        assert_eq!(spares.counts(), (0, 0, 0));
+    }
+
+    #[test]
+    fn at_most_keep_arrays_are_kept() {
+        let spares = Spares::default();
+        for _ in 0..KEEP + 2 {
+            spares.give_points(Vec::with_capacity(8), Vec::with_capacity(8));
+        }
+        assert_eq!(spares.counts(), (KEEP, KEEP, 0));
+    }
+}
