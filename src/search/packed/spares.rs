@@ -16,9 +16,11 @@
 
 use crate::sync::Mutex;
 
-/// The most arrays of each kind a lineage keeps: the rings that go between two publications are
-/// the one replaced and, when readers held it, one or two before it.
-const KEEP: usize = 3;
+/// The most arrays of each kind a lineage keeps: the ring a publication replaced and, when readers
+/// held it a while, the one before. A lineage so holds at most two rings' arrays besides its live
+/// rings' (at 100 nodes of 160 points, ~230 KiB each). One or three kept measured the same as two
+/// for publications with no reader (100 nodes, 2000 publications, 14.0–14.2 µs each way).
+const KEEP: usize = 2;
 
 /// The spare arrays of one lineage of flat rings (see the module docs).
 #[derive(Default)]
