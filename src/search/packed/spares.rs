@@ -9,8 +9,8 @@
 //! ring published from the same full build shares one [`Spares`]), and the next publication takes
 //! them: memory the process has, most often still in the cache.
 //!
-//! A lineage keeps at most [`KEEP`] arrays of each kind. Nothing waits on the lock: a ring can go on
-//! any thread (the one that runs the epoch collector's deferred drops, a reader's included), so
+//! A lineage keeps at most [`KEEP`] arrays of each kind. Nothing waits on the lock: a ring can go
+//! on any thread (the one that runs the epoch collector's deferred drops, a reader's included), so
 //! giving back and taking use `try_lock`, and a busy lock means the arrays are freed, or made
 //! afresh, as before.
 
@@ -77,7 +77,8 @@ impl Spares {
         }
     }
 
-    /// Gives back a gone ring's point arrays (freed instead if the lock is busy or enough are kept).
+    /// Gives back a gone ring's point arrays (freed instead if the lock is busy or enough are
+    /// kept).
     pub(super) fn give_points(&self, slots: Vec<u64>, lows: Vec<u16>) {
         if let Ok(mut k) = self.kept.try_lock() {
             give(&mut k.slots, slots);
