@@ -49,25 +49,23 @@ impl Packed {
                 (slots[r], lows[r]) = point(p, r);
             }
         }
-        dir[buckets] = n as u32;
+        dir[buckets] = u32::try_from(n).ok()?;
         slots[n] = sentinel(if n > 0 { slot_owner(slots[0]) } else { 0xFFFF });
-        let at = |first: usize| Some(dir.iter().map(|&r| first + 8 * r as usize).collect());
         let spares = Arc::new(Spares::default());
-        Self::from_flat((slots, lows, spares), at, true, ids, shift, n, norm)
+        Self::from_flat((slots, lows, spares), Some(dir), true, ids, shift, n, norm)
     }
 
     /// The flat packing of `slots` (`n` packed points in order, the sentinel, [`WINDOW_MAX`] pads),
-    /// `lows` (with the lineage's `spares`) and the directory `dir(first)` makes for the slots at
-    /// address `first` (each
-    /// bucket's first slot's address, then slot `n`'s), or `None` if `dir` declines. The bounds of
-    /// every lookup rest on the directory (invariant 4): with `full_check`, every entry is checked
-    /// here (a pass of plain integer operations over the directory); without, `dir` must have
-    /// checked it (the publication's does, run by run from the previous directory), and only its
-    /// length and ends are checked here. `None` if a check fails.
+    /// `lows` (with the lineage's `spares`) and the directory `dir` (each bucket's first rank, then
+    /// `n`), or `None` if there is no directory. The bounds of every lookup rest on the directory
+    /// (invariant 4): with `full_check`, every entry is checked here (a pass of plain integer
+    /// operations over the directory); without, the caller must have checked it (the
+    /// publication's does, run by run from the previous directory), and only its length and ends
+    /// are checked here. `None` if a check fails.
     #[allow(clippy::too_many_arguments)]
     fn from_flat(
         (slots, lows, spares): (Vec<u64>, Vec<u16>, Arc<Spares>),
-        dir: impl FnOnce(usize) -> Option<Vec<usize>>,
+        dir: Option<Vec<u32>>,
         full_check: bool,
         ids: Vec<u32>,
         shift: u32,
@@ -77,29 +75,22 @@ impl Packed {
         if slots.len() != n + WINDOW_MAX + 1 || lows.len() != n {
             return None;
         }
-        let first = slots.as_ptr() as usize;
-        let end = first + 8 * n;
-        let dir = dir(first)?;
+        let dir = dir?;
         let buckets = dir.len().checked_sub(1)?;
-        // Every entry at once, with no compare or branch per entry (64-bit compares are not vector
-        // code on every x86-64), from the sign bits of wrapping differences: an entry `e` has
-        // `e - first` and `end - e` both below 2^63 exactly when `first <= e <= end` (`end -
-        // first` is small), and between two such entries `b - a` is below 2^63 exactly when
-        // `a <= b`; `e - first` a whole number of slots. Any entry outside, descending or off the
-        // grid leaves a bit set.
-        let sign = 1usize << (usize::BITS - 1);
-        let mut wrong = 0usize;
+        // Every pair at once, with no compare or branch per entry, from the sign bits of
+        // differences taken in 64 bits: `b - a` has its top bit set exactly when `a > b`. An
+        // ascending directory from 0 to `n` has every entry in `0..=n`.
+        let mut wrong = 0u64;
         if full_check {
             for (a, b) in dir.iter().zip(&dir[1..]) {
-                wrong |= (b.wrapping_sub(first) & (sign | 7))
-                    | (end.wrapping_sub(*b) & sign)
-                    | (b.wrapping_sub(*a) & sign);
+                wrong |= u64::from(*b).wrapping_sub(u64::from(*a));
             }
+            wrong &= 1 << 63;
         }
         if !buckets.is_power_of_two()
             || buckets < LOCAL
-            || dir[0] != first
-            || dir[buckets] != end
+            || dir[0] != 0
+            || dir[buckets] as usize != n
             || wrong != 0
         {
             return None;
@@ -137,8 +128,7 @@ impl Packed {
     /// bucket fall in the last one).
     fn flat_range(&self, x: u64) -> (usize, usize) {
         let b = self.bucket_index(x);
-        let first = self.first.0 as usize;
-        ((self.dir[b] - first) / 8, (self.dir[b + 1] - first) / 8)
+        (self.dir[b] as usize, self.dir[b + 1] as usize)
     }
 
     /// The rank of the first point `>= x` (a normalized key) of a flat packing in its bucket
@@ -281,44 +271,40 @@ impl Packed {
             .chain(dropped.iter().map(|&r| (self.bucket_index(pos(r)), -1)))
             .collect();
         changes.sort_unstable_by_key(|c| c.0);
-        // Each run of the old directory moved by one amount: its entries stay ascending and on
-        // the slots' grid (the old directory's are, by its own invariant 4, and the amount is a
-        // whole number of slots), so the run is in bounds, and stays ascending, when its first
-        // entry is not below the new first slot, its last not past slot `n`, its first not above
-        // its last (a move that wrapped around would put it above), and not below the entry
-        // before the run. Checked per run, not per entry.
-        let old_first = self.first.0 as usize;
-        let moved = |first: usize| {
-            let end = first + 8 * n;
-            let shift = first.wrapping_sub(old_first);
-            let mut dir = next_dir;
-            let mut ok = shift.is_multiple_of(8);
-            let mut by = 0isize;
-            let mut from = 0;
-            // Writes the old directory's entries `from..to` into `dir`, moved: old address to
-            // new, the same rank in the new array, `by` slots on (one pass, read and written:
-            // a copy and then a pass of adds over it measured ~8 % slower a publication).
-            let mut run = |dir: &mut Vec<usize>, to: usize, by: isize| {
-                let delta = shift.wrapping_add((by * 8) as usize);
-                dir.extend(self.dir[from..to].iter().map(|s| s.wrapping_add(delta)));
-                if from < to {
-                    let (lo, hi) = (dir[from], dir[to - 1]);
-                    ok &= first <= lo && lo <= hi && hi <= end;
-                    ok &= from == 0 || dir[from - 1] <= lo;
-                }
-                from = to;
-            };
-            for &(b, c) in &changes {
-                // Bucket `b` starts where it did, moved by the changes before it.
-                run(&mut dir, b + 1, by);
-                by += c as isize;
+        // Each run of the old directory moved by one amount: its entries stay ascending (the old
+        // directory's are, by its own invariant 4), so the run is in bounds, and stays ascending,
+        // when its first entry is not below 0, its last not past `n`, and its first not below the
+        // entry before the run (its ends taken in 64 bits, so that no move wraps around
+        // unseen). Checked per run, not per entry.
+        let mut dir = next_dir;
+        let mut ok = true;
+        let mut by = 0i64;
+        let mut from = 0;
+        // Writes the old directory's entries `from..to` into `dir`, each `by` ranks on (one pass,
+        // read and written: a copy and then a pass of adds over it measured ~8 % slower a
+        // publication).
+        let mut run = |dir: &mut Vec<u32>, to: usize, by: i64| {
+            let delta = by as u32;
+            dir.extend(self.dir[from..to].iter().map(|s| s.wrapping_add(delta)));
+            if from < to {
+                let (lo, hi) = (
+                    i64::from(self.dir[from]) + by,
+                    i64::from(self.dir[to - 1]) + by,
+                );
+                ok &= 0 <= lo && hi <= n as i64;
+                ok &= from == 0 || i64::from(dir[from - 1]) <= lo;
             }
-            run(&mut dir, self.dir.len(), by);
-            ok.then_some(dir)
+            from = to;
         };
+        for &(b, c) in &changes {
+            // Bucket `b` starts where it did, moved by the changes before it.
+            run(&mut dir, b + 1, by);
+            by += i64::from(c);
+        }
+        run(&mut dir, self.dir.len(), by);
         Self::from_flat(
             (next_slots, next_lows, spares),
-            moved,
+            ok.then_some(dir),
             false,
             plan.ids,
             self.shift,

@@ -41,7 +41,7 @@
 //! **Flat.** Rings of at most [`DIR_MAX`] buckets (a 100-node ring of 160 points a node has 8192)
 //! are not paged: their packed points lie in one array, in order, followed by the sentinel (owned by
 //! the slot of the ring's first point) and [`WINDOW_MAX`] pads, their low bits in another, and a
-//! *directory* gives each bucket's first slot's address (the next entry ends it). A lookup reads
+//! *directory* gives each bucket's first slot's rank (the next entry ends it). A lookup reads
 //! two adjacent directory entries and then the slots. A publication writes the next ring's arrays
 //! whole, in runs copied between the points that come and go, and moves the directory by the
 //! counts that changed: at this size that is a few hundred KiB of streaming copies, where
@@ -60,11 +60,11 @@
 //! 2. every table entry is `<= m`, so a window of up to [`WINDOW_MAX`] slots from any bucket start,
 //!    and every [`Rank`] a count returns (`<= m + WINDOW_MAX`), is inside the page's slots;
 //! 3. `starts[p]` is the ring rank of page `p`'s first point, `starts[pages] == n`;
-//! 4. the directory `dir` is empty (paged), or (flat) has `buckets + 1` entries, each the address
-//!    of a slot of the flat array (whose address is `first`), ascending, from `first` to the
-//!    address of slot `n`: bucket `b` is the slots from `dir[b]` up to `dir[b + 1]`; the flat
-//!    array holds `n + WINDOW_MAX + 1` slots, so a bucket's slots and the `WINDOW_MAX + 1`
-//!    after them are in it, as a page's are in the page: the bounds a [`Bucket`] stands for.
+//! 4. the directory `dir` is empty (paged), or (flat) has `buckets + 1` entries, ranks of the flat
+//!    array (whose first slot's address is `first`), ascending, from 0 to `n`: bucket `b` is the
+//!    slots from rank `dir[b]` up to `dir[b + 1]`; the flat array holds `n + WINDOW_MAX + 1`
+//!    slots, so a bucket's slots and the `WINDOW_MAX + 1` after them are in it, as a page's are
+//!    in the page: the bounds a [`Bucket`] stands for.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -118,7 +118,7 @@ const SLACK: usize = 4;
 const MAX_CHUNKS: usize = 64;
 
 /// The most buckets a flat ring has (see the module docs); larger rings are paged. A flat ring of
-/// this many buckets holds ~32 k points, ~320 KiB of slots and low bits and 128 KiB of directory,
+/// this many buckets holds ~32 k points, ~320 KiB of slots and low bits and 64 KiB of directory,
 /// which a publication writes whole; a paged ring would rewrite about as much and hand it out in
 /// pages (at 1000 nodes a whole flat ring, ~2 MiB a publication, measured as a cache-miss tail for
 /// the readers under churn). Without a directory, lookups in a ring of this size take one more
@@ -267,11 +267,15 @@ struct Flat {
 
 impl Drop for Flat {
     fn drop(&mut self) {
-        let (slots, lows) = (
-            std::mem::take(&mut self.slots),
-            std::mem::take(&mut self.lows),
-        );
-        self.spares.give_points(slots, lows);
+        // The last ring of its lineage frees its arrays as they are: no ring is left to publish
+        // from and take them.
+        if Arc::strong_count(&self.spares) > 1 {
+            let (slots, lows) = (
+                std::mem::take(&mut self.slots),
+                std::mem::take(&mut self.lows),
+            );
+            self.spares.give_points(slots, lows);
+        }
     }
 }
 
@@ -395,13 +399,13 @@ impl Bucket {
     };
 }
 
-/// A flat ring's directory, borrowed from it: its first slot and each bucket's first slot's
-/// address (made only by [`Packed::dir`], from a flat packing: `starts` has an entry per bucket
-/// and one more, ascending slot addresses of the flat array at `first`; invariant 4).
+/// A flat ring's directory, borrowed from it: its first slot and each bucket's first slot's rank
+/// (made only by [`Packed::dir`], from a flat packing: `starts` has an entry per bucket and one
+/// more, ascending ranks from 0 to the flat array's point count; invariant 4).
 #[derive(Clone, Copy)]
 pub(crate) struct Dir<'a> {
     first: *const u64,
-    starts: &'a [usize],
+    starts: &'a [u32],
     shift: u32,
 }
 
@@ -434,11 +438,12 @@ impl Dir<'_> {
                 *self.starts.get_unchecked(i + 1),
             )
         };
-        // The bucket is the slots from address `start` up to `end` of the flat array (invariant
-        // 4), the bounds a `Bucket` stands for; the address taken with the array's provenance.
+        // The bucket is the slots from rank `start` up to `end` of the flat array (invariant 4),
+        // the bounds a `Bucket` stands for.
+        let (start, end) = (start as usize, end as usize);
         Bucket {
-            ptr: self.first.with_addr(start),
-            len: (end - start) / 8,
+            ptr: self.first.wrapping_add(start),
+            len: end - start,
         }
     }
 }
@@ -513,11 +518,11 @@ pub(crate) struct Packed {
     live: usize,
     /// A flat packing's arrays (see the module docs); `None` for a paged one.
     flat: Option<Arc<Flat>>,
-    /// A flat packing's directory: each bucket's first slot's address, then the address of slot
-    /// `n` (invariant 4); empty for a paged one. Addresses rather than ranks: a lookup uses the
-    /// entry as it is (no add on its path to the slots), and a publication moves entries with
-    /// plain integer adds. Given back to the lineage's spares when the packing goes.
-    dir: Vec<usize>,
+    /// A flat packing's directory: each bucket's first slot's rank, then `n` (invariant 4); empty
+    /// for a paged one. Ranks in 4 bytes, not slot addresses in 8: half the directory's memory
+    /// and half of what a publication writes of it. Given back to the lineage's spares when the
+    /// packing goes.
+    dir: Vec<u32>,
     /// A flat packing's first slot (its flat array's address, kept here so that a lookup reads it
     /// beside the directory's); null for a paged one.
     first: Head,
@@ -525,7 +530,12 @@ pub(crate) struct Packed {
 
 impl Drop for Packed {
     fn drop(&mut self) {
-        if let Some(f) = &self.flat {
+        // As for `Flat`: given back only while another ring of the lineage may take it.
+        if let Some(f) = self
+            .flat
+            .as_ref()
+            .filter(|f| Arc::strong_count(&f.spares) > 1)
+        {
             f.spares.give_dir(std::mem::take(&mut self.dir));
         }
     }
