@@ -23,6 +23,7 @@ use crate::fingerprint::node_term;
 use crate::health::{AllDown, Health};
 use crate::names::NameIndex;
 use crate::node::{Node, Payload};
+use crate::node_table::Edits;
 use crate::placement::{Placement, Tally};
 use crate::ring::{Moves, Ring};
 use crate::snapshot::Snapshot;
@@ -70,13 +71,12 @@ struct Base {
 pub struct Builder {
     placement: Placement,
     base: Option<Base>,
-    /// The node in each entry slot, `None` for a removed node's. Entry slots are in insertion order;
+    /// The node in each entry slot, none for a removed node's. Entry slots are in insertion order;
     /// the nodes of the base snapshot are in the slots of their ids, the first `base.len` (a base
     /// node removed and added again comes back as a new node, in a new slot), so a slot below that
-    /// is its node's id in the base snapshot. (Columns rather than a vector of entry structs:
-    /// `build` walks every slot, and moving an 8-byte `Option<Arc>` stays in registers where a
-    /// struct went through the stack.)
-    nodes: Vec<Option<Arc<Node>>>,
+    /// is its node's id in the base snapshot. The base nodes are read through the base snapshot's
+    /// table, not copied (see `crate::node_table`).
+    nodes: Edits,
     /// Whether each slot's node's points must be (re)generated.
     repoint: Vec<bool>,
     /// The base snapshot's version of every base node removed or re-weighted since: their points
@@ -102,7 +102,7 @@ impl Builder {
         Self {
             placement,
             base: None,
-            nodes: Vec::new(),
+            nodes: Edits::default(),
             repoint: Vec::new(),
             dropped: Vec::new(),
             index: NameIndex::default(),
@@ -131,7 +131,7 @@ impl Builder {
                 len: s.nodes.len(),
                 version: s.version,
             }),
-            nodes: s.nodes.iter().map(|n| Some(Arc::clone(n))).collect(),
+            nodes: Edits::over(Arc::clone(&s.nodes)),
             repoint: vec![false; n],
             dropped: Vec::new(),
             index,
@@ -197,7 +197,7 @@ impl Builder {
 
     fn entry(&self, name: &str) -> Result<&Arc<Node>> {
         self.slot(name)
-            .and_then(|i| self.nodes[i].as_ref())
+            .and_then(|i| self.nodes.get(i))
             .ok_or_else(|| Error::UnknownNode {
                 name: name.to_owned(),
             })
@@ -207,9 +207,7 @@ impl Builder {
     fn entry_mut(&mut self, name: &str) -> Result<(&mut Arc<Node>, usize)> {
         match self.slot(name) {
             Some(i) => Ok((
-                self.nodes[i]
-                    .as_mut()
-                    .expect("index points at a live entry"),
+                self.nodes.get_mut(i).expect("index points at a live entry"),
                 i,
             )),
             None => Err(Error::UnknownNode {
@@ -251,8 +249,7 @@ impl Builder {
         self.changed = true;
         self.fp_sum = self.fp_sum.wrapping_add(node_term(&node.name, node.weight));
         self.tally.add(&self.placement, node.weight);
-        let slot = self.nodes.len() as u32;
-        self.nodes.push(Some(Arc::new(node)));
+        let slot = self.nodes.push(Arc::new(node)) as u32;
         self.repoint.push(true);
         self.down.push(false);
         self.index.insert_hashed(hash, slot);
@@ -268,7 +265,7 @@ impl Builder {
             .ok_or_else(|| Error::UnknownNode {
                 name: name.to_owned(),
             })? as usize;
-        let node = self.nodes[i].take().expect("index points at a live entry");
+        let node = self.nodes.take(i).expect("index points at a live entry");
         if self.is_base_slot(i) && !self.repoint[i] {
             self.dropped.push(Arc::clone(&node));
         }
@@ -303,15 +300,19 @@ impl Builder {
     /// Errors: [`Error::UnknownNode`], [`Error::WeightOverflow`].
     pub fn set_weight(&mut self, name: &str, weight: u32) -> Result<()> {
         self.placement.check_node(name, weight)?;
-        let (node, slot) = self.entry_mut(name)?;
+        let node = self.entry(name)?;
         if node.weight == weight {
             return Ok(());
         }
         let base_version = Arc::clone(node);
+        let (_, slot) = self.entry_mut(name)?;
         if self.is_base_slot(slot) && !self.repoint[slot] {
             self.dropped.push(base_version);
         }
-        let (node, slot) = self.entry_mut(name)?;
+        let node = self
+            .nodes
+            .get_mut(slot)
+            .expect("index points at a live entry");
         let delta = node_term(&node.name, weight).wrapping_sub(node_term(&node.name, node.weight));
         let before = node.weight;
         Arc::make_mut(node).weight = weight;
@@ -338,11 +339,13 @@ impl Builder {
     /// Whether the named node is up; `None` if there is no such node. A node is up when added.
     pub fn is_up(&self, name: &str) -> Option<bool> {
         let slot = self.slot(name)?;
-        self.nodes[slot].as_ref().map(|_| !self.down[slot])
+        self.nodes.get(slot).map(|_| !self.down[slot])
     }
 
     fn set_down(&mut self, name: &str, down: bool) -> Result<()> {
-        let (_, slot) = self.entry_mut(name)?;
+        let slot = self.slot(name).ok_or_else(|| Error::UnknownNode {
+            name: name.to_owned(),
+        })?;
         if self.down[slot] != down {
             self.down[slot] = down;
             self.changed = true;
@@ -397,11 +400,7 @@ impl Builder {
     ///
     /// Errors: [`Error::TooManyPoints`].
     pub(crate) fn check_points(&self) -> Result<()> {
-        let total = total_points(
-            &self.placement,
-            &self.tally,
-            self.nodes.iter().flatten().map(|n| &**n),
-        );
+        let total = total_points(&self.placement, &self.tally, self.nodes.nodes());
         if total > MAX_POINTS {
             return Err(Error::TooManyPoints {
                 points: total,
@@ -433,11 +432,10 @@ impl Builder {
         let mut kept_repoint: Vec<bool> = Vec::with_capacity(if holes { live } else { 0 });
         let mut down: Vec<u32> = Vec::new();
         let mut next = 0u32;
-        for (s, ((node, &is_down), &repoint)) in
-            (self.nodes.iter().zip(&self.down).zip(&self.repoint)).enumerate()
+        for (s, ((present, &is_down), &repoint)) in
+            (self.nodes.present().zip(&self.down).zip(&self.repoint)).enumerate()
         {
             let id = next;
-            let present = node.is_some();
             if holes {
                 slot_to_id.push(id);
                 if present {
@@ -453,22 +451,15 @@ impl Builder {
             next += u32::from(present);
         }
         let repoint = if holes { kept_repoint } else { self.repoint };
-        // The live nodes in slot order: the holes dropped in place, then the `Option`s unwrapped in
-        // place (the same size), with no per-node capacity checks.
-        let mut nodes = self.nodes;
-        if holes {
-            nodes.retain(Option::is_some);
-        }
-        let nodes: Vec<Arc<Node>> = nodes
-            .into_iter()
-            .map(|n| n.expect("holes were dropped"))
-            .collect();
+        // The live nodes in slot order, ids dense.
+        let table = self.nodes.into_table();
+        let nodes = table.as_slice();
         let membership = self.tally.membership();
         debug_assert_eq!(
             membership,
-            crate::placement::Membership::of(nodes.iter().map(|n| &**n))
+            crate::placement::Membership::of(nodes.iter().copied())
         );
-        let total_points = total_points(&self.placement, &self.tally, nodes.iter().map(|n| &**n));
+        let total_points = total_points(&self.placement, &self.tally, nodes.iter().copied());
         if total_points > MAX_POINTS {
             return Err(Error::TooManyPoints {
                 points: total_points,
@@ -492,20 +483,20 @@ impl Builder {
                 &self.placement,
                 &membership,
                 &Moves {
-                    nodes: &nodes,
+                    nodes,
                     nodes_before: base.len,
                     repoint: &repoint,
                     old_to_new: &old_to_new,
                     dropped: &self.dropped,
                 },
             )),
-            _ => Arc::new(Ring::build(&self.placement, &nodes, &membership)?),
+            _ => Arc::new(Ring::build(&self.placement, nodes, &membership)?),
         };
         let health = Health::from_down(live, down, self.all_down);
         Ok(Snapshot::assemble(
             version,
             self.placement,
-            nodes.into(),
+            table,
             Arc::new(by_name),
             ring,
             self.fp_sum,
@@ -545,11 +536,8 @@ impl Snapshot {
 
 /// The name of the node in entry slot `i` ("" for a removed node's slot, which the index never asks
 /// for).
-fn slot_name(nodes: &[Option<Arc<Node>>], i: u32) -> &str {
-    nodes
-        .get(i as usize)
-        .and_then(Option::as_ref)
-        .map_or("", |n| &n.name)
+fn slot_name(nodes: &Edits, i: u32) -> &str {
+    nodes.get(i as usize).map_or("", |n| &n.name)
 }
 
 /// A membership's point count: from its running sums when each node's count depends on the node

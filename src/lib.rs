@@ -161,6 +161,7 @@ pub mod membership;
 mod movement;
 mod names;
 mod node;
+mod node_table;
 mod placement;
 mod ring;
 mod router;

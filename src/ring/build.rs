@@ -1,8 +1,6 @@
 //! A full build: every node's points hashed, sorted, equal positions settled by the profile's rule,
 //! and indexed in the layout that fits the ring.
 
-use std::sync::Arc;
-
 use super::sort::{bucket_sort, running_sum, sort_items, sort_points, Items};
 use super::{Plain, Ring};
 use crate::error::Result;
@@ -28,7 +26,7 @@ pub(crate) type Pt = (u64, u64, u32);
 /// [`sort_points`]), each made by `make(position, low bits, node id)`.
 pub(super) fn fresh_points<T>(
     placement: &Placement,
-    nodes: &[Arc<Node>],
+    nodes: &[&Node],
     m: &Membership,
     which: Option<&[bool]>,
     make: impl Fn(u64, u64, u32) -> T,
@@ -54,11 +52,7 @@ pub(super) fn fresh_points<T>(
 impl Ring {
     /// The ring of `nodes` (in id order) under `placement`, whose points depend on the membership
     /// `m` under some profiles: every point hashed afresh.
-    pub(crate) fn build(
-        placement: &Placement,
-        nodes: &[Arc<Node>],
-        m: &Membership,
-    ) -> Result<Ring> {
+    pub(crate) fn build(placement: &Placement, nodes: &[&Node], m: &Membership) -> Result<Ring> {
         if placement.profile() == Profile::Maglev {
             return Self::maglev(nodes, u64::from(placement.virtual_nodes()));
         }
@@ -77,7 +71,7 @@ impl Ring {
             // Native points are hashed twice (see `sort_items`) rather than stored.
             let mut scratch = Vec::new();
             let sorted = sort_items(nodes.len(), total as usize, EXTRA_BITS, |id, out| {
-                placement.node_positions(&nodes[id], m, norm, out, &mut scratch)
+                placement.node_positions(nodes[id], m, norm, out, &mut scratch)
             });
             if let Some(ring) = sorted.and_then(|s| Self::from_items(norm, s)) {
                 return Ok(ring);
@@ -100,7 +94,7 @@ impl Ring {
 
     /// Envoy's Maglev table of `nodes` (keyed by name), `table_size` entries, as a ring whose
     /// points are the entries (see [`Profile::Maglev`]).
-    fn maglev(nodes: &[Arc<Node>], table_size: u64) -> Result<Ring> {
+    fn maglev(nodes: &[&Node], table_size: u64) -> Result<Ring> {
         let hosts: Vec<(&[u8], u32)> = nodes
             .iter()
             .map(|n| (n.name.as_bytes(), n.weight))
@@ -312,10 +306,11 @@ mod tests {
         for profile in [Profile::Native, Profile::Nginx] {
             let placement = Placement::new(profile, Some(160)).unwrap();
             for n in [1usize, 2, 3, 10, 100, 1000] {
-                let nodes: Vec<Arc<Node>> = (0..n)
-                    .map(|i| Arc::new(Node::new(format!("10.1.{}.{}:80", i / 256, i % 256))))
+                let owned: Vec<Node> = (0..n)
+                    .map(|i| Node::new(format!("10.1.{}.{}:80", i / 256, i % 256)))
                     .collect();
-                let m = Membership::of(nodes.iter().map(|n| &**n));
+                let nodes: Vec<&Node> = owned.iter().collect();
+                let m = Membership::of(nodes.iter().copied());
                 let by_node: Vec<Vec<u64>> = nodes
                     .iter()
                     .map(|node| {

@@ -23,7 +23,7 @@ const NO_ID: u32 = u32::MAX;
 /// How the membership moved from the previous ring's.
 pub(crate) struct Moves<'a> {
     /// The nodes of the new membership, in id order.
-    pub(crate) nodes: &'a [Arc<Node>],
+    pub(crate) nodes: &'a [&'a Node],
     /// How many nodes the previous membership had.
     pub(crate) nodes_before: usize,
     /// By new id: whether the node's points are generated afresh (a new or re-weighted node).

@@ -25,6 +25,7 @@ use crate::hash::xxh3_64;
 use crate::health::Health;
 use crate::names::NameIndex;
 use crate::node::{Node, NodeId};
+use crate::node_table::NodeTable;
 use crate::placement::Tally;
 use crate::placement::{Placement, Profile, Tie};
 use crate::ring::Ring;
@@ -54,7 +55,7 @@ pub struct Snapshot {
     pub(crate) fingerprint: u64,
     pub(crate) placement: Placement,
     /// The nodes by id; shared with the snapshots of the same membership (a health change).
-    pub(crate) nodes: Arc<[Arc<Node>]>,
+    pub(crate) nodes: Arc<NodeTable>,
     /// Name → id; shared as `nodes` is.
     pub(crate) by_name: Arc<NameIndex>,
     pub(crate) ring: Arc<Ring>,
@@ -89,7 +90,7 @@ impl Snapshot {
     pub(crate) fn assemble(
         version: u64,
         placement: Placement,
-        nodes: Arc<[Arc<Node>]>,
+        nodes: Arc<NodeTable>,
         by_name: Arc<NameIndex>,
         ring: Arc<Ring>,
         fp_sum: u64,
@@ -97,12 +98,14 @@ impl Snapshot {
         tally: Tally,
     ) -> Self {
         debug_assert!(nodes
+            .as_slice()
             .iter()
             .enumerate()
             .all(|(i, n)| by_name.get(&n.name, |j| &nodes[j as usize].name) == Some(i as u32)));
         debug_assert_eq!(
             fp_sum,
             nodes
+                .as_slice()
                 .iter()
                 .fold(0u64, |s, n| s.wrapping_add(node_term(&n.name, n.weight)))
         );
@@ -202,13 +205,13 @@ impl Snapshot {
 
     /// The nodes in id (insertion) order.
     pub fn nodes(&self) -> impl ExactSizeIterator<Item = &Node> + '_ {
-        self.nodes.iter().map(|n| &**n)
+        self.nodes.as_slice().iter().copied()
     }
 
     /// The node with this id, if the id is in range.
     #[inline]
     pub fn node(&self, id: NodeId) -> Option<&Node> {
-        self.nodes.get(id.index()).map(|n| &**n)
+        self.nodes.get(id.index())
     }
 
     /// Data derived from this snapshot, made by `init` on the first call and kept (and dropped) with
@@ -250,7 +253,7 @@ impl Snapshot {
     /// The named node.
     #[inline]
     pub fn node_by_name(&self, name: &str) -> Option<&Node> {
-        self.id_of(name).map(|id| &*self.nodes[id.index()])
+        self.id_of(name).map(|id| &self.nodes[id.index()])
     }
 
     /// Whether the named node is in the ring.
@@ -353,7 +356,7 @@ impl Snapshot {
     /// The node that owns `key`; `None` if no node owns any point.
     #[inline]
     pub fn route(&self, key: impl AsRef<[u8]>) -> Option<&Node> {
-        self.route_id(key).map(|id| &*self.nodes[id.index()])
+        self.route_id(key).map(|id| &self.nodes[id.index()])
     }
 
     /// The search layout this snapshot searches with.
