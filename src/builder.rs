@@ -424,32 +424,36 @@ impl Builder {
         let slots = self.nodes.len();
         let base_len = self.base.as_ref().map_or(0, |b| b.len);
         // Dense ids: each slot's node's id is the count of live slots before it (the slot itself
-        // unless a node was removed). One pass over the slots makes every per-slot column the ring
-        // needs: the base snapshot's nodes are in the slots of their old ids.
-        let holes = slots != live;
-        let mut slot_to_id: Vec<u32> = Vec::with_capacity(if holes { slots } else { 0 });
+        // unless a node was removed); the base snapshot's nodes are in the slots of their old ids.
+        // The empty slots split the slots into runs, slot `s` of the run after the `k`th empty one
+        // has id `s - k`, so every per-slot column the ring needs is made run by run, and the name
+        // index closes the gaps in one pass.
+        let empty = self.nodes.empty_slots();
+        debug_assert_eq!(slots - empty.len(), live);
+        let holes = !empty.is_empty();
         let mut old_to_new: Vec<u32> = Vec::with_capacity(base_len);
         let mut kept_repoint: Vec<bool> = Vec::with_capacity(if holes { live } else { 0 });
-        let mut down: Vec<u32> = Vec::new();
-        let mut next = 0u32;
-        for (s, ((present, &is_down), &repoint)) in
-            (self.nodes.present().zip(&self.down).zip(&self.repoint)).enumerate()
-        {
-            let id = next;
+        let mut from = 0usize;
+        for (k, &e) in empty.iter().chain([&(slots as u32)]).enumerate() {
+            let (e, k) = (e as usize, k as u32);
             if holes {
-                slot_to_id.push(id);
-                if present {
-                    kept_repoint.push(repoint);
-                }
+                kept_repoint.extend_from_slice(&self.repoint[from..e]);
             }
-            if s < base_len {
-                old_to_new.push(if present { id } else { NO_ID });
+            old_to_new.extend((from as u32..e.min(base_len) as u32).map(|s| s - k));
+            if e < base_len {
+                old_to_new.push(NO_ID);
             }
-            if present && is_down {
-                down.push(id);
-            }
-            next += u32::from(present);
+            from = e + 1;
         }
+        // The live nodes that are down, by id (few: a pass over the flags finds them).
+        let id_of_slot = |s: usize| {
+            let k = empty.partition_point(|&e| (e as usize) < s);
+            (empty.get(k) != Some(&(s as u32))).then_some((s - k) as u32)
+        };
+        let down: Vec<u32> = (self.down.iter().enumerate())
+            .filter(|&(_, &d)| d)
+            .filter_map(|(s, _)| id_of_slot(s))
+            .collect();
         let repoint = if holes { kept_repoint } else { self.repoint };
         // The live nodes in slot order, ids dense.
         let table = self.nodes.into_table();
@@ -469,9 +473,7 @@ impl Builder {
         // The index maps names to entry slots; those are the dense ids unless a node was removed,
         // and then each is renumbered in place (no name hashed again).
         let mut by_name = self.index;
-        if holes {
-            by_name.renumber(|slot| slot_to_id[slot as usize]);
-        }
+        by_name.close_gaps(&empty);
         let version = self.base.as_ref().map_or(0, |b| b.version + 1);
         let whole = self.placement.profile().membership_dependent();
         // Most points new (a ring filled from empty, a loop of staged adds): a full build sorts

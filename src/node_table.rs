@@ -301,17 +301,21 @@ impl Edits {
         self.len() - 1
     }
 
-    /// Whether each entry slot holds a node, in slot order.
-    pub(crate) fn present(&self) -> impl Iterator<Item = bool> + '_ {
-        let mut removed: Vec<usize> = (self.edited.iter())
+    /// The entry slots that hold no node (removed nodes'), ascending.
+    pub(crate) fn empty_slots(&self) -> Vec<u32> {
+        let base = self.base.len();
+        let mut empty: Vec<u32> = (self.edited.iter())
             .filter(|e| e.1.is_none())
-            .map(|e| e.0 as usize)
+            .map(|e| e.0)
             .collect();
-        removed.sort_unstable();
-        let mut removed = removed.into_iter().peekable();
-        (0..self.base.len())
-            .map(move |id| removed.next_if_eq(&id).is_none())
-            .chain(self.added.iter().map(Option::is_some))
+        empty.sort_unstable();
+        let added = self.added.iter().enumerate();
+        empty.extend(
+            added
+                .filter(|(_, n)| n.is_none())
+                .map(|(i, _)| (base + i) as u32),
+        );
+        empty
     }
 
     /// The nodes of the working membership, in slot order.
@@ -436,8 +440,10 @@ mod tests {
                         prop_assert_eq!(edits.get(s).map(|n| (n.name.clone(), n.weight)),
                             want.as_ref().map(|n| (n.name.clone(), n.weight)));
                     }
-                    let present: Vec<bool> = edits.present().collect();
-                    prop_assert_eq!(present, slots.iter().map(Option::is_some).collect::<Vec<_>>());
+                    let empty: Vec<u32> = (0..slots.len() as u32)
+                        .filter(|&s| slots[s as usize].is_none())
+                        .collect();
+                    prop_assert_eq!(edits.empty_slots(), empty);
                 }
                 model = slots.into_iter().flatten().collect();
                 let next = edits.into_table();
