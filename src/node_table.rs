@@ -16,9 +16,9 @@
 //! through the table, and the builder's own changes beside it, so that a builder made from a
 //! snapshot copies nothing per node.
 //!
-//! This file holds the pointer reads, the crate's only `unsafe` outside the search layouts, the
-//! router and SIMD: each pointer is made from an `Arc<Node>` that one of the table's own chunks
-//! holds, and chunks are written only while the table that holds them is being made.
+//! This file holds the table's `unsafe`: the pointer reads and its `Send`/`Sync`. Each pointer is
+//! made from an `Arc<Node>` that one of the table's own chunks holds, and chunks are written only
+//! while the table that holds them is being made.
 
 use std::ops::Index;
 use std::ptr::NonNull;
