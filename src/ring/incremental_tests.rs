@@ -92,6 +92,30 @@ fn a_change_to_a_flat_ring_merges_and_routes_as_a_fresh_build() {
     }
 }
 
+/// A flat ring's directory holds its ranks in 16 bits: a publication up to `u16::MAX` points stays
+/// flat, one past it is built afresh (paged), and both route as a fresh build does.
+#[test]
+fn flat_rings_stay_flat_up_to_the_directorys_ranks() {
+    let placement = Placement::new(Profile::Native, Some(256)).unwrap();
+    let one = Snapshot::new(placement, [Node::new("a").with_weight(128)]).unwrap();
+    let is_flat = |s: &Snapshot| matches!(&s.ring.index, Index::Radix(r) if r.is_flat());
+    assert!(is_flat(&one));
+    for (weight, flat) in [(127u32, true), (128, false)] {
+        let mut b = one.edit();
+        b.add_node(Node::new("b").with_weight(weight)).unwrap();
+        let next = b.build().unwrap();
+        assert_eq!(next.points().len(), 256 * (128 + weight as usize));
+        assert_eq!(is_flat(&next), flat, "weight {weight}");
+        let fresh = fresh_of(&next);
+        assert_eq!(next.points(), fresh.points());
+        assert_eq!(next.point_owners(), fresh.point_owners());
+        for k in 0..2000 {
+            let key = format!("key-{k}");
+            assert_eq!(next.route_id(&key), fresh.route_id(&key), "{key}");
+        }
+    }
+}
+
 /// A flat ring published again and again writes its next arrays into those of a ring that went
 /// before it (the lineage's spares, which the allocator cannot hand out meanwhile), and every ring
 /// made so routes as a fresh build does.

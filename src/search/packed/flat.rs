@@ -36,20 +36,20 @@ impl Packed {
         slots.resize(n + WINDOW_MAX + 1, PAD);
         let mut lows = Vec::with_capacity(room(n));
         lows.resize(n, 0u16);
-        let mut dir = vec![0u32; buckets + 1];
+        let mut dir = vec![0u16; buckets + 1];
         let mut entries = [0u16; LOCAL + 2];
         for (p, w) in starts.windows(2).enumerate() {
             let (a, b) = (w[0] as usize, w[1] as usize);
             entries.fill(0);
             table(p, a, b, &mut entries);
             for l in 0..LOCAL {
-                dir[(p << LOCAL_BITS) + l] = w[0] + u32::from(entries[l]);
+                dir[(p << LOCAL_BITS) + l] = u16::try_from(w[0] + u32::from(entries[l])).ok()?;
             }
             for r in a..b.min(n) {
                 (slots[r], lows[r]) = point(p, r);
             }
         }
-        dir[buckets] = u32::try_from(n).ok()?;
+        dir[buckets] = u16::try_from(n).ok()?;
         slots[n] = sentinel(if n > 0 { slot_owner(slots[0]) } else { 0xFFFF });
         let spares = Arc::new(Spares::default());
         Self::from_flat((slots, lows, spares), Some(dir), true, ids, shift, n, norm)
@@ -65,7 +65,7 @@ impl Packed {
     #[allow(clippy::too_many_arguments)]
     fn from_flat(
         (slots, lows, spares): (Vec<u64>, Vec<u16>, Arc<Spares>),
-        dir: Option<Vec<u32>>,
+        dir: Option<Vec<u16>>,
         full_check: bool,
         ids: Vec<u32>,
         shift: u32,
@@ -179,6 +179,10 @@ impl Packed {
         n: usize,
         keep_equal: bool,
     ) -> Option<Packed> {
+        if n > usize::from(u16::MAX) {
+            // Past what the directory's ranks hold: the caller builds afresh (paged).
+            return None;
+        }
         let (slots, lows) = self.flat_arrays();
         let old_n = self.n;
         let (os, ol) = (slots.get(..old_n)?, lows.get(..old_n)?);
@@ -283,8 +287,8 @@ impl Packed {
         // Writes the old directory's entries `from..to` into `dir`, each `by` ranks on (one pass,
         // read and written: a copy and then a pass of adds over it measured ~8 % slower a
         // publication).
-        let mut run = |dir: &mut Vec<u32>, to: usize, by: i64| {
-            let delta = by as u32;
+        let mut run = |dir: &mut Vec<u16>, to: usize, by: i64| {
+            let delta = by as u16;
             dir.extend(self.dir[from..to].iter().map(|s| s.wrapping_add(delta)));
             if from < to {
                 let (lo, hi) = (

@@ -41,7 +41,8 @@
 //! **Flat.** Rings of at most [`DIR_MAX`] buckets (a 100-node ring of 160 points a node has 8192)
 //! are not paged: their packed points lie in one array, in order, followed by the sentinel (owned by
 //! the slot of the ring's first point) and [`WINDOW_MAX`] pads, their low bits in another, and a
-//! *directory* gives each bucket's first slot's rank (the next entry ends it). A lookup reads
+//! *directory* gives each bucket's first slot's rank in a `u16` (the next entry ends it; a flat
+//! ring holds at most `u16::MAX` points). A lookup reads
 //! two adjacent directory entries and then the slots. A publication writes the next ring's arrays
 //! whole, in runs copied between the points that come and go, and moves the directory by the
 //! counts that changed: at this size that is a few hundred KiB of streaming copies, where
@@ -118,7 +119,7 @@ const SLACK: usize = 4;
 const MAX_CHUNKS: usize = 64;
 
 /// The most buckets a flat ring has (see the module docs); larger rings are paged. A flat ring of
-/// this many buckets holds ~32 k points, ~320 KiB of slots and low bits and 64 KiB of directory,
+/// this many buckets holds ~32 k points, ~320 KiB of slots and low bits and 32 KiB of directory,
 /// which a publication writes whole; a paged ring would rewrite about as much and hand it out in
 /// pages (at 1000 nodes a whole flat ring, ~2 MiB a publication, measured as a cache-miss tail for
 /// the readers under churn). Without a directory, lookups in a ring of this size take one more
@@ -405,7 +406,7 @@ impl Bucket {
 #[derive(Clone, Copy)]
 pub(crate) struct Dir<'a> {
     first: *const u64,
-    starts: &'a [u32],
+    starts: &'a [u16],
     shift: u32,
 }
 
@@ -519,10 +520,10 @@ pub(crate) struct Packed {
     /// A flat packing's arrays (see the module docs); `None` for a paged one.
     flat: Option<Arc<Flat>>,
     /// A flat packing's directory: each bucket's first slot's rank, then `n` (invariant 4); empty
-    /// for a paged one. Ranks in 4 bytes, not slot addresses in 8: half the directory's memory
-    /// and half of what a publication writes of it. Given back to the lineage's spares when the
-    /// packing goes.
-    dir: Vec<u32>,
+    /// for a paged one. Ranks in 2 bytes (a flat ring holds at most `u16::MAX` points), not slot
+    /// addresses in 8: a quarter of the directory's memory and of what a publication writes of it.
+    /// Given back to the lineage's spares when the packing goes.
+    dir: Vec<u16>,
     /// A flat packing's first slot (its flat array's address, kept here so that a lookup reads it
     /// beside the directory's); null for a paged one.
     first: Head,

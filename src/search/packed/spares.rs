@@ -32,7 +32,7 @@ pub(super) struct Spares {
 struct Kept {
     slots: Vec<Vec<u64>>,
     lows: Vec<Vec<u16>>,
-    dirs: Vec<Vec<u32>>,
+    dirs: Vec<Vec<u16>>,
 }
 
 /// Takes the last array of `kept` that holds `len` elements with at most a quarter to spare (an
@@ -62,7 +62,7 @@ impl Spares {
         &self,
         (slots, lows, dir): (usize, usize, usize),
         room: impl Fn(usize) -> usize,
-    ) -> (Vec<u64>, Vec<u16>, Vec<u32>) {
+    ) -> (Vec<u64>, Vec<u16>, Vec<u16>) {
         match self.kept.try_lock() {
             Ok(mut k) => (
                 take(&mut k.slots, slots, room(slots)),
@@ -87,7 +87,7 @@ impl Spares {
     }
 
     /// Gives back a gone ring's directory (as [`give_points`](Self::give_points)).
-    pub(super) fn give_dir(&self, dir: Vec<u32>) {
+    pub(super) fn give_dir(&self, dir: Vec<u16>) {
         if let Ok(mut k) = self.kept.try_lock() {
             give(&mut k.dirs, dir);
         }
