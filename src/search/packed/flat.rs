@@ -11,8 +11,10 @@ use super::{
     EMPTY_PAGE, LOCAL, LOCAL_BITS, PAD, WINDOW_MAX,
 };
 
-/// The room a flat array of `len` elements is allocated with when made afresh: a sixteenth more,
-/// rounded up to 64.
+/// The room a publication's flat array of `len` elements is allocated with when no spare fits
+/// it: a sixteenth more, rounded up to 64, so that the lineage's next publications, a few points
+/// more or fewer, fit it again. A full build allocates its arrays exact (a ring built once and
+/// never changed holds no room).
 fn room(len: usize) -> usize {
     (len + len / 16).next_multiple_of(64)
 }
@@ -32,10 +34,8 @@ impl Packed {
         mut table: impl FnMut(usize, usize, usize, &mut [u16]),
     ) -> Option<Self> {
         let buckets = 1usize << bits;
-        let mut slots = Vec::with_capacity(room(n + WINDOW_MAX + 1));
-        slots.resize(n + WINDOW_MAX + 1, PAD);
-        let mut lows = Vec::with_capacity(room(n));
-        lows.resize(n, 0u16);
+        let mut slots = vec![PAD; n + WINDOW_MAX + 1];
+        let mut lows = vec![0u16; n];
         let mut dir = vec![0u16; buckets + 1];
         let mut entries = [0u16; LOCAL + 2];
         for (p, w) in starts.windows(2).enumerate() {
