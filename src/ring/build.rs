@@ -1,7 +1,7 @@
 //! A full build: every node's points hashed, sorted, equal positions settled by the profile's rule,
 //! and indexed in the layout that fits the ring.
 
-use super::sort::{bucket_sort, running_sum, sort_items, sort_points, Items};
+use super::sort::{bucket_sort, running_sum, sort_items, sort_points, Fill, Items, Stored};
 use super::{Plain, Ring};
 use crate::error::Result;
 use crate::maglev::{Entries, MaglevTable};
@@ -70,9 +70,10 @@ impl Ring {
         if profile == Profile::Native && total > REHASH_MIN {
             // Native points are hashed twice (see `sort_items`) rather than stored.
             let mut scratch = Vec::new();
-            let sorted = sort_items(nodes.len(), total as usize, EXTRA_BITS, |id, out| {
+            let mut fill = Fill(|id: usize, out: &mut Vec<u64>| {
                 placement.node_positions(nodes[id], m, norm, out, &mut scratch)
             });
+            let sorted = sort_items(nodes.len(), total as usize, EXTRA_BITS, &mut fill);
             if let Some(ring) = sorted.and_then(|s| Self::from_items(norm, s)) {
                 return Ok(ring);
             }
@@ -131,9 +132,8 @@ impl Ring {
         let norm = profile.position_norm();
         let range =
             |id: usize| (if id == 0 { 0 } else { ends[id - 1] as usize })..ends[id] as usize;
-        let sorted = sort_items(ends.len(), q.len(), EXTRA_BITS, |id, out| {
-            out.extend_from_slice(&q[range(id)])
-        });
+        let mut stored = Stored { q: &q, ends: &ends };
+        let sorted = sort_items(ends.len(), q.len(), EXTRA_BITS, &mut stored);
         if let Some(ring) = sorted.and_then(|s| Self::from_items(norm, s)) {
             return ring;
         }

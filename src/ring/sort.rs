@@ -113,6 +113,43 @@ pub(super) fn bucket_sort<T: Point>(
     starts
 }
 
+/// Where [`sort_items`] reads each node's normalized positions: from storage, or made afresh.
+pub(super) trait Positions {
+    /// Node `id`'s positions: borrowed from storage, or made into `buf`.
+    fn of<'a>(&'a mut self, id: usize, buf: &'a mut Vec<u64>) -> &'a [u64];
+}
+
+/// Positions made afresh: the function appends node `id`'s to the vector it is given.
+pub(super) struct Fill<F>(pub(super) F);
+
+impl<F: FnMut(usize, &mut Vec<u64>)> Positions for Fill<F> {
+    #[inline(always)]
+    fn of<'a>(&'a mut self, id: usize, buf: &'a mut Vec<u64>) -> &'a [u64] {
+        buf.clear();
+        (self.0)(id, buf);
+        buf
+    }
+}
+
+/// Positions stored node by node: node `id`'s are `q[ends[id - 1]..ends[id]]` (read in place, not
+/// copied out for each pass).
+pub(super) struct Stored<'q> {
+    pub(super) q: &'q [u64],
+    pub(super) ends: &'q [u32],
+}
+
+impl Positions for Stored<'_> {
+    #[inline(always)]
+    fn of<'a>(&'a mut self, id: usize, _: &'a mut Vec<u64>) -> &'a [u64] {
+        let start = if id == 0 {
+            0
+        } else {
+            self.ends[id - 1] as usize
+        };
+        &self.q[start..self.ends[id] as usize]
+    }
+}
+
 /// A narrow full build's points sorted into *items* (see [`sort_items`]).
 pub(super) struct Items {
     /// Page by page, sorted within each page.
@@ -130,7 +167,7 @@ pub(super) struct Items {
 /// them) at the top of a `u64`, above the node id: half the width of a (position, id) pair, and
 /// ordered as one within a page.
 ///
-/// `fill(id, out)` appends node `id`'s normalized positions to `out` (`nodes` nodes, about
+/// `src` gives node `id`'s normalized positions (`nodes` nodes, about
 /// `estimate` points in all). The sort runs on up to `extra` bits more than the table has (*fine
 /// buckets*), so that almost every point has a bucket of its own and the insertion sort after it
 /// seldom moves one. Rings of more than 2^18 fine buckets sort [`by_partitions`] (each point
@@ -145,13 +182,15 @@ pub(super) fn sort_items(
     nodes: usize,
     estimate: usize,
     extra: u32,
-    mut fill: impl FnMut(usize, &mut Vec<u64>),
+    src: &mut impl Positions,
 ) -> Option<Items> {
-    by_partitions(nodes, estimate, extra, &mut fill)
-        .or_else(|| by_counting(nodes, estimate, extra, fill))
+    match by_partitions(nodes, estimate, extra, src) {
+        Some(items) => Some(items),
+        None => by_counting(nodes, estimate, extra, src),
+    }
 }
 
-/// [`sort_items`] by a count of every point first. `fill` is called twice per node, first to count
+/// [`sort_items`] by a count of every point first. `src` is read twice per node, first to count
 /// the points into buckets, then to place them: hashing a native point again costs less than
 /// writing every position to memory and reading it back (a 10,000-node ring's positions are
 /// 12.8 MB of fresh pages). Rings of more than 2^18 fine buckets sort in two passes, the second one
@@ -160,7 +199,7 @@ fn by_counting(
     nodes: usize,
     estimate: usize,
     extra: u32,
-    mut fill: impl FnMut(usize, &mut Vec<u64>),
+    src: &mut impl Positions,
 ) -> Option<Items> {
     let mut buf: Vec<u64> = Vec::new();
     // Counts the points by `x >> shift` (below `counts.len() - 1`) into `counts[key + 1]`; the
@@ -168,10 +207,9 @@ fn by_counting(
     let mut count = |counts: &mut [u32], shift: u32| {
         let (mut n, mut max) = (0usize, 0u64);
         for id in 0..nodes {
-            buf.clear();
-            fill(id, &mut buf);
-            n += buf.len();
-            for &x in &buf {
+            let pts = src.of(id, &mut buf);
+            n += pts.len();
+            for &x in pts {
                 counts[(x >> shift) as usize + 1] += 1;
                 max = max.max(x);
             }
@@ -206,9 +244,7 @@ fn by_counting(
         // its cursor, which then ends at the next bucket's start (no copy of the counts).
         let mut items = vec![0u64; n];
         for id in 0..nodes {
-            buf.clear();
-            fill(id, &mut buf);
-            for &x in &buf {
+            for &x in src.of(id, &mut buf) {
                 let at = &mut counts[(x >> first_shift) as usize];
                 items[*at as usize] = item(x, id);
                 *at += 1;
@@ -242,9 +278,7 @@ fn by_counting(
     let mut items = vec![0u64; n];
     let mut ids = vec![0u16; n];
     for id in 0..nodes {
-        buf.clear();
-        fill(id, &mut buf);
-        for &x in &buf {
+        for &x in src.of(id, &mut buf) {
             let at = &mut next[(x >> first_shift) as usize];
             items[*at as usize] = x;
             ids[*at as usize] = id as u16;
@@ -288,7 +322,7 @@ fn by_partitions(
     nodes: usize,
     estimate: usize,
     extra: u32,
-    fill: &mut impl FnMut(usize, &mut Vec<u64>),
+    src: &mut impl Positions,
 ) -> Option<Items> {
     let id_bits = usize::BITS - nodes.saturating_sub(1).leading_zeros();
     if nodes > 1 << 16 || estimate >= (u32::MAX as usize) / 2 || estimate < SMALL {
@@ -317,10 +351,9 @@ fn by_partitions(
     let mut buf: Vec<u64> = Vec::new();
     let part_of = |x: u64| x.checked_shr(64 - part_bits).unwrap_or(0) as usize;
     for id in 0..nodes {
-        buf.clear();
-        fill(id, &mut buf);
-        n += buf.len();
-        for &x in &buf {
+        let pts = src.of(id, &mut buf);
+        n += pts.len();
+        for &x in pts {
             max = max.max(x);
             let p = part_of(x);
             let at = fill_to[p] as usize;
@@ -676,8 +709,8 @@ mod tests {
             let pts = hashed(nodes, per_node, nodes as u64);
             let fill = |id: usize, out: &mut Vec<u64>| out.extend_from_slice(&pts[id]);
             let n = nodes * per_node;
-            let parted = by_partitions(nodes, n, extra, &mut { fill }).expect("hashes spread");
-            let counted = by_counting(nodes, n, extra, fill).unwrap();
+            let parted = by_partitions(nodes, n, extra, &mut Fill(fill)).expect("hashes spread");
+            let counted = by_counting(nodes, n, extra, &mut Fill(fill)).unwrap();
             same_items(&parted, &counted);
             assert!(parted.distinct);
             assert_eq!(parted.items.len(), n);
@@ -692,28 +725,28 @@ mod tests {
         // A wrong estimate; positions that leave the top bit unused; a crowd in one partition.
         {
             let fill = |id: usize, out: &mut Vec<u64>| out.extend_from_slice(&pts[id]);
-            assert!(by_partitions(nodes, n + 1, 1, &mut { fill }).is_none());
+            assert!(by_partitions(nodes, n + 1, 1, &mut Fill(fill)).is_none());
         }
         for v in pts.iter_mut().flatten() {
             *v >>= 1;
         }
         {
             let fill = |id: usize, out: &mut Vec<u64>| out.extend_from_slice(&pts[id]);
-            assert!(by_partitions(nodes, n, 1, &mut { fill }).is_none());
+            assert!(by_partitions(nodes, n, 1, &mut Fill(fill)).is_none());
             // `sort_items` then counts, and agrees with the count.
             same_items(
-                &sort_items(nodes, n, 1, fill).unwrap(),
-                &by_counting(nodes, n, 1, fill).unwrap(),
+                &sort_items(nodes, n, 1, &mut Fill(fill)).unwrap(),
+                &by_counting(nodes, n, 1, &mut Fill(fill)).unwrap(),
             );
         }
         for v in pts[0..200].iter_mut().flatten() {
             *v = u64::MAX - (*v >> 20);
         }
         let fill = |id: usize, out: &mut Vec<u64>| out.extend_from_slice(&pts[id]);
-        assert!(by_partitions(nodes, n, 1, &mut { fill }).is_none());
+        assert!(by_partitions(nodes, n, 1, &mut Fill(fill)).is_none());
         same_items(
-            &sort_items(nodes, n, 1, fill).unwrap(),
-            &by_counting(nodes, n, 1, fill).unwrap(),
+            &sort_items(nodes, n, 1, &mut Fill(fill)).unwrap(),
+            &by_counting(nodes, n, 1, &mut Fill(fill)).unwrap(),
         );
     }
 
