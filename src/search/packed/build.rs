@@ -105,9 +105,9 @@ impl Packed {
             |p, _, _, table| {
                 let b = p << LOCAL_BITS;
                 let first = buckets[b];
-                for l in 0..=LOCAL {
-                    // Within a page: at most `PAGE_MAX` (checked before any page is written).
-                    table[l] = (buckets[b + l] - first) as u16;
+                // Within a page: at most `PAGE_MAX` (checked before any page is written).
+                for (t, &start) in table[..=LOCAL].iter_mut().zip(&buckets[b..=b + LOCAL]) {
+                    *t = (start - first) as u16;
                 }
             },
             true,
@@ -149,9 +149,9 @@ impl Packed {
             |p, _, _, table| {
                 let b = p << LOCAL_BITS;
                 let first = buckets[b];
-                for l in 0..=LOCAL {
-                    // Within a page: at most `PAGE_MAX` (checked before any page is written).
-                    table[l] = (buckets[b + l] - first) as u16;
+                // Within a page: at most `PAGE_MAX` (checked before any page is written).
+                for (t, &start) in table[..=LOCAL].iter_mut().zip(&buckets[b..=b + LOCAL]) {
+                    *t = (start - first) as u16;
                 }
             },
             true,
