@@ -203,18 +203,20 @@ fn by_counting(
 ) -> Option<Items> {
     let mut buf: Vec<u64> = Vec::new();
     // Counts the points by `x >> shift` (below `counts.len() - 1`) into `counts[key + 1]`; the
-    // count and the largest position.
+    // count and the positions' bits or-ed together, which have the largest position's highest bit,
+    // all the geometry reads of it (an or per point, where a running maximum was a compare and a
+    // select waiting on the one before).
     let mut count = |counts: &mut [u32], shift: u32| {
-        let (mut n, mut max) = (0usize, 0u64);
+        let (mut n, mut bits) = (0usize, 0u64);
         for id in 0..nodes {
             let pts = src.of(id, &mut buf);
             n += pts.len();
             for &x in pts {
                 counts[(x >> shift) as usize + 1] += 1;
-                max = max.max(x);
+                bits |= x;
             }
         }
-        (n, (n > 0).then_some(max))
+        (n, (n > 0).then_some(bits))
     };
     // The geometry is guessed from the estimate and a full 64-bit spread, and counted again in the
     // rare case the points say otherwise.
@@ -222,8 +224,8 @@ fn by_counting(
     let (mut counts, n, plan) = loop {
         let plan = Plan::new(geometry, extra);
         let mut counts = vec![0u32; (1 << plan.first_bits) + 1];
-        let (n, max) = count(&mut counts, plan.first_shift);
-        let actual = radix_geometry(n, max);
+        let (n, bits) = count(&mut counts, plan.first_shift);
+        let actual = radix_geometry(n, bits);
         if actual == geometry {
             break (counts, n, plan);
         }
@@ -347,14 +349,15 @@ fn by_partitions(
     let mut items = vec![0u64; room * parts];
     let mut ids = vec![0u16; room * parts];
     let mut fill_to = vec![0u32; parts];
-    let (mut n, mut max) = (0usize, 0u64);
+    // The positions or-ed together: their top bit is the largest position's.
+    let (mut n, mut ored) = (0usize, 0u64);
     let mut buf: Vec<u64> = Vec::new();
     let part_of = |x: u64| x.checked_shr(64 - part_bits).unwrap_or(0) as usize;
     for id in 0..nodes {
         let pts = src.of(id, &mut buf);
         n += pts.len();
         for &x in pts {
-            max = max.max(x);
+            ored |= x;
             let p = part_of(x);
             let at = fill_to[p] as usize;
             if at == room {
@@ -365,7 +368,7 @@ fn by_partitions(
             fill_to[p] += 1;
         }
     }
-    if n != estimate || max >> 63 == 0 {
+    if n != estimate || ored >> 63 == 0 {
         return None;
     }
     // Each partition by its fine buckets, into `items[base..]`.
