@@ -167,11 +167,12 @@ pub(super) struct Items {
 /// them) at the top of a `u64`, above the node id: half the width of a (position, id) pair, and
 /// ordered as one within a page.
 ///
-/// `src` gives node `id`'s normalized positions (`nodes` nodes, about
-/// `estimate` points in all). The sort runs on up to `extra` bits more than the table has (*fine
-/// buckets*), so that almost every point has a bucket of its own and the insertion sort after it
-/// seldom moves one. Rings of more than 2^18 fine buckets sort [`by_partitions`] (each point
-/// hashed once), others, and large ones whose points do not spread as hashes do, [`by_counting`].
+/// `src` gives node `id`'s normalized positions (`nodes` nodes, about `estimate` points in all).
+/// The counting sort runs on up to `extra` bits more than the table has (*fine buckets*: fewer
+/// points of one bucket left out of order for the pages' finish, for a larger count), then each
+/// page is finished ([`finish_page`]). Rings of more than 2^18 fine buckets sort
+/// [`by_partitions`] (each point hashed once), others, and large ones whose points do not spread
+/// as hashes do, [`by_counting`].
 ///
 /// `None` if the node ids do not fit below the items' position bits (fewer than ~32 points per
 /// node) or the points are too many to rank in a `u32`.
