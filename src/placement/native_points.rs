@@ -201,42 +201,62 @@ fn mid(fixed: u64, blocks: &[Block], i: u32) -> u64 {
     avalanche(acc)
 }
 
+/// [`mid`] with its blocks' count known: the blocks' multiplies unrolled and interleaved.
+#[inline(always)]
+fn mid_n<const N: usize>(fixed: u64, blocks: &[Block; N], i: u32) -> u64 {
+    let mut acc = fixed;
+    for b in blocks {
+        acc = acc.wrapping_add(fold(b.lo.at(i), b.hi.at(i)));
+    }
+    avalanche(acc)
+}
+
 fn other(buf: &mut [u8], i: u32) -> u64 {
     let base = buf.len() - 4;
     buf[base..].copy_from_slice(&i.to_le_bytes());
     xxh3_64(buf)
 }
 
-/// Hands the positions of points `0..count` of node `name` to `emit`, in order.
+/// Appends `make(position of point i)` for points `0..count` of node `name` to `out`, in order:
+/// one loop per shape (the shape is not matched per point), each an `extend` of known length (no
+/// capacity check per point).
 #[inline(always)]
-fn each_point(name: &str, count: u32, mut emit: impl FnMut(u64)) {
-    // One loop per shape, so that the shape is not matched per point.
+fn extend_points<T>(name: &str, count: u32, out: &mut Vec<T>, make: impl Fn(u64) -> T) {
+    let points = 0..count;
     match Shape::new(name.as_bytes()) {
-        Shape::Short { len, lo, hi } => (0..count).for_each(|i| emit(short(len, &lo, &hi, i))),
+        Shape::Short { len, lo, hi } => out.extend(points.map(|i| make(short(len, &lo, &hi, i)))),
+        Shape::Mid {
+            fixed,
+            blocks: [a, ..],
+            count: 1,
+        } => out.extend(points.map(|i| make(mid_n(fixed, &[a], i)))),
+        Shape::Mid {
+            fixed,
+            blocks: [a, b, _],
+            count: 2,
+        } => out.extend(points.map(|i| make(mid_n(fixed, &[a, b], i)))),
         Shape::Mid {
             fixed,
             blocks,
-            count: 1,
-        } => (0..count).for_each(|i| emit(mid(fixed, &blocks[..1], i))),
+            count: 3,
+        } => out.extend(points.map(|i| make(mid_n(fixed, &blocks, i)))),
         Shape::Mid {
             fixed,
             blocks,
             count: n,
-        } => (0..count).for_each(|i| emit(mid(fixed, &blocks[..n], i))),
-        Shape::Other(mut buf) => (0..count).for_each(|i| emit(other(&mut buf, i))),
+        } => out.extend(points.map(|i| make(mid(fixed, &blocks[..n], i)))),
+        Shape::Other(mut buf) => out.extend(points.map(|i| make(other(&mut buf, i)))),
     }
 }
 
 /// Appends the positions of points `0..count` of node `name` to `out`, as `(position, 0)`.
 pub(super) fn node_points(name: &str, count: u32, out: &mut Vec<(u64, u64)>) {
-    out.reserve(count as usize);
-    each_point(name, count, |p| out.push((p, 0)));
+    extend_points(name, count, out, |p| (p, 0));
 }
 
 /// Appends the positions of points `0..count` of node `name` to `out`, each shifted left by `norm`.
 pub(super) fn node_positions(name: &str, count: u32, norm: u32, out: &mut Vec<u64>) {
-    out.reserve(count as usize);
-    each_point(name, count, |p| out.push(p << norm));
+    extend_points(name, count, out, |p| p << norm);
 }
 
 #[cfg(test)]
