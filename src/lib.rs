@@ -98,7 +98,8 @@
 //! `unsafe` lives in `search::packed`, `search::simd`, `search::prefetch`, `md5x`, `maglev::lanes`
 //! (the Maglev fill's AVX-512F probe), `maglev::hash_lanes` (XXH64 of Maglev batch keys in
 //! AVX-512 lanes), `router` and `bounded` (its epoch-protected table, as `router`'s snapshot, and
-//! `slot`) and `node_table` (pointers into the nodes its chunks hold), each block with its
+//! `slot`), `node_table` (pointers into the nodes its chunks hold) and
+//! `placement::native_points::lanes` (native point hashes in AVX-512 lanes), each block with its
 //! `// SAFETY:` note (the workspace denies undocumented ones).
 //!
 //! ## Compatibility profiles
