@@ -482,52 +482,48 @@ fn finish_pages(items: &mut [u64], buckets: &[u32], base: u32, low: u32, distinc
 /// them meet (equal bits above `low`). The same result as [`insertion_sort`] and a check of every
 /// neighbour ([`finish_page_reference`]), without its branch per item: the three largest items so
 /// far stay in registers, and an item that does not go below the third is placed among them by
-/// selects. An insertion sort's branches, taken at random for a third of the items, were most of
-/// a full build's page pass.
-///
-/// Points that meet: a later item of a fine bucket has a larger node id, so of two items with
-/// equal bits above `low` the later is the larger, and it comes to rest right after one of them.
-/// So only each item's left neighbour where it comes to rest is checked.
+/// selects, the least of the four going to its final place. An insertion sort's branches, taken
+/// at random for a third of the items, were most of a full build's page pass.
 #[inline]
 fn finish_page(page: &mut [u64], low: u32) -> bool {
     let n = page.len();
-    if n < 4 {
+    if n >= 4 {
+        insertion_sort(&mut page[..3]);
+        // The three largest items so far, ascending, in registers: c <= b <= a. The others so far
+        // are `page[..i - 3]`, in order, and none above c.
+        let (mut c, mut b, mut a) = (page[0], page[1], page[2]);
+        for i in 3..n {
+            let x = page[i];
+            if c > x {
+                // Below the window (rare): into the items before it, each above it one place on.
+                let mut j = i - 3;
+                while j > 0 && page[j - 1] > x {
+                    page[j] = page[j - 1];
+                    j -= 1;
+                }
+                page[j] = x;
+                continue;
+            }
+            // c is the least of c, b, a and x: its place is final. The window takes the rest:
+            // x, b, a (x below b); b, x, a (x below a only); b, a, x (neither). Selects the
+            // compiler must not turn back into branches (it did, for plain `if`s).
+            let pick = std::hint::select_unpredictable;
+            let (ga, gb) = (a > x, b > x);
+            page[i - 3] = c;
+            (c, b, a) = (pick(gb, x, b), pick(gb, b, pick(ga, x, a)), pick(ga, a, x));
+        }
+        page[n - 3..].copy_from_slice(&[c, b, a]);
+    } else {
         insertion_sort(page);
-        return page.windows(2).all(|w| w[0] >> low != w[1] >> low);
     }
-    insertion_sort(&mut page[..3]);
-    let mut meet = (page[0] >> low == page[1] >> low) | (page[1] >> low == page[2] >> low);
     // Two items meet when they agree above `low`: their xor is below `unit`. (`low` is below 64:
-    // a page's position bits are at least its `LOCAL_BITS`.)
+    // a page's position bits are at least its `LOCAL_BITS`.) One pass over the sorted page, in
+    // the cache: cheaper than a check inside the loop above, whose operations are its limit.
     debug_assert!(low < 64);
     let unit = 1u64 << low;
-    // The last three items so far, ascending: c <= b <= a.
-    let (mut c, mut b, mut a) = (page[0], page[1], page[2]);
-    for i in 3..n {
-        let x = page[i];
-        if c > x {
-            // Below the window (rare): the plain insertion, then the window read back.
-            let mut j = i;
-            while j > 0 && page[j - 1] > x {
-                page[j] = page[j - 1];
-                j -= 1;
-            }
-            page[j] = x;
-            meet |= j > 0 && page[j - 1] >> low == x >> low;
-            (c, b, a) = (page[i - 2], page[i - 1], page[i]);
-            continue;
-        }
-        let (ga, gb) = (a > x, b > x);
-        // Selects the compiler must not turn back into branches (it did, for plain `if`s).
-        let pick = std::hint::select_unpredictable;
-        // x after c: c, x, b, a (gb); c, b, x, a (ga only); c, b, a, x (neither).
-        let left = pick(gb, c, pick(ga, b, a));
-        meet |= (left ^ x) < unit;
-        let next_c = pick(gb, x, b);
-        let next_b = pick(gb, b, pick(ga, x, a));
-        let next_a = pick(ga, a, x);
-        page[i - 2..=i].copy_from_slice(&[next_c, next_b, next_a]);
-        (c, b, a) = (next_c, next_b, next_a);
+    let mut meet = false;
+    for w in page.windows(2) {
+        meet |= (w[0] ^ w[1]) < unit;
     }
     !meet
 }
