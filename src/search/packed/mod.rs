@@ -736,13 +736,15 @@ impl Packed {
     /// The node id of the first point that `keep` accepts from local rank `from` of page `page`
     /// on (a flat packing: from rank `from`), wrapping, or `None` after one full turn. `from` may
     /// be the page's length: the walk starts at the next page (the ring's start).
+    #[inline]
     fn walk_owners(
         &self,
-        mut page: usize,
+        page: usize,
         mut from: usize,
         mut keep: impl FnMut(u32) -> bool,
     ) -> Option<u32> {
         if let Some(f) = &self.flat {
+            // Inlined into the caller with its `keep` (a walk of a flat ring is a few slots).
             let slots = &f.slots[..self.n];
             for _ in 0..self.n {
                 if from >= self.n {
@@ -756,6 +758,16 @@ impl Packed {
             }
             return None;
         }
+        self.walk_paged_owners(page, from, keep)
+    }
+
+    /// [`walk_owners`](Self::walk_owners) of a paged packing.
+    fn walk_paged_owners(
+        &self,
+        mut page: usize,
+        mut from: usize,
+        mut keep: impl FnMut(u32) -> bool,
+    ) -> Option<u32> {
         let mut points = self.page(page).points();
         // `from` may be the page's length (past its last point): the walk goes on to the next page.
         let mut left = self.n;
