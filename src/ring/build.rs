@@ -134,8 +134,6 @@ impl Ring {
     /// otherwise through [`from_narrow`](Self::from_narrow).
     fn from_positions(profile: Profile, q: Vec<u64>, ends: Vec<u32>) -> Ring {
         let norm = profile.position_norm();
-        let range =
-            |id: usize| (if id == 0 { 0 } else { ends[id - 1] as usize })..ends[id] as usize;
         let mut stored = Stored { q: &q, ends: &ends };
         let sorted = sort_items(ends.len(), q.len(), EXTRA_BITS, &mut stored);
         if let Some(ring) = sorted.and_then(|s| Self::from_items(norm, s)) {
@@ -143,11 +141,7 @@ impl Ring {
         }
         let mut pts = Vec::with_capacity(q.len());
         for id in 0..ends.len() {
-            pts.extend(
-                q[range(id)]
-                    .iter()
-                    .map(|&x| u128::from(x >> norm) << 64 | id as u128),
-            );
+            pts.extend((stored.node(id).iter()).map(|&x| u128::from(x >> norm) << 64 | id as u128));
         }
         Self::from_narrow(profile, pts, ends.len())
     }

@@ -138,15 +138,23 @@ pub(super) struct Stored<'q> {
     pub(super) ends: &'q [u32],
 }
 
-impl Positions for Stored<'_> {
+impl<'q> Stored<'q> {
+    /// Node `id`'s positions.
     #[inline(always)]
-    fn of<'a>(&'a mut self, id: usize, _: &'a mut Vec<u64>) -> &'a [u64] {
+    pub(super) fn node(&self, id: usize) -> &'q [u64] {
         let start = if id == 0 {
             0
         } else {
             self.ends[id - 1] as usize
         };
         &self.q[start..self.ends[id] as usize]
+    }
+}
+
+impl Positions for Stored<'_> {
+    #[inline(always)]
+    fn of<'a>(&'a mut self, id: usize, _: &'a mut Vec<u64>) -> &'a [u64] {
+        self.node(id)
     }
 }
 
@@ -480,7 +488,7 @@ fn finish_pages(items: &mut [u64], buckets: &[u32], base: u32, low: u32, distinc
 /// Sorts `page`, whose items are each at most a few places after their own (the counting sort left
 /// only the items of one fine bucket, in node order, out of order), and tells whether no two of
 /// them meet (equal bits above `low`). The same result as [`insertion_sort`] and a check of every
-/// neighbour ([`finish_page_reference`]), without its branch per item: the three largest items so
+/// neighbour (`finish_page_reference`, in the tests), without its branch per item: the three largest items so
 /// far stay in registers, and an item that does not go below the third is placed among them by
 /// selects, the least of the four going to its final place. An insertion sort's branches, taken
 /// at random for a third of the items, were most of a full build's page pass.
