@@ -4,7 +4,7 @@
 
 use super::{
     pack, pack_point, page_lines, position, sentinel, slot_owner, Chunk, Head, Line, Packed, Table,
-    DIR_MAX, LOCAL, LOCAL_BITS, PAD, PAGE_MAX, POINTS_PER_BUCKET, TABLE_WORDS, WINDOW_MAX,
+    DIR_MAX, LOCAL, LOCAL_BITS, PAD, PAGE_MAX, PAGE_PADS, POINTS_PER_BUCKET, TABLE_WORDS, TAIL,
 };
 
 impl Packed {
@@ -198,7 +198,7 @@ impl Packed {
         // Page by page: each page's lines padded and then written while they are in the cache
         // (padding the whole chunk first was a pass of its own over memory, a tenth of a
         // 10,000-node build).
-        let mut out: Vec<Line> = Vec::with_capacity(lines);
+        let mut out: Vec<Line> = Vec::with_capacity(lines + 1);
         let mut offsets = Vec::with_capacity(pages);
         for p in 0..pages {
             let (a, b) = (starts[p] as usize, starts[p + 1] as usize);
@@ -218,6 +218,7 @@ impl Packed {
             );
             offsets.push(at);
         }
+        out.push(TAIL);
         let out = out.into_boxed_slice();
         let heads = offsets
             .into_iter()
@@ -259,18 +260,19 @@ impl Packed {
     /// sentinel and low bits). Paged packings only (a flat one is never repacked).
     pub(super) fn repacked(&self) -> Packed {
         let pages = self.heads.len();
-        let mut out: Vec<Line> = Vec::with_capacity(self.live);
+        let mut out: Vec<Line> = Vec::with_capacity(self.live + 1);
         let mut offsets = Vec::with_capacity(pages);
         for p in 0..pages {
             offsets.push(out.len());
             out.extend_from_slice(self.page(p).lines());
         }
+        let live = out.len();
+        out.push(TAIL);
         let out = out.into_boxed_slice();
         let heads = offsets
             .into_iter()
             .map(|at| Head(out[at..].as_ptr().cast()))
             .collect();
-        let live = out.len();
         Self {
             heads,
             chunks: vec![Chunk::new(out, None)],
@@ -343,7 +345,8 @@ fn write_page_with(
     table(entries);
     entries[LOCAL + 1] = m as u16;
     let (slots, rest) = slots.split_at_mut(m);
-    let low_words = &mut rest[WINDOW_MAX + 1..WINDOW_MAX + 1 + m.div_ceil(4)];
+    rest[1..=PAGE_PADS].fill(PAD);
+    let low_words = &mut rest[1 + PAGE_PADS..1 + PAGE_PADS + m.div_ceil(4)];
     let low_halves: &mut [u16] = bytemuck::cast_slice_mut(low_words);
     points(slots, &mut low_halves[..m]);
     low_halves[m..].fill(0);

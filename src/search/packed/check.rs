@@ -3,7 +3,7 @@
 
 use super::{
     page_lines, position, sentinel, slot_owner, Packed, DIR_MAX, EMPTY_PAGE, LOCAL, LOCAL_BITS,
-    PAD, WINDOW_MAX,
+    PAD, TABLE_WORDS, TAIL, WINDOW_MAX,
 };
 
 impl Packed {
@@ -77,6 +77,12 @@ impl Packed {
         assert_eq!(self.starts[pages] as usize, self.n);
         let live: usize = (0..pages).map(|p| page_lines(self.page(p).len())).sum();
         assert_eq!(self.live, live);
+        for c in &self.chunks {
+            assert!(
+                c.lines().last().is_some_and(|l| l.0 == TAIL.0),
+                "a chunk's tail"
+            );
+        }
         let all: Vec<u64> = self.iter_from(0).map(|(p, _)| p).collect();
         assert!(all.windows(2).all(|w| w[0] <= w[1]), "points out of order");
         for p in 0..pages {
@@ -105,7 +111,19 @@ impl Packed {
                 slot_owner(self.page(q).points()[i])
             };
             assert_eq!(pg.slots()[m], sentinel(want), "sentinel of page {p}");
-            assert!(pg.slots()[m + 1..].iter().all(|&s| s == PAD));
+            assert!(
+                pg.slots()[m + 1..].iter().all(|&s| s == PAD),
+                "pads of page {p}"
+            );
+            // Invariant 2's bound: the slot after any counted rank, up to `m + WINDOW_MAX` slots
+            // past the page's first, is inside the page's chunk.
+            if let Some(c) = self.chunks.iter().find(|c| c.contains(self.heads[p])) {
+                let end = self.heads[p].0 as usize + 8 * (TABLE_WORDS + m + WINDOW_MAX + 1);
+                assert!(
+                    end <= c.base() + c.lines().len() * 64,
+                    "page {p} at its chunk's end"
+                );
+            }
         }
     }
 

@@ -577,7 +577,8 @@ impl Packed {
     /// the new chunk last, and the lines of every page the heads point at.
     fn write(&self, written: &[usize], next: &NextPages<'_>) -> (Box<[Head]>, Vec<Chunk>, usize) {
         let lines: usize = written.iter().map(|&p| page_lines(next.len(p))).sum();
-        let mut out = vec![Line([PAD; 8]); lines].into_boxed_slice();
+        // The pages' lines, then the chunk's tail (pads: the table and low bits are all written).
+        let mut out = vec![Line([PAD; 8]); lines + 1].into_boxed_slice();
         let mut start = 0;
         let mut heads = self.heads.clone();
         let mut chunks = self.chunks.clone();

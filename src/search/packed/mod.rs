@@ -34,9 +34,16 @@
 //! A page, from its head (64-byte aligned, a whole number of lines):
 //! - `LOCAL + 2` `u16` table entries: `table[l]` = local rank of the page's first point whose local
 //!   bucket is `>= l`; `table[LOCAL]` and `table[LOCAL + 1]` are the page's point count `m`;
-//! - `m + WINDOW_MAX + 1` slots: the page's packed points in order, then the *sentinel* (top bits all
-//!   ones, owner = the slot id of the next point of the ring, wrapping), then [`PAD`]s;
+//! - `m + 1 + PAGE_PADS` slots: the page's packed points in order, then the *sentinel* (top bits
+//!   all ones, owner = the slot id of the next point of the ring, wrapping), then [`PAGE_PADS`]
+//!   [`PAD`]s;
 //! - `m` `u16` low bits.
+//!
+//! A window of up to `PAGE_PADS + 1` slots read from a bucket start ends by the last pad, so such a
+//! window's slots past the bucket are never below a key. A wider window (the vector kernels' 8)
+//! may run on into the low bits, the next page or, after a chunk's last page, the chunk's *tail*
+//! (one line of pads), so it counts only the bucket's own slots (see [`Packed::count`]): 3 pads a
+//! page, not 8, about a tenth of a 1000-node ring's memory.
 //!
 //! **Flat.** Rings of at most [`DIR_MAX`] buckets (a 100-node ring of 160 points a node has 8192)
 //! are not paged: their packed points lie in one array, in order, followed by the sentinel (owned by
@@ -59,7 +66,9 @@
 //! 1. `heads.len() >= 1`, `buckets == heads.len() * LOCAL`, and every head is the address of a page
 //!    laid out as above, inside a chunk of `chunks` (or the static empty page);
 //! 2. every table entry is `<= m`, so a window of up to [`WINDOW_MAX`] slots from any bucket start,
-//!    and every [`Rank`] a count returns (`<= m + WINDOW_MAX`), is inside the page's slots;
+//!    and the slot after every [`Rank`] a count returns (`<= m + WINDOW_MAX` slots from the page's
+//!    first), is inside the page's chunk: a page is followed in its chunk by another page or by the
+//!    chunk's tail line (the static empty page by a line of its own);
 //! 3. `starts[p]` is the ring rank of page `p`'s first point, `starts[pages] == n`;
 //! 4. the directory `dir` is empty (paged), or (flat) has `buckets + 1` entries, ranks of the flat
 //!    array (whose first slot's address is `first`), ascending, from 0 to `n`: bucket `b` is the
@@ -85,8 +94,15 @@ use spares::Spares;
 /// Filler after a page's sentinel: never counted as below a key (nothing is above `u64::MAX`).
 pub(crate) const PAD: u64 = u64::MAX;
 
-/// The widest window a count may read at once, in slots.
+/// The widest window a count may read at once, in slots: a chunk's tail line holds as many.
 pub(crate) const WINDOW_MAX: usize = 8;
+
+/// A chunk's tail: one line of pads after its last page (see the module docs).
+const TAIL: Line = Line([PAD; 8]);
+
+/// Pads after a page's sentinel: a window of up to one more slots than this may count every slot
+/// it reads (the portable count's 4; see the module docs).
+pub(crate) const PAGE_PADS: usize = 3;
 
 /// The bucket table is sized for about this many points per bucket (measured: `benches/search.rs`).
 const POINTS_PER_BUCKET: usize = 2;
@@ -193,10 +209,11 @@ fn first_not_below(start: usize, end: usize, x: u64, pos: impl Fn(usize) -> u64)
 /// Lines a page of `m` points takes.
 #[inline]
 fn page_lines(m: usize) -> usize {
-    (TABLE_WORDS + m + WINDOW_MAX + 1 + m.div_ceil(4)).div_ceil(8)
+    (TABLE_WORDS + m + 1 + PAGE_PADS + m.div_ceil(4)).div_ceil(8)
 }
 
-/// The page of an empty ring: no points, a sentinel owned by no slot, pads.
+/// The page of an empty ring: no points, a sentinel owned by no slot, pads (its one line, then a
+/// line that stands for a chunk's tail).
 static EMPTY_PAGE: [Line; 2] = [Line([0, 0, 0, 0, 0, PAD, PAD, PAD]), Line([PAD; 8])];
 
 /// The address of a page (see the module docs for its layout).
@@ -231,10 +248,12 @@ struct ChunkMemory {
 }
 
 impl Chunk {
-    /// A chunk of `lines` holding `pages` (see [`ChunkMemory::pages`]), all of them live.
+    /// A chunk of `lines` (its pages, then its tail line) holding `pages` (see
+    /// [`ChunkMemory::pages`]), all of them live.
     fn new(lines: Box<[Line]>, pages: Option<Box<[u32]>>) -> Chunk {
+        debug_assert!(lines.last().is_some_and(|l| l.0 == TAIL.0));
         Chunk {
-            live: lines.len(),
+            live: lines.len().saturating_sub(1),
             memory: Arc::new(ChunkMemory { lines, pages }),
         }
     }
@@ -315,12 +334,12 @@ impl<'a> Page<'a> {
         unsafe { self.h.add(TABLE_WORDS) }
     }
 
-    /// The page's slots: its points, the sentinel and the pads (`len() + WINDOW_MAX + 1`).
+    /// The page's slots: its points, the sentinel and the pads (`len() + 1 + PAGE_PADS`).
     #[inline]
     pub(crate) fn slots(self) -> &'a [u64] {
-        // SAFETY: the page holds `len() + WINDOW_MAX + 1` slots after its table (invariant 1),
+        // SAFETY: the page holds `len() + 1 + PAGE_PADS` slots after its table (invariant 1),
         // immutable for as long as the packing that lends the page (`'a`).
-        unsafe { std::slice::from_raw_parts(self.slots_ptr(), self.len() + WINDOW_MAX + 1) }
+        unsafe { std::slice::from_raw_parts(self.slots_ptr(), self.len() + 1 + PAGE_PADS) }
     }
 
     /// The slot id named by the page's sentinel: the owner of the ring's next point after the
@@ -353,7 +372,7 @@ impl<'a> Page<'a> {
         // SAFETY: `m` `u16`s follow the slots inside the page (invariant 1); `u64` alignment covers
         // `u16`'s.
         unsafe {
-            std::slice::from_raw_parts(self.slots_ptr().add(m + WINDOW_MAX + 1).cast::<u16>(), m)
+            std::slice::from_raw_parts(self.slots_ptr().add(m + 1 + PAGE_PADS).cast::<u16>(), m)
         }
     }
 
@@ -451,7 +470,7 @@ impl Dir<'_> {
 
 /// A rank found by [`Packed::count`], counted from its bucket's first slot: below the bucket's
 /// length plus [`WINDOW_MAX`] (exactly the search's rank, at most the length, when the window counts
-/// are right), so its slot can be read without a bounds check.
+/// are right), so its slot and the one after can be read without a bounds check.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Rank(usize);
 
@@ -905,19 +924,20 @@ impl Packed {
     #[inline(always)]
     pub(crate) fn slot_at(&self, b: Bucket, r: Rank) -> u64 {
         // SAFETY: the bucket starts at local rank `start <= m` and `r.0 <= len + WINDOW_MAX - 1`
-        // (`Rank`'s bound), so `start + r.0 <= m + WINDOW_MAX`, inside the page's slots
-        // (invariant 1; for a flat bucket, `n` for `m`, inside the flat array: invariant 4).
+        // (`Rank`'s bound), so `start + r.0 <= m + WINDOW_MAX`, inside the page's chunk
+        // (invariant 2; for a flat bucket, `n` for `m`, inside the flat array: invariant 4).
         unsafe { *b.ptr.add(r.0) }
     }
 
-    /// The slot after the one at a counted rank: the next point, the page's sentinel (standing for
-    /// the next page's first point), or a pad.
+    /// The slot after the one at a counted rank: the next point or the page's sentinel (standing
+    /// for the next page's first point); after the sentinel, whatever follows it (low bits, the
+    /// next page, a pad), which the caller must not take for a point.
     #[inline(always)]
     pub(crate) fn slot_after(&self, b: Bucket, r: Rank) -> u64 {
         // SAFETY: `r.0 <= len + WINDOW_MAX - 1` (`Rank`'s bound) and the bucket starts at local
-        // rank `start` with `start + len <= m`, so `start + r.0 + 1 <= m + WINDOW_MAX`: the last
-        // of the page's `m + WINDOW_MAX + 1` slots at most (invariant 1; for a flat bucket, `n`
-        // for `m`, the flat array's last slot at most: invariant 4).
+        // rank `start` with `start + len <= m`, so `start + r.0 + 1 <= m + WINDOW_MAX`: inside the
+        // page's chunk (invariant 2; for a flat bucket, `n` for `m`, the flat array's last slot at
+        // most: invariant 4).
         unsafe { *b.ptr.add(r.0 + 1) }
     }
 
@@ -949,16 +969,19 @@ impl Packed {
     }
 
     /// The bucket's count of packed points below the key, counted one window of `W` slots at a time
-    /// from the bucket's start until its end is covered: `window` counts one window (a count above
-    /// `W` is taken as `W`, which keeps the rank in bounds whatever it says). Counting past the end
-    /// is exact (every slot after a bucket holds a later bucket's point, the sentinel or a pad, none
-    /// of them below the key), and fixed-size windows make a fixed amount of branch-free work for
-    /// the ~95 % of buckets that fit one window.
+    /// from the bucket's start until its end is covered: `window(w, rem)` counts the slots below
+    /// the key among the first `rem` of window `w` (the bucket's own: `rem` is what is left of the
+    /// bucket from the window's start), or among all of them when `W <= PAGE_PADS + 1` (a later
+    /// bucket's points, the page's sentinel and its pads, none of them below the key); a count
+    /// above `W` is taken as `W`, which keeps the rank in bounds whatever it says. Past the pads
+    /// come the low bits, the next page or the chunk's tail, which only a masked count may read.
+    /// Fixed-size windows make a fixed amount of branch-free work for the ~95 % of buckets that
+    /// fit one window.
     #[inline(always)]
     pub(crate) fn count<const W: usize>(
         &self,
         b: Bucket,
-        mut window: impl FnMut(&[u64; W]) -> u32,
+        mut window: impl FnMut(&[u64; W], usize) -> u32,
     ) -> Rank {
         const { assert!(W > 0 && W <= WINDOW_MAX) };
         let mut c = 0u32;
@@ -966,11 +989,10 @@ impl Packed {
         loop {
             // SAFETY: the bucket starts at local rank `start <= m` with `start + len <= m`; `i` is
             // 0 or below `len`, so `start + i <= m` and the `W` slots from there end by
-            // `m + WINDOW_MAX`, inside the page's `m + WINDOW_MAX + 1` slots (invariants 1, 2; for
-            // a flat bucket, `n` for `m`, inside the flat array: invariant 4); `[u64; W]` has
-            // `u64`'s alignment.
+            // `m + WINDOW_MAX`, inside the page's chunk (invariant 2; for a flat bucket, `n` for
+            // `m`, inside the flat array: invariant 4); `[u64; W]` has `u64`'s alignment.
             let w = unsafe { &*b.ptr.add(i).cast::<[u64; W]>() };
-            c += window(w).min(W as u32);
+            c += window(w, b.len - i).min(W as u32);
             i += W;
             if i >= b.len {
                 // `c <= i` and `i <= len + W - 1`: the rank is within `Rank`'s bound.

@@ -5,13 +5,14 @@ use std::arch::x86_64::{
     _mm256_set1_epi64x, _mm256_xor_si256,
 };
 
-use crate::search::radix::Radix;
+use crate::search::radix::{Radix, LANES};
 
-/// Counts the slots of window `w` whose top 48 bits are below `x`'s, in two 4-wide compares. AVX2
-/// compares are signed, so both sides are flipped at the sign bit to compare unsigned.
+/// Counts the slots among the first `rem` of window `w` whose top 48 bits are below `x`'s, in two
+/// 4-wide compares. AVX2 compares are signed, so both sides are flipped at the sign bit to compare
+/// unsigned.
 #[target_feature(enable = "avx2,popcnt")]
 #[inline]
-fn window(w: &[u64; 8], x: u64) -> u32 {
+fn window(w: &[u64; 8], x: u64, rem: usize) -> u32 {
     let sign = _mm256_set1_epi64x(i64::MIN);
     let xq = _mm256_xor_si256(_mm256_set1_epi64x((x & !0xFFFF) as i64), sign);
     // SAFETY: `w` is 8 `u64`s; each unaligned load reads 4 of them (32 bytes).
@@ -23,14 +24,15 @@ fn window(w: &[u64; 8], x: u64) -> u32 {
     };
     let lt_a = _mm256_cmpgt_epi64(xq, _mm256_xor_si256(a, sign));
     let lt_b = _mm256_cmpgt_epi64(xq, _mm256_xor_si256(b, sign));
-    (_mm256_movemask_pd(_mm256_castsi256_pd(lt_a)) as u32).count_ones()
-        + (_mm256_movemask_pd(_mm256_castsi256_pd(lt_b)) as u32).count_ones()
+    let lt = _mm256_movemask_pd(_mm256_castsi256_pd(lt_a)) as u32
+        | (_mm256_movemask_pd(_mm256_castsi256_pd(lt_b)) as u32) << 4;
+    (lt & u32::from(LANES[rem.min(8)])).count_ones()
 }
 
 /// The staged batch loop with this kernel's window count, compiled with AVX2 enabled.
 #[target_feature(enable = "avx2,popcnt")]
 fn batch(radix: &Radix, xs: &[u64], out: &mut [u32], next: &mut [u32]) {
-    radix.batch_with::<8>(xs, out, next, |w, x| window(w, x));
+    radix.batch_with::<8>(xs, out, next, |w, x, rem| window(w, x, rem));
 }
 /// Runs the AVX2 batch kernel.
 pub(crate) fn radix_batch(radix: &Radix, xs: &[u64], out: &mut [u32], next: &mut [u32]) {

@@ -4,22 +4,24 @@ use std::arch::x86_64::{
     __m512i, _mm512_loadu_si512, _mm512_mask_cmplt_epu64_mask, _mm512_set1_epi64,
 };
 
-use crate::search::radix::Radix;
+use crate::search::radix::{Radix, LANES};
 
-/// Counts the slots of window `w` whose top 48 bits are below `x`'s, 8 per compare.
+/// Counts the slots among the first `rem` of window `w` whose top 48 bits are below `x`'s, 8 per
+/// compare (the others masked off).
 #[target_feature(enable = "avx512f,popcnt")]
 #[inline]
-fn window(w: &[u64; 8], x: u64) -> u32 {
+fn window(w: &[u64; 8], x: u64, rem: usize) -> u32 {
     let xq = _mm512_set1_epi64((x & !0xFFFF) as i64);
+    let lanes = LANES[rem.min(8)];
     // SAFETY: `w` is 8 `u64`s (64 bytes); the unaligned load reads exactly them.
     let v: __m512i = unsafe { _mm512_loadu_si512(w.as_ptr().cast()) };
-    _mm512_mask_cmplt_epu64_mask(0xFF, v, xq).count_ones()
+    _mm512_mask_cmplt_epu64_mask(lanes, v, xq).count_ones()
 }
 
 /// The staged batch loop with this kernel's window count, compiled with AVX-512F enabled.
 #[target_feature(enable = "avx512f,popcnt")]
 fn batch(radix: &Radix, xs: &[u64], out: &mut [u32], next: &mut [u32]) {
-    radix.batch_with::<8>(xs, out, next, |w, x| window(w, x));
+    radix.batch_with::<8>(xs, out, next, |w, x, rem| window(w, x, rem));
 }
 /// Runs the AVX-512F batch kernel.
 pub(crate) fn radix_batch(radix: &Radix, xs: &[u64], out: &mut [u32], next: &mut [u32]) {
