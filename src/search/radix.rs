@@ -35,11 +35,6 @@ use super::packed::PAD;
 /// `heads`, 8 bytes a page, pass 128 KiB).
 const FAR_PAGES: usize = 1 << 14;
 
-/// The lanes of an 8-wide window that a bucket with `r` slots left from the window's start holds:
-/// `LANES[r.min(8)]` has the low `r` bits set (a table read, where a variable shift takes three
-/// micro-operations on the Intel cores measured).
-pub(crate) const LANES: [u8; 9] = [0, 1, 3, 7, 15, 31, 63, 127, 255];
-
 /// How many keys a batch carries through each stage together, so that their memory loads overlap.
 /// (Measured with the paged index, u64 keys, A/B minima: 32 against 16 is the same at 100 nodes,
 /// ~6 % fewer ns per key at 1000 and ~12 % at 10,000; 64 is no better at 10,000 and worse at 1000.)
@@ -131,7 +126,7 @@ impl Radix {
         }
         let x = p.key(x);
         let b = p.bucket(x);
-        let rank = p.count::<4>(b, |w, _| window_count(w, x));
+        let rank = p.count::<4>(b, |w| window_count(w, x));
         p.first_owner_from_count(x, b, rank, keep)
     }
 
@@ -213,7 +208,7 @@ impl Radix {
     #[inline(always)]
     fn find_normalized(&self, x: u64) -> u64 {
         let b = self.packed.bucket(x);
-        let rank = self.packed.count::<4>(b, |w, _| window_count(w, x));
+        let rank = self.packed.count::<4>(b, |w| window_count(w, x));
         self.settle(b, rank, x)
     }
 
@@ -239,7 +234,7 @@ impl Radix {
             self.packed.key(x)
         };
         let b = self.packed.bucket(x);
-        let rank = self.packed.count::<4>(b, |w, _| window_count(w, x));
+        let rank = self.packed.count::<4>(b, |w| window_count(w, x));
         let (first, next) = self.settle_pair(b, rank, x);
         Some((first, (next != NO_NEXT).then_some(next)))
     }
@@ -320,20 +315,21 @@ impl Radix {
                     *n = second.unwrap_or(NO_NEXT);
                 }
             }
-            Kernel::Portable => self.batch_with::<4>(xs, out, next, |w, x, _| window_count(w, x)),
+            Kernel::Portable => self.batch_with::<4>(xs, out, next, window_count, window_count),
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx2 => super::simd::avx2::radix_batch(self, xs, out, next),
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx512 => super::simd::avx512::radix_batch(self, xs, out, next),
             #[cfg(not(target_arch = "x86_64"))]
             Kernel::Avx2 | Kernel::Avx512 => {
-                self.batch_with::<4>(xs, out, next, |w, x, _| window_count(w, x))
+                self.batch_with::<4>(xs, out, next, window_count, window_count)
             }
         }
     }
 
-    /// The staged batch loop, generic over how a window of `W` slots is counted (`window(w, x, rem)`:
-    /// the slots of `w` among its first `rem` whose top 48 bits are below `x`'s). Keys travel in groups of [`GROUP`]: stage 1
+    /// The staged batch loop, generic over how windows are counted (`wide(w, x)` for a flat ring's
+    /// buckets, `W` slots a window, and `narrow(w, x)` for a paged ring's, 4 slots a window: the
+    /// slots of `w` whose top 48 bits are below `x`'s; see `Packed::count`). Keys travel in groups of [`GROUP`]: stage 1
     /// reads every (normalized) key's page address and prefetches the page's table, stage 2 reads the bucket
     /// bounds and prefetches every bucket's first line, stage 3 counts. The loads of a group overlap instead of queueing one
     /// behind the other.
@@ -345,16 +341,17 @@ impl Radix {
         xs: &[u64],
         out: &mut [u32],
         next: &mut [u32],
-        window: impl Fn(&[u64; W], u64, usize) -> u32,
+        wide: impl Fn(&[u64; W], u64) -> u32,
+        narrow: impl Fn(&[u64; 4], u64) -> u32,
     ) {
         // Builds of the loop: keys of 64-bit positions go as they are (normalizing them cost
         // about 15 % per key at 100 nodes), others are normalized at each stage; the pair build
         // only for the health walk.
         match (self.packed.norm() == 0, next.is_empty()) {
-            (true, true) => self.batch_loop::<W, false, false>(xs, out, next, window),
-            (false, true) => self.batch_loop::<W, true, false>(xs, out, next, window),
-            (true, false) => self.batch_loop::<W, false, true>(xs, out, next, window),
-            (false, false) => self.batch_loop::<W, true, true>(xs, out, next, window),
+            (true, true) => self.batch_loop::<W, false, false>(xs, out, next, wide, narrow),
+            (false, true) => self.batch_loop::<W, true, false>(xs, out, next, wide, narrow),
+            (true, false) => self.batch_loop::<W, false, true>(xs, out, next, wide, narrow),
+            (false, false) => self.batch_loop::<W, true, true>(xs, out, next, wide, narrow),
         }
     }
 
@@ -366,21 +363,25 @@ impl Radix {
         xs: &[u64],
         out: &mut [u32],
         next: &mut [u32],
-        window: impl Fn(&[u64; W], u64, usize) -> u32,
+        wide: impl Fn(&[u64; W], u64) -> u32,
+        narrow: impl Fn(&[u64; 4], u64) -> u32,
     ) {
         let p = &self.packed;
         let key = |x: u64| if NORM { p.key(x) } else { x };
-        // The last stage, the same whichever way the buckets were found: count each bucket. A flat
-        // ring's windows are counted whole (its array ends in `WINDOW_MAX` pads, so no slot a
-        // window reads past its bucket is below the key), a paged ring's by the bucket's lanes.
+        // The last stage, the same whichever way the buckets were found: count each bucket (a flat
+        // ring's in wide windows, a paged ring's in narrow ones: see `Packed::count`).
         let finish = |out: &mut [u32],
                       next: &mut [u32],
                       xs: &[u64],
                       buckets: &[Bucket; GROUP],
-                      whole: bool| {
+                      flat: bool| {
             for (i, ((o, &x), &b)) in out.iter_mut().zip(xs).zip(buckets).enumerate() {
                 let x = key(x);
-                let rank = p.count::<W>(b, |w, rem| window(w, x, if whole { W } else { rem }));
+                let rank = if flat {
+                    p.count_flat::<W>(b, |w| wide(w, x))
+                } else {
+                    p.count::<4>(b, |w| narrow(w, x))
+                };
                 if PAIR {
                     (*o, next[i]) = self.settle_pair(b, rank, x);
                 } else {

@@ -40,10 +40,11 @@
 //! - `m` `u16` low bits.
 //!
 //! A window of up to `PAGE_PADS + 1` slots read from a bucket start ends by the last pad, so such a
-//! window's slots past the bucket are never below a key. A wider window (the vector kernels' 8)
-//! may run on into the low bits, the next page or, after a chunk's last page, the chunk's *tail*
-//! (one line of pads), so it counts only the bucket's own slots (see [`Packed::count`]): 3 pads a
-//! page, not 8, about a tenth of a 1000-node ring's memory.
+//! window's slots past the bucket are never below a key: pages are counted in windows that narrow
+//! (see [`Packed::count`]; a flat ring's array ends in `WINDOW_MAX` pads, and its buckets are
+//! counted 8 slots a window where a kernel has the vectors). Loads of up to `WINDOW_MAX` slots from
+//! a page's bucket start stay inside its chunk, whose last page is followed by a *tail* line of
+//! pads. (3 pads a page, not 8: about a tenth of a 1000-node ring's memory.)
 //!
 //! **Flat.** Rings of at most [`DIR_MAX`] buckets (a 100-node ring of 160 points a node has 8192)
 //! are not paged: their packed points lie in one array, in order, followed by the sentinel (owned by
@@ -969,20 +970,38 @@ impl Packed {
     }
 
     /// The bucket's count of packed points below the key, counted one window of `W` slots at a time
-    /// from the bucket's start until its end is covered: `window(w, rem)` counts the slots below
-    /// the key among the first `rem` of window `w` (the bucket's own: `rem` is what is left of the
-    /// bucket from the window's start), or among all of them when `W <= PAGE_PADS + 1` (a later
-    /// bucket's points, the page's sentinel and its pads, none of them below the key); a count
-    /// above `W` is taken as `W`, which keeps the rank in bounds whatever it says. Past the pads
-    /// come the low bits, the next page or the chunk's tail, which only a masked count may read.
-    /// Fixed-size windows make a fixed amount of branch-free work for the ~95 % of buckets that
-    /// fit one window.
+    /// from the bucket's start until its end is covered: `window` counts one window (a count above
+    /// `W` is taken as `W`, which keeps the rank in bounds whatever it says). Counting past the end
+    /// is exact for windows of up to `PAGE_PADS + 1` slots: every slot after a bucket that such a
+    /// window reads is a later bucket's point, the sentinel or a pad, none of them below the key.
+    /// Fixed-size windows make a fixed amount of branch-free work for the buckets that fit one
+    /// window (~95 % at two points a bucket).
     #[inline(always)]
     pub(crate) fn count<const W: usize>(
         &self,
         b: Bucket,
-        mut window: impl FnMut(&[u64; W], usize) -> u32,
+        window: impl FnMut(&[u64; W]) -> u32,
     ) -> Rank {
+        const { assert!(W > 0 && W <= PAGE_PADS + 1) };
+        Self::count_windows(b, window)
+    }
+
+    /// [`count`](Self::count) in windows of up to [`WINDOW_MAX`] slots, for a bucket of a flat
+    /// ring (from [`Dir::bucket`]): its array ends in `WINDOW_MAX` pads, so every slot after a
+    /// bucket that a window reads is a later point, the sentinel or a pad. (A page's wider windows
+    /// would run past its pads into its low bits or the next page, which would count.)
+    #[inline(always)]
+    pub(crate) fn count_flat<const W: usize>(
+        &self,
+        b: Bucket,
+        window: impl FnMut(&[u64; W]) -> u32,
+    ) -> Rank {
+        Self::count_windows(b, window)
+    }
+
+    /// The loop of [`count`](Self::count) and [`count_flat`](Self::count_flat).
+    #[inline(always)]
+    fn count_windows<const W: usize>(b: Bucket, mut window: impl FnMut(&[u64; W]) -> u32) -> Rank {
         const { assert!(W > 0 && W <= WINDOW_MAX) };
         let mut c = 0u32;
         let mut i = 0;
@@ -992,7 +1011,7 @@ impl Packed {
             // `m + WINDOW_MAX`, inside the page's chunk (invariant 2; for a flat bucket, `n` for
             // `m`, inside the flat array: invariant 4); `[u64; W]` has `u64`'s alignment.
             let w = unsafe { &*b.ptr.add(i).cast::<[u64; W]>() };
-            c += window(w, b.len - i).min(W as u32);
+            c += window(w).min(W as u32);
             i += W;
             if i >= b.len {
                 // `c <= i` and `i <= len + W - 1`: the rank is within `Rank`'s bound.

@@ -5,16 +5,23 @@ use std::arch::x86_64::{
     _mm256_set1_epi64x, _mm256_xor_si256,
 };
 
-use crate::search::radix::{Radix, LANES};
+use crate::search::radix::Radix;
 
-/// Counts the slots among the first `rem` of window `w` whose top 48 bits are below `x`'s, in two
-/// 4-wide compares. AVX2 compares are signed, so both sides are flipped at the sign bit to compare
-/// unsigned.
-#[target_feature(enable = "avx2,popcnt")]
+/// The lanes of `v` whose top 48 bits are below `x`'s, as the low 4 bits of a mask. AVX2 compares
+/// are signed, so both sides are flipped at the sign bit to compare unsigned.
+#[target_feature(enable = "avx2")]
 #[inline]
-fn window(w: &[u64; 8], x: u64, rem: usize) -> u32 {
+fn below(v: __m256i, x: u64) -> u32 {
     let sign = _mm256_set1_epi64x(i64::MIN);
     let xq = _mm256_xor_si256(_mm256_set1_epi64x((x & !0xFFFF) as i64), sign);
+    let lt = _mm256_cmpgt_epi64(xq, _mm256_xor_si256(v, sign));
+    _mm256_movemask_pd(_mm256_castsi256_pd(lt)) as u32
+}
+
+/// Counts the slots of window `w` whose top 48 bits are below `x`'s, in two 4-wide compares.
+#[target_feature(enable = "avx2,popcnt")]
+#[inline]
+fn window(w: &[u64; 8], x: u64) -> u32 {
     // SAFETY: `w` is 8 `u64`s; each unaligned load reads 4 of them (32 bytes).
     let (a, b): (__m256i, __m256i) = unsafe {
         (
@@ -22,17 +29,21 @@ fn window(w: &[u64; 8], x: u64, rem: usize) -> u32 {
             _mm256_loadu_si256(w.as_ptr().add(4).cast()),
         )
     };
-    let lt_a = _mm256_cmpgt_epi64(xq, _mm256_xor_si256(a, sign));
-    let lt_b = _mm256_cmpgt_epi64(xq, _mm256_xor_si256(b, sign));
-    let lt = _mm256_movemask_pd(_mm256_castsi256_pd(lt_a)) as u32
-        | (_mm256_movemask_pd(_mm256_castsi256_pd(lt_b)) as u32) << 4;
-    (lt & u32::from(LANES[rem.min(8)])).count_ones()
+    below(a, x).count_ones() + below(b, x).count_ones()
 }
 
-/// The staged batch loop with this kernel's window count, compiled with AVX2 enabled.
+/// Counts the slots of window `w` whose top 48 bits are below `x`'s, in one 4-wide compare.
+#[target_feature(enable = "avx2,popcnt")]
+#[inline]
+fn narrow(w: &[u64; 4], x: u64) -> u32 {
+    // SAFETY: `w` is 4 `u64`s (32 bytes); the unaligned load reads exactly them.
+    below(unsafe { _mm256_loadu_si256(w.as_ptr().cast()) }, x).count_ones()
+}
+
+/// The staged batch loop with this kernel's window counts, compiled with AVX2 enabled.
 #[target_feature(enable = "avx2,popcnt")]
 fn batch(radix: &Radix, xs: &[u64], out: &mut [u32], next: &mut [u32]) {
-    radix.batch_with::<8>(xs, out, next, |w, x, rem| window(w, x, rem));
+    radix.batch_with::<8>(xs, out, next, |w, x| window(w, x), |w, x| narrow(w, x));
 }
 /// Runs the AVX2 batch kernel.
 pub(crate) fn radix_batch(radix: &Radix, xs: &[u64], out: &mut [u32], next: &mut [u32]) {
