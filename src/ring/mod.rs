@@ -224,6 +224,16 @@ impl Ring {
         }
     }
 
+    /// The owners of the first point `>= x` (a narrow search position) and the `N - 1` after it,
+    /// when a radix ring holds them in one run of slots; `None` otherwise (walk instead).
+    #[inline(always)]
+    pub(crate) fn owners_run<const N: usize>(&self, x: u64) -> Option<[u32; N]> {
+        match &self.index {
+            Index::Radix(r) => r.owners_run::<N>(x),
+            _ => None,
+        }
+    }
+
     /// Every point as (position, owner), one full turn from rank `start`.
     fn owned_from(&self, start: usize) -> RingPoints<'_> {
         let start = start.min(self.len());

@@ -130,6 +130,21 @@ impl Radix {
         p.first_owner_from_count(x, b, rank, keep)
     }
 
+    /// The owners of the first point `>= x` and the `N - 1` points after it, found as a single
+    /// lookup finds the first, when they lie in one run of slots (see
+    /// `Packed::owners_run_from_count`); `None` otherwise (the caller walks).
+    #[inline(always)]
+    pub(crate) fn owners_run<const N: usize>(&self, x: u64) -> Option<[u32; N]> {
+        let p = &self.packed;
+        if p.len() == 0 {
+            return None;
+        }
+        let x = p.key(x);
+        let b = p.bucket(x);
+        let rank = p.count::<4>(b, |w| window_count(w, x));
+        p.owners_run_from_count::<N>(x, b, rank)
+    }
+
     /// The next index: this one, holding the points of a membership of `nodes_before` nodes, with
     /// `change` applied; only the pages the change touches are written, every other is shared.
     /// `None` when the change does not fit an incremental update (see `Packed::merged`).

@@ -251,6 +251,30 @@ impl Snapshot {
         }
     }
 
+    /// Writes into `out` (empty) the owners of the first point `>= x` (a narrow search position)
+    /// and the `N - 1` points after it, if they lie in one run of the index's slots and are
+    /// distinct (then they are the key's first `N` replicas with every node up); false otherwise,
+    /// with `out` left empty.
+    #[inline(always)]
+    fn run_replicas<const N: usize>(&self, x: u64, out: &mut Vec<NodeId>) -> bool {
+        let Some(ids) = self.ring.owners_run::<N>(x) else {
+            return false;
+        };
+        let mut same = false;
+        for i in 1..N {
+            for j in 0..i {
+                same |= ids[i] == ids[j];
+            }
+        }
+        if same {
+            return false;
+        }
+        for id in ids {
+            out.push(NodeId(id));
+        }
+        true
+    }
+
     /// Up to `n` distinct nodes for `key`: the primary owner first, then the next distinct owners
     /// walking clockwise, down nodes skipped (see [`walk_hash`](Self::walk_hash)). Fewer than `n`
     /// only when fewer up nodes own points.
@@ -286,15 +310,28 @@ impl Snapshot {
             // any set at this size).
             let skip = self.skips_down();
             let hash = u64::try_from(pos).unwrap_or(u64::MAX);
-            self.ring
-                .first_owner_searched(self.placement.search_from(hash), |o| {
-                    let id = NodeId(o);
-                    if (skip && self.health.is_down(o)) || out.contains(&id) {
-                        return false;
-                    }
-                    out.push(id);
-                    out.len() == want
-                });
+            let x = self.placement.search_from(hash);
+            // The common case first: a few replicas, no node down, and the key's point and the
+            // next ones in one run of slots with distinct owners (98 % of keys at 100 nodes for 3
+            // replicas): read at once, no walk.
+            let done = !skip
+                && match want {
+                    2 => self.run_replicas::<2>(x, out),
+                    3 => self.run_replicas::<3>(x, out),
+                    4 => self.run_replicas::<4>(x, out),
+                    _ => false,
+                };
+            if done {
+                return;
+            }
+            self.ring.first_owner_searched(x, |o| {
+                let id = NodeId(o);
+                if (skip && self.health.is_down(o)) || out.contains(&id) {
+                    return false;
+                }
+                out.push(id);
+                out.len() == want
+            });
             return;
         }
         // Small replica counts: a linear scan of `out` beats any set. Large ones: a bitmap.

@@ -753,6 +753,32 @@ impl Packed {
         self.walk_owners(page, from, keep)
     }
 
+    /// The node ids owning the key's point, as a search found it (`rank`, counted in `b`, the bucket
+    /// of normalized key `x`), and the `N - 1` points after it, when the `N` lie in one run of
+    /// slots (no page's end or the ring's between them) and the key takes no exact path; else
+    /// `None`, and the caller walks. For replicas: a few slots read at once instead of a walk.
+    #[inline(always)]
+    pub(crate) fn owners_run_from_count<const N: usize>(
+        &self,
+        x: u64,
+        b: Bucket,
+        rank: Rank,
+    ) -> Option<[u32; N]> {
+        if self.slot_at(b, rank) >> 16 == x >> 16 {
+            return None;
+        }
+        let (points, base) = match &self.flat {
+            Some(f) => (&f.slots[..self.n], f.slots.as_ptr()),
+            None => {
+                let pg = self.page(self.bucket_index(x) >> LOCAL_BITS);
+                (pg.points(), pg.slots_ptr())
+            }
+        };
+        let from = (b.ptr as usize).wrapping_sub(base as usize) / 8 + rank.0;
+        let run = points.get(from..from.checked_add(N)?)?;
+        Some(std::array::from_fn(|j| self.id(slot_owner(run[j]))))
+    }
+
     /// The node id of the first point that `keep` accepts from local rank `from` of page `page`
     /// on (a flat packing: from rank `from`), wrapping, or `None` after one full turn. `from` may
     /// be the page's length: the walk starts at the next page (the ring's start).
