@@ -16,6 +16,7 @@ use super::build::{count_table, write_page_from};
 use super::{
     pack, page_lines, position, quantize, sentinel, slot_owner, Chunk, Head, Line, Packed, Table,
     FREE, LOCAL, LOCAL_BITS, MAX_CHUNKS, PAD, PAGE_MAX, POINTS_PER_BUCKET, SLACK, TABLE_WORDS,
+    TAIL,
 };
 
 /// How many touched pages ahead of the one being merged are fetched.
@@ -577,9 +578,10 @@ impl Packed {
     /// the new chunk last, and the lines of every page the heads point at.
     fn write(&self, written: &[usize], next: &NextPages<'_>) -> (Box<[Head]>, Vec<Chunk>, usize) {
         let lines: usize = written.iter().map(|&p| page_lines(next.len(p))).sum();
-        // The pages' lines, then the chunk's tail (pads: the table and low bits are all written).
-        let mut out = vec![Line([PAD; 8]); lines + 1].into_boxed_slice();
-        let mut start = 0;
+        // The pages' lines, each padded and then written while it is in the cache (padding the
+        // whole chunk first made a second pass over it), then the chunk's tail.
+        let mut out: Vec<Line> = Vec::with_capacity(lines + 1);
+        let mut offsets: Vec<usize> = Vec::with_capacity(written.len());
         let mut heads = self.heads.clone();
         let mut chunks = self.chunks.clone();
         // Chunks by address, to find the one each rewritten page leaves.
@@ -606,34 +608,35 @@ impl Packed {
             // touched pages are found from a hint that only moves forward.
             let touched = next.touched_index(p);
             let next_owner = next.next_owner(p);
-            let len = match touched {
+            let at = out.len();
+            match touched {
                 Some(i) => {
                     let (a, b) = next.rewrite.spans[i];
-                    let len = page_lines(b - a);
+                    out.resize(at + page_lines(b - a), Line([PAD; 8]));
                     write_page_from(
-                        &mut out[start..start + len],
+                        &mut out[at..],
                         &next.rewrite.slots[a..b],
                         &next.rewrite.lows[a..b],
                         &next.rewrite.tables[i],
                         next_owner,
                     );
-                    len
                 }
                 None => {
                     // An untouched page (its sentinel changes, or it leaves a drained chunk):
                     // copied whole, its sentinel set.
-                    let src = self.page(p).lines();
-                    let dst = &mut out[start..start + src.len()];
-                    dst.copy_from_slice(src);
-                    let words: &mut [u64] = bytemuck::cast_slice_mut(dst);
+                    out.extend_from_slice(self.page(p).lines());
+                    let words: &mut [u64] = bytemuck::cast_slice_mut(&mut out[at..]);
                     words[TABLE_WORDS + old_len] = sentinel(next_owner);
-                    src.len()
                 }
-            };
-            heads[p] = Head(out[start..].as_ptr().cast());
-            start += len;
+            }
+            offsets.push(at);
         }
-        debug_assert_eq!(start, lines);
+        debug_assert_eq!(out.len(), lines);
+        out.push(TAIL);
+        let out = out.into_boxed_slice();
+        for (&p, &at) in written.iter().zip(&offsets) {
+            heads[p] = Head(out[at..].as_ptr().cast());
+        }
         chunks.retain(|c| c.live > 0);
         if lines > 0 {
             chunks.push(Chunk::new(
