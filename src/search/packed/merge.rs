@@ -86,6 +86,9 @@ struct Rewrite {
     /// For each touched page (in order): its new table, the old one moved by the points that came
     /// and went (a page's few changes cost less than counting its ~32 points again).
     tables: Vec<Table>,
+    /// For each touched page (in order): the slot id its old sentinel names, read while the page
+    /// is in the cache (by the time the page is written, it is not).
+    sentinels: Vec<u32>,
     /// How many old points were dropped.
     removed: usize,
     /// How many of them were evicted points (see [`Change::evicted`]).
@@ -153,11 +156,15 @@ impl NextPages<'_> {
     fn next_owner(&self, p: usize) -> u32 {
         let pages = self.prev.pages();
         let q = (p + 1) % pages;
+        let own = self.touched_index(p);
         if self.span(q).is_none() && self.prev.page_len(q) > 0 {
             // The next page is untouched and holds a point: the first point after `p` is the one
             // it was, and page `p`'s old sentinel names its owner (slot ids stay), where reading
-            // the next page would miss the cache.
-            return self.prev.page(p).sentinel_owner();
+            // the next page would miss the cache (a touched page's, as the rewrite read it).
+            return match own.and_then(|i| self.rewrite.sentinels.get(i)) {
+                Some(&s) => s,
+                None => self.prev.page(p).sentinel_owner(),
+            };
         }
         let mut q = q;
         while self.len(q) == 0 {
@@ -359,6 +366,7 @@ impl Packed {
             lows: Vec::with_capacity(room),
             spans: Vec::with_capacity(touched.len()),
             tables: Vec::with_capacity(touched.len()),
+            sentinels: Vec::with_capacity(touched.len()),
             removed: 0,
             evicted: 0,
         };
@@ -394,6 +402,7 @@ impl Packed {
                 }
             }
             let pg = self.page(t);
+            out.sentinels.push(pg.sentinel_owner());
             let from = out.slots.len();
             if evicted.is_empty() {
                 // The common case, without evictions: the old points are copied in runs between
