@@ -678,7 +678,11 @@ impl Packed {
                 .wrapping_add((b - a) as u32)
                 .wrapping_sub(self.page_len(t) as u32);
             let end = touched.get(i + 1).copied().unwrap_or(pages);
-            starts.extend(self.starts[t + 1..=end].iter().map(|s| s.wrapping_add(delta)));
+            starts.extend(
+                self.starts[t + 1..=end]
+                    .iter()
+                    .map(|s| s.wrapping_add(delta)),
+            );
         }
         starts.into_boxed_slice()
     }
