@@ -27,8 +27,8 @@ pub enum Kernel {
     Portable,
     /// As `Portable`, comparing 4 points per instruction with AVX2 (x86-64 with AVX2 and POPCNT).
     Avx2,
-    /// As `Portable`, comparing 8 points per instruction with AVX-512F (x86-64 with AVX-512F and
-    /// POPCNT).
+    /// As `Portable`, comparing 8 points per instruction with AVX-512F (4 in a paged ring's
+    /// buckets, whose pages hold pads for 4; x86-64 with AVX-512F, AVX-512VL and POPCNT).
     Avx512,
 }
 
