@@ -339,11 +339,16 @@ fn write_page_with(
     debug_assert!(dst.len() == page_lines(m));
     let words: &mut [u64] = bytemuck::cast_slice_mut(dst);
     let (table_words, slots) = words.split_at_mut(TABLE_WORDS);
-    // The table is read as `u16`s in memory order, so it is written through a `u16` view.
-    let entries: &mut [u16] = bytemuck::cast_slice_mut(table_words);
+    // The table is made in `u16`s and stored in bytes, in memory order (every entry is at most
+    // `m <= PAGE_MAX`, 255).
+    let mut wide = [0u16; LOCAL + 2];
+    table(&mut wide);
+    wide[LOCAL + 1] = m as u16;
+    let entries: &mut [u8] = bytemuck::cast_slice_mut(table_words);
     entries.fill(0);
-    table(entries);
-    entries[LOCAL + 1] = m as u16;
+    for (e, &w) in entries.iter_mut().zip(&wide) {
+        *e = w as u8;
+    }
     let (slots, rest) = slots.split_at_mut(m);
     rest[1..=PAGE_PADS].fill(PAD);
     let low_words = &mut rest[1 + PAGE_PADS..1 + PAGE_PADS + m.div_ceil(4)];

@@ -32,8 +32,9 @@
 //! profile can produce, and a key too large to shift sorts above every point, as it does unshifted.
 //!
 //! A page, from its head (64-byte aligned, a whole number of lines):
-//! - `LOCAL + 2` `u16` table entries: `table[l]` = local rank of the page's first point whose local
-//!   bucket is `>= l`; `table[LOCAL]` and `table[LOCAL + 1]` are the page's point count `m`;
+//! - `LOCAL + 2` one-byte table entries: `table[l]` = local rank of the page's first point whose
+//!   local bucket is `>= l`; `table[LOCAL]` and `table[LOCAL + 1]` are the page's point count `m`
+//!   (at most [`PAGE_MAX`], 255: a page of hashed positions holds ~20–40);
 //! - `m + 1 + PAGE_PADS` slots: the page's packed points in order, then the *sentinel* (top bits
 //!   all ones, owner = the slot id of the next point of the ring, wrapping), then [`PAGE_PADS`]
 //!   [`PAD`]s;
@@ -115,12 +116,12 @@ pub(crate) const LOCAL_BITS: u32 = 4;
 /// bytes a publication writes are lowest near 32 points per page; `docs/performance.md`).
 pub(crate) const LOCAL: usize = 1 << LOCAL_BITS;
 
-/// Words of a page's table (`LOCAL + 2` `u16` entries).
-const TABLE_WORDS: usize = (LOCAL + 2).div_ceil(4);
+/// Words of a page's table (`LOCAL + 2` one-byte entries).
+const TABLE_WORDS: usize = (LOCAL + 2).div_ceil(8);
 
 /// The most points one page may hold (its table entries are `u16`). Hashed positions put about 32
 /// in a page; a ring that crowds more into one is searched with the Eytzinger layout instead.
-const PAGE_MAX: usize = u16::MAX as usize - WINDOW_MAX - 1;
+const PAGE_MAX: usize = u8::MAX as usize;
 
 /// Chunk memory a ring may hold, as a multiple of its live pages, before a publication packs it
 /// afresh (a safety net for rings that shrink a lot; churn is handled by [`MAX_CHUNKS`]).
@@ -215,7 +216,7 @@ fn page_lines(m: usize) -> usize {
 
 /// The page of an empty ring: no points, a sentinel owned by no slot, pads (its one line, then a
 /// line that stands for a chunk's tail).
-static EMPTY_PAGE: [Line; 2] = [Line([0, 0, 0, 0, 0, PAD, PAD, PAD]), Line([PAD; 8])];
+static EMPTY_PAGE: [Line; 2] = [Line([0, 0, 0, PAD, PAD, PAD, PAD, PAD]), Line([PAD; 8])];
 
 /// The address of a page (see the module docs for its layout).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -312,9 +313,9 @@ impl<'a> Page<'a> {
     #[inline(always)]
     fn entry(self, i: usize) -> usize {
         debug_assert!(i <= LOCAL + 1);
-        // SAFETY: a page starts with `LOCAL + 2` `u16` entries (invariant 1); `i <= LOCAL + 1`, and
-        // every caller passes at most `LOCAL + 1`. The head is 64-byte aligned.
-        unsafe { *self.h.cast::<u16>().add(i) as usize }
+        // SAFETY: a page starts with `LOCAL + 2` one-byte entries (invariant 1); `i <= LOCAL + 1`,
+        // and every caller passes at most `LOCAL + 1`.
+        unsafe { *self.h.cast::<u8>().add(i) as usize }
     }
 
     /// Table entries `0..=LOCAL`: entry `l` counts the page's points in local buckets below `l`.
@@ -388,7 +389,7 @@ impl<'a> Page<'a> {
 /// [`Packed::entry`]; the page's head is the entry's address rounded down to 64 bytes, as the table
 /// sits in the page's first line).
 #[derive(Clone, Copy)]
-pub(crate) struct Entry(*const u16);
+pub(crate) struct Entry(*const u8);
 
 impl Entry {
     /// A placeholder (bucket 0 of the static empty page); valid for every ring.
@@ -862,15 +863,15 @@ impl Packed {
         // SAFETY: `g < buckets = heads.len() * LOCAL` (invariant 1), so `g >> LOCAL_BITS` is a page.
         let h = unsafe { self.heads.get_unchecked(g >> LOCAL_BITS).0 };
         // SAFETY: `g & (LOCAL - 1) < LOCAL`: an entry of the page's table, which starts at its head.
-        Entry(unsafe { h.cast::<u16>().add(g & (LOCAL - 1)) })
+        Entry(unsafe { h.cast::<u8>().add(g & (LOCAL - 1)) })
     }
 
     /// The bucket whose table entry is `e` (reads the entry and the next one).
     #[inline(always)]
     pub(crate) fn bucket_at(&self, e: Entry) -> Bucket {
         // SAFETY: `e` is entry `l < LOCAL` of a page's table (only `entry` makes one, or the empty
-        // page's entry 0), so entries `l` and `l + 1` are both in the table; `u16` alignment.
-        let [start, end] = unsafe { e.0.cast::<[u16; 2]>().read() };
+        // page's entry 0), so entries `l` and `l + 1` are both in the table.
+        let [start, end] = unsafe { e.0.cast::<[u8; 2]>().read() };
         // The table sits in the page's first line and heads are 64-byte aligned (invariant 1).
         let head = e.0.map_addr(|a| a & !63).cast::<u64>();
         // SAFETY: `start <= m` (invariant 2): a slot of the page, `TABLE_WORDS` words past its head.
