@@ -105,7 +105,8 @@ impl Packed {
             |p, _, _, table| {
                 let b = p << LOCAL_BITS;
                 let first = buckets[b];
-                // Within a page: at most `PAGE_MAX` (checked before any page is written).
+                // Within a page: at most `PAGE_MAX` (checked before any page is written), or a
+                // flat ring's at most `u16::MAX` points.
                 for (t, &start) in table[..=LOCAL].iter_mut().zip(&buckets[b..=b + LOCAL]) {
                     *t = (start - first) as u16;
                 }
@@ -149,7 +150,8 @@ impl Packed {
             |p, _, _, table| {
                 let b = p << LOCAL_BITS;
                 let first = buckets[b];
-                // Within a page: at most `PAGE_MAX` (checked before any page is written).
+                // Within a page: at most `PAGE_MAX` (checked before any page is written), or a
+                // flat ring's at most `u16::MAX` points.
                 for (t, &start) in table[..=LOCAL].iter_mut().zip(&buckets[b..=b + LOCAL]) {
                     *t = (start - first) as u16;
                 }
@@ -182,12 +184,15 @@ impl Packed {
         }
         let buckets = 1usize << bits;
         let pages = buckets >> LOCAL_BITS;
-        if starts.len() != pages + 1 || starts.windows(2).any(|w| (w[1] - w[0]) as usize > PAGE_MAX)
-        {
+        if starts.len() != pages + 1 {
             return None;
         }
-        if flat_ok && buckets <= DIR_MAX {
+        if flat_ok && buckets <= DIR_MAX && n <= usize::from(u16::MAX) {
+            // No page tables: a flat ring's ranks are its directory's `u16`s.
             return Self::assemble_flat(n, norm, ids, (bits, shift), &starts, point, table);
+        }
+        if starts.windows(2).any(|w| (w[1] - w[0]) as usize > PAGE_MAX) {
+            return None;
         }
         let lines: usize = starts
             .windows(2)
