@@ -120,14 +120,21 @@ impl Radix {
         x: u64,
         keep: impl FnMut(u32) -> bool,
     ) -> Option<u32> {
+        let (x, b, rank) = self.searched(x)?;
+        self.packed.first_owner_from_count(x, b, rank, keep)
+    }
+
+    /// Where a single lookup finds the key's point: the normalized key, its bucket and the count
+    /// in it; `None` if the ring is empty.
+    #[inline(always)]
+    fn searched(&self, x: u64) -> Option<(u64, Bucket, Rank)> {
         let p = &self.packed;
         if p.len() == 0 {
             return None;
         }
         let x = p.key(x);
         let b = p.bucket(x);
-        let rank = p.count::<4>(b, |w| window_count(w, x));
-        p.first_owner_from_count(x, b, rank, keep)
+        Some((x, b, p.count::<4>(b, |w| window_count(w, x))))
     }
 
     /// The owners of the first point `>= x` and the `N - 1` points after it, found as a single
@@ -135,14 +142,8 @@ impl Radix {
     /// `Packed::owners_run_from_count`); `None` otherwise (the caller walks).
     #[inline(always)]
     pub(crate) fn owners_run<const N: usize>(&self, x: u64) -> Option<[u32; N]> {
-        let p = &self.packed;
-        if p.len() == 0 {
-            return None;
-        }
-        let x = p.key(x);
-        let b = p.bucket(x);
-        let rank = p.count::<4>(b, |w| window_count(w, x));
-        p.owners_run_from_count::<N>(x, b, rank)
+        let (x, b, rank) = self.searched(x)?;
+        self.packed.owners_run_from_count::<N>(x, b, rank)
     }
 
     /// The next index: this one, holding the points of a membership of `nodes_before` nodes, with
