@@ -312,8 +312,8 @@ impl Snapshot {
             let hash = u64::try_from(pos).unwrap_or(u64::MAX);
             let x = self.placement.search_from(hash);
             // The common case first: a few replicas, no node down, and the key's point and the
-            // next ones in one run of slots with distinct owners (999 keys of 1000 at 100 nodes for 3
-            // replicas): read at once, no walk.
+            // next ones in one run of slots with distinct owners (999 keys of 1000 at 100 nodes
+            // for 3 replicas): read at once, no walk.
             let done = !skip
                 && match want {
                     2 => self.run_replicas::<2>(x, out),
