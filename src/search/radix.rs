@@ -15,9 +15,9 @@
 //! The storage (pages of packed points, low bits and tables, with the bounds invariants that let the
 //! hot loops skip bounds checks) is `super::packed`'s. After a page's last point comes a wrap
 //! sentinel, which reads as the owner of the ring's next point so that the end of a page needs no
-//! test, and is never below any key, then a few [`PAD`]s, enough for the portable 4-wide windows;
-//! the 8-wide vector windows count only the bucket's own lanes, since past the pads come the low
-//! bits, the next page or a chunk's tail (which keeps their loads in bounds).
+//! test, and is never below any key, then [`PAGE_PADS`] [`PAD`]s: every window of a page is 4 slots
+//! wide, so past a bucket it reads later points, the sentinel or pads, none of them below the key.
+//! A flat ring's array ends in `WINDOW_MAX` pads, so its buckets may be counted 8 slots a window.
 
 use super::packed::{
     self, quantize, slot_owner, Bucket, Change, Entry, Packed, Rank, PAGE_PADS, WINDOW_MAX,

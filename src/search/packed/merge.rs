@@ -152,11 +152,10 @@ impl NextPages<'_> {
     }
 
     /// The slot id owning the first point after page `p`, wrapping (there is one: the packing is
-    /// not empty).
-    fn next_owner(&self, p: usize) -> u32 {
+    /// not empty); `own` is page `p`'s index in the touched pages, if it is touched.
+    fn next_owner(&self, p: usize, own: Option<usize>) -> u32 {
         let pages = self.prev.pages();
         let q = (p + 1) % pages;
-        let own = self.touched_index(p);
         if self.span(q).is_none() && self.prev.page_len(q) > 0 {
             // The next page is untouched and holds a point: the first point after `p` is the one
             // it was, and page `p`'s old sentinel names its owner (slot ids stay), where reading
@@ -555,7 +554,8 @@ impl Packed {
                     break;
                 }
                 let pg = self.page(q);
-                if pg.sentinel_owner() != next.next_owner(q) {
+                // `q` is untouched (a touched one ends the walk above).
+                if pg.sentinel_owner() != next.next_owner(q, None) {
                     resent.push(q);
                 }
                 if pg.len() > 0 {
@@ -616,7 +616,7 @@ impl Packed {
             // Page `p` is looked up before the page after it (which `next_owner` reads): the
             // touched pages are found from a hint that only moves forward.
             let touched = next.touched_index(p);
-            let next_owner = next.next_owner(p);
+            let next_owner = next.next_owner(p, touched);
             let at = out.len();
             match touched {
                 Some(i) => {
