@@ -308,9 +308,14 @@ impl HashRing {
         with_current(py, &self.router, |v| {
             v.snap
                 .replicas_wide_into(v.snap.key_hash_wide(bytes), count, v.ids);
-            raw::names_list(py, v.ids, NodeId::get, v.names, |i| {
-                name_of(py, v.snap, NodeId::new(i))
-            })
+            raw::names_list_reused(
+                py,
+                v.ids,
+                NodeId::get,
+                v.names,
+                |i| name_of(py, v.snap, NodeId::new(i)),
+                v.lists,
+            )
             .map_err(|e| e.restore(py))
             .ok()
         })
@@ -342,24 +347,27 @@ struct Cached {
     names: Option<(u64, Arc<NameTable>)>,
 }
 
-/// A thread's lookup state: the rings it read last (most recent last), an id buffer.
+/// A thread's lookup state: the rings it read last (most recent last), an id buffer, the
+/// `get_replicas` lists it may hand back again.
 struct Local {
     rings: Vec<Cached>,
     ids: Vec<NodeId>,
+    lists: raw::KeptLists,
 }
 
 thread_local! {
     /// This thread's lookup state (one thread-local, read once per call).
     static LOCAL: RefCell<Local> = const {
-        RefCell::new(Local { rings: Vec::new(), ids: Vec::new() })
+        RefCell::new(Local { rings: Vec::new(), ids: Vec::new(), lists: raw::KeptLists::new() })
     };
 }
 
-/// What a lookup works on: a snapshot, its name table, a buffer for ids.
+/// What a lookup works on: a snapshot, its name table, a buffer for ids, the thread's kept lists.
 struct View<'a> {
     snap: &'a Snapshot,
     names: &'a [Py<PyString>],
     ids: &'a mut Vec<NodeId>,
+    lists: &'a mut raw::KeptLists,
 }
 
 /// Runs `f` on the current snapshot of `router` (staged changes published first), through this
@@ -373,7 +381,7 @@ fn with_current<R>(py: Python<'_>, router: &Router, f: impl FnOnce(View<'_>) -> 
     let mut f = Some(f);
     let cached = LOCAL.try_with(|cell| {
         let mut local = cell.try_borrow_mut().ok()?;
-        let Local { rings, ids } = &mut *local;
+        let Local { rings, ids, lists } = &mut *local;
         let i = match rings
             .iter()
             .rposition(|c| Router::ptr_eq(c.reader.router(), router))
@@ -398,7 +406,12 @@ fn with_current<R>(py: Python<'_>, router: &Router, f: impl FnOnce(View<'_>) -> 
         }
         let names = names.as_ref().map_or(&[][..], |(_, t)| &t.0);
         let f = f.take()?;
-        Some(f(View { snap, names, ids }))
+        Some(f(View {
+            snap,
+            names,
+            ids,
+            lists,
+        }))
     });
     match (cached, f) {
         (Ok(Some(r)), _) => r,
@@ -408,6 +421,7 @@ fn with_current<R>(py: Python<'_>, router: &Router, f: impl FnOnce(View<'_>) -> 
                 snap: &snap,
                 names: name_table(py, &snap),
                 ids: &mut Vec::new(),
+                lists: &mut raw::KeptLists::new(),
             })
         }
         (_, None) => unreachable!("`f` is taken only by a call that returns its result"),

@@ -345,6 +345,49 @@ def test_get_replicas(ring: HashRing) -> None:
         ring.get_replicas("k", "2")  # type: ignore[arg-type]
 
 
+def test_get_replicas_lists_held_or_changed_stay_as_returned() -> None:
+    """A thread keeps the lists it returned and reuses one only when nothing else holds it: a list
+    the caller still holds, changed or not, is never written again, and every answer equals the
+    walk's, whatever the caller did to the lists before."""
+    ring = HashRing(nodes=[f"n{i}" for i in range(20)])
+    keys = [f"k{i}" for i in range(200)]
+    want = {k: ring.range(k)[:3] for k in keys}
+    held = []
+    for i, k in enumerate(keys):
+        got = ring.get_replicas(k, 3)
+        assert got == want[k]
+        if i % 3 == 0:
+            held.append((k, got))  # kept: a later call must not write it
+        elif i % 3 == 1:
+            got.append("extra")  # another length: not reused
+        else:
+            got[0] = object()  # replaced items are released when the list is reused
+        r = ring.get_replicas(k, 3)  # the loop's `r = f(k)`: the previous result still held
+        assert r == want[k]
+    for k, got in held:
+        assert got == want[k]
+    # Lists of other lengths, and `None`-free answers for every count.
+    for n in range(0, 25):
+        assert ring.get_replicas("k", n) == ring.range("k")[:n]
+
+
+def test_get_replicas_reentered_from_a_released_item() -> None:
+    """Releasing an item of a reused list may run code (a `__del__`) that calls get_replicas
+    again: both calls still answer the walk."""
+    ring = HashRing(nodes=[f"n{i}" for i in range(20)])
+    seen: list[list[str]] = []
+
+    class Calls:
+        def __del__(self) -> None:
+            seen.append(ring.get_replicas("inner", 3))
+
+    first = ring.get_replicas("a", 3)
+    first[1] = Calls()
+    del first
+    assert ring.get_replicas("b", 3) == ring.range("b")[:3]
+    assert seen == [ring.range("inner")[:3]]
+
+
 def test_iterate_nodes(ring: HashRing) -> None:
     it = ring.iterate_nodes("k")
     assert iter(it) is it
