@@ -114,7 +114,12 @@ fn health(c: &mut Criterion) {
                 .unwrap();
         }
         let tenth = router.load();
-        for (label, snap) in [("all_up", &up), ("tenth_down", &tenth)] {
+        // One node down (the usual incident), beside a tenth down.
+        let one = Router::from_snapshot(Snapshot::new(Placement::native(), nodes(n)).unwrap());
+        one.mark_down(up.node(ringroute::NodeId::new(0)).unwrap().name())
+            .unwrap();
+        let one = one.load();
+        for (label, snap) in [("all_up", &up), ("one_down", &one), ("tenth_down", &tenth)] {
             g.bench_function(format!("single_{label}/{n}_nodes"), |b| {
                 b.iter(|| {
                     for k in &keys {

@@ -52,7 +52,18 @@ pub(crate) struct Health {
     down: Arc<[u64]>,
     /// How many nodes are down.
     count: usize,
+    /// Whether single lookups read the next point's owner too ([`Health::pairs`]).
+    pairs: bool,
     pub(crate) all_down: AllDown,
+}
+
+/// Single lookups choose between the key's first two owners without a branch once at least one
+/// node in this many is down (see [`Health::pairs`]).
+const PAIRS_FROM: usize = 12;
+
+/// Whether [`Health::pairs`] holds for `count` nodes down of `nodes`.
+fn pairs(count: usize, nodes: usize) -> bool {
+    count * PAIRS_FROM >= nodes
 }
 
 impl Health {
@@ -61,6 +72,7 @@ impl Health {
         Self {
             down: Arc::from([]),
             count: 0,
+            pairs: false,
             all_down,
         }
     }
@@ -86,6 +98,7 @@ impl Health {
         Self {
             down: bits.into(),
             count,
+            pairs: pairs(count, nodes),
             all_down,
         }
     }
@@ -107,6 +120,7 @@ impl Health {
         Self {
             down: bits.into(),
             count,
+            pairs: pairs(count, nodes),
             all_down: self.all_down,
         }
     }
@@ -122,6 +136,18 @@ impl Health {
     #[inline(always)]
     pub(crate) fn any_down(&self) -> bool {
         self.count != 0
+    }
+
+    /// Whether a single lookup should read the owner of the point after the key's too and take
+    /// the first of the two that is up without a branch (walking on only when both are down): at
+    /// least one node in [`PAIRS_FROM`] is down. A branch on the owner's health is mispredicted
+    /// for about the share of keys whose owner is down, each costing about a whole lookup; the
+    /// second read costs every key 2–5 ns. Measured on an AMD EPYC guest (4096 keys, ns a key,
+    /// branch against pair): one node of 100 down 18.0 against 19.9, a tenth 22.9 against 20.3;
+    /// one of 1000 down 28.2 against 32.9, a tenth 34.0 against 33.5.
+    #[inline(always)]
+    pub(crate) fn pairs(&self) -> bool {
+        self.pairs
     }
 
     /// How many nodes are down.
