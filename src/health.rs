@@ -12,7 +12,9 @@
 //! search also reads the owner of the point after each key's (the same bucket, usually the same
 //! cache line), and the batch takes the first of the two that is up; only a key whose two first
 //! owners are both down walks on (`crate::snapshot`'s `walk`). The keys whose owner is down are
-//! listed in one pass over the answers (sixteen at a time under the AVX-512 kernel).
+//! listed in one pass over the answers (sixteen at a time under the AVX-512 kernel). A single
+//! lookup branches on its owner's health while few nodes are down, and reads the pair and selects,
+//! as batches do, once one node in twelve is (see [`Health::pairs`]).
 
 use std::sync::Arc;
 
