@@ -175,11 +175,12 @@ impl KeptLists {
 
 /// [`names_list`] of names from `names` alone, into a list kept in `kept` when one is free: a
 /// kept list nobody else holds (its reference count is 1, ours) and of the right length gets the
-/// new names and is handed back, instead of a new list being made and the old one freed (a list's
-/// two allocations and its collector tracking: a quarter of a `get_replicas(k, 3)` call, measured). CPython's
-/// own `zip` and `enumerate` reuse their result tuples the same way. A list that went back is
-/// indistinguishable from a new one to its caller: nothing else refers to it. Free-threaded
-/// builds, whose reference counts are not exact from one thread, always make new lists.
+/// new names and is handed back, instead of a new list being made and the old one freed (a
+/// list's two allocations and its collector tracking: a quarter of a `get_replicas(k, 3)` call,
+/// measured). CPython's own `zip` and `enumerate` reuse their result tuples the same way. A list
+/// that went back is indistinguishable from a new one to its caller: nothing else refers to it.
+/// Free-threaded builds, whose reference counts are not exact from one thread, always make new
+/// lists.
 #[inline]
 pub fn names_list_reused<'py, T: Copy>(
     py: Python<'py>,
