@@ -10,8 +10,13 @@
 //! ratio: 1.25 is their 125). The request goes to the first node of its key's walk
 //! ([`Snapshot::walk_wide`]: the owner first, down nodes skipped) that may take it. The capacities
 //! sum to at least `factor · (m + 1) > m`, so one thread always finds such a node; when threads race
-//! and none is left, the least loaded node of the walk takes it. No node then serves more than its
-//! capacity, plus one per thread that picked it at the same moment.
+//! and none is left, the least loaded node of the walk takes it.
+//!
+//! An acquire counts its lease on the key's owner and learns the owner's load before it in one
+//! atomic step, and gives the count back if that load leaves no room: threads racing for an
+//! owner's last place never both take it. A node reached further along the walk is checked and then
+//! counted, so it may serve one more than its capacity per thread that picked it at the same
+//! moment. (Each thread's capacity is computed from the total as it read it.)
 //!
 //! # Counters across memberships
 //!
@@ -333,8 +338,7 @@ impl BoundedLoad {
         let guard = sync::pin();
         let table = self.table(&guard);
         let stripe = sync::stripe();
-        let (id, entry) = self.pick(table, key, stripe.index)?;
-        let slot = entry.slot.lease();
+        let (id, slot) = self.pick(table, key, stripe.index)?;
         self.inner.in_flight.stripe(stripe.index).up(stripe);
         Some(Lease {
             holder,
@@ -346,25 +350,31 @@ impl BoundedLoad {
     }
 
     /// The node for `key` under `table`, as [`acquire`](Self::acquire) describes, for a thread
-    /// of stripe `stripe`.
+    /// of stripe `stripe`, with a lease taken on it.
+    ///
+    /// The owner's lease is taken first and checked after: the increment tells the leases out
+    /// before it, so two threads racing for a node's last place cannot both see it free (the
+    /// second sees the first's lease), and the increment is the one request for the counter's
+    /// cache line (a load and then an increment make two when the other core wrote it last).
     #[inline]
-    fn pick<'t>(&self, table: &'t Table, key: &[u8], stripe: usize) -> Option<(NodeId, &'t Entry)> {
+    fn pick(&self, table: &Table, key: &[u8], stripe: usize) -> Option<(NodeId, LeaseRef)> {
         let snap = &*table.snap;
         let pos = snap.key_hash_wide(key);
         let owner = snap.route_wide(pos)?;
         let entry = &table.entries[owner.index()];
-        let load = entry.slot.load();
         // The thread's own stripe is a lower bound of the total, so the capacity it gives is too:
-        // room under it is room under the true one.
+        // room under it is room under the true one. Read before the increment, whose lock would
+        // hold these loads back until the thread's earlier stores are out.
         let own = self.inner.in_flight.stripe(stripe).count();
+        let (lease, load) = entry.slot.reserve();
         if has_room(load, self.scale_of(table, own), entry.weight) {
-            return Some((owner, entry));
+            return Some((owner, lease));
         }
         let scale = self.scale(table);
         if has_room(load, scale, entry.weight) {
-            return Some((owner, entry));
+            return Some((owner, lease));
         }
-        Some(self.overflow(table, pos, scale, owner, load))
+        Some(self.overflow(table, pos, scale, (owner, load, lease)))
     }
 
     /// `factor · (m + 1) / W` for the current total `m`: a node's capacity is this times its weight,
@@ -381,21 +391,24 @@ impl BoundedLoad {
     }
 
     /// The owner is full: the first node after it on the walk from `pos` with room, else the least
-    /// loaded node of the walk (the first of them on a tie).
+    /// loaded node of the walk (the first of them on a tie), with a lease taken on it. `owner` is
+    /// the owner's id, its load before its lease, and that lease, given back unless the owner is
+    /// the answer.
     #[cold]
     #[inline(never)]
-    fn overflow<'t>(
+    fn overflow(
         &self,
-        table: &'t Table,
+        table: &Table,
         pos: u128,
         scale: f64,
-        owner: NodeId,
-        owner_load: u64,
-    ) -> (NodeId, &'t Entry) {
+        owner: (NodeId, u64, LeaseRef),
+    ) -> (NodeId, LeaseRef) {
+        let (owner, owner_load, owner_lease) = owner;
         let mut best = (owner, owner_load);
         let mut seen = Seen::new(table.entries.len());
         seen.insert(owner.index());
         let mut distinct = 1;
+        let mut found = None;
         for id in table.snap.walk_wide(pos) {
             if distinct >= table.walked {
                 break;
@@ -404,16 +417,21 @@ impl BoundedLoad {
                 continue;
             }
             distinct += 1;
-            let entry = &table.entries[id.index()];
-            let load = entry.slot.load();
-            if has_room(load, scale, entry.weight) {
-                return (id, entry);
+            let load = table.entries[id.index()].slot.load();
+            if has_room(load, scale, table.entries[id.index()].weight) {
+                found = Some(id);
+                break;
             }
             if load < best.1 {
                 best = (id, load);
             }
         }
-        (best.0, &table.entries[best.0.index()])
+        let id = found.unwrap_or(best.0);
+        if id == owner {
+            return (owner, owner_lease);
+        }
+        drop(owner_lease);
+        (id, table.entries[id.index()].slot.lease())
     }
 
     /// The current table: the one for the router's current version, made now if the router has

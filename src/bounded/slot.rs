@@ -79,6 +79,16 @@ impl TableRef {
         LeaseRef(self.0)
     }
 
+    /// Takes a lease and tells the leases that were out before it, in one atomic step: a caller
+    /// that then finds the node full drops the lease (and its count) again. One locked
+    /// instruction on the slot's line, where a load and then [`lease`](Self::lease) make two
+    /// requests for it when another core wrote it last (a read, then one for ownership).
+    #[inline]
+    pub(super) fn reserve(&self) -> (LeaseRef, u64) {
+        let before = self.slot().word.fetch_add(1, Ordering::Relaxed);
+        (LeaseRef(self.0), before & LEASES)
+    }
+
     /// The node's name.
     pub(super) fn name(&self) -> &std::sync::Arc<str> {
         &self.slot().name
