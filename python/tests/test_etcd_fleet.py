@@ -32,10 +32,11 @@ WRITERS = 4
 
 
 def follow_binary() -> str:
-    """The Rust router, built by cargo (a no-op when scripts/test-all's cargo test built it)."""
+    """The Rust router, built by cargo (a no-op when scripts/test-all's cargo test built it:
+    ``--workspace``, as there, so the crates have the features they were built with there)."""
     try:
         out = subprocess.run(
-            ["cargo", "build", "--release", "-p", "ringroute-etcd", "--example", "follow",
+            ["cargo", "build", "--release", "--workspace", "--example", "follow",
              "--message-format=json"],
             cwd=ROOT, capture_output=True, text=True, timeout=1200,
         )
