@@ -417,8 +417,9 @@ impl BoundedLoad {
                 continue;
             }
             distinct += 1;
-            let load = table.entries[id.index()].slot.load();
-            if has_room(load, scale, table.entries[id.index()].weight) {
+            let entry = &table.entries[id.index()];
+            let load = entry.slot.load();
+            if has_room(load, scale, entry.weight) {
                 found = Some(id);
                 break;
             }
