@@ -1,7 +1,7 @@
 //! A full build: every node's points hashed, sorted, equal positions settled by the profile's rule,
 //! and indexed in the layout that fits the ring.
 
-use super::sort::{bucket_sort, running_sum, sort_items, sort_points, Fill, Items, Stored};
+use super::sort::{bucket_sort, running_sum, sort_items, sort_points, Fill, Sorted, Stored};
 use super::{Plain, Ring};
 use crate::error::Result;
 use crate::maglev::{Entries, MaglevTable};
@@ -77,7 +77,7 @@ impl Ring {
             let mut fill = Fill(|id: usize, out: &mut Vec<u64>| {
                 placement.node_positions(nodes[id], m, norm, out, &mut scratch)
             });
-            let sorted = sort_items(nodes.len(), total as usize, EXTRA_BITS, &mut fill);
+            let sorted = sort_items(nodes.len(), total as usize, EXTRA_BITS, norm, &mut fill);
             if let Some(ring) = sorted.and_then(|s| Self::from_items(norm, s)) {
                 return Ok(ring);
             }
@@ -119,12 +119,15 @@ impl Ring {
         Ok(Self::assemble(index, None, None, Vec::new()))
     }
 
-    /// The ring of sorted items, if no two points meet and the pages hold them.
-    fn from_items(norm: u32, sorted: Items) -> Option<Ring> {
-        if !sorted.distinct {
-            return None;
-        }
-        let index = Index::from_items(&sorted.items, &sorted.buckets, sorted.geometry, norm)?;
+    /// The ring of sorted points, if no two points meet and the pages hold them.
+    fn from_items(norm: u32, sorted: Sorted) -> Option<Ring> {
+        let index = match sorted {
+            Sorted::Items(s) if s.distinct => {
+                Index::from_items(&s.items, &s.buckets, s.geometry, norm)?
+            }
+            Sorted::Index(index) => index,
+            Sorted::Items(_) | Sorted::Meet => return None,
+        };
         Some(Self::assemble(index, None, None, Vec::new()))
     }
 
@@ -135,7 +138,7 @@ impl Ring {
     fn from_positions(profile: Profile, q: Vec<u64>, ends: Vec<u32>) -> Ring {
         let norm = profile.position_norm();
         let mut stored = Stored { q: &q, ends: &ends };
-        let sorted = sort_items(ends.len(), q.len(), EXTRA_BITS, &mut stored);
+        let sorted = sort_items(ends.len(), q.len(), EXTRA_BITS, norm, &mut stored);
         if let Some(ring) = sorted.and_then(|s| Self::from_items(norm, s)) {
             return ring;
         }

@@ -10,7 +10,7 @@
 //! one bucket) stay correct and `n log n`: a crowded bucket is sorted with the standard sort.
 
 use super::build::Pt;
-use crate::search::{radix_geometry, LOCAL_BITS};
+use crate::search::{radix_geometry, Index, PageWriter, LOCAL_BITS};
 
 /// Buckets per page.
 const LOCAL: usize = 1 << LOCAL_BITS;
@@ -170,6 +170,16 @@ pub(super) struct Items {
     pub(super) distinct: bool,
 }
 
+/// What [`sort_items`] made of a narrow full build's points.
+pub(super) enum Sorted {
+    /// The items and their bucket starts, for [`Index::from_items`](crate::search::Index::from_items).
+    Items(Items),
+    /// The radix index itself, its pages written as the sort finished them ([`by_partitions`]).
+    Index(Index),
+    /// Two points meet (equal positions): the caller settles them by the profile's rule.
+    Meet,
+}
+
 /// Sorts the points of a narrow full build into *items*, the form [`Index::from_items`] packs. An
 /// item is a point's normalized position's bits below its page (`in_page = shift + LOCAL_BITS` of
 /// them) at the top of a `u64`, above the node id: half the width of a (position, id) pair, and
@@ -191,11 +201,12 @@ pub(super) fn sort_items(
     nodes: usize,
     estimate: usize,
     extra: u32,
+    norm: u32,
     src: &mut impl Positions,
-) -> Option<Items> {
-    match by_partitions(nodes, estimate, extra, src) {
-        Some(items) => Some(items),
-        None => by_counting(nodes, estimate, extra, src),
+) -> Option<Sorted> {
+    match by_partitions(nodes, estimate, extra, norm, src) {
+        Some(sorted) => Some(sorted),
+        None => by_counting(nodes, estimate, extra, src).map(Sorted::Items),
     }
 }
 
@@ -337,8 +348,9 @@ fn by_partitions(
     nodes: usize,
     estimate: usize,
     extra: u32,
+    norm: u32,
     src: &mut impl Positions,
-) -> Option<Items> {
+) -> Option<Sorted> {
     let id_bits = usize::BITS - nodes.saturating_sub(1).leading_zeros();
     if nodes > 1 << 16 || estimate >= (u32::MAX as usize) / 2 || estimate < SMALL {
         return None;
@@ -362,6 +374,11 @@ fn by_partitions(
     let mut items = vec![0u64; room * parts];
     let mut ids = vec![0u16; room * parts];
     let mut fill_to = vec![0u32; parts];
+    // The points of each page (modulo 2^16), for the pages' room: exact, so that the written
+    // chunk is not copied to shrink it (a copy of the whole ring, lines being over-aligned for
+    // the allocator to shrink in place).
+    let mut per_page = vec![0u16; 1 << (bits - LOCAL_BITS)];
+    let page_shift = plan.in_page;
     // The positions or-ed together: their top bit is the largest position's.
     let (mut n, mut ored) = (0usize, 0u64);
     let mut buf: Vec<u64> = Vec::new();
@@ -371,6 +388,9 @@ fn by_partitions(
         n += pts.len();
         for &x in pts {
             ored |= x;
+            // Below the pages' count: `in_page + bits - LOCAL_BITS` is 64 (the full spread).
+            let page = &mut per_page[x.checked_shr(page_shift).unwrap_or(0) as usize];
+            *page = page.wrapping_add(1);
             let p = part_of(x);
             let at = fill_to[p] as usize;
             if at == room {
@@ -384,34 +404,31 @@ fn by_partitions(
     if n != estimate || ored >> 63 == 0 {
         return None;
     }
-    // Each partition by its fine buckets, into `items[base..]`.
+    // Each partition by its fine buckets, into `scratch` (in the cache), its pages finished and
+    // written out at once: the sorted items are never stored whole nor read back from memory.
     let low = 64 - plan.in_page;
     let per_part = 1usize << (bits - part_bits);
-    let mut buckets = vec![0u32; (1 << bits) + 1];
+    let mut pages = PageWriter::new(geometry, norm, &per_page)?;
     let mut sorter = Partitions::new(&plan, plan.fine_bits - part_bits, low);
+    let mut scratch = vec![0u64; room];
+    let mut local = vec![0u32; per_part + 1];
     let mut distinct = true;
-    let mut base = 0usize;
     for (p, &count) in fill_to.iter().enumerate() {
         let (from, count) = (p * room, count as usize);
-        let local = &mut buckets[p * per_part..=(p + 1) * per_part];
-        let ids = &ids[from..from + count];
-        sorter.sort(
-            &mut items,
-            from..from + count,
-            base,
-            ids,
-            local,
-            &mut distinct,
-        );
-        base += count;
+        let out = &mut scratch[..count];
+        let (xs, ids) = (&items[from..from + count], &ids[from..from + count]);
+        sorter.place(xs, ids, out, &mut local, 0, &mut distinct);
+        if !distinct {
+            return Some(Sorted::Meet);
+        }
+        for table in local.windows(LOCAL + 1).step_by(LOCAL) {
+            let (a, b) = (table[0] as usize, table[LOCAL] as usize);
+            if !pages.page(&out[a..b], table) {
+                return None;
+            }
+        }
     }
-    items.truncate(n);
-    Some(Items {
-        items,
-        buckets,
-        geometry,
-        distinct,
-    })
+    Index::from_pages(pages).map(Sorted::Index)
 }
 
 /// The second pass of a partitioned sort: each partition's points (positions in `items`, ids beside
@@ -453,28 +470,44 @@ impl Partitions {
         local: &mut [u32],
         distinct: &mut bool,
     ) {
-        let (mask, fine_shift, low) = (self.mask, self.fine_shift, self.low);
         let count = src.len();
-        self.xs.clear();
-        self.xs.extend_from_slice(&items[src]);
+        let mut xs = std::mem::take(&mut self.xs);
+        xs.clear();
+        xs.extend_from_slice(&items[src]);
+        let out = &mut items[dst..dst + count];
+        self.place(&xs, ids, out, local, dst as u32, distinct);
+        self.xs = xs;
+    }
+
+    /// Sorts a partition's positions `xs` and ids `ids` into items in `out` (as long), writes its
+    /// table buckets' starts into `local` (from `base`) and finishes its pages.
+    fn place(
+        &mut self,
+        xs: &[u64],
+        ids: &[u16],
+        out: &mut [u64],
+        local: &mut [u32],
+        base: u32,
+        distinct: &mut bool,
+    ) {
+        let (mask, fine_shift, low) = (self.mask, self.fine_shift, self.low);
         self.fine.fill(0);
-        for &x in &self.xs {
+        for &x in xs {
             self.fine[((x >> fine_shift) as usize & mask) + 1] += 1;
         }
         running_sum(&mut self.fine);
         self.next.clear();
         self.next
             .extend_from_slice(&self.fine[..self.fine.len() - 1]);
-        let out = &mut items[dst..dst + count];
-        for (&x, &id) in self.xs.iter().zip(ids) {
+        for (&x, &id) in xs.iter().zip(ids) {
             let at = &mut self.next[(x >> fine_shift) as usize & mask];
             out[*at as usize] = x << low | u64::from(id);
             *at += 1;
         }
         for (b, start) in local.iter_mut().enumerate() {
-            *start = self.fine[b << self.extra] + dst as u32;
+            *start = self.fine[b << self.extra] + base;
         }
-        finish_pages(out, local, dst as u32, low, distinct);
+        finish_pages(out, local, base, low, distinct);
     }
 }
 
@@ -714,19 +747,60 @@ mod tests {
         assert_eq!(a.distinct, b.distinct);
     }
 
+    fn items_of(sorted: Sorted) -> Items {
+        match sorted {
+            Sorted::Items(items) => items,
+            Sorted::Index(_) | Sorted::Meet => panic!("not items"),
+        }
+    }
+
+    /// The pages of a radix index, as words, and its page starts.
+    fn pages_of(index: &Index) -> (Vec<u64>, Vec<u32>) {
+        match index {
+            Index::Radix(r) => {
+                r.check();
+                r.page_words()
+            }
+            _ => panic!("not a radix index"),
+        }
+    }
+
     #[test]
-    fn partitions_sort_as_the_count_does() {
+    fn partitions_write_the_pages_the_count_gives() {
         // 3000 × 160 points: 2^19 fine buckets, past one counting pass.
         for (nodes, per_node, extra) in [(3000, 160, 1), (2100, 200, 2), (4000, 160, 0)] {
             let pts = hashed(nodes, per_node, nodes as u64);
             let fill = |id: usize, out: &mut Vec<u64>| out.extend_from_slice(&pts[id]);
             let n = nodes * per_node;
-            let parted = by_partitions(nodes, n, extra, &mut Fill(fill)).expect("hashes spread");
+            let parted = match by_partitions(nodes, n, extra, 0, &mut Fill(fill)) {
+                Some(Sorted::Index(index)) => index,
+                _ => panic!("hashes spread, and none meet"),
+            };
             let counted = by_counting(nodes, n, extra, &mut Fill(fill)).unwrap();
-            same_items(&parted, &counted);
-            assert!(parted.distinct);
-            assert_eq!(parted.items.len(), n);
+            assert!(counted.distinct);
+            let from_items =
+                Index::from_items(&counted.items, &counted.buckets, counted.geometry, 0).unwrap();
+            let (words, starts) = pages_of(&parted);
+            assert_eq!(
+                (&words, &starts),
+                (&pages_of(&from_items).0, &pages_of(&from_items).1)
+            );
+            assert_eq!(starts.last().copied(), Some(n as u32));
         }
+    }
+
+    #[test]
+    fn partitions_tell_when_points_meet() {
+        let (nodes, per_node) = (3000, 160);
+        let mut pts = hashed(nodes, per_node, 11);
+        pts[5][3] = pts[2000][7];
+        let fill = |id: usize, out: &mut Vec<u64>| out.extend_from_slice(&pts[id]);
+        let n = nodes * per_node;
+        assert!(matches!(
+            by_partitions(nodes, n, 1, 0, &mut Fill(fill)),
+            Some(Sorted::Meet)
+        ));
+        assert!(!by_counting(nodes, n, 1, &mut Fill(fill)).unwrap().distinct);
     }
 
     #[test]
@@ -737,17 +811,17 @@ mod tests {
         // A wrong estimate; positions that leave the top bit unused; a crowd in one partition.
         {
             let fill = |id: usize, out: &mut Vec<u64>| out.extend_from_slice(&pts[id]);
-            assert!(by_partitions(nodes, n + 1, 1, &mut Fill(fill)).is_none());
+            assert!(by_partitions(nodes, n + 1, 1, 0, &mut Fill(fill)).is_none());
         }
         for v in pts.iter_mut().flatten() {
             *v >>= 1;
         }
         {
             let fill = |id: usize, out: &mut Vec<u64>| out.extend_from_slice(&pts[id]);
-            assert!(by_partitions(nodes, n, 1, &mut Fill(fill)).is_none());
+            assert!(by_partitions(nodes, n, 1, 0, &mut Fill(fill)).is_none());
             // `sort_items` then counts, and agrees with the count.
             same_items(
-                &sort_items(nodes, n, 1, &mut Fill(fill)).unwrap(),
+                &items_of(sort_items(nodes, n, 1, 0, &mut Fill(fill)).unwrap()),
                 &by_counting(nodes, n, 1, &mut Fill(fill)).unwrap(),
             );
         }
@@ -755,9 +829,9 @@ mod tests {
             *v = u64::MAX - (*v >> 20);
         }
         let fill = |id: usize, out: &mut Vec<u64>| out.extend_from_slice(&pts[id]);
-        assert!(by_partitions(nodes, n, 1, &mut Fill(fill)).is_none());
+        assert!(by_partitions(nodes, n, 1, 0, &mut Fill(fill)).is_none());
         same_items(
-            &sort_items(nodes, n, 1, &mut Fill(fill)).unwrap(),
+            &items_of(sort_items(nodes, n, 1, 0, &mut Fill(fill)).unwrap()),
             &by_counting(nodes, n, 1, &mut Fill(fill)).unwrap(),
         );
     }

@@ -22,7 +22,7 @@ mod table;
 use bytemuck::{Pod, Zeroable};
 
 pub(crate) use eytzinger::Eytzinger;
-pub(crate) use packed::{Change, LOCAL_BITS};
+pub(crate) use packed::{Change, PageWriter, LOCAL_BITS};
 pub(crate) use radix::{Points as RadixPoints, Radix, NO_NEXT};
 #[cfg(test)]
 pub(crate) use simd::kernels_under_test;
@@ -118,6 +118,11 @@ impl Index {
     ) -> Option<Self> {
         packed::Packed::from_items(items, buckets, geometry, norm)
             .map(|p| Index::Radix(Radix::from_packed(p)))
+    }
+
+    /// The radix index a [`PageWriter`] wrote; `None` if a page is missing.
+    pub(crate) fn from_pages(pages: PageWriter) -> Option<Self> {
+        pages.finish().map(|p| Index::Radix(Radix::from_packed(p)))
     }
 
     /// The index in a chosen layout; `None` if the ring does not fit it (a table is made only by

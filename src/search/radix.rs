@@ -162,6 +162,12 @@ impl Radix {
     }
 
     /// Checks every invariant of the packing (panics if one fails).
+    /// The packing's pages as words and its page starts (see `Packed::page_words`).
+    #[cfg(test)]
+    pub(crate) fn page_words(&self) -> (Vec<u64>, Vec<u32>) {
+        self.packed.page_words()
+    }
+
     #[cfg(test)]
     pub(crate) fn check(&self) {
         self.packed.check();

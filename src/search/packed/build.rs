@@ -223,13 +223,32 @@ impl Packed {
             );
             offsets.push(at);
         }
+        Some(Self::of_pages(
+            out, offsets, starts, ids, shift, buckets, n, norm,
+        ))
+    }
+
+    /// A paged packing of the pages written into `out` (`live` lines, pages at `offsets`; its
+    /// tail line is pushed here), whose page starts are `starts`.
+    #[allow(clippy::too_many_arguments)]
+    fn of_pages(
+        mut out: Vec<Line>,
+        offsets: Vec<usize>,
+        starts: Vec<u32>,
+        ids: Vec<u32>,
+        shift: u32,
+        buckets: usize,
+        n: usize,
+        norm: u32,
+    ) -> Self {
+        let live = out.len();
         out.push(TAIL);
         let out = out.into_boxed_slice();
         let heads = offsets
             .into_iter()
             .map(|at| Head(out[at..].as_ptr().cast()))
             .collect::<Vec<_>>();
-        Some(Self {
+        Self {
             heads: heads.into_boxed_slice(),
             chunks: vec![Chunk::new(out, None)],
             starts: starts.into_boxed_slice(),
@@ -238,11 +257,11 @@ impl Packed {
             buckets,
             n,
             norm,
-            live: lines,
+            live,
             flat: None,
             dir: Vec::new(),
             first: Head(std::ptr::null()),
-        })
+        }
     }
 
     /// The table's size (`bits`: 2^bits buckets, at least one page's worth) and the shift that takes
@@ -292,6 +311,140 @@ impl Packed {
             flat: None,
             first: Head(std::ptr::null()),
         }
+    }
+}
+
+/// A paged packing written page by page, in page order, as a full build's sort finishes each
+/// page: the same packing [`Packed::from_items`] makes of the same items, written while each page's
+/// items are in the cache (they are never stored whole, nor read back from memory). A page's
+/// sentinel is owned by the next point's slot, which is not known until a later page with points
+/// comes: until then its place is kept, and the last ones take the ring's first point's.
+pub(crate) struct PageWriter {
+    out: Vec<Line>,
+    offsets: Vec<usize>,
+    starts: Vec<u32>,
+    /// The words (of `out`) of the sentinels waiting for the next point's slot.
+    pending: Vec<usize>,
+    /// The slot of the ring's first point.
+    first: Option<u32>,
+    pages: usize,
+    buckets: usize,
+    shift: u32,
+    norm: u32,
+    in_page: u32,
+    low: u32,
+    id_mask: u64,
+}
+
+impl PageWriter {
+    /// A writer of a paged packing in the table geometry `(bits, shift)` whose positions are
+    /// normalized by `norm`, whose pages will hold `counts` points (modulo 2^16: the room it
+    /// reserves, exact when they are right, so that the chunk is never copied to shrink it);
+    /// `None` if the geometry has no whole page or the items would not hold a position's bits
+    /// below a page.
+    pub(crate) fn new((bits, shift): (u32, u32), norm: u32, counts: &[u16]) -> Option<Self> {
+        let in_page = shift + LOCAL_BITS;
+        if !(LOCAL_BITS..=32).contains(&bits) || in_page > 64 {
+            return None;
+        }
+        let pages = 1usize << (bits - LOCAL_BITS);
+        let low = 64 - in_page;
+        let room = counts.iter().map(|&m| page_lines(m.into())).sum::<usize>() + 1;
+        let mut starts = Vec::with_capacity(pages + 1);
+        starts.push(0);
+        Some(Self {
+            out: Vec::with_capacity(room),
+            offsets: Vec::with_capacity(pages),
+            starts,
+            pending: Vec::new(),
+            first: None,
+            pages,
+            buckets: 1 << bits,
+            shift,
+            norm: norm % 64,
+            in_page,
+            low,
+            id_mask: (1u64 << low.min(16)) - 1,
+        })
+    }
+
+    /// Writes the next page from its `items` (as [`Packed::from_items`] takes them, sorted) and
+    /// its `table`: where each of its buckets' first item is, then where its last item ends, on
+    /// any common origin (`LOCAL + 1` entries, ascending, the last `items.len()` past the first).
+    /// `false` (and nothing written) if there is no page left, the page holds more than a page
+    /// can, or the table is not one.
+    pub(crate) fn page(&mut self, items: &[u64], table: &[u32]) -> bool {
+        let (p, m) = (self.offsets.len(), items.len());
+        if p == self.pages
+            || m > PAGE_MAX
+            || table.len() != LOCAL + 1
+            || table[LOCAL].wrapping_sub(table[0]) as usize != m
+            || table.windows(2).any(|w| w[0] > w[1])
+        {
+            return false;
+        }
+        let origin = table[0];
+        let Ok(n) = u32::try_from(self.starts[p] as usize + m) else {
+            return false;
+        };
+        let (low, id_mask) = (self.low, self.id_mask);
+        // A ring of one page has `in_page` up to 64: its page bits are none.
+        let top = (p as u64).checked_shl(self.in_page).unwrap_or(0);
+        let at = self.out.len();
+        self.out.resize(at + page_lines(m), Line([PAD; 8]));
+        write_page_with(
+            &mut self.out[at..],
+            m,
+            0,
+            |t| {
+                for (e, &s) in t[..=LOCAL].iter_mut().zip(table) {
+                    *e = (s - origin) as u16;
+                }
+            },
+            |slots, lows| {
+                for ((slot, low_bits), &x) in slots.iter_mut().zip(lows).zip(items) {
+                    let q = top | x >> low;
+                    (*slot, *low_bits) = (pack(q, (x & id_mask) as u32), q as u16);
+                }
+            },
+        );
+        if let Some(&x) = items.first() {
+            let owner = (x & id_mask) as u32;
+            self.first.get_or_insert(owner);
+            self.settle(owner);
+        }
+        self.pending.push(at * 8 + TABLE_WORDS + m);
+        self.offsets.push(at);
+        self.starts.push(n);
+        true
+    }
+
+    /// Gives every waiting sentinel to slot `owner`.
+    fn settle(&mut self, owner: u32) {
+        let words: &mut [u64] = bytemuck::cast_slice_mut(&mut self.out);
+        for &w in &self.pending {
+            words[w] = sentinel(owner);
+        }
+        self.pending.clear();
+    }
+
+    /// The packing, once every page is written; `None` before.
+    pub(crate) fn finish(mut self) -> Option<Packed> {
+        if self.offsets.len() != self.pages {
+            return None;
+        }
+        self.settle(self.first.unwrap_or(0xFFFF));
+        let n = *self.starts.last()? as usize;
+        Some(Packed::of_pages(
+            self.out,
+            self.offsets,
+            self.starts,
+            Vec::new(),
+            self.shift,
+            self.buckets,
+            n,
+            self.norm,
+        ))
     }
 }
 
@@ -383,6 +536,107 @@ mod tests {
                 assert_eq!(p.rank_at_or_after(pt), r);
             }
         }
+    }
+
+    /// `points` (sorted 64-bit positions) owned by `owners` as a full build's items, their
+    /// bucket starts and their geometry, and each page's point count.
+    fn as_items(points: &[u64], owners: &[u32]) -> (Vec<u64>, Vec<u32>, (u32, u32), Vec<u16>) {
+        let geometry = Packed::geometry(points.len(), Some(u64::MAX));
+        let (bits, shift) = geometry;
+        let low = 64 - shift - LOCAL_BITS;
+        let items = (points.iter().zip(owners))
+            .map(|(&x, &o)| x.checked_shl(low).unwrap_or(0) | u64::from(o))
+            .collect();
+        let mut buckets = vec![0u32; (1 << bits) + 1];
+        for &x in points {
+            buckets[(x >> shift) as usize + 1] += 1;
+        }
+        for b in 1..buckets.len() {
+            buckets[b] += buckets[b - 1];
+        }
+        let counts = (buckets.windows(LOCAL + 1).step_by(LOCAL))
+            .map(|t| (t[LOCAL] - t[0]) as u16)
+            .collect();
+        (items, buckets, geometry, counts)
+    }
+
+    /// Writes `items` page by page, as a full build's sort does.
+    fn written(items: &[u64], buckets: &[u32], geometry: (u32, u32), counts: &[u16]) -> Packed {
+        let mut w = PageWriter::new(geometry, 0, counts).unwrap();
+        for t in buckets.windows(LOCAL + 1).step_by(LOCAL) {
+            assert!(w.page(&items[t[0] as usize..t[LOCAL] as usize], t));
+        }
+        w.finish().unwrap()
+    }
+
+    #[test]
+    fn a_page_writer_writes_the_pages_from_items_does() {
+        for n in [1usize, 2, 17, 100, 1000, 5000, 40_000] {
+            // Positions spread over 64 bits, the last one's top bit set (so that a flat packing
+            // paged again has the same geometry), owners below the items' low bits.
+            let mut points = sample(n - 1, 5);
+            points.push(u64::MAX - 1);
+            let (bits, shift) = Packed::geometry(n, Some(u64::MAX));
+            let id_bound = 1u32 << (64 - shift - LOCAL_BITS).min(16);
+            let owners: Vec<u32> = (0..n as u32).map(|i| (i * 7) % id_bound.min(300)).collect();
+            let (items, buckets, geometry, counts) = as_items(&points, &owners);
+            assert_eq!(geometry, (bits, shift));
+            let w = written(&items, &buckets, geometry, &counts);
+            w.check();
+            let p = Packed::from_items(&items, &buckets, geometry, 0)
+                .unwrap()
+                .paged();
+            assert_eq!(w.page_words(), p.page_words(), "{n} points");
+            assert_eq!(w.contents(), p.contents());
+            let want: Vec<(u64, u32)> = points.iter().copied().zip(owners).collect();
+            assert_eq!(w.contents(), want);
+            // Exact room: the chunk was not copied to shrink it.
+            assert_eq!(w.chunks[0].lines().len(), w.live + 1);
+        }
+    }
+
+    #[test]
+    fn a_page_writer_refuses_what_is_not_a_page() {
+        let points = sample(3000, 9);
+        let owners = vec![1u32; points.len()];
+        let (items, buckets, geometry, counts) = as_items(&points, &owners);
+        let pages = counts.len();
+        let fresh = || PageWriter::new(geometry, 0, &counts).unwrap();
+        // The pages up to the first of two points or more, written; then that page's table
+        // whose last entry is not where the items end, one that descends, one too short.
+        let mut w = fresh();
+        let tables: Vec<&[u32]> = buckets.windows(LOCAL + 1).step_by(LOCAL).collect();
+        let k = tables.iter().position(|t| t[LOCAL] - t[0] >= 2).unwrap();
+        let range = |t: &[u32]| t[0] as usize..t[LOCAL] as usize;
+        for t in &tables[..k] {
+            assert!(w.page(&items[range(t)], t));
+        }
+        let t = tables[k];
+        let r = range(t);
+        assert!(!w.page(&items[r.start..r.end - 1], t));
+        let mut down = t.to_vec();
+        down[LOCAL / 2] = t[LOCAL] + 1;
+        assert!(!w.page(&items[r.clone()], &down));
+        assert!(!w.page(&items[r.clone()], &t[..LOCAL]));
+        // More points than a page holds.
+        let many = vec![0u64; PAGE_MAX + 1];
+        let mut big = [0u32; LOCAL + 1];
+        big[LOCAL] = many.len() as u32;
+        assert!(!w.page(&many, &big));
+        // Pages missing, then one too many.
+        assert!(w.page(&items[r], t));
+        assert!(w.finish().is_none());
+        let mut w = fresh();
+        for t in &tables {
+            assert!(w.page(&items[range(t)], t));
+        }
+        assert!(!w.page(&[], &[0; LOCAL + 1]));
+        let p = w.finish().unwrap();
+        p.check();
+        assert_eq!(p.len(), points.len());
+        assert_eq!(pages, 1 << (geometry.0 - LOCAL_BITS));
+        // A geometry with no whole page.
+        assert!(PageWriter::new((LOCAL_BITS - 1, 0), 0, &[]).is_none());
     }
 
     #[test]

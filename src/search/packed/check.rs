@@ -64,6 +64,18 @@ impl Packed {
         self.iter_from(0).map(|(p, s)| (p, self.id(s))).collect()
     }
 
+    /// Every page's lines in page order, as words, and the page starts: two packings equal bit
+    /// for bit have equal ones.
+    pub(crate) fn page_words(&self) -> (Vec<u64>, Vec<u32>) {
+        let mut words = Vec::new();
+        for p in 0..self.heads.len() {
+            for line in self.page(p).lines() {
+                words.extend_from_slice(&line.0);
+            }
+        }
+        (words, self.starts.to_vec())
+    }
+
     /// Checks every invariant and every page's table and sentinel against its points (for tests).
     pub(crate) fn check(&self) {
         if self.flat.is_some() {

@@ -90,6 +90,7 @@ mod flat;
 mod merge;
 mod spares;
 
+pub(crate) use build::PageWriter;
 pub(crate) use merge::Change;
 use spares::Spares;
 
@@ -362,8 +363,9 @@ impl<'a> Page<'a> {
     fn lines(self) -> &'a [Line] {
         // SAFETY: a page is `page_lines(len())` whole lines from its 64-byte-aligned head, inside
         // its chunk or the static empty page (invariant 1: every page is written that way, by
-        // `build::assemble` and `merge::write`, and the empty page is 2 lines, `page_lines(0)`),
-        // immutable for as long as the packing that lends the page (`'a`).
+        // `build::assemble`, `build::PageWriter` and `merge::write`, and the empty page is 2
+        // lines, `page_lines(0)`), immutable for as long as the packing that lends the page
+        // (`'a`).
         unsafe { std::slice::from_raw_parts(self.h.cast::<Line>(), page_lines(self.len())) }
     }
 
