@@ -289,6 +289,8 @@ mod tests {
         if let (Index::Radix(f), Index::Radix(s)) = (&fast.index, &slow.index) {
             f.check();
             s.check();
+            // Bit for bit, however the pages were written.
+            assert_eq!(f.page_words(), s.page_words());
         }
         let max = u64::MAX >> norm;
         let mut x = 0x9E37_79B9_7F4A_7C15u64;
