@@ -374,24 +374,25 @@ fn by_partitions(
     let mut items = vec![0u64; room * parts];
     let mut ids = vec![0u16; room * parts];
     let mut fill_to = vec![0u32; parts];
-    // The points of each page (modulo 2^16), for the pages' room: exact, so that the written
-    // chunk is not copied to shrink it (a copy of the whole ring, lines being over-aligned for
-    // the allocator to shrink in place).
-    let mut per_page = vec![0u16; 1 << (bits - LOCAL_BITS)];
-    let page_shift = plan.in_page;
+    // The points of each page (modulo 2^8: a page holds at most 255), for the pages' room:
+    // exact, so that the written chunk is not copied to shrink it (a copy of the whole ring,
+    // lines being over-aligned for the allocator to shrink in place).
+    let page_bits = bits - LOCAL_BITS;
+    let mut per_page = vec![0u8; 1 << page_bits];
+    // A point's page: its top `page_bits` bits (`in_page + page_bits` is 64, the full spread);
+    // its partition: the page's top `part_bits`.
+    let (page_shift, part_shift) = (plan.in_page, page_bits - part_bits);
     // The positions or-ed together: their top bit is the largest position's.
     let (mut n, mut ored) = (0usize, 0u64);
     let mut buf: Vec<u64> = Vec::new();
-    let part_of = |x: u64| x.checked_shr(64 - part_bits).unwrap_or(0) as usize;
     for id in 0..nodes {
         let pts = src.of(id, &mut buf);
         n += pts.len();
         for &x in pts {
             ored |= x;
-            // Below the pages' count: `in_page + bits - LOCAL_BITS` is 64 (the full spread).
-            let page = &mut per_page[x.checked_shr(page_shift).unwrap_or(0) as usize];
-            *page = page.wrapping_add(1);
-            let p = part_of(x);
+            let page = x.checked_shr(page_shift).unwrap_or(0) as usize;
+            per_page[page] = per_page[page].wrapping_add(1);
+            let p = page >> part_shift;
             let at = fill_to[p] as usize;
             if at == room {
                 return None;

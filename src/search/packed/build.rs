@@ -338,11 +338,12 @@ pub(crate) struct PageWriter {
 
 impl PageWriter {
     /// A writer of a paged packing in the table geometry `(bits, shift)` whose positions are
-    /// normalized by `norm`, whose pages will hold `counts` points (modulo 2^16: the room it
-    /// reserves, exact when they are right, so that the chunk is never copied to shrink it);
+    /// normalized by `norm`, whose pages will hold `counts` points (modulo 2^8, as a page holds at
+    /// most 255: the room it reserves, exact when they are right, so that the chunk is never
+    /// copied to shrink it);
     /// `None` if the geometry has no whole page or the items would not hold a position's bits
     /// below a page.
-    pub(crate) fn new((bits, shift): (u32, u32), norm: u32, counts: &[u16]) -> Option<Self> {
+    pub(crate) fn new((bits, shift): (u32, u32), norm: u32, counts: &[u8]) -> Option<Self> {
         let in_page = shift + LOCAL_BITS;
         if !(LOCAL_BITS..=32).contains(&bits) || in_page > 64 {
             return None;
@@ -540,7 +541,7 @@ mod tests {
 
     /// `points` (sorted 64-bit positions) owned by `owners` as a full build's items, their
     /// bucket starts and their geometry, and each page's point count.
-    fn as_items(points: &[u64], owners: &[u32]) -> (Vec<u64>, Vec<u32>, (u32, u32), Vec<u16>) {
+    fn as_items(points: &[u64], owners: &[u32]) -> (Vec<u64>, Vec<u32>, (u32, u32), Vec<u8>) {
         let geometry = Packed::geometry(points.len(), Some(u64::MAX));
         let (bits, shift) = geometry;
         let low = 64 - shift - LOCAL_BITS;
@@ -555,13 +556,13 @@ mod tests {
             buckets[b] += buckets[b - 1];
         }
         let counts = (buckets.windows(LOCAL + 1).step_by(LOCAL))
-            .map(|t| (t[LOCAL] - t[0]) as u16)
+            .map(|t| (t[LOCAL] - t[0]) as u8)
             .collect();
         (items, buckets, geometry, counts)
     }
 
     /// Writes `items` page by page, as a full build's sort does.
-    fn written(items: &[u64], buckets: &[u32], geometry: (u32, u32), counts: &[u16]) -> Packed {
+    fn written(items: &[u64], buckets: &[u32], geometry: (u32, u32), counts: &[u8]) -> Packed {
         let mut w = PageWriter::new(geometry, 0, counts).unwrap();
         for t in buckets.windows(LOCAL + 1).step_by(LOCAL) {
             assert!(w.page(&items[t[0] as usize..t[LOCAL] as usize], t));
