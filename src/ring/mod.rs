@@ -20,6 +20,7 @@ mod build;
 #[cfg(test)]
 mod incremental_tests;
 mod merge;
+mod parts;
 mod sort;
 
 pub(crate) use merge::Moves;

@@ -10,6 +10,7 @@
 //! one bucket) stay correct and `n log n`: a crowded bucket is sorted with the standard sort.
 
 use super::build::Pt;
+use super::parts::Parts;
 use crate::search::{radix_geometry, Index, PageWriter, LOCAL_BITS};
 
 /// Buckets per page.
@@ -371,9 +372,7 @@ fn by_partitions(
     let parts = 1usize << part_bits;
     let mean = estimate as f64 / parts as f64;
     let room = (mean + 8.0 * mean.sqrt()) as usize + 16;
-    let mut items = vec![0u64; room * parts];
-    let mut ids = vec![0u16; room * parts];
-    let mut fill_to = vec![0u32; parts];
+    let mut partitions = Parts::new(parts, room)?;
     // The points of each page (modulo 2^8: a page holds at most 255), for the pages' room:
     // exact, so that the written chunk is not copied to shrink it (a copy of the whole ring,
     // lines being over-aligned for the allocator to shrink in place).
@@ -392,14 +391,9 @@ fn by_partitions(
             ored |= x;
             let page = x.checked_shr(page_shift).unwrap_or(0) as usize;
             per_page[page] = per_page[page].wrapping_add(1);
-            let p = page >> part_shift;
-            let at = fill_to[p] as usize;
-            if at == room {
+            if !partitions.push(page >> part_shift, x, id as u16) {
                 return None;
             }
-            items[p * room + at] = x;
-            ids[p * room + at] = id as u16;
-            fill_to[p] += 1;
         }
     }
     if n != estimate || ored >> 63 == 0 {
@@ -414,10 +408,8 @@ fn by_partitions(
     let mut scratch = vec![0u64; room];
     let mut local = vec![0u32; per_part + 1];
     let mut distinct = true;
-    for (p, &count) in fill_to.iter().enumerate() {
-        let (from, count) = (p * room, count as usize);
-        let out = &mut scratch[..count];
-        let (xs, ids) = (&items[from..from + count], &ids[from..from + count]);
+    for (xs, ids) in partitions.iter() {
+        let out = &mut scratch[..xs.len()];
         sorter.place(xs, ids, out, &mut local, 0, &mut distinct);
         if !distinct {
             return Some(Sorted::Meet);
