@@ -11,7 +11,7 @@
 
 use super::build::Pt;
 use super::parts::Parts;
-use crate::search::{radix_geometry, Index, PageWriter, LOCAL_BITS};
+use crate::search::{prefetch_read, radix_geometry, Index, PageWriter, LOCAL_BITS};
 
 /// Buckets per page.
 const LOCAL: usize = 1 << LOCAL_BITS;
@@ -216,6 +216,7 @@ pub(super) fn sort_items(
 /// writing every position to memory and reading it back (a 10,000-node ring's positions are
 /// 12.8 MB of fresh pages). Rings of more than 2^18 fine buckets sort in two passes, the second one
 /// partition by partition in the cache, as [`bucket_sort`] does.
+#[inline(never)]
 fn by_counting(
     nodes: usize,
     estimate: usize,
@@ -266,12 +267,29 @@ fn by_counting(
         // The counts are by fine bucket: place each point's item at once. Each bucket's start is
         // its cursor, which then ends at the next bucket's start (no copy of the counts).
         let mut items = vec![0u64; n];
+        // With more cursors than the cache holds close, the cursor of the node's point
+        // `CURSOR_AHEAD` on is fetched now: the cursors are read at random, and each item waits
+        // on its cursor (below, fetching costs more than it saves).
+        let far = counts.len() > CURSORS_NEAR;
+        // Only an address for the prefetch, never read through.
+        let cursors = counts.as_ptr();
         for id in 0..nodes {
-            for &x in src.of(id, &mut buf) {
+            let pts = src.of(id, &mut buf);
+            let mut place = |x: u64| {
                 let at = &mut counts[(x >> first_shift) as usize];
                 items[*at as usize] = item(x, id);
                 *at += 1;
+            };
+            let ahead = if far {
+                pts.get(CURSOR_AHEAD..).unwrap_or(&[])
+            } else {
+                &[]
+            };
+            for (&x, &y) in pts.iter().zip(ahead) {
+                prefetch_read(cursors.wrapping_add((y >> first_shift) as usize));
+                place(x);
             }
+            pts[ahead.len()..].iter().for_each(|&x| place(x));
         }
         // The bucket starts, made in place in the counts (bucket `b` starts where fine bucket
         // `(b << extra) - 1` ended; read at or after where it is written, so nothing is
@@ -325,6 +343,15 @@ fn by_counting(
     })
 }
 
+/// How many points ahead the one-pass placing of [`by_counting`] fetches a point's cursor, when
+/// it has more than [`CURSORS_NEAR`]. Measured on an AMD EPYC guest (2 cores, 512 KiB of L2 a
+/// core), probe builds: 1000 nodes (2^17 cursors) 3.19–3.22 ms against 3.28–4.29 without (8 and 16
+/// ahead measured alike); 300 nodes (2^15 cursors) 0.85 against 0.81 ms fetching.
+const CURSOR_AHEAD: usize = 8;
+
+/// The most cursors the one-pass placing reads without fetching them ahead (256 KiB of them).
+const CURSORS_NEAR: usize = 1 << 16;
+
 /// Partitions for about this many points each in [`by_partitions`] (a partition's fine-bucket
 /// counts then take a few KiB, in L1).
 const PARTITION_POINTS: usize = 2048;
@@ -345,6 +372,7 @@ const PARTITION_BITS_MAX: u32 = 7;
 /// (at or before its room, so no partition is overwritten before it is read). `None` (and the
 /// caller counts first, as before) if a partition overflows its room (for hashed positions, about
 /// a chance in 10^12 per build), the positions do not use the top bit, or the items do not fit.
+#[inline(never)]
 fn by_partitions(
     nodes: usize,
     estimate: usize,

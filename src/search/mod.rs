@@ -23,6 +23,7 @@ use bytemuck::{Pod, Zeroable};
 
 pub(crate) use eytzinger::Eytzinger;
 pub(crate) use packed::{Change, PageWriter, LOCAL_BITS};
+pub(crate) use prefetch::prefetch_read;
 pub(crate) use radix::{Points as RadixPoints, Radix, NO_NEXT};
 #[cfg(test)]
 pub(crate) use simd::kernels_under_test;
