@@ -270,6 +270,9 @@ pub(super) fn node_points(name: &str, count: u32, out: &mut Vec<(u64, u64)>) {
 /// eight at a time in vector lanes where the CPU has them ([`lanes`]), the rest one at a time.
 pub(super) fn node_positions(name: &str, count: u32, norm: u32, out: &mut Vec<u64>) {
     let shape = Shape::new(name.as_bytes());
+    if !lanes::available() {
+        return extend_shape(shape, 0..count, out, |p| p << norm);
+    }
     let whole = count as usize / lanes::LANES * lanes::LANES;
     let start = out.len();
     out.resize(start + whole, 0);
