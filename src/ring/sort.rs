@@ -189,7 +189,7 @@ pub(super) enum Sorted {
 /// `src` gives node `id`'s normalized positions (`nodes` nodes, about `estimate` points in all).
 /// The counting sort runs on up to `extra` bits more than the table has (*fine buckets*: fewer
 /// points of one bucket left out of order for the pages' finish, for a larger count), then each
-/// page is finished ([`finish_page`]). Rings of more than 2^18 fine buckets sort
+/// page is finished ([`finish_page`]). Rings of at least 2^[`PARTITIONS_FROM`] buckets sort
 /// [`by_partitions`] (each point hashed once), others, and large ones whose points do not spread
 /// as hashes do, [`by_counting`].
 ///
@@ -352,6 +352,14 @@ const CURSOR_AHEAD: usize = 8;
 /// The most cursors the one-pass placing reads without fetching them ahead (256 KiB of them).
 const CURSORS_NEAR: usize = 1 << 16;
 
+/// The fewest table bits (2^18 buckets: about 1640 nodes of 160 points and up) for which a full
+/// build sorts [`by_partitions`]; smaller rings count first. Probe medians on an AMD EPYC guest
+/// (512 KiB of L2 a core), one counting pass against partitions: 1000 nodes (2^17 buckets) 3.0–4.0
+/// against 3.7–4.1 ms; 1700 nodes 6.9–7.5 against 6.4–6.7; 2500 nodes 9.9–11.7 against 10.4–10.9;
+/// 3200 nodes 15.2–16.7 against 13.6–16.4. (Partitions began past one counting pass's 2^18 fine
+/// buckets before, about 3300 nodes.)
+const PARTITIONS_FROM: u32 = 18;
+
 /// Partitions for about this many points each in [`by_partitions`] (a partition's fine-bucket
 /// counts then take a few KiB, in L1).
 const PARTITION_POINTS: usize = 2048;
@@ -389,9 +397,8 @@ fn by_partitions(
     let geometry = radix_geometry(estimate, Some(u64::MAX));
     let plan = Plan::new(geometry, extra);
     let (bits, _) = geometry;
-    // Rings whose fine buckets one counting pass covers count first (measured: at 1000 nodes the
-    // partition pass costs more than the count of a 1 MiB table it saves).
-    if plan.one_pass || id_bits + plan.in_page > 64 || bits < LOCAL_BITS {
+    // Rings of fewer than 2^PARTITIONS_FROM buckets count first (see there).
+    if bits < PARTITIONS_FROM || id_bits + plan.in_page > 64 || bits < LOCAL_BITS {
         return None;
     }
     let part_bits = (usize::BITS - 1 - (estimate / PARTITION_POINTS).max(1).leading_zeros())
@@ -789,7 +796,13 @@ mod tests {
     #[test]
     fn partitions_write_the_pages_the_count_gives() {
         // 3000 × 160 points: 2^19 fine buckets, past one counting pass.
-        for (nodes, per_node, extra) in [(3000, 160, 1), (2100, 200, 2), (4000, 160, 0)] {
+        // 1700 × 160 points: 2^18 buckets, which one counting pass would also sort.
+        for (nodes, per_node, extra) in [
+            (3000, 160, 1),
+            (2100, 200, 2),
+            (4000, 160, 0),
+            (1700, 160, 0),
+        ] {
             let pts = hashed(nodes, per_node, nodes as u64);
             let fill = |id: usize, out: &mut Vec<u64>| out.extend_from_slice(&pts[id]);
             let n = nodes * per_node;
