@@ -371,15 +371,16 @@ const PARTITION_POINTS: usize = 2048;
 /// a cache line at a time before writing them out measured no faster.
 const PARTITION_BITS_MAX: u32 = 7;
 
-/// [`sort_items`] for rings too large for one counting pass, with each point hashed once and no
-/// count of the whole ring: when the positions
-/// spread evenly over 64 bits (hashes do), the number of points whose top `k` bits are `p` is
-/// about `n / 2^k`, within a few standard deviations. So the points go straight into `2^k`
-/// partitions of room `n / 2^k + 8σ + 16` each (the positions into `items`, the ids beside them),
-/// and each partition is then sorted by its fine buckets in the cache, into its place in `items`
-/// (at or before its room, so no partition is overwritten before it is read). `None` (and the
-/// caller counts first, as before) if a partition overflows its room (for hashed positions, about
-/// a chance in 10^12 per build), the positions do not use the top bit, or the items do not fit.
+/// [`sort_items`] for rings of at least 2^[`PARTITIONS_FROM`] buckets, with each point hashed once
+/// and no count of the whole ring: when the positions spread evenly over 64 bits (hashes do), the
+/// number of points whose top `k` bits are `p` is about `n / 2^k`, within a few standard
+/// deviations. So the points go straight into `2^k` partitions of room `n / 2^k + 8σ + 16` each
+/// ([`Parts`]: the positions, the ids beside them), while each page's points are counted. Each
+/// partition is then sorted by its fine buckets in the cache, its pages finished there and
+/// written at once through a [`PageWriter`] whose room the page counts made exact: the radix
+/// index itself ([`Sorted::Index`]), or [`Sorted::Meet`] if two points meet. `None` (and the
+/// caller counts first) if a partition overflows its room (for hashed positions, about a chance
+/// in 10^12 per build), the positions do not use the top bit, or the items do not fit.
 #[inline(never)]
 fn by_partitions(
     nodes: usize,
