@@ -339,10 +339,9 @@ pub(crate) struct PageWriter {
 impl PageWriter {
     /// A writer of a paged packing in the table geometry `(bits, shift)` whose positions are
     /// normalized by `norm`, whose pages will hold `counts` points (modulo 2^8, as a page holds at
-    /// most 255: the room it reserves, exact when they are right, so that the chunk is never
-    /// copied to shrink it);
-    /// `None` if the geometry has no whole page or the items would not hold a position's bits
-    /// below a page.
+    /// most 255). The counts size the room it reserves, exact when they are right, so that the
+    /// chunk is never copied to shrink it. `None` if the geometry has no whole page or the items
+    /// would not hold a position's bits below a page.
     pub(crate) fn new((bits, shift): (u32, u32), norm: u32, counts: &[u8]) -> Option<Self> {
         let in_page = shift + LOCAL_BITS;
         if !(LOCAL_BITS..=32).contains(&bits) || in_page > 64 {
