@@ -141,12 +141,7 @@ impl Packed {
             Vec::new(),
             (bits, shift),
             starts,
-            |p, r| {
-                let x = items[r];
-                // A ring of one page has `in_page` up to 64: its page bits are none.
-                let q = (p as u64).checked_shl(in_page).unwrap_or(0) | x >> low;
-                (pack(q, (x & id_mask) as u32), q as u16)
-            },
+            |p, r| item_point(page_top(p, in_page), items[r], low, id_mask),
             |p, _, _, table| {
                 let b = p << LOCAL_BITS;
                 let first = buckets[b];
@@ -388,8 +383,7 @@ impl PageWriter {
             return false;
         };
         let (low, id_mask) = (self.low, self.id_mask);
-        // A ring of one page has `in_page` up to 64: its page bits are none.
-        let top = (p as u64).checked_shl(self.in_page).unwrap_or(0);
+        let top = page_top(p, self.in_page);
         let at = self.out.len();
         self.out.resize(at + page_lines(m), Line([PAD; 8]));
         write_page_with(
@@ -403,8 +397,7 @@ impl PageWriter {
             },
             |slots, lows| {
                 for ((slot, low_bits), &x) in slots.iter_mut().zip(lows).zip(items) {
-                    let q = top | x >> low;
-                    (*slot, *low_bits) = (pack(q, (x & id_mask) as u32), q as u16);
+                    (*slot, *low_bits) = item_point(top, x, low, id_mask);
                 }
             },
         );
@@ -446,6 +439,22 @@ impl PageWriter {
             self.norm,
         ))
     }
+}
+
+/// The position bits page `p` stands for, above an item's `in_page` bits (a ring of one page has
+/// `in_page` up to 64: its page bits are none).
+#[inline(always)]
+fn page_top(p: usize, in_page: u32) -> u64 {
+    (p as u64).checked_shl(in_page).unwrap_or(0)
+}
+
+/// A full build's item `x` of the page whose bits are `top` (see [`Packed::from_items`]) as a
+/// packed slot and its low bits: its position is `top` and the item's bits above `low`, its slot
+/// the item's bits under `id_mask`.
+#[inline(always)]
+fn item_point(top: u64, x: u64, low: u32, id_mask: u64) -> (u64, u16) {
+    let q = top | x >> low;
+    (pack(q, (x & id_mask) as u32), q as u16)
 }
 
 /// Writes a page of `points` (packed, sorted, all in one page) with their `lows` and its `table`
