@@ -173,7 +173,7 @@ pub(super) struct Items {
 
 /// What [`sort_items`] made of a narrow full build's points.
 pub(super) enum Sorted {
-    /// The items and their bucket starts, for [`Index::from_items`](crate::search::Index::from_items).
+    /// The items and their bucket starts, for [`Index::from_items`].
     Items(Items),
     /// The radix index itself, its pages written as the sort finished them ([`by_partitions`]).
     Index(Index),
@@ -190,13 +190,13 @@ pub(super) enum Sorted {
 /// The counting sort runs on up to `extra` bits more than the table has (*fine buckets*: fewer
 /// points of one bucket left out of order for the pages' finish, for a larger count), then each
 /// page is finished ([`finish_page`]). Rings of at least 2^[`PARTITIONS_FROM`] buckets sort
-/// [`by_partitions`] (each point hashed once), others, and large ones whose points do not spread
-/// as hashes do, [`by_counting`].
+/// [`by_partitions`] (each point hashed once), which writes the pages itself and hands back the
+/// index ([`Sorted::Index`], positions normalized by `norm`); others, and large ones whose points
+/// do not spread as hashes do, [`by_counting`], which hands back the items ([`Sorted::Items`]).
 ///
 /// `None` if the node ids do not fit below the items' position bits (fewer than ~32 points per
 /// node) or the points are too many to rank in a `u32`.
 ///
-/// [`Index::from_items`]: crate::search::Index::from_items
 /// [`radix_geometry`]: crate::search::radix_geometry
 pub(super) fn sort_items(
     nodes: usize,
@@ -205,10 +205,8 @@ pub(super) fn sort_items(
     norm: u32,
     src: &mut impl Positions,
 ) -> Option<Sorted> {
-    match by_partitions(nodes, estimate, extra, norm, src) {
-        Some(sorted) => Some(sorted),
-        None => by_counting(nodes, estimate, extra, src).map(Sorted::Items),
-    }
+    by_partitions(nodes, estimate, extra, norm, src)
+        .or_else(|| by_counting(nodes, estimate, extra, src).map(Sorted::Items))
 }
 
 /// [`sort_items`] by a count of every point first. `src` is read twice per node, first to count
