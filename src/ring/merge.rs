@@ -79,6 +79,11 @@ impl Ring {
             placement.node_points(node, m, &mut scratch);
             gone_positions.extend(scratch.iter().map(|&(p, _)| p));
         }
+        if radix.is_flat() {
+            // A flat ring finds them in order: each search then reads memory after the last one,
+            // and their ranks come out ascending (the pages need no order: they mark theirs).
+            sort_points(&mut gone_positions);
+        }
         let rule = profile.equal_points();
         let contest = if profile.is_wide() || rule == EqualPoints::All {
             None

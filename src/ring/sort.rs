@@ -29,6 +29,14 @@ impl Point for Pt {
     }
 }
 
+/// A bare position (the points of a node that leaves, found by position).
+impl Point for u64 {
+    #[inline(always)]
+    fn position(&self) -> u64 {
+        *self
+    }
+}
+
 /// A narrow point as one number: its position above its owner's id (ordered as a [`Pt`] with no
 /// low bits is).
 impl Point for u128 {

@@ -174,7 +174,6 @@ impl Radix {
     }
 
     /// Whether the points are packed flat (a small ring) rather than in pages.
-    #[cfg(test)]
     pub(crate) fn is_flat(&self) -> bool {
         self.packed.is_flat()
     }

@@ -44,11 +44,6 @@ impl Packed {
         }
     }
 
-    /// Whether the packing is flat.
-    pub(crate) fn is_flat(&self) -> bool {
-        self.flat.is_some()
-    }
-
     /// A flat packing's slots' address (null for a paged one): which memory its arrays took.
     pub(crate) fn flat_address(&self) -> usize {
         self.first.0 as usize

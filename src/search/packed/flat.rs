@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use super::super::prefetch::prefetch_read;
 use super::merge::SlotPlan;
 use super::{
     first_not_below, pack, position, quantize, sentinel, slot_owner, Flat, Head, Packed, Spares,
@@ -18,6 +19,9 @@ use super::{
 fn room(len: usize) -> usize {
     (len + len / 16).next_multiple_of(64)
 }
+
+/// Directory entries a publication moves at once (one 128-bit vector of them).
+const DIR_LANES: usize = 8;
 
 impl Packed {
     /// The flat packing of `n` sorted points, given as [`Packed::assemble`] is given them: page
@@ -188,6 +192,15 @@ impl Packed {
         let (os, ol) = (slots.get(..old_n)?, lows.get(..old_n)?);
         let pos = |r: usize| position(os[r], ol[r]);
         let (id_of, goes) = (|s: u64| plan.id_of(s), |s: u64| plan.goes(s));
+        // Every bucket this publication searches, fetched ahead: the searches below then find their
+        // points in the cache, not one miss after another.
+        let looked_up = gone_positions.iter().copied();
+        let looked_up = looked_up.chain(evicted.iter().map(|e| e.0));
+        for p in looked_up.chain(fresh.iter().map(|f| f.0)) {
+            let start = self.dir[self.bucket_index(p)] as usize;
+            prefetch_read(os.as_ptr().wrapping_add(start));
+            prefetch_read(ol.as_ptr().wrapping_add(start));
+        }
         // The ranks of the old points that go: every point at a gone position whose slot goes
         // (several may share a position), and each evicted point.
         let mut dropped: Vec<usize> = Vec::with_capacity(gone_positions.len() + evicted.len());
@@ -221,6 +234,76 @@ impl Packed {
         let spares = Arc::clone(&self.flat.as_ref()?.spares);
         let (mut next_slots, mut next_lows, next_dir) =
             spares.take((n + WINDOW_MAX + 1, n, self.dir.len()), room);
+        // Each fresh point's place: the first old point of its bucket not below it by (position,
+        // node id). Searched in a loop of their own, so that the searches overlap.
+        let places: Vec<usize> = fresh
+            .iter()
+            .map(|&(q, id, _)| {
+                let (start, end) = self.flat_range(q);
+                let mut r = self.flat_exact(start, end, q);
+                while r < end && pos(r) == q && id_of(os[r]) < id {
+                    r += 1;
+                }
+                r
+            })
+            .collect();
+        // The directory: each point that came or went moves the start of every later bucket.
+        // Written before the points, while the old one is still in the cache. The old directory
+        // is moved run by run between the changed buckets (counting every bucket's start again
+        // would be a chain of dependent adds).
+        let mut changes: Vec<(usize, i32)> = fresh
+            .iter()
+            .map(|&(q, _, _)| (self.bucket_index(q), 1))
+            .chain(dropped.iter().map(|&r| (self.bucket_index(pos(r)), -1)))
+            .collect();
+        changes.sort_unstable_by_key(|c| c.0);
+        // Each run of the old directory moved by one amount: its entries stay ascending (the old
+        // directory's are, by its own invariant 4), so the run is in bounds, and stays ascending,
+        // when its first entry is not below 0, its last not past `n`, and its first not below the
+        // entry before the run (its ends taken in 64 bits, so that no move wraps around
+        // unseen). Checked per run, not per entry.
+        let len = self.dir.len();
+        let mut dir = next_dir;
+        // Sized first (a copy of the old one; every entry is written again below), so that a run
+        // can write whole lanes.
+        dir.extend_from_slice(&self.dir);
+        let mut ok = true;
+        let mut by = 0i64;
+        let mut from = 0;
+        // Writes the old directory's entries `from..to` into `dir`, each `by` ranks on, eight at
+        // a time: a run's last eight may pass `to`, into the entries of the runs after it, which
+        // write them again (the runs are written in order and end at the directory's end, where
+        // the last eight are written one by one).
+        let mut run = |dir: &mut [u16], to: usize, by: i64| {
+            let delta = by as u16;
+            let mut i = from;
+            while i < to {
+                if i + DIR_LANES <= len {
+                    let lane: [u16; DIR_LANES] = self.dir[i..i + DIR_LANES].try_into().unwrap();
+                    dir[i..i + DIR_LANES].copy_from_slice(&lane.map(|s| s.wrapping_add(delta)));
+                } else {
+                    for (o, s) in dir[i..to].iter_mut().zip(&self.dir[i..to]) {
+                        *o = s.wrapping_add(delta);
+                    }
+                }
+                i += DIR_LANES;
+            }
+            if from < to {
+                let (lo, hi) = (
+                    i64::from(self.dir[from]) + by,
+                    i64::from(self.dir[to - 1]) + by,
+                );
+                ok &= 0 <= lo && hi <= n as i64;
+                ok &= from == 0 || i64::from(dir[from - 1]) <= lo;
+            }
+            from = to;
+        };
+        for &(b, c) in &changes {
+            // Bucket `b` starts where it did, moved by the changes before it.
+            run(&mut dir, b + 1, by);
+            by += i64::from(c);
+        }
+        run(&mut dir, len, by);
         // Where the fresh points land in the output, for the check of equal positions.
         let mut landed: Vec<usize> = Vec::with_capacity(fresh.len());
         let mut from = 0;
@@ -237,14 +320,9 @@ impl Packed {
             l.extend_from_slice(&ol[*from..to]);
             *from = to;
         };
-        for &(q, id, slot) in fresh {
-            // The first old point of the bucket not below the fresh one by (position, node id).
-            let (start, end) = self.flat_range(q);
-            let mut r = self.flat_exact(start, end, q).max(from);
-            while r < end && pos(r) == q && id_of(os[r]) < id {
-                r += 1;
-            }
-            copy_to(r, &mut from, &mut next_slots, &mut next_lows);
+        for (&(q, _, slot), &r) in fresh.iter().zip(&places) {
+            // Places ascend with the fresh points (equal ones share a place, in id order).
+            copy_to(r.max(from), &mut from, &mut next_slots, &mut next_lows);
             landed.push(next_slots.len());
             next_slots.push(pack(q, slot));
             next_lows.push(q as u16);
@@ -266,46 +344,6 @@ impl Packed {
         }
         next_slots.push(sentinel(slot_owner(next_slots[0])));
         next_slots.extend_from_slice(&[PAD; WINDOW_MAX]);
-        // The directory: each point that came or went moves the start of every later bucket.
-        // The old directory is moved run by run between the changed buckets, a plain pass each
-        // (counting every bucket's start again would be a chain of dependent adds).
-        let mut changes: Vec<(usize, i32)> = fresh
-            .iter()
-            .map(|&(q, _, _)| (self.bucket_index(q), 1))
-            .chain(dropped.iter().map(|&r| (self.bucket_index(pos(r)), -1)))
-            .collect();
-        changes.sort_unstable_by_key(|c| c.0);
-        // Each run of the old directory moved by one amount: its entries stay ascending (the old
-        // directory's are, by its own invariant 4), so the run is in bounds, and stays ascending,
-        // when its first entry is not below 0, its last not past `n`, and its first not below the
-        // entry before the run (its ends taken in 64 bits, so that no move wraps around
-        // unseen). Checked per run, not per entry.
-        let mut dir = next_dir;
-        let mut ok = true;
-        let mut by = 0i64;
-        let mut from = 0;
-        // Writes the old directory's entries `from..to` into `dir`, each `by` ranks on (one pass,
-        // read and written: a copy and then a pass of adds over it measured ~8 % slower a
-        // publication).
-        let mut run = |dir: &mut Vec<u16>, to: usize, by: i64| {
-            let delta = by as u16;
-            dir.extend(self.dir[from..to].iter().map(|s| s.wrapping_add(delta)));
-            if from < to {
-                let (lo, hi) = (
-                    i64::from(self.dir[from]) + by,
-                    i64::from(self.dir[to - 1]) + by,
-                );
-                ok &= 0 <= lo && hi <= n as i64;
-                ok &= from == 0 || i64::from(dir[from - 1]) <= lo;
-            }
-            from = to;
-        };
-        for &(b, c) in &changes {
-            // Bucket `b` starts where it did, moved by the changes before it.
-            run(&mut dir, b + 1, by);
-            by += i64::from(c);
-        }
-        run(&mut dir, self.dir.len(), by);
         Self::from_flat(
             (next_slots, next_lows, spares),
             ok.then_some(dir),

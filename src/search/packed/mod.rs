@@ -891,6 +891,11 @@ impl Packed {
         ((x >> self.shift) as usize).min(self.buckets - 1)
     }
 
+    /// Whether the packing is flat (a small ring's; see the module docs).
+    pub(crate) fn is_flat(&self) -> bool {
+        self.flat.is_some()
+    }
+
     /// The ring's directory, if it keeps one (see [`DIR_MAX`]).
     #[inline(always)]
     pub(crate) fn dir(&self) -> Option<Dir<'_>> {
