@@ -282,8 +282,10 @@ impl Packed {
                     let lane: [u16; DIR_LANES] = self.dir[i..i + DIR_LANES].try_into().unwrap();
                     dir[i..i + DIR_LANES].copy_from_slice(&lane.map(|s| s.wrapping_add(delta)));
                 } else {
-                    for (o, s) in dir[i..to].iter_mut().zip(&self.dir[i..to]) {
-                        *o = s.wrapping_add(delta);
+                    let mut k = i;
+                    while k < to {
+                        dir[k] = self.dir[k].wrapping_add(delta);
+                        k += 1;
                     }
                 }
                 i += DIR_LANES;
