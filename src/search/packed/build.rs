@@ -3,8 +3,9 @@
 //! `bytemuck` views of their lines, and read back through the views of the parent module.
 
 use super::{
-    pack, pack_point, page_lines, position, sentinel, slot_owner, Chunk, Head, Line, Packed, Table,
-    DIR_MAX, LOCAL, LOCAL_BITS, PAD, PAGE_MAX, PAGE_PADS, POINTS_PER_BUCKET, TABLE_WORDS, TAIL,
+    pack, pack_point, page_lines, position, sentinel, slot_owner, Chunk, Head, Heads, Line, Packed,
+    Table, DIR_MAX, LOCAL, LOCAL_BITS, PAD, PAGE_MAX, PAGE_PADS, POINTS_PER_BUCKET, TABLE_WORDS,
+    TAIL,
 };
 
 impl Packed {
@@ -244,7 +245,7 @@ impl Packed {
             .map(|at| Head(out[at..].as_ptr().cast()))
             .collect::<Vec<_>>();
         Self {
-            heads: heads.into_boxed_slice(),
+            heads: Heads::owned(heads.into_boxed_slice()),
             chunks: vec![Chunk::new(out, None)],
             starts: starts.into_boxed_slice(),
             ids: ids.into_boxed_slice(),
@@ -293,7 +294,7 @@ impl Packed {
             .map(|at| Head(out[at..].as_ptr().cast()))
             .collect();
         Self {
-            heads,
+            heads: Heads::owned(heads),
             chunks: vec![Chunk::new(out, None)],
             starts: self.starts.clone(),
             ids: self.ids.clone(),

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use super::super::prefetch::prefetch_read;
 use super::merge::SlotPlan;
 use super::{
-    first_not_below, pack, position, quantize, sentinel, slot_owner, Flat, Head, Packed, Spares,
-    EMPTY_PAGE, LOCAL, LOCAL_BITS, PAD, WINDOW_MAX,
+    first_not_below, pack, position, quantize, sentinel, slot_owner, Flat, Head, Heads, Packed,
+    Spares, DIR_MAX, LOCAL, LOCAL_BITS, PAD, WINDOW_MAX,
 };
 
 /// The room a publication's flat array of `len` elements is allocated with when no spare fits
@@ -92,7 +92,7 @@ impl Packed {
             wrong &= 1 << 63;
         }
         if !buckets.is_power_of_two()
-            || buckets < LOCAL
+            || !(LOCAL..=DIR_MAX).contains(&buckets)
             || dir[0] != 0
             || dir[buckets] as usize != n
             || wrong != 0
@@ -105,7 +105,7 @@ impl Packed {
             spares,
         });
         Some(Packed {
-            heads: vec![Head(EMPTY_PAGE.as_ptr().cast()); buckets >> LOCAL_BITS].into_boxed_slice(),
+            heads: Heads::flat(buckets >> LOCAL_BITS),
             chunks: Vec::new(),
             starts: Box::default(),
             ids: ids.into_boxed_slice(),

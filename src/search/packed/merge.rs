@@ -14,9 +14,9 @@ use std::cell::Cell;
 
 use super::build::{count_table, write_page_from};
 use super::{
-    pack, page_lines, position, quantize, sentinel, slot_owner, Chunk, Head, Line, Packed, Table,
-    FREE, LOCAL, LOCAL_BITS, MAX_CHUNKS, PAD, PAGE_MAX, POINTS_PER_BUCKET, SLACK, TABLE_WORDS,
-    TAIL,
+    pack, page_lines, position, quantize, sentinel, slot_owner, Chunk, Head, Heads, Line, Packed,
+    Table, FREE, LOCAL, LOCAL_BITS, MAX_CHUNKS, PAD, PAGE_MAX, POINTS_PER_BUCKET, SLACK,
+    TABLE_WORDS, TAIL,
 };
 
 /// How many touched pages ahead of the one being merged are fetched.
@@ -239,7 +239,7 @@ impl Packed {
         let starts = self.moved_starts(&touched, &next);
         debug_assert_eq!(starts[self.pages()] as usize, n);
         let merged = Packed {
-            heads,
+            heads: Heads::owned(heads),
             chunks,
             starts,
             ids: plan.ids.into_boxed_slice(),
@@ -591,7 +591,7 @@ impl Packed {
         // whole chunk first made a second pass over it), then the chunk's tail.
         let mut out: Vec<Line> = Vec::with_capacity(lines + 1);
         let mut offsets: Vec<usize> = Vec::with_capacity(written.len());
-        let mut heads = self.heads.clone();
+        let mut heads: Box<[Head]> = Box::from(&self.heads[..]);
         let mut chunks = self.chunks.clone();
         // Chunks by address, to find the one each rewritten page leaves.
         let mut by_base: Vec<(usize, usize)> = chunks

@@ -62,8 +62,9 @@
 //! private, pages and flat arrays are never written once a packing holds them, and no method hands
 //! out `&mut`):
 //! 0. a packing is *flat* (`flat` is set, the directory is kept, `buckets <= DIR_MAX`; `chunks`
-//!    and `starts` are empty and every head is the static empty page's, so that invariant 1 holds
-//!    and a read through the pages, which no flat lookup makes, stays in bounds) or *paged* (`flat`
+//!    and `starts` are empty and every head is the static empty page's (its heads are a prefix of
+//!    the static `FLAT_HEADS`, not an array of its own), so that invariant 1 holds and a read
+//!    through the pages, which no flat lookup makes, stays in bounds) or *paged* (`flat`
 //!    is not set, no directory); invariants 2 and 3 are the paged ones;
 //! 1. `heads.len() >= 1`, `buckets == heads.len() * LOCAL`, and every head is the address of a page
 //!    laid out as above, inside a chunk of `chunks` (or the static empty page);
@@ -229,6 +230,72 @@ struct Head(*const u64);
 unsafe impl Send for Head {}
 // SAFETY: as for `Send`: only ever read.
 unsafe impl Sync for Head {}
+
+/// The heads of every flat packing: the static empty page's address, as many times as the largest
+/// flat ring has pages. A flat packing's `heads` is a prefix of this (invariant 0), so it holds no
+/// array of its own (4 KiB at 100 nodes, written by every publication before).
+static FLAT_HEADS: [Head; DIR_MAX >> LOCAL_BITS] =
+    [Head(EMPTY_PAGE.as_ptr().cast()); DIR_MAX >> LOCAL_BITS];
+
+/// A packing's page addresses: an array of its own (a paged packing's) or a prefix of
+/// [`FLAT_HEADS`] (a flat one's), read as one slice either way, with no branch.
+struct Heads {
+    /// The first head: of `own`, or of [`FLAT_HEADS`].
+    ptr: *const Head,
+    len: usize,
+    /// The array `ptr` points into, when it is the packing's own (its heap memory does not move
+    /// with the box).
+    own: Option<Box<[Head]>>,
+}
+
+// SAFETY: a `Heads` reads `len` heads from `ptr` (its own boxed array or the static `FLAT_HEADS`),
+// never writes them, and a `Head` is `Send` and `Sync`: sending it or sharing it is as safe as a
+// `Box<[Head]>` or a `&'static [Head]`.
+unsafe impl Send for Heads {}
+// SAFETY: as for `Send`: only ever read.
+unsafe impl Sync for Heads {}
+
+impl Heads {
+    /// A paged packing's heads.
+    fn owned(heads: Box<[Head]>) -> Self {
+        Self {
+            ptr: heads.as_ptr(),
+            len: heads.len(),
+            own: Some(heads),
+        }
+    }
+
+    /// A flat packing's `pages` heads (at most `DIR_MAX >> LOCAL_BITS`), all the empty page's.
+    fn flat(pages: usize) -> Self {
+        let heads = &FLAT_HEADS[..pages];
+        Self {
+            ptr: heads.as_ptr(),
+            len: heads.len(),
+            own: None,
+        }
+    }
+}
+
+impl std::ops::Deref for Heads {
+    type Target = [Head];
+
+    #[inline(always)]
+    fn deref(&self) -> &[Head] {
+        // SAFETY: `ptr` and `len` were taken from a slice that lives as long as `self`: `own`'s
+        // boxed array (its heap memory stays where it is while the box is held, and it is never
+        // written) or a prefix of the static `FLAT_HEADS`.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+impl Clone for Heads {
+    fn clone(&self) -> Self {
+        match &self.own {
+            Some(own) => Self::owned(own.clone()),
+            None => Self::flat(self.len),
+        }
+    }
+}
 
 /// Memory that pages live in, and how many of its lines are pages some ring in this lineage still
 /// uses (an estimate kept by the publications that made it: a ring's `live` counts only its own).
@@ -529,7 +596,7 @@ impl Iterator for Points<'_> {
 /// The packed points, in pages (see the module docs for the layout and invariants).
 #[derive(Clone)]
 pub(crate) struct Packed {
-    heads: Box<[Head]>,
+    heads: Heads,
     chunks: Vec<Chunk>,
     starts: Box<[u32]>,
     /// Slot id → node id; empty when they are the same.
