@@ -79,7 +79,11 @@ impl Packed {
         let pages = self.heads.len();
         assert!(pages >= 1);
         // The heads read are the packing's own array, whole.
-        let own = self.heads.own.as_ref().expect("a paged packing owns its heads");
+        let own = self
+            .heads
+            .own
+            .as_ref()
+            .expect("a paged packing owns its heads");
         assert!(own.as_ptr() == self.heads.as_ptr() && own.len() == pages);
         assert!(self.dir.is_empty() && self.dir().is_none());
         assert_eq!(self.buckets, pages * LOCAL);
