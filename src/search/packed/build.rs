@@ -239,14 +239,11 @@ impl Packed {
     ) -> Self {
         let live = out.len();
         out.push(TAIL);
-        let out = out.into_boxed_slice();
-        let heads = offsets
-            .into_iter()
-            .map(|at| Head(out[at..].as_ptr().cast()))
-            .collect::<Vec<_>>();
+        let chunk = Chunk::new(out.into_boxed_slice(), None);
+        let heads = offsets.into_iter().map(|at| chunk.head(at)).collect();
         Self {
-            heads: Heads::owned(heads.into_boxed_slice()),
-            chunks: vec![Chunk::new(out, None)],
+            heads: Heads::owned(heads),
+            chunks: vec![chunk],
             starts: starts.into_boxed_slice(),
             ids: ids.into_boxed_slice(),
             shift,
@@ -288,14 +285,11 @@ impl Packed {
         }
         let live = out.len();
         out.push(TAIL);
-        let out = out.into_boxed_slice();
-        let heads = offsets
-            .into_iter()
-            .map(|at| Head(out[at..].as_ptr().cast()))
-            .collect();
+        let chunk = Chunk::new(out.into_boxed_slice(), None);
+        let heads = offsets.into_iter().map(|at| chunk.head(at)).collect();
         Self {
             heads: Heads::owned(heads),
-            chunks: vec![Chunk::new(out, None)],
+            chunks: vec![chunk],
             starts: self.starts.clone(),
             ids: self.ids.clone(),
             shift: self.shift,

@@ -78,13 +78,8 @@ impl Packed {
         }
         let pages = self.heads.len();
         assert!(pages >= 1);
-        // The heads read are the packing's own array, whole.
-        let own = self
-            .heads
-            .own
-            .as_ref()
-            .expect("a paged packing owns its heads");
-        assert!(own.as_ptr() == self.heads.as_ptr() && own.len() == pages);
+        // The heads read are the packing's own array.
+        assert!(self.heads.owned);
         assert!(self.dir.is_empty() && self.dir().is_none());
         assert_eq!(self.buckets, pages * LOCAL);
         assert_eq!(self.starts.len(), pages + 1);
@@ -153,7 +148,7 @@ impl Packed {
         let empty: *const u64 = EMPTY_PAGE.as_ptr().cast();
         assert!(self.heads.iter().all(|h| h.0 == empty));
         // The heads are the shared static ones, not an array of the packing's own.
-        assert!(self.heads.own.is_none());
+        assert!(!self.heads.owned);
         assert_eq!(self.heads.as_ptr(), super::FLAT_HEADS.as_ptr());
         assert_eq!(f.slots.len(), n + WINDOW_MAX + 1);
         assert_eq!(f.lows.len(), n);

@@ -642,16 +642,18 @@ impl Packed {
         }
         debug_assert_eq!(out.len(), lines);
         out.push(TAIL);
-        let out = out.into_boxed_slice();
-        for (&p, &at) in written.iter().zip(&offsets) {
-            heads[p] = Head(out[at..].as_ptr().cast());
-        }
         chunks.retain(|c| c.live > 0);
+        // Every written page takes at least a line.
+        debug_assert!(lines > 0 || written.is_empty());
         if lines > 0 {
-            chunks.push(Chunk::new(
-                out,
+            let chunk = Chunk::new(
+                out.into_boxed_slice(),
                 Some(written.iter().map(|&p| p as u32).collect()),
-            ));
+            );
+            for (&p, &at) in written.iter().zip(&offsets) {
+                heads[p] = chunk.head(at);
+            }
+            chunks.push(chunk);
         }
         (heads, chunks, live)
     }

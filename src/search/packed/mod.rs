@@ -240,16 +240,17 @@ static FLAT_HEADS: [Head; DIR_MAX >> LOCAL_BITS] =
 /// A packing's page addresses: an array of its own (a paged packing's) or a prefix of
 /// [`FLAT_HEADS`] (a flat one's), read as one slice either way, with no branch.
 struct Heads {
-    /// The first head: of `own`, or of [`FLAT_HEADS`].
+    /// The first head: of the packing's own array (from `Box::into_raw`, freed on drop), or of
+    /// [`FLAT_HEADS`].
     ptr: *const Head,
     len: usize,
-    /// The array `ptr` points into, when it is the packing's own (its heap memory does not move
-    /// with the box).
-    own: Option<Box<[Head]>>,
+    /// Whether `ptr` is the packing's own array. (A raw pointer, not a held `Box`: moving a `Box`
+    /// asserts it is the only way to its memory, which a pointer kept beside it would break.)
+    owned: bool,
 }
 
-// SAFETY: a `Heads` reads `len` heads from `ptr` (its own boxed array or the static `FLAT_HEADS`),
-// never writes them, and a `Head` is `Send` and `Sync`: sending it or sharing it is as safe as a
+// SAFETY: a `Heads` reads `len` heads from `ptr` (its own array or the static `FLAT_HEADS`), never
+// writes them, and a `Head` is `Send` and `Sync`: sending it or sharing it is as safe as a
 // `Box<[Head]>` or a `&'static [Head]`.
 unsafe impl Send for Heads {}
 // SAFETY: as for `Send`: only ever read.
@@ -258,10 +259,11 @@ unsafe impl Sync for Heads {}
 impl Heads {
     /// A paged packing's heads.
     fn owned(heads: Box<[Head]>) -> Self {
+        let len = heads.len();
         Self {
-            ptr: heads.as_ptr(),
-            len: heads.len(),
-            own: Some(heads),
+            ptr: Box::into_raw(heads).cast::<Head>().cast_const(),
+            len,
+            owned: true,
         }
     }
 
@@ -271,7 +273,7 @@ impl Heads {
         Self {
             ptr: heads.as_ptr(),
             len: heads.len(),
-            own: None,
+            owned: false,
         }
     }
 }
@@ -281,18 +283,29 @@ impl std::ops::Deref for Heads {
 
     #[inline(always)]
     fn deref(&self) -> &[Head] {
-        // SAFETY: `ptr` and `len` were taken from a slice that lives as long as `self`: `own`'s
-        // boxed array (its heap memory stays where it is while the box is held, and it is never
-        // written) or a prefix of the static `FLAT_HEADS`.
+        // SAFETY: `ptr` and `len` are those of the packing's own array, live until `drop` and
+        // never written, or of a prefix of the static `FLAT_HEADS`.
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+impl Drop for Heads {
+    fn drop(&mut self) {
+        if self.owned {
+            let heads = std::ptr::slice_from_raw_parts_mut(self.ptr.cast_mut(), self.len);
+            // SAFETY: an owned `Heads` holds the pointer and length `Box::into_raw` gave for a
+            // `Box<[Head]>` (`Heads::owned`); it is freed here once, and nothing reads it after.
+            drop(unsafe { Box::from_raw(heads) });
+        }
     }
 }
 
 impl Clone for Heads {
     fn clone(&self) -> Self {
-        match &self.own {
-            Some(own) => Self::owned(own.clone()),
-            None => Self::flat(self.len),
+        if self.owned {
+            Self::owned(Box::from(&**self))
+        } else {
+            Self::flat(self.len)
         }
     }
 }
@@ -331,6 +344,14 @@ impl Chunk {
     #[inline]
     fn lines(&self) -> &[Line] {
         &self.memory.lines
+    }
+
+    /// The head of the page written at line `at` of the chunk. Taken from the chunk once it is
+    /// made, never from the lines before they move into it: moving a `Box` asserts it is the only
+    /// way to its memory, which an address taken before would break (Miri's Stacked Borrows).
+    #[inline]
+    fn head(&self, at: usize) -> Head {
+        Head(self.lines()[at..].as_ptr().cast())
     }
 
     #[inline]
