@@ -64,16 +64,25 @@ impl SlotPlan {
     /// The new node id owning packed slot `s` (`FREE` for a free slot).
     #[inline]
     pub(super) fn id_of(&self, s: u64) -> u32 {
-        self.ids
-            .get(slot_owner(s) as usize)
-            .copied()
-            .unwrap_or(FREE)
+        self.node_of(slot_owner(s))
     }
 
     /// Whether packed slot `s`'s point goes (its slot's node left or is re-pointed).
     #[inline]
     pub(super) fn goes(&self, s: u64) -> bool {
-        self.gone.get(slot_owner(s) as usize) == Some(&true)
+        self.slot_goes(slot_owner(s))
+    }
+
+    /// The new node id of slot id `slot` (`FREE` for a free slot).
+    #[inline]
+    pub(super) fn node_of(&self, slot: u32) -> u32 {
+        self.ids.get(slot as usize).copied().unwrap_or(FREE)
+    }
+
+    /// Whether the points of slot id `slot` go (its node left or is re-pointed).
+    #[inline]
+    pub(super) fn slot_goes(&self, slot: u32) -> bool {
+        self.gone.get(slot as usize) == Some(&true)
     }
 }
 
@@ -247,6 +256,8 @@ impl Packed {
             buckets: self.buckets,
             n,
             norm,
+            id_bits: 16,
+            id_mask: 0xFFFF,
             live,
             flat: None,
             dir: Vec::new(),

@@ -195,6 +195,21 @@ fn sentinel(owner: u32) -> u64 {
     quantize(PAD) | u64::from(owner & 0xFFFF)
 }
 
+/// A flat ring's slot of a point at normalized position `p` owned by slot `owner < 2^k`, in a
+/// ring of `2^k` buckets (see the module docs): the position's bits below its bucket's, then the
+/// owner.
+#[inline(always)]
+pub(crate) fn flat_slot(p: u64, owner: u32, k: u32) -> u64 {
+    debug_assert!((1..64).contains(&k) && u64::from(owner) >> k == 0);
+    (p << k) | u64::from(owner)
+}
+
+/// A flat ring's sentinel, in a ring of `2^k` buckets: every bit above the owner's set.
+#[inline(always)]
+fn flat_sentinel(owner: u32, k: u32) -> u64 {
+    flat_slot(PAD, owner, k)
+}
+
 /// The first rank of `start..end` whose full position `pos(rank)` (ascending along the range) is
 /// not below `x`, or `end` (`start` if the range is empty): a binary search.
 fn first_not_below(start: usize, end: usize, x: u64, pos: impl Fn(usize) -> u64) -> usize {
@@ -366,13 +381,12 @@ impl Chunk {
     }
 }
 
-/// A flat packing's points (see the module docs): the packed points in order, then the sentinel and
-/// [`WINDOW_MAX`] pads (`n + WINDOW_MAX + 1` slots); the points' low 16 bits (`n`). Vectors, not
-/// boxed slices: their spare room is kept (see `flat::room`), and they go back to the lineage's
-/// spares when the packing goes (see `spares`).
+/// A flat packing's points (see the module docs): the flat slots in order, then the sentinel and
+/// [`WINDOW_MAX`] pads (`n + WINDOW_MAX + 1` slots). A vector, not a boxed slice: its spare room
+/// is kept (see `flat::room`), and it goes back to the lineage's spares when the packing goes (see
+/// `spares`).
 struct Flat {
     slots: Vec<u64>,
-    lows: Vec<u16>,
     spares: Arc<Spares>,
 }
 
@@ -381,11 +395,7 @@ impl Drop for Flat {
         // The last ring of its lineage frees its arrays as they are: no ring is left to publish
         // from and take them.
         if Arc::strong_count(&self.spares) > 1 {
-            let (slots, lows) = (
-                std::mem::take(&mut self.slots),
-                std::mem::take(&mut self.lows),
-            );
-            self.spares.give_points(slots, lows);
+            self.spares.give_points(std::mem::take(&mut self.slots));
         }
     }
 }
@@ -569,6 +579,7 @@ pub(crate) struct Rank(usize);
 /// The points of a packing in ring order from some rank, one full turn (see [`Packed::iter_from`]).
 pub(crate) struct Points<'a> {
     packed: &'a Packed,
+    /// The page of rank `i` (a flat packing: its bucket).
     page: usize,
     i: usize,
     left: usize,
@@ -583,15 +594,18 @@ impl Iterator for Points<'_> {
             return None;
         }
         if let Some(f) = &self.packed.flat {
-            // A flat packing: `i` is the rank, wrapping at `n`.
-            let out = (
-                position(f.slots[self.i], f.lows[self.i]),
-                slot_owner(f.slots[self.i]),
-            );
-            self.i = if self.i + 1 == self.packed.n {
-                0
+            // A flat packing: `i` is the rank, wrapping at `n`, in bucket `page` (the last whose
+            // start is not past `i`: the directory's last entry, `n`, is).
+            let p = self.packed;
+            while p.dir[self.page + 1] as usize <= self.i {
+                self.page += 1;
+            }
+            let s = f.slots[self.i];
+            let out = (p.flat_position(self.page, s), p.slot_id(s));
+            (self.i, self.page) = if self.i + 1 == p.n {
+                (0, 0)
             } else {
-                self.i + 1
+                (self.i + 1, self.page)
             };
             self.left -= 1;
             return Some(out);
@@ -626,6 +640,11 @@ pub(crate) struct Packed {
     buckets: usize,
     n: usize,
     norm: u32,
+    /// The bits of a slot that hold its owner's slot id: 16 in pages; a flat packing's `k`, of its
+    /// `2^k` buckets (see the module docs).
+    id_bits: u32,
+    /// The slot id's mask, `2^id_bits - 1`.
+    id_mask: u64,
     /// Lines of the pages `heads` points at.
     live: usize,
     /// A flat packing's arrays (see the module docs); `None` for a paged one.
@@ -688,6 +707,37 @@ impl Packed {
         }
     }
 
+    /// The slot id of the owner of packed slot `slot` (its low `id_bits`).
+    #[inline(always)]
+    pub(crate) fn slot_id(&self, slot: u64) -> u32 {
+        (slot & self.id_mask) as u32
+    }
+
+    /// Whether `slot`, found as a key's point, may be a sentinel (its bits above the slot id all
+    /// ones), whose next slot is no point. A point may read as one too (the caller then walks).
+    #[inline(always)]
+    pub(crate) fn may_be_sentinel(&self, slot: u64) -> bool {
+        slot | self.id_mask == u64::MAX
+    }
+
+    /// A flat packing's search key for normalized key `x` (see the module docs): the bits below
+    /// its bucket's, at the top, every slot id bit clear.
+    #[inline(always)]
+    pub(crate) fn flat_key(&self, x: u64) -> u64 {
+        x << self.id_bits
+    }
+
+    /// A flat packing's normalized position of the point in bucket `b` held by `slot`.
+    #[inline(always)]
+    fn flat_position(&self, b: usize, slot: u64) -> u64 {
+        ((b as u64) << self.shift) | (slot >> self.id_bits)
+    }
+
+    /// A flat packing's bucket of rank `r < n`: the last bucket whose first rank is not past `r`.
+    fn flat_bucket_of_rank(&self, r: usize) -> usize {
+        self.dir.partition_point(|&s| s as usize <= r) - 1
+    }
+
     /// The node id of slot id `slot`.
     #[inline(always)]
     pub(crate) fn id(&self, slot: u32) -> u32 {
@@ -734,7 +784,7 @@ impl Packed {
     #[inline]
     pub(crate) fn norm_position(&self, r: usize) -> u64 {
         if let Some(f) = &self.flat {
-            return position(f.slots[r], f.lows[r]);
+            return self.flat_position(self.flat_bucket_of_rank(r), f.slots[r]);
         }
         let (p, i) = self.page_of_rank(r);
         self.page(p).norm_position(i)
@@ -750,7 +800,7 @@ impl Packed {
     #[inline]
     pub(crate) fn owner(&self, r: usize) -> u32 {
         if let Some(f) = &self.flat {
-            return self.id(slot_owner(f.slots[r]));
+            return self.id(self.slot_id(f.slots[r]));
         }
         let (p, i) = self.page_of_rank(r);
         self.id(slot_owner(self.page(p).points()[i]))
@@ -760,8 +810,13 @@ impl Packed {
     /// each page's slices, for passes over the whole ring.
     pub(crate) fn for_each(&self, mut f: impl FnMut(u64, u32)) {
         if let Some(flat) = &self.flat {
-            for (&s, &l) in flat.slots[..self.n].iter().zip(&flat.lows[..]) {
-                f(position(s, l) >> self.norm, self.id(slot_owner(s)));
+            for (b, w) in self.dir.windows(2).enumerate() {
+                for &s in &flat.slots[w[0] as usize..w[1] as usize] {
+                    f(
+                        self.flat_position(b, s) >> self.norm,
+                        self.id(self.slot_id(s)),
+                    );
+                }
             }
             return;
         }
@@ -777,7 +832,11 @@ impl Packed {
     /// slot id).
     pub(crate) fn iter_from(&self, start: usize) -> Points<'_> {
         let (page, i) = if self.flat.is_some() {
-            (0, if start < self.n { start } else { 0 })
+            if start < self.n {
+                (self.flat_bucket_of_rank(start), start)
+            } else {
+                (0, 0)
+            }
         } else if start < self.n {
             self.page_of_rank(start)
         } else {
@@ -820,7 +879,8 @@ impl Packed {
 
     /// [`first_owner_at_or_after`](Self::first_owner_at_or_after) from the key's point as a
     /// search found it: `rank`, counted in `b`, the bucket of normalized key `x` (no scan of the
-    /// bucket). When the slot there has the key's top 48 bits, the exact path runs instead.
+    /// bucket). When the slot there has the key's top 48 bits in a page, the exact path runs
+    /// instead (a flat ring's counts are exact).
     #[inline(always)]
     pub(crate) fn first_owner_from_count(
         &self,
@@ -829,7 +889,7 @@ impl Packed {
         rank: Rank,
         keep: impl FnMut(u32) -> bool,
     ) -> Option<u32> {
-        if self.slot_at(b, rank) >> 16 == x >> 16 {
+        if self.flat.is_none() && self.slot_at(b, rank) >> 16 == x >> 16 {
             return self.first_owner_at_or_after(x, keep);
         }
         // The rank from the first slot of the bucket's array (the flat slots, or its page's).
@@ -855,7 +915,7 @@ impl Packed {
         b: Bucket,
         rank: Rank,
     ) -> Option<[u32; N]> {
-        if self.slot_at(b, rank) >> 16 == x >> 16 {
+        if self.flat.is_none() && self.slot_at(b, rank) >> 16 == x >> 16 {
             return None;
         }
         let (points, base) = match &self.flat {
@@ -867,7 +927,7 @@ impl Packed {
         };
         let from = (b.ptr as usize).wrapping_sub(base as usize) / 8 + rank.0;
         let run = points.get(from..from.checked_add(N)?)?;
-        Some(std::array::from_fn(|j| self.id(slot_owner(run[j]))))
+        Some(std::array::from_fn(|j| self.id(self.slot_id(run[j]))))
     }
 
     /// The node id of the first point that `keep` accepts from local rank `from` of page `page`
@@ -887,7 +947,7 @@ impl Packed {
                 if from >= self.n {
                     from = 0;
                 }
-                let id = self.id(slot_owner(slots[from]));
+                let id = self.id(self.slot_id(slots[from]));
                 if keep(id) {
                     return Some(id);
                 }
@@ -1027,16 +1087,6 @@ impl Packed {
             .cast()
     }
 
-    /// The bucket that normalized key `x` falls in: from the directory if the ring has one, else
-    /// through its page.
-    #[inline(always)]
-    pub(crate) fn bucket(&self, x: u64) -> Bucket {
-        match self.dir() {
-            Some(dir) => dir.bucket(x),
-            None => self.bucket_at(self.entry(x)),
-        }
-    }
-
     /// The bucket's first slot, as a pointer for a prefetch hint.
     #[inline(always)]
     pub(crate) fn slot_hint(&self, b: Bucket) -> *const u64 {
@@ -1108,17 +1158,20 @@ impl Packed {
         Self::count_windows(b, window)
     }
 
-    /// [`count`](Self::count) in windows of up to [`WINDOW_MAX`] slots, for a bucket of a flat
-    /// ring (from [`Dir::bucket`]): its array ends in `WINDOW_MAX` pads, so every slot after a
-    /// bucket that a window reads is a later point, the sentinel or a pad. (A page's wider windows
-    /// would run past its pads into its low bits or the next page, which would count.)
+    /// The count of a flat ring's bucket (from [`Dir::bucket`]), in windows of up to
+    /// [`WINDOW_MAX`] slots: `window` gives the number of *leading* slots of its window below the
+    /// key's flat form ([`flat_key`](Self::flat_key)), and the sum is capped at the bucket's
+    /// length. A bucket's slots below the key are its first ones (they are ordered within the
+    /// bucket), so a window that starts past them counts none; the slots after a bucket are later
+    /// buckets' and are not ordered against the key, which the cap leaves out. (The array ends in
+    /// `WINDOW_MAX` pads, so every window is in bounds.)
     #[inline(always)]
     pub(crate) fn count_flat<const W: usize>(
         &self,
         b: Bucket,
         window: impl FnMut(&[u64; W]) -> u32,
     ) -> Rank {
-        Self::count_windows(b, window)
+        Rank(Self::count_windows(b, window).0.min(b.len))
     }
 
     /// The loop of [`count`](Self::count) and [`count_flat`](Self::count_flat).

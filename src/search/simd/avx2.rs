@@ -18,10 +18,21 @@ fn below(v: __m256i, x: u64) -> u32 {
     _mm256_movemask_pd(_mm256_castsi256_pd(lt)) as u32
 }
 
-/// Counts the slots of window `w` whose top 48 bits are below `x`'s, in two 4-wide compares.
-#[target_feature(enable = "avx2,popcnt")]
+/// The lanes of `v` below `kx`, as the low 4 bits of a mask (unsigned, as [`below`]).
+#[target_feature(enable = "avx2")]
 #[inline]
-fn window(w: &[u64; 8], x: u64) -> u32 {
+fn below_exact(v: __m256i, kx: u64) -> u32 {
+    let sign = _mm256_set1_epi64x(i64::MIN);
+    let k = _mm256_xor_si256(_mm256_set1_epi64x(kx as i64), sign);
+    let lt = _mm256_cmpgt_epi64(k, _mm256_xor_si256(v, sign));
+    _mm256_movemask_pd(_mm256_castsi256_pd(lt)) as u32
+}
+
+/// How many of flat window `w`'s first slots, in a row, are below the flat key `kx` (see
+/// `Packed::count_flat`), from two 4-wide compares.
+#[target_feature(enable = "avx2,bmi1")]
+#[inline]
+fn window(w: &[u64; 8], kx: u64) -> u32 {
     // SAFETY: `w` is 8 `u64`s; each unaligned load reads 4 of them (32 bytes).
     let (a, b): (__m256i, __m256i) = unsafe {
         (
@@ -29,7 +40,7 @@ fn window(w: &[u64; 8], x: u64) -> u32 {
             _mm256_loadu_si256(w.as_ptr().add(4).cast()),
         )
     };
-    below(a, x).count_ones() + below(b, x).count_ones()
+    (!(below_exact(a, kx) | below_exact(b, kx) << 4)).trailing_zeros()
 }
 
 /// Counts the slots of window `w` whose top 48 bits are below `x`'s, in one 4-wide compare.
@@ -41,7 +52,7 @@ fn narrow(w: &[u64; 4], x: u64) -> u32 {
 }
 
 /// The staged batch loop with this kernel's window counts, compiled with AVX2 enabled.
-#[target_feature(enable = "avx2,popcnt")]
+#[target_feature(enable = "avx2,bmi1,popcnt")]
 fn batch(radix: &Radix, xs: &[u64], out: &mut [u32], next: &mut [u32]) {
     radix.batch_with::<8>(xs, out, next, |w, x| window(w, x), |w, x| narrow(w, x));
 }
@@ -49,9 +60,10 @@ fn batch(radix: &Radix, xs: &[u64], out: &mut [u32], next: &mut [u32]) {
 pub(crate) fn radix_batch(radix: &Radix, xs: &[u64], out: &mut [u32], next: &mut [u32]) {
     assert!(
         std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("bmi1")
             && std::arch::is_x86_feature_detected!("popcnt"),
         "the AVX2 kernel was selected on a CPU without AVX2"
     );
-    // SAFETY: the CPU has AVX2 and POPCNT (checked just above), all that `batch` enables.
+    // SAFETY: the CPU has AVX2, BMI1 and POPCNT (checked just above), all that `batch` enables.
     unsafe { batch(radix, xs, out, next) }
 }

@@ -8,14 +8,15 @@ use std::arch::x86_64::{
 
 use crate::search::radix::Radix;
 
-/// Counts the slots of window `w` whose top 48 bits are below `x`'s, 8 per compare.
+/// How many of flat window `w`'s first slots, in a row, are below the flat key `kx` (see
+/// `Packed::count_flat`), from one 8-wide compare.
 #[target_feature(enable = "avx512f,popcnt")]
 #[inline]
-fn window(w: &[u64; 8], x: u64) -> u32 {
-    let xq = _mm512_set1_epi64((x & !0xFFFF) as i64);
+fn window(w: &[u64; 8], kx: u64) -> u32 {
+    let k = _mm512_set1_epi64(kx as i64);
     // SAFETY: `w` is 8 `u64`s (64 bytes); the unaligned load reads exactly them.
     let v: __m512i = unsafe { _mm512_loadu_si512(w.as_ptr().cast()) };
-    _mm512_mask_cmplt_epu64_mask(0xFF, v, xq).count_ones()
+    (!_mm512_mask_cmplt_epu64_mask(0xFF, v, k)).trailing_zeros()
 }
 
 /// Counts the slots of window `w` whose top 48 bits are below `x`'s, 4 per compare.
