@@ -20,7 +20,7 @@
 //! A flat ring's array ends in `WINDOW_MAX` pads, so its buckets may be counted 8 slots a window.
 
 use super::packed::{
-    self, quantize, slot_owner, Bucket, Change, Entry, Packed, Rank, PAGE_PADS, WINDOW_MAX,
+    self, quantize, slot_owner, Bucket, Change, Entry, FlatKey, Packed, Rank, PAGE_PADS, WINDOW_MAX,
 };
 use super::prefetch::prefetch_read;
 use super::simd::Kernel;
@@ -139,8 +139,8 @@ impl Radix {
 
     /// The bucket of normalized key `x`, the count of its points below the key in it, and whether
     /// the ring is flat: a flat ring's count is exact (its slots compare exactly with the key's
-    /// flat form, in windows of leading slots: see `Packed::count_flat`), a paged ring's counts
-    /// the points whose top 48 bits are below the key's (see [`settle`](Self::settle)).
+    /// [`FlatKey`]: see `Packed::count_flat`), a paged ring's counts the points whose top 48 bits
+    /// are below the key's (see [`settle`](Self::settle)).
     #[inline(always)]
     fn counted(&self, x: u64) -> (Bucket, Rank, bool) {
         let p = &self.packed;
@@ -148,7 +148,7 @@ impl Radix {
             Some(dir) => {
                 let b = dir.bucket(x);
                 let kx = p.flat_key(x);
-                (b, p.count_flat::<4>(b, |w| window_run(w, kx)), true)
+                (b, p.count_flat::<4>(b, |w| window_flat(w, kx)), true)
             }
             None => {
                 let b = p.bucket_at(p.entry(x));
@@ -358,22 +358,22 @@ impl Radix {
                     *n = second.unwrap_or(NO_NEXT);
                 }
             }
-            Kernel::Portable => self.batch_with::<4>(xs, out, next, window_run, window_count),
+            Kernel::Portable => self.batch_with::<4>(xs, out, next, window_flat, window_count),
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx2 => super::simd::avx2::radix_batch(self, xs, out, next),
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx512 => super::simd::avx512::radix_batch(self, xs, out, next),
             #[cfg(not(target_arch = "x86_64"))]
             Kernel::Avx2 | Kernel::Avx512 => {
-                self.batch_with::<4>(xs, out, next, window_run, window_count)
+                self.batch_with::<4>(xs, out, next, window_flat, window_count)
             }
         }
     }
 
-    /// The staged batch loop, generic over how windows are counted (`wide(w, kx)` for a flat ring's
-    /// buckets, `W` slots a window: the number of leading slots of `w` below the key's flat form
-    /// `kx`, see `Packed::count_flat`; `narrow(w, x)` for a paged ring's, 4 slots a window: the
-    /// slots of `w` whose top 48 bits are below `x`'s, see `Packed::count`). Keys travel in groups of [`GROUP`]: stage 1
+    /// The staged batch loop, generic over how windows are counted (`wide(w, key)` for a flat
+    /// ring's buckets, `W` slots a window: the slots of `w` below the key's [`FlatKey`], see
+    /// `Packed::count_flat`; `narrow(w, x)` for a paged ring's, 4 slots a window: the slots of `w`
+    /// whose top 48 bits are below `x`'s, see `Packed::count`). Keys travel in groups of [`GROUP`]: stage 1
     /// reads every (normalized) key's page address and prefetches the page's table, stage 2 reads the bucket
     /// bounds and prefetches every bucket's first line, stage 3 counts. The loads of a group overlap instead of queueing one
     /// behind the other.
@@ -385,7 +385,7 @@ impl Radix {
         xs: &[u64],
         out: &mut [u32],
         next: &mut [u32],
-        wide: impl Fn(&[u64; W], u64) -> u32,
+        wide: impl Fn(&[u64; W], FlatKey) -> u32,
         narrow: impl Fn(&[u64; 4], u64) -> u32,
     ) {
         // Builds of the loop: keys of 64-bit positions go as they are (normalizing them cost
@@ -407,7 +407,7 @@ impl Radix {
         xs: &[u64],
         out: &mut [u32],
         next: &mut [u32],
-        wide: impl Fn(&[u64; W], u64) -> u32,
+        wide: impl Fn(&[u64; W], FlatKey) -> u32,
         narrow: impl Fn(&[u64; 4], u64) -> u32,
     ) {
         let p = &self.packed;
@@ -531,16 +531,11 @@ pub(crate) fn window_count<const W: usize>(w: &[u64; W], x: u64) -> u32 {
     w.iter().map(|&p| u32::from(p < xq)).sum()
 }
 
-/// The portable flat window count: how many of `w`'s first slots, in a row, are below the flat
-/// key `kx` (see `Packed::count_flat`), from a mask of the lanes below it (no branch per lane).
+/// The portable flat window count: the slots of `w` below the flat key `key` (see
+/// `Packed::count_flat`).
 #[inline(always)]
-pub(crate) fn window_run<const W: usize>(w: &[u64; W], kx: u64) -> u32 {
-    const { assert!(W < 32) };
-    let below = w
-        .iter()
-        .enumerate()
-        .fold(0u32, |m, (i, &s)| m | (u32::from(s < kx) << i));
-    (!below).trailing_zeros()
+pub(crate) fn window_flat<const W: usize>(w: &[u64; W], key: FlatKey) -> u32 {
+    w.iter().map(|&s| u32::from(key.is_below(s))).sum()
 }
 
 #[cfg(test)]
@@ -579,6 +574,20 @@ mod tests {
             })
     }
 
+    /// Spread-out points (as hashed positions are), with [`crowded_points`] among them: rings large
+    /// enough to be flat with 16 owners.
+    fn spread_points() -> impl Strategy<Value = Vec<u64>> {
+        (
+            prop::collection::vec(any::<u64>(), 600..1500),
+            crowded_points(),
+        )
+            .prop_map(|(mut v, c)| {
+                v.extend(c);
+                v.sort_unstable();
+                v
+            })
+    }
+
     /// [`crowded_points`] narrowed to a random bit width (32-bit profiles, tiny literal positions),
     /// with a normalization shift that keeps them in 64 bits (none, all the room, or some).
     fn narrowed_points() -> impl Strategy<Value = (Vec<u64>, u32)> {
@@ -604,20 +613,20 @@ mod tests {
         /// Every kernel this CPU has returns the reference answer, for keys on, next to and between
         /// points, in crowded buckets, with equal top 48 bits, and past the last point (wrap).
         #[test]
-        fn every_kernel_equals_the_reference((points, norm) in prop_oneof![crowded_points().prop_map(|v| (v, 0)), narrowed_points()], random in prop::collection::vec(any::<u64>(), 0..64), few_owners in any::<bool>()) {
-            // Few owners: ids below every flat ring's bucket count (16 at least); else one a point.
+        fn every_kernel_equals_the_reference((points, norm) in prop_oneof![crowded_points().prop_map(|v| (v, 0)), narrowed_points(), spread_points().prop_map(|v| (v, 0))], random in prop::collection::vec(any::<u64>(), 0..64), few_owners in any::<bool>()) {
+            // Few owners: ids that fit the slots of a flat ring of 600 points or more; else one a
+            // point.
             let m = if few_owners { 16 } else { 65_536 };
             let owners: Vec<u32> = (0..points.len() as u32).map(|i| i % m).collect();
             let radix = Radix::build(&points, &owners, norm).unwrap();
-            // Flat exactly when its buckets can be the positions' top bits (the last point's top
-            // bit set) and every id fits below the bucket count.
-            let buckets = 1u32 << Packed::geometry(points.len(), None).0;
-            let top = points.last().is_some_and(|&p| (p << norm) >> 63 == 1);
-            prop_assert_eq!(radix.packed.dir().is_some(), top && owners.iter().all(|&o| o < buckets));
+            let normalized: Vec<u64> = points.iter().map(|&p| p << norm).collect();
+            let slots = points.len().min(m as usize);
+            prop_assert_eq!(radix.packed.dir().is_some(), packed::flat_expected(&normalized, slots));
             // The same ring searched through its pages, as rings too large for a directory are.
             let paged = Radix::from_packed(radix.packed.clone().without_dir());
             let mut xs = random;
-            for &p in &points {
+            // Keys at and around the points (about 150 of them in the larger rings).
+            for &p in points.iter().step_by((points.len() / 150).max(1)) {
                 xs.extend([p, p.wrapping_sub(1), p.wrapping_add(1), p & !0xFFFF, p | 0xFFFF]);
             }
             xs.extend([0, u64::MAX, u64::MAX >> norm, (u64::MAX >> norm).wrapping_add(1)]);

@@ -144,9 +144,14 @@ impl Packed {
         let n = self.n;
         assert!(self.buckets <= DIR_MAX && self.buckets >= LOCAL);
         assert!(self.buckets.is_power_of_two());
-        let k = self.buckets.trailing_zeros();
-        assert_eq!(self.id_bits, k);
-        assert_eq!(self.shift, 64 - k, "a flat ring's buckets are the top bits");
+        let bits = self.buckets.trailing_zeros();
+        assert_eq!(
+            self.shift,
+            64 - bits,
+            "a flat ring's buckets are the top bits"
+        );
+        let k = self.id_bits;
+        assert_eq!(k + super::TAG_BITS, bits);
         assert_eq!(self.id_mask, (1 << k) - 1);
         assert!(self.chunks.is_empty() && self.starts.is_empty() && self.live == 0);
         assert_eq!(self.heads.len() * LOCAL, self.buckets);
@@ -166,8 +171,8 @@ impl Packed {
             (0..self.buckets).all(|b| rank(b) <= rank(b + 1)),
             "directory"
         );
-        // Slot ids below the bucket count: a full build's are the node ids, a publication's index
-        // its id table.
+        // Slot ids within their bits: a full build's are the node ids, a publication's index its
+        // id table.
         let bound = if self.ids.is_empty() {
             1 << k
         } else {
@@ -182,7 +187,21 @@ impl Packed {
         for b in 0..self.buckets {
             for r in rank(b)..rank(b + 1) {
                 assert_eq!(self.norm_position(r) >> self.shift, b as u64, "bucket {b}");
+                // The slot's tag is its bucket's low bits.
+                assert_eq!(
+                    f.slots[r] >> (64 - super::TAG_BITS),
+                    b as u64 % (1 << super::TAG_BITS)
+                );
                 assert!(r == rank(b) || f.slots[r - 1] >> k <= f.slots[r] >> k);
+            }
+            // No window from the bucket's start reaches a point of its tag in a later bucket.
+            let e = rank(b + 1);
+            for r in e..(e + WINDOW_MAX).min(n) {
+                let later = self.flat_bucket_of_rank(r);
+                assert!(
+                    later < b + (1 << super::TAG_BITS),
+                    "bucket {b}'s windows reach bucket {later}"
+                );
             }
         }
         let first = if n > 0 { self.slot_id(f.slots[0]) } else { 0 };
@@ -199,4 +218,32 @@ pub(crate) fn sample(n: usize, seed: u64) -> Vec<u64> {
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect()
+}
+
+/// Whether a ring of these normalized positions (sorted), whose slot ids are below `slots`, is
+/// packed flat by a full build: the rule of the module docs written out apart from the code that
+/// applies it (`flat::assemble_flat`, `flat::windows_apart`), for tests to compare with.
+pub(crate) fn flat_expected(points: &[u64], slots: usize) -> bool {
+    let (bits, shift) = Packed::geometry(points.len(), points.last().copied());
+    bits + shift == 64 && flat_fits(points, slots, bits)
+}
+
+/// Whether these normalized positions (sorted) with slot ids below `slots` fit a flat ring of
+/// `2^bits` buckets (the top `bits` of the positions), as [`flat_expected`] has it.
+pub(crate) fn flat_fits(points: &[u64], slots: usize, bits: u32) -> bool {
+    let n = points.len();
+    let buckets = 1usize << bits;
+    if n > usize::from(u16::MAX)
+        || buckets > DIR_MAX
+        || bits <= super::TAG_BITS
+        || slots > 1 << (bits - super::TAG_BITS)
+    {
+        return false;
+    }
+    let bucket = |r: usize| (points[r] >> (64 - bits)) as usize;
+    // No window read from a bucket's start meets a point `2^TAG_BITS` or more buckets on.
+    (0..buckets).all(|b| {
+        let end = points.partition_point(|&p| (p >> (64 - bits)) as usize <= b);
+        (end..(end + WINDOW_MAX).min(n)).all(|r| bucket(r) < b + (1 << super::TAG_BITS))
+    })
 }

@@ -9,7 +9,7 @@ use super::super::prefetch::prefetch_read;
 use super::merge::SlotPlan;
 use super::{
     first_not_below, flat_sentinel, flat_slot, position, slot_owner, Flat, Head, Heads, Packed,
-    Spares, DIR_MAX, LOCAL, LOCAL_BITS, PAD, WINDOW_MAX,
+    Spares, DIR_MAX, LOCAL, LOCAL_BITS, PAD, TAG_BITS, WINDOW_MAX,
 };
 
 /// The room a publication's flat array of `len` elements is allocated with when no spare fits
@@ -29,8 +29,9 @@ impl Packed {
     /// `table(page, a, b, entries)`, whose entries give the directory's; the slot → node id table
     /// `ids` is taken from the caller only when the packing is made. `None` if the ring cannot be
     /// flat: its buckets are not the top bits of the positions' 64 (`bits + shift != 64`: every
-    /// position sits below the last bucket's end), a slot id does not fit below `2^bits`, or the
-    /// directory they give is not one (see [`from_flat`](Self::from_flat)).
+    /// position sits below the last bucket's end), a slot id does not fit below
+    /// `2^(bits - TAG_BITS)`, or the directory they give is not one (see
+    /// [`from_flat`](Self::from_flat)).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn assemble_flat(
         n: usize,
@@ -41,15 +42,16 @@ impl Packed {
         point: impl Fn(usize, usize) -> (u64, u16),
         mut table: impl FnMut(usize, usize, usize, &mut [u16]),
     ) -> Option<Self> {
-        if bits + shift != 64 || !(1..64).contains(&bits) {
+        if bits + shift != 64 || !(TAG_BITS + 1..64).contains(&bits) {
             return None;
         }
-        let k = bits;
+        let k = bits - TAG_BITS;
         let buckets = 1usize << bits;
         let mut slots = vec![PAD; n + WINDOW_MAX + 1];
         let mut dir = vec![0u16; buckets + 1];
         let mut entries = [0u16; LOCAL + 2];
-        // Every slot id, or-ed: they all fit below `2^k` exactly when this does.
+        // Every slot id, or-ed: they all fit below `2^k` exactly when this does (`k`: the slots'
+        // id bits).
         let mut owners = 0u32;
         for (p, w) in starts.windows(2).enumerate() {
             let (a, b) = (w[0] as usize, w[1] as usize);
@@ -84,8 +86,10 @@ impl Packed {
     /// on the directory (invariant 4): with `full_check`, every entry is checked here (a pass of
     /// plain integer operations over the directory); without, the caller must have checked it
     /// (the publication's does, run by run from the previous directory), and only its length and
-    /// ends are checked here. `None` if a check fails, or if the buckets are not the top bits of
-    /// the positions' 64 (`shift` is not `64 - k` for `2^k` buckets).
+    /// ends are checked here. `None` if a check fails, if the buckets are not the top bits of the
+    /// positions' 64 (`shift` is not `64 - k` for `2^k` buckets), or if a window read from a
+    /// bucket's start could meet a point of a later bucket with its tag (see
+    /// [`windows_apart`]).
     #[allow(clippy::too_many_arguments)]
     fn from_flat(
         (slots, spares): (Vec<u64>, Arc<Spares>),
@@ -114,13 +118,15 @@ impl Packed {
         if !buckets.is_power_of_two()
             || !(LOCAL..=DIR_MAX).contains(&buckets)
             || buckets.trailing_zeros() + shift != 64
+            || buckets.trailing_zeros() <= TAG_BITS
             || dir[0] != 0
             || dir[buckets] as usize != n
             || wrong != 0
+            || !windows_apart(&dir, n)
         {
             return None;
         }
-        let k = buckets.trailing_zeros();
+        let k = buckets.trailing_zeros() - TAG_BITS;
         let flat = Arc::new(Flat { slots, spares });
         Some(Packed {
             heads: Heads::flat(buckets >> LOCAL_BITS),
@@ -158,7 +164,7 @@ impl Packed {
     /// `start..end`, or `end`: a binary search of the bucket's slots against the key's flat form
     /// (exact: see the module docs).
     fn flat_exact(&self, start: usize, end: usize, x: u64) -> usize {
-        let (slots, kx) = (self.flat_slots(), self.flat_key(x));
+        let (slots, kx) = (self.flat_slots(), self.flat_slot_key(x));
         first_not_below(start, end, kx, |r| slots[r])
     }
 
@@ -175,7 +181,7 @@ impl Packed {
         x: u64,
         keep: impl FnMut(u32) -> bool,
     ) -> Option<u32> {
-        let (slots, kx) = (self.flat_slots(), self.flat_key(x));
+        let (slots, kx) = (self.flat_slots(), self.flat_slot_key(x));
         let (start, end) = self.flat_range(x);
         let mut r = start;
         while r < end && slots[r] < kx {
@@ -209,7 +215,7 @@ impl Packed {
         let old_n = self.n;
         let os = self.flat_slots().get(..old_n)?;
         // Whether rank `r`, in the bucket of normalized position `p`, is at `p`.
-        let at = |r: usize, p: u64| (os[r] ^ self.flat_key(p)) >> k == 0;
+        let at = |r: usize, p: u64| (os[r] ^ self.flat_slot_key(p)) >> k == 0;
         let id_of = |s: u64| plan.node_of(self.slot_id(s));
         let goes = |s: u64| plan.slot_goes(self.slot_id(s));
         // Every bucket this publication searches, fetched ahead: the searches below then find their
@@ -377,4 +383,21 @@ impl Packed {
             self.norm,
         )
     }
+}
+
+/// Whether every window a count reads from a bucket's start (of up to [`WINDOW_MAX`] slots: an
+/// empty bucket's reads the `WINDOW_MAX` slots after it) meets no point of a bucket `2^TAG_BITS`
+/// or more buckets on, whose tag would be the bucket's own: for every bucket `b` whose end `e`
+/// is a point's rank, the buckets after it up to `b + 2^TAG_BITS` hold the points the windows
+/// read past it, ranks `e` to `min(e + WINDOW_MAX - 1, n - 1)`. (At two points a bucket,
+/// those 31 buckets hold about 62: a ring fails this about as often as 31 of them hold fewer
+/// than 8, almost never; it is then paged.) `dir` is a directory (ascending, ending in `n`).
+fn windows_apart(dir: &[u16], n: usize) -> bool {
+    let span = 1usize << TAG_BITS;
+    let mut bad = false;
+    for (&e, &f) in dir.iter().skip(1).zip(dir.iter().skip(span)) {
+        let (e, f) = (usize::from(e), usize::from(f));
+        bad |= e < n && f <= (e + WINDOW_MAX - 1).min(n.saturating_sub(1));
+    }
+    !bad
 }

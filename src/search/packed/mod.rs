@@ -92,6 +92,8 @@ mod merge;
 mod spares;
 
 pub(crate) use build::PageWriter;
+#[cfg(test)]
+pub(crate) use check::flat_expected;
 pub(crate) use merge::Change;
 use spares::Spares;
 
@@ -195,19 +197,42 @@ fn sentinel(owner: u32) -> u64 {
     quantize(PAD) | u64::from(owner & 0xFFFF)
 }
 
-/// A flat ring's slot of a point at normalized position `p` owned by slot `owner < 2^k`, in a
-/// ring of `2^k` buckets (see the module docs): the position's bits below its bucket's, then the
-/// owner.
+/// The bits of a flat slot that hold the low bits of its bucket's index, its *tag* (see the module
+/// docs): a window read from a bucket's start meets no point of a later bucket with the same tag
+/// (checked when a flat packing is made), so a window count needs no cap at the bucket's end.
+pub(crate) const TAG_BITS: u32 = 5;
+
+/// A flat ring's slot of a point at normalized position `p` owned by slot `owner <
+/// 2^id_bits`, in a ring of `2^(id_bits + TAG_BITS)` buckets (see the module docs): the position's
+/// bucket tag and its bits below its bucket's, then the owner.
 #[inline(always)]
-pub(crate) fn flat_slot(p: u64, owner: u32, k: u32) -> u64 {
-    debug_assert!((1..64).contains(&k) && u64::from(owner) >> k == 0);
-    (p << k) | u64::from(owner)
+pub(crate) fn flat_slot(p: u64, owner: u32, id_bits: u32) -> u64 {
+    debug_assert!((1..64).contains(&id_bits) && u64::from(owner) >> id_bits == 0);
+    (p << id_bits) | u64::from(owner)
 }
 
-/// A flat ring's sentinel, in a ring of `2^k` buckets: every bit above the owner's set.
+/// A flat ring's sentinel: every bit above the owner's set.
 #[inline(always)]
-fn flat_sentinel(owner: u32, k: u32) -> u64 {
-    flat_slot(PAD, owner, k)
+fn flat_sentinel(owner: u32, id_bits: u32) -> u64 {
+    flat_slot(PAD, owner, id_bits)
+}
+
+/// A key in a flat ring's form (see [`Packed::flat_key`]): a slot `s` of the key's bucket, or of a
+/// later one a window reads, is below the key exactly when `s ^ tag < bits`.
+#[derive(Clone, Copy)]
+pub(crate) struct FlatKey {
+    /// The key's bucket tag, in the slots' top [`TAG_BITS`].
+    pub(crate) tag: u64,
+    /// The key's bits below its bucket's, where the slots hold theirs (tag bits clear).
+    pub(crate) bits: u64,
+}
+
+impl FlatKey {
+    /// Whether flat slot `s` is below the key.
+    #[inline(always)]
+    pub(crate) fn is_below(self, s: u64) -> bool {
+        s ^ self.tag < self.bits
+    }
 }
 
 /// The first rank of `start..end` whose full position `pos(rank)` (ascending along the range) is
@@ -720,17 +745,28 @@ impl Packed {
         slot | self.id_mask == u64::MAX
     }
 
-    /// A flat packing's search key for normalized key `x` (see the module docs): the bits below
-    /// its bucket's, at the top, every slot id bit clear.
+    /// A flat packing's slot form of normalized key `x`, with its bucket's tag (see the module
+    /// docs): a slot of the key's bucket is below the key exactly when it is below this.
     #[inline(always)]
-    pub(crate) fn flat_key(&self, x: u64) -> u64 {
+    pub(crate) fn flat_slot_key(&self, x: u64) -> u64 {
         x << self.id_bits
+    }
+
+    /// A flat packing's form of normalized key `x` for window counts (see [`FlatKey`]).
+    #[inline(always)]
+    pub(crate) fn flat_key(&self, x: u64) -> FlatKey {
+        let kx = self.flat_slot_key(x);
+        let tag = kx & !(u64::MAX >> TAG_BITS);
+        FlatKey {
+            tag,
+            bits: kx ^ tag,
+        }
     }
 
     /// A flat packing's normalized position of the point in bucket `b` held by `slot`.
     #[inline(always)]
     fn flat_position(&self, b: usize, slot: u64) -> u64 {
-        ((b as u64) << self.shift) | (slot >> self.id_bits)
+        ((b as u64) << self.shift) | ((slot << TAG_BITS) >> (self.id_bits + TAG_BITS))
     }
 
     /// A flat packing's bucket of rank `r < n`: the last bucket whose first rank is not past `r`.
@@ -1158,20 +1194,18 @@ impl Packed {
         Self::count_windows(b, window)
     }
 
-    /// The count of a flat ring's bucket (from [`Dir::bucket`]), in windows of up to
-    /// [`WINDOW_MAX`] slots: `window` gives the number of *leading* slots of its window below the
-    /// key's flat form ([`flat_key`](Self::flat_key)), and the sum is capped at the bucket's
-    /// length. A bucket's slots below the key are its first ones (they are ordered within the
-    /// bucket), so a window that starts past them counts none; the slots after a bucket are later
-    /// buckets' and are not ordered against the key, which the cap leaves out. (The array ends in
-    /// `WINDOW_MAX` pads, so every window is in bounds.)
+    /// [`count`](Self::count) in windows of up to [`WINDOW_MAX`] slots, for a bucket of a flat
+    /// ring (from [`Dir::bucket`]): `window` counts the slots of its window below the key's
+    /// [`FlatKey`]. Every slot after a bucket that such a window reads is a later bucket's point
+    /// of another tag (which a [`FlatKey`] never counts below: see the module docs), the
+    /// sentinel or a pad, and the array ends in `WINDOW_MAX` pads, so every window is in bounds.
     #[inline(always)]
     pub(crate) fn count_flat<const W: usize>(
         &self,
         b: Bucket,
         window: impl FnMut(&[u64; W]) -> u32,
     ) -> Rank {
-        Rank(Self::count_windows(b, window).0.min(b.len))
+        Self::count_windows(b, window)
     }
 
     /// The loop of [`count`](Self::count) and [`count_flat`](Self::count_flat).

@@ -5,6 +5,7 @@ use std::arch::x86_64::{
     _mm256_set1_epi64x, _mm256_xor_si256,
 };
 
+use crate::search::packed::FlatKey;
 use crate::search::radix::Radix;
 
 /// The lanes of `v` whose top 48 bits are below `x`'s, as the low 4 bits of a mask. AVX2 compares
@@ -18,21 +19,24 @@ fn below(v: __m256i, x: u64) -> u32 {
     _mm256_movemask_pd(_mm256_castsi256_pd(lt)) as u32
 }
 
-/// The lanes of `v` below `kx`, as the low 4 bits of a mask (unsigned, as [`below`]).
+/// The lanes of flat window `v` below the flat key `key`, as the low 4 bits of a mask: `v ^ tag`
+/// compared with the key's bits, unsigned (both flipped at the sign bit, in the same xor as the
+/// tag for the slots).
 #[target_feature(enable = "avx2")]
 #[inline]
-fn below_exact(v: __m256i, kx: u64) -> u32 {
-    let sign = _mm256_set1_epi64x(i64::MIN);
-    let k = _mm256_xor_si256(_mm256_set1_epi64x(kx as i64), sign);
-    let lt = _mm256_cmpgt_epi64(k, _mm256_xor_si256(v, sign));
+fn below_flat(v: __m256i, key: FlatKey) -> u32 {
+    let sign = i64::MIN as u64;
+    let flip = _mm256_set1_epi64x((key.tag ^ sign) as i64);
+    let k = _mm256_set1_epi64x((key.bits ^ sign) as i64);
+    let lt = _mm256_cmpgt_epi64(k, _mm256_xor_si256(v, flip));
     _mm256_movemask_pd(_mm256_castsi256_pd(lt)) as u32
 }
 
-/// How many of flat window `w`'s first slots, in a row, are below the flat key `kx` (see
-/// `Packed::count_flat`), from two 4-wide compares.
-#[target_feature(enable = "avx2,bmi1")]
+/// Counts the slots of flat window `w` below the flat key `key` (see `Packed::count_flat`), in
+/// two 4-wide compares.
+#[target_feature(enable = "avx2,popcnt")]
 #[inline]
-fn window(w: &[u64; 8], kx: u64) -> u32 {
+fn window(w: &[u64; 8], key: FlatKey) -> u32 {
     // SAFETY: `w` is 8 `u64`s; each unaligned load reads 4 of them (32 bytes).
     let (a, b): (__m256i, __m256i) = unsafe {
         (
@@ -40,7 +44,7 @@ fn window(w: &[u64; 8], kx: u64) -> u32 {
             _mm256_loadu_si256(w.as_ptr().add(4).cast()),
         )
     };
-    (!(below_exact(a, kx) | below_exact(b, kx) << 4)).trailing_zeros()
+    (below_flat(a, key) | below_flat(b, key) << 4).count_ones()
 }
 
 /// Counts the slots of window `w` whose top 48 bits are below `x`'s, in one 4-wide compare.
@@ -52,7 +56,7 @@ fn narrow(w: &[u64; 4], x: u64) -> u32 {
 }
 
 /// The staged batch loop with this kernel's window counts, compiled with AVX2 enabled.
-#[target_feature(enable = "avx2,bmi1,popcnt")]
+#[target_feature(enable = "avx2,popcnt")]
 fn batch(radix: &Radix, xs: &[u64], out: &mut [u32], next: &mut [u32]) {
     radix.batch_with::<8>(xs, out, next, |w, x| window(w, x), |w, x| narrow(w, x));
 }
@@ -60,10 +64,9 @@ fn batch(radix: &Radix, xs: &[u64], out: &mut [u32], next: &mut [u32]) {
 pub(crate) fn radix_batch(radix: &Radix, xs: &[u64], out: &mut [u32], next: &mut [u32]) {
     assert!(
         std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("bmi1")
             && std::arch::is_x86_feature_detected!("popcnt"),
         "the AVX2 kernel was selected on a CPU without AVX2"
     );
-    // SAFETY: the CPU has AVX2, BMI1 and POPCNT (checked just above), all that `batch` enables.
+    // SAFETY: the CPU has AVX2 and POPCNT (checked just above), all that `batch` enables.
     unsafe { batch(radix, xs, out, next) }
 }

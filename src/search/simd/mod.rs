@@ -48,7 +48,6 @@ impl Kernel {
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx2 => {
                 std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("bmi1")
                     && std::arch::is_x86_feature_detected!("popcnt")
             }
             #[cfg(target_arch = "x86_64")]
