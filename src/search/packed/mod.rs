@@ -557,10 +557,13 @@ pub(crate) struct Dir<'a> {
 }
 
 impl Dir<'_> {
-    /// The bucket index of normalized key `x`, clamped to the last bucket (see `Packed::locate`).
+    /// The bucket index of normalized key `x`: below the bucket count, with no clamp, as a flat
+    /// ring's buckets are the top bits of the positions' 64 (`shift` is 64 less the bucket
+    /// count's bits; invariant 4).
     #[inline(always)]
     fn index(self, x: u64) -> usize {
-        ((x >> self.shift) as usize).min(self.starts.len() - 2)
+        debug_assert!(((x >> self.shift) as usize) < self.starts.len() - 1);
+        (x >> self.shift) as usize
     }
 
     /// The address of normalized key `x`'s directory entry, for a prefetch hint only (not
@@ -577,8 +580,8 @@ impl Dir<'_> {
     #[inline(always)]
     pub(crate) fn bucket(self, x: u64) -> Bucket {
         let i = self.index(x);
-        // SAFETY: `i <= starts.len() - 2` (a flat directory has at least `LOCAL + 1` entries), so
-        // entries `i` and `i + 1` are both in it.
+        // SAFETY: `i < 2^(64 - shift)`, the bucket count, which is `starts.len() - 1` (invariant
+        // 4), so entries `i` and `i + 1` are both in it.
         let (start, end) = unsafe {
             (
                 *self.starts.get_unchecked(i),
