@@ -20,7 +20,7 @@
 //! A flat ring's array ends in `WINDOW_MAX` pads, so its buckets may be counted 8 slots a window.
 
 use super::packed::{
-    self, quantize, slot_owner, Bucket, Change, Entry, FlatKey, Packed, Rank, PAGE_PADS, WINDOW_MAX,
+    self, quantize, slot_owner, Bucket, Change, Entry, Packed, Rank, PAGE_PADS, WINDOW_MAX,
 };
 use super::prefetch::prefetch_read;
 use super::simd::Kernel;
@@ -133,28 +133,8 @@ impl Radix {
             return None;
         }
         let x = p.key(x);
-        let (b, rank, _) = self.counted(x);
-        Some((x, b, rank))
-    }
-
-    /// The bucket of normalized key `x`, the count of its points below the key in it, and whether
-    /// the ring is flat: a flat ring's count is exact (its slots compare exactly with the key's
-    /// [`FlatKey`]: see `Packed::count_flat`), a paged ring's counts the points whose top 48 bits
-    /// are below the key's (see [`settle`](Self::settle)).
-    #[inline(always)]
-    fn counted(&self, x: u64) -> (Bucket, Rank, bool) {
-        let p = &self.packed;
-        match p.dir() {
-            Some(dir) => {
-                let b = dir.bucket(x);
-                let kx = p.flat_key(x);
-                (b, p.count_flat::<4>(b, |w| window_flat(w, kx)), true)
-            }
-            None => {
-                let b = p.bucket_at(p.entry(x));
-                (b, p.count::<4>(b, |w| window_count(w, x)), false)
-            }
-        }
+        let b = p.bucket(x);
+        Some((x, b, p.count::<4>(b, |w| window_count(w, x))))
     }
 
     /// The owners of the first point `>= x` and the `N - 1` points after it, found as a single
@@ -210,17 +190,16 @@ impl Radix {
         !self.packed.ids().is_empty()
     }
 
-    /// The slot of the first point `>= x` given its bucket and the count of the bucket's points
-    /// below the key ([`counted`](Self::counted)). A flat ring's count is exact: the slot at `rank`
-    /// is the point. In a page, the point at `rank` is the first whose top 48 bits are not below
-    /// the key's (the bucket is sorted; past the bucket every point is above the key). Only if its
-    /// top 48 bits *equal* the key's can it, or the points after it with the same top bits, still
-    /// be below the key: then, and only then, the exact path runs. (A page's sentinel, whose top
-    /// bits are all ones, at worst sends a key near `u64::MAX` down the exact path.)
+    /// The slot of the first point `>= x` given its bucket and the count of the bucket's packed
+    /// points below the key. The point at `rank` is the first whose top 48 bits are not below the
+    /// key's (the bucket is sorted; past the bucket every point is above the key). Only if its top
+    /// 48 bits *equal* the key's can it, or the points after it with the same top bits, still be
+    /// below the key: then, and only then, the exact path runs. (A page's sentinel, whose top bits
+    /// are all ones, at worst sends a key near `u64::MAX` down the exact path.)
     #[inline(always)]
-    fn settle(&self, b: Bucket, rank: Rank, x: u64, flat: bool) -> u64 {
+    fn settle(&self, b: Bucket, rank: Rank, x: u64) -> u64 {
         let slot = self.packed.slot_at(b, rank);
-        if !flat && slot >> 16 == x >> 16 {
+        if slot >> 16 == x >> 16 {
             self.settle_exact(x)
         } else {
             slot
@@ -249,8 +228,9 @@ impl Radix {
     /// [`find_scalar`](Self::find_scalar) of a normalized key.
     #[inline(always)]
     fn find_normalized(&self, x: u64) -> u64 {
-        let (b, rank, flat) = self.counted(x);
-        self.settle(b, rank, x, flat)
+        let b = self.packed.bucket(x);
+        let rank = self.packed.count::<4>(b, |w| window_count(w, x));
+        self.settle(b, rank, x)
     }
 
     /// The owner of the first point `>= x`, wrapping; `None` if empty.
@@ -259,8 +239,7 @@ impl Radix {
         if self.packed.len() == 0 {
             return None;
         }
-        let p = &self.packed;
-        Some(p.id(p.slot_id(self.find_scalar(x))))
+        Some(self.packed.id(slot_owner(self.find_scalar(x))))
     }
 
     /// The owner of the first point `>= x` and, when it comes cheaply, the owner of the point after
@@ -275,29 +254,29 @@ impl Radix {
         } else {
             self.packed.key(x)
         };
-        let (b, rank, flat) = self.counted(x);
-        let (first, next) = self.settle_pair(b, rank, x, flat);
+        let b = self.packed.bucket(x);
+        let rank = self.packed.count::<4>(b, |w| window_count(w, x));
+        let (first, next) = self.settle_pair(b, rank, x);
         Some((first, (next != NO_NEXT).then_some(next)))
     }
 
     /// [`settle`](Self::settle) for a pair: the node id of the first point `>= x` and of the point
     /// after it (the slot after the found one: the next point, or the page's sentinel, which stands
     /// for the next page's first point). The second is [`NO_NEXT`] when the exact path ran, or when
-    /// the found slot may itself be a sentinel (bits above the slot id all ones), whose next slot is
-    /// no point.
+    /// the found slot may itself be a page's sentinel (top bits all ones), whose next slot is no point.
     #[inline(always)]
-    fn settle_pair(&self, b: Bucket, rank: Rank, x: u64, flat: bool) -> (u32, u32) {
+    fn settle_pair(&self, b: Bucket, rank: Rank, x: u64) -> (u32, u32) {
         let p = &self.packed;
         let slot = p.slot_at(b, rank);
-        if !flat && slot >> 16 == x >> 16 {
+        if slot >> 16 == x >> 16 {
             return (p.id(slot_owner(self.settle_exact(x))), NO_NEXT);
         }
-        let next = if p.may_be_sentinel(slot) {
-            NO_NEXT
+        let next = if slot >> 16 != u64::MAX >> 16 {
+            p.id(slot_owner(p.slot_after(b, rank)))
         } else {
-            p.id(p.slot_id(p.slot_after(b, rank)))
+            NO_NEXT
         };
-        (p.id(p.slot_id(slot)), next)
+        (p.id(slot_owner(slot)), next)
     }
 
     /// The rank of the first point `>= x`, wrapping to 0; `None` if empty.
@@ -344,9 +323,8 @@ impl Radix {
         debug_assert!(self.packed.len() > 0);
         match kernel {
             Kernel::Scalar if next.is_empty() => {
-                let p = &self.packed;
                 for (o, &x) in out.iter_mut().zip(xs) {
-                    *o = p.id(p.slot_id(self.find_scalar(x)));
+                    *o = self.packed.id(slot_owner(self.find_scalar(x)));
                 }
             }
             Kernel::Scalar => {
@@ -358,22 +336,21 @@ impl Radix {
                     *n = second.unwrap_or(NO_NEXT);
                 }
             }
-            Kernel::Portable => self.batch_with::<4>(xs, out, next, window_flat, window_count),
+            Kernel::Portable => self.batch_with::<4>(xs, out, next, window_count, window_count),
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx2 => super::simd::avx2::radix_batch(self, xs, out, next),
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx512 => super::simd::avx512::radix_batch(self, xs, out, next),
             #[cfg(not(target_arch = "x86_64"))]
             Kernel::Avx2 | Kernel::Avx512 => {
-                self.batch_with::<4>(xs, out, next, window_flat, window_count)
+                self.batch_with::<4>(xs, out, next, window_count, window_count)
             }
         }
     }
 
-    /// The staged batch loop, generic over how windows are counted (`wide(w, key)` for a flat
-    /// ring's buckets, `W` slots a window: the slots of `w` below the key's [`FlatKey`], see
-    /// `Packed::count_flat`; `narrow(w, x)` for a paged ring's, 4 slots a window: the slots of `w`
-    /// whose top 48 bits are below `x`'s, see `Packed::count`). Keys travel in groups of [`GROUP`]: stage 1
+    /// The staged batch loop, generic over how windows are counted (`wide(w, x)` for a flat ring's
+    /// buckets, `W` slots a window, and `narrow(w, x)` for a paged ring's, 4 slots a window: the
+    /// slots of `w` whose top 48 bits are below `x`'s; see `Packed::count`). Keys travel in groups of [`GROUP`]: stage 1
     /// reads every (normalized) key's page address and prefetches the page's table, stage 2 reads the bucket
     /// bounds and prefetches every bucket's first line, stage 3 counts. The loads of a group overlap instead of queueing one
     /// behind the other.
@@ -385,7 +362,7 @@ impl Radix {
         xs: &[u64],
         out: &mut [u32],
         next: &mut [u32],
-        wide: impl Fn(&[u64; W], FlatKey) -> u32,
+        wide: impl Fn(&[u64; W], u64) -> u32,
         narrow: impl Fn(&[u64; 4], u64) -> u32,
     ) {
         // Builds of the loop: keys of 64-bit positions go as they are (normalizing them cost
@@ -407,7 +384,7 @@ impl Radix {
         xs: &[u64],
         out: &mut [u32],
         next: &mut [u32],
-        wide: impl Fn(&[u64; W], FlatKey) -> u32,
+        wide: impl Fn(&[u64; W], u64) -> u32,
         narrow: impl Fn(&[u64; 4], u64) -> u32,
     ) {
         let p = &self.packed;
@@ -422,15 +399,14 @@ impl Radix {
             for (i, ((o, &x), &b)) in out.iter_mut().zip(xs).zip(buckets).enumerate() {
                 let x = key(x);
                 let rank = if flat {
-                    let kx = p.flat_key(x);
-                    p.count_flat::<W>(b, |w| wide(w, kx))
+                    p.count_flat::<W>(b, |w| wide(w, x))
                 } else {
                     p.count::<4>(b, |w| narrow(w, x))
                 };
                 if PAIR {
-                    (*o, next[i]) = self.settle_pair(b, rank, x, flat);
+                    (*o, next[i]) = self.settle_pair(b, rank, x);
                 } else {
-                    *o = p.id(p.slot_id(self.settle(b, rank, x, flat)));
+                    *o = p.id(slot_owner(self.settle(b, rank, x)));
                 }
             }
         };
@@ -531,13 +507,6 @@ pub(crate) fn window_count<const W: usize>(w: &[u64; W], x: u64) -> u32 {
     w.iter().map(|&p| u32::from(p < xq)).sum()
 }
 
-/// The portable flat window count: the slots of `w` below the flat key `key` (see
-/// `Packed::count_flat`).
-#[inline(always)]
-pub(crate) fn window_flat<const W: usize>(w: &[u64; W], key: FlatKey) -> u32 {
-    w.iter().map(|&s| u32::from(key.is_below(s))).sum()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -574,20 +543,6 @@ mod tests {
             })
     }
 
-    /// Spread-out points (as hashed positions are), with [`crowded_points`] among them: rings large
-    /// enough to be flat with 16 owners.
-    fn spread_points() -> impl Strategy<Value = Vec<u64>> {
-        (
-            prop::collection::vec(any::<u64>(), 600..1500),
-            crowded_points(),
-        )
-            .prop_map(|(mut v, c)| {
-                v.extend(c);
-                v.sort_unstable();
-                v
-            })
-    }
-
     /// [`crowded_points`] narrowed to a random bit width (32-bit profiles, tiny literal positions),
     /// with a normalization shift that keeps them in 64 bits (none, all the room, or some).
     fn narrowed_points() -> impl Strategy<Value = (Vec<u64>, u32)> {
@@ -613,20 +568,14 @@ mod tests {
         /// Every kernel this CPU has returns the reference answer, for keys on, next to and between
         /// points, in crowded buckets, with equal top 48 bits, and past the last point (wrap).
         #[test]
-        fn every_kernel_equals_the_reference((points, norm) in prop_oneof![crowded_points().prop_map(|v| (v, 0)), narrowed_points(), spread_points().prop_map(|v| (v, 0))], random in prop::collection::vec(any::<u64>(), 0..64), few_owners in any::<bool>()) {
-            // Few owners: ids that fit the slots of a flat ring of 600 points or more; else one a
-            // point.
-            let m = if few_owners { 16 } else { 65_536 };
-            let owners: Vec<u32> = (0..points.len() as u32).map(|i| i % m).collect();
+        fn every_kernel_equals_the_reference((points, norm) in prop_oneof![crowded_points().prop_map(|v| (v, 0)), narrowed_points()], random in prop::collection::vec(any::<u64>(), 0..64)) {
+            let owners: Vec<u32> = (0..points.len() as u32).map(|i| i % 65_536).collect();
             let radix = Radix::build(&points, &owners, norm).unwrap();
-            let normalized: Vec<u64> = points.iter().map(|&p| p << norm).collect();
-            let slots = points.len().min(m as usize);
-            prop_assert_eq!(radix.packed.dir().is_some(), packed::flat_expected(&normalized, slots));
+            prop_assert!(radix.packed.dir().is_some());
             // The same ring searched through its pages, as rings too large for a directory are.
             let paged = Radix::from_packed(radix.packed.clone().without_dir());
             let mut xs = random;
-            // Keys at and around the points (about 150 of them in the larger rings).
-            for &p in points.iter().step_by((points.len() / 150).max(1)) {
+            for &p in &points {
                 xs.extend([p, p.wrapping_sub(1), p.wrapping_add(1), p & !0xFFFF, p | 0xFFFF]);
             }
             xs.extend([0, u64::MAX, u64::MAX >> norm, (u64::MAX >> norm).wrapping_add(1)]);

@@ -161,9 +161,8 @@ impl Packed {
     /// table geometry `(bits, shift)`, whose pages start at the ranks `starts`
     /// (`2^(bits - LOCAL_BITS) + 1` entries, the last `n`); `table(p, a, b, entries)` fills the
     /// first `LOCAL + 1` (zeroed) table entries of page `p`, which holds ranks `a..b`. A ring of at
-    /// most [`DIR_MAX`] buckets is made flat if `flat_ok` (tests make small rings paged too) and it
-    /// can be (see `flat::assemble_flat`), others paged (see the module docs). `None` if a page
-    /// would hold more points than it can.
+    /// most [`DIR_MAX`] buckets is made flat if `flat_ok` (tests make small rings paged too),
+    /// others paged (see the module docs). `None` if a page would hold more points than it can.
     #[allow(clippy::too_many_arguments)]
     fn assemble(
         n: usize,
@@ -184,37 +183,10 @@ impl Packed {
         if starts.len() != pages + 1 {
             return None;
         }
-        let mut ids = ids;
         if flat_ok && buckets <= DIR_MAX && n <= usize::from(u16::MAX) {
-            // No page tables: a flat ring's ranks are its directory's `u16`s. A ring that cannot
-            // be flat (see `assemble_flat`) is paged.
-            if let Some(flat) = Self::assemble_flat(
-                n,
-                norm,
-                &mut ids,
-                (bits, shift),
-                &starts,
-                &point,
-                &mut table,
-            ) {
-                return Some(flat);
-            }
+            // No page tables: a flat ring's ranks are its directory's `u16`s.
+            return Self::assemble_flat(n, norm, ids, (bits, shift), &starts, point, table);
         }
-        Self::assemble_paged(n, norm, ids, (bits, shift), starts, point, table)
-    }
-
-    /// [`assemble`](Self::assemble) of a paged packing (its arguments checked there).
-    fn assemble_paged(
-        n: usize,
-        norm: u32,
-        ids: Vec<u32>,
-        (bits, shift): (u32, u32),
-        starts: Vec<u32>,
-        point: impl Fn(usize, usize) -> (u64, u16),
-        mut table: impl FnMut(usize, usize, usize, &mut [u16]),
-    ) -> Option<Self> {
-        let buckets = 1usize << bits;
-        let pages = buckets >> LOCAL_BITS;
         if starts.windows(2).any(|w| (w[1] - w[0]) as usize > PAGE_MAX) {
             return None;
         }
@@ -278,8 +250,6 @@ impl Packed {
             buckets,
             n,
             norm,
-            id_bits: 16,
-            id_mask: 0xFFFF,
             live,
             flat: None,
             dir: Vec::new(),
@@ -326,8 +296,6 @@ impl Packed {
             buckets: self.buckets,
             n: self.n,
             norm: self.norm,
-            id_bits: 16,
-            id_mask: 0xFFFF,
             live,
             dir: Vec::new(),
             flat: None,

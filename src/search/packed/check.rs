@@ -2,8 +2,8 @@
 //! sample positions.
 
 use super::{
-    page_lines, sentinel, slot_owner, Packed, DIR_MAX, EMPTY_PAGE, LOCAL, LOCAL_BITS, PAD,
-    TABLE_WORDS, TAIL, WINDOW_MAX,
+    page_lines, position, sentinel, slot_owner, Packed, DIR_MAX, EMPTY_PAGE, LOCAL, LOCAL_BITS,
+    PAD, TABLE_WORDS, TAIL, WINDOW_MAX,
 };
 
 impl Packed {
@@ -28,7 +28,7 @@ impl Packed {
         (0..self.n)
             .map(|r| {
                 let x = self.norm_position(r);
-                (super::pack(x, self.slot_id(self.slot_of_rank(r))), x as u16)
+                (super::pack(x, slot_owner(self.slot_of_rank(r))), x as u16)
             })
             .unzip()
     }
@@ -136,23 +136,13 @@ impl Packed {
         }
     }
 
-    /// [`check`](Self::check) of a flat packing: the geometry, the arrays' lengths, every slot's id
-    /// within its bits, the points in order within and across buckets, the sentinel and pads, and
-    /// the directory ascending from 0 to `n`.
+    /// [`check`](Self::check) of a flat packing: the arrays' lengths, the points in order, the
+    /// sentinel and pads, every directory entry against the points of its bucket.
     fn check_flat(&self) {
         let f = self.flat.as_ref().expect("flat");
         let n = self.n;
         assert!(self.buckets <= DIR_MAX && self.buckets >= LOCAL);
         assert!(self.buckets.is_power_of_two());
-        let bits = self.buckets.trailing_zeros();
-        assert_eq!(
-            self.shift,
-            64 - bits,
-            "a flat ring's buckets are the top bits"
-        );
-        let k = self.id_bits;
-        assert_eq!(k + super::TAG_BITS, bits);
-        assert_eq!(self.id_mask, (1 << k) - 1);
         assert!(self.chunks.is_empty() && self.starts.is_empty() && self.live == 0);
         assert_eq!(self.heads.len() * LOCAL, self.buckets);
         let empty: *const u64 = EMPTY_PAGE.as_ptr().cast();
@@ -161,52 +151,33 @@ impl Packed {
         assert!(!self.heads.owned);
         assert_eq!(self.heads.as_ptr(), super::FLAT_HEADS.as_ptr());
         assert_eq!(f.slots.len(), n + WINDOW_MAX + 1);
+        assert_eq!(f.lows.len(), n);
         assert_eq!(self.dir.len(), self.buckets + 1);
         assert!(self.first.0 == f.slots.as_ptr());
         assert!(self.dir().is_some());
+        let pos = |r: usize| position(f.slots[r], f.lows[r]);
+        assert!((1..n).all(|r| pos(r - 1) <= pos(r)), "points out of order");
+        let first = if n > 0 {
+            slot_owner(f.slots[0])
+        } else {
+            0xFFFF
+        };
+        assert_eq!(f.slots[n], sentinel(first), "sentinel");
+        assert!(f.slots[n + 1..].iter().all(|&s| s == PAD));
         let rank = |b: usize| self.dir[b] as usize;
         assert_eq!(rank(0), 0);
         assert_eq!(rank(self.buckets), n);
-        assert!(
-            (0..self.buckets).all(|b| rank(b) <= rank(b + 1)),
-            "directory"
-        );
-        // Slot ids within their bits: a full build's are the node ids, a publication's index its
-        // id table.
-        let bound = if self.ids.is_empty() {
-            1 << k
-        } else {
-            self.ids.len()
-        };
-        assert!(bound <= 1 << k);
-        assert!(f.slots[..n]
-            .iter()
-            .all(|&s| (self.slot_id(s) as usize) < bound));
-        let all: Vec<u64> = self.iter_from(0).map(|(p, _)| p).collect();
-        assert!(all.windows(2).all(|w| w[0] <= w[1]), "points out of order");
         for b in 0..self.buckets {
-            for r in rank(b)..rank(b + 1) {
-                assert_eq!(self.norm_position(r) >> self.shift, b as u64, "bucket {b}");
-                // The slot's tag is its bucket's low bits.
+            let (start, end) = (rank(b), rank(b + 1));
+            assert!(start <= end, "directory of bucket {b}");
+            for r in start..end {
                 assert_eq!(
-                    f.slots[r] >> (64 - super::TAG_BITS),
-                    b as u64 % (1 << super::TAG_BITS)
-                );
-                assert!(r == rank(b) || f.slots[r - 1] >> k <= f.slots[r] >> k);
-            }
-            // No window from the bucket's start reaches a point of its tag in a later bucket.
-            let e = rank(b + 1);
-            for r in e..(e + WINDOW_MAX).min(n) {
-                let later = self.flat_bucket_of_rank(r);
-                assert!(
-                    later < b + (1 << super::TAG_BITS),
-                    "bucket {b}'s windows reach bucket {later}"
+                    ((pos(r) >> self.shift) as usize).min(self.buckets - 1),
+                    b,
+                    "bucket {b}"
                 );
             }
         }
-        let first = if n > 0 { self.slot_id(f.slots[0]) } else { 0 };
-        assert_eq!(f.slots[n], super::flat_sentinel(first, k), "sentinel");
-        assert!(f.slots[n + 1..].iter().all(|&s| s == PAD));
     }
 }
 
@@ -218,32 +189,4 @@ pub(crate) fn sample(n: usize, seed: u64) -> Vec<u64> {
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect()
-}
-
-/// Whether a ring of these normalized positions (sorted), whose slot ids are below `slots`, is
-/// packed flat by a full build: the rule of the module docs written out apart from the code that
-/// applies it (`flat::assemble_flat`, `flat::windows_apart`), for tests to compare with.
-pub(crate) fn flat_expected(points: &[u64], slots: usize) -> bool {
-    let (bits, shift) = Packed::geometry(points.len(), points.last().copied());
-    bits + shift == 64 && flat_fits(points, slots, bits)
-}
-
-/// Whether these normalized positions (sorted) with slot ids below `slots` fit a flat ring of
-/// `2^bits` buckets (the top `bits` of the positions), as [`flat_expected`] has it.
-pub(crate) fn flat_fits(points: &[u64], slots: usize, bits: u32) -> bool {
-    let n = points.len();
-    let buckets = 1usize << bits;
-    if n > usize::from(u16::MAX)
-        || buckets > DIR_MAX
-        || bits <= super::TAG_BITS
-        || slots > 1 << (bits - super::TAG_BITS)
-    {
-        return false;
-    }
-    let bucket = |r: usize| (points[r] >> (64 - bits)) as usize;
-    // No window read from a bucket's start meets a point `2^TAG_BITS` or more buckets on.
-    (0..buckets).all(|b| {
-        let end = points.partition_point(|&p| (p >> (64 - bits)) as usize <= b);
-        (end..(end + WINDOW_MAX).min(n)).all(|r| bucket(r) < b + (1 << super::TAG_BITS))
-    })
 }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use super::super::prefetch::prefetch_read;
 use super::merge::SlotPlan;
 use super::{
-    first_not_below, flat_sentinel, flat_slot, position, slot_owner, Flat, Head, Heads, Packed,
-    Spares, DIR_MAX, LOCAL, LOCAL_BITS, PAD, TAG_BITS, WINDOW_MAX,
+    first_not_below, pack, position, quantize, sentinel, slot_owner, Flat, Head, Heads, Packed,
+    Spares, DIR_MAX, LOCAL, LOCAL_BITS, PAD, WINDOW_MAX,
 };
 
 /// The room a publication's flat array of `len` elements is allocated with when no spare fits
@@ -26,33 +26,22 @@ const DIR_LANES: usize = 8;
 impl Packed {
     /// The flat packing of `n` sorted points, given as [`Packed::assemble`] is given them: page
     /// starts `starts`, the points by `point(page, rank)` and each page's table by
-    /// `table(page, a, b, entries)`, whose entries give the directory's; the slot → node id table
-    /// `ids` is taken from the caller only when the packing is made. `None` if the ring cannot be
-    /// flat: its buckets are not the top bits of the positions' 64 (`bits + shift != 64`: every
-    /// position sits below the last bucket's end), a slot id does not fit below
-    /// `2^(bits - TAG_BITS)`, or the directory they give is not one (see
-    /// [`from_flat`](Self::from_flat)).
-    #[allow(clippy::too_many_arguments)]
+    /// `table(page, a, b, entries)`, whose entries give the directory's. `None` if the directory
+    /// they give is not one (see [`from_flat`](Self::from_flat)).
     pub(super) fn assemble_flat(
         n: usize,
         norm: u32,
-        ids: &mut Vec<u32>,
+        ids: Vec<u32>,
         (bits, shift): (u32, u32),
         starts: &[u32],
         point: impl Fn(usize, usize) -> (u64, u16),
         mut table: impl FnMut(usize, usize, usize, &mut [u16]),
     ) -> Option<Self> {
-        if bits + shift != 64 || !(TAG_BITS + 1..64).contains(&bits) {
-            return None;
-        }
-        let k = bits - TAG_BITS;
         let buckets = 1usize << bits;
         let mut slots = vec![PAD; n + WINDOW_MAX + 1];
+        let mut lows = vec![0u16; n];
         let mut dir = vec![0u16; buckets + 1];
         let mut entries = [0u16; LOCAL + 2];
-        // Every slot id, or-ed: they all fit below `2^k` exactly when this does (`k`: the slots'
-        // id bits).
-        let mut owners = 0u32;
         for (p, w) in starts.windows(2).enumerate() {
             let (a, b) = (w[0] as usize, w[1] as usize);
             entries.fill(0);
@@ -61,38 +50,25 @@ impl Packed {
                 dir[(p << LOCAL_BITS) + l] = u16::try_from(w[0] + u32::from(entries[l])).ok()?;
             }
             for r in a..b.min(n) {
-                let (slot, low) = point(p, r);
-                let owner = slot_owner(slot);
-                owners |= owner;
-                slots[r] = flat_slot(position(slot, low), owner & !(u32::MAX << k), k);
+                (slots[r], lows[r]) = point(p, r);
             }
         }
-        if owners >> k != 0 {
-            return None;
-        }
         dir[buckets] = u16::try_from(n).ok()?;
-        let mask = !(u64::MAX << k);
-        slots[n] = flat_sentinel(if n > 0 { (slots[0] & mask) as u32 } else { 0 }, k);
+        slots[n] = sentinel(if n > 0 { slot_owner(slots[0]) } else { 0xFFFF });
         let spares = Arc::new(Spares::default());
-        let mut packing =
-            Self::from_flat((slots, spares), Some(dir), true, Vec::new(), shift, n, norm)?;
-        packing.ids = std::mem::take(ids).into_boxed_slice();
-        Some(packing)
+        Self::from_flat((slots, lows, spares), Some(dir), true, ids, shift, n, norm)
     }
 
-    /// The flat packing of `slots` (`n` flat slots, ordered within each bucket, the sentinel,
-    /// [`WINDOW_MAX`] pads, with the lineage's `spares`) and the directory `dir` (each bucket's
-    /// first rank, then `n`), or `None` if there is no directory. The bounds of every lookup rest
-    /// on the directory (invariant 4): with `full_check`, every entry is checked here (a pass of
-    /// plain integer operations over the directory); without, the caller must have checked it
-    /// (the publication's does, run by run from the previous directory), and only its length and
-    /// ends are checked here. `None` if a check fails, if the buckets are not the top bits of the
-    /// positions' 64 (`shift` is not `64 - k` for `2^k` buckets), or if a window read from a
-    /// bucket's start could meet a point of a later bucket with its tag (see
-    /// [`windows_apart`]).
+    /// The flat packing of `slots` (`n` packed points in order, the sentinel, [`WINDOW_MAX`] pads),
+    /// `lows` (with the lineage's `spares`) and the directory `dir` (each bucket's first rank, then
+    /// `n`), or `None` if there is no directory. The bounds of every lookup rest on the directory
+    /// (invariant 4): with `full_check`, every entry is checked here (a pass of plain integer
+    /// operations over the directory); without, the caller must have checked it (the
+    /// publication's does, run by run from the previous directory), and only its length and ends
+    /// are checked here. `None` if a check fails.
     #[allow(clippy::too_many_arguments)]
     fn from_flat(
-        (slots, spares): (Vec<u64>, Arc<Spares>),
+        (slots, lows, spares): (Vec<u64>, Vec<u16>, Arc<Spares>),
         dir: Option<Vec<u16>>,
         full_check: bool,
         ids: Vec<u32>,
@@ -100,7 +76,7 @@ impl Packed {
         n: usize,
         norm: u32,
     ) -> Option<Self> {
-        if slots.len() != n + WINDOW_MAX + 1 {
+        if slots.len() != n + WINDOW_MAX + 1 || lows.len() != n {
             return None;
         }
         let dir = dir?;
@@ -117,17 +93,17 @@ impl Packed {
         }
         if !buckets.is_power_of_two()
             || !(LOCAL..=DIR_MAX).contains(&buckets)
-            || buckets.trailing_zeros() + shift != 64
-            || buckets.trailing_zeros() <= TAG_BITS
             || dir[0] != 0
             || dir[buckets] as usize != n
             || wrong != 0
-            || !windows_apart(&dir, n)
         {
             return None;
         }
-        let k = buckets.trailing_zeros() - TAG_BITS;
-        let flat = Arc::new(Flat { slots, spares });
+        let flat = Arc::new(Flat {
+            slots,
+            lows,
+            spares,
+        });
         Some(Packed {
             heads: Heads::flat(buckets >> LOCAL_BITS),
             chunks: Vec::new(),
@@ -137,8 +113,6 @@ impl Packed {
             buckets,
             n,
             norm,
-            id_bits: k,
-            id_mask: !(u64::MAX << k),
             live: 0,
             first: Head(flat.slots.as_ptr()),
             flat: Some(flat),
@@ -146,26 +120,26 @@ impl Packed {
         })
     }
 
-    /// A flat packing's slots (the caller knows it is flat).
-    fn flat_slots(&self) -> &[u64] {
+    /// A flat packing's arrays (the caller knows it is flat).
+    fn flat_arrays(&self) -> (&[u64], &[u16]) {
         match &self.flat {
-            Some(f) => &f.slots,
-            None => &[],
+            Some(f) => (&f.slots, &f.lows),
+            None => (&[], &[]),
         }
     }
 
-    /// The ranks `start..end` of normalized key `x`'s bucket in a flat packing.
+    /// The ranks `start..end` of normalized key `x`'s bucket in a flat packing (keys above every
+    /// bucket fall in the last one).
     fn flat_range(&self, x: u64) -> (usize, usize) {
         let b = self.bucket_index(x);
         (self.dir[b] as usize, self.dir[b + 1] as usize)
     }
 
     /// The rank of the first point `>= x` (a normalized key) of a flat packing in its bucket
-    /// `start..end`, or `end`: a binary search of the bucket's slots against the key's flat form
-    /// (exact: see the module docs).
+    /// `start..end`, or `end`: a binary search of the full positions.
     fn flat_exact(&self, start: usize, end: usize, x: u64) -> usize {
-        let (slots, kx) = (self.flat_slots(), self.flat_slot_key(x));
-        first_not_below(start, end, kx, |r| slots[r])
+        let (slots, lows) = self.flat_arrays();
+        first_not_below(start, end, x, |r| position(slots[r], lows[r]))
     }
 
     /// [`Packed::rank_at_or_after`] of a flat packing.
@@ -174,18 +148,22 @@ impl Packed {
         self.flat_exact(start, end, x)
     }
 
-    /// [`Packed::first_owner_at_or_after`] of a flat packing: the key's point found by a scan of
-    /// its bucket (the flat slots compare exactly), then the walk along the ranks.
+    /// [`Packed::first_owner_at_or_after`] of a flat packing: the key's point found by the top 48
+    /// bits (the full positions only when those equal the key's), then the walk along the ranks.
     pub(super) fn first_owner_at_or_after_flat(
         &self,
         x: u64,
         keep: impl FnMut(u32) -> bool,
     ) -> Option<u32> {
-        let (slots, kx) = (self.flat_slots(), self.flat_slot_key(x));
+        let (slots, _) = self.flat_arrays();
         let (start, end) = self.flat_range(x);
+        let top = x >> 16;
         let mut r = start;
-        while r < end && slots[r] < kx {
+        while r < end && slots[r] >> 16 < top {
             r += 1;
+        }
+        if r < end && slots[r] >> 16 == top {
+            r = self.flat_exact(start, end, x);
         }
         self.walk_owners(0, r, keep)
     }
@@ -193,10 +171,9 @@ impl Packed {
     /// [`Packed::merged`] of a flat packing, from its common steps: the slot plan, the fresh
     /// points `(normalized position, new id, slot)` sorted, the positions that go, the evicted
     /// points, the next point count `n`. The old points that go are found by position in their
-    /// buckets, each fresh point's place by a search of its bucket; the next array is the old one
-    /// copied in runs between those places, and the bucket starts the old ones moved by each point
-    /// that came or went. `None` as for the paged merge, or if a slot id would not fit the flat
-    /// slots' `k` bits.
+    /// buckets, each fresh point's place by a scan of its bucket; the next arrays are the old ones
+    /// copied in runs between those places, and the bucket counts the old ones moved by each point
+    /// that came or went. `None` as for the paged merge.
     pub(super) fn merged_flat(
         &self,
         plan: SlotPlan,
@@ -206,18 +183,15 @@ impl Packed {
         n: usize,
         keep_equal: bool,
     ) -> Option<Packed> {
-        let k = self.id_bits;
-        if n > usize::from(u16::MAX) || plan.ids.len() > 1 << k {
-            // Past what the directory's ranks or the slots' id bits hold: the caller builds
-            // afresh.
+        if n > usize::from(u16::MAX) {
+            // Past what the directory's ranks hold: the caller builds afresh (paged).
             return None;
         }
+        let (slots, lows) = self.flat_arrays();
         let old_n = self.n;
-        let os = self.flat_slots().get(..old_n)?;
-        // Whether rank `r`, in the bucket of normalized position `p`, is at `p`.
-        let at = |r: usize, p: u64| (os[r] ^ self.flat_slot_key(p)) >> k == 0;
-        let id_of = |s: u64| plan.node_of(self.slot_id(s));
-        let goes = |s: u64| plan.slot_goes(self.slot_id(s));
+        let (os, ol) = (slots.get(..old_n)?, lows.get(..old_n)?);
+        let pos = |r: usize| position(os[r], ol[r]);
+        let (id_of, goes) = (|s: u64| plan.id_of(s), |s: u64| plan.goes(s));
         // Every bucket this publication searches, fetched ahead: the searches below then find their
         // points in the cache, not one miss after another.
         let looked_up = gone_positions.iter().copied();
@@ -225,17 +199,17 @@ impl Packed {
         for p in looked_up.chain(fresh.iter().map(|f| f.0)) {
             let start = self.dir[self.bucket_index(p)] as usize;
             prefetch_read(os.as_ptr().wrapping_add(start));
+            prefetch_read(ol.as_ptr().wrapping_add(start));
         }
-        // The ranks of the old points that go, with their buckets: every point at a gone position
-        // whose slot goes (several may share a position), and each evicted point.
-        let mut dropped: Vec<(usize, usize)> =
-            Vec::with_capacity(gone_positions.len() + evicted.len());
+        // The ranks of the old points that go: every point at a gone position whose slot goes
+        // (several may share a position), and each evicted point.
+        let mut dropped: Vec<usize> = Vec::with_capacity(gone_positions.len() + evicted.len());
         for &p in gone_positions {
             let (start, end) = self.flat_range(p);
             let mut r = self.flat_exact(start, end, p);
-            while r < end && at(r, p) {
+            while r < end && pos(r) == p {
                 if goes(os[r]) {
-                    dropped.push((r, self.bucket_index(p)));
+                    dropped.push(r);
                 }
                 r += 1;
             }
@@ -243,13 +217,13 @@ impl Packed {
         for &(p, id) in evicted {
             let (start, end) = self.flat_range(p);
             let mut r = self.flat_exact(start, end, p);
-            while r < end && at(r, p) && (goes(os[r]) || id_of(os[r]) != id) {
+            while r < end && pos(r) == p && (goes(os[r]) || id_of(os[r]) != id) {
                 r += 1;
             }
-            if r == end || !at(r, p) {
+            if r == end || pos(r) != p {
                 return None;
             }
-            dropped.push((r, self.bucket_index(p)));
+            dropped.push(r);
         }
         dropped.sort_unstable();
         dropped.dedup();
@@ -258,7 +232,8 @@ impl Packed {
         }
         // The next arrays: spares of this lineage where they fit (see `spares`), else new ones.
         let spares = Arc::clone(&self.flat.as_ref()?.spares);
-        let (mut next_slots, next_dir) = spares.take((n + WINDOW_MAX + 1, self.dir.len()), room);
+        let (mut next_slots, mut next_lows, next_dir) =
+            spares.take((n + WINDOW_MAX + 1, n, self.dir.len()), room);
         // Each fresh point's place: the first old point of its bucket not below it by (position,
         // node id). Searched in a loop of their own, so that the searches overlap.
         let places: Vec<usize> = fresh
@@ -266,7 +241,7 @@ impl Packed {
             .map(|&(q, id, _)| {
                 let (start, end) = self.flat_range(q);
                 let mut r = self.flat_exact(start, end, q);
-                while r < end && at(r, q) && id_of(os[r]) < id {
+                while r < end && pos(r) == q && id_of(os[r]) < id {
                     r += 1;
                 }
                 r
@@ -279,7 +254,7 @@ impl Packed {
         let mut changes: Vec<(usize, i32)> = fresh
             .iter()
             .map(|&(q, _, _)| (self.bucket_index(q), 1))
-            .chain(dropped.iter().map(|&(_, b)| (b, -1)))
+            .chain(dropped.iter().map(|&r| (self.bucket_index(pos(r)), -1)))
             .collect();
         changes.sort_unstable_by_key(|c| c.0);
         // Each run of the old directory moved by one amount: its entries stay ascending (the old
@@ -331,51 +306,49 @@ impl Packed {
             by += i64::from(c);
         }
         run(&mut dir, len, by);
-        // Where the fresh points land in the output, with their buckets, for the check of equal
-        // positions.
-        let mut landed: Vec<(usize, usize)> = Vec::with_capacity(fresh.len());
+        // Where the fresh points land in the output, for the check of equal positions.
+        let mut landed: Vec<usize> = Vec::with_capacity(fresh.len());
         let mut from = 0;
         let mut d = 0;
         // Copies the old points from `from` up to rank `to`, leaving out the dropped ones.
-        let mut copy_to = |to: usize, from: &mut usize, s: &mut Vec<u64>| {
-            while let Some(&(r, _)) = dropped.get(d).filter(|&&(r, _)| r < to) {
+        let mut copy_to = |to: usize, from: &mut usize, s: &mut Vec<u64>, l: &mut Vec<u16>| {
+            while let Some(&r) = dropped.get(d).filter(|&&r| r < to) {
                 s.extend_from_slice(&os[*from..r]);
+                l.extend_from_slice(&ol[*from..r]);
                 *from = r + 1;
                 d += 1;
             }
             s.extend_from_slice(&os[*from..to]);
+            l.extend_from_slice(&ol[*from..to]);
             *from = to;
         };
         for (&(q, _, slot), &r) in fresh.iter().zip(&places) {
-            if u64::from(slot) >> k != 0 {
-                return None;
-            }
             // Places ascend with the fresh points (equal ones share a place, in id order).
-            copy_to(r.max(from), &mut from, &mut next_slots);
-            landed.push((next_slots.len(), self.bucket_index(q)));
-            next_slots.push(flat_slot(q, slot, k));
+            copy_to(r.max(from), &mut from, &mut next_slots, &mut next_lows);
+            landed.push(next_slots.len());
+            next_slots.push(pack(q, slot));
+            next_lows.push(q as u16);
         }
-        copy_to(old_n, &mut from, &mut next_slots);
-        if next_slots.len() != n || !ok {
+        copy_to(old_n, &mut from, &mut next_slots, &mut next_lows);
+        if next_slots.len() != n {
             return None;
         }
         if !keep_equal {
-            // A fresh point meets an equal one only in its own bucket (the directory just made
-            // says where it ends), where equal flat slots' positions are equal.
-            let same = |a: usize, b: usize| next_slots[a] >> k == next_slots[b] >> k;
-            if landed.iter().any(|&(j, b)| {
-                let (lo, hi) = (dir[b] as usize, dir[b + 1] as usize);
-                (j > lo && same(j - 1, j)) || (j + 1 < hi && same(j, j + 1))
-            }) {
+            let same = |a: usize, b: usize| {
+                quantize(next_slots[a]) == quantize(next_slots[b]) && next_lows[a] == next_lows[b]
+            };
+            if landed
+                .iter()
+                .any(|&k| (k > 0 && same(k - 1, k)) || (k + 1 < n && same(k, k + 1)))
+            {
                 return None;
             }
         }
-        let first = self.slot_id(next_slots[0]);
-        next_slots.push(flat_sentinel(first, k));
+        next_slots.push(sentinel(slot_owner(next_slots[0])));
         next_slots.extend_from_slice(&[PAD; WINDOW_MAX]);
         Self::from_flat(
-            (next_slots, spares),
-            Some(dir),
+            (next_slots, next_lows, spares),
+            ok.then_some(dir),
             false,
             plan.ids,
             self.shift,
@@ -383,21 +356,4 @@ impl Packed {
             self.norm,
         )
     }
-}
-
-/// Whether every window a count reads from a bucket's start (of up to [`WINDOW_MAX`] slots: an
-/// empty bucket's reads the `WINDOW_MAX` slots after it) meets no point of a bucket `2^TAG_BITS`
-/// or more buckets on, whose tag would be the bucket's own: for every bucket `b` whose end `e`
-/// is a point's rank, the buckets after it up to `b + 2^TAG_BITS` hold the points the windows
-/// read past it, ranks `e` to `min(e + WINDOW_MAX - 1, n - 1)`. (At two points a bucket,
-/// those 31 buckets hold about 62: a ring fails this about as often as 31 of them hold fewer
-/// than 8, almost never; it is then paged.) `dir` is a directory (ascending, ending in `n`).
-fn windows_apart(dir: &[u16], n: usize) -> bool {
-    let span = 1usize << TAG_BITS;
-    let mut bad = false;
-    for (&e, &f) in dir.iter().skip(1).zip(dir.iter().skip(span)) {
-        let (e, f) = (usize::from(e), usize::from(f));
-        bad |= e < n && f <= (e + WINDOW_MAX - 1).min(n.saturating_sub(1));
-    }
-    !bad
 }

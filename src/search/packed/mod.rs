@@ -92,8 +92,6 @@ mod merge;
 mod spares;
 
 pub(crate) use build::PageWriter;
-#[cfg(test)]
-pub(crate) use check::flat_expected;
 pub(crate) use merge::Change;
 use spares::Spares;
 
@@ -195,44 +193,6 @@ pub(crate) fn position(slot: u64, low: u16) -> u64 {
 #[inline(always)]
 fn sentinel(owner: u32) -> u64 {
     quantize(PAD) | u64::from(owner & 0xFFFF)
-}
-
-/// The bits of a flat slot that hold the low bits of its bucket's index, its *tag* (see the module
-/// docs): a window read from a bucket's start meets no point of a later bucket with the same tag
-/// (checked when a flat packing is made), so a window count needs no cap at the bucket's end.
-pub(crate) const TAG_BITS: u32 = 5;
-
-/// A flat ring's slot of a point at normalized position `p` owned by slot `owner <
-/// 2^id_bits`, in a ring of `2^(id_bits + TAG_BITS)` buckets (see the module docs): the position's
-/// bucket tag and its bits below its bucket's, then the owner.
-#[inline(always)]
-pub(crate) fn flat_slot(p: u64, owner: u32, id_bits: u32) -> u64 {
-    debug_assert!((1..64).contains(&id_bits) && u64::from(owner) >> id_bits == 0);
-    (p << id_bits) | u64::from(owner)
-}
-
-/// A flat ring's sentinel: every bit above the owner's set.
-#[inline(always)]
-fn flat_sentinel(owner: u32, id_bits: u32) -> u64 {
-    flat_slot(PAD, owner, id_bits)
-}
-
-/// A key in a flat ring's form (see [`Packed::flat_key`]): a slot `s` of the key's bucket, or of a
-/// later one a window reads, is below the key exactly when `s ^ tag < bits`.
-#[derive(Clone, Copy)]
-pub(crate) struct FlatKey {
-    /// The key's bucket tag, in the slots' top [`TAG_BITS`].
-    pub(crate) tag: u64,
-    /// The key's bits below its bucket's, where the slots hold theirs (tag bits clear).
-    pub(crate) bits: u64,
-}
-
-impl FlatKey {
-    /// Whether flat slot `s` is below the key.
-    #[inline(always)]
-    pub(crate) fn is_below(self, s: u64) -> bool {
-        s ^ self.tag < self.bits
-    }
 }
 
 /// The first rank of `start..end` whose full position `pos(rank)` (ascending along the range) is
@@ -406,12 +366,13 @@ impl Chunk {
     }
 }
 
-/// A flat packing's points (see the module docs): the flat slots in order, then the sentinel and
-/// [`WINDOW_MAX`] pads (`n + WINDOW_MAX + 1` slots). A vector, not a boxed slice: its spare room
-/// is kept (see `flat::room`), and it goes back to the lineage's spares when the packing goes (see
-/// `spares`).
+/// A flat packing's points (see the module docs): the packed points in order, then the sentinel and
+/// [`WINDOW_MAX`] pads (`n + WINDOW_MAX + 1` slots); the points' low 16 bits (`n`). Vectors, not
+/// boxed slices: their spare room is kept (see `flat::room`), and they go back to the lineage's
+/// spares when the packing goes (see `spares`).
 struct Flat {
     slots: Vec<u64>,
+    lows: Vec<u16>,
     spares: Arc<Spares>,
 }
 
@@ -420,7 +381,11 @@ impl Drop for Flat {
         // The last ring of its lineage frees its arrays as they are: no ring is left to publish
         // from and take them.
         if Arc::strong_count(&self.spares) > 1 {
-            self.spares.give_points(std::mem::take(&mut self.slots));
+            let (slots, lows) = (
+                std::mem::take(&mut self.slots),
+                std::mem::take(&mut self.lows),
+            );
+            self.spares.give_points(slots, lows);
         }
     }
 }
@@ -557,13 +522,10 @@ pub(crate) struct Dir<'a> {
 }
 
 impl Dir<'_> {
-    /// The bucket index of normalized key `x`: below the bucket count, with no clamp, as a flat
-    /// ring's buckets are the top bits of the positions' 64 (`shift` is 64 less the bucket
-    /// count's bits; invariant 4).
+    /// The bucket index of normalized key `x`, clamped to the last bucket (see `Packed::locate`).
     #[inline(always)]
     fn index(self, x: u64) -> usize {
-        debug_assert!(((x >> self.shift) as usize) < self.starts.len() - 1);
-        (x >> self.shift) as usize
+        ((x >> self.shift) as usize).min(self.starts.len() - 2)
     }
 
     /// The address of normalized key `x`'s directory entry, for a prefetch hint only (not
@@ -580,8 +542,8 @@ impl Dir<'_> {
     #[inline(always)]
     pub(crate) fn bucket(self, x: u64) -> Bucket {
         let i = self.index(x);
-        // SAFETY: `i < 2^(64 - shift)`, the bucket count, which is `starts.len() - 1` (invariant
-        // 4), so entries `i` and `i + 1` are both in it.
+        // SAFETY: `i <= starts.len() - 2` (a flat directory has at least `LOCAL + 1` entries), so
+        // entries `i` and `i + 1` are both in it.
         let (start, end) = unsafe {
             (
                 *self.starts.get_unchecked(i),
@@ -607,7 +569,6 @@ pub(crate) struct Rank(usize);
 /// The points of a packing in ring order from some rank, one full turn (see [`Packed::iter_from`]).
 pub(crate) struct Points<'a> {
     packed: &'a Packed,
-    /// The page of rank `i` (a flat packing: its bucket).
     page: usize,
     i: usize,
     left: usize,
@@ -622,18 +583,15 @@ impl Iterator for Points<'_> {
             return None;
         }
         if let Some(f) = &self.packed.flat {
-            // A flat packing: `i` is the rank, wrapping at `n`, in bucket `page` (the last whose
-            // start is not past `i`: the directory's last entry, `n`, is).
-            let p = self.packed;
-            while p.dir[self.page + 1] as usize <= self.i {
-                self.page += 1;
-            }
-            let s = f.slots[self.i];
-            let out = (p.flat_position(self.page, s), p.slot_id(s));
-            (self.i, self.page) = if self.i + 1 == p.n {
-                (0, 0)
+            // A flat packing: `i` is the rank, wrapping at `n`.
+            let out = (
+                position(f.slots[self.i], f.lows[self.i]),
+                slot_owner(f.slots[self.i]),
+            );
+            self.i = if self.i + 1 == self.packed.n {
+                0
             } else {
-                (self.i + 1, self.page)
+                self.i + 1
             };
             self.left -= 1;
             return Some(out);
@@ -668,11 +626,6 @@ pub(crate) struct Packed {
     buckets: usize,
     n: usize,
     norm: u32,
-    /// The bits of a slot that hold its owner's slot id: 16 in pages; a flat packing's `k`, of its
-    /// `2^k` buckets (see the module docs).
-    id_bits: u32,
-    /// The slot id's mask, `2^id_bits - 1`.
-    id_mask: u64,
     /// Lines of the pages `heads` points at.
     live: usize,
     /// A flat packing's arrays (see the module docs); `None` for a paged one.
@@ -735,48 +688,6 @@ impl Packed {
         }
     }
 
-    /// The slot id of the owner of packed slot `slot` (its low `id_bits`).
-    #[inline(always)]
-    pub(crate) fn slot_id(&self, slot: u64) -> u32 {
-        (slot & self.id_mask) as u32
-    }
-
-    /// Whether `slot`, found as a key's point, may be a sentinel (its bits above the slot id all
-    /// ones), whose next slot is no point. A point may read as one too (the caller then walks).
-    #[inline(always)]
-    pub(crate) fn may_be_sentinel(&self, slot: u64) -> bool {
-        slot | self.id_mask == u64::MAX
-    }
-
-    /// A flat packing's slot form of normalized key `x`, with its bucket's tag (see the module
-    /// docs): a slot of the key's bucket is below the key exactly when it is below this.
-    #[inline(always)]
-    pub(crate) fn flat_slot_key(&self, x: u64) -> u64 {
-        x << self.id_bits
-    }
-
-    /// A flat packing's form of normalized key `x` for window counts (see [`FlatKey`]).
-    #[inline(always)]
-    pub(crate) fn flat_key(&self, x: u64) -> FlatKey {
-        let kx = self.flat_slot_key(x);
-        let tag = kx & !(u64::MAX >> TAG_BITS);
-        FlatKey {
-            tag,
-            bits: kx ^ tag,
-        }
-    }
-
-    /// A flat packing's normalized position of the point in bucket `b` held by `slot`.
-    #[inline(always)]
-    fn flat_position(&self, b: usize, slot: u64) -> u64 {
-        ((b as u64) << self.shift) | ((slot << TAG_BITS) >> (self.id_bits + TAG_BITS))
-    }
-
-    /// A flat packing's bucket of rank `r < n`: the last bucket whose first rank is not past `r`.
-    fn flat_bucket_of_rank(&self, r: usize) -> usize {
-        self.dir.partition_point(|&s| s as usize <= r) - 1
-    }
-
     /// The node id of slot id `slot`.
     #[inline(always)]
     pub(crate) fn id(&self, slot: u32) -> u32 {
@@ -823,7 +734,7 @@ impl Packed {
     #[inline]
     pub(crate) fn norm_position(&self, r: usize) -> u64 {
         if let Some(f) = &self.flat {
-            return self.flat_position(self.flat_bucket_of_rank(r), f.slots[r]);
+            return position(f.slots[r], f.lows[r]);
         }
         let (p, i) = self.page_of_rank(r);
         self.page(p).norm_position(i)
@@ -839,7 +750,7 @@ impl Packed {
     #[inline]
     pub(crate) fn owner(&self, r: usize) -> u32 {
         if let Some(f) = &self.flat {
-            return self.id(self.slot_id(f.slots[r]));
+            return self.id(slot_owner(f.slots[r]));
         }
         let (p, i) = self.page_of_rank(r);
         self.id(slot_owner(self.page(p).points()[i]))
@@ -849,13 +760,8 @@ impl Packed {
     /// each page's slices, for passes over the whole ring.
     pub(crate) fn for_each(&self, mut f: impl FnMut(u64, u32)) {
         if let Some(flat) = &self.flat {
-            for (b, w) in self.dir.windows(2).enumerate() {
-                for &s in &flat.slots[w[0] as usize..w[1] as usize] {
-                    f(
-                        self.flat_position(b, s) >> self.norm,
-                        self.id(self.slot_id(s)),
-                    );
-                }
+            for (&s, &l) in flat.slots[..self.n].iter().zip(&flat.lows[..]) {
+                f(position(s, l) >> self.norm, self.id(slot_owner(s)));
             }
             return;
         }
@@ -871,11 +777,7 @@ impl Packed {
     /// slot id).
     pub(crate) fn iter_from(&self, start: usize) -> Points<'_> {
         let (page, i) = if self.flat.is_some() {
-            if start < self.n {
-                (self.flat_bucket_of_rank(start), start)
-            } else {
-                (0, 0)
-            }
+            (0, if start < self.n { start } else { 0 })
         } else if start < self.n {
             self.page_of_rank(start)
         } else {
@@ -918,8 +820,7 @@ impl Packed {
 
     /// [`first_owner_at_or_after`](Self::first_owner_at_or_after) from the key's point as a
     /// search found it: `rank`, counted in `b`, the bucket of normalized key `x` (no scan of the
-    /// bucket). When the slot there has the key's top 48 bits in a page, the exact path runs
-    /// instead (a flat ring's counts are exact).
+    /// bucket). When the slot there has the key's top 48 bits, the exact path runs instead.
     #[inline(always)]
     pub(crate) fn first_owner_from_count(
         &self,
@@ -928,7 +829,7 @@ impl Packed {
         rank: Rank,
         keep: impl FnMut(u32) -> bool,
     ) -> Option<u32> {
-        if self.flat.is_none() && self.slot_at(b, rank) >> 16 == x >> 16 {
+        if self.slot_at(b, rank) >> 16 == x >> 16 {
             return self.first_owner_at_or_after(x, keep);
         }
         // The rank from the first slot of the bucket's array (the flat slots, or its page's).
@@ -954,7 +855,7 @@ impl Packed {
         b: Bucket,
         rank: Rank,
     ) -> Option<[u32; N]> {
-        if self.flat.is_none() && self.slot_at(b, rank) >> 16 == x >> 16 {
+        if self.slot_at(b, rank) >> 16 == x >> 16 {
             return None;
         }
         let (points, base) = match &self.flat {
@@ -966,7 +867,7 @@ impl Packed {
         };
         let from = (b.ptr as usize).wrapping_sub(base as usize) / 8 + rank.0;
         let run = points.get(from..from.checked_add(N)?)?;
-        Some(std::array::from_fn(|j| self.id(self.slot_id(run[j]))))
+        Some(std::array::from_fn(|j| self.id(slot_owner(run[j]))))
     }
 
     /// The node id of the first point that `keep` accepts from local rank `from` of page `page`
@@ -986,7 +887,7 @@ impl Packed {
                 if from >= self.n {
                     from = 0;
                 }
-                let id = self.id(self.slot_id(slots[from]));
+                let id = self.id(slot_owner(slots[from]));
                 if keep(id) {
                     return Some(id);
                 }
@@ -1126,6 +1027,16 @@ impl Packed {
             .cast()
     }
 
+    /// The bucket that normalized key `x` falls in: from the directory if the ring has one, else
+    /// through its page.
+    #[inline(always)]
+    pub(crate) fn bucket(&self, x: u64) -> Bucket {
+        match self.dir() {
+            Some(dir) => dir.bucket(x),
+            None => self.bucket_at(self.entry(x)),
+        }
+    }
+
     /// The bucket's first slot, as a pointer for a prefetch hint.
     #[inline(always)]
     pub(crate) fn slot_hint(&self, b: Bucket) -> *const u64 {
@@ -1198,10 +1109,9 @@ impl Packed {
     }
 
     /// [`count`](Self::count) in windows of up to [`WINDOW_MAX`] slots, for a bucket of a flat
-    /// ring (from [`Dir::bucket`]): `window` counts the slots of its window below the key's
-    /// [`FlatKey`]. Every slot after a bucket that such a window reads is a later bucket's point
-    /// of another tag (which a [`FlatKey`] never counts below: see the module docs), the
-    /// sentinel or a pad, and the array ends in `WINDOW_MAX` pads, so every window is in bounds.
+    /// ring (from [`Dir::bucket`]): its array ends in `WINDOW_MAX` pads, so every slot after a
+    /// bucket that a window reads is a later point, the sentinel or a pad. (A page's wider windows
+    /// would run past its pads into its low bits or the next page, which would count.)
     #[inline(always)]
     pub(crate) fn count_flat<const W: usize>(
         &self,

@@ -1,7 +1,7 @@
 //! Spare arrays for a flat ring's publications: the arrays of rings that are gone, kept for the
 //! rings made after them.
 //!
-//! A flat publication writes the next ring's arrays whole (about 160 KiB at 100 nodes). Fresh
+//! A flat publication writes the next ring's arrays whole (about 230 KiB at 100 nodes). Fresh
 //! arrays each time cost more than the copy into them: the allocator grows its heap for them and
 //! gives the top back when an old ring goes, and every regrowth faults the pages in again (in a
 //! profile of 100-node publications, a sixth of the time was the kernel's and a twentieth
@@ -18,7 +18,7 @@ use crate::sync::Mutex;
 
 /// The most arrays of each kind a lineage keeps: the ring a publication replaced and, when readers
 /// held it a while, the one before. A lineage so holds at most two rings' arrays besides its live
-/// rings' (at 100 nodes of 160 points, ~160 KiB each). One or three kept measured the same as two
+/// rings' (at 100 nodes of 160 points, ~230 KiB each). One or three kept measured the same as two
 /// for publications with no reader (100 nodes, 2000 publications, 14.0–14.2 µs each way).
 const KEEP: usize = 2;
 
@@ -31,6 +31,7 @@ pub(super) struct Spares {
 #[derive(Default)]
 struct Kept {
     slots: Vec<Vec<u64>>,
+    lows: Vec<Vec<u16>>,
     dirs: Vec<Vec<u16>>,
 }
 
@@ -55,26 +56,33 @@ fn give<T>(kept: &mut Vec<Vec<T>>, v: Vec<T>) {
 }
 
 impl Spares {
-    /// Arrays for a ring of `slots` slots and `dir` directory entries: kept ones where they fit,
-    /// else new ones (the slots' of capacity `room(slots)`).
+    /// Arrays for a ring of `slots` slots, `lows` low bits and `dir` directory entries: kept ones
+    /// where they fit, else new ones of capacity `room(len)` for each `len`.
     pub(super) fn take(
         &self,
-        (slots, dir): (usize, usize),
+        (slots, lows, dir): (usize, usize, usize),
         room: impl Fn(usize) -> usize,
-    ) -> (Vec<u64>, Vec<u16>) {
+    ) -> (Vec<u64>, Vec<u16>, Vec<u16>) {
         match self.kept.try_lock() {
             Ok(mut k) => (
                 take(&mut k.slots, slots, room(slots)),
+                take(&mut k.lows, lows, room(lows)),
                 take(&mut k.dirs, dir, dir),
             ),
-            Err(_) => (Vec::with_capacity(room(slots)), Vec::with_capacity(dir)),
+            Err(_) => (
+                Vec::with_capacity(room(slots)),
+                Vec::with_capacity(room(lows)),
+                Vec::with_capacity(dir),
+            ),
         }
     }
 
-    /// Gives back a gone ring's slots (freed instead if the lock is busy or enough are kept).
-    pub(super) fn give_points(&self, slots: Vec<u64>) {
+    /// Gives back a gone ring's point arrays (freed instead if the lock is busy or enough are
+    /// kept).
+    pub(super) fn give_points(&self, slots: Vec<u64>, lows: Vec<u16>) {
         if let Ok(mut k) = self.kept.try_lock() {
             give(&mut k.slots, slots);
+            give(&mut k.lows, lows);
         }
     }
 
@@ -85,11 +93,11 @@ impl Spares {
         }
     }
 
-    /// How many arrays of each kind are kept (slots, directories).
+    /// How many arrays of each kind are kept (slots, low bits, directories).
     #[cfg(test)]
-    pub(super) fn counts(&self) -> (usize, usize) {
+    pub(super) fn counts(&self) -> (usize, usize, usize) {
         let k = self.kept.lock().unwrap();
-        (k.slots.len(), k.dirs.len())
+        (k.slots.len(), k.lows.len(), k.dirs.len())
     }
 }
 
@@ -102,32 +110,31 @@ mod tests {
         let spares = Spares::default();
         let slots = Vec::with_capacity(1000);
         let ptr = slots.as_ptr();
-        spares.give_points(slots);
+        spares.give_points(slots, Vec::with_capacity(900));
         spares.give_dir(Vec::with_capacity(300));
-        assert_eq!(spares.counts(), (1, 1));
-        let (s, d) = spares.take((990, 300), |n| n + n / 16);
+        assert_eq!(spares.counts(), (1, 1, 1));
+        let (s, l, d) = spares.take((990, 900, 300), |n| n + n / 16);
         assert_eq!(s.as_ptr(), ptr);
-        assert!(s.is_empty() && d.capacity() == 300);
-        assert_eq!(spares.counts(), (0, 0));
+        assert!(s.is_empty() && l.capacity() == 900 && d.capacity() == 300);
+        assert_eq!(spares.counts(), (0, 0, 0));
     }
 
     #[test]
     fn arrays_too_small_or_far_too_large_are_not_taken() {
         let spares = Spares::default();
-        spares.give_points(Vec::with_capacity(100));
-        spares.give_points(Vec::with_capacity(4000));
-        let (s, _) = spares.take((1000, 10), |n| n + 1);
-        assert_eq!(s.capacity(), 1001);
+        spares.give_points(Vec::with_capacity(100), Vec::with_capacity(4000));
+        let (s, l, _) = spares.take((200, 1000, 10), |n| n + 1);
+        assert_eq!((s.capacity(), l.capacity()), (201, 1001));
         // Both were looked at and dropped.
-        assert_eq!(spares.counts(), (0, 0));
+        assert_eq!(spares.counts(), (0, 0, 0));
     }
 
     #[test]
     fn at_most_keep_arrays_are_kept() {
         let spares = Spares::default();
         for _ in 0..KEEP + 2 {
-            spares.give_points(Vec::with_capacity(8));
+            spares.give_points(Vec::with_capacity(8), Vec::with_capacity(8));
         }
-        assert_eq!(spares.counts(), (KEEP, 0));
+        assert_eq!(spares.counts(), (KEEP, KEEP, 0));
     }
 }

@@ -5,7 +5,6 @@ use std::arch::x86_64::{
     _mm256_set1_epi64x, _mm256_xor_si256,
 };
 
-use crate::search::packed::FlatKey;
 use crate::search::radix::Radix;
 
 /// The lanes of `v` whose top 48 bits are below `x`'s, as the low 4 bits of a mask. AVX2 compares
@@ -19,24 +18,10 @@ fn below(v: __m256i, x: u64) -> u32 {
     _mm256_movemask_pd(_mm256_castsi256_pd(lt)) as u32
 }
 
-/// The lanes of flat window `v` below the flat key `key`, as the low 4 bits of a mask: `v ^ tag`
-/// compared with the key's bits, unsigned (both flipped at the sign bit, in the same xor as the
-/// tag for the slots).
-#[target_feature(enable = "avx2")]
-#[inline]
-fn below_flat(v: __m256i, key: FlatKey) -> u32 {
-    let sign = i64::MIN as u64;
-    let flip = _mm256_set1_epi64x((key.tag ^ sign) as i64);
-    let k = _mm256_set1_epi64x((key.bits ^ sign) as i64);
-    let lt = _mm256_cmpgt_epi64(k, _mm256_xor_si256(v, flip));
-    _mm256_movemask_pd(_mm256_castsi256_pd(lt)) as u32
-}
-
-/// Counts the slots of flat window `w` below the flat key `key` (see `Packed::count_flat`), in
-/// two 4-wide compares.
+/// Counts the slots of window `w` whose top 48 bits are below `x`'s, in two 4-wide compares.
 #[target_feature(enable = "avx2,popcnt")]
 #[inline]
-fn window(w: &[u64; 8], key: FlatKey) -> u32 {
+fn window(w: &[u64; 8], x: u64) -> u32 {
     // SAFETY: `w` is 8 `u64`s; each unaligned load reads 4 of them (32 bytes).
     let (a, b): (__m256i, __m256i) = unsafe {
         (
@@ -44,7 +29,7 @@ fn window(w: &[u64; 8], key: FlatKey) -> u32 {
             _mm256_loadu_si256(w.as_ptr().add(4).cast()),
         )
     };
-    (below_flat(a, key) | below_flat(b, key) << 4).count_ones()
+    below(a, x).count_ones() + below(b, x).count_ones()
 }
 
 /// Counts the slots of window `w` whose top 48 bits are below `x`'s, in one 4-wide compare.

@@ -3,22 +3,19 @@
 
 use std::arch::x86_64::{
     __m256i, __m512i, _mm256_cmplt_epu64_mask, _mm256_loadu_si256, _mm256_set1_epi64x,
-    _mm512_loadu_si512, _mm512_mask_cmplt_epu64_mask, _mm512_set1_epi64, _mm512_xor_si512,
+    _mm512_loadu_si512, _mm512_mask_cmplt_epu64_mask, _mm512_set1_epi64,
 };
 
-use crate::search::packed::FlatKey;
 use crate::search::radix::Radix;
 
-/// Counts the slots of flat window `w` below the flat key `key` (see `Packed::count_flat`), 8 per
-/// compare.
+/// Counts the slots of window `w` whose top 48 bits are below `x`'s, 8 per compare.
 #[target_feature(enable = "avx512f,popcnt")]
 #[inline]
-fn window(w: &[u64; 8], key: FlatKey) -> u32 {
-    let tag = _mm512_set1_epi64(key.tag as i64);
-    let bits = _mm512_set1_epi64(key.bits as i64);
+fn window(w: &[u64; 8], x: u64) -> u32 {
+    let xq = _mm512_set1_epi64((x & !0xFFFF) as i64);
     // SAFETY: `w` is 8 `u64`s (64 bytes); the unaligned load reads exactly them.
     let v: __m512i = unsafe { _mm512_loadu_si512(w.as_ptr().cast()) };
-    _mm512_mask_cmplt_epu64_mask(0xFF, _mm512_xor_si512(v, tag), bits).count_ones()
+    _mm512_mask_cmplt_epu64_mask(0xFF, v, xq).count_ones()
 }
 
 /// Counts the slots of window `w` whose top 48 bits are below `x`'s, 4 per compare.
