@@ -369,7 +369,7 @@ impl Builder {
     /// Sets or clears the hostname of the named node. Errors: [`Error::UnknownNode`].
     pub fn set_hostname(&mut self, name: &str, hostname: Option<Arc<str>>) -> Result<()> {
         let (node, _) = self.entry_mut(name)?;
-        Arc::make_mut(node).hostname = hostname;
+        Arc::make_mut(node).set_hostname(hostname);
         self.changed = true;
         Ok(())
     }
@@ -377,7 +377,7 @@ impl Builder {
     /// Sets or clears the port of the named node. Errors: [`Error::UnknownNode`].
     pub fn set_port(&mut self, name: &str, port: Option<u16>) -> Result<()> {
         let (node, _) = self.entry_mut(name)?;
-        Arc::make_mut(node).port = port;
+        Arc::make_mut(node).set_port(port);
         self.changed = true;
         Ok(())
     }
@@ -385,7 +385,7 @@ impl Builder {
     /// Sets or clears the payload of the named node. Errors: [`Error::UnknownNode`].
     pub fn set_payload(&mut self, name: &str, payload: Option<Payload>) -> Result<()> {
         let (node, _) = self.entry_mut(name)?;
-        Arc::make_mut(node).payload = payload;
+        Arc::make_mut(node).set_payload(payload);
         self.changed = true;
         Ok(())
     }

@@ -53,9 +53,17 @@ impl NodeId {
 pub struct Node {
     pub(crate) name: Arc<str>,
     pub(crate) weight: u32,
-    pub(crate) hostname: Option<Arc<str>>,
-    pub(crate) port: Option<u16>,
-    pub(crate) payload: Option<Payload>,
+    /// The hostname, port and payload, boxed apart: most nodes carry none, and a ring holds every
+    /// node (32 bytes a node instead of 56).
+    meta: Option<Box<Meta>>,
+}
+
+/// A node's optional metadata (see [`Node::meta`]).
+#[derive(Clone, Default)]
+struct Meta {
+    hostname: Option<Arc<str>>,
+    port: Option<u16>,
+    payload: Option<Payload>,
 }
 
 impl Node {
@@ -64,9 +72,7 @@ impl Node {
         Self {
             name: name.into(),
             weight: 1,
-            hostname: None,
-            port: None,
-            payload: None,
+            meta: None,
         }
     }
 
@@ -80,22 +86,56 @@ impl Node {
     /// Sets the hostname metadata.
     #[must_use]
     pub fn with_hostname(mut self, hostname: impl Into<Arc<str>>) -> Self {
-        self.hostname = Some(hostname.into());
+        self.set_hostname(Some(hostname.into()));
         self
     }
 
     /// Sets the port metadata.
     #[must_use]
     pub fn with_port(mut self, port: u16) -> Self {
-        self.port = Some(port);
+        self.set_port(Some(port));
         self
     }
 
     /// Attaches an opaque payload.
     #[must_use]
     pub fn with_payload(mut self, payload: Payload) -> Self {
-        self.payload = Some(payload);
+        self.set_payload(Some(payload));
         self
+    }
+
+    /// The metadata to change, made if the node has none yet.
+    fn meta_mut(&mut self) -> &mut Meta {
+        self.meta.get_or_insert_with(Box::default)
+    }
+
+    /// Sets or clears the hostname.
+    pub(crate) fn set_hostname(&mut self, hostname: Option<Arc<str>>) {
+        self.meta_mut().hostname = hostname;
+        self.drop_empty_meta();
+    }
+
+    /// Sets or clears the port.
+    pub(crate) fn set_port(&mut self, port: Option<u16>) {
+        self.meta_mut().port = port;
+        self.drop_empty_meta();
+    }
+
+    /// Sets or clears the payload.
+    pub(crate) fn set_payload(&mut self, payload: Option<Payload>) {
+        self.meta_mut().payload = payload;
+        self.drop_empty_meta();
+    }
+
+    /// Frees the metadata once none is left.
+    fn drop_empty_meta(&mut self) {
+        if self
+            .meta
+            .as_deref()
+            .is_some_and(|m| m.hostname.is_none() && m.port.is_none() && m.payload.is_none())
+        {
+            self.meta = None;
+        }
     }
 
     /// The node's name, its identity across snapshots.
@@ -113,19 +153,19 @@ impl Node {
     /// The hostname, if one was set.
     #[inline]
     pub fn hostname(&self) -> Option<&str> {
-        self.hostname.as_deref()
+        self.meta.as_deref()?.hostname.as_deref()
     }
 
     /// The port, if one was set.
     #[inline]
     pub fn port(&self) -> Option<u16> {
-        self.port
+        self.meta.as_deref()?.port
     }
 
     /// The payload, if one was set.
     #[inline]
     pub fn payload(&self) -> Option<&Payload> {
-        self.payload.as_ref()
+        self.meta.as_deref()?.payload.as_ref()
     }
 
     /// The payload downcast to `T`, or `None` if there is none or it is of another type.
@@ -138,7 +178,7 @@ impl Node {
     /// assert_eq!(n.payload_as::<String>(), None);
     /// ```
     pub fn payload_as<T: Any>(&self) -> Option<&T> {
-        self.payload.as_deref()?.downcast_ref::<T>()
+        self.payload()?.downcast_ref::<T>()
     }
 }
 
@@ -147,9 +187,34 @@ impl fmt::Debug for Node {
         f.debug_struct("Node")
             .field("name", &self.name)
             .field("weight", &self.weight)
-            .field("hostname", &self.hostname)
-            .field("port", &self.port)
-            .field("payload", &self.payload.as_ref().map(|_| ".."))
+            .field("hostname", &self.hostname())
+            .field("port", &self.port())
+            .field("payload", &self.payload().map(|_| ".."))
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_is_boxed_apart_and_freed_once_cleared() {
+        // A ring holds every node: the fields most nodes leave empty take one pointer.
+        assert_eq!(std::mem::size_of::<Node>(), 32);
+        let mut n = Node::new("a").with_hostname("h").with_port(7);
+        assert_eq!((n.hostname(), n.port()), (Some("h"), Some(7)));
+        assert!(n.payload().is_none());
+        n.set_hostname(None);
+        assert_eq!((n.hostname(), n.port()), (None, Some(7)));
+        assert!(n.meta.is_some());
+        n.set_port(None);
+        assert!(n.meta.is_none(), "no metadata left: nothing boxed");
+        n.set_payload(Some(Arc::new(5u8)));
+        assert_eq!(n.payload_as::<u8>(), Some(&5));
+        assert_eq!(
+            format!("{n:?}"),
+            r#"Node { name: "a", weight: 1, hostname: None, port: None, payload: Some("..") }"#
+        );
     }
 }
