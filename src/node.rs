@@ -104,38 +104,27 @@ impl Node {
         self
     }
 
-    /// The metadata to change, made if the node has none yet.
-    fn meta_mut(&mut self) -> &mut Meta {
-        self.meta.get_or_insert_with(Box::default)
-    }
-
     /// Sets or clears the hostname.
     pub(crate) fn set_hostname(&mut self, hostname: Option<Arc<str>>) {
-        self.meta_mut().hostname = hostname;
-        self.drop_empty_meta();
+        self.edit_meta(|m| m.hostname = hostname);
     }
 
     /// Sets or clears the port.
     pub(crate) fn set_port(&mut self, port: Option<u16>) {
-        self.meta_mut().port = port;
-        self.drop_empty_meta();
+        self.edit_meta(|m| m.port = port);
     }
 
     /// Sets or clears the payload.
     pub(crate) fn set_payload(&mut self, payload: Option<Payload>) {
-        self.meta_mut().payload = payload;
-        self.drop_empty_meta();
+        self.edit_meta(|m| m.payload = payload);
     }
 
-    /// Frees the metadata once none is left.
-    fn drop_empty_meta(&mut self) {
-        if self
-            .meta
-            .as_deref()
-            .is_some_and(|m| m.hostname.is_none() && m.port.is_none() && m.payload.is_none())
-        {
-            self.meta = None;
-        }
+    /// Changes the metadata with `edit`: boxed while something is set, freed once nothing is.
+    fn edit_meta(&mut self, edit: impl FnOnce(&mut Meta)) {
+        let mut meta = self.meta.take().map_or_else(Meta::default, |b| *b);
+        edit(&mut meta);
+        let empty = meta.hostname.is_none() && meta.port.is_none() && meta.payload.is_none();
+        self.meta = (!empty).then(|| Box::new(meta));
     }
 
     /// The node's name, its identity across snapshots.
