@@ -103,10 +103,16 @@ impl Cluster {
 
     /// Starts `n` members on fresh ports, without waiting.
     fn start_once(n: usize) -> Cluster {
-        let tmp = tempfile::Builder::new()
-            .prefix("ringroute-etcd-")
-            .tempdir()
-            .expect("a temp dir");
+        // In memory where the machine has it (etcd syncs its log to disk at every write).
+        let shm = std::path::Path::new("/dev/shm");
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("ringroute-etcd-");
+        let tmp = if shm.is_dir() {
+            builder.tempdir_in(shm).or_else(|_| builder.tempdir())
+        } else {
+            builder.tempdir()
+        }
+        .expect("a temp dir");
         let members: Vec<Member> = (0..n)
             .map(|i| Member {
                 name: format!("m{i}"),
