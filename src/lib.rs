@@ -45,7 +45,7 @@
 //! - **Write path** (serialised among writers, never blocking readers): a [`Transaction`] validates each
 //!   change against a working membership ([`Builder`]); commit hashes only the changed nodes' points,
 //!   writes the pages of the search index those points fall in (a radix ring is stored in pages of
-//!   ~32 points that snapshots share, so a one-node change at 1000 nodes rewrites ~2 % of them; a
+//!   40–64 points that snapshots share, so a one-node change at 1000 nodes rewrites ~4 % of them; a
 //!   full rebuild only when the table's size changes), and publishes the new immutable [`Snapshot`]
 //!   with one pointer swap. Readers of the new snapshot keep every unchanged page in their caches.
 //!   Profiles whose points depend on the whole membership rebuild the ring at every change, as

@@ -358,7 +358,7 @@ mod tests {
         }
 
         /// Points given node by node make the ring the sorted path makes: equal positions, crowded
-        /// pages, nodes without points, ids too wide for items (fewer than ~32 points per node).
+        /// pages, nodes without points, ids too wide for items (fewer than ~64 points per node).
         #[test]
         fn items_build_equals_the_sorted_build(
             by_node in proptest::collection::vec(

@@ -164,7 +164,7 @@ fn flat_publications_reuse_the_arrays_of_rings_gone_and_match_a_fresh_build() {
 /// beside it).
 #[test]
 fn wide_changes_take_the_page_merge_and_match_a_fresh_build() {
-    rounds_in_the_middle(Profile::Uhashring, 300);
+    rounds_in_the_middle(Profile::Uhashring, 600);
 }
 
 /// nginx keeps the point of the node added first where points meet (equal 32-bit CRCs, some tens

@@ -202,7 +202,7 @@ pub(super) enum Sorted {
 /// index ([`Sorted::Index`], positions normalized by `norm`); others, and large ones whose points
 /// do not spread as hashes do, [`by_counting`], which hands back the items ([`Sorted::Items`]).
 ///
-/// `None` if the node ids do not fit below the items' position bits (fewer than ~32 points per
+/// `None` if the node ids do not fit below the items' position bits (fewer than ~64 points per
 /// node) or the points are too many to rank in a `u32`.
 ///
 /// [`radix_geometry`]: crate::search::radix_geometry

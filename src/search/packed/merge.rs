@@ -84,7 +84,7 @@ struct Rewrite {
     /// For each touched page (in order): the range of `slots` and `lows` that is its contents.
     spans: Vec<(usize, usize)>,
     /// For each touched page (in order): its new table, the old one moved by the points that came
-    /// and went (a page's few changes cost less than counting its ~32 points again).
+    /// and went (a page's few changes cost less than counting its ~50 points again).
     tables: Vec<Table>,
     /// For each touched page (in order): the slot id its old sentinel names, read while the page
     /// is in the cache (by the time the page is written, it is not).
@@ -940,7 +940,7 @@ mod tests {
     /// same points, same answers, every invariant.
     #[test]
     fn a_repacked_ring_reads_as_its_source() {
-        for (count, nodes) in [(4_000, 40u32), (40_000, 250)] {
+        for (count, nodes) in [(4_000, 80u32), (40_000, 500)] {
             let (points, owners, mut ring) = ring_of(count, 11, nodes);
             // Node `nodes - 1` leaves and comes back, a few times: pages land in several chunks.
             let last = nodes - 1;

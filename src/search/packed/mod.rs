@@ -15,7 +15,7 @@
 //! build the two are the same and the translation is skipped.
 //!
 //! **Pages.** The key space is cut into `2^k` pages by the top bits of a position; a page covers
-//! [`LOCAL`] consecutive buckets (about 32 points). A ring is an array of page addresses (`heads`)
+//! [`LOCAL`] consecutive buckets (40–64 points). A ring is an array of page addresses (`heads`)
 //! and the chunks of memory the pages live in. A publication that changes one node rewrites only the
 //! pages its points fall in (plus, rarely, a neighbour whose wrap sentinel changes) into one new
 //! chunk, and shares every other page with the ring it came from: about 2 % of a 1000-node ring,
@@ -112,16 +112,19 @@ pub(crate) const PAGE_PADS: usize = 3;
 const POINTS_PER_BUCKET: usize = 2;
 
 /// Buckets per page, as a power of two.
-pub(crate) const LOCAL_BITS: u32 = 4;
+pub(crate) const LOCAL_BITS: u32 = 5;
 
-/// Buckets per page: 16, so a page holds about 32 points (measured against 8 and 32 buckets: the
-/// bytes a publication writes are lowest near 32 points per page; `docs/performance.md`).
+/// Buckets per page: 32, so a page holds 40–64 points at the table's 1.2–2 points a bucket. Against
+/// 16 buckets (20–32 points), a page's fixed bytes (its table's rounding, sentinel, pads and line
+/// padding, its head and start) come to half as much a point: 13.7 bytes a point at 1000 nodes
+/// against 15.7, and a publication copies half the heads and starts (measured in
+/// `docs/performance.md`; lookups read the same buckets either way).
 pub(crate) const LOCAL: usize = 1 << LOCAL_BITS;
 
 /// Words of a page's table (`LOCAL + 2` one-byte entries).
 const TABLE_WORDS: usize = (LOCAL + 2).div_ceil(8);
 
-/// The most points one page may hold (its table entries are `u16`). Hashed positions put about 32
+/// The most points one page may hold (its table entries are `u16`). Hashed positions put 40–64
 /// in a page; a ring that crowds more into one is searched with the Eytzinger layout instead.
 const PAGE_MAX: usize = u8::MAX as usize;
 
@@ -146,8 +149,8 @@ const MAX_CHUNKS: usize = 64;
 /// dependent read (its page's address), ~0.7–1 ns measured at 100 nodes.
 const DIR_MAX: usize = 1 << 14;
 
-/// The most lines of a page a publication prefetches ahead of reading it (a page of ~32 points is
-/// 7 lines; fetching only its first 2 measured no gain).
+/// The most lines of a page a publication prefetches ahead of reading it (a page of ~40 points is
+/// 8 lines, its low bits last; fetching only its first 2 measured no gain).
 const PREFETCH_LINES: usize = 8;
 
 /// A page's table entries `0..=LOCAL` (see the module docs; entry `LOCAL + 1` repeats the count).
