@@ -147,6 +147,12 @@ impl Packed {
         assert_eq!(self.heads.len() * LOCAL, self.buckets);
         let empty: *const u64 = EMPTY_PAGE.as_ptr().cast();
         assert!(self.heads.iter().all(|h| h.0 == empty));
+        // The empty page is one: no points in any bucket, then its sentinel and pads to its end.
+        let pg = self.page(0);
+        assert_eq!(pg.len(), 0);
+        assert!(pg.table().iter().all(|&e| e == 0));
+        let words: &[u64] = bytemuck::cast_slice(&EMPTY_PAGE[..]);
+        assert!(words[super::TABLE_WORDS..].iter().all(|&s| s == PAD));
         // The heads are the shared static ones, not an array of the packing's own.
         assert!(!self.heads.owned);
         assert_eq!(self.heads.as_ptr(), super::FLAT_HEADS.as_ptr());

@@ -71,7 +71,8 @@
 //! 2. every table entry is `<= m`, so a window of up to [`WINDOW_MAX`] slots from any bucket start,
 //!    and the slot after every [`Rank`] a count returns (`<= m + WINDOW_MAX` slots from the page's
 //!    first), is inside the page's chunk: a page is followed in its chunk by another page or by the
-//!    chunk's tail line (the static empty page by a line of its own);
+//!    chunk's tail line (the static empty page holds pads up to its end, past every slot a count
+//!    reads);
 //! 3. `starts[p]` is the ring rank of page `p`'s first point, `starts[pages] == n`;
 //! 4. the directory `dir` is empty (paged), or (flat) has `buckets + 1` entries, ranks of the flat
 //!    array (whose first slot's address is `first`), ascending, from 0 to `n`: bucket `b` is the
@@ -215,13 +216,29 @@ fn first_not_below(start: usize, end: usize, x: u64, pos: impl Fn(usize) -> u64)
 
 /// Lines a page of `m` points takes.
 #[inline]
-fn page_lines(m: usize) -> usize {
+const fn page_lines(m: usize) -> usize {
     (TABLE_WORDS + m + 1 + PAGE_PADS + m.div_ceil(4)).div_ceil(8)
 }
 
-/// The page of an empty ring: no points, a sentinel owned by no slot, pads (its one line, then a
-/// line that stands for a chunk's tail).
-static EMPTY_PAGE: [Line; 2] = [Line([0, 0, 0, PAD, PAD, PAD, PAD, PAD]), Line([PAD; 8])];
+/// The page of an empty ring: a table of zeros (no points), a sentinel owned by no slot, pads, in
+/// `page_lines(0)` lines or fewer; every slot after the table is a pad, up to the `WINDOW_MAX + 1`
+/// slots from the page's first that a count may read (invariant 2).
+static EMPTY_PAGE: [Line; 2] = {
+    let mut words = [PAD; 16];
+    let mut i = 0;
+    while i < TABLE_WORDS {
+        words[i] = 0;
+        i += 1;
+    }
+    let mut lines = [Line([PAD; 8]); 2];
+    let mut w = 0;
+    while w < 16 {
+        lines[w / 8].0[w % 8] = words[w];
+        w += 1;
+    }
+    lines
+};
+const _: () = assert!(page_lines(0) <= 2 && TABLE_WORDS + WINDOW_MAX + 1 <= 16);
 
 /// The address of a page (see the module docs for its layout).
 #[derive(Clone, Copy, PartialEq, Eq)]
