@@ -238,7 +238,7 @@ static EMPTY_PAGE: [Line; 2] = {
     }
     lines
 };
-const _: () = assert!(page_lines(0) <= 2 && TABLE_WORDS + WINDOW_MAX + 1 <= 16);
+const _: () = assert!(page_lines(0) <= 2 && TABLE_WORDS + WINDOW_MAX < 16);
 
 /// The address of a page (see the module docs for its layout).
 #[derive(Clone, Copy, PartialEq, Eq)]
