@@ -236,3 +236,40 @@ fn meeting_points_take_the_page_merge_and_match_a_fresh_build() {
     });
     check(&snap, 2000, "several at once");
 }
+
+/// A page's slots hold slot ids below its pages' bits (`2^10` in a table of `2^15` buckets): a ring
+/// of 1000 nodes of 40 points is paged, and a change that adds nodes past 1024 slot ids is not
+/// merged but built afresh, as the Eytzinger layout (more slot ids than its pages can hold), and
+/// routes as a fresh build does; so does a ring of that many nodes built afresh.
+#[test]
+fn slot_ids_past_the_page_bits_are_built_afresh() {
+    let placement = Placement::new(Profile::Native, Some(40)).unwrap();
+    let names: Vec<String> = (0..1000).map(|i| format!("node-{i}")).collect();
+    let snap = Snapshot::new(placement, names.iter().map(|n| Node::new(n.as_str()))).unwrap();
+    let Index::Radix(radix) = &snap.ring.index else {
+        panic!("a radix ring");
+    };
+    assert!(!radix.is_flat());
+    radix.check();
+    // Within the bound: merged.
+    let mut b = snap.edit();
+    b.add_node(Node::new("within")).unwrap();
+    let within = b.build().unwrap();
+    check(&within, 2000, "a slot id within the bound");
+    // Past it: built afresh, and the same as a fresh build.
+    let mut b = within.edit();
+    for i in 0..30 {
+        b.add_node(Node::new(format!("past-{i}"))).unwrap();
+    }
+    let past = b.build().unwrap();
+    assert_eq!(past.nodes().count(), 1031);
+    assert!(matches!(past.ring.index, Index::Eytzinger(_)));
+    let fresh = fresh_of(&past);
+    assert!(matches!(fresh.ring.index, Index::Eytzinger(_)));
+    assert_eq!(past.points(), fresh.points());
+    assert_eq!(past.point_owners(), fresh.point_owners());
+    for k in 0..2000 {
+        let key = format!("key-{k}");
+        assert_eq!(past.route_id(&key), fresh.route_id(&key), "{key}");
+    }
+}

@@ -1,27 +1,28 @@
 //! The radix-indexed packed layout: the fastest layout measured here (see `benches/`), used for every
 //! ring whose node ids fit 16 bits.
 //!
-//! Each point is packed in one `u64`: its top 48 position bits above a 16-bit owner (slot) id, so the
-//! owner sits in the cache line just compared. A table indexed by the top `b` bits of a position
-//! (sized for about two points per bucket) gives each bucket's first slot and length, through the
-//! directory of a flat (small) ring or the page of a paged one (`super::packed`). A search then counts the bucket's points below
-//! the key: every point of an earlier bucket is below it and every point of a later bucket above,
-//! so the first point `>= key` is at `first + count`. Comparing packed values with the key's top 48
-//! bits (low 16 bits zero) counts exactly the points whose top 48 bits are lower; a point whose top
-//! 48 bits *equal* the key's may be above or below, so a bucket holding one takes an exact path
-//! through the full positions (the packed top bits and the cold low 16 bits). Answers are therefore
-//! exactly those of [`lower_bound_wrap`](super::lower_bound_wrap).
+//! Each point is packed in one `u64` slot: its position above its owner's (slot) id, so the owner
+//! sits in the cache line just compared. A table indexed by the top `b` bits of a position (sized
+//! for about two points per bucket) gives each bucket's first slot and length, through the
+//! directory of a flat (small) ring or the page of a paged one (`super::packed`). A search then
+//! counts the bucket's points below the key: every point of an earlier bucket is below it and
+//! every point of a later bucket above, so the first point `>= key` is at `first + count`. A
+//! page's slots hold their positions whole (shifted by the page's bits), so comparing them with the
+//! key shifted the same way counts exactly the points below it. A flat ring's slots hold a
+//! position's top 48 bits: compared with the key's top 48 bits (low 16 bits zero), they count
+//! exactly the points whose top 48 bits are lower; a point whose top 48 bits *equal* the key's may
+//! be above or below, so a bucket holding one takes an exact path through the full positions (the
+//! packed top bits and the cold low 16 bits). Answers are therefore exactly those of
+//! [`lower_bound_wrap`](super::lower_bound_wrap).
 //!
-//! The storage (pages of packed points, low bits and tables, with the bounds invariants that let the
-//! hot loops skip bounds checks) is `super::packed`'s. After a page's last point comes a wrap
+//! The storage (pages of slots and tables, a flat ring's slots, low bits and directory, with the
+//! bounds invariants that let the hot loops skip bounds checks) is `super::packed`'s. After a page's last point comes a wrap
 //! sentinel, which reads as the owner of the ring's next point so that the end of a page needs no
 //! test, and is never below any key, then [`PAGE_PADS`] [`PAD`]s: every window of a page is 4 slots
 //! wide, so past a bucket it reads later points, the sentinel or pads, none of them below the key.
 //! A flat ring's array ends in `WINDOW_MAX` pads, so its buckets may be counted 8 slots a window.
 
-use super::packed::{
-    self, quantize, slot_owner, Bucket, Change, Entry, Packed, Rank, PAGE_PADS, WINDOW_MAX,
-};
+use super::packed::{self, Bucket, Change, Entry, Packed, Rank, PAGE_PADS, WINDOW_MAX};
 use super::prefetch::prefetch_read;
 use super::simd::Kernel;
 
@@ -134,7 +135,8 @@ impl Radix {
         }
         let x = p.key(x);
         let b = p.bucket(x);
-        Some((x, b, p.count::<4>(b, |w| window_count(w, x))))
+        let k = p.search_key(x);
+        Some((x, b, p.count::<4>(b, |w| window_count(w, k))))
     }
 
     /// The owners of the first point `>= x` and the `N - 1` points after it, found as a single
@@ -190,12 +192,15 @@ impl Radix {
         !self.packed.ids().is_empty()
     }
 
-    /// The slot of the first point `>= x` given its bucket and the count of the bucket's packed
-    /// points below the key. The point at `rank` is the first whose top 48 bits are not below the
-    /// key's (the bucket is sorted; past the bucket every point is above the key). Only if its top
-    /// 48 bits *equal* the key's can it, or the points after it with the same top bits, still be
-    /// below the key: then, and only then, the exact path runs. (A page's sentinel, whose top bits
-    /// are all ones, at worst sends a key near `u64::MAX` down the exact path.)
+    /// The slot of the first point `>= x` given its bucket and the count of the bucket's slots
+    /// below the key ([`Packed::search_key`]). In a flat ring the point at `rank` is the first
+    /// whose top 48 bits are not below the key's (the bucket is sorted; past the bucket every point
+    /// is above the key). Only if its top 48 bits *equal* the key's can it, or the points after it
+    /// with the same top bits, still be below the key: then, and only then, the exact path runs.
+    /// (The flat array's sentinel, whose top bits are all ones, at worst sends a key near
+    /// `u64::MAX` down the exact path.) A paged ring's count is exact; the same test on its slots
+    /// (which hold positions shifted, above their slot ids) holds only by coincidence, and the
+    /// exact path then finds the same slot: one test for both layouts, no branch between them.
     #[inline(always)]
     fn settle(&self, b: Bucket, rank: Rank, x: u64) -> u64 {
         let slot = self.packed.slot_at(b, rank);
@@ -229,7 +234,8 @@ impl Radix {
     #[inline(always)]
     fn find_normalized(&self, x: u64) -> u64 {
         let b = self.packed.bucket(x);
-        let rank = self.packed.count::<4>(b, |w| window_count(w, x));
+        let k = self.packed.search_key(x);
+        let rank = self.packed.count::<4>(b, |w| window_count(w, k));
         self.settle(b, rank, x)
     }
 
@@ -239,7 +245,7 @@ impl Radix {
         if self.packed.len() == 0 {
             return None;
         }
-        Some(self.packed.id(slot_owner(self.find_scalar(x))))
+        Some(self.packed.id(self.packed.owner_of(self.find_scalar(x))))
     }
 
     /// The owner of the first point `>= x` and, when it comes cheaply, the owner of the point after
@@ -255,7 +261,8 @@ impl Radix {
             self.packed.key(x)
         };
         let b = self.packed.bucket(x);
-        let rank = self.packed.count::<4>(b, |w| window_count(w, x));
+        let k = self.packed.search_key(x);
+        let rank = self.packed.count::<4>(b, |w| window_count(w, k));
         let (first, next) = self.settle_pair(b, rank, x);
         Some((first, (next != NO_NEXT).then_some(next)))
     }
@@ -263,20 +270,21 @@ impl Radix {
     /// [`settle`](Self::settle) for a pair: the node id of the first point `>= x` and of the point
     /// after it (the slot after the found one: the next point, or the page's sentinel, which stands
     /// for the next page's first point). The second is [`NO_NEXT`] when the exact path ran, or when
-    /// the found slot may itself be a page's sentinel (top bits all ones), whose next slot is no point.
+    /// the found slot may itself be a sentinel (position bits all ones), whose next slot is no
+    /// point.
     #[inline(always)]
     fn settle_pair(&self, b: Bucket, rank: Rank, x: u64) -> (u32, u32) {
         let p = &self.packed;
         let slot = p.slot_at(b, rank);
         if slot >> 16 == x >> 16 {
-            return (p.id(slot_owner(self.settle_exact(x))), NO_NEXT);
+            return (p.id(p.owner_of(self.settle_exact(x))), NO_NEXT);
         }
-        let next = if slot >> 16 != u64::MAX >> 16 {
-            p.id(slot_owner(p.slot_after(b, rank)))
+        let next = if slot | p.id_mask() != u64::MAX {
+            p.id(p.owner_of(p.slot_after(b, rank)))
         } else {
             NO_NEXT
         };
-        (p.id(slot_owner(slot)), next)
+        (p.id(p.owner_of(slot)), next)
     }
 
     /// The rank of the first point `>= x`, wrapping to 0; `None` if empty.
@@ -324,7 +332,7 @@ impl Radix {
         match kernel {
             Kernel::Scalar if next.is_empty() => {
                 for (o, &x) in out.iter_mut().zip(xs) {
-                    *o = self.packed.id(slot_owner(self.find_scalar(x)));
+                    *o = self.packed.id(self.packed.owner_of(self.find_scalar(x)));
                 }
             }
             Kernel::Scalar => {
@@ -349,8 +357,8 @@ impl Radix {
     }
 
     /// The staged batch loop, generic over how windows are counted (`wide(w, x)` for a flat ring's
-    /// buckets, `W` slots a window, and `narrow(w, x)` for a paged ring's, 4 slots a window: the
-    /// slots of `w` whose top 48 bits are below `x`'s; see `Packed::count`). Keys travel in groups of [`GROUP`]: stage 1
+    /// buckets, `W` slots a window, and `narrow(w, k)` for a paged ring's, 4 slots a window: the
+    /// slots of `w` below the search key `k`; see `Packed::count` and `Packed::search_key`). Keys travel in groups of [`GROUP`]: stage 1
     /// reads every (normalized) key's page address and prefetches the page's table, stage 2 reads the bucket
     /// bounds and prefetches every bucket's first line, stage 3 counts. The loads of a group overlap instead of queueing one
     /// behind the other.
@@ -398,15 +406,16 @@ impl Radix {
                       flat: bool| {
             for (i, ((o, &x), &b)) in out.iter_mut().zip(xs).zip(buckets).enumerate() {
                 let x = key(x);
+                let k = p.search_key(x);
                 let rank = if flat {
-                    p.count_flat::<W>(b, |w| wide(w, x))
+                    p.count_flat::<W>(b, |w| wide(w, k))
                 } else {
-                    p.count::<4>(b, |w| narrow(w, x))
+                    p.count::<4>(b, |w| narrow(w, k))
                 };
                 if PAIR {
                     (*o, next[i]) = self.settle_pair(b, rank, x);
                 } else {
-                    *o = p.id(slot_owner(self.settle(b, rank, x)));
+                    *o = p.id(p.owner_of(self.settle(b, rank, x)));
                 }
             }
         };
@@ -495,16 +504,16 @@ fn prefetch_window(first: *const u64) {
     prefetch_read(first.wrapping_add(WINDOW_MAX - 1));
 }
 
-/// The portable window count: the slots of `w` whose top 48 bits are below `x`'s (a packed slot
-/// compares below the quantized key exactly when its top 48 bits are lower). Every slot of a
-/// window this narrow is a point of the bucket, a later point, the page's sentinel or one of its
-/// [`PAGE_PADS`] pads, so no slot past the bucket is counted and no lane needs masking (masks cost
-/// single lookups ~2 ns at 100 nodes: a compare and a select per lane in front of the adds).
+/// The portable window count: the slots of `w` below `k`, the bucket's search key
+/// ([`Packed::search_key`]: a flat ring's slots compare below it exactly when their top 48 bits
+/// are lower, a paged ring's exactly when their positions are). Every slot of a window this narrow
+/// is a point of the bucket, a later point, the page's sentinel or one of its [`PAGE_PADS`] pads,
+/// so no slot past the bucket is counted and no lane needs masking (masks cost single lookups
+/// ~2 ns at 100 nodes: a compare and a select per lane in front of the adds).
 #[inline(always)]
-pub(crate) fn window_count<const W: usize>(w: &[u64; W], x: u64) -> u32 {
+pub(crate) fn window_count<const W: usize>(w: &[u64; W], k: u64) -> u32 {
     const { assert!(W <= PAGE_PADS + 1) };
-    let xq = quantize(x);
-    w.iter().map(|&p| u32::from(p < xq)).sum()
+    w.iter().map(|&p| u32::from(p < k)).sum()
 }
 
 #[cfg(test)]

@@ -3,9 +3,8 @@
 //! `bytemuck` views of their lines, and read back through the views of the parent module.
 
 use super::{
-    pack, pack_point, page_lines, position, sentinel, slot_owner, Chunk, Head, Heads, Line, Packed,
-    Table, DIR_MAX, LOCAL, LOCAL_BITS, PAD, PAGE_MAX, PAGE_PADS, POINTS_PER_BUCKET, TABLE_WORDS,
-    TAIL,
+    pack_point, page_lines, position, slot_owner, Chunk, Form, Head, Heads, Line, Packed, Table,
+    DIR_MAX, LOCAL, LOCAL_BITS, PAD, PAGE_MAX, PAGE_PADS, POINTS_PER_BUCKET, TABLE_WORDS, TAIL,
 };
 
 impl Packed {
@@ -51,7 +50,13 @@ impl Packed {
         let n = slots.len().min(lows.len());
         let (slots, lows) = (&slots[..n], &lows[..n]);
         let last = n.checked_sub(1).map(|r| position(slots[r], lows[r]));
-        let (bits, shift) = Self::geometry(n, last);
+        let (mut bits, mut shift) = Self::geometry(n, last);
+        let flat = flat_ok && (1usize << bits) <= DIR_MAX && n <= usize::from(u16::MAX);
+        if !flat && bits + shift != 64 {
+            // Pages need a table that spans all 64 bits (see `assemble`): positions that leave
+            // the top bits unused fill the lower pages only.
+            (bits, shift) = Self::geometry(n, Some(u64::MAX));
+        }
         let pages = 1usize << (bits - LOCAL_BITS);
         let page_of = |r: usize| (position(slots[r], lows[r]) >> shift) as usize >> LOCAL_BITS;
         let mut starts = vec![0u32; pages + 1];
@@ -64,7 +69,7 @@ impl Packed {
             sum += *s;
             *s = sum;
         }
-        let point = |r: usize| (slots[r], lows[r]);
+        let point = |r: usize| (position(slots[r], lows[r]), slot_owner(slots[r]));
         Self::assemble(
             n,
             norm,
@@ -73,7 +78,10 @@ impl Packed {
             starts,
             |_, r| point(r),
             |_, a, b, table| {
-                count_table(table, (a..b).map(point), shift);
+                count_table(
+                    table,
+                    (a..b).map(|r| ((point(r).0 >> shift) as usize) & (LOCAL - 1)),
+                );
             },
             flat_ok,
         )
@@ -101,7 +109,7 @@ impl Packed {
             starts,
             |_, r| {
                 let x = points[r];
-                pack_point((x >> 64) as u64, x as u32 & 0xFFFF, norm)
+                (((x >> 64) as u64) << norm, x as u32 & 0xFFFF)
             },
             |p, _, _, table| {
                 let b = p << LOCAL_BITS;
@@ -156,21 +164,22 @@ impl Packed {
         )
     }
 
-    /// The packing of `n` points, sorted, read as (slot, low) by `point(page, rank)` (its slot id
-    /// must not depend on `page`: the owner of a page's next point is read with any page), in the
+    /// The packing of `n` points, sorted, read as (normalized position, slot id) by
+    /// `point(page, rank)` (its slot id must not depend on `page`: the owner of a page's next point
+    /// is read with any page), in the
     /// table geometry `(bits, shift)`, whose pages start at the ranks `starts`
     /// (`2^(bits - LOCAL_BITS) + 1` entries, the last `n`); `table(p, a, b, entries)` fills the
     /// first `LOCAL + 1` (zeroed) table entries of page `p`, which holds ranks `a..b`. A ring of at
     /// most [`DIR_MAX`] buckets is made flat if `flat_ok` (tests make small rings paged too),
     /// others paged (see the module docs). `None` if a page would hold more points than it can.
     #[allow(clippy::too_many_arguments)]
-    fn assemble(
+    pub(super) fn assemble(
         n: usize,
         norm: u32,
         ids: Vec<u32>,
         (bits, shift): (u32, u32),
         starts: Vec<u32>,
-        point: impl Fn(usize, usize) -> (u64, u16),
+        point: impl Fn(usize, usize) -> (u64, u32),
         mut table: impl FnMut(usize, usize, usize, &mut [u16]),
         flat_ok: bool,
     ) -> Option<Self> {
@@ -190,12 +199,19 @@ impl Packed {
         if starts.windows(2).any(|w| (w[1] - w[0]) as usize > PAGE_MAX) {
             return None;
         }
+        // Slots exact within their page (see the module docs): every key must fall in a page
+        // (the table spans all 64 bits), and every slot id must fit below the page's bits.
+        if shift + bits != 64 {
+            return None;
+        }
+        let form = Form::new(bits - LOCAL_BITS);
         let lines: usize = starts
             .windows(2)
             .map(|w| page_lines((w[1] - w[0]) as usize))
             .sum();
-        let owner = |r: usize| slot_owner(point(0, r).0);
-        let first = if n > 0 { owner(0) } else { 0xFFFF };
+        let owner = |r: usize| point(0, r).1;
+        let first = if n > 0 { owner(0) } else { 0 };
+        let mut all_ids = 0u64;
         // Page by page: each page's lines padded and then written while they are in the cache
         // (padding the whole chunk first was a pass of its own over memory, a tenth of a
         // 10,000-node build).
@@ -209,15 +225,20 @@ impl Packed {
             write_page_with(
                 &mut out[at..],
                 b - a,
-                next,
+                form.sentinel(next),
                 |t| table(p, a, b, t),
-                |slots, lows| {
-                    for (i, (slot, low)) in slots.iter_mut().zip(lows).enumerate() {
-                        (*slot, *low) = point(p, a + i);
+                |slots| {
+                    for (i, slot) in slots.iter_mut().enumerate() {
+                        let (q, id) = point(p, a + i);
+                        all_ids |= u64::from(id);
+                        *slot = (q << form.s) | u64::from(id);
                     }
                 },
             );
             offsets.push(at);
+        }
+        if all_ids & !form.mask() != 0 {
+            return None;
         }
         Some(Self::of_pages(
             out, offsets, starts, ids, shift, buckets, n, norm,
@@ -241,6 +262,7 @@ impl Packed {
         out.push(TAIL);
         let chunk = Chunk::new(out.into_boxed_slice(), None);
         let heads = offsets.into_iter().map(|at| chunk.head(at)).collect();
+        let form = Form::new(64 - shift - LOCAL_BITS);
         Self {
             heads: Heads::owned(heads),
             chunks: vec![chunk],
@@ -250,6 +272,9 @@ impl Packed {
             buckets,
             n,
             norm,
+            form,
+            mask: form.mask(),
+            keep: !form.mask(),
             live,
             flat: None,
             dir: Vec::new(),
@@ -274,7 +299,7 @@ impl Packed {
 
     /// This packing written afresh into one chunk (same points, slot ids and node ids): each page
     /// copied whole, line by line, since a page holds everything it is read by (its table, points,
-    /// sentinel and low bits). Paged packings only (a flat one is never repacked).
+    /// sentinel and pads). Paged packings only (a flat one is never repacked).
     pub(super) fn repacked(&self) -> Packed {
         let pages = self.heads.len();
         let mut out: Vec<Line> = Vec::with_capacity(self.live + 1);
@@ -296,6 +321,9 @@ impl Packed {
             buckets: self.buckets,
             n: self.n,
             norm: self.norm,
+            form: self.form,
+            mask: self.mask,
+            keep: self.keep,
             live,
             dir: Vec::new(),
             flat: None,
@@ -321,7 +349,7 @@ pub(crate) struct PageWriter {
     buckets: usize,
     shift: u32,
     norm: u32,
-    in_page: u32,
+    /// The pages' slot form's bits (the items' bits below a position's: `64 - shift - LOCAL_BITS`).
     low: u32,
     id_mask: u64,
 }
@@ -334,7 +362,9 @@ impl PageWriter {
     /// would not hold a position's bits below a page.
     pub(crate) fn new((bits, shift): (u32, u32), norm: u32, counts: &[u8]) -> Option<Self> {
         let in_page = shift + LOCAL_BITS;
-        if !(LOCAL_BITS..=32).contains(&bits) || in_page > 64 {
+        // The items are the pages' slots (see `Packed::from_items`): the table must span all 64
+        // bits.
+        if !(LOCAL_BITS..=32).contains(&bits) || in_page > 64 || shift + bits != 64 {
             return None;
         }
         let pages = 1usize << (bits - LOCAL_BITS);
@@ -352,7 +382,6 @@ impl PageWriter {
             buckets: 1 << bits,
             shift,
             norm: norm % 64,
-            in_page,
             low,
             id_mask: (1u64 << low.min(16)) - 1,
         })
@@ -377,24 +406,21 @@ impl PageWriter {
         let Ok(n) = u32::try_from(self.starts[p] as usize + m) else {
             return false;
         };
-        let (low, id_mask) = (self.low, self.id_mask);
-        let top = page_top(p, self.in_page);
+        let id_mask = self.id_mask;
         let at = self.out.len();
         self.out.resize(at + page_lines(m), Line([PAD; 8]));
+        // An item is its point's slot in the page: its position's bits below the page's above
+        // its slot id (`low` = the form's bits; the ids fit them, as the items' maker checked).
         write_page_with(
             &mut self.out[at..],
             m,
-            0,
+            PAD,
             |t| {
                 for (e, &s) in t[..=LOCAL].iter_mut().zip(table) {
                     *e = (s - origin) as u16;
                 }
             },
-            |slots, lows| {
-                for ((slot, low_bits), &x) in slots.iter_mut().zip(lows).zip(items) {
-                    (*slot, *low_bits) = item_point(top, x, low, id_mask);
-                }
-            },
+            |slots| slots.copy_from_slice(items),
         );
         if let Some(&x) = items.first() {
             let owner = (x & id_mask) as u32;
@@ -410,8 +436,9 @@ impl PageWriter {
     /// Gives every waiting sentinel to slot `owner`.
     fn settle(&mut self, owner: u32) {
         let words: &mut [u64] = bytemuck::cast_slice_mut(&mut self.out);
+        let sentinel = Form::new(self.low).sentinel(owner);
         for &w in &self.pending {
-            words[w] = sentinel(owner);
+            words[w] = sentinel;
         }
         self.pending.clear();
     }
@@ -421,7 +448,7 @@ impl PageWriter {
         if self.offsets.len() != self.pages {
             return None;
         }
-        self.settle(self.first.unwrap_or(0xFFFF));
+        self.settle(self.first.unwrap_or(0));
         let n = *self.starts.last()? as usize;
         Some(Packed::of_pages(
             self.out,
@@ -444,41 +471,29 @@ fn page_top(p: usize, in_page: u32) -> u64 {
 }
 
 /// A full build's item `x` of the page whose bits are `top` (see [`Packed::from_items`]) as a
-/// packed slot and its low bits: its position is `top` and the item's bits above `low`, its slot
-/// the item's bits under `id_mask`.
+/// normalized position and slot id: its position is `top` and the item's bits above `low`, its
+/// slot id the item's bits under `id_mask`.
 #[inline(always)]
-fn item_point(top: u64, x: u64, low: u32, id_mask: u64) -> (u64, u16) {
-    let q = top | x >> low;
-    (pack(q, (x & id_mask) as u32), q as u16)
+fn item_point(top: u64, x: u64, low: u32, id_mask: u64) -> (u64, u32) {
+    (top | x.checked_shr(low).unwrap_or(0), (x & id_mask) as u32)
 }
 
-/// Writes a page of `points` (packed, sorted, all in one page) with their `lows` and its `table`
-/// (made by whoever made the points: see `Packed::merged`) into `dst` (its lines, pads already),
-/// the sentinel owned by slot `next`.
-pub(super) fn write_page_from(
-    dst: &mut [Line],
-    points: &[u64],
-    lows: &[u16],
-    table: &Table,
-    next: u32,
-) {
-    debug_assert!(lows.len() == points.len());
+/// Writes a page of `points` (slots, sorted by position, all in one page) and its `table` (made by
+/// whoever made the points: see `Packed::merged`) into `dst` (its lines, pads already), its
+/// sentinel slot `sentinel`.
+pub(super) fn write_page_from(dst: &mut [Line], points: &[u64], table: &Table, sentinel: u64) {
     write_page_with(
         dst,
         points.len(),
-        next,
+        sentinel,
         |t| t[..=LOCAL].copy_from_slice(table),
-        |s, l| {
-            s.copy_from_slice(points);
-            l.copy_from_slice(lows);
-        },
+        |s| s.copy_from_slice(points),
     );
 }
 
-/// Fills a page's zeroed table entries `0..=LOCAL` from its points (slot, low), in order.
-pub(super) fn count_table(table: &mut [u16], points: impl Iterator<Item = (u64, u16)>, shift: u32) {
-    for (s, l) in points {
-        let local = ((position(s, l) >> shift) as usize) & (LOCAL - 1);
+/// Fills a page's zeroed table entries `0..=LOCAL` from its points' local buckets, in order.
+pub(super) fn count_table(table: &mut [u16], locals: impl Iterator<Item = usize>) {
+    for local in locals {
         table[local + 1] += 1;
     }
     for l in 1..=LOCAL {
@@ -486,16 +501,16 @@ pub(super) fn count_table(table: &mut [u16], points: impl Iterator<Item = (u64, 
     }
 }
 
-/// Writes a page of `m` points into `dst` (its lines, pads already), the sentinel owned by slot
-/// `next`: `table` fills the table entries `0..=LOCAL` (zeroed when it is called), `points` the
-/// `m` slots and the `m` low bits.
+/// Writes a page of `m` points into `dst` (its lines, pads already), its sentinel slot
+/// `sentinel`: `table` fills the table entries `0..=LOCAL` (zeroed when it is called), `points`
+/// the `m` slots.
 #[inline(always)]
 fn write_page_with(
     dst: &mut [Line],
     m: usize,
-    next: u32,
+    sentinel: u64,
     table: impl FnOnce(&mut [u16]),
-    points: impl FnOnce(&mut [u64], &mut [u16]),
+    points: impl FnOnce(&mut [u64]),
 ) {
     debug_assert!(m <= PAGE_MAX);
     debug_assert!(dst.len() == page_lines(m));
@@ -513,11 +528,8 @@ fn write_page_with(
     }
     let (slots, rest) = slots.split_at_mut(m);
     rest[1..=PAGE_PADS].fill(PAD);
-    let low_words = &mut rest[1 + PAGE_PADS..1 + PAGE_PADS + m.div_ceil(4)];
-    let low_halves: &mut [u16] = bytemuck::cast_slice_mut(low_words);
-    points(slots, &mut low_halves[..m]);
-    low_halves[m..].fill(0);
-    rest[0] = sentinel(next);
+    points(slots);
+    rest[0] = sentinel;
 }
 
 #[cfg(test)]

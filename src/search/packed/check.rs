@@ -2,8 +2,8 @@
 //! sample positions.
 
 use super::{
-    page_lines, position, sentinel, slot_owner, Packed, DIR_MAX, EMPTY_PAGE, LOCAL, LOCAL_BITS,
-    PAD, TABLE_WORDS, TAIL, WINDOW_MAX,
+    page_lines, position, sentinel, slot_owner, Form, Packed, DIR_MAX, EMPTY_PAGE, LOCAL,
+    LOCAL_BITS, PAD, TABLE_WORDS, TAIL, WINDOW_MAX,
 };
 
 impl Packed {
@@ -13,14 +13,50 @@ impl Packed {
         self.paged()
     }
 
-    /// The same points (and slot ids) packed into pages, whatever the ring's size.
+    /// The same points (and slot ids) packed into pages, whatever the ring's size: in as many
+    /// pages as its slot ids need (a page's slots hold them below its bits; see [`Form`]), and at
+    /// least the table its size gives, spanning all 64 bits.
     pub(crate) fn paged(&self) -> Self {
         if self.flat.is_none() {
             return self.clone();
         }
         let (slots, lows) = self.flat_points();
-        Packed::from_sorted_as(&slots, &lows, self.norm, self.ids.to_vec(), false)
-            .expect("the points of a packing pack again")
+        let bound = self.slot_bound(
+            slots
+                .iter()
+                .map(|&s| slot_owner(s) as usize + 1)
+                .max()
+                .unwrap_or(0),
+        );
+        let id_bits = usize::BITS - bound.saturating_sub(1).leading_zeros();
+        let (bits, _) = Self::geometry(self.n, Some(u64::MAX));
+        let bits = bits.max(LOCAL_BITS + id_bits);
+        let shift = 64 - bits;
+        let pages = 1usize << (bits - LOCAL_BITS);
+        let mut starts = vec![0u32; pages + 1];
+        for r in 0..self.n {
+            starts[((position(slots[r], lows[r]) >> shift) as usize >> LOCAL_BITS) + 1] += 1;
+        }
+        for p in 0..pages {
+            starts[p + 1] += starts[p];
+        }
+        let point = |r: usize| (position(slots[r], lows[r]), slot_owner(slots[r]));
+        Packed::assemble(
+            self.n,
+            self.norm,
+            self.ids.to_vec(),
+            (bits, shift),
+            starts,
+            |_, r| point(r),
+            |_, a, b, table| {
+                super::build::count_table(
+                    table,
+                    (a..b).map(|r| ((point(r).0 >> shift) as usize) & (LOCAL - 1)),
+                )
+            },
+            false,
+        )
+        .expect("the points of a packing pack again")
     }
 
     /// Every point's slot and low bits, in order.
@@ -94,6 +130,10 @@ impl Packed {
         }
         let all: Vec<u64> = self.iter_from(0).map(|(p, _)| p).collect();
         assert!(all.windows(2).all(|w| w[0] <= w[1]), "points out of order");
+        // The slot form: a page's slots hold its positions' bits below the page's bits.
+        assert_eq!(self.shift + self.buckets.trailing_zeros(), 64);
+        assert_eq!(self.form, Form::new(64 - self.shift - LOCAL_BITS));
+        assert_eq!(self.mask, self.form.mask());
         for p in 0..pages {
             let pg = self.page(p);
             let m = pg.len();
@@ -114,12 +154,16 @@ impl Packed {
             assert_eq!(pg.entry(LOCAL), m);
             let next = self.starts[p + 1] as usize;
             let want = if self.n == 0 {
-                0xFFFF
+                0
             } else {
                 let (q, i) = self.page_of_rank(next % self.n);
-                slot_owner(self.page(q).points()[i])
+                self.form.owner(self.page(q).points()[i])
             };
-            assert_eq!(pg.slots()[m], sentinel(want), "sentinel of page {p}");
+            assert_eq!(
+                pg.slots()[m],
+                self.form.sentinel(want),
+                "sentinel of page {p}"
+            );
             assert!(
                 pg.slots()[m + 1..].iter().all(|&s| s == PAD),
                 "pads of page {p}"

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use super::super::prefetch::prefetch_read;
 use super::merge::SlotPlan;
 use super::{
-    first_not_below, pack, position, quantize, sentinel, slot_owner, Flat, Head, Heads, Packed,
-    Spares, DIR_MAX, LOCAL, LOCAL_BITS, PAD, WINDOW_MAX,
+    first_not_below, pack, position, quantize, sentinel, slot_owner, Flat, Form, Head, Heads,
+    Packed, Spares, DIR_MAX, LOCAL, LOCAL_BITS, PAD, WINDOW_MAX,
 };
 
 /// The room a publication's flat array of `len` elements is allocated with when no spare fits
@@ -34,7 +34,7 @@ impl Packed {
         ids: Vec<u32>,
         (bits, shift): (u32, u32),
         starts: &[u32],
-        point: impl Fn(usize, usize) -> (u64, u16),
+        point: impl Fn(usize, usize) -> (u64, u32),
         mut table: impl FnMut(usize, usize, usize, &mut [u16]),
     ) -> Option<Self> {
         let buckets = 1usize << bits;
@@ -50,7 +50,8 @@ impl Packed {
                 dir[(p << LOCAL_BITS) + l] = u16::try_from(w[0] + u32::from(entries[l])).ok()?;
             }
             for r in a..b.min(n) {
-                (slots[r], lows[r]) = point(p, r);
+                let (q, id) = point(p, r);
+                (slots[r], lows[r]) = (pack(q, id), q as u16);
             }
         }
         dir[buckets] = u16::try_from(n).ok()?;
@@ -113,6 +114,9 @@ impl Packed {
             buckets,
             n,
             norm,
+            form: Form::new(0),
+            mask: 0xFFFF,
+            keep: !0xFFFF,
             live: 0,
             first: Head(flat.slots.as_ptr()),
             flat: Some(flat),

@@ -14,9 +14,8 @@ use std::cell::Cell;
 
 use super::build::{count_table, write_page_from};
 use super::{
-    pack, page_lines, position, quantize, sentinel, slot_owner, Chunk, Head, Heads, Line, Packed,
-    Table, FREE, LOCAL, LOCAL_BITS, MAX_CHUNKS, PAD, PAGE_MAX, POINTS_PER_BUCKET, SLACK,
-    TABLE_WORDS, TAIL,
+    page_lines, Chunk, Form, Head, Heads, Line, Packed, Table, FREE, LOCAL, LOCAL_BITS, MAX_CHUNKS,
+    PAD, PAGE_MAX, POINTS_PER_BUCKET, SLACK, TABLE_WORDS, TAIL,
 };
 
 /// How many touched pages ahead of the one being merged are fetched.
@@ -58,30 +57,31 @@ pub(super) struct SlotPlan {
     pub(super) gone: Vec<bool>,
     /// New node id → its slot id.
     slot_of: Vec<u32>,
+    /// The mask of a slot's slot-id bits (the packing's).
+    mask: u64,
 }
 
 impl SlotPlan {
-    /// The new node id owning packed slot `s` (`FREE` for a free slot).
+    /// The new node id owning slot `s` (`FREE` for a free slot).
     #[inline]
     pub(super) fn id_of(&self, s: u64) -> u32 {
         self.ids
-            .get(slot_owner(s) as usize)
+            .get((s & self.mask) as usize)
             .copied()
             .unwrap_or(FREE)
     }
 
-    /// Whether packed slot `s`'s point goes (its slot's node left or is re-pointed).
+    /// Whether slot `s`'s point goes (its slot's node left or is re-pointed).
     #[inline]
     pub(super) fn goes(&self, s: u64) -> bool {
-        self.gone.get(slot_owner(s) as usize) == Some(&true)
+        self.gone.get((s & self.mask) as usize) == Some(&true)
     }
 }
 
 /// The new contents of the touched pages, one after the other.
 struct Rewrite {
     slots: Vec<u64>,
-    lows: Vec<u16>,
-    /// For each touched page (in order): the range of `slots` and `lows` that is its contents.
+    /// For each touched page (in order): the range of `slots` that is its contents.
     spans: Vec<(usize, usize)>,
     /// For each touched page (in order): its new table, the old one moved by the points that came
     /// and went (a page's few changes cost less than counting its ~50 points again).
@@ -130,15 +130,12 @@ impl NextPages<'_> {
         self.rewrite.spans.get(self.touched_index(p)?).copied()
     }
 
-    /// Page `p`'s points and their low bits.
+    /// Page `p`'s points (slots).
     #[inline]
-    fn contents(&self, p: usize) -> (&[u64], &[u16]) {
+    fn contents(&self, p: usize) -> &[u64] {
         match self.span(p) {
-            Some((a, b)) => (&self.rewrite.slots[a..b], &self.rewrite.lows[a..b]),
-            None => {
-                let pg = self.prev.page(p);
-                (pg.points(), pg.lows())
-            }
+            Some((a, b)) => &self.rewrite.slots[a..b],
+            None => self.prev.page(p).points(),
         }
     }
 
@@ -169,7 +166,7 @@ impl NextPages<'_> {
         while self.len(q) == 0 {
             q = (q + 1) % pages;
         }
-        slot_owner(self.contents(q).0[0])
+        self.prev.form.owner(self.contents(q)[0])
     }
 }
 
@@ -247,6 +244,9 @@ impl Packed {
             buckets: self.buckets,
             n,
             norm,
+            form: self.form,
+            mask: self.mask,
+            keep: self.keep,
             live,
             flat: None,
             dir: Vec::new(),
@@ -261,7 +261,7 @@ impl Packed {
 
     /// Step 1: the slot of every node of the new membership. A node keeps its slot while it stays;
     /// the slots of nodes that left are free, and each new node takes the lowest free one (or a new
-    /// slot past the end). `None` if the slots would pass 16 bits.
+    /// slot past the end). `None` if the slots would pass 16 bits, or a paged packing's page bits.
     fn plan_slots(&self, nodes_before: usize, change: &Change<'_>) -> Option<SlotPlan> {
         let slots = self.slot_bound(nodes_before);
         let mut ids = vec![FREE; slots];
@@ -293,7 +293,14 @@ impl Packed {
                 *slot = s;
             }
         }
-        (ids.len() <= 1 << 16).then_some(SlotPlan { ids, gone, slot_of })
+        // Slot ids fit 16 bits, and a paged packing's fit below its pages' bits (its form's).
+        let bound = (self.mask as usize + 1).min(1 << 16);
+        (ids.len() <= bound).then_some(SlotPlan {
+            ids,
+            gone,
+            slot_of,
+            mask: self.mask,
+        })
     }
 
     /// The page of normalized position `x`.
@@ -360,9 +367,9 @@ impl Packed {
     ) -> Option<Rewrite> {
         // From the page starts: reading the pages here would take their cache misses one by one.
         let room = touched.iter().map(|&t| self.page_len(t)).sum::<usize>() + fresh.len();
+        let form = self.form;
         let mut out = Rewrite {
             slots: Vec::with_capacity(room),
-            lows: Vec::with_capacity(room),
             spans: Vec::with_capacity(touched.len()),
             tables: Vec::with_capacity(touched.len()),
             sentinels: Vec::with_capacity(touched.len()),
@@ -407,27 +414,25 @@ impl Packed {
                 // The common case, without evictions: the old points are copied in runs between
                 // the fresh points (a fresh point goes before the first old point not below it by
                 // (position, node id)), dropping those of the slots that go.
-                let (pts, lows) = (pg.points(), pg.lows());
+                let pts = pg.points();
                 let mut table = pg.table();
                 let copy_run = |out: &mut Rewrite, table: &mut Table, a: usize, b: usize| {
                     if !any_gone {
                         out.slots.extend_from_slice(&pts[a..b]);
-                        out.lows.extend_from_slice(&lows[a..b]);
                         return;
                     }
                     // Runs of kept points between the ones that go, each copied at once.
                     let mut i = a;
                     while i < b {
                         let next_gone = match only_gone {
-                            Some(g) => pts[i..b].iter().position(|&s| slot_owner(s) == g),
+                            Some(g) => pts[i..b].iter().position(|&s| form.owner(s) == g),
                             None => pts[i..b].iter().position(|&s| plan.goes(s)),
                         };
                         let end = next_gone.map_or(b, |k| i + k);
                         out.slots.extend_from_slice(&pts[i..end]);
-                        out.lows.extend_from_slice(&lows[i..end]);
                         if end < b {
                             out.removed += 1;
-                            self.retable(table, position(pts[end], lows[end]), u16::wrapping_sub);
+                            retable(table, Form::local(pts[end]), u16::wrapping_sub);
                         }
                         i = end + 1;
                     }
@@ -437,18 +442,20 @@ impl Packed {
                     if self.page_index(q) != t {
                         break;
                     }
+                    // Positions compared in the page's slots: their bits above the slot ids.
+                    let (qs, ids) = (form.key(q), !form.mask());
                     let mut j = at;
                     while j < pts.len() {
-                        let p = position(pts[j], lows[j]);
-                        if p > q || (p == q && id_of(pts[j]) >= id) {
+                        let p = pts[j] & ids;
+                        if p > qs || (p == qs && id_of(pts[j]) >= id) {
                             break;
                         }
                         j += 1;
                     }
                     copy_run(&mut out, &mut table, at, j);
-                    out.slots.push(pack(q, slot));
-                    out.lows.push(q as u16);
-                    self.retable(&mut table, q, u16::wrapping_add);
+                    let fresh_slot = form.slot(q, slot);
+                    out.slots.push(fresh_slot);
+                    retable(&mut table, Form::local(fresh_slot), u16::wrapping_add);
                     f += 1;
                     at = j;
                 }
@@ -463,17 +470,16 @@ impl Packed {
                     if self.page_index(q) != t || below.is_some_and(|b| (q, id) >= b) {
                         break;
                     }
-                    out.slots.push(pack(q, slot));
-                    out.lows.push(q as u16);
+                    out.slots.push(form.slot(q, slot));
                     f += 1;
                 }
             };
-            for (&s, &l) in pg.points().iter().zip(pg.lows()) {
+            for &s in pg.points() {
                 if plan.goes(s) {
                     out.removed += 1;
                     continue;
                 }
-                let at = (position(s, l), id_of(s));
+                let at = (pg.position_of(s), id_of(s));
                 if evicted.get(e) == Some(&at) {
                     e += 1;
                     out.removed += 1;
@@ -482,17 +488,12 @@ impl Packed {
                 }
                 push_fresh_below(&mut out, Some(at));
                 out.slots.push(s);
-                out.lows.push(l);
             }
             push_fresh_below(&mut out, None);
             let mut table = [0; LOCAL + 1];
             count_table(
                 &mut table,
-                out.slots[from..]
-                    .iter()
-                    .copied()
-                    .zip(out.lows[from..].iter().copied()),
-                self.shift,
+                out.slots[from..].iter().map(|&s| Form::local(s)),
             );
             if !self.settle_page(&mut out, from, table, keep_equal) {
                 return None;
@@ -501,30 +502,16 @@ impl Packed {
         (f == fresh.len()).then_some(out)
     }
 
-    /// Moves `table` by a point at normalized position `x` that comes (`wrapping_add`) or goes
-    /// (`wrapping_sub`): every entry above its local bucket counts it.
-    #[inline]
-    fn retable(&self, table: &mut Table, x: u64, op: fn(u16, u16) -> u16) {
-        let local = ((x >> self.shift) as usize) & (LOCAL - 1);
-        for e in &mut table[local + 1..] {
-            *e = op(*e, 1);
-        }
-    }
-
     /// Closes the touched page whose new contents are `out`'s points from `from` on, with `table`:
     /// records its span and table, or answers false if it overflows or two of its points meet where
     /// that is not allowed.
     fn settle_page(&self, out: &mut Rewrite, from: usize, table: Table, keep_equal: bool) -> bool {
-        let (slots, lows) = (&out.slots[from..], &out.lows[from..]);
+        let slots = &out.slots[from..];
         if slots.len() > PAGE_MAX {
             return false;
         }
-        if !keep_equal
-            && slots
-                .windows(2)
-                .zip(lows.windows(2))
-                .any(|(s, l)| quantize(s[0]) == quantize(s[1]) && l[0] == l[1])
-        {
+        let ids = !self.form.mask();
+        if !keep_equal && slots.windows(2).any(|s| s[0] & ids == s[1] & ids) {
             return false;
         }
         debug_assert_eq!(usize::from(table[LOCAL]), slots.len());
@@ -542,9 +529,9 @@ impl Packed {
             // The page before `t` keeps its sentinel when `t` held a point before and holds one
             // now, owned by the same slot: then the first point after it has the same owner. (Page
             // `t` is in the cache; the page before it is read only when this does not settle it.)
-            let (old, new) = (self.page(t), next.contents(t).0);
-            if old.len() > 0 && !new.is_empty() && slot_owner(old.points()[0]) == slot_owner(new[0])
-            {
+            let (old, new) = (self.page(t), next.contents(t));
+            let owner = |s: u64| self.form.owner(s);
+            if old.len() > 0 && !new.is_empty() && owner(old.points()[0]) == owner(new[0]) {
                 continue;
             }
             let mut q = t;
@@ -625,9 +612,8 @@ impl Packed {
                     write_page_from(
                         &mut out[at..],
                         &next.rewrite.slots[a..b],
-                        &next.rewrite.lows[a..b],
                         &next.rewrite.tables[i],
-                        next_owner,
+                        self.form.sentinel(next_owner),
                     );
                 }
                 None => {
@@ -635,7 +621,7 @@ impl Packed {
                     // copied whole, its sentinel set.
                     out.extend_from_slice(self.page(p).lines());
                     let words: &mut [u64] = bytemuck::cast_slice_mut(&mut out[at..]);
-                    words[TABLE_WORDS + old_len] = sentinel(next_owner);
+                    words[TABLE_WORDS + old_len] = self.form.sentinel(next_owner);
                 }
             }
             offsets.push(at);
@@ -687,6 +673,15 @@ impl Packed {
             );
         }
         starts.into_boxed_slice()
+    }
+}
+
+/// Moves `table` by a point in local bucket `local` that comes (`wrapping_add`) or goes
+/// (`wrapping_sub`): every entry above its local bucket counts it.
+#[inline]
+fn retable(table: &mut Table, local: usize, op: fn(u16, u16) -> u16) {
+    for e in &mut table[local + 1..] {
+        *e = op(*e, 1);
     }
 }
 
@@ -773,7 +768,9 @@ mod tests {
             let kept = base.iter().filter(|&&(_, o)| !goes[o as usize]).count();
             proptest::prop_assume!(kept + added.len() > 0);
             let n = kept + added.len();
-            let buckets = Packed::build(&base.iter().map(|p| p.0).collect::<Vec<_>>(), &base.iter().map(|p| p.1).collect::<Vec<_>>(), norm).unwrap().buckets;
+            let built = Packed::build(&base.iter().map(|p| p.0).collect::<Vec<_>>(), &base.iter().map(|p| p.1).collect::<Vec<_>>(), norm).unwrap();
+            // Packed into pages, a ring takes as many as its 48 slot ids need (see `paged`).
+            let buckets = if paged { built.paged().buckets } else { built.buckets };
             proptest::prop_assume!(n <= buckets * 4 && n * 2 >= buckets);
             let (before, after, want) = apply(&base, &goes, &added, norm, paged);
             after.check();

@@ -1,6 +1,6 @@
-//! The radix layout's storage: packed points in *pages*, each page holding its own bucket table, its
-//! packed points and their low bits, so that every read a search makes is in bounds by construction.
-//! That lets the hot loops read without bounds checks.
+//! The radix layout's storage: packed points in *pages*, each page holding its own bucket table and
+//! its points' slots, so that every read a search makes is in bounds by construction. That lets the
+//! hot loops read without bounds checks.
 //!
 //! This file holds the format and its read views, and with them every `unsafe` block of the layout;
 //! its submodules make packings and write pages through safe slices only: `build` (a packing from
@@ -8,17 +8,22 @@
 //! sharing the untouched pages), `flat` (the flat layout of small rings, and its publications) and,
 //! for tests, `check` (every invariant verified).
 //!
-//! A slot's top 48 bits and the point's low 16 bits make its full position, and the slot's low 16
-//! bits its owner's *slot id*: each node gets a slot that it keeps for as long as it is in the ring
-//! (`merge` assigns them), so removing a node does not renumber the points of the others. The packing
-//! translates slot ids into the dense node ids the API returns ([`Packed::id`]); right after a full
-//! build the two are the same and the translation is skipped.
+//! A point is one `u64` *slot*: its position above its owner's *slot id*. Each node gets a slot id
+//! that it keeps for as long as it is in the ring (`merge` assigns them), so removing a node does
+//! not renumber the points of the others. The packing translates slot ids into the dense node ids
+//! the API returns ([`Packed::id`]); right after a full build the two are the same and the
+//! translation is skipped. A page's slots are *exact* ([`Form`]): every position in a page shares
+//! its top `s` bits (the page's index, `s` the page bits), so a slot holds the position shifted left
+//! by `s`, above the slot id in the low `s` bits (slot ids must stay below `2^s`: a ring of fewer
+//! than ~64 points a node at its size takes the Eytzinger layout), and nothing of the position is
+//! lost. A flat ring's slots hold a position's top 48 bits above a 16-bit slot id, and the low 16
+//! bits apart (see **Flat**).
 //!
 //! **Pages.** The key space is cut into `2^k` pages by the top bits of a position; a page covers
 //! [`LOCAL`] consecutive buckets (40–64 points). A ring is an array of page addresses (`heads`)
 //! and the chunks of memory the pages live in. A publication that changes one node rewrites only the
 //! pages its points fall in (plus, rarely, a neighbour whose wrap sentinel changes) into one new
-//! chunk, and shares every other page with the ring it came from: about 2 % of a 1000-node ring,
+//! chunk, and shares every other page with the ring it came from: about 4 % of a 1000-node ring,
 //! instead of all of it. Readers of the new ring then miss the cache on the few lines that are new,
 //! not on the whole index. A chunk is freed with the last ring that uses one of its pages; a ring
 //! holds at most [`MAX_CHUNKS`] (a publication moves the live pages of the chunk with the fewest into
@@ -27,18 +32,23 @@
 //!
 //! Positions are stored *normalized*: shifted left by `norm` bits, so that a profile whose positions
 //! are 32 bits wide uses the top 32 bits of the packed field, not bits 16 to 31 (where most keys
-//! would share their top 48 bits with a point and take the exact path). Keys are normalized the same
-//! way before a search ([`Packed::key`]); the shift keeps the order of every position and key the
-//! profile can produce, and a key too large to shift sorts above every point, as it does unshifted.
+//! would share a flat slot's top 48 bits with a point and take the exact path). Keys are normalized
+//! the same way before a search ([`Packed::key`]); the shift keeps the order of every position and
+//! key the profile can produce, and a key too large to shift sorts above every point, as it does
+//! unshifted. A bucket's slots are then counted against the key's *search key*
+//! ([`Packed::search_key`]): a page's slots against the key shifted as they are (below it exactly
+//! when their positions are below the key), a flat ring's against the key's top 48 bits.
 //!
 //! A page, from its head (64-byte aligned, a whole number of lines):
 //! - `LOCAL + 2` one-byte table entries: `table[l]` = local rank of the page's first point whose
 //!   local bucket is `>= l`; `table[LOCAL]` and `table[LOCAL + 1]` are the page's point count `m`
-//!   (at most [`PAGE_MAX`], 255: a page of hashed positions holds ~20–40);
-//! - `m + 1 + PAGE_PADS` slots: the page's packed points in order, then the *sentinel* (top bits
-//!   all ones, owner = the slot id of the next point of the ring, wrapping), then [`PAGE_PADS`]
-//!   [`PAD`]s;
-//! - `m` `u16` low bits.
+//!   (at most [`PAGE_MAX`], 255: a page of hashed positions holds ~40–64);
+//! - `m + 1 + PAGE_PADS` slots: the page's points in order, then the *sentinel* (position bits all
+//!   ones, owner = the slot id of the next point of the ring, wrapping), then [`PAGE_PADS`]
+//!   [`PAD`]s.
+//!
+//! A paged ring's table spans all 64 bits of a position (`shift + log2(buckets) == 64`), so every
+//! key falls in a page and its page's bits are the page's index.
 //!
 //! A window of up to `PAGE_PADS + 1` slots read from a bucket start ends by the last pad, so such a
 //! window's slots past the bucket are never below a key: pages are counted in windows that narrow
@@ -151,7 +161,7 @@ const MAX_CHUNKS: usize = 64;
 const DIR_MAX: usize = 1 << 14;
 
 /// The most lines of a page a publication prefetches ahead of reading it (a page of ~40 points is
-/// 8 lines, its low bits last; fetching only its first 2 measured no gain).
+/// 6 lines, of ~50 points 8; fetching only its first 2 measured no gain).
 const PREFETCH_LINES: usize = 8;
 
 /// A page's table entries `0..=LOCAL` (see the module docs; entry `LOCAL + 1` repeats the count).
@@ -193,10 +203,77 @@ pub(crate) fn position(slot: u64, low: u16) -> u64 {
     quantize(slot) | u64::from(low)
 }
 
-/// The sentinel slot of a page whose next point is owned by slot `owner`.
+/// The sentinel slot of a flat array whose next point is owned by slot `owner`.
 #[inline(always)]
 fn sentinel(owner: u32) -> u64 {
     quantize(PAD) | u64::from(owner & 0xFFFF)
+}
+
+/// A paged packing's slot form (see the module docs): a slot is its point's normalized position
+/// shifted left by `s` bits, which drops the top `s` bits that every position of its page shares
+/// (the page's index), above its slot id in the low `s` bits. Nothing of the position is lost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Form {
+    s: u32,
+}
+
+impl Form {
+    /// The form of pages whose points share their top `s < 64` bits.
+    #[inline(always)]
+    pub(crate) const fn new(s: u32) -> Form {
+        Form { s: s % 64 }
+    }
+
+    /// The mask of a slot's slot-id bits.
+    #[inline(always)]
+    pub(crate) fn mask(self) -> u64 {
+        (1u64 << self.s) - 1
+    }
+
+    /// The slot of a point at normalized position `x` owned by slot id `owner` (below `2^s`).
+    #[inline(always)]
+    pub(crate) fn slot(self, x: u64, owner: u32) -> u64 {
+        debug_assert!(u64::from(owner) <= self.mask());
+        (x << self.s) | u64::from(owner)
+    }
+
+    /// The slot id in slot `slot`.
+    #[inline(always)]
+    pub(crate) fn owner(self, slot: u64) -> u32 {
+        (slot & self.mask()) as u32
+    }
+
+    /// Normalized key `x` as its page's slots are compared with it: a slot is below it exactly
+    /// when its point's position is below `x` (the key's low `s` bits are zero).
+    #[inline(always)]
+    pub(crate) fn key(self, x: u64) -> u64 {
+        x << self.s
+    }
+
+    /// The sentinel of a page whose next point is owned by slot `owner`: its position bits all
+    /// ones, never below a key.
+    #[inline(always)]
+    pub(crate) fn sentinel(self, owner: u32) -> u64 {
+        (u64::MAX << self.s) | (u64::from(owner) & self.mask())
+    }
+
+    /// The position bits page `p` stands for (the top `s` bits of its points' positions).
+    #[inline(always)]
+    pub(crate) fn top(self, p: usize) -> u64 {
+        (p as u64).checked_shl(64 - self.s).unwrap_or(0)
+    }
+
+    /// The normalized position of slot `slot` of the page whose bits are `top`.
+    #[inline(always)]
+    pub(crate) fn position(self, top: u64, slot: u64) -> u64 {
+        top | slot.checked_shr(self.s).unwrap_or(0)
+    }
+
+    /// The local bucket of a slot: its top `LOCAL_BITS` bits.
+    #[inline(always)]
+    pub(crate) fn local(slot: u64) -> usize {
+        (slot >> (64 - LOCAL_BITS)) as usize
+    }
 }
 
 /// The first rank of `start..end` whose full position `pos(rank)` (ascending along the range) is
@@ -217,7 +294,7 @@ fn first_not_below(start: usize, end: usize, x: u64, pos: impl Fn(usize) -> u64)
 /// Lines a page of `m` points takes.
 #[inline]
 const fn page_lines(m: usize) -> usize {
-    (TABLE_WORDS + m + 1 + PAGE_PADS + m.div_ceil(4)).div_ceil(8)
+    (TABLE_WORDS + m + 1 + PAGE_PADS).div_ceil(8)
 }
 
 /// The page of an empty ring: a table of zeros (no points), a sentinel owned by no slot, pads, in
@@ -414,6 +491,9 @@ impl Drop for Flat {
 #[derive(Clone, Copy)]
 pub(crate) struct Page<'a> {
     h: *const u64,
+    /// The packing's slot form and the position bits of this page.
+    form: Form,
+    top: u64,
     _ring: PhantomData<&'a Packed>,
 }
 
@@ -457,7 +537,7 @@ impl<'a> Page<'a> {
     /// page, wrapping.
     #[inline]
     pub(crate) fn sentinel_owner(self) -> u32 {
-        slot_owner(self.slots()[self.len()])
+        self.form.owner(self.slots()[self.len()])
     }
 
     /// The page's packed points.
@@ -466,7 +546,7 @@ impl<'a> Page<'a> {
         &self.slots()[..self.len()]
     }
 
-    /// The page's whole lines, as written: table, slots, sentinel, pads, low bits and padding.
+    /// The page's whole lines, as written: table, slots, sentinel, pads and padding.
     #[inline]
     fn lines(self) -> &'a [Line] {
         // SAFETY: a page is `page_lines(len())` whole lines from its 64-byte-aligned head, inside
@@ -477,21 +557,22 @@ impl<'a> Page<'a> {
         unsafe { std::slice::from_raw_parts(self.h.cast::<Line>(), page_lines(self.len())) }
     }
 
-    /// The low 16 bits of each point's position.
-    #[inline]
-    pub(crate) fn lows(self) -> &'a [u16] {
-        let m = self.len();
-        // SAFETY: `m` `u16`s follow the slots inside the page (invariant 1); `u64` alignment covers
-        // `u16`'s.
-        unsafe {
-            std::slice::from_raw_parts(self.slots_ptr().add(m + 1 + PAGE_PADS).cast::<u16>(), m)
-        }
-    }
-
     /// The full (normalized) position of the page's point `i < len()`.
     #[inline]
     fn norm_position(self, i: usize) -> u64 {
-        position(self.points()[i], self.lows()[i])
+        self.position_of(self.points()[i])
+    }
+
+    /// The full (normalized) position of a slot of this page.
+    #[inline(always)]
+    pub(crate) fn position_of(self, slot: u64) -> u64 {
+        self.form.position(self.top, slot)
+    }
+
+    /// The slot id of a slot of this page.
+    #[inline(always)]
+    pub(crate) fn owner_of(self, slot: u64) -> u32 {
+        self.form.owner(slot)
     }
 }
 
@@ -619,7 +700,7 @@ impl Iterator for Points<'_> {
         loop {
             let pg = self.packed.page(self.page);
             if self.i < pg.len() {
-                let out = (pg.norm_position(self.i), slot_owner(pg.points()[self.i]));
+                let out = (pg.norm_position(self.i), pg.owner_of(pg.points()[self.i]));
                 self.i += 1;
                 self.left -= 1;
                 return Some(out);
@@ -646,6 +727,12 @@ pub(crate) struct Packed {
     buckets: usize,
     n: usize,
     norm: u32,
+    /// A paged packing's slot form (a flat one's is unused: its slots are [`pack`]ed).
+    form: Form,
+    /// The mask of a slot's slot-id bits: the form's, or `0xFFFF` for a flat packing.
+    mask: u64,
+    /// `!mask`, kept so that a lookup's key takes one `and` of it (see [`Packed::search_key`]).
+    keep: u64,
     /// Lines of the pages `heads` points at.
     live: usize,
     /// A flat packing's arrays (see the module docs); `None` for a paged one.
@@ -708,6 +795,27 @@ impl Packed {
         }
     }
 
+    /// The slot id in slot `slot` (of a page, or of the flat array).
+    #[inline(always)]
+    pub(crate) fn owner_of(&self, slot: u64) -> u32 {
+        (slot & self.mask) as u32
+    }
+
+    /// The mask of a slot's slot-id bits (`0xFFFF` in a flat packing).
+    #[inline(always)]
+    pub(crate) fn id_mask(&self) -> u64 {
+        self.mask
+    }
+
+    /// Normalized key `x` as a bucket's slots are counted against it: a slot is below it exactly
+    /// when its top 48 bits are below the key's (flat: the key quantized), or when its position is
+    /// below the key (paged: the page's key, [`Form::key`]). One expression for both (a flat
+    /// packing's form shifts by nothing), so a lookup takes no branch for it.
+    #[inline(always)]
+    pub(crate) fn search_key(&self, x: u64) -> u64 {
+        (x << self.form.s) & self.keep
+    }
+
     /// The node id of slot id `slot`.
     #[inline(always)]
     pub(crate) fn id(&self, slot: u32) -> u32 {
@@ -739,6 +847,8 @@ impl Packed {
     fn page(&self, p: usize) -> Page<'_> {
         Page {
             h: self.heads[p].0,
+            form: self.form,
+            top: self.form.top(p),
             _ring: PhantomData,
         }
     }
@@ -773,7 +883,7 @@ impl Packed {
             return self.id(slot_owner(f.slots[r]));
         }
         let (p, i) = self.page_of_rank(r);
-        self.id(slot_owner(self.page(p).points()[i]))
+        self.id(self.form.owner(self.page(p).points()[i]))
     }
 
     /// Calls `f(position as the profile has it, node id)` for every point, in order: a loop over
@@ -787,8 +897,8 @@ impl Packed {
         }
         for p in 0..self.heads.len() {
             let pg = self.page(p);
-            for (&s, &l) in pg.points().iter().zip(pg.lows()) {
-                f(position(s, l) >> self.norm, self.id(slot_owner(s)));
+            for &s in pg.points() {
+                f(pg.position_of(s) >> self.norm, self.id(pg.owner_of(s)));
             }
         }
     }
@@ -813,8 +923,8 @@ impl Packed {
 
     /// The node id of the first point `>= x` (a normalized key), wrapping, that `keep` accepts, or
     /// `None` if no point's does (one full turn): the health walk's path. It finds the key's point
-    /// in its bucket by the points' top 48 bits (the exact positions only when those equal the
-    /// key's), then walks the pages' slots from there, with no search of the page starts.
+    /// in its bucket by its slots (a page's compare exactly with the page's key), then walks the
+    /// pages' slots from there, with no search of the page starts.
     #[inline]
     pub(crate) fn first_owner_at_or_after(
         &self,
@@ -825,22 +935,19 @@ impl Packed {
             return self.first_owner_at_or_after_flat(x, keep);
         }
         let (page, start, end) = self.locate(x);
-        let pg = self.page(page);
-        let points = pg.points();
-        let top = x >> 16;
+        let points = self.page(page).points();
+        let key = self.form.key(x);
         let mut from = start;
-        while from < end && points[from] >> 16 < top {
+        while from < end && points[from] < key {
             from += 1;
-        }
-        if from < end && points[from] >> 16 == top {
-            from = Self::exact_local(pg, start, end, x);
         }
         self.walk_owners(page, from, keep)
     }
 
     /// [`first_owner_at_or_after`](Self::first_owner_at_or_after) from the key's point as a
     /// search found it: `rank`, counted in `b`, the bucket of normalized key `x` (no scan of the
-    /// bucket). When the slot there has the key's top 48 bits, the exact path runs instead.
+    /// bucket). When the slot there has the key's top 48 bits, the exact path runs instead (in a
+    /// paged packing only by coincidence: see `Radix::settle`).
     #[inline(always)]
     pub(crate) fn first_owner_from_count(
         &self,
@@ -887,7 +994,7 @@ impl Packed {
         };
         let from = (b.ptr as usize).wrapping_sub(base as usize) / 8 + rank.0;
         let run = points.get(from..from.checked_add(N)?)?;
-        Some(std::array::from_fn(|j| self.id(slot_owner(run[j]))))
+        Some(std::array::from_fn(|j| self.id(self.owner_of(run[j]))))
     }
 
     /// The node id of the first point that `keep` accepts from local rank `from` of page `page`
@@ -930,7 +1037,7 @@ impl Packed {
         let mut left = self.n;
         loop {
             while from < points.len() {
-                let id = self.id(slot_owner(points[from]));
+                let id = self.id(self.form.owner(points[from]));
                 if keep(id) {
                     return Some(id);
                 }
@@ -1073,8 +1180,8 @@ impl Packed {
     }
 
     /// The slot after the one at a counted rank: the next point or the page's sentinel (standing
-    /// for the next page's first point); after the sentinel, whatever follows it (low bits, the
-    /// next page, a pad), which the caller must not take for a point.
+    /// for the next page's first point); after the sentinel, whatever follows it (a pad, the next
+    /// page), which the caller must not take for a point.
     #[inline(always)]
     pub(crate) fn slot_after(&self, b: Bucket, r: Rank) -> u64 {
         // SAFETY: `r.0 <= len + WINDOW_MAX - 1` (`Rank`'s bound) and the bucket starts at local
@@ -1085,14 +1192,15 @@ impl Packed {
     }
 
     /// The local rank of the first point `>= x` (a normalized key) in the bucket `start..end` of
-    /// page `pg`, or `end` if none is: a binary search of the bucket's full positions.
+    /// page `pg`, or `end` if none is: a binary search of the bucket's slots with the page's key.
     fn exact_local(pg: Page<'_>, start: usize, end: usize, x: u64) -> usize {
-        first_not_below(start, end, x, |i| pg.norm_position(i))
+        let points = pg.points();
+        first_not_below(start, end, pg.form.key(x), |i| points[i])
     }
 
     /// The slot of the first point `>= x` (a normalized key), wrapping (the sentinel past a page's
-    /// last point stands for the next point): the exact path through the bucket's full positions,
-    /// for a key whose top 48 bits equal a point's.
+    /// last point stands for the next point): a search of the bucket's full positions (a flat
+    /// packing's exact path, for a key whose top 48 bits equal a point's).
     pub(crate) fn exact_slot(&self, x: u64) -> u64 {
         if let Some(f) = &self.flat {
             return f.slots[self.rank_at_or_after_flat(x)];
@@ -1131,7 +1239,7 @@ impl Packed {
     /// [`count`](Self::count) in windows of up to [`WINDOW_MAX`] slots, for a bucket of a flat
     /// ring (from [`Dir::bucket`]): its array ends in `WINDOW_MAX` pads, so every slot after a
     /// bucket that a window reads is a later point, the sentinel or a pad. (A page's wider windows
-    /// would run past its pads into its low bits or the next page, which would count.)
+    /// would run past its pads into the next page, which would count.)
     #[inline(always)]
     pub(crate) fn count_flat<const W: usize>(
         &self,

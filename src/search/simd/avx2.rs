@@ -7,18 +7,19 @@ use std::arch::x86_64::{
 
 use crate::search::radix::Radix;
 
-/// The lanes of `v` whose top 48 bits are below `x`'s, as the low 4 bits of a mask. AVX2 compares
-/// are signed, so both sides are flipped at the sign bit to compare unsigned.
+/// The lanes of `v` below `k` (the bucket's key, as `radix::window_count` takes it), as the low 4
+/// bits of a mask. AVX2 compares are signed, so both sides are flipped at the sign bit to compare
+/// unsigned.
 #[target_feature(enable = "avx2")]
 #[inline]
-fn below(v: __m256i, x: u64) -> u32 {
+fn below(v: __m256i, k: u64) -> u32 {
     let sign = _mm256_set1_epi64x(i64::MIN);
-    let xq = _mm256_xor_si256(_mm256_set1_epi64x((x & !0xFFFF) as i64), sign);
+    let xq = _mm256_xor_si256(_mm256_set1_epi64x(k as i64), sign);
     let lt = _mm256_cmpgt_epi64(xq, _mm256_xor_si256(v, sign));
     _mm256_movemask_pd(_mm256_castsi256_pd(lt)) as u32
 }
 
-/// Counts the slots of window `w` whose top 48 bits are below `x`'s, in two 4-wide compares.
+/// Counts the slots of window `w` below the bucket's key `x`, in two 4-wide compares.
 #[target_feature(enable = "avx2,popcnt")]
 #[inline]
 fn window(w: &[u64; 8], x: u64) -> u32 {
@@ -32,7 +33,7 @@ fn window(w: &[u64; 8], x: u64) -> u32 {
     below(a, x).count_ones() + below(b, x).count_ones()
 }
 
-/// Counts the slots of window `w` whose top 48 bits are below `x`'s, in one 4-wide compare.
+/// Counts the slots of window `w` below the bucket's key `x`, in one 4-wide compare.
 #[target_feature(enable = "avx2,popcnt")]
 #[inline]
 fn narrow(w: &[u64; 4], x: u64) -> u32 {

@@ -8,21 +8,22 @@ use std::arch::x86_64::{
 
 use crate::search::radix::Radix;
 
-/// Counts the slots of window `w` whose top 48 bits are below `x`'s, 8 per compare.
+/// Counts the slots of window `w` below the bucket's key `x` (see `radix::window_count`), 8 per
+/// compare.
 #[target_feature(enable = "avx512f,popcnt")]
 #[inline]
 fn window(w: &[u64; 8], x: u64) -> u32 {
-    let xq = _mm512_set1_epi64((x & !0xFFFF) as i64);
+    let xq = _mm512_set1_epi64(x as i64);
     // SAFETY: `w` is 8 `u64`s (64 bytes); the unaligned load reads exactly them.
     let v: __m512i = unsafe { _mm512_loadu_si512(w.as_ptr().cast()) };
     _mm512_mask_cmplt_epu64_mask(0xFF, v, xq).count_ones()
 }
 
-/// Counts the slots of window `w` whose top 48 bits are below `x`'s, 4 per compare.
+/// Counts the slots of window `w` below the bucket's key `x`, 4 per compare.
 #[target_feature(enable = "avx512f,avx512vl,popcnt")]
 #[inline]
 fn narrow(w: &[u64; 4], x: u64) -> u32 {
-    let xq = _mm256_set1_epi64x((x & !0xFFFF) as i64);
+    let xq = _mm256_set1_epi64x(x as i64);
     // SAFETY: `w` is 4 `u64`s (32 bytes); the unaligned load reads exactly them.
     let v: __m256i = unsafe { _mm256_loadu_si256(w.as_ptr().cast()) };
     _mm256_cmplt_epu64_mask(v, xq).count_ones()
