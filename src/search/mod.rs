@@ -61,8 +61,9 @@ pub fn lower_bound_wrap(points: &[u64], x: u64) -> usize {
 /// forces one, for benchmarks and tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Layout {
-    /// Radix-indexed array of packed (48-bit position, 16-bit owner) points, bucket counted with
-    /// vector compares: rings of at most 65,536 nodes.
+    /// Radix-indexed array of packed points (position above owner id, one `u64` each), bucket
+    /// counted with vector compares: rings of at most 65,536 nodes (and, for a paged ring, slot ids
+    /// below its pages' count: about 64 points a node or more).
     Radix,
     /// Cache-line-aligned Eytzinger array with a parallel owner array: any ring.
     Eytzinger,

@@ -26,8 +26,9 @@ impl Packed {
         Self::from_sorted(&slots, &lows, norm, Vec::new())
     }
 
-    /// The packing of points the caller has packed already: `slots` sorted (made with [`pack`] from
-    /// positions normalized by `norm`), `lows` their low 16 bits, `ids` the slot → node id table
+    /// The packing of points the caller has packed already: `slots` sorted (made with
+    /// [`pack`](super::pack) from positions normalized by `norm`), `lows` their low 16 bits, `ids`
+    /// the slot → node id table
     /// (empty: the same). `None` if a page would hold more points than it can (`norm` is taken
     /// modulo 64).
     pub(crate) fn from_sorted(
