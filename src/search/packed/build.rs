@@ -58,11 +58,26 @@ impl Packed {
             // the top bits unused fill the lower pages only.
             (bits, shift) = Self::geometry(n, Some(u64::MAX));
         }
+        Self::from_sorted_in(slots, lows, norm, ids, (bits, shift), flat_ok)
+    }
+
+    /// [`from_sorted_as`](Self::from_sorted_as) in the table geometry `(bits, shift)`, which must
+    /// hold every point (`position >> shift` below `2^bits`).
+    pub(super) fn from_sorted_in(
+        slots: &[u64],
+        lows: &[u16],
+        norm: u32,
+        ids: Vec<u32>,
+        (bits, shift): (u32, u32),
+        flat_ok: bool,
+    ) -> Option<Self> {
+        let n = slots.len().min(lows.len());
+        let (slots, lows) = (&slots[..n], &lows[..n]);
         let pages = 1usize << (bits - LOCAL_BITS);
         let page_of = |r: usize| (position(slots[r], lows[r]) >> shift) as usize >> LOCAL_BITS;
         let mut starts = vec![0u32; pages + 1];
         for r in 0..n {
-            // The geometry's `used` bits cover every point: the page is below `pages`.
+            // The geometry covers every point: the page is below `pages`.
             starts[page_of(r) + 1] += 1;
         }
         let mut sum = 0;
@@ -174,7 +189,7 @@ impl Packed {
     /// most [`DIR_MAX`] buckets is made flat if `flat_ok` (tests make small rings paged too),
     /// others paged (see the module docs). `None` if a page would hold more points than it can.
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn assemble(
+    fn assemble(
         n: usize,
         norm: u32,
         ids: Vec<u32>,
@@ -476,7 +491,7 @@ fn page_top(p: usize, in_page: u32) -> u64 {
 /// slot id the item's bits under `id_mask`.
 #[inline(always)]
 fn item_point(top: u64, x: u64, low: u32, id_mask: u64) -> (u64, u32) {
-    (top | x.checked_shr(low).unwrap_or(0), (x & id_mask) as u32)
+    (top | x >> low, (x & id_mask) as u32)
 }
 
 /// Writes a page of `points` (slots, sorted by position, all in one page) and its `table` (made by

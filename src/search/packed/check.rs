@@ -31,29 +31,12 @@ impl Packed {
         let id_bits = usize::BITS - bound.saturating_sub(1).leading_zeros();
         let (bits, _) = Self::geometry(self.n, Some(u64::MAX));
         let bits = bits.max(LOCAL_BITS + id_bits);
-        let shift = 64 - bits;
-        let pages = 1usize << (bits - LOCAL_BITS);
-        let mut starts = vec![0u32; pages + 1];
-        for r in 0..self.n {
-            starts[((position(slots[r], lows[r]) >> shift) as usize >> LOCAL_BITS) + 1] += 1;
-        }
-        for p in 0..pages {
-            starts[p + 1] += starts[p];
-        }
-        let point = |r: usize| (position(slots[r], lows[r]), slot_owner(slots[r]));
-        Packed::assemble(
-            self.n,
+        Packed::from_sorted_in(
+            &slots,
+            &lows,
             self.norm,
             self.ids.to_vec(),
-            (bits, shift),
-            starts,
-            |_, r| point(r),
-            |_, a, b, table| {
-                super::build::count_table(
-                    table,
-                    (a..b).map(|r| ((point(r).0 >> shift) as usize) & (LOCAL - 1)),
-                )
-            },
+            (bits, 64 - bits),
             false,
         )
         .expect("the points of a packing pack again")

@@ -266,7 +266,7 @@ impl Form {
     /// The normalized position of slot `slot` of the page whose bits are `top`.
     #[inline(always)]
     pub(crate) fn position(self, top: u64, slot: u64) -> u64 {
-        top | slot.checked_shr(self.s).unwrap_or(0)
+        top | slot >> self.s
     }
 
     /// The local bucket of a slot: its top `LOCAL_BITS` bits.
