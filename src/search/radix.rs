@@ -134,8 +134,7 @@ impl Radix {
             return None;
         }
         let x = p.key(x);
-        let b = p.bucket(x);
-        let k = p.search_key(x);
+        let (b, k) = p.searched(x);
         Some((x, b, p.count::<4>(b, |w| window_count(w, k))))
     }
 
@@ -193,7 +192,7 @@ impl Radix {
     }
 
     /// The slot of the first point `>= x` given its bucket and the count of the bucket's slots
-    /// below the key ([`Packed::search_key`]). In a flat ring the point at `rank` is the first
+    /// below the key ([`Packed::searched`]). In a flat ring the point at `rank` is the first
     /// whose top 48 bits are not below the key's (the bucket is sorted; past the bucket every point
     /// is above the key). Only if its top 48 bits *equal* the key's can it, or the points after it
     /// with the same top bits, still be below the key: then, and only then, the exact path runs.
@@ -233,8 +232,7 @@ impl Radix {
     /// [`find_scalar`](Self::find_scalar) of a normalized key.
     #[inline(always)]
     fn find_normalized(&self, x: u64) -> u64 {
-        let b = self.packed.bucket(x);
-        let k = self.packed.search_key(x);
+        let (b, k) = self.packed.searched(x);
         let rank = self.packed.count::<4>(b, |w| window_count(w, k));
         self.settle(b, rank, x)
     }
@@ -260,8 +258,7 @@ impl Radix {
         } else {
             self.packed.key(x)
         };
-        let b = self.packed.bucket(x);
-        let k = self.packed.search_key(x);
+        let (b, k) = self.packed.searched(x);
         let rank = self.packed.count::<4>(b, |w| window_count(w, k));
         let (first, next) = self.settle_pair(b, rank, x);
         Some((first, (next != NO_NEXT).then_some(next)))
@@ -358,7 +355,7 @@ impl Radix {
 
     /// The staged batch loop, generic over how windows are counted (`wide(w, x)` for a flat ring's
     /// buckets, `W` slots a window, and `narrow(w, k)` for a paged ring's, 4 slots a window: the
-    /// slots of `w` below the search key `k`; see `Packed::count` and `Packed::search_key`). Keys travel in groups of [`GROUP`]: stage 1
+    /// slots of `w` below the search key `k`; see `Packed::count` and `Packed::searched`). Keys travel in groups of [`GROUP`]: stage 1
     /// reads every (normalized) key's page address and prefetches the page's table, stage 2 reads the bucket
     /// bounds and prefetches every bucket's first line, stage 3 counts. The loads of a group overlap instead of queueing one
     /// behind the other.
@@ -406,10 +403,11 @@ impl Radix {
                       flat: bool| {
             for (i, ((o, &x), &b)) in out.iter_mut().zip(xs).zip(buckets).enumerate() {
                 let x = key(x);
-                let k = p.search_key(x);
                 let rank = if flat {
+                    let k = packed::quantize(x);
                     p.count_flat::<W>(b, |w| wide(w, k))
                 } else {
+                    let k = p.paged_key(x);
                     p.count::<4>(b, |w| narrow(w, k))
                 };
                 if PAIR {
@@ -505,7 +503,7 @@ fn prefetch_window(first: *const u64) {
 }
 
 /// The portable window count: the slots of `w` below `k`, the bucket's search key
-/// ([`Packed::search_key`]: a flat ring's slots compare below it exactly when their top 48 bits
+/// ([`Packed::searched`]: a flat ring's slots compare below it exactly when their top 48 bits
 /// are lower, a paged ring's exactly when their positions are). Every slot of a window this narrow
 /// is a point of the bucket, a later point, the page's sentinel or one of its [`PAGE_PADS`] pads,
 /// so no slot past the bucket is counted and no lane needs masking (masks cost single lookups

@@ -116,7 +116,6 @@ impl Packed {
             norm,
             form: Form::new(0),
             mask: 0xFFFF,
-            keep: !0xFFFF,
             live: 0,
             first: Head(flat.slots.as_ptr()),
             flat: Some(flat),

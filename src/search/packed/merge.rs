@@ -246,7 +246,6 @@ impl Packed {
             norm,
             form: self.form,
             mask: self.mask,
-            keep: self.keep,
             live,
             flat: None,
             dir: Vec::new(),

@@ -36,7 +36,7 @@
 //! the same way before a search ([`Packed::key`]); the shift keeps the order of every position and
 //! key the profile can produce, and a key too large to shift sorts above every point, as it does
 //! unshifted. A bucket's slots are then counted against the key's *search key*
-//! ([`Packed::search_key`]): a page's slots against the key shifted as they are (below it exactly
+//! ([`Packed::searched`]): a page's slots against the key shifted as they are (below it exactly
 //! when their positions are below the key), a flat ring's against the key's top 48 bits.
 //!
 //! A page, from its head (64-byte aligned, a whole number of lines):
@@ -731,8 +731,6 @@ pub(crate) struct Packed {
     form: Form,
     /// The mask of a slot's slot-id bits: the form's, or `0xFFFF` for a flat packing.
     mask: u64,
-    /// `!mask`, kept so that a lookup's key takes one `and` of it (see [`Packed::search_key`]).
-    keep: u64,
     /// Lines of the pages `heads` points at.
     live: usize,
     /// A flat packing's arrays (see the module docs); `None` for a paged one.
@@ -807,13 +805,23 @@ impl Packed {
         self.mask
     }
 
-    /// Normalized key `x` as a bucket's slots are counted against it: a slot is below it exactly
-    /// when its top 48 bits are below the key's (flat: the key quantized), or when its position is
-    /// below the key (paged: the page's key, [`Form::key`]). One expression for both (a flat
-    /// packing's form shifts by nothing), so a lookup takes no branch for it.
+    /// The bucket that normalized key `x` falls in, and the key its slots are counted against (its
+    /// *search key*): a slot is below it exactly when its top 48 bits are below the key's (flat: the
+    /// key quantized, [`quantize`]), or when its position is below the key (paged: the page's key,
+    /// [`Form::key`]). The key is chosen on the branch that finds the bucket, so the count after it
+    /// is one code for both layouts, and the flat key stays a constant mask.
     #[inline(always)]
-    pub(crate) fn search_key(&self, x: u64) -> u64 {
-        (x << self.form.s) & self.keep
+    pub(crate) fn searched(&self, x: u64) -> (Bucket, u64) {
+        match self.dir() {
+            Some(dir) => (dir.bucket(x), quantize(x)),
+            None => (self.bucket_at(self.entry(x)), self.form.key(x)),
+        }
+    }
+
+    /// A paged packing's search key of normalized key `x` (see [`searched`](Self::searched)).
+    #[inline(always)]
+    pub(crate) fn paged_key(&self, x: u64) -> u64 {
+        self.form.key(x)
     }
 
     /// The node id of slot id `slot`.
@@ -1152,16 +1160,6 @@ impl Packed {
             .as_ptr()
             .wrapping_add((x >> self.shift) as usize >> LOCAL_BITS)
             .cast()
-    }
-
-    /// The bucket that normalized key `x` falls in: from the directory if the ring has one, else
-    /// through its page.
-    #[inline(always)]
-    pub(crate) fn bucket(&self, x: u64) -> Bucket {
-        match self.dir() {
-            Some(dir) => dir.bucket(x),
-            None => self.bucket_at(self.entry(x)),
-        }
     }
 
     /// The bucket's first slot, as a pointer for a prefetch hint.
