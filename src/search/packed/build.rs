@@ -37,32 +37,21 @@ impl Packed {
         norm: u32,
         ids: Vec<u32>,
     ) -> Option<Self> {
-        Self::from_sorted_as(slots, lows, norm, ids, true)
-    }
-
-    /// [`from_sorted`](Self::from_sorted), made flat only if `flat_ok`.
-    pub(super) fn from_sorted_as(
-        slots: &[u64],
-        lows: &[u16],
-        norm: u32,
-        ids: Vec<u32>,
-        flat_ok: bool,
-    ) -> Option<Self> {
         let n = slots.len().min(lows.len());
         let (slots, lows) = (&slots[..n], &lows[..n]);
         let last = n.checked_sub(1).map(|r| position(slots[r], lows[r]));
         let (mut bits, mut shift) = Self::geometry(n, last);
-        let flat = flat_ok && (1usize << bits) <= DIR_MAX && n <= usize::from(u16::MAX);
+        let flat = (1usize << bits) <= DIR_MAX && n <= usize::from(u16::MAX);
         if !flat && bits + shift != 64 {
             // Pages need a table that spans all 64 bits (see `assemble`): positions that leave
             // the top bits unused fill the lower pages only.
             (bits, shift) = Self::geometry(n, Some(u64::MAX));
         }
-        Self::from_sorted_in(slots, lows, norm, ids, (bits, shift), flat_ok)
+        Self::from_sorted_in(slots, lows, norm, ids, (bits, shift), true)
     }
 
-    /// [`from_sorted_as`](Self::from_sorted_as) in the table geometry `(bits, shift)`, which must
-    /// hold every point (`position >> shift` below `2^bits`).
+    /// [`from_sorted`](Self::from_sorted) in the table geometry `(bits, shift)`, which must
+    /// hold every point (`position >> shift` below `2^bits`), made flat only if `flat_ok`.
     pub(super) fn from_sorted_in(
         slots: &[u64],
         lows: &[u16],

@@ -221,6 +221,7 @@ impl Form {
     /// The form of pages whose points share their top `s < 64` bits.
     #[inline(always)]
     pub(crate) const fn new(s: u32) -> Form {
+        debug_assert!(s < 64);
         Form { s: s % 64 }
     }
 
