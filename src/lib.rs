@@ -150,6 +150,7 @@
 mod analysis;
 mod bounded;
 mod builder;
+mod cache;
 mod error;
 mod events;
 mod fingerprint;

@@ -11,6 +11,7 @@
 
 use super::build::Pt;
 use super::parts::Parts;
+use crate::cache::{l2_bytes, L2_DEFAULT};
 use crate::search::{prefetch_read, radix_geometry, Index, PageWriter, LOCAL_BITS};
 
 /// Buckets per page.
@@ -213,7 +214,8 @@ pub(super) fn sort_items(
     norm: u32,
     src: &mut impl Positions,
 ) -> Option<Sorted> {
-    by_partitions(nodes, estimate, extra, norm, src)
+    let most_bits = partition_bits_max(l2_bytes());
+    by_partitions(nodes, estimate, (extra, most_bits), norm, src)
         .or_else(|| by_counting(nodes, estimate, extra, src).map(Sorted::Items))
 }
 
@@ -370,12 +372,25 @@ const PARTITIONS_FROM: u32 = 18;
 /// counts then take a few KiB, in L1).
 const PARTITION_POINTS: usize = 2048;
 
-/// The most partition bits of [`by_partitions`] (as many write streams as L1 has lines to spare).
+/// The most partition bits of [`by_partitions`] with an L2 of 512 KiB a core (as many write
+/// streams as L1 has lines to spare); see [`partition_bits_max`] for larger ones.
 /// On an AMD EPYC guest (2 cores, 512 KiB of L2 a core), 10,000-node builds: 128 partitions
 /// against 256, alternating, probe medians 60–68 against 67–75 ms and harness builds 58.5–59.1
 /// against 59.8–65.9 ms; 64 measured as 128, 16 and 32 slower. Gathering each partition's points
 /// a cache line at a time before writing them out measured no faster.
 const PARTITION_BITS_MAX: u32 = 7;
+
+/// The most partition bits of [`by_partitions`] on a machine whose cores have `l2` bytes of L2:
+/// [`PARTITION_BITS_MAX`] at 512 KiB or less, one bit fewer for each doubling above it, at least 4.
+/// A larger L2 holds larger partitions while they are sorted, and fewer partitions are fewer write
+/// streams while the points are spread into them. On an Intel Xeon guest (2 MiB of L2 a core),
+/// probe builds, the median of six runs' fastest builds (alternating): 10,000 nodes 41.3 / 44.7 /
+/// 50.6 / 50.4 ms with 16 / 32 / 64 / 128 partitions (fastest builds 33.1 / 28.7 / 40.3 / 42.5),
+/// 5000 nodes 16.0 / 14.9 / 20.3 / 21.9, 2000 nodes 6.0 / 5.2 / 5.9 / 5.8.
+fn partition_bits_max(l2: usize) -> u32 {
+    let doublings = (l2 / L2_DEFAULT).max(1).ilog2();
+    PARTITION_BITS_MAX.saturating_sub(doublings).max(4)
+}
 
 /// [`sort_items`] for rings of at least 2^[`PARTITIONS_FROM`] buckets, with each point hashed once
 /// and no count of the whole ring: when the positions spread evenly over 64 bits (hashes do), the
@@ -391,7 +406,7 @@ const PARTITION_BITS_MAX: u32 = 7;
 fn by_partitions(
     nodes: usize,
     estimate: usize,
-    extra: u32,
+    (extra, most_bits): (u32, u32),
     norm: u32,
     src: &mut impl Positions,
 ) -> Option<Sorted> {
@@ -409,7 +424,7 @@ fn by_partitions(
         return None;
     }
     let part_bits = (usize::BITS - 1 - (estimate / PARTITION_POINTS).max(1).leading_zeros())
-        .min(PARTITION_BITS_MAX)
+        .min(most_bits)
         .min(bits - LOCAL_BITS);
     let parts = 1usize << part_bits;
     let mean = estimate as f64 / parts as f64;
@@ -804,16 +819,18 @@ mod tests {
     fn partitions_write_the_pages_the_count_gives() {
         // 3000 × 160 points: 2^19 fine buckets, past one counting pass.
         // 1700 × 160 points: 2^18 buckets, which one counting pass would also sort.
-        for (nodes, per_node, extra) in [
-            (3000, 160, 1),
-            (2100, 200, 2),
-            (4000, 160, 0),
-            (1700, 160, 0),
+        // Each in as many partitions as a small, a middling and a large L2 gives.
+        for (nodes, per_node, extra, most_bits) in [
+            (3000, 160, 1, 7),
+            (2100, 200, 2, 5),
+            (4000, 160, 0, 4),
+            (4000, 160, 0, 7),
+            (1700, 160, 0, 5),
         ] {
             let pts = hashed(nodes, per_node, nodes as u64);
             let fill = |id: usize, out: &mut Vec<u64>| out.extend_from_slice(&pts[id]);
             let n = nodes * per_node;
-            let parted = match by_partitions(nodes, n, extra, 0, &mut Fill(fill)) {
+            let parted = match by_partitions(nodes, n, (extra, most_bits), 0, &mut Fill(fill)) {
                 Some(Sorted::Index(index)) => index,
                 _ => panic!("hashes spread, and none meet"),
             };
@@ -831,6 +848,16 @@ mod tests {
     }
 
     #[test]
+    fn larger_caches_take_fewer_partitions() {
+        let kib = 1 << 10;
+        assert_eq!(partition_bits_max(256 * kib), PARTITION_BITS_MAX);
+        assert_eq!(partition_bits_max(L2_DEFAULT), PARTITION_BITS_MAX);
+        assert_eq!(partition_bits_max(1280 * kib), PARTITION_BITS_MAX - 1);
+        assert_eq!(partition_bits_max(2048 * kib), PARTITION_BITS_MAX - 2);
+        assert_eq!(partition_bits_max(1 << 40), 4);
+    }
+
+    #[test]
     fn partitions_tell_when_points_meet() {
         let (nodes, per_node) = (3000, 160);
         let mut pts = hashed(nodes, per_node, 11);
@@ -838,7 +865,7 @@ mod tests {
         let fill = |id: usize, out: &mut Vec<u64>| out.extend_from_slice(&pts[id]);
         let n = nodes * per_node;
         assert!(matches!(
-            by_partitions(nodes, n, 1, 0, &mut Fill(fill)),
+            by_partitions(nodes, n, (1, PARTITION_BITS_MAX), 0, &mut Fill(fill)),
             Some(Sorted::Meet)
         ));
         assert!(!by_counting(nodes, n, 1, &mut Fill(fill)).unwrap().distinct);
@@ -852,14 +879,16 @@ mod tests {
         // A wrong estimate; positions that leave the top bit unused; a crowd in one partition.
         {
             let fill = |id: usize, out: &mut Vec<u64>| out.extend_from_slice(&pts[id]);
-            assert!(by_partitions(nodes, n + 1, 1, 0, &mut Fill(fill)).is_none());
+            assert!(
+                by_partitions(nodes, n + 1, (1, PARTITION_BITS_MAX), 0, &mut Fill(fill)).is_none()
+            );
         }
         for v in pts.iter_mut().flatten() {
             *v >>= 1;
         }
         {
             let fill = |id: usize, out: &mut Vec<u64>| out.extend_from_slice(&pts[id]);
-            assert!(by_partitions(nodes, n, 1, 0, &mut Fill(fill)).is_none());
+            assert!(by_partitions(nodes, n, (1, PARTITION_BITS_MAX), 0, &mut Fill(fill)).is_none());
             // `sort_items` then counts, and agrees with the count.
             same_items(
                 &items_of(sort_items(nodes, n, 1, 0, &mut Fill(fill)).unwrap()),
@@ -870,7 +899,7 @@ mod tests {
             *v = u64::MAX - (*v >> 20);
         }
         let fill = |id: usize, out: &mut Vec<u64>| out.extend_from_slice(&pts[id]);
-        assert!(by_partitions(nodes, n, 1, 0, &mut Fill(fill)).is_none());
+        assert!(by_partitions(nodes, n, (1, PARTITION_BITS_MAX), 0, &mut Fill(fill)).is_none());
         same_items(
             &items_of(sort_items(nodes, n, 1, 0, &mut Fill(fill)).unwrap()),
             &by_counting(nodes, n, 1, &mut Fill(fill)).unwrap(),
