@@ -812,6 +812,57 @@ mod tests {
         (points, owners, ring)
     }
 
+    /// A one-node change of a 1000-node ring of 160 points a node (4096 pages) writes the pages its
+    /// 160 points fall in and, at most, the page before each: about 4 % of the pages, never 8.
+    #[test]
+    fn a_one_node_change_at_1000_nodes_writes_a_few_percent_of_the_pages() {
+        let (points, owners, ring) = ring_of(160_000, 5, 1000);
+        let pages = ring.heads.len();
+        assert_eq!(pages, 4096);
+        let gone: Vec<u64> = points
+            .iter()
+            .zip(&owners)
+            .filter(|&(_, &o)| o == 500)
+            .map(|(&p, _)| p)
+            .collect();
+        let old_to_new: Vec<u32> = (0..1000u32)
+            .map(|i| match i.cmp(&500) {
+                std::cmp::Ordering::Less => i,
+                std::cmp::Ordering::Equal => NO_ID,
+                std::cmp::Ordering::Greater => i - 1,
+            })
+            .collect();
+        let next = ring
+            .merged(
+                1000,
+                &Change {
+                    fresh: &[],
+                    gone_positions: &gone,
+                    old_to_new: &old_to_new,
+                    repoint: &[false; 999],
+                    evicted: &[],
+                    keep_equal: true,
+                },
+            )
+            .unwrap();
+        next.check();
+        let written = (0..pages)
+            .filter(|&p| next.heads[p] != ring.heads[p])
+            .count();
+        let touched: std::collections::BTreeSet<usize> =
+            gone.iter().map(|&x| ring.page_index(x)).collect();
+        assert!(written >= touched.len(), "{written} < {}", touched.len());
+        assert!(written <= 2 * touched.len());
+        assert!(
+            written * 100 < 8 * pages,
+            "{written} of {pages} pages written"
+        );
+        assert!(
+            written * 100 > 3 * pages,
+            "{written} of {pages} pages written"
+        );
+    }
+
     /// Churn: one node of 250 leaves and comes back (as the last node, as a ring appends it), 200
     /// times. Few pages are rewritten each time, and chunks are freed as they go.
     #[test]
