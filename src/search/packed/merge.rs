@@ -812,6 +812,16 @@ mod tests {
         (points, owners, ring)
     }
 
+    /// The positions of node `node`'s points in a ring made by [`ring_of`].
+    fn points_of(points: &[u64], owners: &[u32], node: u32) -> Vec<u64> {
+        points
+            .iter()
+            .zip(owners)
+            .filter(|&(_, &o)| o == node)
+            .map(|(&p, _)| p)
+            .collect()
+    }
+
     /// A one-node change of a 1000-node ring of 160 points a node (4096 pages) writes the pages its
     /// 160 points fall in and, at most, the page before each: about 4 % of the pages, never 8.
     #[test]
@@ -819,12 +829,7 @@ mod tests {
         let (points, owners, ring) = ring_of(160_000, 5, 1000);
         let pages = ring.heads.len();
         assert_eq!(pages, 4096);
-        let gone: Vec<u64> = points
-            .iter()
-            .zip(&owners)
-            .filter(|&(_, &o)| o == 500)
-            .map(|(&p, _)| p)
-            .collect();
+        let gone = points_of(&points, &owners, 500);
         let old_to_new: Vec<u32> = (0..1000u32)
             .map(|i| match i.cmp(&500) {
                 std::cmp::Ordering::Less => i,
@@ -869,12 +874,7 @@ mod tests {
     fn a_small_change_rewrites_few_pages_and_frees_chunks_as_it_goes() {
         let (points, owners, mut ring) = ring_of(40_000, 7, 250);
         let pages = ring.heads.len();
-        let mine: Vec<u64> = points
-            .iter()
-            .zip(&owners)
-            .filter(|&(_, &o)| o == 3)
-            .map(|(&p, _)| p)
-            .collect();
+        let mine = points_of(&points, &owners, 3);
         // The node ids of the ring: node 3 is at `at` while present.
         let mut at = Some(3u32);
         let mut max_chunks = 0;
