@@ -352,9 +352,9 @@ pub(crate) struct PageWriter {
     buckets: usize,
     shift: u32,
     norm: u32,
-    /// The pages' slot form's bits (the items' bits below a position's: `64 - shift - LOCAL_BITS`).
-    low: u32,
-    id_mask: u64,
+    /// The pages' slot form: the items' bits below a position's (`64 - shift - LOCAL_BITS`) above
+    /// their slot ids.
+    form: Form,
 }
 
 impl PageWriter {
@@ -385,8 +385,7 @@ impl PageWriter {
             buckets: 1 << bits,
             shift,
             norm: norm % 64,
-            low,
-            id_mask: (1u64 << low.min(16)) - 1,
+            form: Form::new(low),
         })
     }
 
@@ -409,11 +408,10 @@ impl PageWriter {
         let Ok(n) = u32::try_from(self.starts[p] as usize + m) else {
             return false;
         };
-        let id_mask = self.id_mask;
         let at = self.out.len();
         self.out.resize(at + page_lines(m), Line([PAD; 8]));
         // An item is its point's slot in the page: its position's bits below the page's above
-        // its slot id (`low` = the form's bits; the ids fit them, as the items' maker checked).
+        // its slot id (the form's bits; the ids fit them, as the items' maker checked).
         write_page_with(
             &mut self.out[at..],
             m,
@@ -426,7 +424,7 @@ impl PageWriter {
             |slots| slots.copy_from_slice(items),
         );
         if let Some(&x) = items.first() {
-            let owner = (x & id_mask) as u32;
+            let owner = self.form.owner(x);
             self.first.get_or_insert(owner);
             self.settle(owner);
         }
@@ -439,7 +437,7 @@ impl PageWriter {
     /// Gives every waiting sentinel to slot `owner`.
     fn settle(&mut self, owner: u32) {
         let words: &mut [u64] = bytemuck::cast_slice_mut(&mut self.out);
-        let sentinel = Form::new(self.low).sentinel(owner);
+        let sentinel = self.form.sentinel(owner);
         for &w in &self.pending {
             words[w] = sentinel;
         }
