@@ -157,12 +157,12 @@ impl Ring {
     fn from_narrow(profile: Profile, mut pts: Vec<u128>, id_bound: usize) -> Ring {
         let norm = profile.position_norm();
         let last = pts.iter().max().map(|&x| (x >> 64) as u64);
-        let (bits, shift) = radix_geometry(pts.len(), last.map(|p| p << norm));
+        let (bits, shift) = radix_geometry(pts.len(), last.map(|p| p << norm), id_bound);
         let buckets = bucket_sort(&mut pts, bits, |&x| {
             (((x >> 64) as u64) << norm >> shift) as usize
         });
         if pts.windows(2).all(|w| w[0] >> 64 != w[1] >> 64) {
-            if let Some(index) = Index::from_buckets(&pts, &buckets, norm) {
+            if let Some(index) = Index::from_buckets(&pts, &buckets, norm, id_bound) {
                 return Self::assemble(index, None, None, Vec::new());
             }
         }
@@ -190,13 +190,14 @@ impl Ring {
                 kept.push(u128::from(p) << 64 | u128::from(o));
             });
             let top = |x: u128| ((x >> 64) as u64) << norm;
-            let (bits, shift) = radix_geometry(kept.len(), kept.last().map(|&x| top(x)));
+            let last = kept.last().map(|&x| top(x));
+            let (bits, shift) = radix_geometry(kept.len(), last, id_bound);
             let mut buckets = vec![0u32; (1 << bits) + 1];
             for &x in &kept {
                 buckets[(top(x) >> shift) as usize + 1] += 1;
             }
             running_sum(&mut buckets);
-            if let Some(index) = Index::from_buckets(&kept, &buckets, norm) {
+            if let Some(index) = Index::from_buckets(&kept, &buckets, norm, id_bound) {
                 return Self::assemble(index, None, None, shadowed);
             }
             // A page would overflow (positions crowded far beyond what hashing gives): the packer
@@ -358,7 +359,7 @@ mod tests {
         }
 
         /// Points given node by node make the ring the sorted path makes: equal positions, crowded
-        /// pages, nodes without points, ids too wide for items (fewer than ~64 points per node).
+        /// pages, nodes without points, ids too wide for items (few points per node).
         #[test]
         fn items_build_equals_the_sorted_build(
             by_node in proptest::collection::vec(

@@ -239,10 +239,11 @@ fn meeting_points_take_the_page_merge_and_match_a_fresh_build() {
 
 /// A page's slots hold slot ids below its pages' bits (`2^10` in a table of `2^15` buckets): a ring
 /// of 1000 nodes of 40 points is paged, and a change that adds nodes past 1024 slot ids is not
-/// merged but built afresh, as the Eytzinger layout (more slot ids than its pages can hold), and
-/// routes as a fresh build does; so does a ring of that many nodes built afresh.
+/// merged but built afresh, in a table twice as large (pages half as full, whose slot ids reach
+/// `2^11`), as a fresh build of that many nodes is. That sparser ring then takes the page merge
+/// like any other, and routes as a fresh build does.
 #[test]
-fn slot_ids_past_the_page_bits_are_built_afresh() {
+fn slot_ids_past_the_page_bits_are_built_afresh_in_a_sparser_table() {
     let placement = Placement::new(Profile::Native, Some(40)).unwrap();
     let names: Vec<String> = (0..1000).map(|i| format!("node-{i}")).collect();
     let snap = Snapshot::new(placement, names.iter().map(|n| Node::new(n.as_str()))).unwrap();
@@ -250,26 +251,83 @@ fn slot_ids_past_the_page_bits_are_built_afresh() {
         panic!("a radix ring");
     };
     assert!(!radix.is_flat());
+    assert_eq!(radix.pages(), 1 << 10);
     radix.check();
     // Within the bound: merged.
     let mut b = snap.edit();
     b.add_node(Node::new("within")).unwrap();
     let within = b.build().unwrap();
     check(&within, 2000, "a slot id within the bound");
-    // Past it: built afresh, and the same as a fresh build.
+    // Past it: built afresh, twice the pages, and the same as a fresh build.
     let mut b = within.edit();
     for i in 0..30 {
         b.add_node(Node::new(format!("past-{i}"))).unwrap();
     }
     let past = b.build().unwrap();
     assert_eq!(past.nodes().count(), 1031);
-    assert!(matches!(past.ring.index, Index::Eytzinger(_)));
+    let Index::Radix(radix) = &past.ring.index else {
+        panic!("a radix ring past the bound");
+    };
+    assert_eq!((radix.pages(), radix.chunk_count()), (1 << 11, 1));
+    radix.check();
     let fresh = fresh_of(&past);
-    assert!(matches!(fresh.ring.index, Index::Eytzinger(_)));
+    let Index::Radix(fresh_radix) = &fresh.ring.index else {
+        panic!("a fresh radix ring");
+    };
+    assert_eq!(fresh_radix.pages(), 1 << 11);
     assert_eq!(past.points(), fresh.points());
     assert_eq!(past.point_owners(), fresh.point_owners());
     for k in 0..2000 {
         let key = format!("key-{k}");
         assert_eq!(past.route_id(&key), fresh.route_id(&key), "{key}");
+    }
+    // The sparse ring's publications merge, and keep its table while a fresh build would.
+    let mut snap = past;
+    for round in 0..3 {
+        let mut b = snap.edit();
+        b.remove_node(&format!("node-{}", 100 + round)).unwrap();
+        b.add_node(Node::new(format!("later-{round}"))).unwrap();
+        snap = b.build().unwrap();
+        check(&snap, 2000, "a change of the sparse ring");
+        let Index::Radix(radix) = &snap.ring.index else {
+            panic!("a radix ring");
+        };
+        assert_eq!(radix.pages(), 1 << 11);
+        radix.check();
+    }
+}
+
+/// Rings of so few points a node that their slot ids would need more than eight times their pages
+/// (2 points a node of 20,000 nodes: 2^10 pages, slot ids to 2^15) take the Eytzinger layout, and
+/// route as the reference lower bound does; at 8 points a node (5000 nodes: 2^10 pages at the
+/// points' density, 2^13 slot ids) the table is eight times sparser and paged.
+#[test]
+fn rings_of_few_points_a_node_are_paged_sparser_down_to_eight_points_a_node() {
+    let ring_of = |nodes: usize, points: u32| {
+        let placement = Placement::new(Profile::Native, Some(points)).unwrap();
+        Snapshot::new(placement, (0..nodes).map(|i| Node::new(format!("n-{i}")))).unwrap()
+    };
+    let eight = ring_of(5000, 8);
+    let Index::Radix(radix) = &eight.ring.index else {
+        panic!("8 points a node: a radix ring");
+    };
+    assert!(!radix.is_flat());
+    assert_eq!(radix.pages(), 1 << 13);
+    radix.check();
+    let two = ring_of(20_000, 2);
+    assert!(matches!(two.ring.index, Index::Eytzinger(_)));
+    for snap in [&eight, &two] {
+        let (points, owners) = (snap.points(), snap.point_owners());
+        for k in 0..3000 {
+            let key = format!("key-{k}");
+            let x = snap.placement().search_from(snap.key_hash(&key));
+            let r = points.partition_point(|&p| p < x) % points.len();
+            let want = owners[r] as usize;
+            assert_eq!(
+                snap.route_id(&key).map(|id| id.index()),
+                Some(want),
+                "{key}"
+            );
+        }
     }
 }

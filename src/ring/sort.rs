@@ -203,8 +203,8 @@ pub(super) enum Sorted {
 /// index ([`Sorted::Index`], positions normalized by `norm`); others, and large ones whose points
 /// do not spread as hashes do, [`by_counting`], which hands back the items ([`Sorted::Items`]).
 ///
-/// `None` if the node ids do not fit below the items' position bits (fewer than ~64 points per
-/// node) or the points are too many to rank in a `u32`.
+/// `None` if the node ids do not fit below the items' position bits (fewer than ~8 points per node:
+/// the geometry is made sparser for fewer than ~64) or the points are too many to rank in a `u32`.
 ///
 /// [`radix_geometry`]: crate::search::radix_geometry
 pub(super) fn sort_items(
@@ -250,12 +250,12 @@ fn by_counting(
     };
     // The geometry is guessed from the estimate and a full 64-bit spread, and counted again in the
     // rare case the points say otherwise.
-    let mut geometry = radix_geometry(estimate, Some(u64::MAX));
+    let mut geometry = radix_geometry(estimate, Some(u64::MAX), nodes);
     let (mut counts, n, plan) = loop {
         let plan = Plan::new(geometry, extra);
         let mut counts = vec![0u32; (1 << plan.first_bits) + 1];
         let (n, bits) = count(&mut counts, plan.first_shift);
-        let actual = radix_geometry(n, bits);
+        let actual = radix_geometry(n, bits, nodes);
         if actual == geometry {
             break (counts, n, plan);
         }
@@ -414,9 +414,9 @@ fn by_partitions(
     if nodes > 1 << 16 || estimate >= (u32::MAX as usize) / 2 || estimate < SMALL {
         return None;
     }
-    // The table geometry is known from the estimate alone (`radix_geometry` only needs the count
-    // and whether the top bit is used, checked below); the partitions cut it by whole pages.
-    let geometry = radix_geometry(estimate, Some(u64::MAX));
+    // The table geometry is known from the estimate alone (`radix_geometry` only needs the count,
+    // the node count and whether the top bit is used, checked below); the partitions cut it by whole pages.
+    let geometry = radix_geometry(estimate, Some(u64::MAX), nodes);
     let plan = Plan::new(geometry, extra);
     let (bits, _) = geometry;
     // Rings of fewer than 2^PARTITIONS_FROM buckets count first (see there).

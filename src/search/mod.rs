@@ -63,7 +63,7 @@ pub fn lower_bound_wrap(points: &[u64], x: u64) -> usize {
 pub enum Layout {
     /// Radix-indexed array of packed points (position above owner id, one `u64` each), bucket
     /// counted with vector compares: rings of at most 65,536 nodes (and, for a paged ring, slot ids
-    /// below its pages' count: about 64 points a node or more).
+    /// below its pages' count: about 8 points a node or more, in a sparser table below ~64).
     Radix,
     /// Cache-line-aligned Eytzinger array with a parallel owner array: any ring.
     Eytzinger,
@@ -103,10 +103,15 @@ impl Index {
 
     /// The radix index of points sorted and counted into buckets by a full build (see
     /// [`radix_geometry`]): each point its position (as the profile has it) above its node id
-    /// (below 2^16), `buckets[b]` the rank of bucket `b`'s first point. `None` if they do not fit
-    /// the radix layout.
-    pub(crate) fn from_buckets(points: &[u128], buckets: &[u32], norm: u32) -> Option<Self> {
-        packed::Packed::from_buckets(points, buckets, norm)
+    /// (below `ids <= 2^16`), `buckets[b]` the rank of bucket `b`'s first point. `None` if they do
+    /// not fit the radix layout.
+    pub(crate) fn from_buckets(
+        points: &[u128],
+        buckets: &[u32],
+        norm: u32,
+        ids: usize,
+    ) -> Option<Self> {
+        packed::Packed::from_buckets(points, buckets, norm, ids)
             .map(|p| Index::Radix(Radix::from_packed(p)))
     }
 
@@ -203,10 +208,10 @@ impl Index {
 }
 
 /// The radix layout's bucket table for `n` points whose largest position, normalized by the
-/// profile's shift, is `last`: `(bits, shift)`, 2^bits buckets, a normalized position's bucket
-/// being `position >> shift`.
-pub(crate) fn radix_geometry(n: usize, last: Option<u64>) -> (u32, u32) {
-    packed::Packed::geometry(n, last)
+/// profile's shift, is `last`, owned by node ids below `ids`: `(bits, shift)`, 2^bits buckets, a
+/// normalized position's bucket being `position >> shift`.
+pub(crate) fn radix_geometry(n: usize, last: Option<u64>, ids: usize) -> (u32, u32) {
+    packed::Packed::geometry(n, last, ids)
 }
 
 /// A radix index made from points handed over in ascending order and packed as they come, so a full

@@ -162,16 +162,22 @@ impl Radix {
         self.packed.chunk_count()
     }
 
-    /// Checks every invariant of the packing (panics if one fails).
     /// The packing's pages as words and its page starts (see `Packed::page_words`).
     #[cfg(test)]
     pub(crate) fn page_words(&self) -> (Vec<u64>, Vec<u32>) {
         self.packed.page_words()
     }
 
+    /// Checks every invariant of the packing (panics if one fails).
     #[cfg(test)]
     pub(crate) fn check(&self) {
         self.packed.check();
+    }
+
+    /// How many pages the table has (a flat packing's buckets, by the page).
+    #[cfg(test)]
+    pub(crate) fn pages(&self) -> usize {
+        self.packed.pages()
     }
 
     /// Whether the points are packed flat (a small ring) rather than in pages.

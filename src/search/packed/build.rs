@@ -4,7 +4,8 @@
 
 use super::{
     pack_point, page_lines, position, slot_owner, Chunk, Form, Head, Heads, Line, Packed, Table,
-    DIR_MAX, LOCAL, LOCAL_BITS, PAD, PAGE_MAX, PAGE_PADS, POINTS_PER_BUCKET, TABLE_WORDS, TAIL,
+    DIR_MAX, LOCAL, LOCAL_BITS, PAD, PAGE_MAX, PAGE_PADS, POINTS_PER_BUCKET, SPARSE_BITS,
+    TABLE_WORDS, TAIL,
 };
 
 impl Packed {
@@ -40,12 +41,17 @@ impl Packed {
         let n = slots.len().min(lows.len());
         let (slots, lows) = (&slots[..n], &lows[..n]);
         let last = n.checked_sub(1).map(|r| position(slots[r], lows[r]));
-        let (mut bits, mut shift) = Self::geometry(n, last);
+        // One past the largest slot id: the slot table's length, or the slots' own ids.
+        let bound = match ids.len() {
+            0 => (slots.iter().map(|&s| slot_owner(s) as usize + 1).max()).unwrap_or(0),
+            len => len,
+        };
+        let (mut bits, mut shift) = Self::geometry(n, last, bound);
         let flat = (1usize << bits) <= DIR_MAX && n <= usize::from(u16::MAX);
         if !flat && bits + shift != 64 {
             // Pages need a table that spans all 64 bits (see `assemble`): positions that leave
             // the top bits unused fill the lower pages only.
-            (bits, shift) = Self::geometry(n, Some(u64::MAX));
+            (bits, shift) = Self::geometry(n, Some(u64::MAX), bound);
         }
         Self::from_sorted_in(slots, lows, norm, ids, (bits, shift), true)
     }
@@ -98,10 +104,16 @@ impl Packed {
     /// [`Packed::geometry`] for these points (`2^bits + 1` entries, the last `points.len()`).
     /// Nothing is counted again: the page tables are the bucket starts. `None` as for
     /// [`from_sorted`](Self::from_sorted), or if `buckets` does not fit that geometry.
-    pub(crate) fn from_buckets(points: &[u128], buckets: &[u32], norm: u32) -> Option<Self> {
+    pub(crate) fn from_buckets(
+        points: &[u128],
+        buckets: &[u32],
+        norm: u32,
+        ids: usize,
+    ) -> Option<Self> {
         let n = points.len();
         let norm = norm % 64;
-        let geometry = Self::geometry(n, points.last().map(|&x| ((x >> 64) as u64) << norm));
+        let last = points.last().map(|&x| ((x >> 64) as u64) << norm);
+        let geometry = Self::geometry(n, last, ids);
         if buckets.len() != (1 << geometry.0) + 1 || buckets.last() != Some(&(n as u32)) {
             return None;
         }
@@ -287,17 +299,29 @@ impl Packed {
     }
 
     /// The table's size (`bits`: 2^bits buckets, at least one page's worth) and the shift that takes
-    /// a position to its bucket, for `n` sorted points whose largest is `last`: about
-    /// [`POINTS_PER_BUCKET`] points per bucket, indexed by the top `bits` of the bits the positions
-    /// actually use (a 32-bit profile's points all sit below 2^32), so buckets stay small whatever
-    /// the key space.
-    pub(crate) fn geometry(n: usize, last: Option<u64>) -> (u32, u32) {
+    /// a position to its bucket, for `n` sorted points whose largest is `last`, owned by slot ids
+    /// below `ids`: about [`POINTS_PER_BUCKET`] points per bucket, indexed by the top `bits` of the
+    /// bits the positions actually use (a 32-bit profile's points all sit below 2^32), so buckets
+    /// stay small whatever the key space.
+    ///
+    /// A paged ring's slot ids must fit below its page bits (see [`Form`]): a ring of
+    /// fewer than ~64 points a node would not fit them at its size, and takes up to
+    /// [`SPARSE_BITS`] bits more (sparser pages, ~8 points a node and more) so that they fit. A
+    /// flat ring's slot ids are 16 bits whatever its size.
+    pub(crate) fn geometry(n: usize, last: Option<u64>, ids: usize) -> (u32, u32) {
         let bits = (n / POINTS_PER_BUCKET)
             .max(2)
             .next_power_of_two()
             .trailing_zeros()
             .clamp(LOCAL_BITS, 32);
         let used = last.map_or(64, |hi| 64 - hi.leading_zeros());
+        let flat = (1usize << bits) <= DIR_MAX && n <= usize::from(u16::MAX);
+        let fit = LOCAL_BITS + (usize::BITS - ids.saturating_sub(1).leading_zeros());
+        let bits = if !flat && fit > bits && fit <= bits + SPARSE_BITS {
+            fit
+        } else {
+            bits
+        };
         (bits, used.saturating_sub(bits))
     }
 
@@ -558,7 +582,8 @@ mod tests {
     /// `points` (sorted 64-bit positions) owned by `owners` as a full build's items, their
     /// bucket starts and their geometry, and each page's point count.
     fn as_items(points: &[u64], owners: &[u32]) -> (Vec<u64>, Vec<u32>, (u32, u32), Vec<u8>) {
-        let geometry = Packed::geometry(points.len(), Some(u64::MAX));
+        let ids = owners.iter().max().map_or(0, |&o| o as usize + 1);
+        let geometry = Packed::geometry(points.len(), Some(u64::MAX), ids);
         let (bits, shift) = geometry;
         let low = 64 - shift - LOCAL_BITS;
         let items = (points.iter().zip(owners))
@@ -593,7 +618,7 @@ mod tests {
             // paged again has the same geometry), owners below the items' low bits.
             let mut points = sample(n - 1, 5);
             points.push(u64::MAX - 1);
-            let (bits, shift) = Packed::geometry(n, Some(u64::MAX));
+            let (bits, shift) = Packed::geometry(n, Some(u64::MAX), 0);
             let id_bound = 1u32 << (64 - shift - LOCAL_BITS).min(16);
             let owners: Vec<u32> = (0..n as u32).map(|i| (i * 7) % id_bound.min(300)).collect();
             let (items, buckets, geometry, counts) = as_items(&points, &owners);

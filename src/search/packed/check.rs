@@ -29,7 +29,7 @@ impl Packed {
                 .unwrap_or(0),
         );
         let id_bits = usize::BITS - bound.saturating_sub(1).leading_zeros();
-        let (bits, _) = Self::geometry(self.n, Some(u64::MAX));
+        let (bits, _) = Self::geometry(self.n, Some(u64::MAX), bound);
         let bits = bits.max(LOCAL_BITS + id_bits);
         Packed::from_sorted_in(
             &slots,

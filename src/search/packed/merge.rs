@@ -192,7 +192,14 @@ impl Packed {
             .map(|&(p, id)| (p << norm, id))
             .collect();
         let n = (self.n + fresh.len()).checked_sub(gone_positions.len() + evicted.len())?;
-        if n == 0 || n > self.buckets * 2 * POINTS_PER_BUCKET || n * 2 < self.buckets {
+        // The table is kept while the points stay within a factor of two of its size, or while a
+        // fresh build would make it as sparse for the slot ids (see `Packed::geometry`).
+        let dense = n <= self.buckets * 2 * POINTS_PER_BUCKET && n * 2 >= self.buckets;
+        let sparse = || {
+            let (bits, _) = Self::geometry(n, Some(u64::MAX), plan.ids.len());
+            self.flat.is_none() && 1 << bits == self.buckets
+        };
+        if n == 0 || !(dense || sparse()) {
             return None;
         }
         if fresh

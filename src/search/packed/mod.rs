@@ -15,8 +15,9 @@
 //! translation is skipped. A page's slots are *exact* ([`Form`]): every position in a page shares
 //! its top `s` bits (the page's index, `s` the page bits), so a slot holds the position shifted left
 //! by `s`, above the slot id in the low `s` bits (slot ids must stay below `2^s`: a ring of fewer
-//! than ~64 points a node at its size takes the Eytzinger layout), and nothing of the position is
-//! lost. A flat ring's slots hold a position's top 48 bits above a 16-bit slot id, and the low 16
+//! than ~64 points a node takes a table up to eight times larger, with sparser pages, so that they
+//! do, and one of fewer than ~8 the Eytzinger layout; see [`Packed::geometry`]), and nothing of the
+//! position is lost. A flat ring's slots hold a position's top 48 bits above a 16-bit slot id, and the low 16
 //! bits apart (see **Flat**).
 //!
 //! **Pages.** The key space is cut into `2^k` pages by the top bits of a position; a page covers
@@ -121,6 +122,10 @@ pub(crate) const PAGE_PADS: usize = 3;
 
 /// The bucket table is sized for about this many points per bucket (measured: `benches/search.rs`).
 const POINTS_PER_BUCKET: usize = 2;
+
+/// The most bits a paged ring's table takes beyond its point count's so that its slot ids fit below
+/// its page bits (see [`Packed::geometry`]): 8 times the buckets, pages of ~6–8 points.
+const SPARSE_BITS: u32 = 3;
 
 /// Buckets per page, as a power of two.
 pub(crate) const LOCAL_BITS: u32 = 5;
