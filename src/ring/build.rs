@@ -35,19 +35,20 @@ pub(super) fn fresh_points<T>(
     which: Option<&[bool]>,
     make: impl Fn(u64, u64, u32) -> T,
 ) -> Vec<T> {
-    let flagged = |id: usize| which.is_none_or(|w| w[id]);
-    let total: u64 = (nodes.iter().enumerate())
-        .filter(|&(id, _)| flagged(id))
-        .map(|(_, node)| placement.point_count(node, m))
+    // The flagged ids with points, found by a pass over the flags before any node is read (a
+    // publication flags one node of many).
+    let ids: Vec<usize> = (0..nodes.len())
+        .filter(|&id| which.is_none_or(|w| w[id]) && nodes[id].weight > 0)
+        .collect();
+    let total: u64 = ids
+        .iter()
+        .map(|&id| placement.point_count(nodes[id], m))
         .sum();
     let mut fresh: Vec<T> = Vec::with_capacity(total as usize);
     let mut scratch: Vec<(u64, u64)> = Vec::new();
-    for (id, node) in nodes.iter().enumerate() {
-        if !flagged(id) || node.weight == 0 {
-            continue;
-        }
+    for id in ids {
         scratch.clear();
-        placement.node_points(node, m, &mut scratch);
+        placement.node_points(nodes[id], m, &mut scratch);
         fresh.extend(scratch.iter().map(|&(p, l)| make(p, l, id as u32)));
     }
     fresh

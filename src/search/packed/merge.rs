@@ -270,33 +270,49 @@ impl Packed {
     /// slot past the end). `None` if the slots would pass 16 bits, or a paged packing's page bits.
     fn plan_slots(&self, nodes_before: usize, change: &Change<'_>) -> Option<SlotPlan> {
         let slots = self.slot_bound(nodes_before);
+        let (old_to_new, repoint) = (change.old_to_new, change.repoint);
         let mut ids = vec![FREE; slots];
         let mut gone = vec![false; slots];
-        let mut slot_of = vec![FREE; change.repoint.len()];
-        for s in 0..slots {
-            let Some(&id) = change.old_to_new.get(self.id(s as u32) as usize) else {
-                continue; // a free slot
+        let mut slot_of = vec![FREE; repoint.len()];
+        let mut kept = 0;
+        // Each slot's old node (the slot id itself right after a full build, whose table is
+        // empty): kept under its new id, gone, or none (a free slot).
+        let table = (!self.ids.is_empty()).then_some(&self.ids[..]);
+        for (s, (id_out, gone_out)) in ids.iter_mut().zip(gone.iter_mut()).enumerate() {
+            let old = table.map_or(s as u32, |t| t.get(s).copied().unwrap_or(FREE));
+            let Some(&id) = old_to_new.get(old as usize) else {
+                continue;
             };
             if id == FREE {
-                gone[s] = true;
+                *gone_out = true;
                 continue;
             }
-            gone[s] = change.repoint[id as usize];
-            ids[s] = id;
-            slot_of[id as usize] = s as u32;
+            *gone_out = repoint.get(id as usize) == Some(&true);
+            *id_out = id;
+            if let Some(at) = slot_of.get_mut(id as usize) {
+                *at = s as u32;
+                kept += 1;
+            }
         }
-        let mut free: Vec<u32> = (0..slots as u32)
-            .rev()
-            .filter(|&s| ids[s as usize] == FREE)
-            .collect();
+        // The new nodes, in id order, take the free slots from the lowest, then slots past the end
+        // (none to place after a removal: no pass over the slots or the ids for them).
+        let mut new = repoint.len().saturating_sub(kept);
+        // The lowest slot not yet looked at for a free one.
+        let mut s = 0;
         for (id, slot) in slot_of.iter_mut().enumerate() {
+            if new == 0 {
+                break;
+            }
             if *slot == FREE {
-                let s = free.pop().unwrap_or_else(|| {
+                while s < ids.len() && ids[s] != FREE {
+                    s += 1;
+                }
+                if s == ids.len() {
                     ids.push(FREE);
-                    ids.len() as u32 - 1
-                });
-                ids[s as usize] = id as u32;
-                *slot = s;
+                }
+                ids[s] = id as u32;
+                *slot = s as u32;
+                new -= 1;
             }
         }
         // Slot ids fit 16 bits, and a paged packing's fit below its pages' bits (its form's).
