@@ -271,48 +271,46 @@ impl Packed {
     fn plan_slots(&self, nodes_before: usize, change: &Change<'_>) -> Option<SlotPlan> {
         let slots = self.slot_bound(nodes_before);
         let (old_to_new, repoint) = (change.old_to_new, change.repoint);
-        let mut ids = vec![FREE; slots];
-        let mut gone = vec![false; slots];
+        // Each slot's old node: the table's entry (`FREE` for a free slot), or the slot id itself
+        // right after a full build, whose table is empty. Made in simple passes, each a loop the
+        // compiler keeps in registers (one loop doing all of it spilled to the stack).
+        let (mut ids, gone) = match self.ids.is_empty() {
+            true => plan_kept(0..slots as u32, old_to_new, repoint),
+            false => plan_kept(self.ids.iter().copied(), old_to_new, repoint),
+        };
         let mut slot_of = vec![FREE; repoint.len()];
-        let mut kept = 0;
-        // Each slot's old node (the slot id itself right after a full build, whose table is
-        // empty): kept under its new id, gone, or none (a free slot).
-        let table = (!self.ids.is_empty()).then_some(&self.ids[..]);
-        for (s, (id_out, gone_out)) in ids.iter_mut().zip(gone.iter_mut()).enumerate() {
-            let old = table.map_or(s as u32, |t| t.get(s).copied().unwrap_or(FREE));
-            let Some(&id) = old_to_new.get(old as usize) else {
-                continue;
-            };
-            if id == FREE {
-                *gone_out = true;
-                continue;
-            }
-            *gone_out = repoint.get(id as usize) == Some(&true);
-            *id_out = id;
+        let (mut kept, mut top) = (0, 0);
+        for (s, &id) in ids.iter().enumerate() {
             if let Some(at) = slot_of.get_mut(id as usize) {
                 *at = s as u32;
                 kept += 1;
+                top = top.max(id as usize + 1);
             }
         }
-        // The new nodes, in id order, take the free slots from the lowest, then slots past the end
-        // (none to place after a removal: no pass over the slots or the ids for them).
-        let mut new = repoint.len().saturating_sub(kept);
-        // The lowest slot not yet looked at for a free one.
-        let mut s = 0;
-        for (id, slot) in slot_of.iter_mut().enumerate() {
-            if new == 0 {
-                break;
+        // The new nodes (the ids no slot kept), in id order, take the free slots from the lowest,
+        // then slots past the end: none after a removal, and when the kept nodes hold the first
+        // ids (a builder numbers new nodes last), the rest without a pass over the ids.
+        let new = repoint.len().saturating_sub(kept);
+        let mut free = 0;
+        let mut place = |id: usize, ids: &mut Vec<u32>| {
+            while free < ids.len() && ids[free] != FREE {
+                free += 1;
             }
-            if *slot == FREE {
-                while s < ids.len() && ids[s] != FREE {
-                    s += 1;
+            if free == ids.len() {
+                ids.push(FREE);
+            }
+            ids[free] = id as u32;
+            free as u32
+        };
+        if new > 0 && top == kept {
+            for (id, slot) in slot_of.iter_mut().enumerate().skip(kept) {
+                *slot = place(id, &mut ids);
+            }
+        } else if new > 0 {
+            for (id, slot) in slot_of.iter_mut().enumerate() {
+                if *slot == FREE {
+                    *slot = place(id, &mut ids);
                 }
-                if s == ids.len() {
-                    ids.push(FREE);
-                }
-                ids[s] = id as u32;
-                *slot = s as u32;
-                new -= 1;
             }
         }
         // Slot ids fit 16 bits, and a paged packing's fit below its pages' bits (its form's).
@@ -696,6 +694,25 @@ impl Packed {
         }
         starts.into_boxed_slice()
     }
+}
+
+/// [`Packed::plan_slots`]' first passes: for the slots' old node ids `olds` (`FREE` or any id past
+/// `old_to_new` for a free slot), each slot's new node id (`FREE` if free or its node left) and
+/// whether its points go (its node left or is re-pointed; a free slot has none).
+fn plan_kept(
+    olds: impl Iterator<Item = u32> + Clone,
+    old_to_new: &[u32],
+    repoint: &[bool],
+) -> (Vec<u32>, Vec<bool>) {
+    let ids: Vec<u32> = (olds.clone())
+        .map(|old| old_to_new.get(old as usize).copied().unwrap_or(FREE))
+        .collect();
+    let gone = (olds.zip(&ids))
+        .map(|(old, &id)| {
+            (old as usize) < old_to_new.len() && repoint.get(id as usize).copied().unwrap_or(true)
+        })
+        .collect();
+    (ids, gone)
 }
 
 /// Moves `table` by a point in local bucket `local` that comes (`wrapping_add`) or goes
