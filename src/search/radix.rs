@@ -174,6 +174,12 @@ impl Radix {
         self.packed.check();
     }
 
+    /// How many stand-ins a flat packing holds (points of removed nodes left in place).
+    #[cfg(test)]
+    pub(crate) fn stand_ins(&self) -> usize {
+        self.packed.stand_ins()
+    }
+
     /// How many pages the table has (a flat packing's buckets, by the page).
     #[cfg(test)]
     pub(crate) fn pages(&self) -> usize {

@@ -29,7 +29,7 @@ impl Packed {
                 .unwrap_or(0),
         );
         let id_bits = usize::BITS - bound.saturating_sub(1).leading_zeros();
-        let (bits, _) = Self::geometry(self.n, Some(u64::MAX), bound);
+        let (bits, _) = Self::geometry(self.len(), Some(u64::MAX), bound);
         let bits = bits.max(LOCAL_BITS + id_bits);
         Packed::from_sorted_in(
             &slots,
@@ -42,9 +42,9 @@ impl Packed {
         .expect("the points of a packing pack again")
     }
 
-    /// Every point's slot and low bits, in order.
+    /// Every point's slot and low bits, in order (a flat packing's stand-ins left out).
     fn flat_points(&self) -> (Vec<u64>, Vec<u16>) {
-        (0..self.n)
+        (0..self.len())
             .map(|r| {
                 let x = self.norm_position(r);
                 (super::pack(x, slot_owner(self.slot_of_rank(r))), x as u16)
@@ -52,10 +52,10 @@ impl Packed {
             .unzip()
     }
 
-    /// The packed slot of point `r < n`.
+    /// The packed slot of point `r < len`.
     fn slot_of_rank(&self, r: usize) -> u64 {
         match &self.flat {
-            Some(f) => f.slots[r],
+            Some(f) => f.slots[self.slot_rank(r)],
             None => {
                 let (p, i) = self.page_of_rank(r);
                 self.page(p).points()[i]
@@ -66,6 +66,11 @@ impl Packed {
     /// A flat packing's slots' address (null for a paged one): which memory its arrays took.
     pub(crate) fn flat_address(&self) -> usize {
         self.first.0 as usize
+    }
+
+    /// How many stand-ins a flat packing holds (see `Flat::vacant`).
+    pub(crate) fn stand_ins(&self) -> usize {
+        self.vacant().len()
     }
 
     /// How many chunks the packing holds (for tests and the notes).
@@ -196,6 +201,23 @@ impl Packed {
             0xFFFF
         };
         assert_eq!(f.slots[n], sentinel(first), "sentinel");
+        // Stand-ins: ascending ranks below `n`, not all of them, each with the slot id of the
+        // next slot that is not one (wrapping).
+        let vacant = &f.vacant;
+        assert!(vacant.windows(2).all(|w| w[0] < w[1]), "stand-ins in order");
+        assert!(vacant.len() < n.max(1) && vacant.iter().all(|&v| (v as usize) < n));
+        let standing = |r: usize| vacant.binary_search(&(r as u32)).is_ok();
+        for &v in vacant {
+            let mut r = (v as usize + 1) % n;
+            while standing(r) {
+                r = (r + 1) % n;
+            }
+            assert_eq!(
+                slot_owner(f.slots[v as usize]),
+                slot_owner(f.slots[r]),
+                "stand-in {v}"
+            );
+        }
         assert!(f.slots[n + 1..].iter().all(|&s| s == PAD));
         let rank = |b: usize| self.dir[b] as usize;
         assert_eq!(rank(0), 0);

@@ -23,6 +23,34 @@ fn room(len: usize) -> usize {
 /// Directory entries a publication moves at once (one 128-bit vector of them).
 const DIR_LANES: usize = 8;
 
+/// A flat ring holds at most one stand-in (see `Flat::vacant`) in this many slots: a removal that
+/// would pass it writes the arrays afresh instead, without any.
+const VACANT_SHARE: usize = 16;
+
+/// Gives every stand-in of `slots` (ranks `vacant`, ascending, fewer than `n`) the slot id of the
+/// next slot that is not one (wrapping), and the sentinel (slot `n`) the first slot's, as lookups
+/// and walks need (a stand-in then answers what the point after it does).
+fn restand(slots: &mut [u64], vacant: &[u32], n: usize) {
+    let mut first = 0;
+    for &v in vacant {
+        if v as usize != first {
+            break;
+        }
+        first += 1;
+    }
+    let first_owner = slot_owner(slots[first]);
+    // From the last: the slot after a stand-in is a point, or a stand-in already given its id.
+    for &v in vacant.iter().rev() {
+        let v = v as usize;
+        let next = match slots.get(v + 1) {
+            Some(&s) if v + 1 < n => slot_owner(s),
+            _ => first_owner,
+        };
+        slots[v] = slots[v] & !0xFFFF | u64::from(next);
+    }
+    slots[n] = sentinel(slot_owner(slots[0]));
+}
+
 impl Packed {
     /// The flat packing of `n` sorted points, given as [`Packed::assemble`] is given them: page
     /// starts `starts`, the points by `point(page, rank)` and each page's table by
@@ -57,11 +85,20 @@ impl Packed {
         dir[buckets] = u16::try_from(n).ok()?;
         slots[n] = sentinel(if n > 0 { slot_owner(slots[0]) } else { 0xFFFF });
         let spares = Arc::new(Spares::default());
-        Self::from_flat((slots, lows, spares), Some(dir), true, ids, shift, n, norm)
+        Self::from_flat(
+            (slots, lows, spares, Vec::new()),
+            Some(dir),
+            true,
+            ids,
+            shift,
+            n,
+            norm,
+        )
     }
 
     /// The flat packing of `slots` (`n` packed points in order, the sentinel, [`WINDOW_MAX`] pads),
-    /// `lows` (with the lineage's `spares`) and the directory `dir` (each bucket's first rank, then
+    /// `lows` (with the lineage's `spares`), the stand-ins' ranks `vacant` (ascending, below `n`,
+    /// fewer than `n`; see `Flat::vacant`) and the directory `dir` (each bucket's first rank, then
     /// `n`), or `None` if there is no directory. The bounds of every lookup rest on the directory
     /// (invariant 4): with `full_check`, every entry is checked here (a pass of plain integer
     /// operations over the directory); without, the caller must have checked it (the
@@ -69,7 +106,7 @@ impl Packed {
     /// are checked here. `None` if a check fails.
     #[allow(clippy::too_many_arguments)]
     fn from_flat(
-        (slots, lows, spares): (Vec<u64>, Vec<u16>, Arc<Spares>),
+        (slots, lows, spares, vacant): (Vec<u64>, Vec<u16>, Arc<Spares>, Vec<u32>),
         dir: Option<Vec<u16>>,
         full_check: bool,
         ids: Vec<u32>,
@@ -77,7 +114,12 @@ impl Packed {
         n: usize,
         norm: u32,
     ) -> Option<Self> {
-        if slots.len() != n + WINDOW_MAX + 1 || lows.len() != n {
+        if slots.len() != n + WINDOW_MAX + 1
+            || lows.len() != n
+            || vacant.len() >= n.max(1)
+            || vacant.last().is_some_and(|&v| v as usize >= n)
+            || vacant.windows(2).any(|w| w[0] >= w[1])
+        {
             return None;
         }
         let dir = dir?;
@@ -104,6 +146,7 @@ impl Packed {
             slots,
             lows,
             spares,
+            vacant,
         });
         Some(Packed {
             heads: Heads::flat(buckets >> LOCAL_BITS),
@@ -190,6 +233,18 @@ impl Packed {
             // Past what the directory's ranks hold: the caller builds afresh (paged).
             return None;
         }
+        if keep_equal && evicted.is_empty() {
+            // A removal leaves its points in place as stand-ins, and an addition onto stand-ins at
+            // its own positions (a node added back) writes them over: one copy of the arrays each.
+            let in_place = match (fresh.is_empty(), gone_positions.is_empty()) {
+                (true, false) => self.vacated(&plan, gone_positions),
+                (false, true) => self.filled(&plan, fresh),
+                _ => None,
+            };
+            if in_place.is_some() {
+                return in_place;
+            }
+        }
         let (slots, lows) = self.flat_arrays();
         let old_n = self.n;
         let (os, ol) = (slots.get(..old_n)?, lows.get(..old_n)?);
@@ -228,9 +283,12 @@ impl Packed {
             }
             dropped.push(r);
         }
+        // Every stand-in goes too: the next arrays are written whole, without any.
+        let vacant = &self.flat.as_ref()?.vacant;
+        dropped.extend(vacant.iter().map(|&v| v as usize));
         dropped.sort_unstable();
         dropped.dedup();
-        if dropped.len() != gone_positions.len() + evicted.len() {
+        if dropped.len() != gone_positions.len() + evicted.len() + vacant.len() {
             return None;
         }
         // The next arrays: spares of this lineage where they fit (see `spares`), else new ones.
@@ -350,7 +408,7 @@ impl Packed {
         next_slots.push(sentinel(slot_owner(next_slots[0])));
         next_slots.extend_from_slice(&[PAD; WINDOW_MAX]);
         Self::from_flat(
-            (next_slots, next_lows, spares),
+            (next_slots, next_lows, spares, Vec::new()),
             ok.then_some(dir),
             false,
             plan.ids,
@@ -359,4 +417,159 @@ impl Packed {
             self.norm,
         )
     }
+
+    /// A removal in place (see `Flat::vacant`): the points at `gone_positions` whose slots go are
+    /// left where they are as stand-ins, and the arrays and directory are copied whole, so no point
+    /// moves and no directory entry changes. `None` (the caller writes the arrays afresh) if a
+    /// position is not exactly one such point, or the stand-ins would pass one in
+    /// [`VACANT_SHARE`] slots.
+    fn vacated(&self, plan: &SlotPlan, gone_positions: &[u64]) -> Option<Packed> {
+        let f = self.flat.as_ref()?;
+        let n = self.n;
+        if (f.vacant.len() + gone_positions.len()) * VACANT_SHARE > n {
+            return None;
+        }
+        let (os, ol) = (f.slots.get(..n)?, f.lows.get(..n)?);
+        let pos = |r: usize| position(os[r], ol[r]);
+        self.fetch_buckets(gone_positions.iter().copied());
+        let mut newly: Vec<u32> = Vec::with_capacity(gone_positions.len());
+        for &p in gone_positions {
+            let (start, end) = self.flat_range(p);
+            let mut r = self.flat_exact(start, end, p);
+            while r < end && pos(r) == p {
+                if plan.goes(os[r]) {
+                    newly.push(r as u32);
+                }
+                r += 1;
+            }
+        }
+        newly.sort_unstable();
+        newly.dedup();
+        // Stand-ins whose next point goes name its slot too: not points of the change.
+        newly.retain(|&r| !contains_ascending(&f.vacant, r));
+        if newly.len() != gone_positions.len() {
+            return None;
+        }
+        let vacant = merge_ascending(&f.vacant, &newly);
+        self.rewritten_in_place(plan, vacant, &[])
+    }
+
+    /// An addition in place: every fresh point `(normalized position, new id, slot)` lands on a
+    /// stand-in at exactly its position (alone there), which it takes over. `None` otherwise.
+    fn filled(&self, plan: &SlotPlan, fresh: &[(u64, u32, u32)]) -> Option<Packed> {
+        let f = self.flat.as_ref()?;
+        let n = self.n;
+        if f.vacant.is_empty() {
+            return None;
+        }
+        let (os, ol) = (f.slots.get(..n)?, f.lows.get(..n)?);
+        let pos = |r: usize| position(os[r], ol[r]);
+        self.fetch_buckets(fresh.iter().map(|f| f.0));
+        let mut taken: Vec<(u32, u32)> = Vec::with_capacity(fresh.len());
+        for &(q, _, slot) in fresh {
+            let (start, end) = self.flat_range(q);
+            // The first slot at or after `q`: a stand-in at `q`, with no other slot there.
+            let r = self.flat_exact(start, end, q);
+            if r >= end || pos(r) != q || (r + 1 < n && pos(r + 1) == q) {
+                return None;
+            }
+            taken.push((r as u32, slot));
+        }
+        // The fresh points ascend, and so do their ranks: each one a stand-in's, none twice.
+        if taken.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return None;
+        }
+        let mut vacant = Vec::with_capacity(f.vacant.len());
+        let mut t = taken.iter().map(|&(r, _)| r).peekable();
+        for &v in &f.vacant {
+            if t.next_if(|&r| r < v).is_some() {
+                return None; // a rank before this stand-in that is not one
+            }
+            if t.next_if_eq(&v).is_none() {
+                vacant.push(v);
+            }
+        }
+        if t.next().is_some() {
+            return None;
+        }
+        self.rewritten_in_place(plan, vacant, &taken)
+    }
+
+    /// Fetches ahead the first slot and low bits of the bucket of each position of `positions`, so
+    /// that the searches after find them in the cache, not one miss after another.
+    fn fetch_buckets(&self, positions: impl Iterator<Item = u64>) {
+        let (slots, lows) = self.flat_arrays();
+        for p in positions {
+            let start = self.dir[self.bucket_index(p)] as usize;
+            prefetch_read(slots.as_ptr().wrapping_add(start));
+            prefetch_read(lows.as_ptr().wrapping_add(start));
+        }
+    }
+
+    /// The next flat packing with the same slots, low bits and directory, except the stand-ins
+    /// `vacant` (ascending) and the slots `taken` (rank, slot id) given to fresh points; slot ids by
+    /// `plan`.
+    fn rewritten_in_place(
+        &self,
+        plan: &SlotPlan,
+        vacant: Vec<u32>,
+        taken: &[(u32, u32)],
+    ) -> Option<Packed> {
+        let f = self.flat.as_ref()?;
+        let n = self.n;
+        if vacant.len() >= n {
+            return None;
+        }
+        let spares = Arc::clone(&f.spares);
+        let (mut slots, mut lows, mut dir) =
+            spares.take((n + WINDOW_MAX + 1, n, self.dir.len()), room);
+        slots.extend_from_slice(&f.slots);
+        lows.extend_from_slice(&f.lows);
+        dir.extend_from_slice(&self.dir);
+        for &(r, slot) in taken {
+            let s = slots.get_mut(r as usize)?;
+            *s = *s & !0xFFFF | u64::from(slot);
+        }
+        restand(&mut slots, &vacant, n);
+        Self::from_flat(
+            (slots, lows, spares, vacant),
+            Some(dir),
+            false,
+            plan.ids.clone(),
+            self.shift,
+            n,
+            self.norm,
+        )
+    }
+}
+
+/// The union of two ascending lists without repeats, ascending.
+fn merge_ascending(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        let next = match (a.get(i), b.get(j)) {
+            (Some(&x), Some(&y)) if x <= y => {
+                i += 1;
+                j += usize::from(x == y);
+                x
+            }
+            (_, Some(&y)) => {
+                j += 1;
+                y
+            }
+            (Some(&x), None) => {
+                i += 1;
+                x
+            }
+            (None, None) => break,
+        };
+        out.push(next);
+    }
+    out
+}
+
+/// Whether ascending `list` holds `x`.
+fn contains_ascending(list: &[u32], x: u32) -> bool {
+    !list.is_empty() && list.binary_search(&x).is_ok()
 }

@@ -191,7 +191,8 @@ impl Packed {
             .iter()
             .map(|&(p, id)| (p << norm, id))
             .collect();
-        let n = (self.n + fresh.len()).checked_sub(gone_positions.len() + evicted.len())?;
+        // Points, not slots: a flat packing's stand-ins go or stay as its merge decides.
+        let n = (self.len() + fresh.len()).checked_sub(gone_positions.len() + evicted.len())?;
         // The table is kept while the points stay within a factor of two of its size, or while a
         // fresh build would make it as sparse for the slot ids (see `Packed::geometry`).
         let dense = n <= self.buckets * 2 * POINTS_PER_BUCKET && n * 2 >= self.buckets;

@@ -477,6 +477,13 @@ struct Flat {
     slots: Vec<u64>,
     lows: Vec<u16>,
     spares: Arc<Spares>,
+    /// The ranks of the slots that are *stand-ins*, ascending: points of nodes removed since the
+    /// arrays were last written in full, left in place with the slot id of the point after them
+    /// (the next that is not a stand-in, wrapping), so that every lookup, walk and count answers
+    /// as if they were gone. The rank methods ([`Packed::len`], [`Packed::position`],
+    /// [`Packed::iter_from`], ...) skip them. Empty unless a publication removed points in place
+    /// (see `flat`).
+    vacant: Vec<u32>,
 }
 
 impl Drop for Flat {
@@ -690,7 +697,14 @@ impl Iterator for Points<'_> {
             return None;
         }
         if let Some(f) = &self.packed.flat {
-            // A flat packing: `i` is the rank, wrapping at `n`.
+            // A flat packing: `i` is the slot rank, wrapping at `n`; stand-ins are passed over.
+            while !f.vacant.is_empty() && f.vacant.binary_search(&(self.i as u32)).is_ok() {
+                self.i = if self.i + 1 == self.packed.n {
+                    0
+                } else {
+                    self.i + 1
+                };
+            }
             let out = (
                 position(f.slots[self.i], f.lows[self.i]),
                 slot_owner(f.slots[self.i]),
@@ -776,10 +790,38 @@ impl std::fmt::Debug for Packed {
 }
 
 impl Packed {
-    /// The number of points.
+    /// The number of points (a flat packing's stand-ins not counted).
     #[inline(always)]
     pub(crate) fn len(&self) -> usize {
-        self.n
+        self.n - self.vacant().len()
+    }
+
+    /// A flat packing's stand-ins' slot ranks, ascending (see `Flat::vacant`); empty otherwise.
+    #[inline(always)]
+    fn vacant(&self) -> &[u32] {
+        match &self.flat {
+            Some(f) => &f.vacant,
+            None => &[],
+        }
+    }
+
+    /// The slot rank of point `r < len` (the same unless a flat packing holds stand-ins).
+    #[inline]
+    fn slot_rank(&self, r: usize) -> usize {
+        let mut s = r;
+        for &v in self.vacant() {
+            if v as usize > s {
+                break;
+            }
+            s += 1;
+        }
+        s
+    }
+
+    /// The point rank of the first point at or after slot rank `s <= n` (`len` past the last).
+    #[inline]
+    fn point_rank(&self, s: usize) -> usize {
+        s - self.vacant().partition_point(|&v| (v as usize) < s)
     }
 
     /// The normalization shift (see the module docs).
@@ -874,27 +916,28 @@ impl Packed {
         (p, r - self.starts[p] as usize)
     }
 
-    /// The normalized position of point `r < n`.
+    /// The normalized position of point `r < len`.
     #[inline]
     pub(crate) fn norm_position(&self, r: usize) -> u64 {
         if let Some(f) = &self.flat {
+            let r = self.slot_rank(r);
             return position(f.slots[r], f.lows[r]);
         }
         let (p, i) = self.page_of_rank(r);
         self.page(p).norm_position(i)
     }
 
-    /// The position of point `r < n`, as the profile has it.
+    /// The position of point `r < len`, as the profile has it.
     #[inline]
     pub(crate) fn position(&self, r: usize) -> u64 {
         self.norm_position(r) >> self.norm
     }
 
-    /// The node id owning point `r < n`.
+    /// The node id owning point `r < len`.
     #[inline]
     pub(crate) fn owner(&self, r: usize) -> u32 {
         if let Some(f) = &self.flat {
-            return self.id(slot_owner(f.slots[r]));
+            return self.id(slot_owner(f.slots[self.slot_rank(r)]));
         }
         let (p, i) = self.page_of_rank(r);
         self.id(self.form.owner(self.page(p).points()[i]))
@@ -904,8 +947,11 @@ impl Packed {
     /// each page's slices, for passes over the whole ring.
     pub(crate) fn for_each(&self, mut f: impl FnMut(u64, u32)) {
         if let Some(flat) = &self.flat {
-            for (&s, &l) in flat.slots[..self.n].iter().zip(&flat.lows[..]) {
-                f(position(s, l) >> self.norm, self.id(slot_owner(s)));
+            let mut vacant = flat.vacant.iter().peekable();
+            for (r, (&s, &l)) in flat.slots[..self.n].iter().zip(&flat.lows[..]).enumerate() {
+                if vacant.next_if(|&&v| v as usize == r).is_none() {
+                    f(position(s, l) >> self.norm, self.id(slot_owner(s)));
+                }
             }
             return;
         }
@@ -917,11 +963,18 @@ impl Packed {
         }
     }
 
-    /// Every point from rank `start` (`<= n`) on, wrapping, one full turn: (normalized position,
+    /// Every point from rank `start` (`<= len`) on, wrapping, one full turn: (normalized position,
     /// slot id).
     pub(crate) fn iter_from(&self, start: usize) -> Points<'_> {
         let (page, i) = if self.flat.is_some() {
-            (0, if start < self.n { start } else { 0 })
+            (
+                0,
+                if start < self.len() {
+                    self.slot_rank(start)
+                } else {
+                    0
+                },
+            )
         } else if start < self.n {
             self.page_of_rank(start)
         } else {
@@ -931,7 +984,7 @@ impl Packed {
             packed: self,
             page,
             i,
-            left: self.n,
+            left: self.len(),
         }
     }
 
@@ -1214,10 +1267,10 @@ impl Packed {
         pg.slots()[Self::exact_local(pg, start, end, x)]
     }
 
-    /// The ring rank of the first point `>= x` (a normalized key; `n` past the last point).
+    /// The ring rank of the first point `>= x` (a normalized key; `len` past the last point).
     pub(crate) fn rank_at_or_after(&self, x: u64) -> usize {
         if self.flat.is_some() {
-            return self.rank_at_or_after_flat(x);
+            return self.point_rank(self.rank_at_or_after_flat(x));
         }
         let (page, start, end) = self.locate(x);
         self.starts[page] as usize + Self::exact_local(self.page(page), start, end, x)
