@@ -429,19 +429,12 @@ impl Packed {
         if (f.vacant.len() + gone_positions.len()) * VACANT_SHARE > n {
             return None;
         }
-        let (os, ol) = (f.slots.get(..n)?, f.lows.get(..n)?);
-        let pos = |r: usize| position(os[r], ol[r]);
+        let os = f.slots.get(..n)?;
         self.fetch_buckets(gone_positions.iter().copied());
         let mut newly: Vec<u32> = Vec::with_capacity(gone_positions.len());
         for &p in gone_positions {
-            let (start, end) = self.flat_range(p);
-            let mut r = self.flat_exact(start, end, p);
-            while r < end && pos(r) == p {
-                if plan.goes(os[r]) {
-                    newly.push(r as u32);
-                }
-                r += 1;
-            }
+            let (a, b) = self.flat_at(p);
+            newly.extend((a..b).filter(|&r| plan.goes(os[r])).map(|r| r as u32));
         }
         newly.sort_unstable();
         newly.dedup();
@@ -458,22 +451,18 @@ impl Packed {
     /// stand-in at exactly its position (alone there), which it takes over. `None` otherwise.
     fn filled(&self, plan: &SlotPlan, fresh: &[(u64, u32, u32)]) -> Option<Packed> {
         let f = self.flat.as_ref()?;
-        let n = self.n;
         if f.vacant.is_empty() {
             return None;
         }
-        let (os, ol) = (f.slots.get(..n)?, f.lows.get(..n)?);
-        let pos = |r: usize| position(os[r], ol[r]);
         self.fetch_buckets(fresh.iter().map(|f| f.0));
         let mut taken: Vec<(u32, u32)> = Vec::with_capacity(fresh.len());
         for &(q, _, slot) in fresh {
-            let (start, end) = self.flat_range(q);
-            // The first slot at or after `q`: a stand-in at `q`, with no other slot there.
-            let r = self.flat_exact(start, end, q);
-            if r >= end || pos(r) != q || (r + 1 < n && pos(r + 1) == q) {
+            // One slot at exactly `q`: a stand-in (checked below).
+            let (a, b) = self.flat_at(q);
+            if b != a + 1 {
                 return None;
             }
-            taken.push((r as u32, slot));
+            taken.push((a as u32, slot));
         }
         // The fresh points ascend, and so do their ranks: each one a stand-in's, none twice.
         if taken.windows(2).any(|w| w[0].0 >= w[1].0) {
@@ -493,6 +482,29 @@ impl Packed {
             return None;
         }
         self.rewritten_in_place(plan, vacant, &taken)
+    }
+
+    /// The ranks of the points at exactly normalized position `p` (an empty range where one would
+    /// go): a scan of its bucket's slots (a bucket holds about two), the low bits read only where
+    /// a slot's top bits are `p`'s.
+    fn flat_at(&self, p: u64) -> (usize, usize) {
+        let (slots, lows) = self.flat_arrays();
+        let (start, end) = self.flat_range(p);
+        let (top, low) = (quantize(p), p as u16);
+        let below = |r: usize| {
+            let t = quantize(slots[r]);
+            t < top || (t == top && lows[r] < low)
+        };
+        let at = |r: usize| quantize(slots[r]) == top && lows[r] == low;
+        let mut r = start;
+        while r < end && below(r) {
+            r += 1;
+        }
+        let a = r;
+        while r < end && at(r) {
+            r += 1;
+        }
+        (a, r)
     }
 
     /// Fetches ahead the first slot and low bits of the bucket of each position of `positions`, so
