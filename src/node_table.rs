@@ -27,7 +27,7 @@ use std::sync::Arc;
 use crate::node::Node;
 
 /// Nodes per chunk.
-pub(crate) const CHUNK: usize = 64;
+pub(crate) const CHUNK: usize = 16;
 
 /// A chunk of homes: the nodes that live there.
 type Chunk = [Option<Arc<Node>>; CHUNK];
