@@ -86,7 +86,7 @@ impl Packed {
         slots[n] = sentinel(if n > 0 { slot_owner(slots[0]) } else { 0xFFFF });
         let spares = Arc::new(Spares::default());
         Self::from_flat(
-            (slots, lows, spares, Vec::new()),
+            (slots, Arc::new(lows), spares, Vec::new()),
             Some(dir),
             true,
             ids,
@@ -106,7 +106,7 @@ impl Packed {
     /// are checked here. `None` if a check fails.
     #[allow(clippy::too_many_arguments)]
     fn from_flat(
-        (slots, lows, spares, vacant): (Vec<u64>, Vec<u16>, Arc<Spares>, Vec<u32>),
+        (slots, lows, spares, vacant): (Vec<u64>, Arc<Vec<u16>>, Arc<Spares>, Vec<u32>),
         dir: Option<Vec<u16>>,
         full_check: bool,
         ids: Vec<u32>,
@@ -169,7 +169,7 @@ impl Packed {
     /// A flat packing's arrays (the caller knows it is flat).
     fn flat_arrays(&self) -> (&[u64], &[u16]) {
         match &self.flat {
-            Some(f) => (&f.slots, &f.lows),
+            Some(f) => (&f.slots, &f.lows[..]),
             None => (&[], &[]),
         }
     }
@@ -293,8 +293,9 @@ impl Packed {
         }
         // The next arrays: spares of this lineage where they fit (see `spares`), else new ones.
         let spares = Arc::clone(&self.flat.as_ref()?.spares);
-        let (mut next_slots, mut next_lows, next_dir) =
-            spares.take((n + WINDOW_MAX + 1, n, self.dir.len()), room);
+        let (mut next_slots, next_lows, next_dir) =
+            spares.take((n + WINDOW_MAX + 1, Some(n), self.dir.len()), room);
+        let mut next_lows = next_lows?;
         // Each fresh point's place: the first old point of its bucket not below it by (position,
         // node id). Searched in a loop of their own, so that the searches overlap.
         let places: Vec<usize> = fresh
@@ -408,7 +409,7 @@ impl Packed {
         next_slots.push(sentinel(slot_owner(next_slots[0])));
         next_slots.extend_from_slice(&[PAD; WINDOW_MAX]);
         Self::from_flat(
-            (next_slots, next_lows, spares, Vec::new()),
+            (next_slots, Arc::new(next_lows), spares, Vec::new()),
             ok.then_some(dir),
             false,
             plan.ids,
@@ -533,10 +534,10 @@ impl Packed {
             return None;
         }
         let spares = Arc::clone(&f.spares);
-        let (mut slots, mut lows, mut dir) =
-            spares.take((n + WINDOW_MAX + 1, n, self.dir.len()), room);
+        // The positions stay: the low bits are shared, not copied.
+        let (mut slots, _, mut dir) = spares.take((n + WINDOW_MAX + 1, None, self.dir.len()), room);
         slots.extend_from_slice(&f.slots);
-        lows.extend_from_slice(&f.lows);
+        let lows = Arc::clone(&f.lows);
         dir.extend_from_slice(&self.dir);
         for &(r, slot) in taken {
             let s = slots.get_mut(r as usize)?;

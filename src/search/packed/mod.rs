@@ -475,7 +475,9 @@ impl Chunk {
 /// spares when the packing goes (see `spares`).
 struct Flat {
     slots: Vec<u64>,
-    lows: Vec<u16>,
+    /// Shared by the packings of a lineage that publish in place (their points' positions are the
+    /// same; see `vacant`).
+    lows: Arc<Vec<u16>>,
     spares: Arc<Spares>,
     /// The ranks of the slots that are *stand-ins*, ascending: points of nodes removed since the
     /// arrays were last written in full, left in place with the slot id of the point after them
@@ -491,10 +493,9 @@ impl Drop for Flat {
         // The last ring of its lineage frees its arrays as they are: no ring is left to publish
         // from and take them.
         if Arc::strong_count(&self.spares) > 1 {
-            let (slots, lows) = (
-                std::mem::take(&mut self.slots),
-                std::mem::take(&mut self.lows),
-            );
+            let slots = std::mem::take(&mut self.slots);
+            // The low bits go back with the last packing that shares them.
+            let lows = Arc::get_mut(&mut self.lows).map(std::mem::take);
             self.spares.give_points(slots, lows);
         }
     }

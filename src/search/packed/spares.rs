@@ -56,22 +56,23 @@ fn give<T>(kept: &mut Vec<Vec<T>>, v: Vec<T>) {
 }
 
 impl Spares {
-    /// Arrays for a ring of `slots` slots, `lows` low bits and `dir` directory entries: kept ones
-    /// where they fit, else new ones of capacity `room(len)` for each `len`.
+    /// Arrays for a ring of `slots` slots, `lows` low bits (none if `None`: the ring shares its
+    /// predecessor's) and `dir` directory entries: kept ones where they fit, else new ones of
+    /// capacity `room(len)` for each `len`.
     pub(super) fn take(
         &self,
-        (slots, lows, dir): (usize, usize, usize),
+        (slots, lows, dir): (usize, Option<usize>, usize),
         room: impl Fn(usize) -> usize,
-    ) -> (Vec<u64>, Vec<u16>, Vec<u16>) {
+    ) -> (Vec<u64>, Option<Vec<u16>>, Vec<u16>) {
         match self.kept.try_lock() {
             Ok(mut k) => (
                 take(&mut k.slots, slots, room(slots)),
-                take(&mut k.lows, lows, room(lows)),
+                lows.map(|lows| take(&mut k.lows, lows, room(lows))),
                 take(&mut k.dirs, dir, dir),
             ),
             Err(_) => (
                 Vec::with_capacity(room(slots)),
-                Vec::with_capacity(room(lows)),
+                lows.map(|lows| Vec::with_capacity(room(lows))),
                 Vec::with_capacity(dir),
             ),
         }
@@ -79,10 +80,12 @@ impl Spares {
 
     /// Gives back a gone ring's point arrays (freed instead if the lock is busy or enough are
     /// kept).
-    pub(super) fn give_points(&self, slots: Vec<u64>, lows: Vec<u16>) {
+    pub(super) fn give_points(&self, slots: Vec<u64>, lows: Option<Vec<u16>>) {
         if let Ok(mut k) = self.kept.try_lock() {
             give(&mut k.slots, slots);
-            give(&mut k.lows, lows);
+            if let Some(lows) = lows {
+                give(&mut k.lows, lows);
+            }
         }
     }
 
@@ -110,10 +113,11 @@ mod tests {
         let spares = Spares::default();
         let slots = Vec::with_capacity(1000);
         let ptr = slots.as_ptr();
-        spares.give_points(slots, Vec::with_capacity(900));
+        spares.give_points(slots, Some(Vec::with_capacity(900)));
         spares.give_dir(Vec::with_capacity(300));
         assert_eq!(spares.counts(), (1, 1, 1));
-        let (s, l, d) = spares.take((990, 900, 300), |n| n + n / 16);
+        let (s, l, d) = spares.take((990, Some(900), 300), |n| n + n / 16);
+        let l = l.unwrap();
         assert_eq!(s.as_ptr(), ptr);
         assert!(s.is_empty() && l.capacity() == 900 && d.capacity() == 300);
         assert_eq!(spares.counts(), (0, 0, 0));
@@ -122,8 +126,9 @@ mod tests {
     #[test]
     fn arrays_too_small_or_far_too_large_are_not_taken() {
         let spares = Spares::default();
-        spares.give_points(Vec::with_capacity(100), Vec::with_capacity(4000));
-        let (s, l, _) = spares.take((200, 1000, 10), |n| n + 1);
+        spares.give_points(Vec::with_capacity(100), Some(Vec::with_capacity(4000)));
+        let (s, l, _) = spares.take((200, Some(1000), 10), |n| n + 1);
+        let l = l.unwrap();
         assert_eq!((s.capacity(), l.capacity()), (201, 1001));
         // Both were looked at and dropped.
         assert_eq!(spares.counts(), (0, 0, 0));
@@ -133,7 +138,7 @@ mod tests {
     fn at_most_keep_arrays_are_kept() {
         let spares = Spares::default();
         for _ in 0..KEEP + 2 {
-            spares.give_points(Vec::with_capacity(8), Vec::with_capacity(8));
+            spares.give_points(Vec::with_capacity(8), Some(Vec::with_capacity(8)));
         }
         assert_eq!(spares.counts(), (KEEP, KEEP, 0));
     }
