@@ -9,7 +9,7 @@ use super::super::prefetch::prefetch_read;
 use super::merge::SlotPlan;
 use super::{
     first_not_below, pack, position, quantize, sentinel, slot_owner, Flat, Form, Head, Heads,
-    Packed, Spares, DIR_MAX, LOCAL, LOCAL_BITS, PAD, WINDOW_MAX,
+    Packed, Record, Spares, DIR_MAX, LOCAL, LOCAL_BITS, PAD, WINDOW_MAX,
 };
 
 /// The room a publication's flat array of `len` elements is allocated with when no spare fits
@@ -87,6 +87,7 @@ impl Packed {
         let spares = Arc::new(Spares::default());
         Self::from_flat(
             (slots, Arc::new(lows), spares, Vec::new()),
+            Record::whole(),
             Some(dir),
             true,
             ids,
@@ -107,6 +108,7 @@ impl Packed {
     #[allow(clippy::too_many_arguments)]
     fn from_flat(
         (slots, lows, spares, vacant): (Vec<u64>, Arc<Vec<u16>>, Arc<Spares>, Vec<u32>),
+        record: Arc<Record>,
         dir: Option<Vec<u16>>,
         full_check: bool,
         ids: Vec<u32>,
@@ -147,6 +149,7 @@ impl Packed {
             lows,
             spares,
             vacant,
+            record,
         });
         Some(Packed {
             heads: Heads::flat(buckets >> LOCAL_BITS),
@@ -293,9 +296,9 @@ impl Packed {
         }
         // The next arrays: spares of this lineage where they fit (see `spares`), else new ones.
         let spares = Arc::clone(&self.flat.as_ref()?.spares);
-        let (mut next_slots, next_lows, next_dir) =
-            spares.take((n + WINDOW_MAX + 1, Some(n), self.dir.len()), room);
-        let mut next_lows = next_lows?;
+        let (next_slots, next_lows, next_dir) =
+            spares.take((Some(n + WINDOW_MAX + 1), Some(n), self.dir.len()), room);
+        let (mut next_slots, mut next_lows) = (next_slots?, next_lows?);
         // Each fresh point's place: the first old point of its bucket not below it by (position,
         // node id). Searched in a loop of their own, so that the searches overlap.
         let places: Vec<usize> = fresh
@@ -410,6 +413,7 @@ impl Packed {
         next_slots.extend_from_slice(&[PAD; WINDOW_MAX]);
         Self::from_flat(
             (next_slots, Arc::new(next_lows), spares, Vec::new()),
+            Record::whole(),
             ok.then_some(dir),
             false,
             plan.ids,
@@ -534,9 +538,19 @@ impl Packed {
             return None;
         }
         let spares = Arc::clone(&f.spares);
-        // The positions stay: the low bits are shared, not copied.
-        let (mut slots, _, mut dir) = spares.take((n + WINDOW_MAX + 1, None, self.dir.len()), room);
-        slots.extend_from_slice(&f.slots);
+        // The slots: a gone ancestor's array brought up to date where the lineage kept one, else
+        // a copy. The positions stay: the low bits are shared, not copied.
+        let updated = spares.take_updated(&f.record, &f.slots);
+        let copy = updated.is_none().then_some(n + WINDOW_MAX + 1);
+        let (spare, _, mut dir) = spares.take((copy, None, self.dir.len()), room);
+        let mut slots = match (updated, spare) {
+            (Some(slots), _) => slots,
+            (None, Some(mut spare)) => {
+                spare.extend_from_slice(&f.slots);
+                spare
+            }
+            (None, None) => return None,
+        };
         let lows = Arc::clone(&f.lows);
         dir.extend_from_slice(&self.dir);
         for &(r, slot) in taken {
@@ -544,8 +558,15 @@ impl Packed {
             *s = *s & !0xFFFF | u64::from(slot);
         }
         restand(&mut slots, &vacant, n);
+        // The ranks these slots differ at from the parent's: the slots taken, every stand-in
+        // (given its id again) and the sentinel.
+        let mut changed: Vec<u32> = taken.iter().map(|&(r, _)| r).collect();
+        changed.extend_from_slice(&vacant);
+        changed.push(n as u32);
+        let record = Record::changed(&f.record, changed);
         Self::from_flat(
             (slots, lows, spares, vacant),
+            record,
             Some(dir),
             false,
             plan.ids.clone(),

@@ -105,7 +105,7 @@ mod spares;
 
 pub(crate) use build::PageWriter;
 pub(crate) use merge::Change;
-use spares::Spares;
+use spares::{Record, Spares};
 
 /// Filler after a page's sentinel: never counted as below a key (nothing is above `u64::MAX`).
 pub(crate) const PAD: u64 = u64::MAX;
@@ -486,6 +486,8 @@ struct Flat {
     /// [`Packed::iter_from`], ...) skip them. Empty unless a publication removed points in place
     /// (see `flat`).
     vacant: Vec<u32>,
+    /// How the slots came from the parent ring's (see [`Record`]).
+    record: Arc<Record>,
 }
 
 impl Drop for Flat {
@@ -493,7 +495,7 @@ impl Drop for Flat {
         // The last ring of its lineage frees its arrays as they are: no ring is left to publish
         // from and take them.
         if Arc::strong_count(&self.spares) > 1 {
-            let slots = std::mem::take(&mut self.slots);
+            let slots = (Arc::clone(&self.record), std::mem::take(&mut self.slots));
             // The low bits go back with the last packing that shares them.
             let lows = Arc::get_mut(&mut self.lows).map(std::mem::take);
             self.spares.give_points(slots, lows);

@@ -14,7 +14,51 @@
 //! giving back and taking use `try_lock`, and a busy lock means the arrays are freed, or made
 //! afresh, as before.
 
+use std::sync::Arc;
+
 use crate::sync::Mutex;
+
+/// The most records a chain of in-place publications keeps (see [`Record`]): past it, a ring's
+/// record starts a new chain, as a ring written whole does.
+const CHAIN_MAX: u8 = 8;
+
+/// Which slots a flat ring's slot array holds, as a change from its parent's: a ring published in
+/// place (see `flat`) differs from the ring it came from only at a few ranks, so the slot array of
+/// an ancestor that is gone can be brought up to date by rewriting the ranks its descendants
+/// changed, instead of copying the whole array. A spare slot array keeps its ring's record.
+pub(super) struct Record {
+    /// The ranks at which this ring's slots differ from its parent's; `None` for a ring whose
+    /// arrays were written whole (no ancestor's array can be brought to it).
+    changed: Option<Box<[u32]>>,
+    /// The parent's record (`None` where `changed` is).
+    parent: Option<Arc<Record>>,
+    /// How many records the chain holds below this one.
+    depth: u8,
+}
+
+impl Record {
+    /// The record of a ring whose slot array was written whole.
+    pub(super) fn whole() -> Arc<Record> {
+        Arc::new(Record {
+            changed: None,
+            parent: None,
+            depth: 0,
+        })
+    }
+
+    /// The record of a ring made in place from the ring of `parent`, differing from it at the
+    /// slot ranks `changed`.
+    pub(super) fn changed(parent: &Arc<Record>, changed: Vec<u32>) -> Arc<Record> {
+        if parent.depth + 1 >= CHAIN_MAX {
+            return Record::whole();
+        }
+        Arc::new(Record {
+            changed: Some(changed.into_boxed_slice()),
+            parent: Some(Arc::clone(parent)),
+            depth: parent.depth + 1,
+        })
+    }
+}
 
 /// The most arrays of each kind a lineage keeps: the ring a publication replaced and, when readers
 /// held it a while, the one before. A lineage so holds at most two rings' arrays besides its live
@@ -30,7 +74,8 @@ pub(super) struct Spares {
 
 #[derive(Default)]
 struct Kept {
-    slots: Vec<Vec<u64>>,
+    /// Slot arrays, each with its ring's record (content intact; see [`Spares::take_updated`]).
+    slots: Vec<(Arc<Record>, Vec<u64>)>,
     lows: Vec<Vec<u16>>,
     dirs: Vec<Vec<u16>>,
 }
@@ -48,6 +93,17 @@ fn take<T>(kept: &mut Vec<Vec<T>>, len: usize, room: usize) -> Vec<T> {
     Vec::with_capacity(room)
 }
 
+/// Takes the last slot array of `kept` as [`take`] does (its record dropped).
+fn take_slots(kept: &mut Vec<(Arc<Record>, Vec<u64>)>, len: usize, room: usize) -> Vec<u64> {
+    while let Some((_, mut v)) = kept.pop() {
+        if v.capacity() >= len && v.capacity() - v.capacity() / 4 <= len {
+            v.clear();
+            return v;
+        }
+    }
+    Vec::with_capacity(room)
+}
+
 /// Keeps `v` in `kept` unless [`KEEP`] are kept already.
 fn give<T>(kept: &mut Vec<Vec<T>>, v: Vec<T>) {
     if kept.len() < KEEP && v.capacity() > 0 {
@@ -56,33 +112,71 @@ fn give<T>(kept: &mut Vec<Vec<T>>, v: Vec<T>) {
 }
 
 impl Spares {
-    /// Arrays for a ring of `slots` slots, `lows` low bits (none if `None`: the ring shares its
-    /// predecessor's) and `dir` directory entries: kept ones where they fit, else new ones of
-    /// capacity `room(len)` for each `len`.
+    /// Arrays for a ring of `slots` slots, `lows` low bits and `dir` directory entries (no slots
+    /// or low bits where `None`: the ring has them otherwise): kept ones where they fit, emptied,
+    /// else new ones of capacity `room(len)` for each `len`.
     pub(super) fn take(
         &self,
-        (slots, lows, dir): (usize, Option<usize>, usize),
+        (slots, lows, dir): (Option<usize>, Option<usize>, usize),
         room: impl Fn(usize) -> usize,
-    ) -> (Vec<u64>, Option<Vec<u16>>, Vec<u16>) {
+    ) -> (Option<Vec<u64>>, Option<Vec<u16>>, Vec<u16>) {
         match self.kept.try_lock() {
             Ok(mut k) => (
-                take(&mut k.slots, slots, room(slots)),
+                slots.map(|slots| take_slots(&mut k.slots, slots, room(slots))),
                 lows.map(|lows| take(&mut k.lows, lows, room(lows))),
                 take(&mut k.dirs, dir, dir),
             ),
             Err(_) => (
-                Vec::with_capacity(room(slots)),
+                slots.map(|slots| Vec::with_capacity(room(slots))),
                 lows.map(|lows| Vec::with_capacity(room(lows))),
                 Vec::with_capacity(dir),
             ),
         }
     }
 
+    /// The slot array of the ring whose record is `record`, made from a kept array of one of its
+    /// ancestors brought up to date (every rank a ring between them changed rewritten from
+    /// `current`, that ring's slots); `None` if no kept array is one (the caller copies).
+    pub(super) fn take_updated(&self, record: &Arc<Record>, current: &[u64]) -> Option<Vec<u64>> {
+        let mut k = self.kept.try_lock().ok()?;
+        // The ancestors, nearest first, and for each the records of the rings after it.
+        let mut newer: Vec<&Record> = vec![record];
+        let mut at = record.parent.as_ref();
+        while let Some(ancestor) = at {
+            if let Some(i) = k.slots.iter().position(|(r, _)| Arc::ptr_eq(r, ancestor)) {
+                let (_, mut slots) = k.slots.swap_remove(i);
+                if slots.len() != current.len() {
+                    return None;
+                }
+                for rec in &newer {
+                    for &r in rec.changed.as_deref()? {
+                        let r = r as usize;
+                        slots[r] = *current.get(r)?;
+                    }
+                }
+                return Some(slots);
+            }
+            newer.push(ancestor);
+            at = ancestor.parent.as_ref();
+        }
+        None
+    }
+
     /// Gives back a gone ring's point arrays (freed instead if the lock is busy or enough are
     /// kept).
-    pub(super) fn give_points(&self, slots: Vec<u64>, lows: Option<Vec<u16>>) {
+    pub(super) fn give_points(
+        &self,
+        (record, slots): (Arc<Record>, Vec<u64>),
+        lows: Option<Vec<u16>>,
+    ) {
         if let Ok(mut k) = self.kept.try_lock() {
-            give(&mut k.slots, slots);
+            // The newest is kept: it is the likeliest ancestor of the next publication's ring.
+            if k.slots.len() >= KEEP {
+                k.slots.remove(0);
+            }
+            if slots.capacity() > 0 {
+                k.slots.push((record, slots));
+            }
             if let Some(lows) = lows {
                 give(&mut k.lows, lows);
             }
@@ -113,11 +207,11 @@ mod tests {
         let spares = Spares::default();
         let slots = Vec::with_capacity(1000);
         let ptr = slots.as_ptr();
-        spares.give_points(slots, Some(Vec::with_capacity(900)));
+        spares.give_points((Record::whole(), slots), Some(Vec::with_capacity(900)));
         spares.give_dir(Vec::with_capacity(300));
         assert_eq!(spares.counts(), (1, 1, 1));
-        let (s, l, d) = spares.take((990, Some(900), 300), |n| n + n / 16);
-        let l = l.unwrap();
+        let (s, l, d) = spares.take((Some(990), Some(900), 300), |n| n + n / 16);
+        let (s, l) = (s.unwrap(), l.unwrap());
         assert_eq!(s.as_ptr(), ptr);
         assert!(s.is_empty() && l.capacity() == 900 && d.capacity() == 300);
         assert_eq!(spares.counts(), (0, 0, 0));
@@ -126,9 +220,10 @@ mod tests {
     #[test]
     fn arrays_too_small_or_far_too_large_are_not_taken() {
         let spares = Spares::default();
-        spares.give_points(Vec::with_capacity(100), Some(Vec::with_capacity(4000)));
-        let (s, l, _) = spares.take((200, Some(1000), 10), |n| n + 1);
-        let l = l.unwrap();
+        let slots = (Record::whole(), Vec::with_capacity(100));
+        spares.give_points(slots, Some(Vec::with_capacity(4000)));
+        let (s, l, _) = spares.take((Some(200), Some(1000), 10), |n| n + 1);
+        let (s, l) = (s.unwrap(), l.unwrap());
         assert_eq!((s.capacity(), l.capacity()), (201, 1001));
         // Both were looked at and dropped.
         assert_eq!(spares.counts(), (0, 0, 0));
@@ -138,7 +233,8 @@ mod tests {
     fn at_most_keep_arrays_are_kept() {
         let spares = Spares::default();
         for _ in 0..KEEP + 2 {
-            spares.give_points(Vec::with_capacity(8), Some(Vec::with_capacity(8)));
+            let slots = (Record::whole(), Vec::with_capacity(8));
+            spares.give_points(slots, Some(Vec::with_capacity(8)));
         }
         assert_eq!(spares.counts(), (KEEP, KEEP, 0));
     }
