@@ -232,15 +232,27 @@ impl Packed {
         n: usize,
         keep_equal: bool,
     ) -> Option<Packed> {
-        if n > usize::from(u16::MAX) {
+        let vacant = &self.flat.as_ref()?.vacant;
+        // The stand-ins stay (moved with the points around them: dropping one costs a run, as a
+        // point that goes does) while they are at most half of what removals in place may leave,
+        // so that a ring that also grows by new nodes still removes in place.
+        let keep_vacant = vacant.len() * VACANT_SHARE * 2 <= n + vacant.len();
+        let slots_after = if keep_vacant { n + vacant.len() } else { n };
+        if slots_after > usize::from(u16::MAX) {
             // Past what the directory's ranks hold: the caller builds afresh (paged).
             return None;
         }
         if keep_equal && evicted.is_empty() {
             // A removal leaves its points in place as stand-ins, and an addition onto stand-ins at
             // its own positions (a node added back) writes them over: one copy of the arrays each.
+            // A removal is made in place from a ring without stand-ins, or from one made in place
+            // itself (a node going and coming back). A ring whose arrays were written whole while
+            // it held stand-ins is one that grows by new nodes: its stand-ins would only be
+            // dropped later, each a run, so its removals take the runs at once instead.
+            let f = self.flat.as_ref()?;
+            let may_vacate = f.vacant.is_empty() || f.record.in_place();
             let in_place = match (fresh.is_empty(), gone_positions.is_empty()) {
-                (true, false) => self.vacated(&plan, gone_positions),
+                (true, false) if may_vacate => self.vacated(&plan, gone_positions),
                 (false, true) => self.filled(&plan, fresh),
                 _ => None,
             };
@@ -265,11 +277,15 @@ impl Packed {
         // The ranks of the old points that go: every point at a gone position whose slot goes
         // (several may share a position), and each evicted point.
         let mut dropped: Vec<usize> = Vec::with_capacity(gone_positions.len() + evicted.len());
+        // A stand-in names the slot of the point after it: never one of the points that go. (The
+        // ranks asked ascend with the positions, sorted for a flat ring: a cursor finds them.)
+        let mut stands = Stands::new(vacant);
+        let mut standing = |r: usize| stands.holds(r as u32);
         for &p in gone_positions {
             let (start, end) = self.flat_range(p);
             let mut r = self.flat_exact(start, end, p);
             while r < end && pos(r) == p {
-                if goes(os[r]) {
+                if goes(os[r]) && !standing(r) {
                     dropped.push(r);
                 }
                 r += 1;
@@ -278,7 +294,7 @@ impl Packed {
         for &(p, id) in evicted {
             let (start, end) = self.flat_range(p);
             let mut r = self.flat_exact(start, end, p);
-            while r < end && pos(r) == p && (goes(os[r]) || id_of(os[r]) != id) {
+            while r < end && pos(r) == p && (goes(os[r]) || id_of(os[r]) != id || standing(r)) {
                 r += 1;
             }
             if r == end || pos(r) != p {
@@ -286,16 +302,18 @@ impl Packed {
             }
             dropped.push(r);
         }
-        // Every stand-in goes too: the next arrays are written whole, without any.
-        let vacant = &self.flat.as_ref()?.vacant;
-        dropped.extend(vacant.iter().map(|&v| v as usize));
+        if !keep_vacant {
+            dropped.extend(vacant.iter().map(|&v| v as usize));
+        }
+        let dropped_vacant = if keep_vacant { 0 } else { vacant.len() };
         dropped.sort_unstable();
         dropped.dedup();
-        if dropped.len() != gone_positions.len() + evicted.len() + vacant.len() {
+        if dropped.len() != gone_positions.len() + evicted.len() + dropped_vacant {
             return None;
         }
         // The next arrays: spares of this lineage where they fit (see `spares`), else new ones.
         let spares = Arc::clone(&self.flat.as_ref()?.spares);
+        let n = slots_after;
         let (next_slots, next_lows, next_dir) =
             spares.take((Some(n + WINDOW_MAX + 1), Some(n), self.dir.len()), room);
         let (mut next_slots, mut next_lows) = (next_slots?, next_lows?);
@@ -375,16 +393,29 @@ impl Packed {
         let mut landed: Vec<usize> = Vec::with_capacity(fresh.len());
         let mut from = 0;
         let mut d = 0;
+        // The stand-ins kept, at their ranks in the next arrays (found run by run as they are
+        // copied: none is dropped, so each lies in one run).
+        let mut moved_vacant: Vec<u32> = Vec::with_capacity(vacant.len());
+        let mut vi = if keep_vacant { 0 } else { vacant.len() };
+        // Copies the old points `a..b` to the end of `s` and `l`.
+        let mut copy_run = |a: usize, b: usize, s: &mut Vec<u64>, l: &mut Vec<u16>| {
+            while let Some(&v) = vacant.get(vi).filter(|&&v| (v as usize) < b) {
+                if let Some(k) = (v as usize).checked_sub(a) {
+                    moved_vacant.push((s.len() + k) as u32);
+                }
+                vi += 1;
+            }
+            s.extend_from_slice(&os[a..b]);
+            l.extend_from_slice(&ol[a..b]);
+        };
         // Copies the old points from `from` up to rank `to`, leaving out the dropped ones.
         let mut copy_to = |to: usize, from: &mut usize, s: &mut Vec<u64>, l: &mut Vec<u16>| {
             while let Some(&r) = dropped.get(d).filter(|&&r| r < to) {
-                s.extend_from_slice(&os[*from..r]);
-                l.extend_from_slice(&ol[*from..r]);
+                copy_run(*from, r, s, l);
                 *from = r + 1;
                 d += 1;
             }
-            s.extend_from_slice(&os[*from..to]);
-            l.extend_from_slice(&ol[*from..to]);
+            copy_run(*from, to, s, l);
             *from = to;
         };
         for (&(q, _, slot), &r) in fresh.iter().zip(&places) {
@@ -411,8 +442,13 @@ impl Packed {
         }
         next_slots.push(sentinel(slot_owner(next_slots[0])));
         next_slots.extend_from_slice(&[PAD; WINDOW_MAX]);
+        if moved_vacant.len() != vacant.len() - dropped_vacant {
+            return None;
+        }
+        // The points after the stand-ins may have changed: each names its next point's slot again.
+        restand(&mut next_slots, &moved_vacant, n);
         Self::from_flat(
-            (next_slots, Arc::new(next_lows), spares, Vec::new()),
+            (next_slots, Arc::new(next_lows), spares, moved_vacant),
             Record::whole(),
             ok.then_some(dir),
             false,
@@ -444,11 +480,10 @@ impl Packed {
         newly.sort_unstable();
         newly.dedup();
         // Stand-ins whose next point goes name its slot too: not points of the change.
-        newly.retain(|&r| !contains_ascending(&f.vacant, r));
+        let vacant = merge_ascending(&f.vacant, &mut newly);
         if newly.len() != gone_positions.len() {
             return None;
         }
-        let vacant = merge_ascending(&f.vacant, &newly);
         self.rewritten_in_place(plan, vacant, &[])
     }
 
@@ -577,33 +612,55 @@ impl Packed {
     }
 }
 
-/// The union of two ascending lists without repeats, ascending.
-fn merge_ascending(a: &[u32], b: &[u32]) -> Vec<u32> {
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() || j < b.len() {
-        let next = match (a.get(i), b.get(j)) {
-            (Some(&x), Some(&y)) if x <= y => {
-                i += 1;
-                j += usize::from(x == y);
-                x
-            }
-            (_, Some(&y)) => {
-                j += 1;
-                y
-            }
-            (Some(&x), None) => {
-                i += 1;
-                x
-            }
-            (None, None) => break,
-        };
-        out.push(next);
+/// The union of ascending `old` and ascending `new`, ascending; the ranks of `new` that `old` holds
+/// already are taken out of it.
+fn merge_ascending(old: &[u32], new: &mut Vec<u32>) -> Vec<u32> {
+    if old.is_empty() {
+        return new.clone();
     }
+    let mut out = Vec::with_capacity(old.len() + new.len());
+    let (mut i, mut kept) = (0, 0);
+    for j in 0..new.len() {
+        let x = new[j];
+        while i < old.len() && old[i] < x {
+            out.push(old[i]);
+            i += 1;
+        }
+        if i < old.len() && old[i] == x {
+            continue;
+        }
+        out.push(x);
+        new[kept] = x;
+        kept += 1;
+    }
+    new.truncate(kept);
+    out.extend_from_slice(&old[i..]);
     out
 }
 
-/// Whether ascending `list` holds `x`.
-fn contains_ascending(list: &[u32], x: u32) -> bool {
-    !list.is_empty() && list.binary_search(&x).is_ok()
+/// Whether ranks are stand-ins, asked mostly in ascending order: a cursor over the ascending
+/// stand-in ranks that moves forward, and a binary search for a rank asked out of order.
+struct Stands<'a> {
+    vacant: &'a [u32],
+    at: usize,
+}
+
+impl<'a> Stands<'a> {
+    fn new(vacant: &'a [u32]) -> Self {
+        Stands { vacant, at: 0 }
+    }
+
+    /// Whether rank `r` is a stand-in.
+    fn holds(&mut self, r: u32) -> bool {
+        if self.vacant.is_empty() {
+            return false;
+        }
+        if self.at > 0 && self.vacant[self.at - 1] >= r {
+            return self.vacant.binary_search(&r).is_ok();
+        }
+        while self.at < self.vacant.len() && self.vacant[self.at] < r {
+            self.at += 1;
+        }
+        self.vacant.get(self.at) == Some(&r)
+    }
 }

@@ -46,6 +46,11 @@ impl Record {
         })
     }
 
+    /// Whether the ring was made in place from its parent (in a chain short enough to say so).
+    pub(super) fn in_place(&self) -> bool {
+        self.changed.is_some()
+    }
+
     /// The record of a ring made in place from the ring of `parent`, differing from it at the
     /// slot ranks `changed`.
     pub(super) fn changed(parent: &Arc<Record>, changed: Vec<u32>) -> Arc<Record> {
