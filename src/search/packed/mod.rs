@@ -67,7 +67,10 @@
 //! whole, in runs copied between the points that come and go, and moves the directory by the
 //! counts that changed: at this size that is a few hundred KiB of streaming copies, where
 //! rewriting a third of the pages one by one (what 160 changed points do to 512 pages) costs more
-//! than twice as much.
+//! than twice as much. A removal writes none of that: its points stay in place as *stand-ins*, each
+//! with the slot id of the point after it, so that every read answers as if they were gone (see
+//! `Flat::vacant`), and a node added back takes its own stand-ins over; such a publication's slots
+//! are a gone ancestor's array brought up to date where the lineage kept one (see `spares`).
 //!
 //! Invariants, established when a packing is made and never changed afterwards (the fields are
 //! private, pages and flat arrays are never written once a packing holds them, and no method hands

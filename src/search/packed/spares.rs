@@ -9,6 +9,11 @@
 //! ring published from the same full build shares one [`Spares`]), and the next publication takes
 //! them: memory the process has, most often still in the cache.
 //!
+//! A publication in place (a removal leaving stand-ins, a node added back onto them; see `flat`)
+//! changes a few hundred slots. Its slot array is then the array of a gone ancestor, brought up to
+//! date by rewriting the ranks the rings since have changed ([`Record`]), where the lineage kept
+//! one; its low bits are its parent's, shared.
+//!
 //! A lineage keeps at most [`KEEP`] arrays of each kind. Nothing waits on the lock: a ring can go
 //! on any thread (the one that runs the epoch collector's deferred drops, a reader's included), so
 //! giving back and taking use `try_lock`, and a busy lock means the arrays are freed, or made
