@@ -23,8 +23,8 @@ fn room(len: usize) -> usize {
 /// Directory entries a publication moves at once (one 128-bit vector of them).
 const DIR_LANES: usize = 8;
 
-/// A flat ring holds at most one stand-in (see `Flat::vacant`) in this many slots: a removal that
-/// would pass it writes the arrays afresh instead, without any.
+/// A removal in place leaves at most one stand-in (see `Flat::vacant`) in this many slots: one
+/// that would leave more takes the merge of runs instead, which keeps at most half as many.
 const VACANT_SHARE: usize = 16;
 
 /// Gives every stand-in of `slots` (ranks `vacant`, ascending, fewer than `n`) the slot id of the

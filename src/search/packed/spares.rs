@@ -32,13 +32,15 @@ const CHAIN_MAX: u8 = 8;
 /// an ancestor that is gone can be brought up to date by rewriting the ranks its descendants
 /// changed, instead of copying the whole array. A spare slot array keeps its ring's record.
 pub(super) struct Record {
-    /// The ranks at which this ring's slots differ from its parent's; `None` for a ring whose
-    /// arrays were written whole (no ancestor's array can be brought to it).
+    /// The ranks at which this ring's slots differ from its parent's; `None` where no ancestor's
+    /// array can be brought to this ring's (its arrays were written whole, or the chain was cut).
     changed: Option<Box<[u32]>>,
-    /// The parent's record (`None` where `changed` is).
+    /// The parent's record (`None` where `changed` is `None`).
     parent: Option<Arc<Record>>,
     /// How many records the chain holds below this one.
     depth: u8,
+    /// Whether the ring was made in place from its parent (also where the chain was cut).
+    in_place: bool,
 }
 
 impl Record {
@@ -48,24 +50,31 @@ impl Record {
             changed: None,
             parent: None,
             depth: 0,
+            in_place: false,
         })
     }
 
-    /// Whether the ring was made in place from its parent (in a chain short enough to say so).
+    /// Whether the ring was made in place from its parent.
     pub(super) fn in_place(&self) -> bool {
-        self.changed.is_some()
+        self.in_place
     }
 
     /// The record of a ring made in place from the ring of `parent`, differing from it at the
     /// slot ranks `changed`.
     pub(super) fn changed(parent: &Arc<Record>, changed: Vec<u32>) -> Arc<Record> {
         if parent.depth + 1 >= CHAIN_MAX {
-            return Record::whole();
+            return Arc::new(Record {
+                changed: None,
+                parent: None,
+                depth: 0,
+                in_place: true,
+            });
         }
         Arc::new(Record {
             changed: Some(changed.into_boxed_slice()),
             parent: Some(Arc::clone(parent)),
             depth: parent.depth + 1,
+            in_place: true,
         })
     }
 }
@@ -181,10 +190,10 @@ impl Spares {
     ) {
         if let Ok(mut k) = self.kept.try_lock() {
             // The newest is kept: it is the likeliest ancestor of the next publication's ring.
-            if k.slots.len() >= KEEP {
-                k.slots.remove(0);
-            }
             if slots.capacity() > 0 {
+                if k.slots.len() >= KEEP {
+                    k.slots.remove(0);
+                }
                 k.slots.push((record, slots));
             }
             if let Some(lows) = lows {
