@@ -100,8 +100,9 @@ impl Packed {
 
     /// The packing of points sorted and counted into buckets already, by a full build: `points`
     /// sorted, each its position (as the profile has it) in the top 64 bits above its node id, every
-    /// id below 2^16 (slot ids = node ids), and `buckets[b]` the rank of the first point of bucket `b` under
-    /// [`Packed::geometry`] for these points (`2^bits + 1` entries, the last `points.len()`).
+    /// id below `ids <= 2^16` (slot ids = node ids), and `buckets[b]` the rank of the first point of
+    /// bucket `b` under [`Packed::geometry`] for these points and ids (`2^bits + 1` entries, the
+    /// last `points.len()`).
     /// Nothing is counted again: the page tables are the bucket starts. `None` as for
     /// [`from_sorted`](Self::from_sorted), or if `buckets` does not fit that geometry.
     pub(crate) fn from_buckets(
