@@ -277,15 +277,14 @@ impl Packed {
         // The ranks of the old points that go: every point at a gone position whose slot goes
         // (several may share a position), and each evicted point.
         let mut dropped: Vec<usize> = Vec::with_capacity(gone_positions.len() + evicted.len());
-        // A stand-in names the slot of the point after it: never one of the points that go. (The
-        // ranks asked ascend with the positions, sorted for a flat ring: a cursor finds them.)
-        let mut stands = Stands::new(vacant);
-        let mut standing = |r: usize| stands.holds(r as u32);
+        // A stand-in names the slot of the point after it: never one of the points that go (those
+        // found at the gone positions are taken out below, after the sort).
+        let standing = |r: usize| !vacant.is_empty() && vacant.binary_search(&(r as u32)).is_ok();
         for &p in gone_positions {
             let (start, end) = self.flat_range(p);
             let mut r = self.flat_exact(start, end, p);
             while r < end && pos(r) == p {
-                if goes(os[r]) && !standing(r) {
+                if goes(os[r]) {
                     dropped.push(r);
                 }
                 r += 1;
@@ -302,12 +301,22 @@ impl Packed {
             }
             dropped.push(r);
         }
-        if !keep_vacant {
-            dropped.extend(vacant.iter().map(|&v| v as usize));
-        }
-        let dropped_vacant = if keep_vacant { 0 } else { vacant.len() };
         dropped.sort_unstable();
         dropped.dedup();
+        if !vacant.is_empty() {
+            let mut vi = 0;
+            dropped.retain(|&r| {
+                while vacant.get(vi).is_some_and(|&v| (v as usize) < r) {
+                    vi += 1;
+                }
+                vacant.get(vi) != Some(&(r as u32))
+            });
+        }
+        if !keep_vacant {
+            dropped.extend(vacant.iter().map(|&v| v as usize));
+            dropped.sort_unstable();
+        }
+        let dropped_vacant = if keep_vacant { 0 } else { vacant.len() };
         if dropped.len() != gone_positions.len() + evicted.len() + dropped_vacant {
             return None;
         }
@@ -393,29 +402,16 @@ impl Packed {
         let mut landed: Vec<usize> = Vec::with_capacity(fresh.len());
         let mut from = 0;
         let mut d = 0;
-        // The stand-ins kept, at their ranks in the next arrays (found run by run as they are
-        // copied: none is dropped, so each lies in one run).
-        let mut moved_vacant: Vec<u32> = Vec::with_capacity(vacant.len());
-        let mut vi = if keep_vacant { 0 } else { vacant.len() };
-        // Copies the old points `a..b` to the end of `s` and `l`.
-        let mut copy_run = |a: usize, b: usize, s: &mut Vec<u64>, l: &mut Vec<u16>| {
-            while let Some(&v) = vacant.get(vi).filter(|&&v| (v as usize) < b) {
-                if let Some(k) = (v as usize).checked_sub(a) {
-                    moved_vacant.push((s.len() + k) as u32);
-                }
-                vi += 1;
-            }
-            s.extend_from_slice(&os[a..b]);
-            l.extend_from_slice(&ol[a..b]);
-        };
         // Copies the old points from `from` up to rank `to`, leaving out the dropped ones.
         let mut copy_to = |to: usize, from: &mut usize, s: &mut Vec<u64>, l: &mut Vec<u16>| {
             while let Some(&r) = dropped.get(d).filter(|&&r| r < to) {
-                copy_run(*from, r, s, l);
+                s.extend_from_slice(&os[*from..r]);
+                l.extend_from_slice(&ol[*from..r]);
                 *from = r + 1;
                 d += 1;
             }
-            copy_run(*from, to, s, l);
+            s.extend_from_slice(&os[*from..to]);
+            l.extend_from_slice(&ol[*from..to]);
             *from = to;
         };
         for (&(q, _, slot), &r) in fresh.iter().zip(&places) {
@@ -428,6 +424,23 @@ impl Packed {
         copy_to(old_n, &mut from, &mut next_slots, &mut next_lows);
         if next_slots.len() != n {
             return None;
+        }
+        // The stand-ins kept, at their ranks in the next arrays: each old rank moved on by the
+        // fresh points placed at or before it, and back by the points dropped before it (none of
+        // them a stand-in).
+        let mut moved_vacant: Vec<u32> = Vec::with_capacity(vacant.len() - dropped_vacant);
+        if keep_vacant {
+            let (mut f, mut d) = (0, 0);
+            for &v in vacant {
+                let v = v as usize;
+                while places.get(f).is_some_and(|&r| r <= v) {
+                    f += 1;
+                }
+                while dropped.get(d).is_some_and(|&r| r < v) {
+                    d += 1;
+                }
+                moved_vacant.push((v + f).checked_sub(d)? as u32);
+            }
         }
         if !keep_equal {
             let same = |a: usize, b: usize| {
@@ -636,31 +649,4 @@ fn merge_ascending(old: &[u32], new: &mut Vec<u32>) -> Vec<u32> {
     new.truncate(kept);
     out.extend_from_slice(&old[i..]);
     out
-}
-
-/// Whether ranks are stand-ins, asked mostly in ascending order: a cursor over the ascending
-/// stand-in ranks that moves forward, and a binary search for a rank asked out of order.
-struct Stands<'a> {
-    vacant: &'a [u32],
-    at: usize,
-}
-
-impl<'a> Stands<'a> {
-    fn new(vacant: &'a [u32]) -> Self {
-        Stands { vacant, at: 0 }
-    }
-
-    /// Whether rank `r` is a stand-in.
-    fn holds(&mut self, r: u32) -> bool {
-        if self.vacant.is_empty() {
-            return false;
-        }
-        if self.at > 0 && self.vacant[self.at - 1] >= r {
-            return self.vacant.binary_search(&r).is_ok();
-        }
-        while self.at < self.vacant.len() && self.vacant[self.at] < r {
-            self.at += 1;
-        }
-        self.vacant.get(self.at) == Some(&r)
-    }
 }
