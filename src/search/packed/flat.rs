@@ -303,7 +303,9 @@ impl Packed {
         }
         dropped.sort_unstable();
         dropped.dedup();
-        if !vacant.is_empty() {
+        // Every gone position holds one point that goes: more found means a stand-in whose
+        // position is one of theirs (and whose next point goes), to be taken out.
+        if !vacant.is_empty() && dropped.len() > gone_positions.len() + evicted.len() {
             let mut vi = 0;
             dropped.retain(|&r| {
                 while vacant.get(vi).is_some_and(|&v| (v as usize) < r) {
@@ -433,10 +435,10 @@ impl Packed {
             let (mut f, mut d) = (0, 0);
             for &v in vacant {
                 let v = v as usize;
-                while places.get(f).is_some_and(|&r| r <= v) {
+                while f < places.len() && places[f] <= v {
                     f += 1;
                 }
-                while dropped.get(d).is_some_and(|&r| r < v) {
+                while d < dropped.len() && dropped[d] < v {
                     d += 1;
                 }
                 moved_vacant.push((v + f).checked_sub(d)? as u32);
