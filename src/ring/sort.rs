@@ -415,7 +415,8 @@ fn by_partitions(
         return None;
     }
     // The table geometry is known from the estimate alone (`radix_geometry` only needs the count,
-    // the node count and whether the top bit is used, checked below); the partitions cut it by whole pages.
+    // the node count and whether the top bit is used, checked below); the partitions cut it by
+    // whole pages.
     let geometry = radix_geometry(estimate, Some(u64::MAX), nodes);
     let plan = Plan::new(geometry, extra);
     let (bits, _) = geometry;

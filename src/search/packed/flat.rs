@@ -269,11 +269,7 @@ impl Packed {
         // points in the cache, not one miss after another.
         let looked_up = gone_positions.iter().copied();
         let looked_up = looked_up.chain(evicted.iter().map(|e| e.0));
-        for p in looked_up.chain(fresh.iter().map(|f| f.0)) {
-            let start = self.dir[self.bucket_index(p)] as usize;
-            prefetch_read(os.as_ptr().wrapping_add(start));
-            prefetch_read(ol.as_ptr().wrapping_add(start));
-        }
+        self.fetch_buckets(looked_up.chain(fresh.iter().map(|f| f.0)));
         // The ranks of the old points that go: every point at a gone position whose slot goes
         // (several may share a position), and each evicted point.
         let mut dropped: Vec<usize> = Vec::with_capacity(gone_positions.len() + evicted.len());

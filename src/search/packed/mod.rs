@@ -127,7 +127,7 @@ pub(crate) const PAGE_PADS: usize = 3;
 const POINTS_PER_BUCKET: usize = 2;
 
 /// The most bits a paged ring's table takes beyond its point count's so that its slot ids fit below
-/// its page bits (see [`Packed::geometry`]): 8 times the buckets, pages of ~6–8 points.
+/// its page bits (see [`Packed::geometry`]): at most 8 times the buckets (pages of ~6–8 points).
 const SPARSE_BITS: u32 = 3;
 
 /// Buckets per page, as a power of two.
