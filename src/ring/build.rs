@@ -124,7 +124,7 @@ impl Ring {
     fn from_items(norm: u32, sorted: Sorted) -> Option<Ring> {
         let index = match sorted {
             Sorted::Items(s) if s.distinct => {
-                Index::from_items(&s.items, &s.buckets, s.geometry, norm)?
+                Index::from_items(s.items, &s.buckets, s.geometry, norm)?
             }
             Sorted::Index(index) => index,
             Sorted::Items(_) | Sorted::Meet => return None,

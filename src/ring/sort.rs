@@ -12,7 +12,7 @@
 use super::build::Pt;
 use super::parts::Parts;
 use crate::cache::{l2_bytes, L2_DEFAULT};
-use crate::search::{prefetch_read, radix_geometry, Index, PageWriter, LOCAL_BITS};
+use crate::search::{prefetch_read, radix_geometry, Index, PageWriter, ITEMS_TAIL, LOCAL_BITS};
 
 /// Buckets per page.
 const LOCAL: usize = 1 << LOCAL_BITS;
@@ -274,7 +274,10 @@ fn by_counting(
     if plan.one_pass {
         // The counts are by fine bucket: place each point's item at once. Each bucket's start is
         // its cursor, which then ends at the next bucket's start (no copy of the counts).
-        let mut items = vec![0u64; n];
+        // Room past the points for a flat ring's slots, written over the items (see
+        // `Index::from_items`).
+        let mut items = Vec::with_capacity(n + ITEMS_TAIL);
+        items.resize(n, 0u64);
         // With more cursors than the cache holds close, the cursor of the node's point
         // `CURSOR_AHEAD` on is fetched now: the cursors are read at random, and each item waits
         // on its cursor (below, fetching costs more than it saves).
@@ -838,7 +841,7 @@ mod tests {
             let counted = by_counting(nodes, n, extra, &mut Fill(fill)).unwrap();
             assert!(counted.distinct);
             let from_items =
-                Index::from_items(&counted.items, &counted.buckets, counted.geometry, 0).unwrap();
+                Index::from_items(counted.items, &counted.buckets, counted.geometry, 0).unwrap();
             let (words, starts) = pages_of(&parted);
             assert_eq!(
                 (&words, &starts),

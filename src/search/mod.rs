@@ -22,7 +22,7 @@ mod table;
 use bytemuck::{Pod, Zeroable};
 
 pub(crate) use eytzinger::Eytzinger;
-pub(crate) use packed::{Change, PageWriter, LOCAL_BITS};
+pub(crate) use packed::{Change, PageWriter, ITEMS_TAIL, LOCAL_BITS};
 pub(crate) use prefetch::prefetch_read;
 pub(crate) use radix::{Points as RadixPoints, Radix, NO_NEXT};
 #[cfg(test)]
@@ -118,7 +118,7 @@ impl Index {
     /// The radix index of a full build's points as items (see `Packed::from_items`), in the
     /// geometry `(bits, shift)` of [`radix_geometry`]. `None` if they do not fit the radix layout.
     pub(crate) fn from_items(
-        items: &[u64],
+        items: Vec<u64>,
         buckets: &[u32],
         geometry: (u32, u32),
         norm: u32,

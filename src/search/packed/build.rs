@@ -149,7 +149,7 @@ impl Packed {
     /// first point of bucket `b` in the geometry `(bits, shift)` (`2^bits + 1` entries, the last
     /// `items.len()`). `None` if `buckets` does not fit, or a page would hold more than it can.
     pub(crate) fn from_items(
-        items: &[u64],
+        items: Vec<u64>,
         buckets: &[u32],
         (bits, shift): (u32, u32),
         norm: u32,
@@ -158,6 +158,10 @@ impl Packed {
         let in_page = shift + LOCAL_BITS;
         if buckets.len() != (1 << bits) + 1 || buckets.last() != Some(&(n as u32)) || in_page > 64 {
             return None;
+        }
+        if Self::made_flat(1 << bits, n) {
+            // The flat layout's slots are written over the items (see `flat_of_items`).
+            return Self::flat_of_items(items, buckets, (bits, shift), norm % 64);
         }
         let low = 64 - in_page;
         let id_mask = (1u64 << low.min(16)) - 1;
@@ -180,6 +184,12 @@ impl Packed {
             },
             true,
         )
+    }
+
+    /// Whether a ring of `buckets` buckets and `n` points is made flat (see the module docs):
+    /// its ranks fit the directory's `u16`s.
+    pub(super) fn made_flat(buckets: usize, n: usize) -> bool {
+        buckets <= DIR_MAX && n <= usize::from(u16::MAX)
     }
 
     /// The packing of `n` points, sorted, read as (normalized position, slot id) by
@@ -210,7 +220,7 @@ impl Packed {
         if starts.len() != pages + 1 {
             return None;
         }
-        if flat_ok && buckets <= DIR_MAX && n <= usize::from(u16::MAX) {
+        if flat_ok && Self::made_flat(buckets, n) {
             // No page tables: a flat ring's ranks are its directory's `u16`s.
             return Self::assemble_flat(n, norm, ids, (bits, shift), &starts, point, table);
         }
@@ -492,7 +502,7 @@ impl PageWriter {
 /// The position bits page `p` stands for, above an item's `in_page` bits (a ring of one page has
 /// `in_page` up to 64: its page bits are none).
 #[inline(always)]
-fn page_top(p: usize, in_page: u32) -> u64 {
+pub(super) fn page_top(p: usize, in_page: u32) -> u64 {
     (p as u64).checked_shl(in_page).unwrap_or(0)
 }
 
@@ -500,7 +510,7 @@ fn page_top(p: usize, in_page: u32) -> u64 {
 /// normalized position and slot id: its position is `top` and the item's bits above `low`, its
 /// slot id the item's bits under `id_mask`.
 #[inline(always)]
-fn item_point(top: u64, x: u64, low: u32, id_mask: u64) -> (u64, u32) {
+pub(super) fn item_point(top: u64, x: u64, low: u32, id_mask: u64) -> (u64, u32) {
     (top | x >> low, (x & id_mask) as u32)
 }
 
@@ -561,7 +571,7 @@ fn write_page_with(
 #[cfg(test)]
 mod tests {
     use super::super::check::sample;
-    use super::super::{pack, FREE};
+    use super::super::{pack, FREE, ITEMS_TAIL};
     use super::*;
 
     #[test]
@@ -626,9 +636,23 @@ mod tests {
             assert_eq!(geometry, (bits, shift));
             let w = written(&items, &buckets, geometry, &counts);
             w.check();
-            let p = Packed::from_items(&items, &buckets, geometry, 0)
-                .unwrap()
-                .paged();
+            // Items with room past them for a flat ring's sentinel and pads, as a full build's.
+            let mut own = Vec::with_capacity(n + ITEMS_TAIL);
+            own.extend_from_slice(&items);
+            let addr = own.as_ptr() as usize;
+            let made = Packed::from_items(own, &buckets, geometry, 0).unwrap();
+            if let Some(flat) = &made.flat {
+                // Written over the items: the flat packing the sorted points make, array for array.
+                made.check();
+                let sorted = Packed::build(&points, &owners, 0).unwrap();
+                let want = sorted.flat.as_ref().expect("as small, so flat too");
+                assert_eq!(flat.slots, want.slots, "{n} points");
+                assert_eq!(flat.lows, want.lows);
+                assert_eq!(made.dir, sorted.dir);
+                // In the items' own memory.
+                assert_eq!(flat.slots.as_ptr() as usize, addr);
+            }
+            let p = made.paged();
             assert_eq!(w.page_words(), p.page_words(), "{n} points");
             assert_eq!(w.contents(), p.contents());
             let want: Vec<(u64, u32)> = points.iter().copied().zip(owners).collect();

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use super::super::prefetch::prefetch_read;
+use super::build::{item_point, page_top};
 use super::merge::SlotPlan;
 use super::{
     first_not_below, pack, position, quantize, sentinel, slot_owner, Flat, Form, Head, Heads,
@@ -91,6 +92,49 @@ impl Packed {
             Some(dir),
             true,
             ids,
+            shift,
+            n,
+            norm,
+        )
+    }
+
+    /// The flat packing of a full build's items (see [`Packed::from_items`], whose checks it
+    /// follows) in the geometry `(bits, shift)`, written over them: each item becomes its point's
+    /// slot at the same rank, so the items' memory is the slots' (with `ITEMS_TAIL` room past the
+    /// points, the sentinel and pads take none more), and the bucket starts are the directory.
+    /// `None` if the directory they give is not one (see [`from_flat`](Self::from_flat)).
+    pub(super) fn flat_of_items(
+        mut items: Vec<u64>,
+        buckets: &[u32],
+        (bits, shift): (u32, u32),
+        norm: u32,
+    ) -> Option<Self> {
+        let n = items.len();
+        let in_page = shift + LOCAL_BITS;
+        let low = 64 - in_page;
+        let id_mask = (1u64 << low.min(16)) - 1;
+        let mut lows = vec![0u16; n];
+        for p in 0..(1usize << bits) >> LOCAL_BITS {
+            let top = page_top(p, in_page);
+            let a = buckets[p << LOCAL_BITS] as usize;
+            let b = (buckets[(p + 1) << LOCAL_BITS] as usize).min(n);
+            for r in a..b {
+                let (q, id) = item_point(top, items[r], low, id_mask);
+                (items[r], lows[r]) = (pack(q, id), q as u16);
+            }
+        }
+        let dir = (buckets.iter())
+            .map(|&b| u16::try_from(b).ok())
+            .collect::<Option<Vec<u16>>>()?;
+        items.resize(n + WINDOW_MAX + 1, PAD);
+        items[n] = sentinel(if n > 0 { slot_owner(items[0]) } else { 0xFFFF });
+        let spares = Arc::new(Spares::default());
+        Self::from_flat(
+            (items, Arc::new(lows), spares, Vec::new()),
+            Record::whole(),
+            Some(dir),
+            true,
+            Vec::new(),
             shift,
             n,
             norm,

@@ -143,6 +143,10 @@ pub(crate) const LOCAL: usize = 1 << LOCAL_BITS;
 /// Words of a page's table (`LOCAL + 2` one-byte entries).
 const TABLE_WORDS: usize = (LOCAL + 2).div_ceil(8);
 
+/// Room a full build's items keep past their points: a flat ring's slots are written over them,
+/// followed by its sentinel and [`WINDOW_MAX`] pads (see `flat::flat_of_items`).
+pub(crate) const ITEMS_TAIL: usize = WINDOW_MAX + 1;
+
 /// The most points one page may hold (its table entries are `u16`). Hashed positions put 40–64
 /// in a page; a ring that crowds more into one is searched with the Eytzinger layout instead.
 const PAGE_MAX: usize = u8::MAX as usize;
