@@ -123,9 +123,10 @@ impl Packed {
                 (items[r], lows[r]) = (pack(q, id), q as u16);
             }
         }
-        let dir = (buckets.iter())
-            .map(|&b| u16::try_from(b).ok())
-            .collect::<Option<Vec<u16>>>()?;
+        let mut dir = Vec::with_capacity(buckets.len());
+        for &b in buckets {
+            dir.push(u16::try_from(b).ok()?);
+        }
         items.resize(n + WINDOW_MAX + 1, PAD);
         items[n] = sentinel(if n > 0 { slot_owner(items[0]) } else { 0xFFFF });
         let spares = Arc::new(Spares::default());
