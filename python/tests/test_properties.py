@@ -162,6 +162,23 @@ ANY_KEYS = st.lists(
 )
 
 
+@settings(max_examples=100)
+@given(
+    ANY_KEYS,
+    st.sampled_from(["native", "hash_ring", "uhashring", "continuum", "nginx", "maglev"]),
+)
+def test_single_lookups_equal_the_walk_from_the_key(keys: list, placement: str) -> None:
+    """get_node and get_replicas (which, under native and maglev, hash the key before they find
+    the thread's reader) answer as the walk from the key's position does (iterate_nodes, which
+    takes the position from the snapshot's placement): the owner first, then the next distinct
+    nodes."""
+    ring = HashRing(nodes={f"n{i}": 1 + i % 3 for i in range(7)}, placement=placement)
+    for k in keys:
+        walk = list(ring.iterate_nodes(k))
+        assert ring.get_node(k) == walk[0]
+        assert ring.get_replicas(k, 3) == walk[:3]
+
+
 @settings(max_examples=150)
 @given(
     ANY_KEYS,
