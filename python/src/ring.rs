@@ -347,9 +347,10 @@ impl HashRing {
         let bytes = key_bytes(key)?;
         // Under the xxHash profiles the key is hashed first, before the thread's reader is found:
         // its bytes are then read before that search's stores, not among them. Read among them
-        // (as the snapshot's `route_id` does), a key's bytes took ~30 ns more in about half of all
-        // processes, as the key's address and the stack's fell: ~60 against ~31 ns, and which keys
-        // were slow moved with the size of the environment (most likely a 4 KiB alias).
+        // (as the snapshot's `route_id` does), a key's bytes took ~30 ns more in some processes
+        // (four of six in one test), as the key's address and the stack's fell: ~60 against ~31
+        // ns, and which keys were slow moved with the size of the environment (most likely a 4 KiB
+        // alias).
         if let Some(read) = self.read {
             let h = read.hash(bytes);
             return Ok(with_current(py, &self.router, |v| {
