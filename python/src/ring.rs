@@ -351,18 +351,13 @@ impl HashRing {
         // (four of six in one test), as the key's address and the stack's fell: ~60 against ~31
         // ns, and which keys were slow moved with the size of the environment (most likely a 4 KiB
         // alias).
-        if let Some(read) = self.read {
-            let h = read.hash(bytes);
-            return Ok(with_current(py, &self.router, |v| {
-                v.snap
-                    .route_hash(h)
-                    .map(|id| name_in(py, v.snap, v.names, id))
-            }));
-        }
+        let hash = self.read.map(|read| read.hash(bytes));
         Ok(with_current(py, &self.router, |v| {
-            v.snap
-                .route_id(bytes)
-                .map(|id| name_in(py, v.snap, v.names, id))
+            match hash {
+                Some(h) => v.snap.route_hash(h),
+                None => v.snap.route_id(bytes),
+            }
+            .map(|id| name_in(py, v.snap, v.names, id))
         }))
     }
 }

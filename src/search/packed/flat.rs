@@ -84,18 +84,7 @@ impl Packed {
             }
         }
         dir[buckets] = u16::try_from(n).ok()?;
-        slots[n] = sentinel(if n > 0 { slot_owner(slots[0]) } else { 0xFFFF });
-        let spares = Arc::new(Spares::default());
-        Self::from_flat(
-            (slots, Arc::new(lows), spares, Vec::new()),
-            Record::whole(),
-            Some(dir),
-            true,
-            ids,
-            shift,
-            n,
-            norm,
-        )
+        Self::built_flat(slots, lows, dir, ids, shift, n, norm)
     }
 
     /// The flat packing of a full build's items (see [`Packed::from_items`], whose checks it
@@ -128,14 +117,30 @@ impl Packed {
             dir.push(u16::try_from(b).ok()?);
         }
         items.resize(n + WINDOW_MAX + 1, PAD);
-        items[n] = sentinel(if n > 0 { slot_owner(items[0]) } else { 0xFFFF });
+        Self::built_flat(items, lows, dir, Vec::new(), shift, n, norm)
+    }
+
+    /// A full build's flat packing, the first of its lineage: `slots` (`n` packed points, then
+    /// [`WINDOW_MAX`] + 1 pads, the first of which becomes the sentinel here), `lows` and the
+    /// directory `dir`, checked whole (see [`from_flat`](Self::from_flat)).
+    #[allow(clippy::too_many_arguments)]
+    fn built_flat(
+        mut slots: Vec<u64>,
+        lows: Vec<u16>,
+        dir: Vec<u16>,
+        ids: Vec<u32>,
+        shift: u32,
+        n: usize,
+        norm: u32,
+    ) -> Option<Self> {
+        *slots.get_mut(n)? = sentinel(if n > 0 { slot_owner(slots[0]) } else { 0xFFFF });
         let spares = Arc::new(Spares::default());
         Self::from_flat(
-            (items, Arc::new(lows), spares, Vec::new()),
+            (slots, Arc::new(lows), spares, Vec::new()),
             Record::whole(),
             Some(dir),
             true,
-            Vec::new(),
+            ids,
             shift,
             n,
             norm,
