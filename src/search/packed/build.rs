@@ -2,9 +2,11 @@
 //! (`super::flat`), and the writing of one page. Safe code only: pages are written through
 //! `bytemuck` views of their lines, and read back through the views of the parent module.
 
+use std::sync::Arc;
+
 use super::{
-    pack_point, page_lines, position, slot_owner, Chunk, Form, Head, Heads, Line, Packed, Table,
-    DIR_MAX, LOCAL, LOCAL_BITS, PAD, PAGE_MAX, PAGE_PADS, POINTS_PER_BUCKET, SPARSE_BITS,
+    pack_point, page_lines, position, slot_owner, Chunk, Form, Head, Heads, Line, Packed, Spares,
+    Table, DIR_MAX, LOCAL, LOCAL_BITS, PAD, PAGE_MAX, PAGE_PADS, POINTS_PER_BUCKET, SPARSE_BITS,
     TABLE_WORDS, TAIL,
 };
 
@@ -288,7 +290,8 @@ impl Packed {
     ) -> Self {
         let live = out.len();
         out.push(TAIL);
-        let chunk = Chunk::new(out.into_boxed_slice(), None);
+        out.shrink_to_fit();
+        let chunk = Chunk::new(out, None, None);
         let heads = offsets.into_iter().map(|at| chunk.head(at)).collect();
         let form = Form::new(64 - shift - LOCAL_BITS);
         Self {
@@ -306,6 +309,7 @@ impl Packed {
             flat: None,
             dir: Vec::new(),
             first: Head(std::ptr::null()),
+            spares: Some(Arc::new(Spares::default())),
         }
     }
 
@@ -349,7 +353,8 @@ impl Packed {
         }
         let live = out.len();
         out.push(TAIL);
-        let chunk = Chunk::new(out.into_boxed_slice(), None);
+        out.shrink_to_fit();
+        let chunk = Chunk::new(out, None, None);
         let heads = offsets.into_iter().map(|at| chunk.head(at)).collect();
         Self {
             heads: Heads::owned(heads),
@@ -366,6 +371,7 @@ impl Packed {
             dir: Vec::new(),
             flat: None,
             first: Head(std::ptr::null()),
+            spares: self.spares.clone(),
         }
     }
 }

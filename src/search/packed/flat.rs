@@ -214,6 +214,7 @@ impl Packed {
             mask: 0xFFFF,
             live: 0,
             first: Head(flat.slots.as_ptr()),
+            spares: None,
             flat: Some(flat),
             dir,
         })

@@ -29,6 +29,14 @@ const PREFETCH_MIN_PAGES: usize = 1 << 12;
 /// (a 1000-node ring of 160 points a node has 2^13 and sorts instead).
 const BITMAP_WORDS: usize = 64;
 
+/// The capacity a publication gives a new chunk of `len` lines: an eighth more, so that a
+/// chunk given back to the lineage's spares fits the next publications' chunks, which vary by a
+/// few pages (a removal's chunk is a little smaller than an addition's; with no room, additions
+/// took fresh memory every time, and faulted it in).
+fn chunk_room(len: usize) -> usize {
+    len + len / 8
+}
+
 /// What an incremental publication changes, in the ring's terms: node ids and positions as the
 /// profile has them (the packing normalizes them and assigns the slots).
 pub(crate) struct Change<'a> {
@@ -258,6 +266,7 @@ impl Packed {
             flat: None,
             dir: Vec::new(),
             first: Head(std::ptr::null()),
+            spares: self.spares.clone(),
         };
         let held: usize = merged.chunks.iter().map(|c| c.lines().len()).sum();
         if held > SLACK * live {
@@ -597,9 +606,15 @@ impl Packed {
         let lines: usize = written.iter().map(|&p| page_lines(next.len(p))).sum();
         // The pages' lines, each padded and then written while it is in the cache (padding the
         // whole chunk first made a second pass over it), then the chunk's tail.
-        let mut out: Vec<Line> = Vec::with_capacity(lines + 1);
+        let (mut out, mut heads) = match &self.spares {
+            Some(s) => {
+                let mut heads = s.take_heads(self.pages());
+                heads.extend_from_slice(&self.heads);
+                (s.take_lines(lines + 1, chunk_room(lines + 1)), heads)
+            }
+            None => (Vec::with_capacity(lines + 1), self.heads.to_vec()),
+        };
         let mut offsets: Vec<usize> = Vec::with_capacity(written.len());
-        let mut heads: Box<[Head]> = Box::from(&self.heads[..]);
         let mut chunks = self.chunks.clone();
         // Chunks by address, to find the one each rewritten page leaves.
         let mut by_base: Vec<(usize, usize)> = chunks
@@ -654,15 +669,16 @@ impl Packed {
         debug_assert!(lines > 0 || written.is_empty());
         if lines > 0 {
             let chunk = Chunk::new(
-                out.into_boxed_slice(),
+                out,
                 Some(written.iter().map(|&p| p as u32).collect()),
+                self.spares.clone(),
             );
             for (&p, &at) in written.iter().zip(&offsets) {
                 heads[p] = chunk.head(at);
             }
             chunks.push(chunk);
         }
-        (heads, chunks, live)
+        (heads.into_boxed_slice(), chunks, live)
     }
 
     /// Step 7: the page starts, moved by the count changes of the touched pages: the old starts up
@@ -676,7 +692,10 @@ impl Packed {
         // Built in one pass: the starts up to the first touched page as they are, then each run
         // between two touched pages with the changes met so far added (a copy of the whole and
         // then a pass of adds over most of it wrote it twice: at 10,000 nodes, 256 KiB each).
-        let mut starts: Vec<u32> = Vec::with_capacity(pages + 1);
+        let mut starts: Vec<u32> = match &self.spares {
+            Some(s) => s.take_starts(pages + 1),
+            None => Vec::with_capacity(pages + 1),
+        };
         starts.extend_from_slice(&self.starts[..=first]);
         let mut delta = 0u32;
         for (i, &t) in touched.iter().enumerate() {
@@ -907,6 +926,87 @@ mod tests {
             written * 100 > 3 * pages,
             "{written} of {pages} pages written"
         );
+    }
+
+    /// A paged ring's publications take the heads, starts and chunk lines of the rings and chunks
+    /// gone from its lineage (see `spares`), and read as the reference does.
+    #[test]
+    fn publications_take_the_arrays_of_gone_rings_and_chunks() {
+        let (points, owners, ring) = ring_of(40_000, 7, 250);
+        let spares = std::sync::Arc::clone(ring.spares.as_ref().expect("a paged ring has spares"));
+        let mine = points_of(&points, &owners, 3);
+        // Node 3's points leave (node 3 at id `at`; the ids after it move down).
+        let remove_map = |at: u32| -> Vec<u32> {
+            (0..250)
+                .map(|i: u32| match i.cmp(&at) {
+                    std::cmp::Ordering::Less => i,
+                    std::cmp::Ordering::Equal => NO_ID,
+                    std::cmp::Ordering::Greater => i - 1,
+                })
+                .collect()
+        };
+        let remove = |ring: &Packed, at: u32| {
+            ring.merged(
+                250,
+                &Change {
+                    fresh: &[],
+                    gone_positions: &mine,
+                    old_to_new: &remove_map(at),
+                    repoint: &[false; 249],
+                    evicted: &[],
+                    keep_equal: true,
+                },
+            )
+            .unwrap()
+        };
+        let fresh: Vec<(u64, u32)> = mine.iter().map(|&p| (p, 249)).collect();
+        let mut repoint = vec![false; 250];
+        repoint[249] = true;
+        let add_map: Vec<u32> = (0..249).collect();
+        let add = |ring: &Packed| {
+            ring.merged(
+                249,
+                &Change {
+                    fresh: &fresh,
+                    gone_positions: &[],
+                    old_to_new: &add_map,
+                    repoint: &repoint,
+                    evicted: &[],
+                    keep_equal: true,
+                },
+            )
+            .unwrap()
+        };
+        let removed = remove(&ring, 3);
+        assert_eq!(spares.paged_counts(), (0, 0, 0));
+        // The full build's ring goes: its heads and starts are kept (its chunk is still in use).
+        drop(ring);
+        assert_eq!(spares.paged_counts(), (1, 1, 0));
+        let added = add(&removed);
+        assert_eq!(spares.paged_counts(), (0, 0, 0), "taken by the addition");
+        // The removal's ring goes, and with it its chunk: the addition rewrote every page of it.
+        let chunk = removed.chunks.last().unwrap().base();
+        assert!(added.chunks.iter().all(|c| c.base() != chunk));
+        drop(removed);
+        assert_eq!(spares.paged_counts(), (1, 1, 1));
+        // Node 3 came back as the last node.
+        let again = remove(&added, 249);
+        assert_eq!(spares.paged_counts(), (0, 0, 0), "taken by the removal");
+        assert_eq!(
+            again.chunks.last().unwrap().base(),
+            chunk,
+            "the chunk's memory again"
+        );
+        again.check();
+        let map = remove_map(3);
+        let mut want: Vec<(u64, u32)> = points
+            .iter()
+            .zip(&owners)
+            .filter(|&(_, &o)| o != 3)
+            .map(|(&p, &o)| (p, map[o as usize]))
+            .collect();
+        want.sort_unstable();
+        assert_eq!(again.contents(), want);
     }
 
     /// Churn: one node of 250 leaves and comes back (as the last node, as a ring appends it), 200

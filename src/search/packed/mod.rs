@@ -377,6 +377,22 @@ impl Heads {
         }
     }
 
+    /// The packing's own array, taken out (the heads are empty after), if it has one.
+    fn take(&mut self) -> Option<Box<[Head]>> {
+        if !self.owned {
+            return None;
+        }
+        let heads = std::ptr::slice_from_raw_parts_mut(self.ptr.cast_mut(), self.len);
+        // Field by field: assigning a whole `Heads` would drop (free) the old one first.
+        let empty = &FLAT_HEADS[..0];
+        (self.ptr, self.len, self.owned) = (empty.as_ptr(), 0, false);
+        // SAFETY: an owned `Heads` holds the pointer and length `Box::into_raw` gave for a
+        // `Box<[Head]>` (`Heads::owned`); `self` no longer holds them (an empty prefix of
+        // `FLAT_HEADS` now, not owned), so the box is rebuilt once and nothing reads the array
+        // through `self` after.
+        Some(unsafe { Box::from_raw(heads) })
+    }
+
     /// A flat packing's `pages` heads (at most `DIR_MAX >> LOCAL_BITS`), all the empty page's.
     fn flat(pages: usize) -> Self {
         let heads = &FLAT_HEADS[..pages];
@@ -433,21 +449,39 @@ struct Chunk {
 
 /// What a [`Chunk`] shares between the rings that use it.
 struct ChunkMemory {
-    lines: Box<[Line]>,
+    /// A vector, not a boxed slice: its room is kept, and it goes back to the lineage's spares
+    /// when the chunk goes (see `spares`).
+    lines: Vec<Line>,
     /// The pages written into the chunk, ascending (`None`: every page of the ring, a full build's
     /// chunk). The pages still in it are among these: a publication that empties the chunk
     /// looks at them, not at every page of the ring.
     pages: Option<Box<[u32]>>,
+    /// The lineage's spares, for a publication's chunk (`None`: a full build's or a repacking's,
+    /// whose memory is the ring's size and far larger than a publication's).
+    spares: Option<Arc<Spares>>,
+}
+
+impl Drop for ChunkMemory {
+    fn drop(&mut self) {
+        // Given back only while another ring or chunk of the lineage may take it (as `Flat`).
+        if let Some(s) = self.spares.as_ref().filter(|s| Arc::strong_count(s) > 1) {
+            s.give_lines(std::mem::take(&mut self.lines));
+        }
+    }
 }
 
 impl Chunk {
     /// A chunk of `lines` (its pages, then its tail line) holding `pages` (see
     /// [`ChunkMemory::pages`]), all of them live.
-    fn new(lines: Box<[Line]>, pages: Option<Box<[u32]>>) -> Chunk {
+    fn new(lines: Vec<Line>, pages: Option<Box<[u32]>>, spares: Option<Arc<Spares>>) -> Chunk {
         debug_assert!(lines.last().is_some_and(|l| l.0 == TAIL.0));
         Chunk {
             live: lines.len().saturating_sub(1),
-            memory: Arc::new(ChunkMemory { lines, pages }),
+            memory: Arc::new(ChunkMemory {
+                lines,
+                pages,
+                spares,
+            }),
         }
     }
 
@@ -773,6 +807,10 @@ pub(crate) struct Packed {
     /// A flat packing's first slot (its flat array's address, kept here so that a lookup reads it
     /// beside the directory's); null for a paged one.
     first: Head,
+    /// A paged packing's lineage's spares (every packing published from the same full build
+    /// shares them): its heads, starts and its publications' chunks go back to them when they go,
+    /// for the next publication (see `spares`); `None` for a flat one (its arrays have their own).
+    spares: Option<Arc<Spares>>,
 }
 
 impl Drop for Packed {
@@ -784,6 +822,14 @@ impl Drop for Packed {
             .filter(|f| Arc::strong_count(&f.spares) > 1)
         {
             f.spares.give_dir(std::mem::take(&mut self.dir));
+        }
+        if let Some(s) = self.spares.as_ref().filter(|s| Arc::strong_count(s) > 1) {
+            if let Some(heads) = self.heads.take() {
+                s.give_paged(
+                    heads.into_vec(),
+                    std::mem::take(&mut self.starts).into_vec(),
+                );
+            }
         }
     }
 }
