@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use super::{
     pack_point, page_lines, position, slot_owner, Chunk, Form, Head, Heads, Line, Packed, Spares,
-    Table, DIR_MAX, LOCAL, LOCAL_BITS, PAD, PAGE_MAX, PAGE_PADS, POINTS_PER_BUCKET, SPARSE_BITS,
-    TABLE_WORDS, TAIL,
+    Table, DIR_MAX, LOCAL, LOCAL_BITS, PAD, PAGE_MAX, PAGE_PADS, POINTS_PER_BUCKET, SLOT_BYTE,
+    SPARSE_BITS, TABLE_WORDS, TAIL,
 };
 
 impl Packed {
@@ -291,7 +291,7 @@ impl Packed {
         let live = out.len();
         out.push(TAIL);
         out.shrink_to_fit();
-        let chunk = Chunk::new(out, None, None);
+        let chunk = Chunk::new(out, None, None, 0);
         let heads = offsets.into_iter().map(|at| chunk.head(at)).collect();
         let form = Form::new(64 - shift - LOCAL_BITS);
         Self {
@@ -348,13 +348,16 @@ impl Packed {
         let mut out: Vec<Line> = Vec::with_capacity(self.live + 1);
         let mut offsets = Vec::with_capacity(pages);
         for p in 0..pages {
-            offsets.push(out.len());
+            let at = out.len();
+            offsets.push(at);
             out.extend_from_slice(self.page(p).lines());
+            // The one chunk's slot.
+            set_chunk_slot(&mut out[at..], 0);
         }
         let live = out.len();
         out.push(TAIL);
         out.shrink_to_fit();
-        let chunk = Chunk::new(out, None, None);
+        let chunk = Chunk::new(out, None, None, 0);
         let heads = offsets.into_iter().map(|at| chunk.head(at)).collect();
         Self {
             heads: Heads::owned(heads),
@@ -523,7 +526,13 @@ pub(super) fn item_point(top: u64, x: u64, low: u32, id_mask: u64) -> (u64, u32)
 /// Writes a page of `points` (slots, sorted by position, all in one page) and its `table` (made by
 /// whoever made the points: see `Packed::merged`) into `dst` (its lines, pads already), its
 /// sentinel slot `sentinel`.
-pub(super) fn write_page_from(dst: &mut [Line], points: &[u64], table: &Table, sentinel: u64) {
+pub(super) fn write_page_from(
+    dst: &mut [Line],
+    points: &[u64],
+    table: &Table,
+    sentinel: u64,
+    chunk: u8,
+) {
     write_page_with(
         dst,
         points.len(),
@@ -531,6 +540,13 @@ pub(super) fn write_page_from(dst: &mut [Line], points: &[u64], table: &Table, s
         |t| t[..=LOCAL].copy_from_slice(table),
         |s| s.copy_from_slice(points),
     );
+    set_chunk_slot(dst, chunk);
+}
+
+/// Sets the chunk slot of the page whose lines start `dst` (see `Chunk::slot`).
+pub(super) fn set_chunk_slot(dst: &mut [Line], chunk: u8) {
+    let head: &mut [u8] = bytemuck::cast_slice_mut(&mut dst[..1]);
+    head[SLOT_BYTE] = chunk;
 }
 
 /// Fills a page's zeroed table entries `0..=LOCAL` from its points' local buckets, in order.

@@ -3,7 +3,7 @@
 
 use super::{
     page_lines, position, sentinel, slot_owner, Form, Packed, DIR_MAX, EMPTY_PAGE, LOCAL,
-    LOCAL_BITS, PAD, TABLE_WORDS, TAIL, WINDOW_MAX,
+    LOCAL_BITS, PAD, SLOT_BYTE, TABLE_WORDS, TAIL, WINDOW_MAX,
 };
 
 impl Packed {
@@ -84,13 +84,17 @@ impl Packed {
     }
 
     /// Every page's lines in page order, as words, and the page starts: two packings equal bit
-    /// for bit have equal ones.
+    /// for bit have equal ones. (A page's chunk slot is left out: it says where the page is, not
+    /// what it holds.)
     pub(crate) fn page_words(&self) -> (Vec<u64>, Vec<u32>) {
         let mut words = Vec::new();
         for p in 0..self.heads.len() {
+            let at = words.len();
             for line in self.page(p).lines() {
                 words.extend_from_slice(&line.0);
             }
+            let head: &mut [u8] = bytemuck::cast_slice_mut(&mut words[at..at + TABLE_WORDS]);
+            head[SLOT_BYTE] = 0;
         }
         (words, self.starts.to_vec())
     }
@@ -115,6 +119,10 @@ impl Packed {
                 c.lines().last().is_some_and(|l| l.0 == TAIL.0),
                 "a chunk's tail"
             );
+            assert_eq!((c.base, c.end), (c.base(), c.base() + c.lines().len() * 64));
+            assert!(c.slot < u8::MAX);
+            let same = self.chunks.iter().filter(|d| d.slot == c.slot).count();
+            assert_eq!(same, 1, "chunk slot {} taken once", c.slot);
         }
         let all: Vec<u64> = self.iter_from(0).map(|(p, _)| p).collect();
         assert!(all.windows(2).all(|w| w[0] <= w[1]), "points out of order");
@@ -159,6 +167,7 @@ impl Packed {
             // Invariant 2's bound: the slot after any counted rank, up to `m + WINDOW_MAX` slots
             // past the page's first, is inside the page's chunk.
             if let Some(c) = self.chunks.iter().find(|c| c.contains(self.heads[p])) {
+                assert_eq!(pg.chunk_slot(), c.slot, "page {p}'s chunk slot");
                 let end = self.heads[p].0 as usize + 8 * (TABLE_WORDS + m + WINDOW_MAX + 1);
                 assert!(
                     end <= c.base() + c.lines().len() * 64,

@@ -12,7 +12,7 @@
 
 use std::cell::Cell;
 
-use super::build::{count_table, write_page_from};
+use super::build::{count_table, set_chunk_slot, write_page_from};
 use super::{
     page_lines, Chunk, Form, Head, Heads, Line, Packed, Table, FREE, LOCAL, LOCAL_BITS, MAX_CHUNKS,
     PAD, PAGE_MAX, POINTS_PER_BUCKET, SLACK, TABLE_WORDS, TAIL,
@@ -97,6 +97,8 @@ struct Rewrite {
     /// For each touched page (in order): the slot id its old sentinel names, read while the page
     /// is in the cache (by the time the page is written, it is not).
     sentinels: Vec<u32>,
+    /// For each touched page (in order): the slot of the chunk it was in (read as the sentinel).
+    chunk_slots: Vec<u8>,
     /// How many old points were dropped.
     removed: usize,
     /// How many of them were evicted points (see [`Change::evicted`]).
@@ -248,7 +250,7 @@ impl Packed {
                 .chain(self.drained_chunk_pages())
                 .collect(),
         );
-        let (heads, chunks, live) = self.write(&written, &next);
+        let (heads, chunks, live) = self.write(&written, &next, self.free_chunk_slot()?);
         let starts = self.moved_starts(&touched, &next);
         debug_assert_eq!(starts[self.pages()] as usize, n);
         let merged = Packed {
@@ -403,6 +405,7 @@ impl Packed {
             spans: Vec::with_capacity(touched.len()),
             tables: Vec::with_capacity(touched.len()),
             sentinels: Vec::with_capacity(touched.len()),
+            chunk_slots: Vec::with_capacity(touched.len()),
             removed: 0,
             evicted: 0,
         };
@@ -439,6 +442,7 @@ impl Packed {
             }
             let pg = self.page(t);
             out.sentinels.push(pg.sentinel_owner());
+            out.chunk_slots.push(pg.chunk_slot());
             let from = out.slots.len();
             if evicted.is_empty() {
                 // The common case, without evictions: the old points are copied in runs between
@@ -583,6 +587,18 @@ impl Packed {
         resent
     }
 
+    /// The least chunk slot the packing's chunks do not use, for a publication's new chunk (see
+    /// [`Chunk::slot`]); `None` if every slot is used (it holds at most [`MAX_CHUNKS`] chunks,
+    /// far fewer than the slots).
+    fn free_chunk_slot(&self) -> Option<u8> {
+        let mut used = [false; 256];
+        for c in &self.chunks {
+            used[usize::from(c.slot)] = true;
+        }
+        // Slot 255 is never taken: `by_slot` in `write` marks "no chunk" with it.
+        (0..u8::MAX).find(|&s| !used[usize::from(s)])
+    }
+
     /// Step 5: when the packing holds [`MAX_CHUNKS`], the live pages of the chunk that has the
     /// fewest (the oldest of those), moved into the new chunk so that it can go.
     fn drained_chunk_pages(&self) -> Vec<usize> {
@@ -602,7 +618,12 @@ impl Packed {
     /// Step 6: pages `written` (ascending) written into one new chunk: the new heads, the chunks
     /// that still hold live pages (each one's live count lowered by the pages that left it) with
     /// the new chunk last, and the lines of every page the heads point at.
-    fn write(&self, written: &[usize], next: &NextPages<'_>) -> (Box<[Head]>, Vec<Chunk>, usize) {
+    fn write(
+        &self,
+        written: &[usize],
+        next: &NextPages<'_>,
+        slot: u8,
+    ) -> (Box<[Head]>, Vec<Chunk>, usize) {
         let lines: usize = written.iter().map(|&p| page_lines(next.len(p))).sum();
         // The pages' lines, each padded and then written while it is in the cache (padding the
         // whole chunk first made a second pass over it), then the chunk's tail.
@@ -616,32 +637,23 @@ impl Packed {
         };
         let mut offsets: Vec<usize> = Vec::with_capacity(written.len());
         let mut chunks = self.chunks.clone();
-        // Chunks by address, to find the one each rewritten page leaves.
-        let mut by_base: Vec<(usize, usize)> = chunks
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.base(), i))
-            .collect();
-        by_base.sort_unstable();
+        // Each chunk's place in `chunks` by its slot, to find the one each written page leaves.
+        let mut by_slot = [u8::MAX; 256];
+        for (i, c) in chunks.iter().enumerate() {
+            by_slot[usize::from(c.slot)] = i as u8;
+        }
         let mut live = self.live + lines;
         for &p in written {
             let old = self.heads[p];
             let old_len = self.page_len(p);
             let old_lines = page_lines(old_len);
             live -= old_lines;
-            let c = by_base.partition_point(|&(b, _)| b <= old.0 as usize);
-            if let Some(&(_, c)) = c.checked_sub(1).and_then(|c| by_base.get(c)) {
-                let c = &mut chunks[c];
-                if c.contains(old) {
-                    c.live = c.live.saturating_sub(old_lines);
-                }
-            }
             // Page `p` is looked up before the page after it (which `next_owner` reads): the
             // touched pages are found from a hint that only moves forward.
             let touched = next.touched_index(p);
             let next_owner = next.next_owner(p, touched);
             let at = out.len();
-            match touched {
+            let was_in = match touched {
                 Some(i) => {
                     let (a, b) = next.rewrite.spans[i];
                     out.resize(at + page_lines(b - a), Line([PAD; 8]));
@@ -650,14 +662,26 @@ impl Packed {
                         &next.rewrite.slots[a..b],
                         &next.rewrite.tables[i],
                         self.form.sentinel(next_owner),
+                        slot,
                     );
+                    next.rewrite.chunk_slots[i]
                 }
                 None => {
                     // An untouched page (its sentinel changes, or it leaves a drained chunk):
-                    // copied whole, its sentinel set.
-                    out.extend_from_slice(self.page(p).lines());
+                    // copied whole, its sentinel and chunk slot set.
+                    let pg = self.page(p);
+                    out.extend_from_slice(pg.lines());
                     let words: &mut [u64] = bytemuck::cast_slice_mut(&mut out[at..]);
                     words[TABLE_WORDS + old_len] = self.form.sentinel(next_owner);
+                    set_chunk_slot(&mut out[at..], slot);
+                    pg.chunk_slot()
+                }
+            };
+            // The chunk the page leaves (checked by address: the empty page names slot 0 and
+            // is in no chunk).
+            if let Some(c) = chunks.get_mut(usize::from(by_slot[usize::from(was_in)])) {
+                if c.contains(old) {
+                    c.live = c.live.saturating_sub(old_lines);
                 }
             }
             offsets.push(at);
@@ -672,6 +696,7 @@ impl Packed {
                 out,
                 Some(written.iter().map(|&p| p as u32).collect()),
                 self.spares.clone(),
+                slot,
             );
             for (&p, &at) in written.iter().zip(&offsets) {
                 heads[p] = chunk.head(at);

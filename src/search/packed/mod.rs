@@ -143,6 +143,11 @@ pub(crate) const LOCAL: usize = 1 << LOCAL_BITS;
 /// Words of a page's table (`LOCAL + 2` one-byte entries).
 const TABLE_WORDS: usize = (LOCAL + 2).div_ceil(8);
 
+/// The byte of a page's table words, after its `LOCAL + 2` entries, that holds the slot of the
+/// chunk the page is in (see [`Chunk::slot`]; 0 in a full build's pages and the empty page).
+const SLOT_BYTE: usize = LOCAL + 2;
+const _: () = assert!(SLOT_BYTE < TABLE_WORDS * 8);
+
 /// Room a full build's items keep past their points: a flat ring's slots are written over them,
 /// followed by its sentinel and [`WINDOW_MAX`] pads (see `flat::flat_of_items`).
 pub(crate) const ITEMS_TAIL: usize = WINDOW_MAX + 1;
@@ -445,6 +450,15 @@ struct Chunk {
     /// each way.
     memory: Arc<ChunkMemory>,
     live: usize,
+    /// The address of the chunk's first line and one past its last (its lines', kept here so that
+    /// finding a page's chunk reads no shared memory).
+    base: usize,
+    end: usize,
+    /// The chunk's *slot*: a number no other chunk of a ring that holds this one has, written in
+    /// every page of the chunk (its [`SLOT_BYTE`]), so that a publication finds the chunk a page
+    /// leaves from the page, without a search of the chunks by address. A full build's chunk
+    /// takes 0, a publication's the least that the ring it comes from does not use.
+    slot: u8,
 }
 
 /// What a [`Chunk`] shares between the rings that use it.
@@ -473,10 +487,19 @@ impl Drop for ChunkMemory {
 impl Chunk {
     /// A chunk of `lines` (its pages, then its tail line) holding `pages` (see
     /// [`ChunkMemory::pages`]), all of them live.
-    fn new(lines: Vec<Line>, pages: Option<Box<[u32]>>, spares: Option<Arc<Spares>>) -> Chunk {
+    fn new(
+        lines: Vec<Line>,
+        pages: Option<Box<[u32]>>,
+        spares: Option<Arc<Spares>>,
+        slot: u8,
+    ) -> Chunk {
         debug_assert!(lines.last().is_some_and(|l| l.0 == TAIL.0));
+        let base = lines.as_ptr() as usize;
         Chunk {
             live: lines.len().saturating_sub(1),
+            base,
+            end: base + std::mem::size_of_val(&lines[..]),
+            slot,
             memory: Arc::new(ChunkMemory {
                 lines,
                 pages,
@@ -498,15 +521,15 @@ impl Chunk {
         Head(self.lines()[at..].as_ptr().cast())
     }
 
-    #[inline]
+    #[cfg(test)]
     fn base(&self) -> usize {
-        self.lines().as_ptr() as usize
+        self.base
     }
 
     #[inline]
     fn contains(&self, h: Head) -> bool {
         let a = h.0 as usize;
-        a >= self.base() && a < self.base() + self.lines().len() * 64
+        a >= self.base && a < self.end
     }
 }
 
@@ -562,6 +585,14 @@ impl<'a> Page<'a> {
         // SAFETY: a page starts with `LOCAL + 2` one-byte entries (invariant 1); `i <= LOCAL + 1`,
         // and every caller passes at most `LOCAL + 1`.
         unsafe { *self.h.cast::<u8>().add(i) as usize }
+    }
+
+    /// The slot of the chunk the page is in (see [`Chunk::slot`]).
+    #[inline]
+    fn chunk_slot(self) -> u8 {
+        // SAFETY: a page starts with its table's `TABLE_WORDS` words (invariant 1; the empty
+        // page's are zeros), and `SLOT_BYTE < TABLE_WORDS * 8`.
+        unsafe { *self.h.cast::<u8>().add(SLOT_BYTE) }
     }
 
     /// Table entries `0..=LOCAL`: entry `l` counts the page's points in local buckets below `l`.
