@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use super::{
     pack_point, page_lines, position, slot_owner, Chunk, Form, Head, Heads, Line, Packed, Spares,
-    Table, DIR_MAX, LOCAL, LOCAL_BITS, PAD, PAGE_MAX, PAGE_PADS, POINTS_PER_BUCKET, SLOT_BYTE,
-    SPARSE_BITS, TABLE_WORDS, TAIL,
+    Starts, Table, DIR_MAX, LOCAL, LOCAL_BITS, PAD, PAGE_MAX, PAGE_PADS, POINTS_PER_BUCKET,
+    SLOT_BYTE, SPARSE_BITS, TABLE_WORDS, TAIL,
 };
 
 impl Packed {
@@ -270,34 +270,33 @@ impl Packed {
         if all_ids & !form.mask() != 0 {
             return None;
         }
-        Some(Self::of_pages(
-            out, offsets, starts, ids, shift, buckets, n, norm,
-        ))
+        Self::of_pages(out, offsets, &starts, ids, shift, buckets, n, norm)
     }
 
     /// A paged packing of the pages written into `out` (`live` lines, pages at `offsets`; its
-    /// tail line is pushed here), whose page starts are `starts`.
+    /// tail line is pushed here), whose page starts are `starts` (`None` if a page holds more than
+    /// a page can).
     #[allow(clippy::too_many_arguments)]
     fn of_pages(
         mut out: Vec<Line>,
         offsets: Vec<usize>,
-        starts: Vec<u32>,
+        starts: &[u32],
         ids: Vec<u32>,
         shift: u32,
         buckets: usize,
         n: usize,
         norm: u32,
-    ) -> Self {
+    ) -> Option<Self> {
         let live = out.len();
         out.push(TAIL);
         out.shrink_to_fit();
         let chunk = Chunk::new(out, None, None, 0);
         let heads = offsets.into_iter().map(|at| chunk.head(at)).collect();
         let form = Form::new(64 - shift - LOCAL_BITS);
-        Self {
+        Some(Self {
             heads: Heads::owned(heads),
             chunks: vec![chunk],
-            starts: starts.into_boxed_slice(),
+            starts: Starts::of_full(starts)?,
             ids: ids.into_boxed_slice(),
             shift,
             buckets,
@@ -310,7 +309,7 @@ impl Packed {
             dir: Vec::new(),
             first: Head(std::ptr::null()),
             spares: Some(Arc::new(Spares::default())),
-        }
+        })
     }
 
     /// The table's size (`bits`: 2^bits buckets, at least one page's worth) and the shift that takes
@@ -495,16 +494,16 @@ impl PageWriter {
         }
         self.settle(self.first.unwrap_or(0));
         let n = *self.starts.last()? as usize;
-        Some(Packed::of_pages(
+        Packed::of_pages(
             self.out,
             self.offsets,
-            self.starts,
+            &self.starts,
             Vec::new(),
             self.shift,
             self.buckets,
             n,
             self.norm,
-        ))
+        )
     }
 }
 

@@ -96,7 +96,7 @@ impl Packed {
             let head: &mut [u8] = bytemuck::cast_slice_mut(&mut words[at..at + TABLE_WORDS]);
             head[SLOT_BYTE] = 0;
         }
-        (words, self.starts.to_vec())
+        (words, self.starts.full())
     }
 
     /// Checks every invariant and every page's table and sentinel against its points (for tests).
@@ -110,8 +110,8 @@ impl Packed {
         assert!(self.heads.owned);
         assert!(self.dir.is_empty() && self.dir().is_none());
         assert_eq!(self.buckets, pages * LOCAL);
-        assert_eq!(self.starts.len(), pages + 1);
-        assert_eq!(self.starts[pages] as usize, self.n);
+        assert_eq!(self.starts.pages(), pages);
+        assert_eq!(self.starts.start(pages), self.n);
         let live: usize = (0..pages).map(|p| page_lines(self.page(p).len())).sum();
         assert_eq!(self.live, live);
         for c in &self.chunks {
@@ -133,7 +133,8 @@ impl Packed {
         for p in 0..pages {
             let pg = self.page(p);
             let m = pg.len();
-            assert_eq!(self.starts[p + 1] - self.starts[p], m as u32);
+            assert_eq!(self.starts.len(p), m);
+            assert_eq!(self.starts.start(p + 1), self.starts.start(p) + m);
             assert!((self.heads[p].0 as usize).is_multiple_of(64));
             assert!(
                 self.chunks.iter().any(|c| c.contains(self.heads[p])) || (m == 0 && self.n == 0)
@@ -148,7 +149,7 @@ impl Packed {
             }
             assert_eq!(pg.entry(0), 0);
             assert_eq!(pg.entry(LOCAL), m);
-            let next = self.starts[p + 1] as usize;
+            let next = self.starts.start(p + 1);
             let want = if self.n == 0 {
                 0
             } else {
@@ -184,7 +185,7 @@ impl Packed {
         let n = self.n;
         assert!(self.buckets <= DIR_MAX && self.buckets >= LOCAL);
         assert!(self.buckets.is_power_of_two());
-        assert!(self.chunks.is_empty() && self.starts.is_empty() && self.live == 0);
+        assert!(self.chunks.is_empty() && self.starts.pages() == 0 && self.live == 0);
         assert_eq!(self.heads.len() * LOCAL, self.buckets);
         let empty: *const u64 = EMPTY_PAGE.as_ptr().cast();
         assert!(self.heads.iter().all(|h| h.0 == empty));

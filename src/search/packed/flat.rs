@@ -204,7 +204,7 @@ impl Packed {
         Some(Packed {
             heads: Heads::flat(buckets >> LOCAL_BITS),
             chunks: Vec::new(),
-            starts: Box::default(),
+            starts: Default::default(),
             ids: ids.into_boxed_slice(),
             shift,
             buckets,

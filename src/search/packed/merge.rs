@@ -13,6 +13,7 @@
 use std::cell::Cell;
 
 use super::build::{count_table, set_chunk_slot, write_page_from};
+use super::starts::{Starts, BLOCK};
 use super::{
     page_lines, Chunk, Form, Head, Heads, Line, Packed, Table, FREE, LOCAL, LOCAL_BITS, MAX_CHUNKS,
     PAD, PAGE_MAX, POINTS_PER_BUCKET, SLACK, TABLE_WORDS, TAIL,
@@ -251,8 +252,8 @@ impl Packed {
                 .collect(),
         );
         let (heads, chunks, live) = self.write(&written, &next, self.free_chunk_slot()?);
-        let starts = self.moved_starts(&touched, &next);
-        debug_assert_eq!(starts[self.pages()] as usize, n);
+        let starts = self.moved_starts(&touched, &next)?;
+        debug_assert_eq!(starts.start(self.pages()), n);
         let merged = Packed {
             heads: Heads::owned(heads),
             chunks,
@@ -706,38 +707,20 @@ impl Packed {
         (heads.into_boxed_slice(), chunks, live)
     }
 
-    /// Step 7: the page starts, moved by the count changes of the touched pages: the old starts up
-    /// to the first touched page, then each run between two touched pages with the changes met so
-    /// far added, in one pass (the old counts from the page starts, so no page is read).
-    fn moved_starts(&self, touched: &[usize], next: &NextPages<'_>) -> Box<[u32]> {
-        let pages = self.pages();
-        let Some(&first) = touched.first() else {
-            return self.starts.clone();
+    /// Step 7: the page starts, moved by the count changes of the touched pages (see `starts`),
+    /// in arrays from the lineage's spares where it keeps them. `None` if a page overflows.
+    fn moved_starts(&self, touched: &[usize], next: &NextPages<'_>) -> Option<Starts> {
+        let (pages, blocks) = (self.pages(), self.pages().div_ceil(BLOCK) + 1);
+        let arrays = match &self.spares {
+            Some(s) => (s.take_counts(pages), s.take_starts(blocks)),
+            None => (Vec::with_capacity(pages), Vec::with_capacity(blocks)),
         };
-        // Built in one pass: the starts up to the first touched page as they are, then each run
-        // between two touched pages with the changes met so far added (a copy of the whole and
-        // then a pass of adds over most of it wrote it twice: at 10,000 nodes, 256 KiB each).
-        let mut starts: Vec<u32> = match &self.spares {
-            Some(s) => s.take_starts(pages + 1),
-            None => Vec::with_capacity(pages + 1),
-        };
-        starts.extend_from_slice(&self.starts[..=first]);
-        let mut delta = 0u32;
-        for (i, &t) in touched.iter().enumerate() {
-            // Counts are below 2^32 (`n` is a u32), so the change is added modulo 2^32. The
-            // rewrite's spans are in the order of `touched`.
+        // The rewrite's spans are in the order of `touched`.
+        let len = |i: usize| {
             let (a, b) = next.rewrite.spans[i];
-            delta = delta
-                .wrapping_add((b - a) as u32)
-                .wrapping_sub(self.page_len(t) as u32);
-            let end = touched.get(i + 1).copied().unwrap_or(pages);
-            starts.extend(
-                self.starts[t + 1..=end]
-                    .iter()
-                    .map(|s| s.wrapping_add(delta)),
-            );
-        }
-        starts.into_boxed_slice()
+            b - a
+        };
+        self.starts.moved(touched, len, arrays)
     }
 }
 
@@ -1003,20 +986,20 @@ mod tests {
             .unwrap()
         };
         let removed = remove(&ring, 3);
-        assert_eq!(spares.paged_counts(), (0, 0, 0));
+        assert_eq!(spares.paged_counts(), (0, 0, 0, 0));
         // The full build's ring goes: its heads and starts are kept (its chunk is still in use).
         drop(ring);
-        assert_eq!(spares.paged_counts(), (1, 1, 0));
+        assert_eq!(spares.paged_counts(), (1, 1, 1, 0));
         let added = add(&removed);
-        assert_eq!(spares.paged_counts(), (0, 0, 0), "taken by the addition");
+        assert_eq!(spares.paged_counts(), (0, 0, 0, 0), "taken by the addition");
         // The removal's ring goes, and with it its chunk: the addition rewrote every page of it.
         let chunk = removed.chunks.last().unwrap().base();
         assert!(added.chunks.iter().all(|c| c.base() != chunk));
         drop(removed);
-        assert_eq!(spares.paged_counts(), (1, 1, 1));
+        assert_eq!(spares.paged_counts(), (1, 1, 1, 1));
         // Node 3 came back as the last node.
         let again = remove(&added, 249);
-        assert_eq!(spares.paged_counts(), (0, 0, 0), "taken by the removal");
+        assert_eq!(spares.paged_counts(), (0, 0, 0, 0), "taken by the removal");
         assert_eq!(
             again.chunks.last().unwrap().base(),
             chunk,

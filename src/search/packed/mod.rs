@@ -87,7 +87,8 @@
 //!    first), is inside the page's chunk: a page is followed in its chunk by another page or by the
 //!    chunk's tail line (the static empty page holds pads up to its end, past every slot a count
 //!    reads);
-//! 3. `starts[p]` is the ring rank of page `p`'s first point, `starts[pages] == n`;
+//! 3. `starts` has an entry per page: `starts.len(p)` is page `p`'s point count and
+//!    `starts.start(p)` the ring rank of its first point, `starts.start(pages) == n` (see `starts`);
 //! 4. the directory `dir` is empty (paged), or (flat) has `buckets + 1` entries, ranks of the flat
 //!    array (whose first slot's address is `first`), ascending, from 0 to `n`: bucket `b` is the
 //!    slots from rank `dir[b]` up to `dir[b + 1]`; the flat array holds `n + WINDOW_MAX + 1`
@@ -105,10 +106,12 @@ mod check;
 mod flat;
 mod merge;
 mod spares;
+mod starts;
 
 pub(crate) use build::PageWriter;
 pub(crate) use merge::Change;
 use spares::{Record, Spares};
+use starts::Starts;
 
 /// Filler after a page's sentinel: never counted as below a key (nothing is above `u64::MAX`).
 pub(crate) const PAD: u64 = u64::MAX;
@@ -815,7 +818,7 @@ impl Iterator for Points<'_> {
 pub(crate) struct Packed {
     heads: Heads,
     chunks: Vec<Chunk>,
-    starts: Box<[u32]>,
+    starts: Starts,
     /// Slot id → node id; empty when they are the same.
     ids: Box<[u32]>,
     shift: u32,
@@ -858,7 +861,7 @@ impl Drop for Packed {
             if let Some(heads) = self.heads.take() {
                 s.give_paged(
                     heads.into_vec(),
-                    std::mem::take(&mut self.starts).into_vec(),
+                    std::mem::take(&mut self.starts).into_arrays(),
                 );
             }
         }
@@ -999,8 +1002,7 @@ impl Packed {
     /// The page and local rank of ring rank `r < n`.
     #[inline]
     fn page_of_rank(&self, r: usize) -> (usize, usize) {
-        let p = self.starts.partition_point(|&s| s as usize <= r) - 1;
-        (p, r - self.starts[p] as usize)
+        self.starts.page_of_rank(r)
     }
 
     /// The normalized position of point `r < len`.
@@ -1295,7 +1297,7 @@ impl Packed {
     /// Page `p`'s point count, from the page starts (without reading the page).
     #[inline]
     pub(crate) fn page_len(&self, p: usize) -> usize {
-        (self.starts[p + 1] - self.starts[p]) as usize
+        self.starts.len(p)
     }
 
     /// The address of normalized key `x`'s page address in `heads`, for a prefetch hint only (not
@@ -1360,7 +1362,7 @@ impl Packed {
             return self.point_rank(self.rank_at_or_after_flat(x));
         }
         let (page, start, end) = self.locate(x);
-        self.starts[page] as usize + Self::exact_local(self.page(page), start, end, x)
+        self.starts.start(page) + Self::exact_local(self.page(page), start, end, x)
     }
 
     /// The bucket's count of packed points below the key, counted one window of `W` slots at a time

@@ -107,8 +107,9 @@ struct Kept {
     slots: Vec<(Arc<Record>, Vec<u64>)>,
     lows: Vec<Vec<u16>>,
     dirs: Vec<Vec<u16>>,
-    /// A paged ring's page heads and starts.
+    /// A paged ring's page heads, page counts and block starts (see `starts`).
     heads: Vec<Vec<Head>>,
+    counts: Vec<Vec<u8>>,
     starts: Vec<Vec<u32>>,
     /// The lines of a paged ring's publication chunks.
     lines: Vec<Vec<Line>>,
@@ -233,7 +234,15 @@ impl Spares {
         }
     }
 
-    /// An array for a paged ring's `len` page starts (as [`take_heads`](Self::take_heads)).
+    /// An array for a paged ring's `len` page counts (as [`take_heads`](Self::take_heads)).
+    pub(super) fn take_counts(&self, len: usize) -> Vec<u8> {
+        match self.kept.try_lock() {
+            Ok(mut k) => take(&mut k.counts, len, len),
+            Err(_) => Vec::with_capacity(len),
+        }
+    }
+
+    /// An array for a paged ring's `len` block starts (as [`take_heads`](Self::take_heads)).
     pub(super) fn take_starts(&self, len: usize) -> Vec<u32> {
         match self.kept.try_lock() {
             Ok(mut k) => take(&mut k.starts, len, len),
@@ -241,10 +250,12 @@ impl Spares {
         }
     }
 
-    /// Gives back a gone paged ring's heads and starts (as [`give_points`](Self::give_points)).
-    pub(super) fn give_paged(&self, heads: Vec<Head>, starts: Vec<u32>) {
+    /// Gives back a gone paged ring's heads, page counts and block starts (as
+    /// [`give_points`](Self::give_points)).
+    pub(super) fn give_paged(&self, heads: Vec<Head>, (counts, starts): (Vec<u8>, Vec<u32>)) {
         if let Ok(mut k) = self.kept.try_lock() {
             give(&mut k.heads, heads);
+            give(&mut k.counts, counts);
             give(&mut k.starts, starts);
         }
     }
@@ -272,11 +283,12 @@ impl Spares {
         (k.slots.len(), k.lows.len(), k.dirs.len())
     }
 
-    /// How many arrays of each paged kind are kept (heads, starts, chunk lines).
+    /// How many arrays of each paged kind are kept (heads, page counts, block starts, chunk
+    /// lines).
     #[cfg(test)]
-    pub(super) fn paged_counts(&self) -> (usize, usize, usize) {
+    pub(super) fn paged_counts(&self) -> (usize, usize, usize, usize) {
         let k = self.kept.lock().unwrap();
-        (k.heads.len(), k.starts.len(), k.lines.len())
+        (k.heads.len(), k.counts.len(), k.starts.len(), k.lines.len())
     }
 }
 
@@ -315,29 +327,33 @@ mod tests {
     fn paged_arrays_given_back_are_taken_again_when_they_fit() {
         let spares = Spares::default();
         let heads: Vec<Head> = Vec::with_capacity(4096);
-        let (hp, starts, lines) = (
+        let (counts, starts): (Vec<u8>, Vec<u32>) =
+            (Vec::with_capacity(4096), Vec::with_capacity(257));
+        let lines: Vec<Line> = Vec::with_capacity(1200);
+        let ptrs = (
             heads.as_ptr(),
-            Vec::with_capacity(4097),
-            Vec::with_capacity(1200),
+            counts.as_ptr(),
+            starts.as_ptr(),
+            lines.as_ptr(),
         );
-        let (sp, lp) = (starts.as_ptr(), lines.as_ptr());
-        spares.give_paged(heads, starts);
+        spares.give_paged(heads, (counts, starts));
         spares.give_lines(lines);
-        assert_eq!(spares.paged_counts(), (1, 1, 1));
-        let (h, s, l) = (
+        assert_eq!(spares.paged_counts(), (1, 1, 1, 1));
+        let (h, c, s) = (
             spares.take_heads(4096),
-            spares.take_starts(4097),
-            spares.take_lines(1100, 1237),
+            spares.take_counts(4096),
+            spares.take_starts(257),
         );
-        assert_eq!((h.as_ptr(), s.as_ptr(), l.as_ptr()), (hp, sp, lp));
-        assert!(h.is_empty() && s.is_empty() && l.is_empty());
-        assert_eq!(spares.paged_counts(), (0, 0, 0));
+        let l = spares.take_lines(1100, 1237);
+        assert_eq!((h.as_ptr(), c.as_ptr(), s.as_ptr(), l.as_ptr()), ptrs);
+        assert!(h.is_empty() && c.is_empty() && s.is_empty() && l.is_empty());
+        assert_eq!(spares.paged_counts(), (0, 0, 0, 0));
         // Lines too few for a chunk, or far too many, are dropped, and new ones made.
         spares.give_lines(Vec::with_capacity(1000));
         spares.give_lines(Vec::with_capacity(1800));
         let l = spares.take_lines(1100, 1237);
         assert_eq!(l.capacity(), 1237);
-        assert_eq!(spares.paged_counts(), (0, 0, 0));
+        assert_eq!(spares.paged_counts(), (0, 0, 0, 0));
     }
 
     #[test]
@@ -349,9 +365,12 @@ mod tests {
         }
         assert_eq!(spares.counts(), (KEEP, KEEP, 0));
         for _ in 0..KEEP + 2 {
-            spares.give_paged(Vec::with_capacity(8), Vec::with_capacity(9));
+            spares.give_paged(
+                Vec::with_capacity(8),
+                (Vec::with_capacity(8), Vec::with_capacity(2)),
+            );
             spares.give_lines(Vec::with_capacity(8));
         }
-        assert_eq!(spares.paged_counts(), (KEEP, KEEP, KEEP));
+        assert_eq!(spares.paged_counts(), (KEEP, KEEP, KEEP, KEEP));
     }
 }
