@@ -48,7 +48,7 @@ impl Starts {
 
     /// The starts of pages with counts `counts` and block starts `blocks` (both given empty, with
     /// room: arrays taken from a lineage's spares), moved from `self` by a change of the page
-    /// counts: the `touched` pages (ascending) hold `len(i)` points for the `i`th of them. `None`
+    /// counts: the `touched` pages (each once) hold `len(i)` points for the `i`th of them. `None`
     /// if a page would hold more than [`PAGE_MAX`] points or is past the pages.
     pub(super) fn moved(
         &self,
@@ -57,26 +57,24 @@ impl Starts {
         (mut counts, mut blocks): (Vec<u8>, Vec<u32>),
     ) -> Option<Starts> {
         counts.extend_from_slice(&self.counts);
-        // A block's start moves by the count changes of the touched pages below it (modulo 2^32:
-        // counts add up below `n`, a `u32`); each touched page's count is set on the way.
-        let mut delta = 0u32;
-        let mut i = 0;
-        for (b, &s) in self.blocks.iter().enumerate() {
-            while let Some(&t) = touched.get(i).filter(|&&t| t < b * BLOCK) {
-                let m = u8::try_from(len(i)).ok()?;
-                let old = counts.get_mut(t)?;
-                delta = delta
-                    .wrapping_add(u32::from(m))
-                    .wrapping_sub(u32::from(*old));
-                *old = m;
-                i += 1;
-            }
-            blocks.push(s.wrapping_add(delta));
+        // Each touched page's count set, and its change (modulo 2^32: counts add up below `n`, a
+        // `u32`) added at the first block after it; then the blocks' starts moved by the changes
+        // so far, in one pass. (A pass over the blocks that took each block's touched pages in
+        // turn mispredicted a branch a block.)
+        blocks.resize(self.blocks.len(), 0);
+        for (i, &t) in touched.iter().enumerate() {
+            let m = u8::try_from(len(i)).ok()?;
+            let old = counts.get_mut(t)?;
+            let change = blocks.get_mut((t >> BLOCK_BITS) + 1)?;
+            *change = change
+                .wrapping_add(u32::from(m))
+                .wrapping_sub(u32::from(*old));
+            *old = m;
         }
-        // Every touched page is below the last block's start (past every page), unless it is
-        // past the pages.
-        if i != touched.len() {
-            return None;
+        let mut delta = 0u32;
+        for (b, &s) in blocks.iter_mut().zip(self.blocks.iter()) {
+            delta = delta.wrapping_add(*b);
+            *b = s.wrapping_add(delta);
         }
         Some(Starts {
             counts: counts.into_boxed_slice(),
