@@ -96,11 +96,16 @@ impl WriterState {
     /// Moves the retired snapshots no one else holds to `garbage`, to be dropped once the lock is
     /// released.
     fn reclaim(&mut self) {
-        let (keep, free): (Vec<_>, Vec<_>) = std::mem::take(&mut self.retired)
-            .into_iter()
-            .partition(|s| Arc::strong_count(s) > 1);
-        self.retired = keep;
-        self.garbage.extend(free);
+        // In place: a publication calls this, and two fresh vectors each time were two of its
+        // allocations.
+        let mut i = 0;
+        while let Some(s) = self.retired.get(i) {
+            if Arc::strong_count(s) > 1 {
+                i += 1;
+            } else {
+                self.garbage.push(self.retired.swap_remove(i));
+            }
+        }
     }
 
     /// Whether anyone listens for change events: a subscriber, or (with the `log` feature) a
