@@ -43,7 +43,8 @@
 //! A page, from its head (64-byte aligned, a whole number of lines):
 //! - `LOCAL + 2` one-byte table entries: `table[l]` = local rank of the page's first point whose
 //!   local bucket is `>= l`; `table[LOCAL]` and `table[LOCAL + 1]` are the page's point count `m`
-//!   (at most [`PAGE_MAX`], 255: a page of hashed positions holds ~40–64);
+//!   (at most [`PAGE_MAX`], 255: a page of hashed positions holds ~40–64); then, in the same
+//!   [`TABLE_WORDS`] words, the slot of the chunk the page is in ([`SLOT_BYTE`]; see `Chunk::slot`);
 //! - `m + 1 + PAGE_PADS` slots: the page's points in order, then the *sentinel* (position bits all
 //!   ones, owner = the slot id of the next point of the ring, wrapping), then [`PAGE_PADS`]
 //!   [`PAD`]s.
