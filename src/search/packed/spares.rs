@@ -20,8 +20,8 @@
 //! vary in size by a few pages, so a publication makes its chunk with an eighth to spare; without
 //! that, an addition's chunk (a little larger than a removal's) never fitted a kept one. A full
 //! build's chunk, and a repacking's, are the whole ring's size and are freed as they are. Measured
-//! at 1000 nodes: publications ~5 % faster once the ring holds its most chunks, and the first ones
-//! after a build fault fewer pages in (see `docs/performance.md`).
+//! at 1000 nodes: publications 2–5 % faster in the steady state and 6–9 % over the first hundred
+//! remove/add pairs after a build (see `docs/performance.md`).
 //!
 //! A lineage keeps at most [`KEEP`] arrays of each kind. Nothing waits on the lock: a ring can go
 //! on any thread (the one that runs the epoch collector's deferred drops, a reader's included), so
