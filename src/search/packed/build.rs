@@ -157,7 +157,7 @@ impl Packed {
         norm: u32,
     ) -> Option<Self> {
         let n = items.len();
-        let in_page = shift + LOCAL_BITS;
+        let (in_page, low, id_mask) = item_bits(shift);
         if buckets.len() != (1 << bits) + 1 || buckets.last() != Some(&(n as u32)) || in_page > 64 {
             return None;
         }
@@ -165,8 +165,6 @@ impl Packed {
             // The flat layout's slots are written over the items (see `flat_of_items`).
             return Self::flat_of_items(items, buckets, (bits, shift), norm % 64);
         }
-        let low = 64 - in_page;
-        let id_mask = (1u64 << low.min(16)) - 1;
         let starts: Vec<u32> = buckets.iter().step_by(LOCAL).copied().collect();
         Self::assemble(
             n,
@@ -512,6 +510,15 @@ impl PageWriter {
 #[inline(always)]
 pub(super) fn page_top(p: usize, in_page: u32) -> u64 {
     (p as u64).checked_shl(in_page).unwrap_or(0)
+}
+
+/// How a full build's items hold their points in the table geometry whose shift is `shift`: the
+/// position bits in a page (`in_page`, the item's top bits when at most 64), the bits below them
+/// (`low`), and the mask of the slot id among those (see [`item_point`]).
+pub(super) fn item_bits(shift: u32) -> (u32, u32, u64) {
+    let in_page = shift + LOCAL_BITS;
+    let low = 64u32.saturating_sub(in_page);
+    (in_page, low, (1u64 << low.min(16)) - 1)
 }
 
 /// A full build's item `x` of the page whose bits are `top` (see [`Packed::from_items`]) as a

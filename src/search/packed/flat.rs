@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::super::prefetch::prefetch_read;
-use super::build::{item_point, page_top};
+use super::build::{item_bits, item_point, page_top};
 use super::merge::SlotPlan;
 use super::{
     first_not_below, pack, position, quantize, sentinel, slot_owner, Flat, Form, Head, Heads,
@@ -99,9 +99,7 @@ impl Packed {
         norm: u32,
     ) -> Option<Self> {
         let n = items.len();
-        let in_page = shift + LOCAL_BITS;
-        let low = 64 - in_page;
-        let id_mask = (1u64 << low.min(16)) - 1;
+        let (in_page, low, id_mask) = item_bits(shift);
         let mut lows = vec![0u16; n];
         for p in 0..(1usize << bits) >> LOCAL_BITS {
             let top = page_top(p, in_page);

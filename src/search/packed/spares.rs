@@ -225,29 +225,33 @@ impl Spares {
         }
     }
 
-    /// An array for a paged ring's `len` heads: a kept one where it fits, emptied, else a new one
-    /// of that capacity.
+    /// An array of `kind` for `len` elements: a kept one where it fits, emptied, else a new one of
+    /// capacity `room` (also when the lock is busy).
+    fn take_kind<T>(
+        &self,
+        kind: impl FnOnce(&mut Kept) -> &mut Vec<Vec<T>>,
+        len: usize,
+        room: usize,
+    ) -> Vec<T> {
+        match self.kept.try_lock() {
+            Ok(mut k) => take(kind(&mut k), len, room),
+            Err(_) => Vec::with_capacity(room),
+        }
+    }
+
+    /// An array for a paged ring's `len` heads (see [`take_kind`](Self::take_kind)).
     pub(super) fn take_heads(&self, len: usize) -> Vec<Head> {
-        match self.kept.try_lock() {
-            Ok(mut k) => take(&mut k.heads, len, len),
-            Err(_) => Vec::with_capacity(len),
-        }
+        self.take_kind(|k| &mut k.heads, len, len)
     }
 
-    /// An array for a paged ring's `len` page counts (as [`take_heads`](Self::take_heads)).
+    /// An array for a paged ring's `len` page counts.
     pub(super) fn take_counts(&self, len: usize) -> Vec<u8> {
-        match self.kept.try_lock() {
-            Ok(mut k) => take(&mut k.counts, len, len),
-            Err(_) => Vec::with_capacity(len),
-        }
+        self.take_kind(|k| &mut k.counts, len, len)
     }
 
-    /// An array for a paged ring's `len` block starts (as [`take_heads`](Self::take_heads)).
+    /// An array for a paged ring's `len` block starts.
     pub(super) fn take_starts(&self, len: usize) -> Vec<u32> {
-        match self.kept.try_lock() {
-            Ok(mut k) => take(&mut k.starts, len, len),
-            Err(_) => Vec::with_capacity(len),
-        }
+        self.take_kind(|k| &mut k.starts, len, len)
     }
 
     /// Gives back a gone paged ring's heads, page counts and block starts (as
@@ -263,10 +267,7 @@ impl Spares {
     /// Lines for a publication's chunk of `len` lines: a kept chunk's where they fit, emptied,
     /// else new ones of capacity `room`.
     pub(super) fn take_lines(&self, len: usize, room: usize) -> Vec<Line> {
-        match self.kept.try_lock() {
-            Ok(mut k) => take(&mut k.lines, len, room),
-            Err(_) => Vec::with_capacity(room),
-        }
+        self.take_kind(|k| &mut k.lines, len, room)
     }
 
     /// Gives back a gone chunk's lines (as [`give_points`](Self::give_points)).
