@@ -12,7 +12,9 @@
 use super::build::Pt;
 use super::parts::Parts;
 use crate::cache::{l2_bytes, L2_DEFAULT};
-use crate::search::{prefetch_read, radix_geometry, Index, PageWriter, ITEMS_TAIL, LOCAL_BITS};
+use crate::search::{
+    prefetch_read, radix_geometry, Index, PageWriter, ITEMS_TAIL, LOCAL_BITS, PAGE_MAX,
+};
 
 /// Buckets per page.
 const LOCAL: usize = 1 << LOCAL_BITS;
@@ -196,12 +198,13 @@ pub(super) enum Sorted {
 /// ordered as one within a page.
 ///
 /// `src` gives node `id`'s normalized positions (`nodes` nodes, about `estimate` points in all).
-/// The counting sort runs on up to `extra` bits more than the table has (*fine buckets*: fewer
-/// points of one bucket left out of order for the pages' finish, for a larger count), then each
-/// page is finished ([`finish_page`]). Rings of at least 2^[`PARTITIONS_FROM`] buckets sort
-/// [`by_partitions`] (each point hashed once), which writes the pages itself and hands back the
-/// index ([`Sorted::Index`], positions normalized by `norm`); others, and large ones whose points
-/// do not spread as hashes do, [`by_counting`], which hands back the items ([`Sorted::Items`]).
+/// Paged rings are sorted by page and then each page by its buckets ([`PageSorter`]), and written
+/// at once: the index itself comes back ([`Sorted::Index`], positions normalized by `norm`), from
+/// [`by_partitions`] for rings of at least 2^[`PARTITIONS_FROM`] buckets (each point hashed once),
+/// from [`by_pages`] for smaller ones. Flat rings, and rings whose points do not spread as hashes
+/// do, are sorted [`by_counting`] by fine buckets (up to `extra` bits more than the table has: fewer
+/// points of one bucket left out of order for the pages' finish, for a larger count), which hands
+/// back the items ([`Sorted::Items`]).
 ///
 /// `None` if the node ids do not fit below the items' position bits (fewer than ~8 points per node:
 /// the geometry is made sparser for fewer than ~64) or the points are too many to rank in a `u32`.
@@ -215,7 +218,8 @@ pub(super) fn sort_items(
     src: &mut impl Positions,
 ) -> Option<Sorted> {
     let most_bits = partition_bits_max(l2_bytes());
-    by_partitions(nodes, estimate, (extra, most_bits), norm, src)
+    by_partitions(nodes, estimate, most_bits, norm, src)
+        .or_else(|| by_pages(nodes, estimate, norm, src))
         .or_else(|| by_counting(nodes, estimate, extra, src).map(Sorted::Items))
 }
 
@@ -400,8 +404,9 @@ fn partition_bits_max(l2: usize) -> u32 {
 /// number of points whose top `k` bits are `p` is about `n / 2^k`, within a few standard
 /// deviations. So the points go straight into `2^k` partitions of room `n / 2^k + 8σ + 16` each
 /// ([`Parts`]: the positions, the ids beside them), while each page's points are counted. Each
-/// partition is then sorted by its fine buckets in the cache, its pages finished there and
-/// written at once through a [`PageWriter`] whose room the page counts made exact: the radix
+/// partition is then sorted by page and each page by its buckets in the cache ([`PageSorter`], the
+/// page counts giving each page's start), and written at once through a [`PageWriter`] whose
+/// room the page counts made exact: the radix
 /// index itself ([`Sorted::Index`]), or [`Sorted::Meet`] if two points meet. `None` (and the
 /// caller counts first) if a partition overflows its room (for hashed positions, about a chance
 /// in 10^12 per build), the positions do not use the top bit, or the items do not fit.
@@ -409,7 +414,7 @@ fn partition_bits_max(l2: usize) -> u32 {
 fn by_partitions(
     nodes: usize,
     estimate: usize,
-    (extra, most_bits): (u32, u32),
+    most_bits: u32,
     norm: u32,
     src: &mut impl Positions,
 ) -> Option<Sorted> {
@@ -421,7 +426,7 @@ fn by_partitions(
     // the node count and whether the top bit is used, checked below); the partitions cut it by
     // whole pages.
     let geometry = radix_geometry(estimate, Some(u64::MAX), nodes);
-    let plan = Plan::new(geometry, extra);
+    let plan = Plan::new(geometry, 0);
     let (bits, _) = geometry;
     // Rings of fewer than 2^PARTITIONS_FROM buckets count first (see there).
     if bits < PARTITIONS_FROM || id_bits + plan.in_page > 64 || bits < LOCAL_BITS {
@@ -460,29 +465,175 @@ fn by_partitions(
     if n != estimate || ored >> 63 == 0 {
         return None;
     }
-    // Each partition by its fine buckets, into `scratch` (in the cache), its pages finished and
-    // written out at once: the sorted items are never stored whole nor read back from memory.
+    // Each partition by page into `scratch` (in the cache; the page counts give each page's
+    // start), then each page by its buckets, finished and written out at once: the sorted items
+    // are never stored whole nor read back from memory.
     let low = 64 - plan.in_page;
-    let per_part = 1usize << (bits - part_bits);
+    let pages_per_part = 1usize << (page_bits - part_bits);
     let mut pages = PageWriter::new(geometry, norm, &per_page)?;
-    let mut sorter = Partitions::new(&plan, plan.fine_bits - part_bits, low);
+    let mut sorter = PageSorter::new(pages_per_part, low);
     let mut scratch = vec![0u64; room];
-    let mut local = vec![0u32; per_part + 1];
-    let mut distinct = true;
-    for (xs, ids) in partitions.iter() {
+    let page_mask = pages_per_part - 1;
+    for (i, (xs, ids)) in partitions.iter().enumerate() {
+        let counts = &per_page[i * pages_per_part..(i + 1) * pages_per_part];
+        sorter.start(counts.iter().map(|&m| u32::from(m)), xs.len())?;
         let out = &mut scratch[..xs.len()];
-        sorter.place(xs, ids, out, &mut local, 0, &mut distinct);
-        if !distinct {
-            return Some(Sorted::Meet);
+        for (&x, &id) in xs.iter().zip(ids) {
+            let page = x.checked_shr(page_shift).unwrap_or(0) as usize & page_mask;
+            sorter.put(out, page, x << low | u64::from(id));
         }
-        for table in local.windows(LOCAL + 1).step_by(LOCAL) {
-            let (a, b) = (table[0] as usize, table[LOCAL] as usize);
-            if !pages.page(&out[a..b], table) {
-                return None;
-            }
+        if !sorter.finish(out, &mut pages)? {
+            return Some(Sorted::Meet);
         }
     }
     Index::from_pages(pages).map(Sorted::Index)
+}
+
+/// [`sort_items`] for paged rings of fewer than 2^[`PARTITIONS_FROM`] buckets: `src` is read
+/// twice, first to count each page's points, then to place each point's item among its page's
+/// (a cursor a page, all in L1), and each page is then sorted by its buckets in the cache and
+/// written at once (see [`PageSorter`]). `None` (and the caller counts by buckets) for flat rings,
+/// for positions that do not use the top bit, and for pages that would hold more than a page can.
+#[inline(never)]
+fn by_pages(nodes: usize, estimate: usize, norm: u32, src: &mut impl Positions) -> Option<Sorted> {
+    let id_bits = usize::BITS - nodes.saturating_sub(1).leading_zeros();
+    if nodes > 1 << 16 || estimate >= (u32::MAX as usize) / 2 || estimate < SMALL {
+        return None;
+    }
+    let geometry = radix_geometry(estimate, Some(u64::MAX), nodes);
+    let (bits, _) = geometry;
+    let plan = Plan::new(geometry, 0);
+    if bits >= PARTITIONS_FROM || id_bits + plan.in_page > 64 || !PageWriter::paged(bits) {
+        return None;
+    }
+    let page_bits = bits - LOCAL_BITS;
+    let page_shift = plan.in_page;
+    let mut counts = vec![0u32; 1 << page_bits];
+    let (mut n, mut ored) = (0usize, 0u64);
+    let mut buf: Vec<u64> = Vec::new();
+    for id in 0..nodes {
+        let pts = src.of(id, &mut buf);
+        n += pts.len();
+        for &x in pts {
+            ored |= x;
+            counts[x.checked_shr(page_shift).unwrap_or(0) as usize] += 1;
+        }
+    }
+    if n != estimate || ored >> 63 == 0 || counts.iter().any(|&m| m as usize > PAGE_MAX) {
+        return None;
+    }
+    let per_page: Vec<u8> = counts.iter().map(|&m| m as u8).collect();
+    let low = 64 - plan.in_page;
+    let mut pages = PageWriter::new(geometry, norm, &per_page)?;
+    let mut sorter = PageSorter::new(1 << page_bits, low);
+    sorter.start(counts.iter().copied(), n)?;
+    let mut items = vec![0u64; n];
+    for id in 0..nodes {
+        for &x in src.of(id, &mut buf) {
+            let page = x.checked_shr(page_shift).unwrap_or(0) as usize;
+            sorter.put(&mut items, page, x << low | id as u64);
+        }
+    }
+    match sorter.finish(&items, &mut pages)? {
+        true => Index::from_pages(pages).map(Sorted::Index),
+        false => Some(Sorted::Meet),
+    }
+}
+
+/// Sorts the items of consecutive pages (as [`sort_items`] makes them) and writes the pages: the
+/// items are placed by page first ([`put`](Self::put), a cursor a page, from the pages' counts),
+/// then each page is sorted by the buckets of its table (its items' top [`LOCAL_BITS`] bits: the
+/// table is the running sum of their counts) and the points of one bucket put in order by
+/// [`finish_page`]. The buffers are reused from one run of pages to the next.
+struct PageSorter {
+    low: u32,
+    /// Where each page's next item goes; once all are placed, where each page ends.
+    next: Vec<u32>,
+    page: Box<[u64; PAGE_MAX + 1]>,
+}
+
+impl PageSorter {
+    fn new(pages: usize, low: u32) -> Self {
+        PageSorter {
+            low,
+            next: Vec::with_capacity(pages),
+            page: Box::new([0; PAGE_MAX + 1]),
+        }
+    }
+
+    /// Makes ready to place the items of the pages whose counts are `counts` (modulo 2^8: `None`
+    /// if they do not add up to `total`).
+    fn start(&mut self, counts: impl Iterator<Item = u32>, total: usize) -> Option<()> {
+        self.next.clear();
+        let mut sum = 0u32;
+        for m in counts {
+            self.next.push(sum);
+            sum += m;
+        }
+        (sum as usize == total).then_some(())
+    }
+
+    /// Places `item` among the items of page `page` (of those [`start`](Self::start) counted).
+    #[inline(always)]
+    fn put(&mut self, out: &mut [u64], page: usize, item: u64) {
+        let at = &mut self.next[page];
+        out[*at as usize] = item;
+        *at += 1;
+    }
+
+    /// Sorts each page of `out` (every item placed) and writes it to `pages`. `Some(false)` if two
+    /// points meet, `None` if a page is refused.
+    fn finish(&mut self, out: &[u64], pages: &mut PageWriter) -> Option<bool> {
+        let mut start = 0usize;
+        let mut table = [0u32; LOCAL + 1];
+        for &end in &self.next {
+            let end = end as usize;
+            let items = &out[start..end];
+            if items.len() > PAGE_MAX {
+                return None;
+            }
+            if !sort_page(items, &mut self.page, &mut table, self.low) {
+                return Some(false);
+            }
+            if !pages.page(&self.page[..items.len()], &table) {
+                return None;
+            }
+            start = end;
+        }
+        Some(true)
+    }
+}
+
+/// Sorts one page's `items` (in any order, at most [`PAGE_MAX`]) into the first of `out` by the
+/// buckets of the page's table, fills the `table` (where each bucket's first item is, then the
+/// count), and puts the items of one bucket in order ([`finish_page`]); tells whether no two points
+/// meet.
+#[inline]
+fn sort_page(
+    items: &[u64],
+    out: &mut [u64; PAGE_MAX + 1],
+    table: &mut [u32; LOCAL + 1],
+    low: u32,
+) -> bool {
+    const TOP: u32 = 64 - LOCAL_BITS;
+    debug_assert!(items.len() <= PAGE_MAX);
+    // Byte counts and cursors: a page holds at most 255 items.
+    let mut next = [0u8; LOCAL];
+    for &x in items {
+        next[(x >> TOP) as usize] += 1;
+    }
+    let mut sum = 0u8;
+    for (t, c) in table.iter_mut().zip(next.iter_mut()) {
+        *t = u32::from(sum);
+        (*c, sum) = (sum, sum.wrapping_add(*c));
+    }
+    table[LOCAL] = items.len() as u32;
+    for &x in items {
+        let at = &mut next[(x >> TOP) as usize];
+        out[usize::from(*at)] = x;
+        *at = at.wrapping_add(1);
+    }
+    finish_page(&mut out[..items.len()], low)
 }
 
 /// The second pass of a partitioned sort: each partition's points (positions in `items`, ids beside
@@ -834,7 +985,7 @@ mod tests {
             let pts = hashed(nodes, per_node, nodes as u64);
             let fill = |id: usize, out: &mut Vec<u64>| out.extend_from_slice(&pts[id]);
             let n = nodes * per_node;
-            let parted = match by_partitions(nodes, n, (extra, most_bits), 0, &mut Fill(fill)) {
+            let parted = match by_partitions(nodes, n, most_bits, 0, &mut Fill(fill)) {
                 Some(Sorted::Index(index)) => index,
                 _ => panic!("hashes spread, and none meet"),
             };
@@ -849,6 +1000,68 @@ mod tests {
             );
             assert_eq!(starts.last().copied(), Some(n as u32));
         }
+    }
+
+    #[test]
+    fn pages_write_the_pages_the_count_gives() {
+        // Paged rings below the partitions' size: 2^15 to 2^17 buckets, the last with the sparser
+        // geometry of few points a node.
+        for (nodes, per_node) in [(300, 160), (1000, 160), (2000, 40), (3000, 20)] {
+            let pts = hashed(nodes, per_node, 3 * nodes as u64);
+            let fill = |id: usize, out: &mut Vec<u64>| out.extend_from_slice(&pts[id]);
+            let n = nodes * per_node;
+            let paged = match by_pages(nodes, n, 0, &mut Fill(fill)) {
+                Some(Sorted::Index(index)) => index,
+                _ => panic!("hashes spread, and none meet"),
+            };
+            let counted = by_counting(nodes, n, 0, &mut Fill(fill)).unwrap();
+            assert!(counted.distinct);
+            let from_items =
+                Index::from_items(counted.items, &counted.buckets, counted.geometry, 0).unwrap();
+            let (words, starts) = pages_of(&paged);
+            assert_eq!(
+                (&words, &starts),
+                (&pages_of(&from_items).0, &pages_of(&from_items).1)
+            );
+            assert_eq!(starts.last().copied(), Some(n as u32));
+            // `sort_items` takes this way for them.
+            let sorted = sort_items(nodes, n, 0, 0, &mut Fill(fill)).unwrap();
+            let Sorted::Index(index) = sorted else {
+                panic!("sorted by pages")
+            };
+            assert_eq!(pages_of(&index), (words, starts));
+        }
+    }
+
+    #[test]
+    fn pages_decline_what_they_cannot_place() {
+        let (nodes, per_node) = (1000, 160);
+        let n = nodes * per_node;
+        let mut pts = hashed(nodes, per_node, 5);
+        // Two points meet.
+        pts[5][3] = pts[900][7];
+        {
+            let fill = |id: usize, out: &mut Vec<u64>| out.extend_from_slice(&pts[id]);
+            assert!(matches!(
+                by_pages(nodes, n, 0, &mut Fill(fill)),
+                Some(Sorted::Meet)
+            ));
+            assert!(by_pages(nodes, n + 1, 0, &mut Fill(fill)).is_none());
+        }
+        // A page past what a page holds: the count by buckets takes them.
+        for v in pts[0..2].iter_mut().flatten() {
+            *v = u64::MAX - (*v >> 20);
+        }
+        let fill = |id: usize, out: &mut Vec<u64>| out.extend_from_slice(&pts[id]);
+        assert!(by_pages(nodes, n, 0, &mut Fill(fill)).is_none());
+        let counted = items_of(sort_items(nodes, n, 0, 0, &mut Fill(fill)).unwrap());
+        same_items(
+            &counted,
+            &by_counting(nodes, n, 0, &mut Fill(fill)).unwrap(),
+        );
+        // A flat ring (100 nodes: 2^13 buckets) is not paged here.
+        let fill = |id: usize, out: &mut Vec<u64>| out.extend_from_slice(&pts[id]);
+        assert!(by_pages(100, 100 * per_node, 0, &mut Fill(fill)).is_none());
     }
 
     #[test]
@@ -869,7 +1082,7 @@ mod tests {
         let fill = |id: usize, out: &mut Vec<u64>| out.extend_from_slice(&pts[id]);
         let n = nodes * per_node;
         assert!(matches!(
-            by_partitions(nodes, n, (1, PARTITION_BITS_MAX), 0, &mut Fill(fill)),
+            by_partitions(nodes, n, PARTITION_BITS_MAX, 0, &mut Fill(fill)),
             Some(Sorted::Meet)
         ));
         assert!(!by_counting(nodes, n, 1, &mut Fill(fill)).unwrap().distinct);
@@ -883,16 +1096,14 @@ mod tests {
         // A wrong estimate; positions that leave the top bit unused; a crowd in one partition.
         {
             let fill = |id: usize, out: &mut Vec<u64>| out.extend_from_slice(&pts[id]);
-            assert!(
-                by_partitions(nodes, n + 1, (1, PARTITION_BITS_MAX), 0, &mut Fill(fill)).is_none()
-            );
+            assert!(by_partitions(nodes, n + 1, PARTITION_BITS_MAX, 0, &mut Fill(fill)).is_none());
         }
         for v in pts.iter_mut().flatten() {
             *v >>= 1;
         }
         {
             let fill = |id: usize, out: &mut Vec<u64>| out.extend_from_slice(&pts[id]);
-            assert!(by_partitions(nodes, n, (1, PARTITION_BITS_MAX), 0, &mut Fill(fill)).is_none());
+            assert!(by_partitions(nodes, n, PARTITION_BITS_MAX, 0, &mut Fill(fill)).is_none());
             // `sort_items` then counts, and agrees with the count.
             same_items(
                 &items_of(sort_items(nodes, n, 1, 0, &mut Fill(fill)).unwrap()),
@@ -903,7 +1114,7 @@ mod tests {
             *v = u64::MAX - (*v >> 20);
         }
         let fill = |id: usize, out: &mut Vec<u64>| out.extend_from_slice(&pts[id]);
-        assert!(by_partitions(nodes, n, (1, PARTITION_BITS_MAX), 0, &mut Fill(fill)).is_none());
+        assert!(by_partitions(nodes, n, PARTITION_BITS_MAX, 0, &mut Fill(fill)).is_none());
         same_items(
             &items_of(sort_items(nodes, n, 1, 0, &mut Fill(fill)).unwrap()),
             &by_counting(nodes, n, 1, &mut Fill(fill)).unwrap(),
@@ -941,6 +1152,27 @@ mod tests {
             let ok = finish_page(&mut fast, low);
             prop_assert_eq!(ok, finish_page_reference(&mut plain, low));
             prop_assert_eq!(fast, plain);
+        }
+
+        #[test]
+        fn sorting_a_page_equals_the_standard_sort(
+            items in proptest::collection::vec(any::<u64>(), 0..=PAGE_MAX),
+            crowd in 0u64..4,
+            low in 8u32..20,
+        ) {
+            // Some items crowded into few buckets, or made equal above `low`.
+            let items: Vec<u64> = items.iter().map(|&x| x >> (crowd * 20) << (crowd * 20)).collect();
+            let mut out = [0u64; PAGE_MAX + 1];
+            let mut table = [0u32; LOCAL + 1];
+            let ok = sort_page(&items, &mut out, &mut table, low);
+            let mut want = items.clone();
+            want.sort_unstable();
+            prop_assert_eq!(&out[..items.len()], &want[..]);
+            prop_assert_eq!(ok, want.windows(2).all(|w| w[0] >> low != w[1] >> low));
+            for (l, &t) in table.iter().enumerate() {
+                let below = want.iter().filter(|&&x| ((x >> (64 - LOCAL_BITS)) as usize) < l).count();
+                prop_assert_eq!(t as usize, below);
+            }
         }
 
         #[test]

@@ -22,7 +22,7 @@ mod table;
 use bytemuck::{Pod, Zeroable};
 
 pub(crate) use eytzinger::Eytzinger;
-pub(crate) use packed::{Change, PageWriter, ITEMS_TAIL, LOCAL_BITS};
+pub(crate) use packed::{Change, PageWriter, ITEMS_TAIL, LOCAL_BITS, PAGE_MAX};
 pub(crate) use prefetch::prefetch_read;
 pub(crate) use radix::{Points as RadixPoints, Radix, NO_NEXT};
 #[cfg(test)]

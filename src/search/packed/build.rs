@@ -399,6 +399,12 @@ pub(crate) struct PageWriter {
 }
 
 impl PageWriter {
+    /// Whether a ring of `2^bits` buckets is paged whatever its count of points (larger rings
+    /// than a flat one can be; a full build writes smaller ones through `Packed::from_items`).
+    pub(crate) fn paged(bits: u32) -> bool {
+        1usize.checked_shl(bits).is_none_or(|b| b > DIR_MAX)
+    }
+
     /// A writer of a paged packing in the table geometry `(bits, shift)` whose positions are
     /// normalized by `norm`, whose pages will hold `counts` points (modulo 2^8, as a page holds at
     /// most 255). The counts size the room it reserves, exact when they are right, so that the

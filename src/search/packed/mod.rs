@@ -158,7 +158,7 @@ pub(crate) const ITEMS_TAIL: usize = WINDOW_MAX + 1;
 
 /// The most points one page may hold (its table entries are `u16`). Hashed positions put 40–64
 /// in a page; a ring that crowds more into one is searched with the Eytzinger layout instead.
-const PAGE_MAX: usize = u8::MAX as usize;
+pub(crate) const PAGE_MAX: usize = u8::MAX as usize;
 
 /// Chunk memory a ring may hold, as a multiple of its live pages, before a publication packs it
 /// afresh (a safety net for rings that shrink a lot; churn is handled by [`MAX_CHUNKS`]).
