@@ -250,19 +250,14 @@ impl Packed {
             let next = if b < n { owner(b) } else { first };
             let at = out.len();
             out.resize(at + page_lines(b - a), Line([PAD; 8]));
-            write_page_with(
-                &mut out[at..],
-                b - a,
-                form.sentinel(next),
-                |t| table(p, a, b, t),
-                |slots| {
-                    for (i, slot) in slots.iter_mut().enumerate() {
-                        let (q, id) = point(p, a + i);
-                        all_ids |= u64::from(id);
-                        *slot = (q << form.s) | u64::from(id);
-                    }
-                },
-            );
+            write_page_with(&mut out[at..], b - a, form.sentinel(next), |t, slots| {
+                table(p, a, b, t);
+                for (i, slot) in slots.iter_mut().enumerate() {
+                    let (q, id) = point(p, a + i);
+                    all_ids |= u64::from(id);
+                    *slot = (q << form.s) | u64::from(id);
+                }
+            });
             offsets.push(at);
         }
         if all_ids & !form.mask() != 0 {
@@ -440,18 +435,32 @@ impl PageWriter {
     /// its `table`: where each of its buckets' first item is, then where its last item ends, on
     /// any common origin (`LOCAL + 1` entries, ascending, the last `items.len()` past the first).
     /// `false` (and nothing written) if there is no page left, the page holds more than a page
-    /// can, or the table is not one.
+    /// can, or the table is not one. (Full builds write their pages in place: see
+    /// [`page_with`](Self::page_with).)
+    #[cfg(test)]
     pub(crate) fn page(&mut self, items: &[u64], table: &[u32]) -> bool {
-        let (p, m) = (self.offsets.len(), items.len());
-        if p == self.pages
-            || m > PAGE_MAX
-            || table.len() != LOCAL + 1
-            || table[LOCAL].wrapping_sub(table[0]) as usize != m
-            || table.windows(2).any(|w| w[0] > w[1])
-        {
+        if table.len() != LOCAL + 1 {
             return false;
         }
-        let origin = table[0];
+        self.page_with(items.len(), |slots, t| {
+            slots.copy_from_slice(items);
+            t.copy_from_slice(table);
+        })
+    }
+
+    /// Writes the next page of `m` items, which `write(slots, table)` writes in place: the items
+    /// into `slots` (`m` of them), sorted, and the page's table into `table`, as [`page`](Self::page)
+    /// takes them. `false` (and nothing written) if there is no page left, the page holds more than
+    /// a page can, or the table written is not one.
+    pub(crate) fn page_with(
+        &mut self,
+        m: usize,
+        write: impl FnOnce(&mut [u64], &mut [u32; LOCAL + 1]),
+    ) -> bool {
+        let p = self.offsets.len();
+        if p == self.pages || m > PAGE_MAX {
+            return false;
+        }
         let Ok(n) = u32::try_from(self.starts[p] as usize + m) else {
             return false;
         };
@@ -459,18 +468,24 @@ impl PageWriter {
         self.out.resize(at + page_lines(m), Line([PAD; 8]));
         // An item is its point's slot in the page: its position's bits below the page's above
         // its slot id (the form's bits; the ids fit them, as the items' maker checked).
-        write_page_with(
-            &mut self.out[at..],
-            m,
-            PAD,
-            |t| {
-                for (e, &s) in t[..=LOCAL].iter_mut().zip(table) {
-                    *e = (s - origin) as u16;
-                }
-            },
-            |slots| slots.copy_from_slice(items),
-        );
-        if let Some(&x) = items.first() {
+        let mut ok = false;
+        write_page_with(&mut self.out[at..], m, PAD, |t, slots| {
+            let mut table = [0u32; LOCAL + 1];
+            write(slots, &mut table);
+            let origin = table[0];
+            ok = table[LOCAL].wrapping_sub(origin) as usize == m
+                && table.windows(2).all(|w| w[0] <= w[1]);
+            for (e, &s) in t[..=LOCAL].iter_mut().zip(&table) {
+                *e = s.wrapping_sub(origin) as u16;
+            }
+        });
+        if !ok {
+            self.out.truncate(at);
+            return false;
+        }
+        let words: &[u64] = bytemuck::cast_slice(&self.out[at..]);
+        let first = (m > 0).then(|| words[TABLE_WORDS]);
+        if let Some(x) = first {
             let owner = self.form.owner(x);
             self.first.get_or_insert(owner);
             self.settle(owner);
@@ -545,13 +560,10 @@ pub(super) fn write_page_from(
     sentinel: u64,
     chunk: u8,
 ) {
-    write_page_with(
-        dst,
-        points.len(),
-        sentinel,
-        |t| t[..=LOCAL].copy_from_slice(table),
-        |s| s.copy_from_slice(points),
-    );
+    write_page_with(dst, points.len(), sentinel, |t, s| {
+        t[..=LOCAL].copy_from_slice(table);
+        s.copy_from_slice(points);
+    });
     set_chunk_slot(dst, chunk);
 }
 
@@ -572,33 +584,31 @@ pub(super) fn count_table(table: &mut [u16], locals: impl Iterator<Item = usize>
 }
 
 /// Writes a page of `m` points into `dst` (its lines, pads already), its sentinel slot
-/// `sentinel`: `table` fills the table entries `0..=LOCAL` (zeroed when it is called), `points`
-/// the `m` slots.
+/// `sentinel`: `fill(table, slots)` fills the table entries `0..=LOCAL` (zeroed when it is called)
+/// and the `m` slots.
 #[inline(always)]
 fn write_page_with(
     dst: &mut [Line],
     m: usize,
     sentinel: u64,
-    table: impl FnOnce(&mut [u16]),
-    points: impl FnOnce(&mut [u64]),
+    fill: impl FnOnce(&mut [u16], &mut [u64]),
 ) {
     debug_assert!(m <= PAGE_MAX);
     debug_assert!(dst.len() == page_lines(m));
     let words: &mut [u64] = bytemuck::cast_slice_mut(dst);
     let (table_words, slots) = words.split_at_mut(TABLE_WORDS);
+    let (slots, rest) = slots.split_at_mut(m);
     // The table is made in `u16`s and stored in bytes, in memory order (every entry is at most
     // `m <= PAGE_MAX`, 255).
     let mut wide = [0u16; LOCAL + 2];
-    table(&mut wide);
+    fill(&mut wide, slots);
     wide[LOCAL + 1] = m as u16;
     let entries: &mut [u8] = bytemuck::cast_slice_mut(table_words);
     entries.fill(0);
     for (e, &w) in entries.iter_mut().zip(&wide) {
         *e = w as u8;
     }
-    let (slots, rest) = slots.split_at_mut(m);
     rest[1..=PAGE_PADS].fill(PAD);
-    points(slots);
     rest[0] = sentinel;
 }
 
