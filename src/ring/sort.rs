@@ -548,8 +548,8 @@ fn by_pages(nodes: usize, estimate: usize, norm: u32, src: &mut impl Positions) 
 
 /// How many points ahead [`by_pages`] fetches the line a point's item will be written to (a
 /// page's cursor is in L1, its line mostly not: 2^12 pages at 1000 nodes). Intel Xeon guest
-/// (2 MiB of L2 a core), probe builds of 1000 nodes, alternating: 2.05–2.16 ms against
-/// 2.01–2.24 without; 8 and 32 ahead measured as 16. In the partitions (a partition's items in
+/// (2 MiB of L2 a core), probe builds of 1000 nodes, alternating: 2.09–2.15 ms (8 ahead) against
+/// 2.17–2.24 without; 16 and 32 ahead measured as 8. In the partitions (a partition's items in
 /// L2 already) it measured even, and is not done.
 const PUT_AHEAD: usize = 16;
 
