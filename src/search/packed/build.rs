@@ -449,9 +449,11 @@ impl PageWriter {
     }
 
     /// Writes the next page of `m` items, which `write(slots, table)` writes in place: the items
-    /// into `slots` (`m` of them), sorted, and the page's table into `table`, as [`page`](Self::page)
-    /// takes them. `false` (and nothing written) if there is no page left, the page holds more than
-    /// a page can, or the table written is not one.
+    /// into `slots` (`m` of them), sorted (as [`Packed::from_items`] takes them), and the page's
+    /// table into `table`: where each of its buckets' first item is, then where its last item
+    /// ends, on any common origin (ascending, the last `m` past the first). `false` (and nothing
+    /// written) if there is no page left, the page holds more than a page can, or the table
+    /// written is not one.
     pub(crate) fn page_with(
         &mut self,
         m: usize,
