@@ -1,7 +1,9 @@
 //! A full build: every node's points hashed, sorted, equal positions settled by the profile's rule,
 //! and indexed in the layout that fits the ring.
 
-use super::sort::{bucket_sort, running_sum, sort_items, sort_points, Fill, Sorted, Stored};
+use super::sort::{
+    bucket_sort, running_sum, sort_items, sort_points, Fill, PageCounts, Sorted, Stored,
+};
 use super::{Plain, Ring};
 use crate::error::Result;
 use crate::maglev::{Entries, MaglevTable};
@@ -91,11 +93,18 @@ impl Ring {
         let mut q: Vec<u64> = Vec::with_capacity(total as usize);
         let mut ends: Vec<u32> = Vec::with_capacity(nodes.len());
         let mut scratch = Vec::new();
+        // Each node's points counted by page while they are in L1 (paged rings of the sizes
+        // `sort_items` sorts by page).
+        let mut counted = PageCounts::new(nodes.len(), total as usize);
         for node in nodes {
+            let from = q.len();
             placement.node_positions(node, m, norm, &mut q, &mut scratch);
+            if let Some(c) = &mut counted {
+                c.add(&q[from..]);
+            }
             ends.push(q.len() as u32);
         }
-        Ok(Self::from_positions(profile, q, ends))
+        Ok(Self::from_positions(profile, q, ends, counted))
     }
 
     /// Envoy's Maglev table of `nodes` (keyed by name), `table_size` entries, as a ring whose
@@ -136,9 +145,18 @@ impl Ring {
     /// `q[ends[id - 1]..ends[id]]`), into a ring, as [`from_sorted`](Self::from_sorted) does once
     /// they are sorted: as items (see [`sort_items`]) when they fit and no two points meet,
     /// otherwise through [`from_narrow`](Self::from_narrow).
-    fn from_positions(profile: Profile, q: Vec<u64>, ends: Vec<u32>) -> Ring {
+    fn from_positions(
+        profile: Profile,
+        q: Vec<u64>,
+        ends: Vec<u32>,
+        counted: Option<PageCounts>,
+    ) -> Ring {
         let norm = profile.position_norm();
-        let mut stored = Stored { q: &q, ends: &ends };
+        let mut stored = Stored {
+            q: &q,
+            ends: &ends,
+            counted,
+        };
         let sorted = sort_items(ends.len(), q.len(), EXTRA_BITS, norm, &mut stored);
         if let Some(ring) = sorted.and_then(|s| Self::from_items(norm, s)) {
             return ring;
@@ -273,7 +291,18 @@ mod tests {
             q.extend(ps.iter().map(|&p| p << norm));
             ends.push(q.len() as u32);
         }
-        check_against_sorted(profile, by_node, Ring::from_positions(profile, q, ends));
+        // The page counts made as the positions were stored, or counted by the sort itself.
+        let mut counted = PageCounts::new(ends.len(), q.len());
+        if let Some(c) = &mut counted {
+            c.add(&q);
+        }
+        let with_counts = Ring::from_positions(profile, q.clone(), ends.clone(), counted);
+        check_against_sorted(profile, by_node, with_counts);
+        check_against_sorted(
+            profile,
+            by_node,
+            Ring::from_positions(profile, q, ends, None),
+        );
     }
 
     /// `fast`, a ring of the points given node by node, against the sorted path's.

@@ -129,6 +129,11 @@ pub(super) fn bucket_sort<T: Point>(
 pub(super) trait Positions {
     /// Node `id`'s positions: borrowed from storage, or made into `buf`.
     fn of<'a>(&'a mut self, id: usize, buf: &'a mut Vec<u64>) -> &'a [u64];
+
+    /// The positions' page counts, if they were counted as they were made (see [`PageCounts`]).
+    fn counted(&mut self) -> Option<PageCounts> {
+        None
+    }
 }
 
 /// Positions made afresh: the function appends node `id`'s to the vector it is given.
@@ -148,6 +153,8 @@ impl<F: FnMut(usize, &mut Vec<u64>)> Positions for Fill<F> {
 pub(super) struct Stored<'q> {
     pub(super) q: &'q [u64],
     pub(super) ends: &'q [u32],
+    /// Their page counts, when they were counted as they were stored.
+    pub(super) counted: Option<PageCounts>,
 }
 
 impl<'q> Stored<'q> {
@@ -168,6 +175,60 @@ impl Positions for Stored<'_> {
     fn of<'a>(&'a mut self, id: usize, _: &'a mut Vec<u64>) -> &'a [u64] {
         self.node(id)
     }
+
+    fn counted(&mut self) -> Option<PageCounts> {
+        self.counted.take()
+    }
+}
+
+/// The points of each page, counted as a full build makes its positions (while each node's are in
+/// L1), for [`by_pages`]: in the geometry it takes for `estimate` points of `nodes` nodes.
+pub(super) struct PageCounts {
+    shift: u32,
+    counts: Vec<u32>,
+    /// The positions counted, and all of them or-ed together (their top bit is the largest's).
+    n: usize,
+    ored: u64,
+}
+
+impl PageCounts {
+    /// Empty counts for the pages [`by_pages`] would sort `estimate` points of `nodes` nodes into;
+    /// `None` if it would not sort them.
+    pub(super) fn new(nodes: usize, estimate: usize) -> Option<Self> {
+        let (_, page_bits, page_shift) = pages_plan(nodes, estimate)?;
+        Some(PageCounts {
+            shift: page_shift,
+            counts: vec![0; 1 << page_bits],
+            n: 0,
+            ored: 0,
+        })
+    }
+
+    /// Counts positions `xs`.
+    #[inline]
+    pub(super) fn add(&mut self, xs: &[u64]) {
+        self.n += xs.len();
+        for &x in xs {
+            self.ored |= x;
+            self.counts[x.checked_shr(self.shift).unwrap_or(0) as usize] += 1;
+        }
+    }
+}
+
+/// The geometry [`by_pages`] sorts `estimate` points of `nodes` nodes in, its page bits and the
+/// shift of a position's page; `None` if it does not sort them.
+fn pages_plan(nodes: usize, estimate: usize) -> Option<((u32, u32), u32, u32)> {
+    let id_bits = usize::BITS - nodes.saturating_sub(1).leading_zeros();
+    if nodes > 1 << 16 || estimate >= (u32::MAX as usize) / 2 || estimate < SMALL {
+        return None;
+    }
+    let geometry = radix_geometry(estimate, Some(u64::MAX), nodes);
+    let (bits, _) = geometry;
+    let plan = Plan::new(geometry, 0);
+    if bits >= PARTITIONS_FROM || id_bits + plan.in_page > 64 || !PageWriter::paged(bits) {
+        return None;
+    }
+    Some((geometry, bits - LOCAL_BITS, plan.in_page))
 }
 
 /// A narrow full build's points sorted into *items* (see [`sort_items`]).
@@ -482,48 +543,40 @@ fn by_partitions(
             let page = x.checked_shr(page_shift).unwrap_or(0) as usize & page_mask;
             sorter.put(out, page, x << low | u64::from(id));
         }
-        if !sorter.finish(out, &mut pages)? {
+        if !sorter.finish(out, counts, &mut pages)? {
             return Some(Sorted::Meet);
         }
     }
     Index::from_pages(pages).map(Sorted::Index)
 }
 
-/// [`sort_items`] for paged rings of fewer than 2^[`PARTITIONS_FROM`] buckets: `src` is read
-/// twice, first to count each page's points, then to place each point's item among its page's
-/// (a cursor a page, all in L1), and each page is then sorted by its buckets in the cache and
-/// written at once (see [`PageSorter`]). `None` (and the caller counts by buckets) for flat rings,
+/// [`sort_items`] for paged rings of fewer than 2^[`PARTITIONS_FROM`] buckets: each page's points
+/// are counted (as the positions were stored, when `src` has the counts, or in a pass over `src`),
+/// each point's item is placed among its page's (a cursor a page, all in L1), and each page is then
+/// sorted in the cache and written at once (see [`PageSorter`]). `None` (and the caller counts by buckets) for flat rings,
 /// for positions that do not use the top bit, and for pages that would hold more than a page can.
 #[inline(never)]
 fn by_pages(nodes: usize, estimate: usize, norm: u32, src: &mut impl Positions) -> Option<Sorted> {
-    let id_bits = usize::BITS - nodes.saturating_sub(1).leading_zeros();
-    if nodes > 1 << 16 || estimate >= (u32::MAX as usize) / 2 || estimate < SMALL {
-        return None;
-    }
-    let geometry = radix_geometry(estimate, Some(u64::MAX), nodes);
-    let (bits, _) = geometry;
-    let plan = Plan::new(geometry, 0);
-    if bits >= PARTITIONS_FROM || id_bits + plan.in_page > 64 || !PageWriter::paged(bits) {
-        return None;
-    }
-    let page_bits = bits - LOCAL_BITS;
-    let page_shift = plan.in_page;
-    let mut counts = vec![0u32; 1 << page_bits];
-    let (mut n, mut ored) = (0usize, 0u64);
+    let (geometry, page_bits, page_shift) = pages_plan(nodes, estimate)?;
     let mut buf: Vec<u64> = Vec::new();
-    for id in 0..nodes {
-        let pts = src.of(id, &mut buf);
-        n += pts.len();
-        for &x in pts {
-            ored |= x;
-            counts[x.checked_shr(page_shift).unwrap_or(0) as usize] += 1;
+    let counted = match src.counted() {
+        Some(c) if c.shift == page_shift && c.counts.len() == 1 << page_bits => c,
+        _ => {
+            let mut c = PageCounts::new(nodes, estimate)?;
+            for id in 0..nodes {
+                c.add(src.of(id, &mut buf));
+            }
+            c
         }
-    }
+    };
+    let PageCounts {
+        counts, n, ored, ..
+    } = counted;
     if n != estimate || ored >> 63 == 0 || counts.iter().any(|&m| m as usize > PAGE_MAX) {
         return None;
     }
     let per_page: Vec<u8> = counts.iter().map(|&m| m as u8).collect();
-    let low = 64 - plan.in_page;
+    let low = 64 - page_shift;
     let mut pages = PageWriter::new(geometry, norm, &per_page)?;
     let mut sorter = PageSorter::new(1 << page_bits, low);
     sorter.start(counts.iter().copied(), n)?;
@@ -540,7 +593,7 @@ fn by_pages(nodes: usize, estimate: usize, norm: u32, src: &mut impl Positions) 
             sorter.put(&mut items, page_of(x), x << low | id as u64);
         }
     }
-    match sorter.finish(&items, &mut pages)? {
+    match sorter.finish(&items, &per_page, &mut pages)? {
         true => Index::from_pages(pages).map(Sorted::Index),
         false => Some(Sorted::Meet),
     }
@@ -597,13 +650,18 @@ impl PageSorter {
         *at += 1;
     }
 
-    /// Sorts each page of `out` (every item placed) and writes it to `pages`. `Some(false)` if two
-    /// points meet, `None` if a page is refused.
-    fn finish(&mut self, out: &[u64], pages: &mut PageWriter) -> Option<bool> {
+    /// Sorts each page of `out` (every item placed; `counts` the pages' counts, modulo 2^8) and
+    /// writes it to `pages`. `Some(false)` if two points meet, `None` if a page is refused or did
+    /// not get the items counted for it.
+    fn finish(&mut self, out: &[u64], counts: &[u8], pages: &mut PageWriter) -> Option<bool> {
         let (mut start, low) = (0usize, self.low);
         let mut distinct = true;
-        for &end in &self.next {
-            let items = &out[start..end as usize];
+        for (&end, &m) in self.next.iter().zip(counts) {
+            let items = out.get(start..end as usize)?;
+            // Each page's items ended where the next page's begin: as many were placed as counted.
+            if items.len() as u8 != m {
+                return None;
+            }
             let written = pages.page_with(items.len(), |slots, table| {
                 distinct &= sort_page(items, slots, table, low);
             });
@@ -664,12 +722,11 @@ fn sort_page(items: &[u64], out: &mut [u64], table: &mut [u32; LOCAL + 1], low: 
         out[usize::from(*at)] = x;
         *at = at.wrapping_add(1);
     }
-    let page = out;
-    insertion_sort(page);
+    insertion_sort(out);
     // Two items meet when they agree above `low` (below 64: see `finish_page`).
     let unit = 1u64 << low;
     let mut meet = false;
-    for w in page.windows(2) {
+    for w in out.windows(2) {
         meet |= (w[0] ^ w[1]) < unit;
     }
     !meet
@@ -1070,6 +1127,42 @@ mod tests {
             };
             assert_eq!(pages_of(&index), (words, starts));
         }
+    }
+
+    #[test]
+    fn pages_take_counts_made_as_positions_were_stored_and_refuse_wrong_ones() {
+        let (nodes, per_node) = (1000, 160);
+        let pts = hashed(nodes, per_node, 9);
+        let q: Vec<u64> = pts.iter().flatten().copied().collect();
+        let ends: Vec<u32> = (1..=nodes).map(|i| (i * per_node) as u32).collect();
+        let fill = |id: usize, out: &mut Vec<u64>| out.extend_from_slice(&pts[id]);
+        let want = match by_pages(nodes, q.len(), 0, &mut Fill(fill)) {
+            Some(Sorted::Index(index)) => pages_of(&index),
+            _ => panic!("hashes spread, and none meet"),
+        };
+        let counted = |q: &[u64]| {
+            let mut c = PageCounts::new(nodes, q.len()).unwrap();
+            c.add(q);
+            Some(c)
+        };
+        let mut stored = Stored {
+            q: &q,
+            ends: &ends,
+            counted: counted(&q),
+        };
+        match by_pages(nodes, q.len(), 0, &mut stored) {
+            Some(Sorted::Index(index)) => assert_eq!(pages_of(&index), want),
+            _ => panic!("sorted by the counts given"),
+        }
+        // Counts of other positions (one point in another page, the total the same): refused.
+        let mut other = q.clone();
+        other[7] ^= 1 << 63;
+        let mut stored = Stored {
+            q: &q,
+            ends: &ends,
+            counted: counted(&other),
+        };
+        assert!(by_pages(nodes, q.len(), 0, &mut stored).is_none());
     }
 
     #[test]
