@@ -1085,17 +1085,28 @@ mod tests {
                 Some(Sorted::Index(index)) => index,
                 _ => panic!("hashes spread, and none meet"),
             };
-            let counted = by_counting(nodes, n, extra, &mut Fill(fill)).unwrap();
-            assert!(counted.distinct);
-            let from_items =
-                Index::from_items(counted.items, &counted.buckets, counted.geometry, 0).unwrap();
             let (words, starts) = pages_of(&parted);
             assert_eq!(
-                (&words, &starts),
-                (&pages_of(&from_items).0, &pages_of(&from_items).1)
+                (words, starts.clone()),
+                counted_pages(nodes, n, extra, fill)
             );
             assert_eq!(starts.last().copied(), Some(n as u32));
         }
+    }
+
+    /// The pages (words and starts) of the `n` points of `nodes` nodes that `fill` makes, counted
+    /// by buckets (`extra` fine bits) and packed from their items; none of them meet.
+    fn counted_pages(
+        nodes: usize,
+        n: usize,
+        extra: u32,
+        fill: impl FnMut(usize, &mut Vec<u64>),
+    ) -> (Vec<u64>, Vec<u32>) {
+        let counted = by_counting(nodes, n, extra, &mut Fill(fill)).unwrap();
+        assert!(counted.distinct);
+        let index =
+            Index::from_items(counted.items, &counted.buckets, counted.geometry, 0).unwrap();
+        pages_of(&index)
     }
 
     #[test]
@@ -1110,14 +1121,10 @@ mod tests {
                 Some(Sorted::Index(index)) => index,
                 _ => panic!("hashes spread, and none meet"),
             };
-            let counted = by_counting(nodes, n, 0, &mut Fill(fill)).unwrap();
-            assert!(counted.distinct);
-            let from_items =
-                Index::from_items(counted.items, &counted.buckets, counted.geometry, 0).unwrap();
             let (words, starts) = pages_of(&paged);
             assert_eq!(
-                (&words, &starts),
-                (&pages_of(&from_items).0, &pages_of(&from_items).1)
+                (words.clone(), starts.clone()),
+                counted_pages(nodes, n, 0, fill)
             );
             assert_eq!(starts.last().copied(), Some(n as u32));
             // `sort_items` takes this way for them.
