@@ -527,8 +527,8 @@ fn by_partitions(
         return None;
     }
     // Each partition by page into `scratch` (in the cache; the page counts give each page's
-    // start), then each page by its buckets, finished and written out at once: the sorted items
-    // are never stored whole nor read back from memory.
+    // start), then each page sorted straight into its slots: the sorted items are never stored
+    // whole nor read back from memory.
     let low = 64 - plan.in_page;
     let pages_per_part = 1usize << (page_bits - part_bits);
     let mut pages = PageWriter::new(geometry, norm, &per_page)?;
