@@ -186,8 +186,7 @@ impl Positions for Stored<'_> {
 pub(super) struct PageCounts {
     shift: u32,
     counts: Vec<u32>,
-    /// The positions counted, and all of them or-ed together (their top bit is the largest's).
-    n: usize,
+    /// The positions counted, or-ed together (their top bit is the largest's).
     ored: u64,
 }
 
@@ -199,7 +198,6 @@ impl PageCounts {
         Some(PageCounts {
             shift: page_shift,
             counts: vec![0; 1 << page_bits],
-            n: 0,
             ored: 0,
         })
     }
@@ -207,7 +205,6 @@ impl PageCounts {
     /// Counts positions `xs`.
     #[inline]
     pub(super) fn add(&mut self, xs: &[u64]) {
-        self.n += xs.len();
         for &x in xs {
             self.ored |= x;
             self.counts[x.checked_shr(self.shift).unwrap_or(0) as usize] += 1;
@@ -569,9 +566,8 @@ fn by_pages(nodes: usize, estimate: usize, norm: u32, src: &mut impl Positions) 
             c
         }
     };
-    let PageCounts {
-        counts, n, ored, ..
-    } = counted;
+    let PageCounts { counts, ored, .. } = counted;
+    let n = counts.iter().map(|&m| m as usize).sum::<usize>();
     if n != estimate || ored >> 63 == 0 || counts.iter().any(|&m| m as usize > PAGE_MAX) {
         return None;
     }
