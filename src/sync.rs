@@ -20,6 +20,11 @@ pub(crate) use loom::sync::{
 
 pub(crate) use crossbeam_epoch::{pin, Atomic, Guard, Owned};
 
+/// The lock of a process-wide static: `std`'s, whose constructor is `const` (loom's is not). Only
+/// the memory full builds keep for later ones (`crate::kept`) uses it, and under loom that memory
+/// is never kept, so no model reaches it.
+pub(crate) type StaticMutex<T> = std::sync::Mutex<T>;
+
 /// How many stripes [`stripe`] spreads threads over (a power of two).
 #[cfg(not(loom))]
 pub(crate) const STRIPES: usize = 16;

@@ -6,6 +6,7 @@ use super::sort::{
 };
 use super::{Plain, Ring};
 use crate::error::Result;
+use crate::kept::Words;
 use crate::maglev::{Entries, MaglevTable};
 use crate::node::Node;
 use crate::placement::{EqualPoints, Membership, Placement, Profile};
@@ -90,7 +91,7 @@ impl Ring {
             return Ok(Self::from_narrow(profile, pts, nodes.len()));
         }
         // Every node's points, node by node, normalized.
-        let mut q: Vec<u64> = Vec::with_capacity(total as usize);
+        let mut q = Words::empty(total as usize);
         let mut ends: Vec<u32> = Vec::with_capacity(nodes.len());
         let mut scratch = Vec::new();
         // Each node's points counted by page while they are in L1 (paged rings of the sizes
@@ -104,7 +105,7 @@ impl Ring {
             }
             ends.push(q.len() as u32);
         }
-        Ok(Self::from_positions(profile, q, ends, counted))
+        Ok(Self::from_positions(profile, &q, ends, counted))
     }
 
     /// Envoy's Maglev table of `nodes` (keyed by name), `table_size` entries, as a ring whose
@@ -147,13 +148,13 @@ impl Ring {
     /// otherwise through [`from_narrow`](Self::from_narrow).
     fn from_positions(
         profile: Profile,
-        q: Vec<u64>,
+        q: &[u64],
         ends: Vec<u32>,
         counted: Option<PageCounts>,
     ) -> Ring {
         let norm = profile.position_norm();
         let mut stored = Stored {
-            q: &q,
+            q,
             ends: &ends,
             counted,
         };
@@ -296,12 +297,12 @@ mod tests {
         if let Some(c) = &mut counted {
             c.add(&q);
         }
-        let with_counts = Ring::from_positions(profile, q.clone(), ends.clone(), counted);
+        let with_counts = Ring::from_positions(profile, &q, ends.clone(), counted);
         check_against_sorted(profile, by_node, with_counts);
         check_against_sorted(
             profile,
             by_node,
-            Ring::from_positions(profile, q, ends, None),
+            Ring::from_positions(profile, &q, ends, None),
         );
     }
 

@@ -12,6 +12,7 @@
 use super::build::Pt;
 use super::parts::Parts;
 use crate::cache::{l2_bytes, L2_DEFAULT};
+use crate::kept::Words;
 use crate::search::{
     prefetch_read, radix_geometry, Index, PageWriter, ITEMS_TAIL, LOCAL_BITS, PAGE_MAX,
 };
@@ -338,7 +339,7 @@ fn by_counting(
         // its cursor, which then ends at the next bucket's start (no copy of the counts).
         // Room past the points for a flat ring's slots, written over the items (see
         // `Index::from_items`).
-        let mut items = Vec::with_capacity(n + ITEMS_TAIL);
+        let mut items = crate::kept::held_words(n + ITEMS_TAIL);
         items.resize(n, 0u64);
         // With more cursors than the cache holds close, the cursor of the node's point
         // `CURSOR_AHEAD` on is fetched now: the cursors are read at random, and each item waits
@@ -530,7 +531,9 @@ fn by_partitions(
     let pages_per_part = 1usize << (page_bits - part_bits);
     let mut pages = PageWriter::new(geometry, norm, &per_page)?;
     let mut sorter = PageSorter::new(pages_per_part, low);
-    let mut scratch = vec![0u64; room];
+    // Every word of a partition's part is placed before `finish` reads it, and `finish` checks
+    // each page got its count.
+    let mut scratch = Words::stale(room);
     let page_mask = pages_per_part - 1;
     for (i, (xs, ids)) in partitions.iter().enumerate() {
         let counts = &per_page[i * pages_per_part..(i + 1) * pages_per_part];
@@ -576,7 +579,8 @@ fn by_pages(nodes: usize, estimate: usize, norm: u32, src: &mut impl Positions) 
     let mut pages = PageWriter::new(geometry, norm, &per_page)?;
     let mut sorter = PageSorter::new(1 << page_bits, low);
     sorter.start(counts.iter().copied(), n)?;
-    let mut items = vec![0u64; n];
+    // Every item is placed before `finish` reads it, and `finish` checks each page got its count.
+    let mut items = Words::stale(n);
     let page_of = |x: u64| x.checked_shr(page_shift).unwrap_or(0) as usize;
     for id in 0..nodes {
         let pts = src.of(id, &mut buf);

@@ -243,7 +243,7 @@ impl Packed {
         // Page by page: each page's lines padded and then written while they are in the cache
         // (padding the whole chunk first was a pass of its own over memory, a tenth of a
         // 10,000-node build).
-        let mut out: Vec<Line> = Vec::with_capacity(lines + 1);
+        let mut out: Vec<Line> = crate::kept::lines(lines + 1);
         let mut offsets = Vec::with_capacity(pages);
         for p in 0..pages {
             let (a, b) = (starts[p] as usize, starts[p + 1] as usize);
@@ -282,7 +282,11 @@ impl Packed {
     ) -> Option<Self> {
         let live = out.len();
         out.push(TAIL);
-        out.shrink_to_fit();
+        // Room past the tail only as much as kept memory may have (see `kept`): shrinking a
+        // vector of over-aligned lines copies it whole.
+        if out.capacity() > crate::kept::held_most(out.len()) {
+            out.shrink_to_fit();
+        }
         let chunk = Chunk::new(out, None, None, 0);
         let heads = offsets.into_iter().map(|at| chunk.head(at)).collect();
         let form = Form::new(64 - shift - LOCAL_BITS);
@@ -337,7 +341,7 @@ impl Packed {
     /// sentinel and pads). Paged packings only (a flat one is never repacked).
     pub(super) fn repacked(&self) -> Packed {
         let pages = self.heads.len();
-        let mut out: Vec<Line> = Vec::with_capacity(self.live + 1);
+        let mut out: Vec<Line> = crate::kept::lines(self.live + 1);
         let mut offsets = Vec::with_capacity(pages);
         for p in 0..pages {
             let at = out.len();
@@ -348,7 +352,11 @@ impl Packed {
         }
         let live = out.len();
         out.push(TAIL);
-        out.shrink_to_fit();
+        // Room past the tail only as much as kept memory may have (see `kept`): shrinking a
+        // vector of over-aligned lines copies it whole.
+        if out.capacity() > crate::kept::held_most(out.len()) {
+            out.shrink_to_fit();
+        }
         let chunk = Chunk::new(out, None, None, 0);
         let heads = offsets.into_iter().map(|at| chunk.head(at)).collect();
         Self {
@@ -418,7 +426,7 @@ impl PageWriter {
         let mut starts = Vec::with_capacity(pages + 1);
         starts.push(0);
         Some(Self {
-            out: Vec::with_capacity(room),
+            out: crate::kept::lines(room),
             offsets: Vec::with_capacity(pages),
             starts,
             pending: Vec::new(),

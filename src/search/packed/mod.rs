@@ -484,6 +484,8 @@ impl Drop for ChunkMemory {
         // Given back only while another ring or chunk of the lineage may take it (as `Flat`).
         if let Some(s) = self.spares.as_ref().filter(|s| Arc::strong_count(s) > 1) {
             s.give_lines(std::mem::take(&mut self.lines));
+        } else if self.spares.is_none() {
+            crate::kept::give_lines(std::mem::take(&mut self.lines));
         }
     }
 }
@@ -567,6 +569,8 @@ impl Drop for Flat {
             // The low bits go back with the last packing that shares them.
             let lows = Arc::get_mut(&mut self.lows).map(std::mem::take);
             self.spares.give_points(slots, lows);
+        } else {
+            crate::kept::give_held_words(std::mem::take(&mut self.slots));
         }
     }
 }
