@@ -10,7 +10,7 @@
 //! one bucket) stay correct and `n log n`: a crowded bucket is sorted with the standard sort.
 
 use super::build::Pt;
-use super::parts::Parts;
+use super::parts::{self, Parts};
 use crate::cache::{l2_bytes, L2_DEFAULT};
 use crate::kept::Words;
 use crate::search::{
@@ -462,7 +462,7 @@ fn partition_bits_max(l2: usize) -> u32 {
 /// and no count of the whole ring: when the positions spread evenly over 64 bits (hashes do), the
 /// number of points whose top `k` bits are `p` is about `n / 2^k`, within a few standard
 /// deviations. So the points go straight into `2^k` partitions of room `n / 2^k + 8σ + 16` each
-/// ([`Parts`]: the positions, the ids beside them), while each page's points are counted. Each
+/// ([`Parts`]: a word a point, its position and its id), while each page's points are counted. Each
 /// partition is then sorted by page and each page by its buckets in the cache ([`PageSorter`], the
 /// page counts giving each page's start), and written at once through a [`PageWriter`] whose
 /// room the page counts made exact: the radix
@@ -497,7 +497,7 @@ fn by_partitions(
     let parts = 1usize << part_bits;
     let mean = estimate as f64 / parts as f64;
     let room = (mean + 8.0 * mean.sqrt()) as usize + 16;
-    let mut partitions = Parts::new(parts, room)?;
+    let mut partitions = Parts::new(part_bits, room, nodes)?;
     // The points of each page (modulo 2^8: a page holds at most 255), for the pages' room:
     // exact, so that the written chunk is not copied to shrink it (a copy of the whole ring,
     // lines being over-aligned for the allocator to shrink in place).
@@ -505,7 +505,7 @@ fn by_partitions(
     let mut per_page = vec![0u8; 1 << page_bits];
     // A point's page: its top `page_bits` bits (`in_page + page_bits` is 64, the full spread);
     // its partition: the page's top `part_bits`.
-    let (page_shift, part_shift) = (plan.in_page, page_bits - part_bits);
+    let page_shift = plan.in_page;
     // The positions or-ed together: their top bit is the largest position's.
     let (mut n, mut ored) = (0usize, 0u64);
     let mut buf: Vec<u64> = Vec::new();
@@ -516,7 +516,7 @@ fn by_partitions(
             ored |= x;
             let page = x.checked_shr(page_shift).unwrap_or(0) as usize;
             per_page[page] = per_page[page].wrapping_add(1);
-            if !partitions.push(page >> part_shift, x, id as u16) {
+            if !partitions.push(x, id as u32) {
                 return None;
             }
         }
@@ -533,13 +533,15 @@ fn by_partitions(
     let mut sorter = PageSorter::new(pages_per_part, low);
     // Every word of a partition's part is placed before `finish` reads it, and `finish` checks
     // each page got its count.
-    let mut scratch = Words::stale(room);
+    let mut scratch = Words::stale(partitions.room());
     let page_mask = pages_per_part - 1;
-    for (i, (xs, ids)) in partitions.iter().enumerate() {
+    for (i, (words, n)) in partitions.iter().enumerate() {
         let counts = &per_page[i * pages_per_part..(i + 1) * pages_per_part];
-        sorter.start(counts.iter().map(|&m| u32::from(m)), xs.len())?;
-        let out = &mut scratch[..xs.len()];
-        for (&x, &id) in xs.iter().zip(ids) {
+        sorter.start(counts.iter().map(|&m| u32::from(m)), n)?;
+        let out = &mut scratch[..n];
+        for (x, id) in parts::points(words, part_bits) {
+            // The position without its partition bits: its page in the partition, and its item
+            // (the bits above a page's are shifted out either way).
             let page = x.checked_shr(page_shift).unwrap_or(0) as usize & page_mask;
             sorter.put(out, page, x << low | u64::from(id));
         }
@@ -1077,8 +1079,23 @@ mod tests {
             (4000, 160, 0, 4),
             (4000, 160, 0, 7),
             (1700, 160, 0, 5),
+            // Few points a node in 16 partitions: some runs of 15 nodes or more without a point in
+            // a partition, each an escape in the partition's words.
+            (40_000, 8, 0, 4),
         ] {
             let pts = hashed(nodes, per_node, nodes as u64);
+            if per_node == 8 {
+                let mut last = [0usize; 16];
+                let mut escapes = 0;
+                for (id, xs) in pts.iter().enumerate() {
+                    for &x in xs {
+                        let p = (x >> 60) as usize;
+                        escapes += usize::from(id - last[p] >= 15);
+                        last[p] = id;
+                    }
+                }
+                assert!(escapes > 0, "no escapes");
+            }
             let fill = |id: usize, out: &mut Vec<u64>| out.extend_from_slice(&pts[id]);
             let n = nodes * per_node;
             let parted = match by_partitions(nodes, n, most_bits, 0, &mut Fill(fill)) {
