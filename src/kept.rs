@@ -2,7 +2,7 @@
 //! the memory of a ring's points, once the ring is gone), kept process-wide for the next build
 //! that needs an array of about the same size.
 //!
-//! A full build's arrays are megabytes (at 10,000 nodes of 160 points: 16.6 MB of partitions and
+//! A full build's arrays are megabytes (at 10,000 nodes of 160 points: 13.3 MB of partitions and
 //! a 16 MB chunk of pages). Freed to the system allocator, they come back from wherever its heap
 //! has room: glibc puts the next build's blocks in the holes the last one left only when no small
 //! allocation has split them in between, and otherwise grows its heap, and every fresh page faults
@@ -15,7 +15,7 @@
 //!
 //! What is kept is what the builds before left, so a process that stops building holds it: one
 //! chunk of pages, one block of partitions and [`KEEP_WORDS`] arrays of words, each the size of a
-//! ring built before (33 MB after a 10,000-node build, 4 MB after a 1000-node one).
+//! ring built before (30 MB after a 10,000-node build, 4.2 MB after a 1000-node one).
 //! [`release`] frees them (`ringroute::release_build_memory`). Arrays under [`KEEP_MIN`] bytes are
 //! not kept: the allocator's own caches serve those. A kept array is handed out only to a build
 //! that needs no more than its room and not much less ([`held_most`] for an array a ring keeps,
