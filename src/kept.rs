@@ -13,6 +13,12 @@
 //! build (31 pages, a quarter of it). Kept here, the arrays are memory the process has written
 //! before: no build after the first faults them in.
 //!
+//! The first array of each kind is freed, not kept. glibc learns from the large blocks a process
+//! frees: it maps every block over a threshold (128 KiB at first) afresh, and freeing a mapped
+//! block raises the threshold to its size (up to 32 MB). A process whose first large blocks were
+//! all kept went on mapping, and faulting in, the arrays of its publications: at 10,000 nodes,
+//! twice the faults and 10 % more time a publication.
+//!
 //! What is kept is what the builds before left, so a process that stops building holds it: one
 //! chunk of pages, one block of partitions and [`KEEP_WORDS`] arrays of words, each the size of a
 //! ring built before (30 MB after a 10,000-node build, 4.2 MB after a 1000-node one).
@@ -39,9 +45,17 @@ pub(crate) const KEEP_MIN: usize = 64 << 10;
 
 /// Arrays of one kind, kept for the next build.
 struct Shelf<T> {
-    kept: StaticMutex<Vec<T>>,
+    kept: StaticMutex<Kept<T>>,
     /// The most arrays kept.
     keep: usize,
+}
+
+/// What a [`Shelf`] holds.
+struct Kept<T> {
+    arrays: Vec<T>,
+    /// Whether an array has been given to the shelf yet: the first is freed, not kept (see the
+    /// module docs).
+    given: bool,
 }
 
 /// An array with a capacity (in elements).
@@ -71,7 +85,10 @@ impl<T> Room for Box<[T]> {
 impl<T: Room> Shelf<T> {
     const fn new(keep: usize) -> Self {
         Shelf {
-            kept: StaticMutex::new(Vec::new()),
+            kept: StaticMutex::new(Kept {
+                arrays: Vec::new(),
+                given: false,
+            }),
             keep,
         }
     }
@@ -82,6 +99,7 @@ impl<T: Room> Shelf<T> {
             return None;
         }
         let mut kept = self.kept.try_lock().ok()?;
+        let kept = &mut kept.arrays;
         let best = (kept.iter().enumerate())
             .filter(|(_, a)| (need..=most).contains(&a.room()))
             .min_by_key(|(_, a)| a.room())
@@ -92,7 +110,7 @@ impl<T: Room> Shelf<T> {
     }
 
     /// Keeps `array` for a later build (in place of the oldest kept, when the shelf is full), or
-    /// frees it.
+    /// frees it (the first array given, or when the lock is busy).
     fn give(&self, array: T) {
         if array.bytes() < KEEP_MIN || cfg!(loom) {
             return;
@@ -100,8 +118,12 @@ impl<T: Room> Shelf<T> {
         let Ok(mut kept) = self.kept.try_lock() else {
             return;
         };
-        let oldest = (kept.len() == self.keep).then(|| kept.remove(0));
-        kept.push(array);
+        if !std::mem::replace(&mut kept.given, true) {
+            drop(kept);
+            return;
+        }
+        let oldest = (kept.arrays.len() == self.keep).then(|| kept.arrays.remove(0));
+        kept.arrays.push(array);
         // The oldest freed once the lock is let go.
         drop(kept);
         drop(oldest);
@@ -113,7 +135,7 @@ impl<T: Room> Shelf<T> {
             Ok(k) => k,
             Err(poisoned) => poisoned.into_inner(),
         };
-        kept.drain(..).map(|a| a.bytes()).sum()
+        kept.arrays.drain(..).map(|a| a.bytes()).sum()
     }
 }
 
@@ -285,8 +307,9 @@ mod tests {
         let shelf: Shelf<Vec<u64>> = Shelf::new(2);
         let words = |n: usize| Vec::<u64>::with_capacity(n);
         let n = KEEP_MIN / 8;
-        // Too small to keep.
+        // Too small to keep; and the first array given is freed.
         shelf.give(words(n - 1));
+        shelf.give(words(2 * n));
         assert!(shelf.take(1, usize::MAX).is_none());
         shelf.give(words(2 * n));
         shelf.give(words(3 * n));
@@ -307,6 +330,8 @@ mod tests {
     #[test]
     fn words_hand_back_their_room_written_and_are_taken_again() {
         release();
+        // This thread's first array of words given is freed, not kept.
+        drop(Words::empty(KEEP_MIN));
         let mut w = Words::empty(KEEP_MIN);
         w.extend([7, 8, 9]);
         let room = w.capacity();
@@ -328,13 +353,13 @@ mod tests {
     /// Every array this thread keeps, its memory overwritten with a pattern no build writes.
     fn pollute() {
         shelves(|s| {
-            for v in s.words.kept.lock().unwrap().iter_mut() {
+            for v in s.words.kept.lock().unwrap().arrays.iter_mut() {
                 v.fill(0xA5A5_A5A5_A5A5_A5A5);
             }
-            for b in s.blocks.kept.lock().unwrap().iter_mut() {
+            for b in s.blocks.kept.lock().unwrap().arrays.iter_mut() {
                 b.fill(MaybeUninit::new(0x5A5A_5A5A_5A5A_5A5A));
             }
-            for v in s.lines.kept.lock().unwrap().iter_mut() {
+            for v in s.lines.kept.lock().unwrap().arrays.iter_mut() {
                 v.resize(v.capacity(), Line([0xC3C3_C3C3_C3C3_C3C3; 8]));
                 v.clear();
             }
@@ -362,6 +387,8 @@ mod tests {
                 1500,
             ),
         ];
+        // The first array of each kind given is freed, not kept.
+        drop(ring(Placement::default(), 3000));
         for (placement, nodes) in cases {
             release();
             let fresh = ring(placement, nodes);

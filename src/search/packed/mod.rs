@@ -484,8 +484,6 @@ impl Drop for ChunkMemory {
         // Given back only while another ring or chunk of the lineage may take it (as `Flat`).
         if let Some(s) = self.spares.as_ref().filter(|s| Arc::strong_count(s) > 1) {
             s.give_lines(std::mem::take(&mut self.lines));
-        } else if self.spares.is_none() {
-            crate::kept::give_lines(std::mem::take(&mut self.lines));
         }
     }
 }
@@ -862,13 +860,29 @@ impl Drop for Packed {
         {
             f.spares.give_dir(std::mem::take(&mut self.dir));
         }
-        if let Some(s) = self.spares.as_ref().filter(|s| Arc::strong_count(s) > 1) {
-            if let Some(heads) = self.heads.take() {
-                s.give_paged(
-                    heads.into_vec(),
-                    std::mem::take(&mut self.starts).into_arrays(),
-                );
+        match &self.spares {
+            Some(s) if Arc::strong_count(s) > 1 => {
+                if let Some(heads) = self.heads.take() {
+                    s.give_paged(
+                        heads.into_vec(),
+                        std::mem::take(&mut self.starts).into_arrays(),
+                    );
+                }
             }
+            // A paged ring alone in its lineage (built whole, and nothing published from it is
+            // left): the memory of its whole-ring chunk is kept for the next full build (see
+            // `kept`). A chunk that publications drained is freed as it is: a ring that publishes
+            // rarely builds afresh, and the allocator adapts to the large blocks it frees.
+            Some(_) => {
+                for chunk in &mut self.chunks {
+                    if let Some(memory) = Arc::get_mut(&mut chunk.memory) {
+                        if memory.pages.is_none() {
+                            crate::kept::give_lines(std::mem::take(&mut memory.lines));
+                        }
+                    }
+                }
+            }
+            None => {}
         }
     }
 }
