@@ -32,9 +32,8 @@
 
 use std::mem::MaybeUninit;
 
-use crate::sync::StaticMutex;
-
 use crate::search::Line;
+use crate::sync::StaticMutex;
 
 /// The most word arrays kept: a build can use two at once (a ring's positions and its items, at
 /// 1000 nodes). One chunk of lines and one block of partitions are kept: a build uses one of each.
@@ -217,7 +216,8 @@ pub(crate) fn held_words(need: usize) -> Vec<u64> {
 
 /// Keeps the words of a ring that is gone (a flat ring's slots, the last of its lineage).
 pub(crate) fn give_held_words(v: Vec<u64>) {
-    Words(v);
+    // Kept as a build's scratch is (see `Words`'s drop).
+    drop(Words(v));
 }
 
 /// Keeps the lines of a chunk that is gone (a full build's or a repacking's).

@@ -15,7 +15,7 @@
 
 use std::mem::MaybeUninit;
 
-/// `count` partitions of room `room` words each, holding points as words (see the module docs).
+/// `2^bits` partitions of room `room` words each, holding points as words (see the module docs).
 ///
 /// The block is left for the next build when the partitions go (see `crate::kept`): a build's
 /// partitions are megabytes, and fresh memory faults in page by page.

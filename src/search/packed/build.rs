@@ -280,13 +280,7 @@ impl Packed {
         n: usize,
         norm: u32,
     ) -> Option<Self> {
-        let live = out.len();
-        out.push(TAIL);
-        // Room past the tail only as much as kept memory may have (see `kept`): shrinking a
-        // vector of over-aligned lines copies it whole.
-        if out.capacity() > crate::kept::held_most(out.len()) {
-            out.shrink_to_fit();
-        }
+        let live = close_chunk(&mut out);
         let chunk = Chunk::new(out, None, None, 0);
         let heads = offsets.into_iter().map(|at| chunk.head(at)).collect();
         let form = Form::new(64 - shift - LOCAL_BITS);
@@ -350,13 +344,7 @@ impl Packed {
             // The one chunk's slot.
             set_chunk_slot(&mut out[at..], 0);
         }
-        let live = out.len();
-        out.push(TAIL);
-        // Room past the tail only as much as kept memory may have (see `kept`): shrinking a
-        // vector of over-aligned lines copies it whole.
-        if out.capacity() > crate::kept::held_most(out.len()) {
-            out.shrink_to_fit();
-        }
+        let live = close_chunk(&mut out);
         let chunk = Chunk::new(out, None, None, 0);
         let heads = offsets.into_iter().map(|at| chunk.head(at)).collect();
         Self {
@@ -534,6 +522,18 @@ impl PageWriter {
             self.norm,
         )
     }
+}
+
+/// Closes a whole ring's chunk of pages (`out`): pushes its tail line and gives back room past it
+/// beyond what kept memory may have (see `kept`; shrinking a vector of over-aligned lines copies it
+/// whole). Returns the lines of its pages.
+fn close_chunk(out: &mut Vec<Line>) -> usize {
+    let live = out.len();
+    out.push(TAIL);
+    if out.capacity() > crate::kept::held_most(out.len()) {
+        out.shrink_to_fit();
+    }
+    live
 }
 
 /// The position bits page `p` stands for, above an item's `in_page` bits (a ring of one page has
