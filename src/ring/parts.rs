@@ -15,6 +15,9 @@
 
 use std::mem::MaybeUninit;
 
+/// The most partitions (2^7: the most partition bits a build takes, see `super::sort`).
+pub(super) const PARTS_MAX: usize = 128;
+
 /// `2^bits` partitions of room `room` words each, holding points as words (see the module docs).
 ///
 /// The block is left for the next build when the partitions go (see `crate::kept`): a build's
@@ -23,22 +26,22 @@ pub(super) struct Parts {
     /// `count × room` words: partition `p`'s from `p * room`.
     block: Box<[MaybeUninit<u64>]>,
     /// How many words each partition holds.
-    filled: Vec<u32>,
+    filled: [u32; PARTS_MAX],
     /// The id of each partition's last point.
-    last: Vec<u32>,
+    last: [u32; PARTS_MAX],
     /// How many of each partition's words are escapes.
-    escapes: Vec<u32>,
+    escapes: [u32; PARTS_MAX],
     room: usize,
     /// The partition bits.
     bits: u32,
 }
 
 impl Parts {
-    /// Empty partitions, one for each value of a position's top `bits` bits (1 to 16), each of
+    /// Empty partitions, one for each value of a position's top `bits` bits (1 to 7), each of
     /// room for `points` points of nodes numbered below `nodes` (the escapes' words added); `None`
     /// if the room overflows.
     pub(super) fn new(bits: u32, points: usize, nodes: usize) -> Option<Self> {
-        if !(1..=16).contains(&bits) {
+        if !(1..=PARTS_MAX.ilog2()).contains(&bits) {
             return None;
         }
         let count = 1usize << bits;
@@ -47,9 +50,9 @@ impl Parts {
         u32::try_from(room).ok()?;
         Some(Parts {
             block: crate::kept::block(count.checked_mul(room)?),
-            filled: vec![0; count],
-            last: vec![0; count],
-            escapes: vec![0; count],
+            filled: [0; PARTS_MAX],
+            last: [0; PARTS_MAX],
+            escapes: [0; PARTS_MAX],
             room,
             bits,
         })
@@ -65,7 +68,8 @@ impl Parts {
     #[inline(always)]
     pub(super) fn push(&mut self, x: u64, id: u32) -> bool {
         let bits = self.bits;
-        let p = (x >> (64 - bits)) as usize;
+        // Below `PARTS_MAX` (`bits` is at most its log): the mask only shows it.
+        let p = (x >> (64 - bits)) as usize & (PARTS_MAX - 1);
         let mut step = id.wrapping_sub(self.last[p]);
         self.last[p] = id;
         if step >= Self::escape_of(bits) {
@@ -81,7 +85,7 @@ impl Parts {
         self.put(p, x << bits | u64::from(step))
     }
 
-    /// Appends word `w` to partition `p`; `false` if it is full.
+    /// Appends word `w` to partition `p` (below [`PARTS_MAX`]); `false` if it is full.
     #[inline(always)]
     fn put(&mut self, p: usize, w: u64) -> bool {
         let at = self.filled[p] as usize;
@@ -100,14 +104,17 @@ impl Parts {
     /// Each partition's words (read them with [`points`]) and how many points they hold, in
     /// partition order.
     pub(super) fn iter(&self) -> impl Iterator<Item = (&[u64], usize)> + '_ {
-        self.filled.iter().enumerate().map(|(p, &n)| {
-            let words = &self.block[p * self.room..p * self.room + n as usize];
-            // SAFETY: `push` wrote every word of `p * room .. p * room + filled[p]` (it writes at
-            // `filled[p]` and then counts it), and nothing unwrites one; `MaybeUninit<u64>` has
-            // the layout of `u64`, so the initialized words read as a `[u64]` of the same length.
-            let words = unsafe { &*(std::ptr::from_ref(words) as *const [u64]) };
-            (words, (n - self.escapes[p]) as usize)
-        })
+        self.filled[..1 << self.bits]
+            .iter()
+            .enumerate()
+            .map(|(p, &n)| {
+                let words = &self.block[p * self.room..p * self.room + n as usize];
+                // SAFETY: `push` wrote every word of `p * room .. p * room + filled[p]` (it writes at
+                // `filled[p]` and then counts it), and nothing unwrites one; `MaybeUninit<u64>` has
+                // the layout of `u64`, so the initialized words read as a `[u64]` of the same length.
+                let words = unsafe { &*(std::ptr::from_ref(words) as *const [u64]) };
+                (words, (n - self.escapes[p]) as usize)
+            })
     }
 
     /// The most words a partition holds.
@@ -192,7 +199,7 @@ mod tests {
         assert!(parts.push(top(1, 7), 9));
         assert_eq!(read(&parts)[1], vec![(5, 0), (6, 2), (7, 9)]);
         assert!(Parts::new(0, 2, 2).is_none());
-        assert!(Parts::new(17, 2, 2).is_none());
+        assert!(Parts::new(8, 2, 2).is_none());
         assert!(Parts::new(4, usize::MAX, 2).is_none());
     }
 
@@ -201,7 +208,7 @@ mod tests {
         /// partition, while each partition has the room `new` gives for its points.
         #[test]
         fn points_come_back_as_pushed(
-            bits in 1u32..=8,
+            bits in 1u32..=7,
             mut pts in proptest::collection::vec((any::<u64>(), 0u32..2000), 0..300),
         ) {
             pts.sort_by_key(|&(_, id)| id);

@@ -506,6 +506,10 @@ fn by_partitions(
     // A point's page: its top `page_bits` bits (`in_page + page_bits` is 64, the full spread);
     // its partition: the page's top `part_bits`.
     let page_shift = plan.in_page;
+    // At least 2^(PARTITIONS_FROM - LOCAL_BITS) pages: a page's bits are below the top.
+    if page_shift >= 64 {
+        return None;
+    }
     // The positions or-ed together: their top bit is the largest position's.
     let (mut n, mut ored) = (0usize, 0u64);
     let mut buf: Vec<u64> = Vec::new();
@@ -514,7 +518,7 @@ fn by_partitions(
         n += pts.len();
         for &x in pts {
             ored |= x;
-            let page = x.checked_shr(page_shift).unwrap_or(0) as usize;
+            let page = (x >> page_shift) as usize;
             per_page[page] = per_page[page].wrapping_add(1);
             if !partitions.push(x, id as u32) {
                 return None;
@@ -542,7 +546,7 @@ fn by_partitions(
         for (x, id) in parts::points(words, part_bits) {
             // The position without its partition bits: its page in the partition, and its item
             // (the bits above a page's are shifted out either way).
-            let page = x.checked_shr(page_shift).unwrap_or(0) as usize & page_mask;
+            let page = (x >> page_shift) as usize & page_mask;
             sorter.put(out, page, x << low | u64::from(id));
         }
         if !sorter.finish(out, counts, &mut pages)? {
