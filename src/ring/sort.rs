@@ -213,17 +213,26 @@ impl PageCounts {
     }
 }
 
-/// The geometry [`by_pages`] sorts `estimate` points of `nodes` nodes in, its page bits and the
-/// shift of a position's page; `None` if it does not sort them.
-fn pages_plan(nodes: usize, estimate: usize) -> Option<((u32, u32), u32, u32)> {
+/// The table geometry and plan of a sort by pages ([`by_pages`], [`by_partitions`]) of `estimate`
+/// points of `nodes` nodes, known from the estimate alone (`radix_geometry` only needs the count,
+/// the node count and whether the top bit is used, which the sorts check); `None` if the node ids
+/// would not fit below the items' position bits or the points are too many or too few.
+fn paged_plan(nodes: usize, estimate: usize) -> Option<((u32, u32), Plan)> {
     let id_bits = usize::BITS - nodes.saturating_sub(1).leading_zeros();
     if nodes > 1 << 16 || estimate >= (u32::MAX as usize) / 2 || estimate < SMALL {
         return None;
     }
     let geometry = radix_geometry(estimate, Some(u64::MAX), nodes);
-    let (bits, _) = geometry;
     let plan = Plan::new(geometry, 0);
-    if bits >= PARTITIONS_FROM || id_bits + plan.in_page > 64 || !PageWriter::paged(bits) {
+    (id_bits + plan.in_page <= 64).then_some((geometry, plan))
+}
+
+/// The geometry [`by_pages`] sorts `estimate` points of `nodes` nodes in, its page bits and the
+/// shift of a position's page; `None` if it does not sort them.
+fn pages_plan(nodes: usize, estimate: usize) -> Option<((u32, u32), u32, u32)> {
+    let (geometry, plan) = paged_plan(nodes, estimate)?;
+    let (bits, _) = geometry;
+    if bits >= PARTITIONS_FROM || !PageWriter::paged(bits) {
         return None;
     }
     Some((geometry, bits - LOCAL_BITS, plan.in_page))
@@ -477,18 +486,11 @@ fn by_partitions(
     norm: u32,
     src: &mut impl Positions,
 ) -> Option<Sorted> {
-    let id_bits = usize::BITS - nodes.saturating_sub(1).leading_zeros();
-    if nodes > 1 << 16 || estimate >= (u32::MAX as usize) / 2 || estimate < SMALL {
-        return None;
-    }
-    // The table geometry is known from the estimate alone (`radix_geometry` only needs the count,
-    // the node count and whether the top bit is used, checked below); the partitions cut it by
-    // whole pages.
-    let geometry = radix_geometry(estimate, Some(u64::MAX), nodes);
-    let plan = Plan::new(geometry, 0);
+    // The partitions cut the table by whole pages.
+    let (geometry, plan) = paged_plan(nodes, estimate)?;
     let (bits, _) = geometry;
-    // Rings of fewer than 2^PARTITIONS_FROM buckets count first (see there).
-    if bits < PARTITIONS_FROM || id_bits + plan.in_page > 64 || bits < LOCAL_BITS {
+    // Rings of fewer than 2^PARTITIONS_FROM buckets sort by pages (see there).
+    if bits < PARTITIONS_FROM || bits < LOCAL_BITS {
         return None;
     }
     let part_bits = (usize::BITS - 1 - (estimate / PARTITION_POINTS).max(1).leading_zeros())
@@ -738,9 +740,10 @@ fn sort_page(items: &[u64], out: &mut [u64], table: &mut [u32; LOCAL + 1], low: 
     !meet
 }
 
-/// The second pass of a partitioned sort: each partition's points (positions in `items`, ids beside
-/// them) counted by the `rest` bits of their fine bucket below the partition's, placed as items, and
-/// their pages finished; the buffers are reused from one partition to the next.
+/// The second pass of [`by_counting`]'s two-pass sort: each partition's points (positions in
+/// `items`, ids beside them) counted by the `rest` bits of their fine bucket below the partition's,
+/// placed as items, and their pages finished; the buffers are reused from one partition to the
+/// next.
 struct Partitions {
     mask: usize,
     fine_shift: u32,
