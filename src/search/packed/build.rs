@@ -560,21 +560,19 @@ pub(super) fn item_point(top: u64, x: u64, low: u32, id_mask: u64) -> (u64, u32)
     (top | x >> low, (x & id_mask) as u32)
 }
 
-/// Writes a page of `points` (slots, sorted by position, all in one page) and its `table` (made by
-/// whoever made the points: see `Packed::merged`) into `dst` (its lines, pads already), its
-/// sentinel slot `sentinel`.
-pub(super) fn write_page_from(
-    dst: &mut [Line],
-    points: &[u64],
-    table: &Table,
-    sentinel: u64,
-    chunk: u8,
-) {
-    write_page_with(dst, points.len(), sentinel, |t, s| {
-        t[..=LOCAL].copy_from_slice(table);
-        s.copy_from_slice(points);
-    });
+/// Closes a page whose `m` points a publication wrote into `dst` (its lines: the table's words,
+/// the points, then pads, every word after the points [`PAD`] already): writes its `table` (made
+/// as the points were: see `Packed::merged`) and its chunk slot `chunk`. Its sentinel, the word
+/// after the points, stays a pad until the owner after the page is known (see `set_sentinel`).
+pub(super) fn close_page(dst: &mut [Line], m: usize, table: &Table, chunk: u8) {
+    write_table(dst, m, |t| t[..=LOCAL].copy_from_slice(table));
     set_chunk_slot(dst, chunk);
+}
+
+/// Sets the sentinel of the page of `m` points whose lines start `dst` to `sentinel`.
+pub(super) fn set_sentinel(dst: &mut [Line], m: usize, sentinel: u64) {
+    let words: &mut [u64] = bytemuck::cast_slice_mut(&mut dst[..page_lines(m)]);
+    words[TABLE_WORDS + m] = sentinel;
 }
 
 /// Sets the chunk slot of the page whose lines start `dst` (see `Chunk::slot`).
@@ -606,20 +604,38 @@ fn write_page_with(
     debug_assert!(m <= PAGE_MAX);
     debug_assert!(dst.len() == page_lines(m));
     let words: &mut [u64] = bytemuck::cast_slice_mut(dst);
-    let (table_words, slots) = words.split_at_mut(TABLE_WORDS);
+    let (_, slots) = words.split_at_mut(TABLE_WORDS);
     let (slots, rest) = slots.split_at_mut(m);
-    // The table is made in `u16`s and stored in bytes, in memory order (every entry is at most
-    // `m <= PAGE_MAX`, 255).
     let mut wide = [0u16; LOCAL + 2];
     fill(&mut wide, slots);
-    wide[LOCAL + 1] = m as u16;
-    let entries: &mut [u8] = bytemuck::cast_slice_mut(table_words);
-    entries.fill(0);
-    for (e, &w) in entries.iter_mut().zip(&wide) {
-        *e = w as u8;
-    }
     rest[1..=PAGE_PADS].fill(PAD);
     rest[0] = sentinel;
+    store_table(dst, m, &mut wide);
+}
+
+/// Writes the table of a page of `m` points into its lines `dst`: `fill(table)` fills the entries
+/// `0..=LOCAL` (zeroed when it is called).
+#[inline(always)]
+fn write_table(dst: &mut [Line], m: usize, fill: impl FnOnce(&mut [u16])) {
+    let mut wide = [0u16; LOCAL + 2];
+    fill(&mut wide);
+    store_table(dst, m, &mut wide);
+}
+
+/// Stores table entries `wide` (`0..=LOCAL` filled) of a page of `m` points, with `m` as the last,
+/// into the page's first words.
+#[inline(always)]
+fn store_table(dst: &mut [Line], m: usize, wide: &mut [u16; LOCAL + 2]) {
+    debug_assert!(m <= PAGE_MAX);
+    wide[LOCAL + 1] = m as u16;
+    // The table is made in `u16`s and stored in bytes, in memory order (every entry is at most
+    // `m <= PAGE_MAX`, 255).
+    let words: &mut [u64] = bytemuck::cast_slice_mut(&mut dst[..1]);
+    let entries: &mut [u8] = bytemuck::cast_slice_mut(&mut words[..TABLE_WORDS]);
+    entries.fill(0);
+    for (e, &w) in entries.iter_mut().zip(wide.iter()) {
+        *e = w as u8;
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 
 use std::cell::Cell;
 
-use super::build::{count_table, set_chunk_slot, write_page_from};
+use super::build::{close_page, count_table, set_chunk_slot, set_sentinel};
 use super::starts::{Starts, BLOCK};
 use super::{
     page_lines, Chunk, Form, Head, Heads, Line, Packed, Table, FREE, LOCAL, LOCAL_BITS, MAX_CHUNKS,
@@ -60,6 +60,10 @@ pub(crate) struct Change<'a> {
     pub(crate) keep_equal: bool,
 }
 
+/// A fresh point as a publication places it: its normalized position, its new node id and its
+/// node's slot id.
+type Fresh = (u64, u32, u32);
+
 /// The slot of every node of the new membership (see the module docs).
 pub(super) struct SlotPlan {
     /// Slot id → new node id (`FREE` for a free slot).
@@ -89,14 +93,12 @@ impl SlotPlan {
     }
 }
 
-/// The new contents of the touched pages, one after the other.
+/// The touched pages, written one after the other into the lines of the publication's new chunk:
+/// each whole but for its sentinel, which is set when the chunk's other pages are known.
 struct Rewrite {
-    slots: Vec<u64>,
-    /// For each touched page (in order): the range of `slots` that is its contents.
+    lines: Vec<Line>,
+    /// For each touched page (in order): the line of `lines` it starts at, and its point count.
     spans: Vec<(usize, usize)>,
-    /// For each touched page (in order): its new table, the old one moved by the points that came
-    /// and went (a page's few changes cost less than counting its ~50 points again).
-    tables: Vec<Table>,
     /// For each touched page (in order): the slot id its old sentinel names, read while the page
     /// is in the cache (by the time the page is written, it is not).
     sentinels: Vec<u32>,
@@ -108,8 +110,9 @@ struct Rewrite {
     evicted: usize,
 }
 
-/// The page contents of the packing being made: the rewritten pages' from the [`Rewrite`], every
-/// other page's from the previous packing.
+/// The page contents of the packing being made: the rewritten pages' from the [`Rewrite`] (its
+/// lines, passed apart: they grow as the chunk's other pages are written), every other page's from
+/// the previous packing.
 struct NextPages<'a> {
     prev: &'a Packed,
     rewrite: &'a Rewrite,
@@ -137,17 +140,20 @@ impl NextPages<'_> {
         (self.touched.get(i) == Some(&p)).then_some(i)
     }
 
-    /// The touched page's range in the rewrite, if page `p` is touched.
+    /// The touched page's first line in the rewrite and its point count, if page `p` is touched.
     #[inline]
     fn span(&self, p: usize) -> Option<(usize, usize)> {
         self.rewrite.spans.get(self.touched_index(p)?).copied()
     }
 
-    /// Page `p`'s points (slots).
+    /// Page `p`'s points (slots); `lines` are the rewrite's.
     #[inline]
-    fn contents(&self, p: usize) -> &[u64] {
+    fn contents<'b>(&'b self, lines: &'b [Line], p: usize) -> &'b [u64] {
         match self.span(p) {
-            Some((a, b)) => &self.rewrite.slots[a..b],
+            Some((at, m)) => {
+                let words: &[u64] = bytemuck::cast_slice(&lines[at..at + page_lines(m)]);
+                &words[TABLE_WORDS..TABLE_WORDS + m]
+            }
             None => self.prev.page(p).points(),
         }
     }
@@ -156,14 +162,15 @@ impl NextPages<'_> {
     #[inline]
     fn len(&self, p: usize) -> usize {
         match self.span(p) {
-            Some((a, b)) => b - a,
+            Some((_, m)) => m,
             None => self.prev.page_len(p),
         }
     }
 
     /// The slot id owning the first point after page `p`, wrapping (there is one: the packing is
-    /// not empty); `own` is page `p`'s index in the touched pages, if it is touched.
-    fn next_owner(&self, p: usize, own: Option<usize>) -> u32 {
+    /// not empty); `own` is page `p`'s index in the touched pages, if it is touched; `lines` are
+    /// the rewrite's.
+    fn next_owner(&self, lines: &[Line], p: usize, own: Option<usize>) -> u32 {
         let pages = self.prev.pages();
         let q = (p + 1) % pages;
         if self.span(q).is_none() && self.prev.page_len(q) > 0 {
@@ -179,7 +186,7 @@ impl NextPages<'_> {
         while self.len(q) == 0 {
             q = (q + 1) % pages;
         }
-        self.prev.form.owner(self.contents(q)[0])
+        self.prev.form.owner(self.contents(lines, q)[0])
     }
 }
 
@@ -193,7 +200,7 @@ impl Packed {
     pub(crate) fn merged(&self, nodes_before: usize, change: &Change<'_>) -> Option<Packed> {
         let plan = self.plan_slots(nodes_before, change)?;
         let norm = self.norm;
-        let fresh: Vec<(u64, u32, u32)> = change
+        let fresh: Vec<Fresh> = change
             .fresh
             .iter()
             .map(|&(p, id)| (p << norm, id, plan.slot_of[id as usize]))
@@ -233,12 +240,21 @@ impl Packed {
             );
         }
         let touched = self.touched_pages(&fresh, &gone_positions, &evicted);
-        let rewrite = self.rewrite(&touched, &fresh, &evicted, &plan, change.keep_equal)?;
+        let drained = self.drained_chunk_pages();
+        let slot = self.free_chunk_slot()?;
+        let mut rewrite = self.rewrite(
+            &touched,
+            (&fresh, &evicted),
+            &plan,
+            change.keep_equal,
+            (&drained, slot),
+        )?;
         if rewrite.removed != gone_positions.len() + evicted.len()
             || rewrite.evicted != evicted.len()
         {
             return None;
         }
+        let lines = std::mem::take(&mut rewrite.lines);
         let next = NextPages {
             prev: self,
             rewrite: &rewrite,
@@ -249,11 +265,11 @@ impl Packed {
             touched
                 .iter()
                 .copied()
-                .chain(self.resent_pages(&touched, &next))
-                .chain(self.drained_chunk_pages())
+                .chain(self.resent_pages(&touched, &next, &lines))
+                .chain(drained)
                 .collect(),
         );
-        let (heads, chunks, live) = self.write(&written, &next, self.free_chunk_slot()?);
+        let (heads, chunks, live) = self.write(&written, &next, lines, slot);
         let starts = self.moved_starts(&touched, &next)?;
         debug_assert_eq!(starts.start(self.pages()), n);
         let merged = Packed {
@@ -347,7 +363,7 @@ impl Packed {
     /// Step 2: the pages that points are added to or removed from, ascending.
     fn touched_pages(
         &self,
-        fresh: &[(u64, u32, u32)],
+        fresh: &[Fresh],
         gone_positions: &[u64],
         evicted: &[(u64, u32)],
     ) -> Vec<usize> {
@@ -388,25 +404,34 @@ impl Packed {
         pages
     }
 
-    /// Step 3: the new contents of the touched pages: their points less those of the slots that
-    /// go and the evicted ones, merged with the fresh points by (position, node id). `None` if a
-    /// page overflows, a fresh point is left over, or two points meet at one position where that
-    /// is not allowed.
+    /// Step 3: the new contents of the touched pages, written into the lines of the new chunk
+    /// (whose slot is `slot`, and which will also hold the `drained` pages): their points less
+    /// those of the slots that go and the evicted ones, merged with the fresh points by (position,
+    /// node id). `None` if a page overflows, a fresh point is left over, or two points meet at one
+    /// position where that is not allowed.
     fn rewrite(
         &self,
         touched: &[usize],
-        fresh: &[(u64, u32, u32)],
-        evicted: &[(u64, u32)],
+        (fresh, evicted): (&[Fresh], &[(u64, u32)]),
         plan: &SlotPlan,
         keep_equal: bool,
+        (drained, slot): (&[usize], u8),
     ) -> Option<Rewrite> {
-        // From the page starts: reading the pages here would take their cache misses one by one.
-        let room = touched.iter().map(|&t| self.page_len(t)).sum::<usize>() + fresh.len();
+        // The chunk's lines, from the page starts (reading the pages here would take their cache
+        // misses one by one): at most the touched pages' lines and a line a fresh point, the
+        // drained pages' lines, and the tail line; the pages whose sentinels change come on top
+        // (a few), within the chunk's room.
+        let lines_of = |pages: &[usize]| -> usize {
+            pages.iter().map(|&p| page_lines(self.page_len(p))).sum()
+        };
+        let len = lines_of(touched) + fresh.len() + lines_of(drained) + 1;
         let form = self.form;
         let mut out = Rewrite {
-            slots: Vec::with_capacity(room),
+            lines: match &self.spares {
+                Some(s) => s.take_lines(len, chunk_room(len)),
+                None => Vec::with_capacity(chunk_room(len)),
+            },
             spans: Vec::with_capacity(touched.len()),
-            tables: Vec::with_capacity(touched.len()),
             sentinels: Vec::with_capacity(touched.len()),
             chunk_slots: Vec::with_capacity(touched.len()),
             removed: 0,
@@ -446,42 +471,54 @@ impl Packed {
             let pg = self.page(t);
             out.sentinels.push(pg.sentinel_owner());
             out.chunk_slots.push(pg.chunk_slot());
-            let from = out.slots.len();
+            // The page is written in place: its lines, padded, with room for its old points and
+            // the fresh points in it; `k` points written so far.
+            let here = fresh[f..]
+                .iter()
+                .take_while(|&&(q, _, _)| self.page_index(q) == t)
+                .count();
+            let at = out.lines.len();
+            out.lines
+                .resize(at + page_lines(pg.len() + here), Line([PAD; 8]));
+            let words: &mut [u64] = bytemuck::cast_slice_mut(&mut out.lines[at..]);
+            let slots = &mut words[TABLE_WORDS..TABLE_WORDS + pg.len() + here];
+            let mut k = 0;
+            let pts = pg.points();
             if evicted.is_empty() {
                 // The common case, without evictions: the old points are copied in runs between
                 // the fresh points (a fresh point goes before the first old point not below it by
                 // (position, node id)), dropping those of the slots that go.
-                let pts = pg.points();
                 let mut table = pg.table();
-                let copy_run = |out: &mut Rewrite, table: &mut Table, a: usize, b: usize| {
-                    if !any_gone {
-                        out.slots.extend_from_slice(&pts[a..b]);
-                        return;
-                    }
-                    // Runs of kept points between the ones that go, each copied at once.
-                    let mut i = a;
-                    while i < b {
-                        let next_gone = match only_gone {
-                            Some(g) => pts[i..b].iter().position(|&s| form.owner(s) == g),
-                            None => pts[i..b].iter().position(|&s| plan.goes(s)),
-                        };
-                        let end = next_gone.map_or(b, |k| i + k);
-                        out.slots.extend_from_slice(&pts[i..end]);
-                        if end < b {
-                            out.removed += 1;
-                            retable(table, Form::local(pts[end]), u16::wrapping_sub);
+                let mut removed = 0;
+                let mut copy_run =
+                    |slots: &mut [u64], k: &mut usize, table: &mut Table, a: usize, b: usize| {
+                        if !any_gone {
+                            slots[*k..*k + (b - a)].copy_from_slice(&pts[a..b]);
+                            *k += b - a;
+                            return;
                         }
-                        i = end + 1;
-                    }
-                };
-                let mut at = 0;
-                while let Some(&(q, id, slot)) = fresh.get(f) {
-                    if self.page_index(q) != t {
-                        break;
-                    }
+                        // Runs of kept points between the ones that go, each copied at once.
+                        let mut i = a;
+                        while i < b {
+                            let next_gone = match only_gone {
+                                Some(g) => pts[i..b].iter().position(|&s| form.owner(s) == g),
+                                None => pts[i..b].iter().position(|&s| plan.goes(s)),
+                            };
+                            let end = next_gone.map_or(b, |g| i + g);
+                            slots[*k..*k + (end - i)].copy_from_slice(&pts[i..end]);
+                            *k += end - i;
+                            if end < b {
+                                removed += 1;
+                                retable(table, Form::local(pts[end]), u16::wrapping_sub);
+                            }
+                            i = end + 1;
+                        }
+                    };
+                let mut at_old = 0;
+                for &(q, id, slot_id) in &fresh[f..f + here] {
                     // Positions compared in the page's slots: their bits above the slot ids.
                     let (qs, ids) = (form.key(q), !form.mask());
-                    let mut j = at;
+                    let mut j = at_old;
                     while j < pts.len() {
                         let p = pts[j] & ids;
                         if p > qs || (p == qs && id_of(pts[j]) >= id) {
@@ -489,29 +526,33 @@ impl Packed {
                         }
                         j += 1;
                     }
-                    copy_run(&mut out, &mut table, at, j);
-                    let fresh_slot = form.slot(q, slot);
-                    out.slots.push(fresh_slot);
+                    copy_run(slots, &mut k, &mut table, at_old, j);
+                    let fresh_slot = form.slot(q, slot_id);
+                    slots[k] = fresh_slot;
+                    k += 1;
                     retable(&mut table, Form::local(fresh_slot), u16::wrapping_add);
-                    f += 1;
-                    at = j;
+                    at_old = j;
                 }
-                copy_run(&mut out, &mut table, at, pts.len());
-                if !self.settle_page(&mut out, from, table, keep_equal) {
+                copy_run(slots, &mut k, &mut table, at_old, pts.len());
+                out.removed += removed;
+                f += here;
+                if !self.settle_page(&mut out, (at, k), table, keep_equal, slot) {
                     return None;
                 }
                 continue;
             }
-            let mut push_fresh_below = |out: &mut Rewrite, below: Option<(u64, u32)>| {
-                while let Some(&(q, id, slot)) = fresh.get(f) {
-                    if self.page_index(q) != t || below.is_some_and(|b| (q, id) >= b) {
-                        break;
+            let mut push_fresh_below =
+                |slots: &mut [u64], k: &mut usize, below: Option<(u64, u32)>| {
+                    while let Some(&(q, id, slot_id)) = fresh.get(f) {
+                        if self.page_index(q) != t || below.is_some_and(|b| (q, id) >= b) {
+                            break;
+                        }
+                        slots[*k] = form.slot(q, slot_id);
+                        *k += 1;
+                        f += 1;
                     }
-                    out.slots.push(form.slot(q, slot));
-                    f += 1;
-                }
-            };
-            for &s in pg.points() {
+                };
+            for &s in pts {
                 if plan.goes(s) {
                     out.removed += 1;
                     continue;
@@ -523,50 +564,60 @@ impl Packed {
                     out.evicted += 1;
                     continue;
                 }
-                push_fresh_below(&mut out, Some(at));
-                out.slots.push(s);
+                push_fresh_below(slots, &mut k, Some(at));
+                slots[k] = s;
+                k += 1;
             }
-            push_fresh_below(&mut out, None);
+            push_fresh_below(slots, &mut k, None);
             let mut table = [0; LOCAL + 1];
-            count_table(
-                &mut table,
-                out.slots[from..].iter().map(|&s| Form::local(s)),
-            );
-            if !self.settle_page(&mut out, from, table, keep_equal) {
+            count_table(&mut table, slots[..k].iter().map(|&s| Form::local(s)));
+            if !self.settle_page(&mut out, (at, k), table, keep_equal, slot) {
                 return None;
             }
         }
         (f == fresh.len()).then_some(out)
     }
 
-    /// Closes the touched page whose new contents are `out`'s points from `from` on, with `table`:
-    /// records its span and table, or answers false if it overflows or two of its points meet where
-    /// that is not allowed.
-    fn settle_page(&self, out: &mut Rewrite, from: usize, table: Table, keep_equal: bool) -> bool {
-        let slots = &out.slots[from..];
-        if slots.len() > PAGE_MAX {
+    /// Closes the touched page of `m` points written into `out`'s lines from line `at`, with
+    /// `table`, into the chunk of slot `slot`: writes its table, drops the lines it did not fill,
+    /// and records its span; or answers false if it overflows or two of its points meet where that
+    /// is not allowed.
+    fn settle_page(
+        &self,
+        out: &mut Rewrite,
+        (at, m): (usize, usize),
+        table: Table,
+        keep_equal: bool,
+        slot: u8,
+    ) -> bool {
+        if m > PAGE_MAX {
             return false;
         }
+        let dst = &mut out.lines[at..];
+        let words: &[u64] = bytemuck::cast_slice(&dst[..page_lines(m)]);
         let ids = !self.form.mask();
+        let slots = &words[TABLE_WORDS..TABLE_WORDS + m];
         if !keep_equal && slots.windows(2).any(|s| s[0] & ids == s[1] & ids) {
             return false;
         }
-        debug_assert_eq!(usize::from(table[LOCAL]), slots.len());
-        out.spans.push((from, out.slots.len()));
-        out.tables.push(table);
+        debug_assert_eq!(usize::from(table[LOCAL]), m);
+        close_page(dst, m, &table, slot);
+        out.lines.truncate(at + page_lines(m));
+        out.spans.push((at, m));
         true
     }
 
     /// Step 4: the untouched pages whose sentinel changes: walking back from each touched page over
     /// empty ones to the first non-empty one.
-    fn resent_pages(&self, touched: &[usize], next: &NextPages<'_>) -> Vec<usize> {
+    /// (`lines` are the rewrite's.)
+    fn resent_pages(&self, touched: &[usize], next: &NextPages<'_>, lines: &[Line]) -> Vec<usize> {
         let pages = self.pages();
         let mut resent = Vec::new();
         for &t in touched {
             // The page before `t` keeps its sentinel when `t` held a point before and holds one
             // now, owned by the same slot: then the first point after it has the same owner. (Page
             // `t` is in the cache; the page before it is read only when this does not settle it.)
-            let (old, new) = (self.page(t), next.contents(t));
+            let (old, new) = (self.page(t), next.contents(lines, t));
             let owner = |s: u64| self.form.owner(s);
             if old.len() > 0 && !new.is_empty() && owner(old.points()[0]) == owner(new[0]) {
                 continue;
@@ -579,7 +630,7 @@ impl Packed {
                 }
                 let pg = self.page(q);
                 // `q` is untouched (a touched one ends the walk above).
-                if pg.sentinel_owner() != next.next_owner(q, None) {
+                if pg.sentinel_owner() != next.next_owner(lines, q, None) {
                     resent.push(q);
                 }
                 if pg.len() > 0 {
@@ -618,25 +669,24 @@ impl Packed {
         }
     }
 
-    /// Step 6: pages `written` (ascending) written into one new chunk: the new heads, the chunks
-    /// that still hold live pages (each one's live count lowered by the pages that left it) with
-    /// the new chunk last, and the lines of every page the heads point at.
+    /// Step 6: pages `written` (ascending) in one new chunk, the rewrite's `lines` (which hold the
+    /// touched ones, to which the others are added): the new heads, the chunks that still hold live
+    /// pages (each one's live count lowered by the pages that left it) with the new chunk last, and
+    /// the lines of every page the heads point at.
     fn write(
         &self,
         written: &[usize],
         next: &NextPages<'_>,
+        mut out: Vec<Line>,
         slot: u8,
     ) -> (Box<[Head]>, Vec<Chunk>, usize) {
-        let lines: usize = written.iter().map(|&p| page_lines(next.len(p))).sum();
-        // The pages' lines, each padded and then written while it is in the cache (padding the
-        // whole chunk first made a second pass over it), then the chunk's tail.
-        let (mut out, mut heads) = match &self.spares {
+        let mut heads = match &self.spares {
             Some(s) => {
                 let mut heads = s.take_heads(self.pages());
                 heads.extend_from_slice(&self.heads);
-                (s.take_lines(lines + 1, chunk_room(lines + 1)), heads)
+                heads
             }
-            None => (Vec::with_capacity(lines + 1), self.heads.to_vec()),
+            None => self.heads.to_vec(),
         };
         let mut offsets: Vec<usize> = Vec::with_capacity(written.len());
         let mut chunks = self.chunks.clone();
@@ -645,39 +695,31 @@ impl Packed {
         for (i, c) in chunks.iter().enumerate() {
             by_slot[usize::from(c.slot)] = i as u8;
         }
-        let mut live = self.live + lines;
+        let mut left = 0;
         for &p in written {
             let old = self.heads[p];
-            let old_len = self.page_len(p);
-            let old_lines = page_lines(old_len);
-            live -= old_lines;
+            let old_lines = page_lines(self.page_len(p));
+            left += old_lines;
             // Page `p` is looked up before the page after it (which `next_owner` reads): the
             // touched pages are found from a hint that only moves forward.
             let touched = next.touched_index(p);
-            let next_owner = next.next_owner(p, touched);
-            let at = out.len();
-            let was_in = match touched {
+            let sentinel = self.form.sentinel(next.next_owner(&out, p, touched));
+            let (at, was_in) = match touched {
                 Some(i) => {
-                    let (a, b) = next.rewrite.spans[i];
-                    out.resize(at + page_lines(b - a), Line([PAD; 8]));
-                    write_page_from(
-                        &mut out[at..],
-                        &next.rewrite.slots[a..b],
-                        &next.rewrite.tables[i],
-                        self.form.sentinel(next_owner),
-                        slot,
-                    );
-                    next.rewrite.chunk_slots[i]
+                    // A touched page, written but for its sentinel.
+                    let (at, m) = next.rewrite.spans[i];
+                    set_sentinel(&mut out[at..], m, sentinel);
+                    (at, next.rewrite.chunk_slots[i])
                 }
                 None => {
                     // An untouched page (its sentinel changes, or it leaves a drained chunk):
                     // copied whole, its sentinel and chunk slot set.
                     let pg = self.page(p);
+                    let at = out.len();
                     out.extend_from_slice(pg.lines());
-                    let words: &mut [u64] = bytemuck::cast_slice_mut(&mut out[at..]);
-                    words[TABLE_WORDS + old_len] = self.form.sentinel(next_owner);
+                    set_sentinel(&mut out[at..], pg.len(), sentinel);
                     set_chunk_slot(&mut out[at..], slot);
-                    pg.chunk_slot()
+                    (at, pg.chunk_slot())
                 }
             };
             // The chunk the page leaves (checked by address: the empty page names slot 0 and
@@ -689,7 +731,15 @@ impl Packed {
             }
             offsets.push(at);
         }
-        debug_assert_eq!(out.len(), lines);
+        let lines = out.len();
+        debug_assert_eq!(
+            lines,
+            written
+                .iter()
+                .map(|&p| page_lines(next.len(p)))
+                .sum::<usize>()
+        );
+        let live = self.live + lines - left;
         out.push(TAIL);
         chunks.retain(|c| c.live > 0);
         // Every written page takes at least a line.
@@ -705,6 +755,8 @@ impl Packed {
                 heads[p] = chunk.head(at);
             }
             chunks.push(chunk);
+        } else if let Some(s) = &self.spares {
+            s.give_lines(out);
         }
         (heads.into_boxed_slice(), chunks, live)
     }
@@ -718,10 +770,7 @@ impl Packed {
             None => (Vec::with_capacity(pages), Vec::with_capacity(blocks)),
         };
         // The rewrite's spans are in the order of `touched`.
-        let len = |i: usize| {
-            let (a, b) = next.rewrite.spans[i];
-            b - a
-        };
+        let len = |i: usize| next.rewrite.spans[i].1;
         self.starts.moved(touched, len, arrays)
     }
 }
