@@ -15,6 +15,7 @@
 mod cli;
 mod keys;
 mod mem;
+mod paired;
 mod peers;
 mod report;
 mod run;
@@ -122,11 +123,12 @@ fn main() {
     for &n in &cfg.nodes {
         // --- ringroute ---
         progress.say(&format!("building ringroute, {n} nodes"));
-        let (router, build) = measure_build("ringroute", n, || {
+        let build_ring = || {
             Snapshot::new(placement, (0..n).map(|i| Node::new(peers::name(i))))
                 .map(Router::from_snapshot)
                 .unwrap_or_else(|e| fail(&format!("building a ring of {n} nodes: {e}")))
-        });
+        };
+        let (router, build) = measure_build("ringroute", n, build_ring);
         let layout = format!("{:?}", router.pin().layout()).to_lowercase();
         // Churned nodes: every node in turn from the middle of the id order, so that a removal
         // renumbers the ids after it, as most removals in a real ring do.
@@ -172,7 +174,6 @@ fn main() {
         }
         records.extend(ring_records);
         builds.push(build);
-        drop(router);
 
         // --- peers (single mode only: they have no batch) ---
         if cfg.peers {
@@ -225,7 +226,10 @@ fn main() {
                     );
                 }
             }
+            progress.say(&format!("pairing builds and publishes, {n} nodes"));
+            pair_with_fastest_peer(&cfg, n, &mut builds, build_ring, &router, &victims);
         }
+        drop(router);
     }
     progress.finish();
     report::attach_ratios(&mut records);
@@ -311,6 +315,74 @@ fn peer_cells<M, L, R>(
     }
 }
 
+/// Times ringroute's builds (`build_ring`) and publications (on `router`, removing and re-adding
+/// `victims` in turn) in alternation with the builds of the peer that built fastest at `n` nodes
+/// (see [`paired`]), and keeps the ratios with ringroute's build of `n` nodes.
+fn pair_with_fastest_peer(
+    cfg: &Config,
+    n: usize,
+    builds: &mut [Build],
+    build_ring: impl Fn() -> Router,
+    router: &Router,
+    victims: &[String],
+) {
+    let Some(peer) = builds
+        .iter()
+        .filter(|b| b.nodes == n && b.imp != "ringroute")
+        .min_by(|x, y| x.build_ms.total_cmp(&y.build_ms))
+        .map(|b| b.imp)
+    else {
+        return;
+    };
+    let (ppn, m) = (cfg.points_per_node, cfg.table_size);
+    let names: Vec<String> = (0..n).map(peers::name).collect();
+    let theirs = || match peer {
+        "pingora-ketama" => paired::timed(|| peers::pingora(n, ppn)),
+        "hashring" => paired::timed(|| peers::hashring(n, ppn)),
+        "conhash" => paired::timed(|| peers::conhash(n, ppn)),
+        "maglev-hash" => paired::timed(|| peers::maglev_hash(n, m)),
+        "maglev" => paired::timed(|| peers::maglev(n, m)),
+        _ => paired::timed(|| peers::hash_rings(&names, m)),
+    };
+    // Each victim in turn removed, then re-added: one publication a call.
+    let mut call = 0usize;
+    let mut publish = || {
+        let victim = &victims[(call / 2) % victims.len()];
+        let t = Instant::now();
+        if call % 2 == 0 {
+            router.remove_node(victim).expect("removing a present node");
+        } else {
+            router
+                .add_node(Node::new(victim.as_str()))
+                .expect("re-adding the node");
+        }
+        call += 1;
+        t.elapsed()
+    };
+    // A Maglev table has no incremental publication to pair (it is rebuilt).
+    let publish: Option<&mut dyn FnMut() -> Duration> = match cfg.kind {
+        Kind::Native => Some(&mut publish),
+        Kind::Maglev => None,
+    };
+    let result = paired::measure(
+        peer,
+        || paired::timed(&build_ring),
+        theirs,
+        publish,
+        Duration::from_secs(2),
+    );
+    // An odd call count leaves a victim out: put it back.
+    if call % 2 == 1 {
+        let _ = router.add_node(Node::new(victims[(call / 2) % victims.len()].as_str()));
+    }
+    if let Some(b) = builds
+        .iter_mut()
+        .find(|b| b.nodes == n && b.imp == "ringroute")
+    {
+        b.paired = Some(result);
+    }
+}
+
 /// How many builds after the first a ring's build time is the median of, at most (fewer when they
 /// take over a second in all).
 pub const BUILD_RUNS: usize = 11;
@@ -351,6 +423,7 @@ fn measure_build<T>(imp: &'static str, nodes: usize, build: impl Fn() -> T) -> (
             build_ms: times[times.len() / 2],
             first_ms: first,
             heap_bytes,
+            paired: None,
         },
     )
 }

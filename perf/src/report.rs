@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::cli::{Config, Mode};
+use crate::paired::Paired;
 use crate::run::{CellResult, SAMPLE_EVERY};
 use crate::timer::{self, Clock};
 
@@ -89,6 +90,9 @@ pub struct Build {
     pub first_ms: f64,
     /// Heap bytes the built ring holds (net bytes allocated during the build).
     pub heap_bytes: u64,
+    /// ringroute's: its builds and publications timed in alternation with the fastest-building
+    /// peer's builds (see [`paired`](crate::paired)), when peers ran.
+    pub paired: Option<Paired>,
 }
 
 /// The machine and run facts printed above the table.
@@ -224,6 +228,7 @@ pub fn print_json(
 ) {
     for r in records {
         let build = builds.iter().find(|b| b.imp == r.imp && b.nodes == r.nodes);
+        let paired = build.and_then(|b| b.paired.as_ref());
         let lat = r.latency;
         let v = json!({
             "impl": r.imp,
@@ -264,6 +269,10 @@ pub fn print_json(
             "build_ms": opt(build.map(|b| round(b.build_ms, 4))),
             "build_first_ms": opt(build.map(|b| round(b.first_ms, 4))),
             "ring_heap_bytes": opt(build.map(|b| b.heap_bytes)),
+            "paired_peer": opt(paired.map(|p| p.peer)),
+            "paired_rounds": opt(paired.map(|p| p.rounds)),
+            "paired_build_ratio": opt(paired.map(|p| round(p.build_ratio, 3))),
+            "paired_publish_ratio": opt(paired.and_then(|p| p.publish_ratio).map(|v| round(v, 1))),
             "peak_rss_kib": peak_rss_kib,
             "layout": opt(r.layout.clone()),
             "kernel": if r.imp == "ringroute" && r.mode == Mode::Batch { Value::from(ringroute::Kernel::detect().name()) } else { Value::Null },
@@ -478,6 +487,23 @@ pub fn print_table(records: &[Record], builds: &[Build], cfg: &Config, clock: &C
         crate::BUILD_RUNS,
         2 * crate::IDLE_PUBLISH_PAIRS
     );
+    for b in builds {
+        if let Some(p) = &b.paired {
+            let publish = p
+                .publish_ratio
+                .map_or(String::new(), |v| format!(", publish {v:.0}×"));
+            println!(
+                "paired with {} at {} nodes ({} rounds): build {:.2}×{publish}",
+                p.peer, b.nodes, p.rounds, p.build_ratio
+            );
+        }
+    }
+    if builds.iter().any(|b| b.paired.is_some()) {
+        println!(
+            "paired: ringroute's builds and publications timed in alternation with the fastest-building peer's builds, round by round (which builds first alternates); the median of the rounds' ratios (peer build / ringroute build, peer build / the median of the round's {} publications).",
+            crate::paired::PUBLISHES
+        );
+    }
     println!(
         "peak memory (getrusage ru_maxrss): {:.1} MiB",
         env.peak_rss_kib as f64 / 1024.0

@@ -94,6 +94,7 @@ fn tiny_json_run_has_every_field() {
         assert!(r["publish_idle_p50_us"].as_f64().unwrap() > 0.0);
         assert!(r["layout"].is_string());
         assert!(r["fastest_peer"].is_null() && r["vs_fastest_peer"].is_null());
+        assert!(r["paired_peer"].is_null() && r["paired_build_ratio"].is_null());
     }
     assert_eq!(recs[0]["mode"], "single");
     assert_eq!(recs[0]["batch_size"], Value::Null);
@@ -140,7 +141,18 @@ fn peers_run_the_same_workload_and_get_ratios() {
             let ratio = num(r, "vs_fastest_peer");
             assert!((ratio - best_ns / num(r, "ns_per_key")).abs() < 0.02 * ratio + 0.01);
             assert!(num(r, "vs_fastest_peer_cpu") > 0.0);
+            // Paired with the peer whose build median was the least.
+            let fastest = recs
+                .iter()
+                .filter(|p| p["impl"] != "ringroute")
+                .min_by(|a, b| num(a, "build_ms").total_cmp(&num(b, "build_ms")))
+                .unwrap();
+            assert_eq!(r["paired_peer"], fastest["impl"]);
+            assert!(r["paired_rounds"].as_u64().unwrap() >= 3);
+            assert!(num(r, "paired_build_ratio") > 0.0);
+            assert!(num(r, "paired_publish_ratio") > 0.0);
         } else {
+            assert!(r["paired_peer"].is_null());
             assert_eq!(r["mode"], "single");
         }
     }
@@ -183,6 +195,9 @@ fn maglev_runs_against_the_maglev_crates() {
             let best = r["fastest_peer"].as_str().unwrap();
             assert!(["maglev-hash", "maglev", "hash-rings"].contains(&best));
             assert!(num(r, "vs_fastest_peer") > 0.0);
+            // Maglev tables are rebuilt, not published into: builds only.
+            assert!(num(r, "paired_build_ratio") > 0.0);
+            assert!(r["paired_publish_ratio"].is_null());
         }
     }
 }
