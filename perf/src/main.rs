@@ -349,7 +349,7 @@ fn pair_with_fastest_peer(
     let mut publish = || {
         let victim = &victims[(call / 2) % victims.len()];
         let t = Instant::now();
-        if call % 2 == 0 {
+        if call.is_multiple_of(2) {
             router.remove_node(victim).expect("removing a present node");
         } else {
             router

@@ -70,7 +70,9 @@ pub fn measure(
         let peer_s = b.as_secs_f64();
         builds.push(peer_s / a.as_secs_f64().max(1e-9));
         if let Some(p) = publish.as_mut() {
-            (0..WARM_PUBLISHES).for_each(|_| drop(p()));
+            for _ in 0..WARM_PUBLISHES {
+                p();
+            }
             let mut calls: Vec<f64> = (0..PUBLISHES).map(|_| p().as_secs_f64()).collect();
             publishes.push(peer_s / median(&mut calls).max(1e-9));
         }
