@@ -418,13 +418,22 @@ impl Packed {
         (drained, slot): (&[usize], u8),
     ) -> Option<Rewrite> {
         // The chunk's lines, from the page starts (reading the pages here would take their cache
-        // misses one by one): at most the touched pages' lines and a line a fresh point, the
-        // drained pages' lines, and the tail line; the pages whose sentinels change come on top
-        // (a few), within the chunk's room.
-        let lines_of = |pages: &[usize]| -> usize {
-            pages.iter().map(|&p| page_lines(self.page_len(p))).sum()
-        };
-        let len = lines_of(touched) + fresh.len() + lines_of(drained) + 1;
+        // misses one by one): at most each touched page's lines with its fresh points, the drained
+        // pages' lines, and the tail line; the pages whose sentinels change come on top (a few),
+        // within the chunk's room. (Close to what is written, so that the chunks of additions and
+        // of removals fit each other's room, and publications reuse them from the spares.)
+        let mut len = 1 + drained
+            .iter()
+            .map(|&p| page_lines(self.page_len(p)))
+            .sum::<usize>();
+        let mut g = 0;
+        for &t in touched {
+            let from = g;
+            while fresh.get(g).is_some_and(|&(q, _, _)| self.page_index(q) == t) {
+                g += 1;
+            }
+            len += page_lines(self.page_len(t) + (g - from));
+        }
         let form = self.form;
         let mut out = Rewrite {
             lines: match &self.spares {
