@@ -824,56 +824,130 @@ impl Partitions {
 /// Finishes the pages of `items` (the points from rank `base` on, counted into `buckets`): each
 /// page's items in order (the counting sort ordered the fine buckets, so this only orders points
 /// within one), checked for points that meet (equal positions: bits above `low`) while the page is
-/// in the cache.
+/// in the cache. Two pages at a time (see [`finish_two_pages`]).
 fn finish_pages(items: &mut [u64], buckets: &[u32], base: u32, low: u32, distinct: &mut bool) {
-    for p in 0..(buckets.len() - 1) / LOCAL {
-        let (a, b) = (buckets[p * LOCAL] - base, buckets[(p + 1) * LOCAL] - base);
-        *distinct &= finish_page(&mut items[a as usize..b as usize], low);
+    let pages = (buckets.len() - 1) / LOCAL;
+    let start = |p: usize| (buckets[p * LOCAL] - base) as usize;
+    let mut p = 0;
+    while p + 1 < pages {
+        let (a, b, c) = (start(p), start(p + 1), start(p + 2));
+        let (x, y) = items[a..c].split_at_mut(b - a);
+        *distinct &= finish_two_pages(x, y, low);
+        p += 2;
+    }
+    if p < pages {
+        *distinct &= finish_page(&mut items[start(p)..start(p + 1)], low);
+    }
+}
+
+/// The three largest items so far of a page being finished (see [`finish_page`]), ascending:
+/// `c <= b <= a`.
+struct Window {
+    c: u64,
+    b: u64,
+    a: u64,
+}
+
+impl Window {
+    /// The window of `page` (at least four items) before its fourth item: its first three sorted.
+    #[inline(always)]
+    fn start(page: &mut [u64]) -> Window {
+        insertion_sort(&mut page[..3]);
+        Window {
+            c: page[0],
+            b: page[1],
+            a: page[2],
+        }
+    }
+
+    /// Takes item `i >= 3` of `page` (the items before the window, `page[..i - 3]`, in order and
+    /// none above `c`).
+    #[inline(always)]
+    fn take(&mut self, page: &mut [u64], i: usize) {
+        let x = page[i];
+        if self.c > x {
+            // Below the window (rare): into the items before it, each above it one place on.
+            let mut j = i - 3;
+            while j > 0 && page[j - 1] > x {
+                page[j] = page[j - 1];
+                j -= 1;
+            }
+            page[j] = x;
+            return;
+        }
+        // c is the least of c, b, a and x: its place is final. The window takes the rest:
+        // x, b, a (x below b); b, x, a (x below a only); b, a, x (neither). Selects the
+        // compiler must not turn back into branches (it did, for plain `if`s).
+        let pick = std::hint::select_unpredictable;
+        let (ga, gb) = (self.a > x, self.b > x);
+        page[i - 3] = self.c;
+        (self.c, self.b, self.a) = (
+            pick(gb, x, self.b),
+            pick(gb, self.b, pick(ga, x, self.a)),
+            pick(ga, self.a, x),
+        );
+    }
+
+    /// Puts the window back at the end of `page`.
+    #[inline(always)]
+    fn end(self, page: &mut [u64]) {
+        let n = page.len();
+        page[n - 3..].copy_from_slice(&[self.c, self.b, self.a]);
     }
 }
 
 /// Sorts `page`, whose items are each at most a few places after their own (the counting sort left
 /// only the items of one fine bucket, in node order, out of order), and tells whether no two of
 /// them meet (equal bits above `low`). The same result as [`insertion_sort`] and a check of every
-/// neighbour (`finish_page_reference`, in the tests), without its branch per item: the three largest items so
-/// far stay in registers, and an item that does not go below the third is placed among them by
-/// selects, the least of the four going to its final place. An insertion sort's branches, taken
-/// at random for a third of the items, were most of a full build's page pass.
+/// neighbour (`finish_page_reference`, in the tests), without its branch per item: the three
+/// largest items so far stay in registers (a [`Window`]), and an item that does not go below the
+/// third is placed among them by selects, the least of the four going to its final place. An
+/// insertion sort's branches, taken at random for a third of the items, were most of a full
+/// build's page pass.
 #[inline]
 fn finish_page(page: &mut [u64], low: u32) -> bool {
-    let n = page.len();
-    if n >= 4 {
-        insertion_sort(&mut page[..3]);
-        // The three largest items so far, ascending, in registers: c <= b <= a. The others so far
-        // are `page[..i - 3]`, in order, and none above c.
-        let (mut c, mut b, mut a) = (page[0], page[1], page[2]);
-        for i in 3..n {
-            let x = page[i];
-            if c > x {
-                // Below the window (rare): into the items before it, each above it one place on.
-                let mut j = i - 3;
-                while j > 0 && page[j - 1] > x {
-                    page[j] = page[j - 1];
-                    j -= 1;
-                }
-                page[j] = x;
-                continue;
-            }
-            // c is the least of c, b, a and x: its place is final. The window takes the rest:
-            // x, b, a (x below b); b, x, a (x below a only); b, a, x (neither). Selects the
-            // compiler must not turn back into branches (it did, for plain `if`s).
-            let pick = std::hint::select_unpredictable;
-            let (ga, gb) = (a > x, b > x);
-            page[i - 3] = c;
-            (c, b, a) = (pick(gb, x, b), pick(gb, b, pick(ga, x, a)), pick(ga, a, x));
+    if page.len() >= 4 {
+        let mut w = Window::start(page);
+        for i in 3..page.len() {
+            w.take(page, i);
         }
-        page[n - 3..].copy_from_slice(&[c, b, a]);
+        w.end(page);
     } else {
         insertion_sort(page);
     }
-    // Two items meet when they agree above `low`: their xor is below `unit`. (`low` is below 64:
-    // a page's position bits are at least its `LOCAL_BITS`.) One pass over the sorted page, in
-    // the cache: cheaper than a check inside the loop above, whose operations are its limit.
+    no_meeting(page, low)
+}
+
+/// [`finish_page`] of two pages at once, their items taken in turn: each item's selects wait on
+/// the item before it, so one page's chain of them leaves the core idle half the time, which the
+/// other page's fills. True if no two items of either page meet.
+#[inline]
+fn finish_two_pages(x: &mut [u64], y: &mut [u64], low: u32) -> bool {
+    if x.len() < 4 || y.len() < 4 {
+        return finish_page(x, low) & finish_page(y, low);
+    }
+    let (mut u, mut v) = (Window::start(x), Window::start(y));
+    let both = x.len().min(y.len());
+    for i in 3..both {
+        u.take(x, i);
+        v.take(y, i);
+    }
+    for i in both..x.len() {
+        u.take(x, i);
+    }
+    for i in both..y.len() {
+        v.take(y, i);
+    }
+    u.end(x);
+    v.end(y);
+    no_meeting(x, low) & no_meeting(y, low)
+}
+
+/// Whether no two neighbours of sorted `page` meet: agree above `low`, their xor below `unit`.
+/// (`low` is below 64: a page's position bits are at least its `LOCAL_BITS`.) One pass over the
+/// sorted page, in the cache: cheaper than a check inside the sort, whose operations are its limit.
+#[inline(always)]
+fn no_meeting(page: &[u64], low: u32) -> bool {
     debug_assert!(low < 64);
     let unit = 1u64 << low;
     let mut meet = false;
@@ -1315,6 +1389,24 @@ mod tests {
             let ok = finish_page(&mut fast, low);
             prop_assert_eq!(ok, finish_page_reference(&mut plain, low));
             prop_assert_eq!(fast, plain);
+        }
+
+        #[test]
+        fn finishing_two_pages_at_once_equals_finishing_each(
+            first in proptest::collection::vec(
+                proptest::collection::vec((0u64..64, 0u16..40), 0..7), 0..40),
+            second in proptest::collection::vec(
+                proptest::collection::vec((0u64..64, 0u16..40), 0..7), 0..40),
+            low in 8u32..20,
+        ) {
+            let (x, y) = (page_as_counted(&first, low), page_as_counted(&second, low));
+            let (mut a, mut b) = (x.clone(), y.clone());
+            let ok = finish_two_pages(&mut a, &mut b, low);
+            let (mut c, mut d) = (x, y);
+            let want = finish_page_reference(&mut c, low) & finish_page_reference(&mut d, low);
+            prop_assert_eq!(ok, want);
+            prop_assert_eq!(a, c);
+            prop_assert_eq!(b, d);
         }
 
         #[test]

@@ -429,7 +429,10 @@ impl Packed {
         let mut g = 0;
         for &t in touched {
             let from = g;
-            while fresh.get(g).is_some_and(|&(q, _, _)| self.page_index(q) == t) {
+            while fresh
+                .get(g)
+                .is_some_and(|&(q, _, _)| self.page_index(q) == t)
+            {
                 g += 1;
             }
             len += page_lines(self.page_len(t) + (g - from));
