@@ -227,7 +227,7 @@ fn main() {
                 }
             }
             progress.say(&format!("pairing builds and publishes, {n} nodes"));
-            pair_with_fastest_peer(&cfg, n, &mut builds, build_ring, &router, &victims);
+            pair_with_fastest_peer(&cfg, n, &mut builds, build_ring, (&router, &victims, &keys));
         }
         drop(router);
     }
@@ -316,15 +316,15 @@ fn peer_cells<M, L, R>(
 }
 
 /// Times ringroute's builds (`build_ring`) and publications (on `router`, removing and re-adding
-/// `victims` in turn) in alternation with the builds of the peer that built fastest at `n` nodes
-/// (see [`paired`]), and keeps the ratios with ringroute's build of `n` nodes.
+/// `victims` in turn, the ring warmed by routing `keys` first) in alternation with the builds of
+/// the peer that built fastest at `n` nodes (see [`paired`]), and keeps the ratios with
+/// ringroute's build of `n` nodes.
 fn pair_with_fastest_peer(
     cfg: &Config,
     n: usize,
     builds: &mut [Build],
     build_ring: impl Fn() -> Router,
-    router: &Router,
-    victims: &[String],
+    (router, victims, keys): (&Router, &[String], &[&[u8]]),
 ) {
     let Some(peer) = builds
         .iter()
@@ -359,9 +359,19 @@ fn pair_with_fastest_peer(
         call += 1;
         t.elapsed()
     };
+    let mut warm = || {
+        let ring = router.pin();
+        let owners = keys.iter().fold(0u64, |acc, k| {
+            acc.wrapping_add(ring.route_id(k).map_or(0, |id| u64::from(id.get())))
+        });
+        std::hint::black_box(owners);
+    };
     // A Maglev table has no incremental publication to pair (it is rebuilt).
-    let publish: Option<&mut dyn FnMut() -> Duration> = match cfg.kind {
-        Kind::Native => Some(&mut publish),
+    let publish = match cfg.kind {
+        Kind::Native => Some(paired::Publishing {
+            warm: &mut warm,
+            publish: &mut publish,
+        }),
         Kind::Maglev => None,
     };
     let result = paired::measure(

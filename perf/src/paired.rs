@@ -18,10 +18,18 @@ const ROUNDS_MIN: usize = 3;
 /// Publications (remove or re-add calls) a round times; its publication time is their median.
 pub const PUBLISHES: usize = 10;
 
-/// Publications a round makes untimed before those it times: the builds before them took the
-/// caches, and a ring's first publications after that fetch its pages from memory again, which
-/// the idle publications, timed back to back, do not.
-const WARM_PUBLISHES: usize = 4;
+/// Publications a round makes untimed before those it times (after [`Publishing::warm`]).
+const WARM_PUBLISHES: usize = 2;
+
+/// How a round publishes into ringroute's ring.
+pub struct Publishing<'a> {
+    /// Brings the ring back into the caches, as a ring that serves lookups is: the builds before
+    /// the round's publications took the caches, and a publication into a ring no lookup has read
+    /// for a while fetches its pages from memory.
+    pub warm: &'a mut dyn FnMut(),
+    /// One publication (a remove or a re-add), timed.
+    pub publish: &'a mut dyn FnMut() -> Duration,
+}
 
 /// Ratios of one ring size, measured in alternation.
 #[derive(Debug, Clone)]
@@ -48,13 +56,12 @@ pub fn timed<T>(f: impl FnOnce() -> T) -> Duration {
 
 /// Takes rounds until [`ROUNDS`] or `budget` (at least [`ROUNDS_MIN`]): each times `ours` (a
 /// ringroute build) and `theirs` (the peer's), the first of them alternating, and [`PUBLISHES`]
-/// calls of `publish` (one ringroute publication each, after [`WARM_PUBLISHES`] untimed), if
-/// given.
+/// publications (after a warming and [`WARM_PUBLISHES`] untimed ones), if given.
 pub fn measure(
     peer: &'static str,
     mut ours: impl FnMut() -> Duration,
     mut theirs: impl FnMut() -> Duration,
-    mut publish: Option<&mut dyn FnMut() -> Duration>,
+    mut publishing: Option<Publishing<'_>>,
     budget: Duration,
 ) -> Paired {
     let begin = Instant::now();
@@ -69,11 +76,14 @@ pub fn measure(
         };
         let peer_s = b.as_secs_f64();
         builds.push(peer_s / a.as_secs_f64().max(1e-9));
-        if let Some(p) = publish.as_mut() {
+        if let Some(p) = publishing.as_mut() {
+            (p.warm)();
             for _ in 0..WARM_PUBLISHES {
-                p();
+                (p.publish)();
             }
-            let mut calls: Vec<f64> = (0..PUBLISHES).map(|_| p().as_secs_f64()).collect();
+            let mut calls: Vec<f64> = (0..PUBLISHES)
+                .map(|_| (p.publish)().as_secs_f64())
+                .collect();
             publishes.push(peer_s / median(&mut calls).max(1e-9));
         }
     }
@@ -105,6 +115,7 @@ mod tests {
             order.borrow_mut().push('p');
             Duration::from_micros(10)
         };
+        let mut warm = || order.borrow_mut().push('w');
         let p = measure(
             "peer",
             || {
@@ -115,13 +126,16 @@ mod tests {
                 order.borrow_mut().push('t');
                 ms(3)
             },
-            Some(&mut publish),
+            Some(Publishing {
+                warm: &mut warm,
+                publish: &mut publish,
+            }),
             Duration::ZERO,
         );
         assert_eq!(p.rounds, ROUNDS_MIN);
         assert!((p.build_ratio - 3.0).abs() < 1e-9);
         assert!((p.publish_ratio.unwrap() - 300.0).abs() < 1e-6);
-        let pubs = "p".repeat(WARM_PUBLISHES + PUBLISHES);
+        let pubs = format!("w{}", "p".repeat(WARM_PUBLISHES + PUBLISHES));
         assert_eq!(*order.borrow(), format!("ot{pubs}to{pubs}ot{pubs}"));
         // Rounds go on to the most while the budget lasts.
         let p = measure("peer", || ms(2), || ms(1), None, Duration::from_secs(60));
