@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use super::{
-    pack_point, page_lines, position, slot_owner, Chunk, Form, Head, Heads, Line, Packed, Spares,
-    Starts, Table, DIR_MAX, LOCAL, LOCAL_BITS, PAD, PAGE_MAX, PAGE_PADS, POINTS_PER_BUCKET,
+    pack_point, page_lines, position, slot_owner, Chunk, Form, Head, Heads, Line, Packed, Record,
+    Spares, Starts, Table, DIR_MAX, LOCAL, LOCAL_BITS, PAD, PAGE_MAX, PAGE_PADS, POINTS_PER_BUCKET,
     SLOT_BYTE, SPARSE_BITS, TABLE_WORDS, TAIL,
 };
 
@@ -300,6 +300,7 @@ impl Packed {
             dir: Vec::new(),
             first: Head(std::ptr::null()),
             spares: Some(Arc::new(Spares::default())),
+            record: Some(Record::whole()),
         })
     }
 
@@ -363,6 +364,8 @@ impl Packed {
             flat: None,
             first: Head(std::ptr::null()),
             spares: self.spares.clone(),
+            // Every head written afresh.
+            record: Some(Record::whole()),
         }
     }
 }

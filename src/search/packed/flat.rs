@@ -213,6 +213,7 @@ impl Packed {
             live: 0,
             first: Head(flat.slots.as_ptr()),
             spares: None,
+            record: None,
             flat: Some(flat),
             dir,
         })

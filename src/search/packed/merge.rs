@@ -15,8 +15,8 @@ use std::cell::Cell;
 use super::build::{close_page, count_table, set_chunk_slot, set_sentinel};
 use super::starts::{Starts, BLOCK};
 use super::{
-    page_lines, Chunk, Form, Head, Heads, Line, Packed, Table, FREE, LOCAL, LOCAL_BITS, MAX_CHUNKS,
-    PAD, PAGE_MAX, POINTS_PER_BUCKET, SLACK, TABLE_WORDS, TAIL,
+    page_lines, Chunk, Form, Head, Heads, Line, Packed, Record, Table, FREE, LOCAL, LOCAL_BITS,
+    MAX_CHUNKS, PAD, PAGE_MAX, POINTS_PER_BUCKET, SLACK, TABLE_WORDS, TAIL,
 };
 
 /// How many touched pages ahead of the one being merged are fetched. (Three measured 2–10 %
@@ -270,6 +270,11 @@ impl Packed {
                 .collect(),
         );
         let (heads, chunks, live) = self.write(&written, &next, lines, slot);
+        // The heads differ from this packing's at the pages written.
+        let record = self
+            .record
+            .as_ref()
+            .map(|parent| Record::changed(parent, written.iter().map(|&p| p as u32).collect()));
         let starts = self.moved_starts(&touched, &next)?;
         debug_assert_eq!(starts.start(self.pages()), n);
         let merged = Packed {
@@ -288,6 +293,7 @@ impl Packed {
             dir: Vec::new(),
             first: Head(std::ptr::null()),
             spares: self.spares.clone(),
+            record,
         };
         let held: usize = merged.chunks.iter().map(|c| c.lines().len()).sum();
         if held > SLACK * live {
@@ -692,13 +698,20 @@ impl Packed {
         mut out: Vec<Line>,
         slot: u8,
     ) -> (Box<[Head]>, Vec<Chunk>, usize) {
-        let mut heads = match &self.spares {
-            Some(s) => {
+        // This packing's heads: a kept ancestor's brought up to date where the lineage has one
+        // (a few hundred heads written), else a copy.
+        let updated = match (&self.spares, &self.record) {
+            (Some(s), Some(r)) => s.take_updated_heads(r, &self.heads),
+            _ => None,
+        };
+        let mut heads = match (updated, &self.spares) {
+            (Some(heads), _) => heads,
+            (None, Some(s)) => {
                 let mut heads = s.take_heads(self.pages());
                 heads.extend_from_slice(&self.heads);
                 heads
             }
-            None => self.heads.to_vec(),
+            (None, None) => self.heads.to_vec(),
         };
         let mut offsets: Vec<usize> = Vec::with_capacity(written.len());
         let mut chunks = self.chunks.clone();
@@ -1051,10 +1064,14 @@ mod tests {
         let removed = remove(&ring, 3);
         assert_eq!(spares.paged_counts(), (0, 0, 0, 0));
         // The full build's ring goes: its heads and starts are kept (its chunk is still in use).
+        let heads = ring.heads.as_ptr();
         drop(ring);
         assert_eq!(spares.paged_counts(), (1, 1, 1, 0));
         let added = add(&removed);
         assert_eq!(spares.paged_counts(), (0, 0, 0, 0), "taken by the addition");
+        // The full build's heads, brought up to date (the addition's ring is its grandchild).
+        assert_eq!(added.heads.as_ptr(), heads);
+        added.check();
         // The removal's ring goes, and with it its chunk: the addition rewrote every page of it.
         let chunk = removed.chunks.last().unwrap().base();
         assert!(added.chunks.iter().all(|c| c.base() != chunk));

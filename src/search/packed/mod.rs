@@ -848,6 +848,9 @@ pub(crate) struct Packed {
     /// shares them): its heads, starts and its publications' chunks go back to them when they go,
     /// for the next publication (see `spares`); `None` for a flat one (its arrays have their own).
     spares: Option<Arc<Spares>>,
+    /// A paged packing's heads as a change from its parent's (see [`Record`]: a publication's
+    /// differ at the pages it wrote); `None` for a flat one.
+    record: Option<Arc<Record>>,
 }
 
 impl Drop for Packed {
@@ -863,8 +866,9 @@ impl Drop for Packed {
         match &self.spares {
             Some(s) if Arc::strong_count(s) > 1 => {
                 if let Some(heads) = self.heads.take() {
+                    let record = self.record.take().unwrap_or_else(Record::whole);
                     s.give_paged(
-                        heads.into_vec(),
+                        (record, heads.into_vec()),
                         std::mem::take(&mut self.starts).into_arrays(),
                     );
                 }

@@ -16,7 +16,11 @@
 //!
 //! A paged ring's publication writes a new chunk of the pages it touches (~70 KiB at 1000 nodes)
 //! and new page heads and starts (~48 KiB). Those go back the same way: a ring's heads and starts
-//! when it goes, a chunk's lines when its last page is gone from every ring (see `merge`). Chunks
+//! when it goes, a chunk's lines when its last page is gone from every ring (see `merge`). A
+//! ring's heads differ from its parent's only at the pages its publication wrote, so a kept heads
+//! array goes back with its ring's [`Record`] of them, and a publication brings an ancestor's up
+//! to date as a flat one does its slots (at 1000 nodes, ~330 heads written instead of 8192
+//! copied). Chunks
 //! vary in size by a few pages, so a publication makes its chunk with an eighth to spare; without
 //! that, an addition's chunk (a little larger than a removal's) never fitted a kept one. A full
 //! build's chunk, and a repacking's, are the whole ring's size and are freed as they are. Measured
@@ -37,19 +41,22 @@ use crate::sync::Mutex;
 /// record starts a new chain, as a ring written whole does.
 const CHAIN_MAX: u8 = 8;
 
-/// Which slots a flat ring's slot array holds, as a change from its parent's: a ring published in
-/// place (see `flat`) differs from the ring it came from only at a few ranks, so the slot array of
-/// an ancestor that is gone can be brought up to date by rewriting the ranks its descendants
-/// changed, instead of copying the whole array. A spare slot array keeps its ring's record.
+/// Which entries an array of a ring holds, as a change from its parent's: a flat ring published in
+/// place (see `flat`) differs from the ring it came from only at a few slot ranks, and a paged
+/// ring's heads only at the pages its publication wrote, so the array of an ancestor that is gone
+/// can be brought up to date by rewriting the entries its descendants changed, instead of copying
+/// the whole array. A spare slot or heads array keeps its ring's record.
 pub(super) struct Record {
-    /// The ranks at which this ring's slots differ from its parent's; `None` where no ancestor's
-    /// array can be brought to this ring's (its arrays were written whole, or the chain was cut).
+    /// The entries (slot ranks, or pages) at which this ring's array differs from its parent's;
+    /// `None` where no ancestor's array can be brought to this ring's (its arrays were written
+    /// whole, or the chain was cut).
     changed: Option<Box<[u32]>>,
     /// The parent's record (`None` where `changed` is `None`).
     parent: Option<Arc<Record>>,
     /// How many records the chain holds below this one.
     depth: u8,
-    /// Whether the ring was made in place from its parent (also where the chain was cut).
+    /// Whether the ring was made in place from its parent (also where the chain was cut; a flat
+    /// ring's: every paged ring's record made by [`changed`](Self::changed) says so).
     in_place: bool,
 }
 
@@ -107,8 +114,9 @@ struct Kept {
     slots: Vec<(Arc<Record>, Vec<u64>)>,
     lows: Vec<Vec<u16>>,
     dirs: Vec<Vec<u16>>,
-    /// A paged ring's page heads, page counts and block starts (see `starts`).
-    heads: Vec<Vec<Head>>,
+    /// A paged ring's page heads (content intact, with the ring's record; see
+    /// [`Spares::take_updated_heads`]), page counts and block starts (see `starts`).
+    heads: Vec<(Arc<Record>, Vec<Head>)>,
     counts: Vec<Vec<u8>>,
     starts: Vec<Vec<u32>>,
     /// The lines of a paged ring's publication chunks.
@@ -128,8 +136,8 @@ fn take<T>(kept: &mut Vec<Vec<T>>, len: usize, room: usize) -> Vec<T> {
     Vec::with_capacity(room)
 }
 
-/// Takes the last slot array of `kept` as [`take`] does (its record dropped).
-fn take_slots(kept: &mut Vec<(Arc<Record>, Vec<u64>)>, len: usize, room: usize) -> Vec<u64> {
+/// Takes the last array of `kept` (slots or heads) as [`take`] does (its record dropped).
+fn take_slots<T>(kept: &mut Vec<(Arc<Record>, Vec<T>)>, len: usize, room: usize) -> Vec<T> {
     while let Some((_, mut v)) = kept.pop() {
         if v.capacity() >= len && v.capacity() - v.capacity() / 4 <= len {
             v.clear();
@@ -144,6 +152,48 @@ fn give<T>(kept: &mut Vec<Vec<T>>, v: Vec<T>) {
     if kept.len() < KEEP && v.capacity() > 0 {
         kept.push(v);
     }
+}
+
+/// Keeps an array with its ring's record (slots or heads), the oldest kept one dropped past
+/// [`KEEP`]: the newest is the likeliest ancestor of the next publication's ring.
+fn give_newest<T>(kept: &mut Vec<(Arc<Record>, Vec<T>)>, (record, v): (Arc<Record>, Vec<T>)) {
+    if v.capacity() > 0 {
+        if kept.len() >= KEEP {
+            kept.remove(0);
+        }
+        kept.push((record, v));
+    }
+}
+
+/// The array of the ring whose record is `record`, made from the kept array of one of its
+/// ancestors (taken out of `kept`) brought up to date: every entry a ring between them changed
+/// rewritten from `current`, that ring's array. `None` if no kept array is one.
+fn updated<T: Copy>(
+    kept: &mut Vec<(Arc<Record>, Vec<T>)>,
+    record: &Arc<Record>,
+    current: &[T],
+) -> Option<Vec<T>> {
+    // The ancestors, nearest first, and for each the records of the rings after it.
+    let mut newer: Vec<&Record> = vec![record];
+    let mut at = record.parent.as_ref();
+    while let Some(ancestor) = at {
+        if let Some(i) = kept.iter().position(|(r, _)| Arc::ptr_eq(r, ancestor)) {
+            let (_, mut array) = kept.swap_remove(i);
+            if array.len() != current.len() {
+                return None;
+            }
+            for rec in &newer {
+                for &r in rec.changed.as_deref()? {
+                    let r = r as usize;
+                    array[r] = *current.get(r)?;
+                }
+            }
+            return Some(array);
+        }
+        newer.push(ancestor);
+        at = ancestor.parent.as_ref();
+    }
+    None
 }
 
 impl Spares {
@@ -173,28 +223,17 @@ impl Spares {
     /// ancestors brought up to date (every rank a ring between them changed rewritten from
     /// `current`, that ring's slots); `None` if no kept array is one (the caller copies).
     pub(super) fn take_updated(&self, record: &Arc<Record>, current: &[u64]) -> Option<Vec<u64>> {
-        let mut k = self.kept.try_lock().ok()?;
-        // The ancestors, nearest first, and for each the records of the rings after it.
-        let mut newer: Vec<&Record> = vec![record];
-        let mut at = record.parent.as_ref();
-        while let Some(ancestor) = at {
-            if let Some(i) = k.slots.iter().position(|(r, _)| Arc::ptr_eq(r, ancestor)) {
-                let (_, mut slots) = k.slots.swap_remove(i);
-                if slots.len() != current.len() {
-                    return None;
-                }
-                for rec in &newer {
-                    for &r in rec.changed.as_deref()? {
-                        let r = r as usize;
-                        slots[r] = *current.get(r)?;
-                    }
-                }
-                return Some(slots);
-            }
-            newer.push(ancestor);
-            at = ancestor.parent.as_ref();
-        }
-        None
+        updated(&mut self.kept.try_lock().ok()?.slots, record, current)
+    }
+
+    /// The heads of the paged ring whose record is `record`, made as
+    /// [`take_updated`](Self::take_updated) makes slots (`current`: the ring's heads).
+    pub(super) fn take_updated_heads(
+        &self,
+        record: &Arc<Record>,
+        current: &[Head],
+    ) -> Option<Vec<Head>> {
+        updated(&mut self.kept.try_lock().ok()?.heads, record, current)
     }
 
     /// Gives back a gone ring's point arrays (freed instead if the lock is busy or enough are
@@ -205,13 +244,7 @@ impl Spares {
         lows: Option<Vec<u16>>,
     ) {
         if let Ok(mut k) = self.kept.try_lock() {
-            // The newest is kept: it is the likeliest ancestor of the next publication's ring.
-            if slots.capacity() > 0 {
-                if k.slots.len() >= KEEP {
-                    k.slots.remove(0);
-                }
-                k.slots.push((record, slots));
-            }
+            give_newest(&mut k.slots, (record, slots));
             if let Some(lows) = lows {
                 give(&mut k.lows, lows);
             }
@@ -239,9 +272,13 @@ impl Spares {
         }
     }
 
-    /// An array for a paged ring's `len` heads (see [`take_kind`](Self::take_kind)).
+    /// An array for a paged ring's `len` heads: a kept one where it fits, emptied (its record
+    /// dropped), else a new one.
     pub(super) fn take_heads(&self, len: usize) -> Vec<Head> {
-        self.take_kind(|k| &mut k.heads, len, len)
+        match self.kept.try_lock() {
+            Ok(mut k) => take_slots(&mut k.heads, len, len),
+            Err(_) => Vec::with_capacity(len),
+        }
     }
 
     /// An array for a paged ring's `len` page counts.
@@ -254,11 +291,15 @@ impl Spares {
         self.take_kind(|k| &mut k.starts, len, len)
     }
 
-    /// Gives back a gone paged ring's heads, page counts and block starts (as
+    /// Gives back a gone paged ring's heads (with its record), page counts and block starts (as
     /// [`give_points`](Self::give_points)).
-    pub(super) fn give_paged(&self, heads: Vec<Head>, (counts, starts): (Vec<u8>, Vec<u32>)) {
+    pub(super) fn give_paged(
+        &self,
+        heads: (Arc<Record>, Vec<Head>),
+        (counts, starts): (Vec<u8>, Vec<u32>),
+    ) {
         if let Ok(mut k) = self.kept.try_lock() {
-            give(&mut k.heads, heads);
+            give_newest(&mut k.heads, heads);
             give(&mut k.counts, counts);
             give(&mut k.starts, starts);
         }
@@ -337,7 +378,7 @@ mod tests {
             starts.as_ptr(),
             lines.as_ptr(),
         );
-        spares.give_paged(heads, (counts, starts));
+        spares.give_paged((Record::whole(), heads), (counts, starts));
         spares.give_lines(lines);
         assert_eq!(spares.paged_counts(), (1, 1, 1, 1));
         let (h, c, s) = (
@@ -358,6 +399,43 @@ mod tests {
     }
 
     #[test]
+    fn kept_heads_are_brought_up_to_date_from_an_ancestor() {
+        // Three generations: the ancestor's heads, then two publications writing pages {2, 5}
+        // and {5, 7}.
+        let spares = Spares::default();
+        let head = |i: usize| Head(std::ptr::null::<u64>().wrapping_add(i));
+        let ancestor = Record::whole();
+        let middle = Record::changed(&ancestor, vec![2, 5]);
+        let current = Record::changed(&middle, vec![5, 7]);
+        let old: Vec<Head> = (0..10).map(head).collect();
+        let ptr = old.as_ptr();
+        spares.give_paged((Arc::clone(&ancestor), old), (Vec::new(), Vec::new()));
+        // The current ring's heads: every entry different from the ancestor's.
+        let now: Vec<Head> = (100..110).map(head).collect();
+        let got = spares
+            .take_updated_heads(&current, &now)
+            .expect("an ancestor's heads");
+        assert_eq!(got.as_ptr(), ptr, "the kept array");
+        // Only the pages written since the ancestor were rewritten.
+        for (i, h) in got.iter().enumerate() {
+            let want = if [2, 5, 7].contains(&i) {
+                now[i]
+            } else {
+                head(i)
+            };
+            assert!(h.0 == want.0, "head {i}");
+        }
+        assert_eq!(spares.paged_counts().0, 0, "taken");
+        // A ring with no kept ancestor, or heads of another length, gets none.
+        assert!(spares.take_updated_heads(&current, &now).is_none());
+        spares.give_paged(
+            (ancestor, (0..9).map(head).collect()),
+            (Vec::new(), Vec::new()),
+        );
+        assert!(spares.take_updated_heads(&current, &now).is_none());
+    }
+
+    #[test]
     fn at_most_keep_arrays_are_kept() {
         let spares = Spares::default();
         for _ in 0..KEEP + 2 {
@@ -367,7 +445,7 @@ mod tests {
         assert_eq!(spares.counts(), (KEEP, KEEP, 0));
         for _ in 0..KEEP + 2 {
             spares.give_paged(
-                Vec::with_capacity(8),
+                (Record::whole(), Vec::with_capacity(8)),
                 (Vec::with_capacity(8), Vec::with_capacity(2)),
             );
             spares.give_lines(Vec::with_capacity(8));
