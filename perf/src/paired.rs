@@ -16,10 +16,10 @@ pub const ROUNDS: usize = 15;
 const ROUNDS_MIN: usize = 3;
 
 /// Publications (remove or re-add calls) a round times; its publication time is their median.
-pub const PUBLISHES: usize = 10;
+pub const PUBLISHES: usize = 30;
 
 /// Publications a round makes untimed before those it times (after [`Publishing::warm`]).
-const WARM_PUBLISHES: usize = 2;
+const WARM_PUBLISHES: usize = 4;
 
 /// How a round publishes into ringroute's ring.
 pub struct Publishing<'a> {
