@@ -5,10 +5,12 @@
 //!
 //! The steps, in order: give every node of the new membership a slot id ([`SlotPlan`]: a node
 //! keeps its slot while it stays, a new node takes the lowest free one); find the pages the change
-//! touches; write their new contents ([`Rewrite`]); find the untouched pages whose sentinel changes
-//! and, when the ring holds [`MAX_CHUNKS`] chunks, the live pages of the chunk with the fewest;
-//! write all of
-//! those pages into one new chunk; move the page starts by the touched pages' count changes.
+//! touches; write their new contents straight into the new chunk, each page whole but for its
+//! sentinel ([`Rewrite`]); find the untouched pages whose sentinel changes and, when the ring holds
+//! [`MAX_CHUNKS`] chunks, the live pages of the chunk with the fewest; copy those into the chunk
+//! after the touched ones and set every written page's sentinel; bring the page heads up to date
+//! (a kept ancestor's, where the lineage has one: see `spares`); move the page starts by the
+//! touched pages' count changes.
 
 use std::cell::Cell;
 
@@ -575,14 +577,14 @@ impl Packed {
                     out.removed += 1;
                     continue;
                 }
-                let at = (pg.position_of(s), id_of(s));
-                if evicted.get(e) == Some(&at) {
+                let key = (pg.position_of(s), id_of(s));
+                if evicted.get(e) == Some(&key) {
                     e += 1;
                     out.removed += 1;
                     out.evicted += 1;
                     continue;
                 }
-                push_fresh_below(slots, &mut k, Some(at));
+                push_fresh_below(slots, &mut k, Some(key));
                 slots[k] = s;
                 k += 1;
             }
