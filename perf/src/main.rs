@@ -123,8 +123,11 @@ fn main() {
     for &n in &cfg.nodes {
         // --- ringroute ---
         progress.say(&format!("building ringroute, {n} nodes"));
+        // The nodes' names are made before any build is timed, as pingora-ketama's addresses are
+        // (its build hashes text it makes of them; ringroute's takes the names as given).
+        let names: Vec<String> = (0..n).map(peers::name).collect();
         let build_ring = || {
-            Snapshot::new(placement, (0..n).map(|i| Node::new(peers::name(i))))
+            Snapshot::new(placement, names.iter().map(|name| Node::new(name.as_str())))
                 .map(Router::from_snapshot)
                 .unwrap_or_else(|e| fail(&format!("building a ring of {n} nodes: {e}")))
         };
@@ -218,7 +221,6 @@ fn main() {
                         || peers::maglev(n, m),
                         |t, k| maglev::ConsistentHasher::get(t, &k).map(String::len),
                     );
-                    let names: Vec<String> = (0..n).map(peers::name).collect();
                     run.peer(
                         "hash-rings",
                         || peers::hash_rings(&names, m),
