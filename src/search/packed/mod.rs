@@ -471,8 +471,9 @@ struct ChunkMemory {
     /// when the chunk goes (see `spares`).
     lines: Vec<Line>,
     /// The pages written into the chunk, ascending (`None`: every page of the ring, a full build's
-    /// chunk; a publication's chunk holds the pages it rewrote first, then those it copied). The pages still in it are among these: a publication that empties the chunk
-    /// looks at them, not at every page of the ring.
+    /// chunk; a publication's chunk holds the pages it rewrote first, then those it copied). The
+    /// pages still in it are among these: a publication that empties the chunk looks at them, not
+    /// at every page of the ring.
     pages: Option<Box<[u32]>>,
     /// The lineage's spares, for a publication's chunk (`None`: a full build's or a repacking's,
     /// whose memory is the ring's size and far larger than a publication's).
