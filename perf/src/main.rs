@@ -229,7 +229,8 @@ fn main() {
                 }
             }
             progress.say(&format!("pairing builds and publishes, {n} nodes"));
-            pair_with_fastest_peer(&cfg, n, &mut builds, build_ring, (&router, &victims, &keys));
+            let ring = (&router, &victims[..], &keys[..]);
+            pair_with_fastest_peer(&cfg, &names, &mut builds, build_ring, ring);
         }
         drop(router);
     }
@@ -319,15 +320,16 @@ fn peer_cells<M, L, R>(
 
 /// Times ringroute's builds (`build_ring`) and publications (on `router`, removing and re-adding
 /// `victims` in turn, the ring warmed by routing `keys` first) in alternation with the builds of
-/// the peer that built fastest at `n` nodes (see [`paired`]), and keeps the ratios with
-/// ringroute's build of `n` nodes.
+/// the peer that built fastest over the nodes `names` (see [`paired`]), and keeps the ratios with
+/// ringroute's build of as many nodes.
 fn pair_with_fastest_peer(
     cfg: &Config,
-    n: usize,
+    names: &[String],
     builds: &mut [Build],
     build_ring: impl Fn() -> Router,
     (router, victims, keys): (&Router, &[String], &[&[u8]]),
 ) {
+    let n = names.len();
     let Some(peer) = builds
         .iter()
         .filter(|b| b.nodes == n && b.imp != "ringroute")
@@ -337,14 +339,13 @@ fn pair_with_fastest_peer(
         return;
     };
     let (ppn, m) = (cfg.points_per_node, cfg.table_size);
-    let names: Vec<String> = (0..n).map(peers::name).collect();
     let theirs = || match peer {
         "pingora-ketama" => paired::timed(|| peers::pingora(n, ppn)),
         "hashring" => paired::timed(|| peers::hashring(n, ppn)),
         "conhash" => paired::timed(|| peers::conhash(n, ppn)),
         "maglev-hash" => paired::timed(|| peers::maglev_hash(n, m)),
         "maglev" => paired::timed(|| peers::maglev(n, m)),
-        _ => paired::timed(|| peers::hash_rings(&names, m)),
+        _ => paired::timed(|| peers::hash_rings(names, m)),
     };
     // Each victim in turn removed, then re-added: one publication a call.
     let mut call = 0usize;
