@@ -434,6 +434,8 @@ impl Packed {
             .iter()
             .map(|&p| page_lines(self.page_len(p)))
             .sum::<usize>();
+        // The fresh points of each touched page (they come in page order).
+        let mut heres = Vec::with_capacity(touched.len());
         let mut g = 0;
         for &t in touched {
             let from = g;
@@ -443,6 +445,7 @@ impl Packed {
             {
                 g += 1;
             }
+            heres.push(g - from);
             len += page_lines(self.page_len(t) + (g - from));
         }
         let form = self.form;
@@ -493,10 +496,7 @@ impl Packed {
             out.chunk_slots.push(pg.chunk_slot());
             // The page is written in place: its lines, padded, with room for its old points and
             // the fresh points in it; `k` points written so far.
-            let here = fresh[f..]
-                .iter()
-                .take_while(|&&(q, _, _)| self.page_index(q) == t)
-                .count();
+            let here = heres[i];
             let at = out.lines.len();
             out.lines
                 .resize(at + page_lines(pg.len() + here), Line([PAD; 8]));
