@@ -731,13 +731,7 @@ fn sort_page(items: &[u64], out: &mut [u64], table: &mut [u32; LOCAL + 1], low: 
         *at = at.wrapping_add(1);
     }
     insertion_sort(out);
-    // Two items meet when they agree above `low` (below 64: see `finish_page`).
-    let unit = 1u64 << low;
-    let mut meet = false;
-    for w in out.windows(2) {
-        meet |= (w[0] ^ w[1]) < unit;
-    }
-    !meet
+    no_meeting(out, low)
 }
 
 /// The second pass of [`by_counting`]'s two-pass sort: each partition's points (positions in
