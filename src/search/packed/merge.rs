@@ -50,7 +50,8 @@ pub(crate) struct Change<'a> {
     /// The position of every point that goes (any order): exactly the points of the old nodes that
     /// left or whose points are made afresh.
     pub(crate) gone_positions: &'a [u64],
-    /// By old node id: the node's new id, or `u32::MAX` if it left.
+    /// By old node id: the node's new id, or `u32::MAX` if it left. The kept nodes keep their
+    /// order (ids are dense in slot order).
     pub(crate) old_to_new: &'a [u32],
     /// By new node id: whether the node's points are new (its old points, if any, go).
     pub(crate) repoint: &'a [bool],
@@ -810,6 +811,34 @@ fn plan_kept(
     old_to_new: &[u32],
     repoint: &[bool],
 ) -> (Vec<u32>, Vec<bool>) {
+    if let Some(gap) = one_gap(old_to_new, repoint) {
+        // Arithmetic in place of a table read per slot (which the compiler cannot vectorize).
+        let len = old_to_new.len() as u32;
+        let ids = (olds.clone())
+            .map(|old| {
+                let id = old - u32::from(old > gap);
+                if old >= len || old == gap {
+                    FREE
+                } else {
+                    id
+                }
+            })
+            .collect();
+        let gone = match gap < len {
+            true => olds.map(|old| old == gap).collect(),
+            false => olds.map(|_| false).collect(),
+        };
+        return (ids, gone);
+    }
+    plan_kept_by_table(olds, old_to_new, repoint)
+}
+
+/// [`plan_kept`] for any renumbering: a read of `old_to_new` and of `repoint` per slot.
+fn plan_kept_by_table(
+    olds: impl Iterator<Item = u32> + Clone,
+    old_to_new: &[u32],
+    repoint: &[bool],
+) -> (Vec<u32>, Vec<bool>) {
     let ids: Vec<u32> = (olds.clone())
         .map(|old| old_to_new.get(old as usize).copied().unwrap_or(FREE))
         .collect();
@@ -819,6 +848,37 @@ fn plan_kept(
         })
         .collect();
     (ids, gone)
+}
+
+/// The one old id that `old_to_new` drops, or `old_to_new.len()` if it drops none, when it keeps
+/// every other id and moves those above the dropped one down by one (a publication that removes
+/// one node, or adds nodes), and no kept node is re-pointed; `None` for any other renumbering.
+/// Found in a binary search: ids below the first dropped one keep their values, and with one
+/// dropped, the last id is either the dropped one or moved down by one.
+fn one_gap(old_to_new: &[u32], repoint: &[bool]) -> Option<u32> {
+    let len = old_to_new.len();
+    let (mut lo, mut hi) = (0, len);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if old_to_new[mid] == mid as u32 {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    let gap = lo;
+    debug_assert!(
+        (old_to_new.iter().filter(|&&id| id != FREE)).is_sorted(),
+        "kept ids keep their order"
+    );
+    let one = gap + 1 >= len || old_to_new[len - 1] == (len - 2) as u32;
+    if !one || (gap < len && old_to_new[gap] != FREE) {
+        return None;
+    }
+    // The kept nodes' new ids are `0..kept`: none of them is re-pointed.
+    let kept = len - usize::from(gap < len);
+    let repointed = repoint.get(..kept)?.contains(&true);
+    (!repointed).then_some(gap as u32)
 }
 
 /// Moves `table` by a point in local bucket `local` that comes (`wrapping_add`) or goes
@@ -891,6 +951,57 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// The slot plan's first passes give the table reads' answers, whether the renumbering
+        /// drops one id, none, or more, and whatever is re-pointed (the fast path declines what
+        /// it does not cover). Slots hold old ids in any order, free slots, and ids past the end.
+        #[test]
+        fn kept_slots_are_planned_as_the_table_says(
+            nodes in 0usize..40,
+            dropped in proptest::collection::btree_set(0usize..40, 0..3),
+            added in 0usize..3,
+            repointed in proptest::collection::btree_set(0usize..45, 0..2),
+            extra in proptest::collection::vec(40u32..50, 0..4),
+            seed in proptest::prelude::any::<u64>(),
+        ) {
+            let dropped: Vec<usize> = dropped.into_iter().filter(|&d| d < nodes).collect();
+            let mut old_to_new = vec![NO_ID; nodes];
+            let mut kept = 0;
+            for (o, new) in old_to_new.iter_mut().enumerate() {
+                if !dropped.contains(&o) {
+                    *new = kept;
+                    kept += 1;
+                }
+            }
+            let mut repoint = vec![false; kept as usize + added];
+            repoint[kept as usize..].fill(true);
+            let len = repoint.len();
+            for &r in repointed.iter().filter(|&&r| r < len) {
+                repoint[r] = true;
+            }
+            // The slots: every old id once, free slots, ids past the end, shuffled.
+            let mut olds: Vec<u32> = (0..nodes as u32).chain([FREE, FREE]).chain(extra).collect();
+            let mut x = seed | 1;
+            for i in (1..olds.len()).rev() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                olds.swap(i, (x % (i as u64 + 1)) as usize);
+            }
+            let want = plan_kept_by_table(olds.iter().copied(), &old_to_new, &repoint);
+            proptest::prop_assert_eq!(
+                plan_kept(olds.iter().copied(), &old_to_new, &repoint),
+                want.clone()
+            );
+            let slots = olds.len() as u32;
+            proptest::prop_assert_eq!(
+                plan_kept(0..slots, &old_to_new, &repoint),
+                plan_kept_by_table(0..slots, &old_to_new, &repoint)
+            );
+            // One dropped id and nothing kept re-pointed is the fast path's case.
+            let fast = dropped.len() <= 1 && !repoint[..kept as usize].contains(&true);
+            proptest::prop_assert_eq!(one_gap(&old_to_new, &repoint).is_some(), fast);
+        }
+
         /// A merged packing holds exactly the points it should, keeps every invariant and its
         /// layout, and (paged) shares the pages the change did not reach. These rings are small
         /// enough to be flat: each is merged flat, or packed into pages first.
