@@ -154,6 +154,7 @@ mod cache;
 mod error;
 mod events;
 mod fingerprint;
+mod flags;
 pub mod hash;
 mod health;
 mod kept;

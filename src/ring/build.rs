@@ -41,7 +41,7 @@ pub(super) fn fresh_points<T>(
     // The flagged ids with points, found by a pass over the flags before any node is read (a
     // publication flags one node of many).
     let ids: Vec<usize> = match which {
-        Some(w) => flagged(&w[..nodes.len()])
+        Some(w) => crate::flags::flagged(&w[..nodes.len()])
             .filter(|&id| nodes[id].weight > 0)
             .collect(),
         None => (0..nodes.len())
@@ -60,26 +60,6 @@ pub(super) fn fresh_points<T>(
         fresh.extend(scratch.iter().map(|&(p, l)| make(p, l, id as u32)));
     }
     fresh
-}
-
-/// The indexes of the `true` flags, ascending: eight flags read at once, so that a pass over
-/// many flags with few set (a publication's one new node of 1000) is a pass over words.
-fn flagged(flags: &[bool]) -> impl Iterator<Item = usize> + '_ {
-    let bytes: &[u8] = bytemuck::cast_slice(flags);
-    let (words, tail) = bytes.as_chunks::<8>();
-    let tail_at = words.len() * 8;
-    (words.iter().enumerate())
-        .filter(|(_, w)| u64::from_ne_bytes(**w) != 0)
-        .flat_map(|(i, w)| {
-            (w.iter().enumerate())
-                .filter(|(_, &b)| b != 0)
-                .map(move |(j, _)| i * 8 + j)
-        })
-        .chain(
-            (tail.iter().enumerate())
-                .filter(|(_, &b)| b != 0)
-                .map(move |(j, _)| tail_at + j),
-        )
 }
 
 impl Ring {
@@ -308,15 +288,6 @@ fn settle_equal(
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    proptest! {
-        /// The flags read word by word give the indexes a pass over each flag gives.
-        #[test]
-        fn flagged_finds_each_set_flag(flags in proptest::collection::vec(any::<bool>(), 0..70)) {
-            let want: Vec<usize> = (0..flags.len()).filter(|&i| flags[i]).collect();
-            prop_assert_eq!(flagged(&flags).collect::<Vec<_>>(), want);
-        }
-    }
 
     /// The ring `from_positions` makes of points given node by node, against the sorted path's.
     fn check_items_build(profile: Profile, by_node: &[Vec<u64>]) {

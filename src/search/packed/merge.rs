@@ -318,19 +318,33 @@ impl Packed {
             true => plan_kept(0..slots as u32, old_to_new, repoint),
             false => plan_kept(self.ids.iter().copied(), old_to_new, repoint),
         };
-        let mut slot_of = vec![FREE; repoint.len()];
-        let (mut kept, mut top) = (0, 0);
-        for (s, &id) in ids.iter().enumerate() {
-            if let Some(at) = slot_of.get_mut(id as usize) {
-                *at = s as u32;
-                kept += 1;
-                top = top.max(id as usize + 1);
+        // Only the slots of the fresh points' nodes are asked for. When the kept nodes hold the
+        // first ids (a builder numbers new nodes last) and every fresh point is a new node's,
+        // those are the new nodes' slots, and the kept nodes' are not written down.
+        let len = repoint.len();
+        let kept = ids.iter().filter(|&&id| (id as usize) < len).count();
+        let top = (ids.iter().map(|&id| {
+            if (id as usize) < len {
+                id as usize + 1
+            } else {
+                0
+            }
+        }))
+        .max()
+        .unwrap_or(0);
+        let mut slot_of = vec![FREE; len];
+        let known = top == kept && change.fresh.iter().all(|&(_, id)| id as usize >= kept);
+        if !known {
+            for (s, &id) in ids.iter().enumerate() {
+                if let Some(at) = slot_of.get_mut(id as usize) {
+                    *at = s as u32;
+                }
             }
         }
         // The new nodes (the ids no slot kept), in id order, take the free slots from the lowest,
         // then slots past the end: none after a removal, and when the kept nodes hold the first
-        // ids (a builder numbers new nodes last), the rest without a pass over the ids.
-        let new = repoint.len().saturating_sub(kept);
+        // ids, the rest without a pass over the ids.
+        let new = len.saturating_sub(kept);
         let mut free = 0;
         let mut place = |id: usize, ids: &mut Vec<u32>| {
             while free < ids.len() && ids[free] != FREE {
@@ -476,16 +490,11 @@ impl Packed {
             self.prefetch_page(t);
         }
         // Whether any old slot goes (otherwise the old points are copied in runs, unread).
-        let any_gone = plan.gone.contains(&true);
         // The one slot that goes, when only one does (a node removed or re-pointed): its points
         // are found by comparing owners, without a table read per point.
-        let only_gone = {
-            let mut gone = plan.gone.iter().enumerate().filter(|&(_, &g)| g);
-            match (gone.next(), gone.next()) {
-                (Some((s, _)), None) => Some(s as u32),
-                _ => None,
-            }
-        };
+        let (gone_slots, first_gone) = crate::flags::count_and_first(&plan.gone);
+        let any_gone = gone_slots > 0;
+        let only_gone = first_gone.filter(|_| gone_slots == 1).map(|s| s as u32);
         for (i, &t) in touched.iter().enumerate() {
             if ahead > 0 {
                 if let Some(&q) = touched.get(i + ahead) {
@@ -996,7 +1005,7 @@ fn one_gap(old_to_new: &[u32], repoint: &[bool]) -> Option<u32> {
     }
     // The kept nodes' new ids are `0..kept`: none of them is re-pointed.
     let kept = len - usize::from(gap < len);
-    let repointed = repoint.get(..kept)?.contains(&true);
+    let repointed = crate::flags::any_set(repoint.get(..kept)?);
     (!repointed).then_some(gap as u32)
 }
 
