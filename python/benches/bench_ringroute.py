@@ -16,7 +16,11 @@ Cases (per operation, median of repeated timings; lower is better):
   add_node loop, N nodes    a ring built by N add_node calls, then one get_node
   build N nodes             HashRing(nodes=N names) (fastring: add_node in a loop)
 
-A second table compares the drop-in ``ringroute.compat.uhashring.HashRing`` (and ``ringroute.HashRing``
+When fastring is importable, its lookups and ringroute's are also timed in alternating blocks
+(`paired`): the ratios of blocks a few milliseconds apart, which a change of the host's speed
+between one library's seconds and the other's does not move.
+
+A further table compares the drop-in ``ringroute.compat.uhashring.HashRing`` (and ``ringroute.HashRing``
 with ``placement="uhashring"``, the same md5 placement without the conf-dict layer) with uhashring on
 uhashring's own placement: same answers, so the same work.
 
@@ -70,6 +74,56 @@ def measure(stmt: str | Callable[[], object], per: int, budget: float, env: dict
     while len(samples) < 5 or (time.perf_counter() < end and len(samples) < 25):
         samples.append(timer.timeit(number) / number / per)
     return statistics.median(samples)
+
+
+def paired(stmts: tuple[str, str], envs: tuple[dict, dict], per: int, budget: float, rounds: int = 15) -> tuple[float, float, float]:
+    """Two statements timed in alternating blocks (which goes first alternates from round to round):
+    the median seconds per operation of each, and the median of each round's ratio second / first.
+    A block is ~budget / (2 * rounds) long, so that a round's two blocks run a few milliseconds
+    apart and meet the same host: separate medians taken a few seconds apart measured the host's
+    phases as much as the libraries (a phase that slowed ringroute's lookups 1.9x slowed
+    fastring's 1.0-1.5x, and the separate ratios then moved by up to 40 %)."""
+    timers = []
+    for stmt, env in zip(stmts, envs):
+        setup = "; ".join(f"{k} = _env[{k!r}]" for k in env)
+        timer = timeit.Timer(stmt, setup=setup, globals={"_env": env})
+        number = 1
+        while timer.timeit(number) < budget / (2 * rounds) and number < 1 << 22:
+            number *= 2
+        timers.append((timer, number))
+    times: tuple[list[float], list[float]] = ([], [])
+    ratios = []
+    for r in range(rounds):
+        block = [0.0, 0.0]
+        for side in (0, 1) if r % 2 == 0 else (1, 0):
+            timer, number = timers[side]
+            block[side] = timer.timeit(number) / number / per
+            times[side].append(block[side])
+        ratios.append(block[1] / block[0])
+    return statistics.median(times[0]), statistics.median(times[1]), statistics.median(ratios)
+
+
+def paired_lookups(nodes: int, budget: float) -> None:
+    """ringroute's and fastring's lookups timed in alternating blocks (see `paired`)."""
+    names = [f"node-{i}" for i in range(nodes)]
+    rings = (make_ringroute(names), make_fastring(names))
+    keys = [f"user:{i}" for i in range(1000)]
+    cases = [
+        ("get_node single call", "get('user:42')", 1),
+        ("batch, per key", "batch(keys)", len(keys)),
+        ("get_replicas(k, 3)", "replicas('user:42', 3)", 1),
+    ]
+    envs = tuple({"get": r.get_node, "batch": r.get_node_batch, "replicas": r.get_replicas, "keys": keys} for r in rings)
+    rounds = 15
+    print()
+    print(f"paired with fastring ({rounds} rounds of alternating blocks, {nodes} nodes; medians):")
+    head = f"{'case':<28}{'ringroute':>14}{'fastring':>14}{'fastring / rr':>18}"
+    print(head)
+    print("-" * len(head))
+    for name, stmt, per in cases:
+        rr, fr, ratio = paired((stmt, stmt), envs, per, budget, rounds)
+        print(f"{name:<28}{fmt(rr):>14}{fmt(fr):>14}{ratio:>17.1f}x")
+    print("(ratio: the median of the rounds' ratios)")
 
 
 def make_ringroute(names: list[str]):
@@ -247,6 +301,8 @@ def main() -> None:
     print(" '(loop)': the peer has no batch call, so its list-comprehension loop is compared)")
     for n in notes:
         print("note:", n)
+    if fastring is not None:
+        paired_lookups(args.nodes, args.budget)
     if uhashring is not None:
         dropin_table(args.nodes, args.budget)
 
