@@ -6,11 +6,12 @@
 //! The steps, in order: give every node of the new membership a slot id ([`SlotPlan`]: a node
 //! keeps its slot while it stays, a new node takes the lowest free one); find the pages the change
 //! touches; write their new contents straight into the new chunk, each page whole but for its
-//! sentinel ([`Rewrite`]); find the untouched pages whose sentinel changes and, when the ring holds
-//! [`MAX_CHUNKS`] chunks, the live pages of the chunk with the fewest; copy those into the chunk
-//! after the touched ones and set every written page's sentinel; bring the page heads up to date
-//! (a kept ancestor's, where the lineage has one: see `spares`); move the page starts by the
-//! touched pages' count changes.
+//! sentinel ([`Rewrite`]: a page that only gains points, or only loses one node's, is copied whole
+//! and edited in place; any other is merged point by point); find the untouched pages whose
+//! sentinel changes and, when the ring holds [`MAX_CHUNKS`] chunks, the live pages of the chunk
+//! with the fewest; copy those into the chunk after the touched ones and set every written page's
+//! sentinel; bring the page heads up to date (a kept ancestor's, where the lineage has one: see
+//! `spares`); move the page starts by the touched pages' count changes.
 
 use std::cell::Cell;
 
