@@ -15,7 +15,7 @@
 
 use std::cell::Cell;
 
-use super::build::{close_page, count_table, set_chunk_slot, set_sentinel};
+use super::build::{count_table, set_chunk_slot, set_sentinel, write_page_table};
 use super::starts::{Starts, BLOCK};
 use super::{
     page_lines, Chunk, Form, Head, Heads, Line, Packed, Page, Record, Table, FREE, LOCAL,
@@ -490,11 +490,11 @@ impl Packed {
         for &t in touched.iter().take(ahead) {
             self.prefetch_page(t);
         }
+        let (gone_slots, first_gone) = crate::flags::count_and_first(&plan.gone);
         // Whether any old slot goes (otherwise the old points are copied in runs, unread).
+        let any_gone = gone_slots > 0;
         // The one slot that goes, when only one does (a node removed or re-pointed): its points
         // are found by comparing owners, without a table read per point.
-        let (gone_slots, first_gone) = crate::flags::count_and_first(&plan.gone);
-        let any_gone = gone_slots > 0;
         let only_gone = first_gone.filter(|_| gone_slots == 1).map(|s| s as u32);
         for (i, &t) in touched.iter().enumerate() {
             if ahead > 0 {
@@ -505,14 +505,14 @@ impl Packed {
             let pg = self.page(t);
             out.sentinels.push(pg.sentinel_owner());
             out.chunk_slots.push(pg.chunk_slot());
-            // The page is written in place: its lines, padded, with room for its old points and
-            // the fresh points in it; `k` points written so far.
             let here = heres[i];
             let at = out.lines.len();
             let pts = pg.points();
+            // A page that only gains points, or only loses the one gone slot's, is copied and
+            // edited in place.
             if evicted.is_empty() && edit_in_place() {
                 let edit = match (here, only_gone) {
-                    (0, Some(g)) if any_gone => Some(self.drop_in_place(&mut out.lines, at, pg, g)),
+                    (0, Some(g)) => Some(self.drop_in_place(&mut out.lines, at, pg, g)),
                     (1.., _) if !any_gone && pg.len() + here <= PAGE_MAX => {
                         self.insert_in_place(&mut out.lines, at, pg, &fresh[f..f + here], id_of);
                         Some(0)
@@ -523,12 +523,14 @@ impl Packed {
                     out.removed += removed;
                     f += here;
                     let m = pg.len() + here - removed;
-                    if !self.settle_edited(&mut out, (at, m), keep_equal, slot) {
+                    if !self.close_page(&mut out, (at, m), keep_equal, slot) {
                         return None;
                     }
                     continue;
                 }
             }
+            // Any other is written in place: its lines, padded, with room for its old points and
+            // the fresh points in it; `k` points written so far.
             out.lines
                 .resize(at + page_lines(pg.len() + here), Line([PAD; 8]));
             let words: &mut [u64] = bytemuck::cast_slice_mut(&mut out.lines[at..]);
@@ -643,18 +645,10 @@ impl Packed {
         if m > PAGE_MAX {
             return false;
         }
-        let dst = &mut out.lines[at..];
-        let words: &[u64] = bytemuck::cast_slice(&dst[..page_lines(m)]);
-        let ids = !self.form.mask();
-        let slots = &words[TABLE_WORDS..TABLE_WORDS + m];
-        if !keep_equal && slots.windows(2).any(|s| s[0] & ids == s[1] & ids) {
-            return false;
-        }
         debug_assert_eq!(usize::from(table[LOCAL]), m);
-        close_page(dst, m, &table, slot);
+        write_page_table(&mut out.lines[at..], m, &table);
         out.lines.truncate(at + page_lines(m));
-        out.spans.push((at, m));
-        true
+        self.close_page(out, (at, m), keep_equal, slot)
     }
 
     /// A touched page none of whose old points goes, copied whole into `lines` (from line `at`,
@@ -734,10 +728,10 @@ impl Packed {
         m - k
     }
 
-    /// Closes a touched page of `m` points edited in place in `out`'s lines from line `at` (its
-    /// table already counts them) into the chunk of slot `slot`, and records its span; or answers
-    /// false if two of its points meet where that is not allowed.
-    fn settle_edited(
+    /// Closes a touched page of `m` points written in `out`'s lines from line `at` (its lines
+    /// exactly, its table counting them) into the chunk of slot `slot`: sets its chunk slot and
+    /// records its span; or answers false if two of its points meet where that is not allowed.
+    fn close_page(
         &self,
         out: &mut Rewrite,
         (at, m): (usize, usize),
