@@ -82,7 +82,7 @@ def paired(stmts: tuple[str, str], envs: tuple[dict, dict], per: int, budget: fl
     A block is ~budget / (2 * rounds) long, so that a round's two blocks run a few milliseconds
     apart and meet the same host: separate medians taken a few seconds apart measured the host's
     phases as much as the libraries (a phase that slowed ringroute's lookups 1.9x slowed
-    fastring's 1.0-1.5x, and the separate ratios then moved by up to 40 %)."""
+    fastring's 1.0-1.5x, and the separate ratios then fell by up to half)."""
     timers = []
     for stmt, env in zip(stmts, envs):
         setup = "; ".join(f"{k} = _env[{k!r}]" for k in env)
