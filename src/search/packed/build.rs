@@ -563,13 +563,13 @@ pub(super) fn item_point(top: u64, x: u64, low: u32, id_mask: u64) -> (u64, u32)
     (top | x >> low, (x & id_mask) as u32)
 }
 
-/// Writes the `table` (made as the points were: see `Packed::merged`) of a page whose `m` points
-/// a publication wrote into `dst` (its lines: the table's words, the points, then pads, every word
-/// after the points [`PAD`] already). The table's words are written whole: its chunk slot is set
-/// after (`set_chunk_slot`). Its sentinel, the word after the points, stays a pad until the owner
-/// after the page is known (see `set_sentinel`).
-pub(super) fn write_page_table(dst: &mut [Line], m: usize, table: &Table) {
+/// Closes a page whose `m` points a publication wrote into `dst` (its lines: the table's words,
+/// the points, then pads, every word after the points [`PAD`] already): writes its `table` (made
+/// as the points were: see `Packed::merged`) and its chunk slot `chunk`. Its sentinel, the word
+/// after the points, stays a pad until the owner after the page is known (see `set_sentinel`).
+pub(super) fn close_page(dst: &mut [Line], m: usize, table: &Table, chunk: u8) {
     write_table(dst, m, |t| t[..=LOCAL].copy_from_slice(table));
+    set_chunk_slot(dst, chunk);
 }
 
 /// Sets the sentinel of the page of `m` points whose lines start `dst` to `sentinel`.

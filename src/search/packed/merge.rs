@@ -15,7 +15,7 @@
 
 use std::cell::Cell;
 
-use super::build::{count_table, set_chunk_slot, set_sentinel, write_page_table};
+use super::build::{close_page, count_table, set_chunk_slot, set_sentinel};
 use super::starts::{Starts, BLOCK};
 use super::{
     page_lines, Chunk, Form, Head, Heads, Line, Packed, Page, Record, Table, FREE, LOCAL,
@@ -512,7 +512,7 @@ impl Packed {
             // edited in place.
             if evicted.is_empty() && edit_in_place() {
                 let edit = match (here, only_gone) {
-                    (0, Some(g)) => Some(self.drop_in_place(&mut out.lines, at, pg, g)),
+                    (0, Some(g)) if any_gone => Some(self.drop_in_place(&mut out.lines, at, pg, g)),
                     (1.., _) if !any_gone && pg.len() + here <= PAGE_MAX => {
                         self.insert_in_place(&mut out.lines, at, pg, &fresh[f..f + here], id_of);
                         Some(0)
@@ -523,7 +523,7 @@ impl Packed {
                     out.removed += removed;
                     f += here;
                     let m = pg.len() + here - removed;
-                    if !self.close_page(&mut out, (at, m), keep_equal, slot) {
+                    if !self.settle_edited(&mut out, (at, m), keep_equal, slot) {
                         return None;
                     }
                     continue;
@@ -645,10 +645,18 @@ impl Packed {
         if m > PAGE_MAX {
             return false;
         }
+        let dst = &mut out.lines[at..];
+        let words: &[u64] = bytemuck::cast_slice(&dst[..page_lines(m)]);
+        let ids = !self.form.mask();
+        let slots = &words[TABLE_WORDS..TABLE_WORDS + m];
+        if !keep_equal && slots.windows(2).any(|s| s[0] & ids == s[1] & ids) {
+            return false;
+        }
         debug_assert_eq!(usize::from(table[LOCAL]), m);
-        write_page_table(&mut out.lines[at..], m, &table);
+        close_page(dst, m, &table, slot);
         out.lines.truncate(at + page_lines(m));
-        self.close_page(out, (at, m), keep_equal, slot)
+        out.spans.push((at, m));
+        true
     }
 
     /// A touched page none of whose old points goes, copied whole into `lines` (from line `at`,
@@ -728,10 +736,10 @@ impl Packed {
         m - k
     }
 
-    /// Closes a touched page of `m` points written in `out`'s lines from line `at` (its lines
-    /// exactly, its table counting them) into the chunk of slot `slot`: sets its chunk slot and
-    /// records its span; or answers false if two of its points meet where that is not allowed.
-    fn close_page(
+    /// Closes a touched page of `m` points edited in place in `out`'s lines from line `at` (its
+    /// table already counts them) into the chunk of slot `slot`, and records its span; or answers
+    /// false if two of its points meet where that is not allowed.
+    fn settle_edited(
         &self,
         out: &mut Rewrite,
         (at, m): (usize, usize),
